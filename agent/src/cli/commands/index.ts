@@ -1,0 +1,9 @@
+/**
+ * Every top-level subcommand, in the order --help lists them. Each area adds one line here and keeps
+ * its command in its own file (commands/<area>.ts), so areas never edit each other's files.
+ */
+import type { Command } from 'commander';
+import { configCommand } from './config.ts';
+import { platformCommand } from './platform.ts';
+
+export const COMMANDS: (() => Command)[] = [configCommand, platformCommand];

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what conegate's demo and tests need, idempotently: Debian packages (real peers for the lab)
+# and the npm dependencies. Safe to run again; does nothing when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Binary -> Debian package. Every lab peer is listed; a missing one is a test failure, never a skip.
+declare -A NEED=(
+  [nft]=nftables [ping]=iputils-ping [ip]=iproute2 [wireguard-go]=wireguard-go [wg]=wireguard-tools
+  [miniupnpd]=miniupnpd-nftables [natpmpc]=natpmpc [upnpc]=miniupnpc [turnserver]=coturn
+  [iperf3]=iperf3 [xmllint]=libxml2-utils [php]=php-cli [tcpdump]=tcpdump
+)
+missing=()
+for bin in "${!NEED[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || missing+=("${NEED[$bin]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: need root to install: ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # Debian's coturn and miniupnpd packages try to start their daemons; policy-rc.d keeps them stopped
+  # so only the lab starts them, inside its own namespaces.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies: install when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
