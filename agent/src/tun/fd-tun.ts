@@ -1,0 +1,143 @@
+/**
+ * A TUN device over an open descriptor, shared by Linux and FreeBSD: reads happen in a worker thread
+ * (reader-worker.ts), writes on the calling thread. FreeBSD's TUNSIFHEAD mode puts a 4-byte address
+ * family (network order) before every packet; `afHeader` strips it on read and adds it on write.
+ */
+import { Worker } from 'node:worker_threads';
+import { ConegateError } from '../errors.ts';
+import { ERRNO, koffiPath, libc } from './libc.ts';
+import { READER_WORKER_SOURCE, type ReaderErrorMessage, type ReaderWorkerData, type SlabMessage } from './reader-worker.ts';
+import type { TunDevice, TunStats } from './tun.ts';
+
+/** Packets per slab handed from the reader: enough to amortise a message, small enough to keep latency. */
+const SLAB_PACKETS = 64;
+/** How often the reader looks at its stop flag while the interface is idle. */
+const POLL_MS = 100;
+
+export interface FdTunStats extends TunStats {
+  /** Slabs (batches) received from the reader: rxPackets / slabs is the mean batch size. */
+  slabs: number;
+}
+
+export interface FdTunParams {
+  name: string;
+  mtu: number;
+  fd: number;
+  libcName: string;
+  /** Address families for the 4-byte header, or undefined when packets carry no header (Linux IFF_NO_PI). */
+  afHeader?: { inet: number; inet6: number };
+}
+
+export class FdTun implements TunDevice {
+  readonly name: string;
+  readonly mtu: number;
+  readonly stats: FdTunStats = { rxPackets: 0, txPackets: 0, dropped: 0, slabs: 0 };
+  private readonly fd: number;
+  private readonly hdr: number;
+  private readonly af: { inet: number; inet6: number } | undefined;
+  /** Write scratch for the headered form, reused: no allocation per written packet. */
+  private readonly scratch: Uint8Array | undefined;
+  private handler: ((packet: Uint8Array) => void) | undefined;
+  private worker: Worker | undefined;
+  private readonly stop = new Int32Array(new SharedArrayBuffer(4));
+  private closing: Promise<void> | undefined;
+
+  constructor(p: FdTunParams) {
+    this.name = p.name;
+    this.mtu = p.mtu;
+    this.fd = p.fd;
+    this.af = p.afHeader;
+    this.hdr = p.afHeader ? 4 : 0;
+    this.scratch = p.afHeader ? new Uint8Array(p.mtu + 4) : undefined;
+    this.startReader(p.libcName);
+  }
+
+  onPacket(handler: (packet: Uint8Array) => void): void {
+    this.handler = handler;
+  }
+
+  write(packet: Uint8Array): void {
+    if (this.closing) throw new ConegateError('CG_NETWORK', `tun ${this.name} is closed`);
+    let buf = packet;
+    if (this.scratch && this.af) {
+      if (packet.length === 0 || packet.length > this.mtu) {
+        this.stats.dropped++;
+        return;
+      }
+      const v6 = (packet[0] as number) >> 4 === 6;
+      new DataView(this.scratch.buffer).setUint32(0, v6 ? this.af.inet6 : this.af.inet);
+      this.scratch.set(packet, 4);
+      buf = this.scratch.subarray(0, packet.length + 4);
+    }
+    // The kernel rejects malformed packets with EINVAL and a full queue with EAGAIN: count, never throw,
+    // because these are per-packet outcomes the sender cannot act on.
+    if (libc().write(this.fd, buf, buf.length) < 0) this.stats.dropped++;
+    else this.stats.txPackets++;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    Atomics.store(this.stop, 0, 1);
+    const worker = this.worker;
+    if (worker) {
+      // The loop sees the flag within one poll timeout; wait for it so the fd is unused when closed
+      // (ref'd meanwhile, or an otherwise idle process would exit before the wait ends).
+      worker.ref();
+      await new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    }
+    this.worker = undefined;
+    libc().close(this.fd);
+  }
+
+  private startReader(libcName: string): void {
+    const data: ReaderWorkerData = {
+      koffiPath: koffiPath(),
+      libcName,
+      fd: this.fd,
+      packetMax: this.mtu + this.hdr,
+      slabPackets: SLAB_PACKETS,
+      pollMs: POLL_MS,
+      stop: this.stop,
+      eagain: ERRNO.EAGAIN,
+      eintr: ERRNO.EINTR,
+    };
+    const worker = new Worker(READER_WORKER_SOURCE, { eval: true, workerData: data });
+    worker.on('message', (msg: SlabMessage | ReaderErrorMessage) => this.onMessage(msg));
+    worker.on('error', () => {
+      this.stats.dropped++;
+    });
+    // A reader must never keep the process alive by itself: close() is what ends it.
+    worker.unref();
+    this.worker = worker;
+  }
+
+  private onMessage(msg: SlabMessage | ReaderErrorMessage): void {
+    if ('error' in msg) return;
+    this.stats.slabs++;
+    const handler = this.handler;
+    const hdr = this.hdr;
+    for (let i = 0; i < msg.count; i++) {
+      const len = (msg.lengths[i] as number) - hdr;
+      if (!handler || len <= 0) {
+        this.stats.dropped++;
+        continue;
+      }
+      this.stats.rxPackets++;
+      handler(new Uint8Array(msg.slab, (msg.offsets[i] as number) + hdr, len));
+    }
+  }
+}
+
+/** Maps an errno from opening or configuring a TUN device to an error a person can act on. */
+export function openError(what: string, errno: number): ConegateError {
+  if (errno === ERRNO.EPERM || errno === ERRNO.EACCES) {
+    return new ConegateError('CG_NOT_PERMITTED', `${what}: permission denied (needs root or CAP_NET_ADMIN)`, { context: { errno } });
+  }
+  if (errno === ERRNO.EBUSY) return new ConegateError('CG_BUSY', `${what}: interface busy (another process holds it)`, { context: { errno } });
+  if (errno === ERRNO.ENOENT) return new ConegateError('CG_UNSUPPORTED', `${what}: no TUN driver`, { context: { errno } });
+  return new ConegateError('CG_NETWORK', `${what} failed (errno ${errno})`, { context: { errno } });
+}

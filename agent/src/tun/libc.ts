@@ -1,0 +1,64 @@
+/**
+ * The few libc calls Node has no API for (open a character device with flags, ioctl, read/write on a
+ * raw fd), bound through koffi: prebuilt binaries for linux and freebsd on x64 and arm64, so appliances
+ * need no compiler. Loaded lazily: importing this module on a machine without koffi's binary is harmless.
+ */
+import { createRequire } from 'node:module';
+import { ConegateError } from '../errors.ts';
+
+/** koffi's module path, for worker threads that load it themselves. */
+export function koffiPath(): string {
+  return createRequire(import.meta.url).resolve('koffi');
+}
+
+export interface Libc {
+  open(path: string, flags: number): number;
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  /** ioctl whose third argument is an int passed by pointer (FreeBSD TUNSIFHEAD). */
+  ioctlInt(fd: number, request: number, arg: Int32Array): number;
+  write(fd: number, buf: Uint8Array, len: number): number;
+  close(fd: number): number;
+  errno(): number;
+}
+
+let cached: Libc | undefined;
+
+/** Binds libc once per thread. Throws CG_UNSUPPORTED where koffi or libc cannot be loaded. */
+export function libc(): Libc {
+  if (cached) return cached;
+  let koffi: typeof import('koffi');
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+  } catch (cause) {
+    throw new ConegateError('CG_UNSUPPORTED', 'koffi (FFI) is not available on this platform: no TUN support', { cause });
+  }
+  const lib = koffi.load(process.platform === 'linux' ? 'libc.so.6' : 'libc.so.7');
+  // ioctl is variadic in C; on the SysV x86-64 and AAPCS64 ABIs (Linux and FreeBSD) a pointer passed as the
+  // third argument travels exactly as in a fixed-argument call, so a fixed prototype is safe here.
+  const ioctlPtr = lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
+  const ioctlInt = lib.func('int ioctl(int fd, unsigned long request, _Inout_ int *arg)');
+  const open = lib.func('int open(const char *path, int flags)');
+  const write = lib.func('long write(int fd, const uint8_t *buf, unsigned long len)');
+  const close = lib.func('int close(int fd)');
+  cached = {
+    open: (path, flags) => open(path, flags) as number,
+    ioctl: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
+    ioctlInt: (fd, request, arg) => ioctlInt(fd, request, arg) as number,
+    write: (fd, buf, len) => Number(write(fd, buf, len)),
+    close: (fd) => close(fd) as number,
+    errno: () => koffi.errno(),
+  };
+  return cached;
+}
+
+/** errno values used here (identical on Linux and FreeBSD except EAGAIN). */
+export const ERRNO = {
+  EINTR: 4,
+  EBADF: 9,
+  EAGAIN: process.platform === 'freebsd' ? 35 : 11,
+  EINVAL: 22,
+  EPERM: 1,
+  EACCES: 13,
+  ENOENT: 2,
+  EBUSY: 16,
+} as const;
