@@ -6,9 +6,8 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isConegateError } from '../errors.ts';
 import { decodeEcho, encodeEcho, type Echo } from './icmp.ts';
-import type { MemoryTun } from './memory.ts';
+import type { MemoryTun } from '../wg/memory-tun.ts';
 import type { TunDevice } from './tun.ts';
 
 export interface TunHarness {
@@ -118,19 +117,28 @@ export function tunCompliance(make: () => Promise<TunHarness>): void {
     assert.ok((await replies).get(1), 'device stopped working after malformed packets');
   }));
 
-  it('closes idempotently and refuses writes afterwards', withHarness(async (h) => {
+  it('takes a batch of packets in one write', withHarness(async (h) => {
+    const id = 0x4400;
+    const replies = collectReplies(h.tun, id, 3);
+    h.tun.write([1, 2, 3].map((seq) => encodeEcho({ src: h.remote4, dst: h.local4, id, seq, payload: payload(20, seq), reply: false })));
+    assert.equal((await replies).size, 3);
+  }));
+
+  it('closes idempotently; a write afterwards neither throws nor delivers', withHarness(async (h) => {
+    let seen = 0;
+    h.tun.onPacket(() => seen++);
     await h.tun.close();
     await h.tun.close();
-    assert.throws(
-      () => h.tun.write(encodeEcho({ src: h.remote4, dst: h.local4, id: 1, seq: 1, payload: new Uint8Array(4), reply: false })),
-      (err: unknown) => isConegateError(err) && err.code === 'CG_NETWORK',
-    );
+    h.tun.write(encodeEcho({ src: h.remote4, dst: h.local4, id: 0x4500, seq: 1, payload: new Uint8Array(4), reply: false }));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(seen, 0);
   }));
 }
 
-/** Makes a MemoryTun's OS side answer echo requests to `locals`, the way a kernel does for its own addresses. */
+/** Makes a MemoryTun answer echo requests to `locals`, the way a kernel does for its own addresses. */
 export function attachEchoResponder(tun: MemoryTun, locals: string[]): void {
-  tun.os.onPacket((p) => {
+  tun.keepWritten = false;
+  tun.onWrite = (p) => {
     let e: Echo;
     try {
       e = decodeEcho(p);
@@ -138,6 +146,8 @@ export function attachEchoResponder(tun: MemoryTun, locals: string[]): void {
       return;
     }
     if (e.reply || !locals.includes(e.dst)) return;
-    tun.os.send(encodeEcho({ ...e, src: e.dst, dst: e.src, reply: true }));
-  });
+    const reply = encodeEcho({ ...e, src: e.dst, dst: e.src, reply: true });
+    // Asynchronous like a kernel: the reply arrives after write() returned.
+    queueMicrotask(() => tun.inject(reply));
+  };
 }

@@ -56,8 +56,17 @@ export class FdTun implements TunDevice {
     this.handler = handler;
   }
 
-  write(packet: Uint8Array): void {
-    if (this.closing) throw new ConegateError('CG_NETWORK', `tun ${this.name} is closed`);
+  write(ipPackets: Uint8Array | Uint8Array[]): void {
+    if (Array.isArray(ipPackets)) for (const p of ipPackets) this.writeOne(p);
+    else this.writeOne(ipPackets);
+  }
+
+  private writeOne(packet: Uint8Array): void {
+    // Fire and forget (ports.ts): after close, a late packet from an in-flight decrypt is just dropped.
+    if (this.closing) {
+      this.stats.dropped++;
+      return;
+    }
     let buf = packet;
     if (this.scratch && this.af) {
       if (packet.length === 0 || packet.length > this.mtu) {
