@@ -81,6 +81,8 @@ export interface DeviceStats {
   /** Transport messages (keepalives included). */
   transportSent: number;
   transportReceived: number;
+  /** Exceptions caught while handling a packet or timer: always a bug in the device, never in the input. */
+  internalErrors: number;
 }
 
 export interface PeerStatus {
