@@ -69,7 +69,7 @@ export function wgCommand(): Command {
     .requiredOption('--config <file>', 'interface config: [Interface] PrivateKey/ListenPort/Address/MTU, [Peer] PublicKey/PresharedKey/Endpoint/AllowedIPs/PersistentKeepalive')
     .option('--interface <name>', 'interface name (default: the config file name without .conf, else cg0)')
     .option('--uapi-dir <dir>', 'directory of the UAPI socket', '/var/run/wireguard')
-    .option('--json', 'print one JSON line on stdout once up')
+    .option('--json', 'print one JSON line on stdout once up, and the counters as a JSON line at exit (also on SIGUSR2)')
     .action(async (opts: { config: string; interface?: string; uapiDir: string; json?: boolean }, command: Command) => {
       const log = loggerFor(globalOptions(command));
       let text: string;
@@ -86,6 +86,11 @@ export function wgCommand(): Command {
       const up = await wgUp(config, { name, uapiDir: opts.uapiDir, log });
       const info = { interface: up.name, listenPort: up.bind.localPort, publicKey: keyToBase64(publicKey(config.privateKey)), uapi: up.uapi.path };
       printResult(opts.json === true, info, () => `${up.name} up: listening on UDP ${info.listenPort}, public key ${info.publicKey}`);
+      const stats = () => ({ stats: { device: up.device.stats(), bind: up.bind.stats, tun: 'stats' in up.tun ? up.tun.stats : undefined } });
+      // SIGUSR2 prints the counters (drops by reason, messages, TUN and UDP packets) as one JSON line on
+      // stdout; SIGUSR1 is Node's debugger signal.
+      const onUsr2 = () => process.stdout.write(JSON.stringify(stats()) + '\n');
+      process.on('SIGUSR2', onUsr2);
       await new Promise<void>((resolve) => {
         // The interval holds the process open whatever else is (un)ref'd; signals end the wait.
         const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -98,6 +103,8 @@ export function wgCommand(): Command {
         process.on('SIGINT', done);
         process.on('SIGTERM', done);
       });
+      process.off('SIGUSR2', onUsr2);
+      if (opts.json) onUsr2();
       log.info({ interface: up.name }, 'shutting down');
       await up.stop();
     });
