@@ -29,7 +29,7 @@ test('seal/open round trip: header, counter, padding, keepalive', () => {
   const payload = Uint8Array.from({ length: 100 }, (_, i) => i);
   const msg = tx.seal(payload, 1420, 0)!;
   assert.equal(msg.length, 16 + 112 + 16);
-  assert.deepEqual([...msg.subarray(0, 16)], [4, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 'receiver = the peer''s index');
+  assert.deepEqual([...msg.subarray(0, 16)], [4, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 'receiver: the peer index');
   const plain = rx.open(msg);
   assert.ok(plain instanceof Uint8Array);
   assert.deepEqual([...plain.subarray(0, 100)], [...payload]);
