@@ -137,3 +137,37 @@ test('XChaCha20-Poly1305: draft-irtf-cfrg-xchacha-03 appendix A.3.1 vector', () 
   assert.deepEqual(xaeadOpen(key, nonce, sealed, ad), SUNSCREEN);
   assert.equal(xaeadOpen(key, nonce, sealed, hex('00')), undefined);
 });
+
+test('KDF1/2/3: vectors computed by wireguard-go', () => {
+  // From wireguard-go's device/kdf_test.go and the wireguard-rs HKDF test (which says it used wireguard-go).
+  const cases: [string, string, string[]][] = [
+    [
+      '746573742d6b6579', // "test-key"
+      '746573742d696e707574', // "test-input"
+      [
+        '6f0e5ad38daba1bea8a0d213688736f19763239305e0f58aba697f9ffc41c633',
+        'df1194df20802a4fe594cde27e92991c8cae66c366e8106aaa937a55fa371e8a',
+        'fac6e2745a325f5dc5d11a5b165aad08b0ada28e7b4e666b7c077934a4d76c24',
+      ],
+    ],
+    [
+      '',
+      '',
+      [
+        '8387b46bf43eccfcf349552a095d8315c4055beb90208fb1be23b894bc2ed5d0',
+        '58a0e5f6faefccf4807bff1f05fa8a9217945762040bcec2f4b4a62bdfe0e86e',
+        '0ce6ea98ec548f8e281e93e32db65621c45eb18dc6f0a7ad94178610a2f7338e',
+      ],
+    ],
+    [
+      'deadbeef',
+      '',
+      [
+        '55329dc80e690fd86bd9661f0851c9b3686df2b1fda0347bc3d27958254b32c6',
+        '8dfc6d33a8118ffe408b31ddac25f72aee9115a45b69ba176ad012b243834fee',
+        'd69e852a2896569ea54a67969aa1800287921dac53ce6db4b4e12192f263c4c4',
+      ],
+    ],
+  ];
+  for (const [key, input, want] of cases) assert.deepEqual(kdf3(hex(key), hex(input)).map(toHex), want);
+});

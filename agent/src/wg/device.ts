@@ -291,9 +291,31 @@ export class WgDevice implements Device {
       if (!dst) return this.drop('badIpPacket');
       const peer = this.allowedIps.lookupAt(ipPacket, dst.offset, dst.len);
       if (!peer) return this.drop('noRoute');
+      if (peer.staged.length === 0 && this.sendNow(peer, ipPacket)) return;
       if (!peer.stage(ipPacket)) this.drop('queueFull');
       this.sendStaged(peer);
     });
+  }
+
+  /**
+   * Hot path: one packet, nothing staged, a usable session. Returns false (nothing done) otherwise, and
+   * the caller stages the packet and takes the general path.
+   */
+  private sendNow(peer: Peer, ipPacket: Uint8Array): boolean {
+    const session = peer.current;
+    const endpoint = peer.endpoint;
+    const now = this.clock.nowMs();
+    if (!session || !endpoint || !session.canSend(now)) return false;
+    const msg = session.seal(ipPacket, this.tun.mtu, now);
+    if (!msg) return false;
+    this.catchAsync(this.bind.send(msg, endpoint));
+    peer.txBytes += msg.length;
+    this.counters.transportSent++;
+    this.timerEvent(peer, 'anyAuthenticatedPacketTraversal', now);
+    this.timerEvent(peer, 'anyAuthenticatedPacketSent', now);
+    this.timerEvent(peer, 'dataSent', now);
+    if (session.wantsRekeyOnSend(now)) sendInitiation(this, peer, false);
+    return true;
   }
 
   /** Sends every staged packet on the current session, or starts a handshake if there is none. */
