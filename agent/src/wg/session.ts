@@ -15,6 +15,7 @@ import {
 } from './constants.ts';
 import { MSG_TRANSPORT, TRANSPORT_HEADER_LEN, readU32, readU64, writeU32, writeU64 } from './messages.ts';
 import { ReplayWindow } from './replay.ts';
+import { createEvpAead, type TransportAead } from './fast/evp-aead.ts';
 import type { SessionKeys } from './noise.ts';
 
 /** Message limits, injectable so tests can reach them. */
@@ -48,6 +49,9 @@ export class Session {
   readonly createdMs: number;
   private readonly sendKey: KeyObject;
   private readonly receiveKey: KeyObject;
+  /** OpenSSL contexts reused across packets when available (fast/evp-aead.ts); else node:crypto per packet. */
+  private readonly sealer: TransportAead | undefined;
+  private readonly opener: TransportAead | undefined;
   private sendCounter = 0;
   private readonly replay = new ReplayWindow();
   private readonly nonce = new Uint8Array(12);
@@ -62,6 +66,8 @@ export class Session {
     this.createdMs = createdMs;
     this.sendKey = createSecretKey(keys.sendKey);
     this.receiveKey = createSecretKey(keys.receiveKey);
+    this.sealer = createEvpAead(keys.sendKey, 'seal');
+    this.opener = createEvpAead(keys.receiveKey, 'open');
     keys.sendKey.fill(0);
     keys.receiveKey.fill(0);
     this.limits = limits;
@@ -100,6 +106,10 @@ export class Session {
     out[0] = MSG_TRANSPORT;
     writeU32(out, 4, this.remoteIndex);
     writeU64(out, 8, counter);
+    if (this.sealer) {
+      this.sealer.seal(writeNonce(this.nonce, counter), payload, padded - payload.length, out, TRANSPORT_HEADER_LEN);
+      return out;
+    }
     const c = createCipheriv('chacha20-poly1305', this.sendKey, writeNonce(this.nonce, counter), { authTagLength: TAG_LEN });
     let off = TRANSPORT_HEADER_LEN;
     const body = c.update(payload);
@@ -131,6 +141,12 @@ export class Session {
     const n = msg.length - TRANSPORT_HEADER_LEN - TAG_LEN;
     if (n < 0 || readU32(msg, 4) !== this.localIndex) return 'badAuth';
     let plain: Uint8Array;
+    if (this.opener) {
+      plain = new Uint8Array(n);
+      if (!this.opener.open(writeNonce(this.nonce, counter), msg.subarray(TRANSPORT_HEADER_LEN), plain)) return 'badAuth';
+      if (!this.replay.accept(counter, this.limits.rejectAfterMessages)) return 'replay';
+      return plain;
+    }
     try {
       const d = createDecipheriv('chacha20-poly1305', this.receiveKey, writeNonce(this.nonce, counter), { authTagLength: TAG_LEN });
       d.setAuthTag(msg.subarray(msg.length - TAG_LEN));
