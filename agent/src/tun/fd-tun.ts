@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { ConegateError } from '../errors.ts';
 import { ERRNO, koffiPath, libc } from './libc.ts';
 import { POLL_WORKER_SOURCE, STATE_ARMED, type PollWorkerData } from './poll-worker.ts';
+import { CTRL_STOP, createWriteRing, ringPush, WRITER_WORKER_SOURCE, type WriteRing, type WriterWorkerData } from './write-ring.ts';
 import { READER_WORKER_SOURCE, type ReaderErrorMessage, type ReaderWorkerData, type SlabMessage } from './reader-worker.ts';
 import type { TunDevice, TunStats } from './tun.ts';
 
@@ -26,6 +27,14 @@ const SLAB_BYTES = 256 * 1024;
  */
 export type TunReadMode = 'poll' | 'copy';
 
+/**
+ * Where writes happen: 'thread' (default) queues them to a writer thread through a shared ring
+ * (write-ring.ts); 'main' calls write() on the calling thread.
+ */
+export type TunWriteMode = 'thread' | 'main';
+/** Ring slots: ~2 ms of a saturated gigabit link; a full ring drops, as a full TUN queue would. */
+const RING_SLOTS = 1024;
+
 export interface FdTunStats extends TunStats {
   /** Slabs (batches) received from the reader: rxPackets / slabs is the mean batch size. */
   slabs: number;
@@ -40,6 +49,8 @@ export interface FdTunParams {
   afHeader?: { inet: number; inet6: number };
   /** Default: CONEGATE_TUN_READ if set, else 'poll'. */
   readMode?: TunReadMode;
+  /** Default: CONEGATE_TUN_WRITE if set, else 'thread'. */
+  writeMode?: TunWriteMode;
 }
 
 export class FdTun implements TunDevice {
@@ -53,6 +64,9 @@ export class FdTun implements TunDevice {
   private readonly scratch: Uint8Array | undefined;
   private handler: ((packet: Uint8Array) => void) | undefined;
   private worker: Worker | undefined;
+  private writer: Worker | undefined;
+  private ring: WriteRing | undefined;
+  private readonly afScratch = new Uint8Array(4);
   private readonly stop = new Int32Array(new SharedArrayBuffer(4));
   /** Readiness mode: [0] ARMED/READING handshake, [1] stop flag (see poll-worker.ts). */
   private readonly state = new Int32Array(new SharedArrayBuffer(8));
@@ -70,6 +84,8 @@ export class FdTun implements TunDevice {
     const mode = p.readMode ?? (process.env.CONEGATE_TUN_READ === 'copy' ? 'copy' : 'poll');
     if (mode === 'copy') this.startReader(p.libcName);
     else this.startPoller(p.libcName);
+    const writeMode = p.writeMode ?? (process.env.CONEGATE_TUN_WRITE === 'main' ? 'main' : 'thread');
+    if (writeMode === 'thread') this.startWriter(p.libcName);
   }
 
   onPacket(handler: (packet: Uint8Array) => void): void {
@@ -85,6 +101,20 @@ export class FdTun implements TunDevice {
     // Fire and forget (ports.ts): after close, a late packet from an in-flight decrypt is just dropped.
     if (this.closing) {
       this.stats.dropped++;
+      return;
+    }
+    if (this.ring) {
+      let header: Uint8Array | undefined;
+      if (this.af) {
+        if (packet.length === 0) {
+          this.stats.dropped++;
+          return;
+        }
+        new DataView(this.afScratch.buffer).setUint32(0, (packet[0] as number) >> 4 === 6 ? this.af.inet6 : this.af.inet);
+        header = this.afScratch;
+      }
+      if (ringPush(this.ring, packet, header)) this.stats.txPackets++;
+      else this.stats.dropped++;
       return;
     }
     let buf = packet;
@@ -110,17 +140,24 @@ export class FdTun implements TunDevice {
   }
 
   private async shutdown(): Promise<void> {
+    // Exit promises are taken before the stop flags are raised: a worker that sees its flag and exits
+    // before we get round to waiting for it must not leave us waiting forever.
+    const exits = [this.worker, this.writer].filter((w): w is Worker => w !== undefined).map((w) => {
+      // ref'd while we wait: an otherwise idle process would exit before the wait ends.
+      w.ref();
+      return new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    });
     Atomics.store(this.stop, 0, 1);
     Atomics.store(this.state, 1, 1);
     Atomics.notify(this.state, 0);
-    const worker = this.worker;
-    if (worker) {
-      // The loop sees the flag within one poll timeout; wait for it so the fd is unused when closed
-      // (ref'd meanwhile, or an otherwise idle process would exit before the wait ends).
-      worker.ref();
-      await new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    if (this.ring) {
+      Atomics.store(this.ring.ctrl, CTRL_STOP, 1);
+      Atomics.notify(this.ring.ctrl, 0);
     }
+    // The loops see their flags within one poll/wait timeout; the fd is closed only once no thread uses it.
+    await Promise.all(exits);
     this.worker = undefined;
+    this.writer = undefined;
     libc().close(this.fd);
   }
 
@@ -144,6 +181,24 @@ export class FdTun implements TunDevice {
     // A reader must never keep the process alive by itself: close() is what ends it.
     worker.unref();
     this.worker = worker;
+  }
+
+  private startWriter(libcName: string): void {
+    // Slots hold a whole packet plus FreeBSD's 4-byte header, rounded up to keep them 64-byte aligned.
+    const ring = createWriteRing(RING_SLOTS, (this.mtu + this.hdr + 63) & ~63);
+    const data: WriterWorkerData = { koffiPath: koffiPath(), libcName, fd: this.fd, ring, waitMs: POLL_MS };
+    const writer = new Worker(WRITER_WORKER_SOURCE, { eval: true, workerData: data });
+    // The writer reports writes the kernel refused; they count as drops like on the main-thread path.
+    writer.on('message', (failed: number) => {
+      this.stats.dropped += failed;
+      this.stats.txPackets -= failed;
+    });
+    writer.on('error', () => {
+      this.stats.dropped++;
+    });
+    writer.unref();
+    this.ring = ring;
+    this.writer = writer;
   }
 
   private startPoller(libcName: string): void {
