@@ -4,6 +4,7 @@ import { createMemoryBindPair } from '../memory-bind.ts';
 import { bindCompliance } from './compliance.ts';
 import { DgramBind } from './dgram.ts';
 import { isConegateError } from '../../errors.ts';
+import { bindCompliance as coreBindCompliance } from '../bind-compliance.ts';
 
 describe('MemoryBind compliance', () => {
   bindCompliance(async () => {
@@ -12,10 +13,10 @@ describe('MemoryBind compliance', () => {
   });
 });
 
-describe('DgramBind compliance (loopback)', () => {
+for (const sendMode of ['main', 'thread'] as const) describe(`DgramBind compliance (loopback, sends on the ${sendMode} thread)`, () => {
   bindCompliance(async () => {
-    const a = await DgramBind.open({ port: 0, host4: '127.0.0.1', host6: '::1' });
-    const b = await DgramBind.open({ port: 0, host4: '127.0.0.1', host6: '::1' });
+    const a = await DgramBind.open({ port: 0, host4: '127.0.0.1', host6: '::1', sendMode });
+    const b = await DgramBind.open({ port: 0, host4: '127.0.0.1', host6: '::1', sendMode });
     const at = (x: DgramBind, address: string) => ({ address, port: x.localPort });
     return {
       a,
@@ -55,4 +56,20 @@ describe('DgramBind', () => {
       b.close();
     }
   });
+});
+
+describe('DgramBind passes the core bind check (bind-compliance.ts)', () => {
+  for (const sendMode of ['main', 'thread'] as const) {
+    it(`with sends on the ${sendMode} thread`, async () => {
+      await coreBindCompliance(async () => {
+        const a = await DgramBind.open({ port: 0, host4: '127.0.0.1', ipv4Only: true, sendMode });
+        const b = await DgramBind.open({ port: 0, host4: '127.0.0.1', ipv4Only: true, sendMode });
+        const settle = async (done: () => boolean) => {
+          const deadline = Date.now() + 5000;
+          while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        };
+        return { a, b, aAt: { address: '127.0.0.1', port: a.localPort }, bAt: { address: '127.0.0.1', port: b.localPort }, settle };
+      });
+    });
+  }
 });

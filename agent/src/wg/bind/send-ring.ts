@@ -1,0 +1,115 @@
+/**
+ * UDP sends on a thread of their own. A sendmsg() on a veth runs the whole transmit path and the peer
+ * namespace's receive path inside the call; on the sending agent that was ~35% of the main thread's busy
+ * time at full speed. The main thread copies each datagram and its destination into a shared ring and a
+ * sender thread calls sendto() on the dgram socket's own descriptor (libuv only reads from it; it writes
+ * only when asked, and we no longer ask). Same single-producer/single-consumer protocol as
+ * tun/write-ring.ts: head/tail counters, a sleeping flag, a notify only when the sender sleeps.
+ */
+import type { Endpoint } from '../ports.ts';
+import { parseIp } from '../../net/ip.ts';
+
+export const S_HEAD = 0;
+export const S_TAIL = 1;
+export const S_SLEEPING = 2;
+export const S_STOP = 3;
+/** Per slot in `meta`: length, fd, sockaddr length. */
+export const META = 3;
+/** sockaddr_in6 is the largest address we send to. */
+export const SOCKADDR_BYTES = 28;
+
+export interface SendRing {
+  data: Uint8Array;
+  addrs: Uint8Array;
+  meta: Int32Array;
+  ctrl: Int32Array;
+  slots: number;
+  slotBytes: number;
+}
+
+export function createSendRing(slots: number, slotBytes: number): SendRing {
+  return {
+    data: new Uint8Array(new SharedArrayBuffer(slots * slotBytes)),
+    addrs: new Uint8Array(new SharedArrayBuffer(slots * SOCKADDR_BYTES)),
+    meta: new Int32Array(new SharedArrayBuffer(slots * META * 4)),
+    ctrl: new Int32Array(new SharedArrayBuffer(16)),
+    slots,
+    slotBytes,
+  };
+}
+
+/** Linux sockaddr_in / sockaddr_in6 for an endpoint (family in host order, port and address in network order). */
+export function sockaddrFor(e: Endpoint, platform = process.platform): Uint8Array | undefined {
+  const ip = parseIp(e.address);
+  if (!ip || !(e.port > 0 && e.port < 65536)) return undefined;
+  const v6 = ip.family === 6;
+  const sa = new Uint8Array(v6 ? 28 : 16);
+  const view = new DataView(sa.buffer);
+  if (platform === 'linux') view.setUint16(0, v6 ? 10 : 2, true);
+  else {
+    // BSD layout: sin_len, sin_family (AF_INET6 is 28 on FreeBSD).
+    sa[0] = sa.length;
+    sa[1] = v6 ? 28 : 2;
+  }
+  view.setUint16(2, e.port);
+  sa.set(ip.bytes, v6 ? 8 : 4);
+  return sa;
+}
+
+/** Queues one datagram; false when the ring is full or the datagram is too big for a slot. */
+export function sendPush(r: SendRing, packet: Uint8Array, fd: number, sockaddr: Uint8Array): boolean {
+  const head = r.ctrl[S_HEAD] as number;
+  if (head - Atomics.load(r.ctrl, S_TAIL) >= r.slots || packet.length > r.slotBytes) return false;
+  const slot = head % r.slots;
+  r.data.set(packet, slot * r.slotBytes);
+  r.addrs.set(sockaddr, slot * SOCKADDR_BYTES);
+  r.meta[slot * META] = packet.length;
+  r.meta[slot * META + 1] = fd;
+  r.meta[slot * META + 2] = sockaddr.length;
+  Atomics.store(r.ctrl, S_HEAD, head + 1);
+  if (Atomics.load(r.ctrl, S_SLEEPING) === 1) Atomics.notify(r.ctrl, S_HEAD);
+  return true;
+}
+
+export interface SenderWorkerData {
+  koffiPath: string;
+  libcName: string;
+  ring: SendRing;
+  waitMs: number;
+}
+
+/** The sender loop (worker source, evaluated as a script). Posts the number of failed sends now and then. */
+export const SENDER_WORKER_SOURCE = String.raw`
+const { parentPort, workerData } = require('node:worker_threads');
+const koffi = require(workerData.koffiPath);
+const lib = koffi.load(workerData.libcName);
+const sendto = lib.func('long sendto(int fd, void *buf, unsigned long len, int flags, void *addr, unsigned int alen)');
+const { ring, waitMs } = workerData;
+const { data, addrs, meta, ctrl, slots, slotBytes } = ring;
+const bufs = [];
+const sas = [];
+for (let i = 0; i < slots; i++) {
+  bufs.push(new Uint8Array(data.buffer, i * slotBytes, slotBytes));
+  sas.push(new Uint8Array(addrs.buffer, i * 28, 28));
+}
+let failed = 0;
+let reported = 0;
+while (Atomics.load(ctrl, 3) === 0) {
+  const tail = ctrl[1];
+  const head = Atomics.load(ctrl, 0);
+  if (head === tail) {
+    if (failed !== reported) {
+      parentPort.postMessage(failed - reported);
+      reported = failed;
+    }
+    Atomics.store(ctrl, 2, 1);
+    if (Atomics.load(ctrl, 0) === tail) Atomics.wait(ctrl, 0, tail, waitMs);
+    Atomics.store(ctrl, 2, 0);
+    continue;
+  }
+  const slot = tail % slots;
+  const m = slot * 3;
+  if (Number(sendto(meta[m + 1], bufs[slot], meta[m], 0, sas[slot], meta[m + 2])) < 0) failed++;
+  Atomics.store(ctrl, 1, tail + 1);
+}
+`;
