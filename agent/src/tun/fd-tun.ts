@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { ConegateError } from '../errors.ts';
 import { ERRNO, koffiPath, libc } from './libc.ts';
 import { POLL_WORKER_SOURCE, STATE_ARMED, type PollWorkerData } from './poll-worker.ts';
-import { CTRL_STOP, createWriteRing, ringPush, WRITER_WORKER_SOURCE, type WriteRing, type WriterWorkerData } from './write-ring.ts';
+import { CTRL_HEAD, CTRL_SLEEPING, CTRL_STOP, createWriteRing, ringPush, ringWakeSoon, WRITER_WORKER_SOURCE, type WriteRing, type WriterWorkerData } from './write-ring.ts';
 import { READER_WORKER_SOURCE, type ReaderErrorMessage, type ReaderWorkerData, type SlabMessage } from './reader-worker.ts';
 import type { TunDevice, TunStats } from './tun.ts';
 
@@ -66,6 +66,7 @@ export class FdTun implements TunDevice {
   private worker: Worker | undefined;
   private writer: Worker | undefined;
   private ring: WriteRing | undefined;
+  private wakeWriter: () => void = () => undefined;
   private readonly afScratch = new Uint8Array(4);
   private readonly stop = new Int32Array(new SharedArrayBuffer(4));
   /** Readiness mode: [0] ARMED/READING handshake, [1] stop flag (see poll-worker.ts). */
@@ -113,8 +114,10 @@ export class FdTun implements TunDevice {
         new DataView(this.afScratch.buffer).setUint32(0, (packet[0] as number) >> 4 === 6 ? this.af.inet6 : this.af.inet);
         header = this.afScratch;
       }
-      if (ringPush(this.ring, packet, header)) this.stats.txPackets++;
-      else this.stats.dropped++;
+      if (ringPush(this.ring, packet, header)) {
+        this.stats.txPackets++;
+        this.wakeWriter();
+      } else this.stats.dropped++;
       return;
     }
     let buf = packet;
@@ -198,6 +201,7 @@ export class FdTun implements TunDevice {
     });
     writer.unref();
     this.ring = ring;
+    this.wakeWriter = ringWakeSoon(ring.ctrl, CTRL_SLEEPING, CTRL_HEAD);
     this.writer = writer;
   }
 

@@ -7,7 +7,8 @@
  * Layout: `slots` packets of up to `slotBytes` each in `data`; `lengths[i]` the length in slot i;
  * ctrl = [head (next slot the main thread fills), tail (next slot the writer writes), sleeping, stop].
  * head and tail only grow (mod 2^31 wrap is harmless: only their difference is used).
- * The producer notifies only when the writer said it is going to sleep, so a busy pipe costs no syscall.
+ * The producer wakes the writer only when it said it is going to sleep, and at most once per event-loop
+ * turn (ringWakeSoon): a futex wake per packet cost ~7% of the receiving agent's main thread.
  */
 
 export const CTRL_HEAD = 0;
@@ -45,8 +46,26 @@ export function ringPush(r: WriteRing, packet: Uint8Array, header?: Uint8Array):
   r.data.set(packet, at + hdr);
   r.lengths[slot] = packet.length + hdr;
   Atomics.store(r.ctrl, CTRL_HEAD, head + 1);
-  if (Atomics.load(r.ctrl, CTRL_SLEEPING) === 1) Atomics.notify(r.ctrl, CTRL_HEAD);
   return true;
+}
+
+/**
+ * Returns a function to call after each push: if the consumer sleeps, it is woken once, after the
+ * current event-loop turn (so a burst of pushes costs one wake). A consumer that has not gone to sleep
+ * yet sees the new head itself: it re-reads head after announcing sleep, and Atomics.wait only sleeps
+ * while head still equals its tail.
+ */
+export function ringWakeSoon(ctrl: Int32Array, sleepingIndex: number, headIndex: number): () => void {
+  let scheduled = false;
+  const wake = () => {
+    scheduled = false;
+    Atomics.notify(ctrl, headIndex);
+  };
+  return () => {
+    if (scheduled || Atomics.load(ctrl, sleepingIndex) !== 1) return;
+    scheduled = true;
+    setImmediate(wake);
+  };
 }
 
 export interface WriterWorkerData {

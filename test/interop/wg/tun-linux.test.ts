@@ -1,6 +1,8 @@
 /**
  * Runs the TUN compliance suite against the Linux device inside a lab namespace: the interface appears
- * in the namespace of the process that creates it, so the suite runs as a child test run there.
+ * in the namespace of the process that creates it, so the suite runs as a child test run there. Once
+ * with the default read/write paths (poll worker + main-thread reads, writer thread), once with the
+ * alternatives (a worker reading and transferring slabs, writes on the main thread).
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,11 +16,17 @@ after(async () => {
   await lab?.destroy();
 });
 
-it('Linux TUN passes the TUN compliance suite in a namespace', async () => {
-  // env -u: the child is a test run of its own, not a subtest of this file's run.
-  const r = await lab.exec('s1', ['env', '-u', 'NODE_TEST_CONTEXT', process.execPath, '--import', 'tsx', '--test', '--test-reporter=tap', 'agent/src/tun/linux-compliance.netns.ts'], { timeoutMs: 60_000 });
-  const out = r.stdout + r.stderr;
-  assert.equal(r.code, 0, out);
-  assert.match(out, /# pass 8\b/, out);
-  assert.match(out, /# fail 0\b/, out);
-});
+for (const [read, write] of [['poll', 'thread'], ['copy', 'main']] as const) {
+  it(`Linux TUN passes the TUN compliance suite in a namespace (read ${read}, write ${write})`, async () => {
+    // env -u: the child is a test run of its own, not a subtest of this file's run.
+    const r = await lab.exec(
+      's1',
+      ['env', '-u', 'NODE_TEST_CONTEXT', `CONEGATE_TUN_READ=${read}`, `CONEGATE_TUN_WRITE=${write}`, process.execPath, '--import', 'tsx', '--test', '--test-reporter=tap', 'agent/src/tun/linux-compliance.netns.ts'],
+      { timeoutMs: 60_000 },
+    );
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 0, out);
+    assert.match(out, /# pass 8\b/, out);
+    assert.match(out, /# fail 0\b/, out);
+  });
+}

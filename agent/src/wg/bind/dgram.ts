@@ -14,7 +14,8 @@ import { Worker } from 'node:worker_threads';
 import { ConegateError } from '../../errors.ts';
 import { koffiPath } from '../../tun/libc.ts';
 import type { Bind, Endpoint, UdpHandler } from '../ports.ts';
-import { createSendRing, S_STOP, SENDER_WORKER_SOURCE, sendPush, sockaddrFor, type SenderWorkerData, type SendRing } from './send-ring.ts';
+import { ringWakeSoon } from '../../tun/write-ring.ts';
+import { createSendRing, S_HEAD, S_SLEEPING, S_STOP, SENDER_WORKER_SOURCE, sendPush, sockaddrFor, type SenderWorkerData, type SendRing } from './send-ring.ts';
 
 export interface DgramBindOptions {
   /** UDP port; 0 picks one (both families then share the port the IPv4 socket got). */
@@ -64,6 +65,7 @@ export class DgramBind implements Bind {
   private fd6: number | undefined;
   private ring: SendRing | undefined;
   private sender: Worker | undefined;
+  private wakeSender: () => void = () => undefined;
   private senderExit: Promise<void> | undefined;
   /** Destination sockaddrs by endpoint object: the device keeps one object per peer endpoint. */
   private readonly sockaddrs = new WeakMap<Endpoint, Uint8Array>();
@@ -131,6 +133,7 @@ export class DgramBind implements Bind {
       }
     } else if (sendPush(ring, packets, fd, sa)) this.stats.txPackets++;
     else this.stats.sendErrors++;
+    this.wakeSender();
   }
 
   /** Moves to another port (0: any), keeping the handler. The old sockets close first. */
@@ -188,6 +191,7 @@ export class DgramBind implements Bind {
     });
     sender.unref();
     this.ring = ring;
+    this.wakeSender = ringWakeSoon(ring.ctrl, S_SLEEPING, S_HEAD);
     this.sender = sender;
   }
 

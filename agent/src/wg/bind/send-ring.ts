@@ -4,7 +4,7 @@
  * time at full speed. The main thread copies each datagram and its destination into a shared ring and a
  * sender thread calls sendto() on the dgram socket's own descriptor (libuv only reads from it; it writes
  * only when asked, and we no longer ask). Same single-producer/single-consumer protocol as
- * tun/write-ring.ts: head/tail counters, a sleeping flag, a notify only when the sender sleeps.
+ * tun/write-ring.ts: head/tail counters, a sleeping flag, one deferred wake per event-loop turn.
  */
 import type { Endpoint } from '../ports.ts';
 import { parseIp } from '../../net/ip.ts';
@@ -67,7 +67,6 @@ export function sendPush(r: SendRing, packet: Uint8Array, fd: number, sockaddr: 
   r.meta[slot * META + 1] = fd;
   r.meta[slot * META + 2] = sockaddr.length;
   Atomics.store(r.ctrl, S_HEAD, head + 1);
-  if (Atomics.load(r.ctrl, S_SLEEPING) === 1) Atomics.notify(r.ctrl, S_HEAD);
   return true;
 }
 
