@@ -1,13 +1,13 @@
 /**
  * The WireGuard UDP bind on node:dgram: one IPv4 and one IPv6 socket on the same port (the IPv6 one
  * IPv6-only, like wireguard-go, so each family has its own socket and no mapped addresses appear).
- * node:dgram has no sendmmsg/recvmmsg; a batch is sent as consecutive send() calls without callbacks,
- * which libuv turns into immediate sendmsg() calls (no completion allocation).
+ * node:dgram has no sendmmsg/recvmmsg; on the main-thread path a batch is consecutive send() calls
+ * sharing one completion callback (which only counts errors).
  * `rebind(port)` moves to a new port keeping the handler (UAPI `listen_port=`).
- * Optionally (sendMode 'thread' or CONEGATE_UDP_SEND=thread, Linux with koffi) sends go through a sender
- * thread (send-ring.ts). Measured in bench/wg.ts, 2 x 5 alternating rounds on the shared 2-core lab machine:
- * median ratio to wireguard-go 1.005 / 0.889 with sends on the main thread against 0.935 / 0.782 with the
- * thread (higher peaks, lower troughs), so the main thread is the default.
+ * On Linux with koffi, sends go through a sender thread (send-ring.ts) unless sendMode is 'main' or
+ * CONEGATE_UDP_SEND=main. Measured in bench/wg.ts (2 runs x 5 alternating rounds, shared 2-core lab
+ * machine, ratio to wireguard-go per round): median 1.07 with the thread, 1.005 on the main thread;
+ * before the sender's wake-up was deferred to once per event-loop turn the thread lost (0.94 / 0.78).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { Worker } from 'node:worker_threads';
@@ -27,7 +27,7 @@ export interface DgramBindOptions {
   ipv4Only?: boolean;
   /** Socket buffer sizes in bytes; larger buffers absorb bursts at high packet rates. Default 1 MiB. */
   bufferBytes?: number;
-  /** 'main' (default) or 'thread' (Linux with koffi); CONEGATE_UDP_SEND sets the default. */
+  /** 'thread' (default on Linux with koffi) or 'main'; CONEGATE_UDP_SEND sets the default. */
   sendMode?: 'thread' | 'main';
 }
 
@@ -79,7 +79,7 @@ export class DgramBind implements Bind {
   static async open(options: DgramBindOptions): Promise<DgramBind> {
     const b = new DgramBind(options);
     await b.openSockets(options.port);
-    const mode = options.sendMode ?? (process.env.CONEGATE_UDP_SEND === 'thread' ? 'thread' : 'main');
+    const mode = options.sendMode ?? (process.env.CONEGATE_UDP_SEND === 'main' ? 'main' : 'thread');
     if (mode === 'thread' && process.platform === 'linux') b.startSender();
     return b;
   }
