@@ -22,6 +22,7 @@ import type { Peer } from './peer.ts';
 import type { Endpoint } from './ports.ts';
 import { Session } from './session.ts';
 import { tai64n } from './tai64n.ts';
+import { sendKeepalive } from './transport-path.ts';
 
 const ZERO_MAC = new Uint8Array(16);
 
@@ -71,6 +72,7 @@ export function sendInitiation(dev: WgDevice, peer: Peer, retry: boolean): void 
   peer.macs.addMacs(msg, now);
   dev.catchAsync(dev.bind.send(msg, peer.endpoint));
   dev.counters.initiationsSent++;
+  dev.log?.debug({ peer: peer.id.slice(0, 16), retry, attempt: peer.timers.handshakeAttempts }, 'wg: handshake initiation sent');
   peer.txBytes += msg.length;
   dev.timerEvent(peer, 'anyAuthenticatedPacketTraversal', now);
   dev.timerEvent(peer, 'anyAuthenticatedPacketSent', now);
@@ -161,8 +163,9 @@ export function handleResponse(dev: WgDevice, packet: Uint8Array, from: Endpoint
   dev.timerEvent(peer, 'anyAuthenticatedPacketReceived', now);
   dev.timerEvent(peer, 'sessionDerived', now);
   dev.timerEvent(peer, 'handshakeComplete', now);
+  dev.log?.debug({ peer: peer.id.slice(0, 16), index: keys.localIndex }, 'wg: handshake complete (initiator)');
   // The responder may only use the new session after hearing on it: send staged data or a keepalive.
-  dev.sendKeepalive(peer);
+  sendKeepalive(dev, peer);
 }
 
 export function handleCookieReply(dev: WgDevice, packet: Uint8Array): void {
