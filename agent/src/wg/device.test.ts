@@ -204,3 +204,36 @@ test('peer configuration: replace/add allowed IPs, update-only, remove; stop lea
   tb.stop();
   assert.equal(tb.clock.pendingTimers(), 0);
 });
+
+test('batches: sendIpBatch sends one bind batch per peer, receiveUdpBatch writes one TUN batch', async () => {
+  const tb = makeTestbed({ seed: 'batch' });
+  const { a, b } = tb;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  await tb.net.idle();
+  const sends: number[] = [];
+  const realSend = a.bind.send.bind(a.bind);
+  a.bind.send = (packets, to) => {
+    sends.push(Array.isArray(packets) ? packets.length : 1);
+    return realSend(packets, to);
+  };
+  const captured: Uint8Array[] = [];
+  tb.net.tap = (p) => (p[0] === 4 ? (captured.push(p), 'drop') : 'pass');
+  a.dev.sendIpBatch(Array.from({ length: 10 }, (_, i) => ipv4Packet(a.tunAddress, b.tunAddress, 10 + i)));
+  await tb.net.idle();
+  assert.deepEqual(sends, [10]);
+  assert.equal(captured.length, 10);
+  const writes: number[] = [];
+  const realWrite = b.tun.write.bind(b.tun);
+  b.tun.write = (p) => {
+    writes.push(Array.isArray(p) ? p.length : 1);
+    realWrite(p);
+  };
+  b.dev.receiveUdpBatch([...captured, new Uint8Array(5)], a.at);
+  assert.deepEqual(writes, [10]);
+  assert.deepEqual(
+    b.tun.written.slice(1).map((p) => p.length),
+    Array.from({ length: 10 }, (_, i) => 30 + i),
+  );
+  assert.equal(b.dev.stats().drops.decode, 1);
+  tb.stop();
+});

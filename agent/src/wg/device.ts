@@ -67,6 +67,9 @@ export class WgDevice implements Device {
   readonly index: IndexTable<Peer, Session>;
   readonly load: HandshakeLoad;
   readonly counters = emptyStats();
+  /** While a batch call runs: decrypted packets for one tun.write, sealed messages per peer for one bind.send. */
+  tunBatch: Uint8Array[] | undefined;
+  udpBatch: Map<Peer, Uint8Array[]> | undefined;
   private started = false;
 
   constructor(config: DeviceConfig, deps: DeviceDeps & { limits?: SessionLimits }) {
@@ -228,6 +231,33 @@ export class WgDevice implements Device {
   }
 
   // ---- send path ----------------------------------------------------------------------------------
+
+  receiveUdpBatch(packets: Uint8Array[], from: Endpoint | Endpoint[]): void {
+    const out: Uint8Array[] = [];
+    this.tunBatch = out;
+    try {
+      for (let i = 0; i < packets.length; i++) {
+        const src = Array.isArray(from) ? from[i] : from;
+        if (src) this.guard(() => this.dispatch(packets[i]!, src));
+      }
+    } finally {
+      this.tunBatch = undefined;
+    }
+    if (out.length) this.catchAsync(this.tun.write(out.length === 1 ? out[0]! : out));
+  }
+
+  sendIpBatch(ipPackets: Uint8Array[]): void {
+    const batch = new Map<Peer, Uint8Array[]>();
+    this.udpBatch = batch;
+    try {
+      for (const p of ipPackets) this.sendIp(p);
+    } finally {
+      this.udpBatch = undefined;
+    }
+    for (const [peer, list] of batch) {
+      if (peer.endpoint) this.catchAsync(this.bind.send(list.length === 1 ? list[0]! : list, peer.endpoint));
+    }
+  }
 
   sendIp(ipPacket: Uint8Array): void {
     this.guard(() => {

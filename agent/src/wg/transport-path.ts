@@ -35,7 +35,9 @@ export function receiveTransport(dev: WgDevice, packet: Uint8Array, from: Endpoi
   if (len === undefined || !src) return dev.drop('badIpPacket');
   // Cryptokey routing, inbound: the inner source must be one the sending peer may use.
   if (dev.allowedIps.lookupAt(plain, src.offset, src.len) !== peer) return dev.drop('badAllowedIp');
-  void dev.catchAsync(dev.tun.write(len === plain.length ? plain : plain.subarray(0, len)));
+  const ip = len === plain.length ? plain : plain.subarray(0, len);
+  if (dev.tunBatch) dev.tunBatch.push(ip);
+  else dev.catchAsync(dev.tun.write(ip));
 }
 
 /** The responder's new session is confirmed by the first packet the initiator sends with it. */
@@ -75,7 +77,14 @@ export function sendNow(dev: WgDevice, peer: Peer, ipPacket: Uint8Array): boolea
   if (!session || !endpoint || !session.canSend(now)) return false;
   const msg = session.seal(ipPacket, dev.tun.mtu, now);
   if (!msg) return false;
-  dev.catchAsync(dev.bind.send(msg, endpoint));
+  const batch = dev.udpBatch;
+  if (batch) {
+    const list = batch.get(peer);
+    if (list) list.push(msg);
+    else batch.set(peer, [msg]);
+  } else {
+    dev.catchAsync(dev.bind.send(msg, endpoint));
+  }
   peer.txBytes += msg.length;
   dev.counters.transportSent++;
   dev.timerEvent(peer, 'anyAuthenticatedPacketTraversal', now);
