@@ -45,6 +45,24 @@ function emptyStats(): DeviceStats {
   };
 }
 
+/**
+ * Jitter for REKEY_TIMEOUT, 0..333 ms. Drawn from a pooled random buffer: in a busy bidirectional flow the
+ * new-handshake timer is re-armed on nearly every packet sent, and one randomBytes call each is waste.
+ */
+function jitterSource(randomBytes: (n: number) => Uint8Array): () => number {
+  let pool: Uint8Array = new Uint8Array(0);
+  let at = 0;
+  return () => {
+    if (at + 2 > pool.length) {
+      pool = randomBytes(256);
+      at = 0;
+    }
+    const v = ((pool[at]! << 8) | pool[at + 1]!) % REKEY_TIMEOUT_JITTER_MAX_MS;
+    at += 2;
+    return v;
+  };
+}
+
 /** Creates a device; call start() to wire the bind and TUN handlers. */
 export function createDevice(config: DeviceConfig, deps: DeviceDeps): Device {
   return new WgDevice(config, deps);
@@ -78,13 +96,7 @@ export class WgDevice implements Device {
     this.tun = deps.tun;
     this.randomBytes = deps.randomBytes ?? ((n) => new Uint8Array(nodeRandomBytes(n)));
     this.wallClockMs = deps.wallClockMs ?? (() => Date.now());
-    const rnd = this.randomBytes;
-    this.jitterMs =
-      deps.jitterMs ??
-      (() => {
-        const b = rnd(2);
-        return ((b[0]! << 8) | b[1]!) % REKEY_TIMEOUT_JITTER_MAX_MS;
-      });
+    this.jitterMs = deps.jitterMs ?? jitterSource(this.randomBytes);
     this.log = deps.log;
     this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.index = new IndexTable(this.randomBytes);
