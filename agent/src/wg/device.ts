@@ -13,6 +13,7 @@ import { MacChecker } from './cookie.ts';
 import { DEFAULT_HANDSHAKE_LOAD_THRESHOLD, REKEY_TIMEOUT_JITTER_MAX_MS } from './constants.ts';
 import { HandshakeLoad, handleCookieReply, handleInitiation, handleResponse, sendInitiation } from './handshake-path.ts';
 import { IndexTable } from './index-table.ts';
+import { HandshakeRateLimiter } from './ratelimiter.ts';
 import { receiveTransport, sendKeepalive, sendNow, sendStaged } from './transport-path.ts';
 import { destinationOf } from './ip-packet.ts';
 import { keyToHex, publicKey as derivePublicKey } from './keys.ts';
@@ -25,14 +26,29 @@ import { DEFAULT_LIMITS, Session, type SessionLimits } from './session.ts';
 import type { TimerEvent } from './timers.ts';
 import type { Device, DeviceConfig, DeviceDeps, DeviceStats, DropReason, PeerStatus, PeerUpdate } from './types.ts';
 
-const DROP_REASONS: DropReason[] = [
-  'decode', 'badMac', 'handshakeFailed', 'replayedHandshake', 'unknownReceiver', 'badAuth', 'replay', 'keyExpired',
-  'badAllowedIp', 'badIpPacket', 'noRoute', 'noEndpoint', 'queueFull', 'noPrivateKey', 'cookieRejected',
-];
+/** Every drop reason at zero; typed as a full Record so a new reason cannot be forgotten here. */
+const ZERO_DROPS: Record<DropReason, number> = {
+  decode: 0,
+  badMac: 0,
+  handshakeFailed: 0,
+  replayedHandshake: 0,
+  unknownReceiver: 0,
+  badAuth: 0,
+  replay: 0,
+  keyExpired: 0,
+  badAllowedIp: 0,
+  badIpPacket: 0,
+  noRoute: 0,
+  noEndpoint: 0,
+  queueFull: 0,
+  noPrivateKey: 0,
+  cookieRejected: 0,
+  rateLimited: 0,
+};
 
 function emptyStats(): DeviceStats {
   return {
-    drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as DeviceStats['drops'],
+    drops: { ...ZERO_DROPS },
     initiationsSent: 0,
     initiationsReceived: 0,
     responsesSent: 0,
@@ -84,6 +100,7 @@ export class WgDevice implements Device {
   readonly allowedIps = new AllowedIps<Peer>();
   readonly index: IndexTable<Peer, Session>;
   readonly load: HandshakeLoad;
+  readonly rateLimiter = new HandshakeRateLimiter();
   readonly counters = emptyStats();
   /** While a batch call runs: decrypted packets for one tun.write, sealed messages per peer for one bind.send. */
   tunBatch: Uint8Array[] | undefined;

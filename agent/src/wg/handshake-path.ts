@@ -89,9 +89,15 @@ function admit(dev: WgDevice, packet: Uint8Array, from: Endpoint, now: number): 
     dev.drop('badMac');
     return false;
   }
-  if (dev.load.note(now) && !checker.checkMac2(packet, from, now)) {
+  if (!dev.load.note(now)) return true;
+  if (!checker.checkMac2(packet, from, now)) {
     dev.catchAsync(dev.bind.send(checker.createReply(packet, readU32(packet, 4), from, now), from));
     dev.counters.cookieRepliesSent++;
+    return false;
+  }
+  // A valid cookie proves the source address, so limiting per source now means something.
+  if (!dev.rateLimiter.allow(from.address, now)) {
+    dev.drop('rateLimited');
     return false;
   }
   return true;

@@ -65,7 +65,8 @@ export type DropReason =
   | 'noEndpoint' // peer has no known endpoint yet
   | 'queueFull' // staged packets waiting for a handshake overflowed
   | 'noPrivateKey'
-  | 'cookieRejected'; // cookie reply that did not decrypt or answered nothing we sent
+  | 'cookieRejected' // cookie reply that did not decrypt or answered nothing we sent
+  | 'rateLimited'; // under load, a source sent handshakes faster than 20 per second (burst 5)
 
 export type DropCounters = Record<DropReason, number>;
 
