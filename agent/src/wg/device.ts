@@ -84,7 +84,7 @@ export function createDevice(config: DeviceConfig, deps: DeviceDeps): Device {
   return new WgDevice(config, deps);
 }
 
-/** @internal exported for handshake-path.ts; use createDevice. */
+/** @internal exported for handshake-path.ts, transport-path.ts and the testbed; use createDevice. */
 export class WgDevice implements Device {
   readonly clock: Clock;
   readonly bind: Bind;
