@@ -106,6 +106,22 @@ test('under load the responder answers with a cookie reply; the retry carries ma
   tb.stop();
 });
 
+test('under load, a source replaying a cookie-bearing initiation is rate limited', async () => {
+  const tb = makeTestbed({ seed: 'ratelimit', configB: { handshakeLoadThreshold: 0 } });
+  const { a, b } = tb;
+  const inits: Uint8Array[] = [];
+  tb.net.tap = (p) => (p[0] === 1 && inits.push(Uint8Array.from(p)), 'pass');
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  await tb.advance(5_000);
+  assert.equal(b.tun.written.length, 1);
+  assert.equal(inits.length, 2, 'one answered with a cookie, one with mac2');
+  for (let i = 0; i < 10; i++) b.dev.receiveUdp(inits[1]!, a.at);
+  const d = b.dev.stats().drops;
+  assert.equal(d.replayedHandshake + d.rateLimited, 10);
+  assert.equal(d.replayedHandshake, 4, 'the burst of 5 minus the genuine one');
+  tb.stop();
+});
+
 test('fuzz: random and mutated datagrams never throw, are counted, and the devices keep working', async () => {
   const tb = await connected('fuzz');
   const captured: Uint8Array[] = [];

@@ -204,3 +204,112 @@ test('peer configuration: replace/add allowed IPs, update-only, remove; stop lea
   tb.stop();
   assert.equal(tb.clock.pendingTimers(), 0);
 });
+
+test('batches: sendIpBatch sends one bind batch per peer, receiveUdpBatch writes one TUN batch', async () => {
+  const tb = makeTestbed({ seed: 'batch' });
+  const { a, b } = tb;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  await tb.net.idle();
+  const sends: number[] = [];
+  const realSend = a.bind.send.bind(a.bind);
+  a.bind.send = (packets, to) => {
+    sends.push(Array.isArray(packets) ? packets.length : 1);
+    return realSend(packets, to);
+  };
+  const captured: Uint8Array[] = [];
+  tb.net.tap = (p) => (p[0] === 4 ? (captured.push(p), 'drop') : 'pass');
+  a.dev.sendIpBatch(Array.from({ length: 10 }, (_, i) => ipv4Packet(a.tunAddress, b.tunAddress, 10 + i)));
+  await tb.net.idle();
+  assert.deepEqual(sends, [10]);
+  assert.equal(captured.length, 10);
+  const writes: number[] = [];
+  const realWrite = b.tun.write.bind(b.tun);
+  b.tun.write = (p) => {
+    writes.push(Array.isArray(p) ? p.length : 1);
+    realWrite(p);
+  };
+  b.dev.receiveUdpBatch([...captured, new Uint8Array(5)], a.at);
+  assert.deepEqual(writes, [10]);
+  assert.deepEqual(
+    b.tun.written.slice(1).map((p) => p.length),
+    Array.from({ length: 10 }, (_, i) => 30 + i),
+  );
+  assert.equal(b.dev.stats().drops.decode, 1);
+  tb.stop();
+});
+
+test('crossed initiations (both sides start at once) settle on working sessions', async () => {
+  // Without jitter two identical peers would cross again on every retry; jitter is what breaks the tie.
+  const tb = makeTestbed({ seed: 'crossed', jitterB: 150 });
+  const { a, b } = tb;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 10));
+  await tb.advance(15_000);
+  assert.equal(a.tun.written.length, 1);
+  assert.equal(b.tun.written.length, 1);
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 11));
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 11));
+  await tb.net.idle();
+  assert.equal(a.tun.written.length, 2);
+  assert.equal(b.tun.written.length, 2);
+  assert.equal(a.dev.stats().internalErrors + b.dev.stats().internalErrors, 0);
+  tb.stop();
+});
+
+test('REKEY_AFTER_MESSAGES and REJECT_AFTER_MESSAGES at the device (small limits)', async () => {
+  const tb = makeTestbed({ seed: 'msglimits', limits: { rekeyAfterMessages: 5, rejectAfterMessages: 8 } });
+  const { a, b } = tb;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10)); // counter 0
+  await tb.net.idle();
+  await tb.advance(5_000); // past the one-initiation-per-REKEY_TIMEOUT limit
+  tb.net.tap = (p) => (p[0] === 1 ? 'drop' : 'pass'); // no new handshake can complete
+  for (let i = 0; i < 10; i++) a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  await tb.net.idle();
+  assert.equal(a.dev.stats().initiationsSent, 2, 'a rekey was attempted once past 5 messages');
+  // counters 1..7 are still usable; the last 3 packets wait for a new session
+  assert.equal(b.tun.written.length, 8);
+  tb.net.tap = undefined;
+  await tb.advance(5_000);
+  assert.equal(b.tun.written.length, 11, 'the staged packets go out on the new session');
+  tb.stop();
+});
+
+test('an initiator that only receives rekeys shortly before REJECT_AFTER_TIME', async () => {
+  const tb = makeTestbed({ seed: 'lastminute' });
+  const { a, b } = tb;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  await tb.net.idle();
+  // Quiet (after B's passive keepalive), so A never sends and never rekeys on sending.
+  await tb.advance(164_000);
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 10));
+  await tb.net.idle();
+  assert.equal(a.dev.stats().initiationsSent, 1, 'at 164 s: not yet');
+  await tb.advance(2_000);
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 10));
+  await tb.net.idle();
+  assert.equal(a.dev.stats().initiationsSent, 2, 'at 166 s, within KEEPALIVE + REKEY_TIMEOUT of REJECT_AFTER_TIME');
+  await tb.advance(30_000);
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 99));
+  await tb.net.idle();
+  assert.equal(a.tun.written.at(-1)!.length, 119, "traffic continues past the old session's REJECT_AFTER_TIME");
+  assert.equal(b.dev.stats().drops.keyExpired + a.dev.stats().drops.keyExpired, 0);
+  tb.stop();
+});
+
+test('a new private key drops every session; the next packet handshakes with the new identity', async () => {
+  const tb = makeTestbed({ seed: 'newkey' });
+  const { a, b } = tb;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  await tb.net.idle();
+  const newKey = new Uint8Array(32).fill(0x21);
+  newKey[0] = 0x20;
+  newKey[31] = 0x61;
+  a.dev.setPrivateKey(newKey);
+  assert.equal(a.dev.peers()[0]!.hasSession, false);
+  b.dev.removePeer(a.publicKey);
+  b.dev.upsertPeer({ publicKey: a.dev.publicKey!, allowedIps: [`${a.tunAddress}/32`] });
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 12));
+  await tb.net.idle();
+  assert.equal(b.tun.written.length, 2);
+  tb.stop();
+});

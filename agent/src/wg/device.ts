@@ -2,42 +2,53 @@
  * The WireGuard device: peers, cryptokey routing, the index table, and the send and receive paths
  * between a TunDevice and a Bind (or a demultiplexer calling receiveUdp). Synchronous throughout: a
  * datagram or IP packet is fully handled before the call returns, so tests over the memory bind are
- * deterministic. Handshake messages are handled in handshake-path.ts; this file holds transport,
- * configuration and timers.
+ * deterministic. Handshake messages are handled in handshake-path.ts, transport messages in
+ * transport-path.ts; this file holds configuration, dispatch, session slots and timers.
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { Clock } from '../clock/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import { AllowedIps } from './allowed-ips.ts';
 import { MacChecker } from './cookie.ts';
-import {
-  DEFAULT_HANDSHAKE_LOAD_THRESHOLD,
-  KEEPALIVE_TIMEOUT_MS,
-  REJECT_AFTER_TIME_MS,
-  REKEY_TIMEOUT_JITTER_MAX_MS,
-  REKEY_TIMEOUT_MS,
-} from './constants.ts';
+import { DEFAULT_HANDSHAKE_LOAD_THRESHOLD, REKEY_TIMEOUT_JITTER_MAX_MS } from './constants.ts';
 import { HandshakeLoad, handleCookieReply, handleInitiation, handleResponse, sendInitiation } from './handshake-path.ts';
 import { IndexTable } from './index-table.ts';
-import { declaredLength, destinationOf, sourceOf } from './ip-packet.ts';
+import { HandshakeRateLimiter } from './ratelimiter.ts';
+import { receiveTransport, sendKeepalive, sendNow, sendStaged } from './transport-path.ts';
+import { destinationOf } from './ip-packet.ts';
 import { keyToHex, publicKey as derivePublicKey } from './keys.ts';
-import { MSG_COOKIE_REPLY, MSG_INITIATION, MSG_RESPONSE, MSG_TRANSPORT, isWireGuardPacket, readU32 } from './messages.ts';
+import { MSG_COOKIE_REPLY, MSG_INITIATION, MSG_RESPONSE, MSG_TRANSPORT, isWireGuardPacket } from './messages.ts';
 import { staticStatic, zeroHandshake, type Identity } from './noise.ts';
 import { Peer } from './peer.ts';
 import type { Bind, Endpoint, TunDevice } from './ports.ts';
-import { endpointEquals } from './ports.ts';
+import { endpointEquals, formatEndpoint } from './ports.ts';
 import { DEFAULT_LIMITS, Session, type SessionLimits } from './session.ts';
 import type { TimerEvent } from './timers.ts';
 import type { Device, DeviceConfig, DeviceDeps, DeviceStats, DropReason, PeerStatus, PeerUpdate } from './types.ts';
 
-const DROP_REASONS: DropReason[] = [
-  'decode', 'badMac', 'handshakeFailed', 'replayedHandshake', 'unknownReceiver', 'badAuth', 'replay', 'keyExpired',
-  'badAllowedIp', 'badIpPacket', 'noRoute', 'noEndpoint', 'queueFull', 'noPrivateKey', 'cookieRejected',
-];
+/** Every drop reason at zero; typed as a full Record so a new reason cannot be forgotten here. */
+const ZERO_DROPS: Record<DropReason, number> = {
+  decode: 0,
+  badMac: 0,
+  handshakeFailed: 0,
+  replayedHandshake: 0,
+  unknownReceiver: 0,
+  badAuth: 0,
+  replay: 0,
+  keyExpired: 0,
+  badAllowedIp: 0,
+  badIpPacket: 0,
+  noRoute: 0,
+  noEndpoint: 0,
+  queueFull: 0,
+  noPrivateKey: 0,
+  cookieRejected: 0,
+  rateLimited: 0,
+};
 
 function emptyStats(): DeviceStats {
   return {
-    drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as DeviceStats['drops'],
+    drops: { ...ZERO_DROPS },
     initiationsSent: 0,
     initiationsReceived: 0,
     responsesSent: 0,
@@ -50,12 +61,30 @@ function emptyStats(): DeviceStats {
   };
 }
 
+/**
+ * Jitter for REKEY_TIMEOUT, 0..333 ms. Drawn from a pooled random buffer: in a busy bidirectional flow the
+ * new-handshake timer is re-armed on nearly every packet sent, and one randomBytes call each is waste.
+ */
+function jitterSource(randomBytes: (n: number) => Uint8Array): () => number {
+  let pool: Uint8Array = new Uint8Array(0);
+  let at = 0;
+  return () => {
+    if (at + 2 > pool.length) {
+      pool = randomBytes(256);
+      at = 0;
+    }
+    const v = ((pool[at]! << 8) | pool[at + 1]!) % REKEY_TIMEOUT_JITTER_MAX_MS;
+    at += 2;
+    return v;
+  };
+}
+
 /** Creates a device; call start() to wire the bind and TUN handlers. */
 export function createDevice(config: DeviceConfig, deps: DeviceDeps): Device {
   return new WgDevice(config, deps);
 }
 
-/** @internal exported for handshake-path.ts; use createDevice. */
+/** @internal exported for handshake-path.ts, transport-path.ts and the testbed; use createDevice. */
 export class WgDevice implements Device {
   readonly clock: Clock;
   readonly bind: Bind;
@@ -71,7 +100,11 @@ export class WgDevice implements Device {
   readonly allowedIps = new AllowedIps<Peer>();
   readonly index: IndexTable<Peer, Session>;
   readonly load: HandshakeLoad;
+  readonly rateLimiter = new HandshakeRateLimiter();
   readonly counters = emptyStats();
+  /** While a batch call runs: decrypted packets for one tun.write, sealed messages per peer for one bind.send. */
+  tunBatch: Uint8Array[] | undefined;
+  udpBatch: Map<Peer, Uint8Array[]> | undefined;
   private started = false;
 
   constructor(config: DeviceConfig, deps: DeviceDeps & { limits?: SessionLimits }) {
@@ -80,13 +113,7 @@ export class WgDevice implements Device {
     this.tun = deps.tun;
     this.randomBytes = deps.randomBytes ?? ((n) => new Uint8Array(nodeRandomBytes(n)));
     this.wallClockMs = deps.wallClockMs ?? (() => Date.now());
-    const rnd = this.randomBytes;
-    this.jitterMs =
-      deps.jitterMs ??
-      (() => {
-        const b = rnd(2);
-        return ((b[0]! << 8) | b[1]!) % REKEY_TIMEOUT_JITTER_MAX_MS;
-      });
+    this.jitterMs = deps.jitterMs ?? jitterSource(this.randomBytes);
     this.log = deps.log;
     this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.index = new IndexTable(this.randomBytes);
@@ -100,7 +127,7 @@ export class WgDevice implements Device {
     this.started = true;
     this.bind.onReceive((packet, from) => this.receiveUdp(packet, from));
     this.tun.onPacket((ip) => this.sendIp(ip));
-    for (const peer of this.peersById.values()) if (peer.persistentKeepaliveSec > 0) this.sendKeepalive(peer);
+    for (const peer of this.peersById.values()) if (peer.persistentKeepaliveSec > 0) sendKeepalive(this, peer);
   }
 
   stop(): void {
@@ -149,7 +176,7 @@ export class WgDevice implements Device {
       peer.persistentKeepaliveSec = update.persistentKeepaliveSec;
       peer.timers.persistentKeepaliveMs = update.persistentKeepaliveSec * 1000;
       if (!update.persistentKeepaliveSec) delete peer.timers.deadlines.persistentKeepalive;
-      else if (changed && this.started) this.sendKeepalive(peer);
+      else if (changed && this.started) sendKeepalive(this, peer);
     }
     return true;
   }
@@ -215,7 +242,7 @@ export class WgDevice implements Device {
     if (!isWireGuardPacket(packet)) return this.drop('decode');
     switch (packet[0]) {
       case MSG_TRANSPORT:
-        return this.receiveTransport(packet, from);
+        return receiveTransport(this, packet, from);
       case MSG_INITIATION:
         return handleInitiation(this, packet, from);
       case MSG_RESPONSE:
@@ -225,64 +252,41 @@ export class WgDevice implements Device {
     }
   }
 
-  private receiveTransport(packet: Uint8Array, from: Endpoint): void {
-    const entry = this.index.get(readU32(packet, 4));
-    if (!entry || entry.kind !== 'session') return this.drop('unknownReceiver');
-    const { peer, session } = entry;
-    const now = this.clock.nowMs();
-    if (!session.canReceive(now)) return this.drop('keyExpired');
-    const plain = session.open(packet);
-    if (plain === 'badAuth' || plain === 'replay') return this.drop(plain);
-
-    this.counters.transportReceived++;
-    peer.rxBytes += packet.length;
-    if (session === peer.next) this.confirmNextSession(peer, now);
-    this.updateEndpoint(peer, from);
-    this.keepKeyFreshReceiving(peer, now);
-    this.timerEvent(peer, 'anyAuthenticatedPacketTraversal', now);
-    this.timerEvent(peer, 'anyAuthenticatedPacketReceived', now);
-    if (plain.length === 0) return; // keepalive
-
-    this.timerEvent(peer, 'dataReceived', now);
-    const len = declaredLength(plain);
-    const src = len === undefined ? undefined : sourceOf(plain);
-    if (len === undefined || !src) return this.drop('badIpPacket');
-    // Cryptokey routing, inbound: the inner source must be one the sending peer may use.
-    if (this.allowedIps.lookupAt(plain, src.offset, src.len) !== peer) return this.drop('badAllowedIp');
-    void this.catchAsync(this.tun.write(len === plain.length ? plain : plain.subarray(0, len)));
-  }
-
-  /** The responder's new session is confirmed by the first packet the initiator sends with it. */
-  private confirmNextSession(peer: Peer, now: number): void {
-    const next = peer.next!;
-    this.retireSession(peer.previous);
-    peer.previous = peer.current;
-    peer.current = next;
-    peer.next = undefined;
-    peer.lastHandshakeWallMs = this.wallClockMs();
-    this.timerEvent(peer, 'handshakeComplete', now);
-    if (peer.staged.length) this.sendStaged(peer);
-  }
-
   /** Roaming (whitepaper 2.1): the latest authenticated packet's source becomes the peer's endpoint. */
   updateEndpoint(peer: Peer, from: Endpoint): void {
-    if (!endpointEquals(peer.endpoint, from)) peer.endpoint = { address: from.address, port: from.port };
-  }
-
-  /**
-   * Whitepaper 6.2: an initiator whose session nears REJECT_AFTER_TIME and that hears from the peer
-   * starts one last handshake, so the session does not lapse if it has nothing to send.
-   */
-  private keepKeyFreshReceiving(peer: Peer, now: number): void {
-    const s = peer.current;
-    if (!s || !s.isInitiator || peer.timers.sentLastMinuteHandshake) return;
-    if (now - s.createdMs > REJECT_AFTER_TIME_MS - KEEPALIVE_TIMEOUT_MS - REKEY_TIMEOUT_MS) {
-      peer.timers.sentLastMinuteHandshake = true;
-      sendInitiation(this, peer, false);
-    }
+    if (endpointEquals(peer.endpoint, from)) return;
+    this.log?.debug({ peer: peer.id.slice(0, 16), endpoint: formatEndpoint(from) }, 'wg: peer endpoint changed');
+    peer.endpoint = { address: from.address, port: from.port };
   }
 
   // ---- send path ----------------------------------------------------------------------------------
+
+  receiveUdpBatch(packets: Uint8Array[], from: Endpoint | Endpoint[]): void {
+    const out: Uint8Array[] = [];
+    this.tunBatch = out;
+    try {
+      for (let i = 0; i < packets.length; i++) {
+        const src = Array.isArray(from) ? from[i] : from;
+        if (src) this.guard(() => this.dispatch(packets[i]!, src));
+      }
+    } finally {
+      this.tunBatch = undefined;
+    }
+    if (out.length) this.catchAsync(this.tun.write(out.length === 1 ? out[0]! : out));
+  }
+
+  sendIpBatch(ipPackets: Uint8Array[]): void {
+    const batch = new Map<Peer, Uint8Array[]>();
+    this.udpBatch = batch;
+    try {
+      for (const p of ipPackets) this.sendIp(p);
+    } finally {
+      this.udpBatch = undefined;
+    }
+    for (const [peer, list] of batch) {
+      if (peer.endpoint) this.catchAsync(this.bind.send(list.length === 1 ? list[0]! : list, peer.endpoint));
+    }
+  }
 
   sendIp(ipPacket: Uint8Array): void {
     this.guard(() => {
@@ -291,75 +295,10 @@ export class WgDevice implements Device {
       if (!dst) return this.drop('badIpPacket');
       const peer = this.allowedIps.lookupAt(ipPacket, dst.offset, dst.len);
       if (!peer) return this.drop('noRoute');
-      if (peer.staged.length === 0 && this.sendNow(peer, ipPacket)) return;
+      if (peer.staged.length === 0 && sendNow(this, peer, ipPacket)) return;
       if (!peer.stage(ipPacket)) this.drop('queueFull');
-      this.sendStaged(peer);
+      sendStaged(this, peer);
     });
-  }
-
-  /**
-   * Hot path: one packet, nothing staged, a usable session. Returns false (nothing done) otherwise, and
-   * the caller stages the packet and takes the general path.
-   */
-  private sendNow(peer: Peer, ipPacket: Uint8Array): boolean {
-    const session = peer.current;
-    const endpoint = peer.endpoint;
-    const now = this.clock.nowMs();
-    if (!session || !endpoint || !session.canSend(now)) return false;
-    const msg = session.seal(ipPacket, this.tun.mtu, now);
-    if (!msg) return false;
-    this.catchAsync(this.bind.send(msg, endpoint));
-    peer.txBytes += msg.length;
-    this.counters.transportSent++;
-    this.timerEvent(peer, 'anyAuthenticatedPacketTraversal', now);
-    this.timerEvent(peer, 'anyAuthenticatedPacketSent', now);
-    this.timerEvent(peer, 'dataSent', now);
-    if (session.wantsRekeyOnSend(now)) sendInitiation(this, peer, false);
-    return true;
-  }
-
-  /** Sends every staged packet on the current session, or starts a handshake if there is none. */
-  sendStaged(peer: Peer): void {
-    const now = this.clock.nowMs();
-    const session = peer.current;
-    if (!session || !session.canSend(now)) {
-      sendInitiation(this, peer, false);
-      return;
-    }
-    if (!peer.endpoint) {
-      this.counters.drops.noEndpoint += peer.staged.length;
-      peer.staged = [];
-      return;
-    }
-    const out: Uint8Array[] = [];
-    let data = false;
-    let bytes = 0;
-    let i = 0;
-    for (; i < peer.staged.length; i++) {
-      const p = peer.staged[i]!;
-      const msg = session.seal(p, this.tun.mtu, now);
-      if (!msg) break;
-      out.push(msg);
-      bytes += msg.length;
-      if (p.length) data = true;
-    }
-    peer.staged = i === peer.staged.length ? [] : peer.staged.slice(i);
-    if (out.length) {
-      void this.catchAsync(this.bind.send(out.length === 1 ? out[0]! : out, peer.endpoint));
-      peer.txBytes += bytes;
-      this.counters.transportSent += out.length;
-      this.timerEvent(peer, 'anyAuthenticatedPacketTraversal', now);
-      this.timerEvent(peer, 'anyAuthenticatedPacketSent', now);
-      if (data) this.timerEvent(peer, 'dataSent', now);
-    }
-    // Whitepaper 6.2: the sender rekeys after REKEY_AFTER_MESSAGES, or REKEY_AFTER_TIME if it initiated.
-    if (peer.staged.length || session.wantsRekeyOnSend(now)) sendInitiation(this, peer, false);
-  }
-
-  /** A keepalive is an empty transport message; without a session it starts a handshake instead. */
-  sendKeepalive(peer: Peer): void {
-    if (peer.staged.length === 0) peer.stage(new Uint8Array(0));
-    this.sendStaged(peer);
   }
 
   /** Installs a new session; initiators use it at once, responders park it in `next` (see confirmNextSession). */
@@ -436,12 +375,13 @@ export class WgDevice implements Device {
           sendInitiation(this, peer, action.retry);
           break;
         case 'sendKeepalive':
-          this.sendKeepalive(peer);
+          sendKeepalive(this, peer);
           break;
         case 'zeroKeyMaterial':
           this.zeroKeyMaterial(peer);
           break;
         case 'dropStaged':
+          this.log?.debug({ peer: peer.id.slice(0, 16), dropped: peer.staged.length }, 'wg: handshake gave up after REKEY_ATTEMPT_TIME');
           peer.staged = [];
           break;
       }
@@ -457,8 +397,4 @@ export class WgDevice implements Device {
     }
   }
 
-  /** True while the device wants cookies before doing DH work (see HandshakeLoad). */
-  isUnderLoad(now: number): boolean {
-    return this.load.underLoad(now);
-  }
 }

@@ -22,6 +22,7 @@ import type { Peer } from './peer.ts';
 import type { Endpoint } from './ports.ts';
 import { Session } from './session.ts';
 import { tai64n } from './tai64n.ts';
+import { sendKeepalive } from './transport-path.ts';
 
 const ZERO_MAC = new Uint8Array(16);
 
@@ -71,6 +72,7 @@ export function sendInitiation(dev: WgDevice, peer: Peer, retry: boolean): void 
   peer.macs.addMacs(msg, now);
   dev.catchAsync(dev.bind.send(msg, peer.endpoint));
   dev.counters.initiationsSent++;
+  dev.log?.debug({ peer: peer.id.slice(0, 16), retry, attempt: peer.timers.handshakeAttempts }, 'wg: handshake initiation sent');
   peer.txBytes += msg.length;
   dev.timerEvent(peer, 'anyAuthenticatedPacketTraversal', now);
   dev.timerEvent(peer, 'anyAuthenticatedPacketSent', now);
@@ -87,9 +89,15 @@ function admit(dev: WgDevice, packet: Uint8Array, from: Endpoint, now: number): 
     dev.drop('badMac');
     return false;
   }
-  if (dev.load.note(now) && !checker.checkMac2(packet, from, now)) {
+  if (!dev.load.note(now)) return true;
+  if (!checker.checkMac2(packet, from, now)) {
     dev.catchAsync(dev.bind.send(checker.createReply(packet, readU32(packet, 4), from, now), from));
     dev.counters.cookieRepliesSent++;
+    return false;
+  }
+  // A valid cookie proves the source address, so limiting per source now means something.
+  if (!dev.rateLimiter.allow(from.address, now)) {
+    dev.drop('rateLimited');
     return false;
   }
   return true;
@@ -161,8 +169,9 @@ export function handleResponse(dev: WgDevice, packet: Uint8Array, from: Endpoint
   dev.timerEvent(peer, 'anyAuthenticatedPacketReceived', now);
   dev.timerEvent(peer, 'sessionDerived', now);
   dev.timerEvent(peer, 'handshakeComplete', now);
+  dev.log?.debug({ peer: peer.id.slice(0, 16), index: keys.localIndex }, 'wg: handshake complete (initiator)');
   // The responder may only use the new session after hearing on it: send staged data or a keepalive.
-  dev.sendKeepalive(peer);
+  sendKeepalive(dev, peer);
 }
 
 export function handleCookieReply(dev: WgDevice, packet: Uint8Array): void {

@@ -2,14 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMemoryBindPair, MemoryNetwork } from './memory-bind.ts';
 import { MemoryTun } from './memory-tun.ts';
-import { bindCompliance } from './bind-compliance.ts';
-
-test('memory bind: compliance', async () => {
-  await bindCompliance(async () => {
-    const { a, b, net } = createMemoryBindPair();
-    return { a, b, aAt: a.local, bAt: b.local, settle: () => net.idle() };
-  });
-});
 
 test('memory network: tap drops and rewrites, unknown destinations are dropped, rebind moves a bind', async () => {
   const net = new MemoryNetwork();

@@ -4,7 +4,8 @@
  */
 import { FakeClock } from '../clock/clock.ts';
 import { createHash } from 'node:crypto';
-import { createDevice, type WgDevice } from './device.ts';
+import { WgDevice } from './device.ts';
+import type { SessionLimits } from './session.ts';
 import { generatePrivateKey, publicKey } from './keys.ts';
 import { MemoryNetwork, type MemoryBind } from './memory-bind.ts';
 import { MemoryTun } from './memory-tun.ts';
@@ -47,7 +48,17 @@ export interface Testbed {
 export const WALL_EPOCH_MS = Date.UTC(2026, 0, 1);
 
 export function makeTestbed(
-  opts: { seed?: string; configA?: Partial<DeviceConfig>; configB?: Partial<DeviceConfig>; endpointsKnown?: 'both' | 'a-knows-b'; mtu?: number } = {},
+  opts: {
+    seed?: string;
+    configA?: Partial<DeviceConfig>;
+    configB?: Partial<DeviceConfig>;
+    endpointsKnown?: 'both' | 'a-knows-b';
+    mtu?: number;
+    /** Message limits for both devices (small values make REKEY/REJECT_AFTER_MESSAGES reachable). */
+    limits?: SessionLimits;
+    /** Handshake retry jitter of B in ms (A's is always 0); default 0. */
+    jitterB?: number;
+  } = {},
 ): Testbed {
   const seed = opts.seed ?? 'testbed';
   const clock = new FakeClock(1_000_000);
@@ -63,14 +74,22 @@ export function makeTestbed(
   const nb = mk('b', 2);
   const known = opts.endpointsKnown ?? 'both';
   const build = (self: Omit<Node, 'dev'>, other: Omit<Node, 'dev'>, name: string, extra: Partial<DeviceConfig> | undefined, knowsEndpoint: boolean): Node => {
-    const dev = createDevice(
+    const dev = new WgDevice(
       {
         privateKey: self.privateKey,
         peers: [{ publicKey: other.publicKey, allowedIps: [`${other.tunAddress}/32`], ...(knowsEndpoint ? { endpoint: other.at } : {}) }],
         ...extra,
       },
-      { clock, bind: self.bind, tun: self.tun, randomBytes: seededRandom(`${seed}:${name}:dev`), wallClockMs, jitterMs: () => 0 },
-    ) as WgDevice;
+      {
+        clock,
+        bind: self.bind,
+        tun: self.tun,
+        randomBytes: seededRandom(`${seed}:${name}:dev`),
+        wallClockMs,
+        jitterMs: () => (name === 'b' ? (opts.jitterB ?? 0) : 0),
+        ...(opts.limits ? { limits: opts.limits } : {}),
+      },
+    );
     dev.start();
     return { ...self, dev };
   };

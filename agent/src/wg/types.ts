@@ -65,7 +65,8 @@ export type DropReason =
   | 'noEndpoint' // peer has no known endpoint yet
   | 'queueFull' // staged packets waiting for a handshake overflowed
   | 'noPrivateKey'
-  | 'cookieRejected'; // cookie reply that did not decrypt or answered nothing we sent
+  | 'cookieRejected' // cookie reply that did not decrypt or answered nothing we sent
+  | 'rateLimited'; // under load, a source sent handshakes faster than 20 per second (burst 5)
 
 export type DropCounters = Record<DropReason, number>;
 
@@ -115,8 +116,15 @@ export interface Device {
   stats(): DeviceStats;
   /** A datagram from the UDP socket: the bind's handler, or the mesh demultiplexer, call this. Never throws. */
   receiveUdp(packet: Uint8Array, from: Endpoint): void;
+  /**
+   * Several datagrams at once (a recvmmsg batch), from one endpoint or one endpoint each: decrypted
+   * packets go to the TUN in one `write(array)`. Never throws.
+   */
+  receiveUdpBatch(packets: Uint8Array[], from: Endpoint | Endpoint[]): void;
   /** An IP packet for the tunnel (the TUN's handler calls this). Never throws. */
   sendIp(ipPacket: Uint8Array): void;
+  /** Several IP packets at once (a TUN read batch): sealed messages go out as one `send(array)` per peer. */
+  sendIpBatch(ipPackets: Uint8Array[]): void;
   /** Starts a handshake with a peer now (otherwise the first outbound packet does). */
   initiateHandshake(publicKey: Uint8Array): void;
 }
