@@ -241,6 +241,11 @@ export class Lab {
     return this.destroying;
   }
 
+  /** Leaves the lab running after this process exits (`conegate-lab up`): no exit-hook teardown. */
+  detach(): void {
+    liveLabs.delete(this);
+  }
+
   /** Synchronous teardown for process exit handlers (no awaiting possible there). */
   destroySync(): void {
     for (const p of this.procs) {

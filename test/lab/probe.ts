@@ -15,6 +15,10 @@
  *           prints {"event":"ready","local"}, then {"event":"recv","from","data"} per datagram,
  *           and {"event":"done","received":N} after --count datagrams or the timeout.
  *   send    --to A:P [--port 0] [--bind ADDR] [--count 3] [--interval-ms 50] [--data TEXT]
+ *   punch   --peer A:P [--port 0] [--bind ADDR] [--count 20] [--interval-ms 100] [--timeout-ms 4000]
+ *           Hole punching: sends "punch" to the peer every interval (at most --count times) and
+ *           answers what it receives; prints {"event":"recv","from"} per datagram from anyone and
+ *           ends with {"event":"done","fromPeer":N,"from":[...]} after the timeout (or once 3 came from peer).
  *   tcp-serve   --bind A:P [--duration-ms 120000]   accepts, writes "hello <remote>\n", closes.
  *   tcp-connect --to A:P [--timeout-ms 2000]        prints {"connected":bool,...}; exit 1 if not.
  */
@@ -230,6 +234,45 @@ async function send(a: Args): Promise<number> {
   return 0;
 }
 
+async function punch(a: Args): Promise<number> {
+  const peer = endpoints(a, 'peer')[0];
+  if (!peer) throw new Error('punch needs --peer');
+  const s = await bindSocket(one(a, 'bind'), num(a, 'port', 0, 65535), familyOf([peer.address]));
+  const count = num(a, 'count', 20, 10_000);
+  const intervalMs = num(a, 'interval-ms', 100, 10_000);
+  const timeoutMs = num(a, 'timeout-ms', 4000, 600_000);
+  const peerText = formatEndpoint(peer.address, peer.port);
+  const from = new Set<string>();
+  let fromPeer = 0;
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const finish = () => {
+      clearInterval(ticker);
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    const ticker = setInterval(() => {
+      if (sent++ < count) s.send('punch', peer.port, peer.address);
+    }, intervalMs);
+    s.on('message', (msg, rinfo) => {
+      const src = formatEndpoint(rinfo.address, rinfo.port);
+      print({ event: 'recv', from: src, data: msg.toString('utf8').slice(0, 100) });
+      from.add(src);
+      // An answer lets a peer whose NAT picked a new port for us learn where we really are.
+      if (msg.toString('utf8') === 'punch' && sent < count + 5) {
+        sent++;
+        s.send('punch-ack', rinfo.port, rinfo.address);
+      }
+      if (src === peerText || rinfo.address === peer.address) fromPeer++;
+      if (fromPeer >= 3) finish();
+    });
+  });
+  print({ event: 'done', fromPeer, from: [...from], local: formatEndpoint(s.address().address, s.address().port) });
+  s.close();
+  return 0;
+}
+
 async function tcpServe(a: Args): Promise<number> {
   const b = endpoints(a, 'bind')[0];
   if (!b) throw new Error('tcp-serve needs --bind');
@@ -274,7 +317,7 @@ async function tcpConnect(a: Args): Promise<number> {
   return result.connected ? 0 : 1;
 }
 
-const MODES: Record<string, (a: Args) => Promise<number>> = { serve, client, listen, send, 'tcp-serve': tcpServe, 'tcp-connect': tcpConnect };
+const MODES: Record<string, (a: Args) => Promise<number>> = { serve, client, listen, send, punch, 'tcp-serve': tcpServe, 'tcp-connect': tcpConnect };
 
 /** Entry point; returns the exit status (2 for bad usage). */
 export async function probeMain(argv: string[]): Promise<number> {
