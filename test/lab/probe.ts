@@ -35,10 +35,11 @@ export interface Endpoint {
 
 /** Parses "1.2.3.4:5", "[2001:db8::1]:5"; undefined if malformed. */
 export function parseEndpoint(text: string): Endpoint | undefined {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text);
+  const m = v6 ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
   if (!m) return undefined;
   const port = Number(m[2]);
-  if (isIP(m[1]!) === 0 || port > 65535) return undefined;
+  if (isIP(m[1]!) !== (v6 ? 6 : 4) || port > 65535) return undefined;
   return { address: m[1]!, port };
 }
 
