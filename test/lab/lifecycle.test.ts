@@ -75,7 +75,7 @@ describe('lab lifecycle and API', () => {
 
   it('spawnNode runs TypeScript in the namespace', async () => {
     const p = lab.spawnNode('a.h1', 'test/lab/probe.ts', ['listen', '--port', '0', '--timeout-ms', '100']);
-    await p.waitForOutput(/"event":"done","received":0/, 15_000);
+    await p.waitForOutput(/"event":"done","received":0/, 30_000);
     assert.deepEqual(await p.done, { code: 0, signal: null });
   });
 
