@@ -7,6 +7,7 @@
  *   finally { await lab.destroy(); }
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { ConegateError } from '../../agent/src/errors.ts';
 import { buildPlan } from './build.ts';
 import { newLabId, netnsName, uniqueIfname } from './names.ts';
@@ -274,12 +275,18 @@ export class Lab {
   }
 }
 
-/** Plans and builds a lab. Throws CG_CONFIG_INVALID for a bad spec, CG_NOT_PERMITTED when not root. */
+/** Plans and builds a lab. Throws CG_CONFIG_INVALID for a bad spec, CG_NOT_PERMITTED when not root, CG_PEER_MISSING without ip/nft. */
 export async function createLab(spec: LabSpec): Promise<Lab> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new ConegateError('CG_NOT_PERMITTED', 'lab: building network namespaces needs root');
   }
-  const lab = new Lab(normalizeSpec(spec));
+  const normalized = normalizeSpec(spec);
+  for (const [bin, pkg] of [['ip', 'iproute2'], ['nft', 'nftables']] as const) {
+    if (!process.env.PATH?.split(':').some((dir) => existsSync(`${dir}/${bin}`))) {
+      throw new ConegateError('CG_PEER_MISSING', `lab: ${bin} not found: install the Debian package ${pkg} (scripts/setup.sh does)`);
+    }
+  }
+  const lab = new Lab(normalized);
   await lab.build();
   return lab;
 }
