@@ -1,6 +1,7 @@
 /**
  * `conegate-lab` (bin/conegate-lab.js): the lab's CLI.
  *   demo [--json]                      build the demo topology, measure, change, measure again, tear down
+ *   grid [--json]                      hole punching across every pair of NAT presets (lab vs model)
  *   up (--preset NAME | --spec FILE)   build a lab and leave it running (state in /run/conegate-lab/)
  *   down (ID... | --all)               tear down labs made by `up`
  *   list [--json]                      labs made by `up` and their namespaces
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ConegateError, exitStatusOf, isConegateError } from '../../agent/src/errors.ts';
 import { DEMO_SPEC, runDemo } from './demo.ts';
+import { formatGrid, gridSpec, runGrid } from './grid.ts';
 import { createLab, destroyAllLabs } from './lab.ts';
 import { LAB_PRESETS, NAT_PRESETS, type LabSpec } from './spec.ts';
 import { downLabs, listLabs, saveLabState } from './state.ts';
@@ -55,6 +57,22 @@ function buildProgram(): Command {
         print('');
         const report = await runDemo(lab, { print });
         if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      } finally {
+        await lab.destroy();
+      }
+    });
+
+  program
+    .command('grid')
+    .description('direct UDP between every pair of NAT presets, measured and predicted by the model')
+    .option('--json', 'print the cells as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const lab = await createLab(gridSpec());
+      try {
+        const cells = await runGrid(lab);
+        if (opts.json) process.stdout.write(JSON.stringify(cells, null, 2) + '\n');
+        else process.stdout.write(formatGrid(cells).join('\n') + '\n');
+        if (cells.some((c) => c.measured !== c.predicted)) process.exitCode = 1;
       } finally {
         await lab.destroy();
       }

@@ -4,7 +4,7 @@
  * between the two sites. Later steps plug in conegate's own router configuration as a DemoChange.
  */
 import type { Lab } from './lab.ts';
-import { measureNat, probeClient, spawnProbe, startReflector, type NatMeasurement } from './measure.ts';
+import { measureNat, startReflector, tryDirect, type DirectResult, type NatMeasurement } from './measure.ts';
 import { MAPPING_WORDS } from './plan.ts';
 import type { FilteringType, LabSpec, MappingType } from './spec.ts';
 
@@ -27,7 +27,7 @@ export interface SiteReport {
 export interface StageReport {
   title: string;
   sites: SiteReport[];
-  direct: { ok: boolean; aReceived: number; bReceived: number; aSeenAs: string | null; bSeenAs: string | null };
+  direct: DirectResult;
 }
 
 export interface DemoReport {
@@ -80,29 +80,6 @@ function hopPath(lab: Lab, host: string): string[] {
   return out;
 }
 
-/** Hole punching between two hosts: each learns its reflexive address on local port `port`, then both punch. */
-async function directAttempt(lab: Lab, a: string, b: string, port: number): Promise<StageReport['direct']> {
-  const reflector = `${lab.addr('s1')}:3478`;
-  const [ra, rb] = await Promise.all([probeClient(lab, a, [reflector], { port }), probeClient(lab, b, [reflector], { port })]);
-  const aSeenAs = ra.results[0]?.seen ?? null;
-  const bSeenAs = rb.results[0]?.seen ?? null;
-  if (!aSeenAs || !bSeenAs) return { ok: false, aReceived: 0, bReceived: 0, aSeenAs, bSeenAs };
-  const args = (peer: string) => ['punch', '--port', String(port), '--peer', peer, '--count', '30', '--interval-ms', '100', '--timeout-ms', '4000', '--wait-stdin', 'yes'];
-  const pa = await spawnProbe(lab, a, args(bSeenAs), { description: `punch from ${a}` });
-  const pb = await spawnProbe(lab, b, args(aSeenAs), { description: `punch from ${b}` });
-  await Promise.all([pa.waitForOutput(/"event":"ready"/, 30_000), pb.waitForOutput(/"event":"ready"/, 30_000)]);
-  pa.write('go\n');
-  pb.write('go\n');
-  await Promise.all([pa.done, pb.done]);
-  const received = (out: string) => {
-    const done = out.trim().split('\n').map((l) => { try { return JSON.parse(l) as { event?: string; fromPeer?: number }; } catch { return {}; } }).find((e) => e.event === 'done');
-    return done?.fromPeer ?? 0;
-  };
-  const aReceived = received(pa.stdout);
-  const bReceived = received(pb.stdout);
-  return { ok: aReceived > 0 && bReceived > 0, aReceived, bReceived, aSeenAs, bSeenAs };
-}
-
 async function measureStage(lab: Lab, title: string, stageIndex: number): Promise<StageReport> {
   const sites = await Promise.all(
     lab.spec.sites.map(async (s): Promise<SiteReport> => {
@@ -113,7 +90,7 @@ async function measureStage(lab: Lab, title: string, stageIndex: number): Promis
     }),
   );
   // A distinct local port per stage: conntrack entries of the last stage keep their old mappings.
-  const direct = await directAttempt(lab, sites[0]!.host, sites[1]!.host, 51820 + stageIndex);
+  const direct = await tryDirect(lab, sites[0]!.host, sites[1]!.host, 51820 + stageIndex);
   return { title, sites, direct };
 }
 

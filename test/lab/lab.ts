@@ -59,6 +59,7 @@ export class Lab {
   readonly spec: NormalizedSpec;
   private readonly planNodes: Map<string, PlanNode>;
   private readonly natNow = new Map<string, Required<NatSpec>>();
+  private readonly routerInput = new Map<string, { udp: number[]; tcp: number[] }>();
   private readonly namespaces: string[] = [];
   private readonly procs = new Set<LabProcess>();
   private ifCounter = 0;
@@ -222,8 +223,24 @@ export class Lab {
     const n = this.plan(name);
     if (!n.nat || !n.uplink || !n.bridge || !n.lanNet4) throw new ConegateError('CG_USAGE', `lab: ${name} is not a router`);
     const resolved = resolveNat(nat, name);
-    await this.nftApply(name, routerRuleset({ wanIf: n.uplink.name, lanIf: n.bridge.name, wan4: n.uplink.v4!, lanNet4: n.lanNet4, nat: resolved, firewall: n.firewall ?? 'none', ipv6Inbound: n.ipv6Inbound ?? 'stateful' }));
+    const open = this.routerInput.get(name);
+    await this.nftApply(name, routerRuleset({ wanIf: n.uplink.name, lanIf: n.bridge.name, wan4: n.uplink.v4!, lanNet4: n.lanNet4, nat: resolved, firewall: n.firewall ?? 'none', ipv6Inbound: n.ipv6Inbound ?? 'stateful', inputUdp: open?.udp, inputTcp: open?.tcp }));
     this.natNow.set(name, resolved);
+  }
+
+  /**
+   * Lets a router (or ISP) accept new inbound connections to itself on its WAN at this port (a service
+   * under test: a WireGuard endpoint, a STUN server). By default the WAN input admits only replies and ICMP.
+   * Survives setNat().
+   */
+  async allowRouterInput(name: string, proto: 'udp' | 'tcp', port: number): Promise<void> {
+    const n = this.plan(name);
+    if (!n.nat) throw new ConegateError('CG_USAGE', `lab: ${name} is not a router`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConegateError('CG_USAGE', `lab: bad port ${port}`);
+    const open = this.routerInput.get(name) ?? { udp: [], tcp: [] };
+    if (!open[proto].includes(port)) open[proto].push(port);
+    this.routerInput.set(name, open);
+    await this.exec(name, ['nft', 'add', 'element', 'inet', LAB_TABLE, `input_${proto}`, `{ ${port} }`], { check: true });
   }
 
   /** Removes the lab's NAT table from a router (forwarding stays on): for backends that bring their own rules. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConegateError } from '../../agent/src/errors.ts';
 import { createLab, Lab } from './lab.ts';
-import { measureNat, startReflector } from './measure.ts';
+import { measureNat, sendUdp, spawnProbe, startReflector } from './measure.ts';
 import { newLabId } from './names.ts';
 import { normalizeSpec } from './spec.ts';
 
@@ -93,6 +93,26 @@ describe('lab lifecycle and API', () => {
     assert.match(await lab.nftList('a.router'), /table inet extra/);
     await lab.removeNat('a.router');
     assert.doesNotMatch(await lab.nftList('a.router'), /table inet lab/);
+  });
+
+  it("the router's WAN input admits new flows only on ports opened with allowRouterInput", async () => {
+    await lab.setNat('a.router', 'symmetric');
+    const wan = lab.addr('a.router');
+    const probe = async (port: number) => {
+      const l = await spawnProbe(lab, 'a.router', ['listen', '--port', String(port), '--count', '1', '--timeout-ms', '20000']);
+      await l.waitForOutput(/ready/, 30_000);
+      await sendUdp(lab, 's1', `${wan}:${port}`, { count: 2 });
+      // Fence: a packet to the router's LAN address is always admitted and comes after the first would have.
+      await sendUdp(lab, 'a.h1', `${lab.node('a.router').lan!.v4}:${port}`, { count: 1 });
+      await l.waitForOutput(/"event":"recv"/, 30_000);
+      await l.stop();
+      return new RegExp(`"from":"${lab.addr('s1').replace(/\./g, '\\.')}:`).test(l.stdout);
+    };
+    assert.equal(await probe(4500), false, 'closed by default');
+    await lab.allowRouterInput('a.router', 'udp', 4501);
+    assert.equal(await probe(4501), true, 'opened');
+    await lab.setNat('a.router', 'full-cone');
+    assert.equal(await probe(4501), true, 'still open after setNat');
   });
 
   it('workDir is a private directory that goes with the lab', async () => {

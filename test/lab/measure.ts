@@ -156,3 +156,40 @@ export async function sendUdp(lab: Lab, node: string, to: string, opts: { count?
   if (opts.port !== undefined) args.push('--port', String(opts.port));
   await execProbe(lab, node, args, { check: true });
 }
+
+/** Outcome of a hole-punching attempt: packets each side received from the other's public address. */
+export interface DirectResult {
+  ok: boolean;
+  aReceived: number;
+  bReceived: number;
+  aSeenAs: string | null;
+  bSeenAs: string | null;
+}
+
+/**
+ * Simultaneous UDP hole punching between two hosts, as a mesh node would do it: each learns its
+ * reflexive address on local port `port` from a running reflector, then both send to the other's
+ * reflexive address (started together) and answer what arrives. ok = both received from the peer.
+ * Use a port not used before by these hosts: old conntrack entries keep their old mappings.
+ */
+export async function tryDirect(lab: Lab, a: string, b: string, port: number, reflector = `${lab.addr('s1')}:3478`): Promise<DirectResult> {
+  const [ra, rb] = await Promise.all([probeClient(lab, a, [reflector], { port }), probeClient(lab, b, [reflector], { port })]);
+  const aSeenAs = ra.results[0]?.seen ?? null;
+  const bSeenAs = rb.results[0]?.seen ?? null;
+  if (!aSeenAs || !bSeenAs) return { ok: false, aReceived: 0, bReceived: 0, aSeenAs, bSeenAs };
+  const args = (peer: string) => ['punch', '--port', String(port), '--peer', peer, '--count', '30', '--interval-ms', '100', '--timeout-ms', '4000', '--wait-stdin', 'yes'];
+  const pa = await spawnProbe(lab, a, args(bSeenAs), { description: `punch from ${a}` });
+  const pb = await spawnProbe(lab, b, args(aSeenAs), { description: `punch from ${b}` });
+  await Promise.all([pa.waitForOutput(/"event":"ready"/, 30_000), pb.waitForOutput(/"event":"ready"/, 30_000)]);
+  pa.write('go\n');
+  pb.write('go\n');
+  await Promise.all([pa.done, pb.done]);
+  const received = (out: string) => {
+    const done = out.trim().split('\n').map((l) => { try { return JSON.parse(l) as { event?: string; fromPeer?: number }; } catch { return {}; } }).find((e) => e.event === 'done');
+    return done?.fromPeer ?? 0;
+  };
+  const aReceived = received(pa.stdout);
+  const bReceived = received(pb.stdout);
+  return { ok: aReceived > 0 && bReceived > 0, aReceived, bReceived, aSeenAs, bSeenAs };
+}
+
