@@ -108,7 +108,16 @@ export async function runDemo(lab: Lab, opts: { changes?: DemoChange[]; print?: 
     printStage(stage, i + 1, print);
     stages.push(stage);
   }
+  printSummary(stages, print);
   return { labId: lab.id, stages };
+}
+
+function printSummary(stages: StageReport[], print: (line: string) => void): void {
+  print('');
+  print('Summary');
+  const rows = stages.map((st) => st.sites.map((s) => `${s.site} ${s.difficulty.toUpperCase()} (${s.measured.mapping}/${s.measured.filtering})`).join(', '));
+  const width = Math.max(...rows.map((r) => r.length)) + 2;
+  stages.forEach((st, i) => print(`  stage ${i + 1}  ${rows[i]!.padEnd(width)}-> direct UDP ${st.direct.ok ? 'WORKS' : 'FAILS'}   (${st.title})`));
 }
 
 function printTopology(lab: Lab, print: (line: string) => void): void {
