@@ -38,6 +38,11 @@ export interface NftPolicy {
   sources: string[];
   /** Internal source ports ("N" or "N-M"); empty = all. */
   ports: string[];
+  /**
+   * Ports several chosen hosts use at once (the mesh port): every host after the first gets an
+   * explicit mapping per port. Default: the single ports listed in `ports`.
+   */
+  sharedPorts?: number[];
   /** Where extra mappings for colliding (host, port) pairs take their external ports. */
   collisionRange?: PortRange;
 }
@@ -75,7 +80,8 @@ export function generateNft(policy: NftPolicy): NftResult {
   const range = policy.collisionRange ?? { from: 61000, to: 61999 };
   // Hosts named one by one and single ports: the pairs that would share an external port.
   const hosts = sources.filter((s) => !s.includes('/'));
-  const singlePorts = ports.filter((p) => p.from === p.to).map((p) => p.from);
+  const singlePorts = policy.sharedPorts ?? ports.filter((p) => p.from === p.to).map((p) => p.from);
+  for (const p of singlePorts) if (!Number.isInteger(p) || p < 1 || p > 65535) bad(`shared port ${p} is not a port number`);
   const explicit: { host: string; port: number; ext: number }[] = [];
   let next = range.from;
   if (hosts.length > 1) {
