@@ -65,6 +65,11 @@ export class NatApplier {
     this.wallMs = deps.wallMs ?? Date.now;
   }
 
+  /** The backend this applier loads through. */
+  get backend(): RuleBackend {
+    return this.deps.backend;
+  }
+
   private path(name: string): string {
     return join(this.dir, name);
   }
@@ -90,14 +95,18 @@ export class NatApplier {
     await this.deps.backend.load(file);
   }
 
+  /** Loads previous.conf again; then previous.conf becomes `olderPrevious` (what it held before the failed apply). */
   private async rollback(reason: string): Promise<ApplyResult> {
     const previous = (await readOptional(this.path('previous.conf'))) ?? this.deps.backend.emptyText();
+    const older = (await readOptional(this.path('previous.older.conf'))) ?? this.deps.backend.emptyText();
     try {
       await this.loadText('rollback.conf', previous);
     } catch (cause) {
       throw new ConegateError('CG_COMMAND_FAILED', `rollback failed after "${reason}": the new rules may still be in force; run conegate pf revert or load ${this.path('previous.conf')} by hand`, { cause });
     }
     await writeAtomic(this.path('current.conf'), previous);
+    // History as if the rolled-back apply never happened, so a later revert goes one real step back.
+    await writeAtomic(this.path('previous.conf'), older);
     await rm(this.path('pending.json'), { force: true });
     return { outcome: 'rolled-back', reason };
   }
@@ -118,6 +127,7 @@ export class NatApplier {
       const candidate = this.path('candidate.conf');
       await writeAtomic(candidate, text);
       await this.deps.backend.validate(candidate);
+      await writeAtomic(this.path('previous.older.conf'), (await readOptional(this.path('previous.conf'))) ?? this.deps.backend.emptyText());
       await writeAtomic(this.path('previous.conf'), before || this.deps.backend.emptyText());
       await this.deps.backend.load(candidate);
       await writeAtomic(this.path('current.conf'), text);
@@ -160,6 +170,14 @@ export class NatApplier {
     return p.id;
   }
 
+  /** Asks the pending apply (ours or another process's) to roll back at its next poll. */
+  async requestRevert(): Promise<boolean> {
+    const p = await this.pending();
+    if (!p) return false;
+    await writeAtomic(this.path(`revert-${p.id}`), `${this.pid}\n`);
+    return true;
+  }
+
   /**
    * Reverts: a pending apply is told to roll back (or rolled back here if its process is gone);
    * otherwise the previous text is loaded again under the lock.
@@ -167,16 +185,15 @@ export class NatApplier {
   async revert(lockWaitMs = 5_000): Promise<ApplyResult> {
     const p = await this.pending();
     if (p && this.isAlive(p.pid) && p.pid !== this.pid) {
-      await writeAtomic(this.path(`revert-${p.id}`), `${this.pid}\n`);
+      await this.requestRevert();
       return { outcome: 'rolled-back', reason: `apply by PID ${p.pid} told to roll back` };
     }
     const release = await acquireLock(this.dir, { clock: this.deps.clock, pid: this.pid, isAlive: this.isAlive, waitMs: lockWaitMs });
     try {
       if ((await readOptional(this.path('previous.conf'))) === undefined && (await this.current()) === '') return { outcome: 'unchanged', reason: 'conegate has loaded nothing here' };
-      const result = await this.rollback('revert requested');
       // One step back only: a second revert empties our place rather than flipping back and forth.
-      await writeAtomic(this.path('previous.conf'), this.deps.backend.emptyText());
-      return result;
+      await writeAtomic(this.path('previous.older.conf'), this.deps.backend.emptyText());
+      return await this.rollback('revert requested');
     } finally {
       await release();
     }
