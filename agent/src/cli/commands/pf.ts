@@ -181,9 +181,12 @@ export function pfCommand(): Command {
       { clock: realClock, run, backend: backendFor('pf', gen.target, run), randomInt: (n) => randomInt(n), log },
     );
     pinner.start();
-    process.stderr.write(`conegate: pinning UDP sockets in ${gen.target} every ${config.nat.pollSec} s; Ctrl-C stops (pins stay until "conegate pf revert")\n`);
+    process.stderr.write(`conegate: pinning UDP sockets in ${gen.target} every ${config.nat.pollSec} s; Ctrl-C stops and removes the pins\n`);
     await new Promise<void>((resolve) => {
-      const stop = () => void pinner.stop().then(resolve);
+      const stop = () => void pinner.stop({ clearPins: true }).then(resolve, (err: unknown) => {
+        log.warn({ err }, 'could not remove the pins; run conegate pf revert');
+        resolve();
+      });
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

@@ -54,6 +54,16 @@ test('polls pfctl -ss on the clock, pins new sockets, reloads only when the plan
 
     await pinner.stop();
     assert.equal(clock.pendingTimers(), 0, 'stop leaves no timer armed');
+
+    // Stopping with clearPins reloads the anchor without pins.
+    states = 'all udp 203.0.113.2:53001 (192.168.1.10:41641) -> 198.51.100.7:3478   MULTIPLE:SINGLE\n';
+    pinner.start();
+    clock.advance(0);
+    await pinner.idle();
+    assert.equal(pinner.pinned.length, 1);
+    await pinner.stop({ clearPins: true });
+    assert.equal(checkAnchorText(loaded.at(-1)!).rules.length, 0);
+    assert.equal(pinner.pinned.length, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -54,12 +54,24 @@ export class DynamicPinner {
     this.schedule(0);
   }
 
-  /** Stops polling; leaves the loaded pins in force (revert removes them). Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Stops polling. With `clearPins` the anchor is loaded with the base text alone, because nobody
+   * would expire the pins any more: a pin left behind would hold its socket's port for good.
+   * Idempotent.
+   */
+  async stop(opts: { clearPins?: boolean } = {}): Promise<void> {
     this.running = false;
     this.cancel?.();
     this.cancel = undefined;
     await this.current;
+    if (opts.clearPins && this.pins.length) {
+      const file = join(this.cfg.stateDir, 'dynamic.conf');
+      await writeAtomic(file, this.cfg.baseText);
+      await this.deps.backend.validate(file);
+      await this.deps.backend.load(file);
+      this.pins = [];
+      this.loads++;
+    }
   }
 
   /** Resolves when the poll in progress (if any) has finished. */
