@@ -3,8 +3,10 @@
  * MVC Source NAT rules (`OPNsense/Firewall/Filter/snatrules`, priority 50, 26.7+), legacy manual
  * outbound rules (100), automatic rules (200). Source NAT and manual rules apply in hybrid/advanced
  * mode only, automatic rules in automatic/hybrid. An interface-address target is written `(if:0)`.
- * Field names of snatrules other than `endpoint-independent` follow OPNsense's MVC naming
- * (`source_net`, `target_port`, ...); the fixtures show the shape this reader expects.
+ * snatrules fields as in OPNsense's model (models/OPNsense/Firewall/Filter.xml): enabled, nonat,
+ * sequence, interface, ipprotocol, protocol, source_net/_not/_port, destination_net/_not/_port,
+ * target (default `wanip`: an `<if>ip` word is that interface's address), target_port,
+ * staticnatport, tagged, description; 26.7.2 adds `endpoint-independent`.
  */
 import { at, childrenOf, textAt, type XmlElement } from '../../../agent/src/xml/xml.ts';
 import type { OutboundRule, RouterModel, Target } from '../model.ts';
@@ -26,7 +28,9 @@ function readSnatRule(rule: XmlElement, index: number, ifs: Interfaces, aliases:
   const targetWord = textAt(rule, 'target') ?? '';
   let target: Target | undefined;
   if (!nonat) {
-    if (targetWord === '' || targetWord === `${ifaceName}ip`) target = opnsenseTarget(iface.ifname);
+    const named = targetWord.endsWith('ip') ? ifs.byName.get(targetWord.slice(0, -2)) : undefined;
+    if (targetWord === '') target = opnsenseTarget(iface.ifname);
+    else if (named) target = opnsenseTarget(named.ifname);
     else if (parseCidr(targetWord, { loose: true })) target = { kind: 'address', address: canonicalCidr(targetWord) };
     else if (aliases.has(targetWord)) target = { kind: 'symbol', text: `<${targetWord}>` };
     else invalid(`${where}: translation target "${targetWord}" is not an address, an interface address or an alias`);
@@ -47,6 +51,7 @@ function readSnatRule(rule: XmlElement, index: number, ifs: Interfaces, aliases:
     ...(nonat || staticPort ? {} : { natPorts: natPorts ?? { from: 1024, to: 65535 } }),
     staticPort,
     eim: flag(rule, 'endpoint-independent'),
+    ...(textAt(rule, 'tagged') ? { tagged: textAt(rule, 'tagged')! } : {}),
   };
 }
 
