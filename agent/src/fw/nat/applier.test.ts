@@ -58,6 +58,10 @@ test('apply validates with pfctl -n, loads into the anchor, and a passing health
   assert.equal(calls.at(-1), 'pfctl -a natearly/conegate -sn');
   assert.equal(await a.current(), NEW);
   assert.equal((await a.apply(NEW, { confirmMs: 5000, healthCheck: healthy })).outcome, 'unchanged');
+  // After a reboot the anchor is empty though our record says NEW: apply loads it again.
+  rmSync(join(fake, 'anchors/natearly_conegate'));
+  assert.equal((await a.apply(NEW, { confirmMs: 5000, healthCheck: healthy })).outcome, 'confirmed');
+  assert.equal(inForce(), NEW);
 });
 
 test('a failed validation leaves the previous rules in force and loads nothing', async () => {

@@ -123,7 +123,10 @@ export class NatApplier {
     try {
       await this.recoverStale();
       const before = await this.current();
-      if (before === text && (await this.pending()) === undefined) return { outcome: 'unchanged', reason: 'the same rules are already in force' };
+      const expected = text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')).length;
+      // "Unchanged" needs the kernel to agree: after a reboot our record survives but the anchor is empty.
+      if (before === text && (await this.pending()) === undefined && (expected === 0 || this.deps.backend.countRules(await this.deps.backend.show()) > 0))
+        return { outcome: 'unchanged', reason: 'the same rules are already in force' };
       const candidate = this.path('candidate.conf');
       await writeAtomic(candidate, text);
       await this.deps.backend.validate(candidate);
@@ -133,7 +136,6 @@ export class NatApplier {
       await writeAtomic(this.path('current.conf'), text);
       const id = `${this.pid}-${Math.round(this.deps.clock.nowMs())}`;
       await writeAtomic(this.path('pending.json'), JSON.stringify({ id, pid: this.pid, deadlineWallMs: this.wallMs() + o.confirmMs } satisfies Pending));
-      const expected = text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')).length;
       if (expected > 0 && this.deps.backend.countRules(await this.deps.backend.show()) === 0) return await this.rollback('the loaded rules do not show in the ruleset');
       return await this.awaitConfirm(id, o);
     } finally {
