@@ -203,7 +203,7 @@ export class Lab {
 
   /** Runs a TypeScript (or JS) file with `node --import tsx` in a node's namespace to completion. */
   execNode(name: string, script: string, args: string[] = [], opts?: ExecOptions): Promise<ExecResult> {
-    return this.exec(name, [process.execPath, '--import', 'tsx', script, ...args], { timeoutMs: 20_000, ...opts });
+    return this.exec(name, [process.execPath, '--import', 'tsx', script, ...args], { timeoutMs: 60_000, ...opts });
   }
 
   /** Loads an nftables ruleset (`nft -f -`, one transaction) in a node; throws CG_FIREWALL_REJECTED with nft's message. */
