@@ -7,6 +7,9 @@
  *   finally { await lab.destroy(); }
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConegateError } from '../../agent/src/errors.ts';
 import { buildPlan } from './build.ts';
 import { newLabId, netnsName, uniqueIfname } from './names.ts';
@@ -56,10 +59,12 @@ export class Lab {
   readonly spec: NormalizedSpec;
   private readonly planNodes: Map<string, PlanNode>;
   private readonly natNow = new Map<string, Required<NatSpec>>();
+  private readonly routerInput = new Map<string, { udp: number[]; tcp: number[] }>();
   private readonly namespaces: string[] = [];
   private readonly procs = new Set<LabProcess>();
   private ifCounter = 0;
   private destroying: Promise<void> | undefined;
+  private work: string | undefined;
 
   /** Use createLab(); the constructor only plans. */
   constructor(spec: NormalizedSpec, id = newLabId()) {
@@ -162,6 +167,15 @@ export class Lab {
     return s.hosts.map((h) => `${site}.${h}`);
   }
 
+  /**
+   * A directory private to this lab (created on first use, removed at destroy): for pid, lease, socket
+   * and config files of peers, which must not collide with other runs on the same machine.
+   */
+  get workDir(): string {
+    this.work ??= mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), `${this.id}-`));
+    return this.work;
+  }
+
   /** An interface name unique to this lab run (<= 15 chars), e.g. for WireGuard devices whose socket path is global. */
   uniqueIfname(tag: string): string {
     return uniqueIfname(this.id, tag, ++this.ifCounter);
@@ -169,6 +183,7 @@ export class Lab {
 
   /** Runs a command in a node's namespace to completion (default timeout 10 s). */
   exec(name: string, argv: string[], opts?: ExecOptions): Promise<ExecResult> {
+    if (this.destroying) return Promise.reject(new ConegateError('CG_USAGE', 'lab: exec after destroy'));
     return execIn(this.netns(name), argv, opts);
   }
 
@@ -188,7 +203,7 @@ export class Lab {
 
   /** Runs a TypeScript (or JS) file with `node --import tsx` in a node's namespace to completion. */
   execNode(name: string, script: string, args: string[] = [], opts?: ExecOptions): Promise<ExecResult> {
-    return this.exec(name, [process.execPath, '--import', 'tsx', script, ...args], { timeoutMs: 20_000, ...opts });
+    return this.exec(name, [process.execPath, '--import', 'tsx', script, ...args], { timeoutMs: 60_000, ...opts });
   }
 
   /** Loads an nftables ruleset (`nft -f -`, one transaction) in a node; throws CG_FIREWALL_REJECTED with nft's message. */
@@ -208,8 +223,24 @@ export class Lab {
     const n = this.plan(name);
     if (!n.nat || !n.uplink || !n.bridge || !n.lanNet4) throw new ConegateError('CG_USAGE', `lab: ${name} is not a router`);
     const resolved = resolveNat(nat, name);
-    await this.nftApply(name, routerRuleset({ wanIf: n.uplink.name, lanIf: n.bridge.name, wan4: n.uplink.v4!, lanNet4: n.lanNet4, nat: resolved, firewall: n.firewall ?? 'none', ipv6Inbound: n.ipv6Inbound ?? 'stateful' }));
+    const open = this.routerInput.get(name);
+    await this.nftApply(name, routerRuleset({ wanIf: n.uplink.name, lanIf: n.bridge.name, wan4: n.uplink.v4!, lanNet4: n.lanNet4, nat: resolved, firewall: n.firewall ?? 'none', ipv6Inbound: n.ipv6Inbound ?? 'stateful', inputUdp: open?.udp, inputTcp: open?.tcp }));
     this.natNow.set(name, resolved);
+  }
+
+  /**
+   * Lets a router (or ISP) accept new inbound connections to itself on its WAN at this port (a service
+   * under test: a WireGuard endpoint, a STUN server). By default the WAN input admits only replies and ICMP.
+   * Survives setNat().
+   */
+  async allowRouterInput(name: string, proto: 'udp' | 'tcp', port: number): Promise<void> {
+    const n = this.plan(name);
+    if (!n.nat) throw new ConegateError('CG_USAGE', `lab: ${name} is not a router`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConegateError('CG_USAGE', `lab: bad port ${port}`);
+    const open = this.routerInput.get(name) ?? { udp: [], tcp: [] };
+    if (!open[proto].includes(port)) open[proto].push(port);
+    this.routerInput.set(name, open);
+    await this.exec(name, ['nft', 'add', 'element', 'inet', LAB_TABLE, `input_${proto}`, `{ ${port} }`], { check: true });
   }
 
   /** Removes the lab's NAT table from a router (forwarding stays on): for backends that bring their own rules. */
@@ -236,9 +267,15 @@ export class Lab {
           await execIn(null, ['ip', 'netns', 'del', ns], { timeoutMs: 10_000 }).catch(() => undefined);
         }),
       );
+      if (this.work) rmSync(this.work, { recursive: true, force: true });
       liveLabs.delete(this);
     })();
     return this.destroying;
+  }
+
+  /** Leaves the lab running after this process exits (`conegate-lab up`): no exit-hook teardown. */
+  detach(): void {
+    liveLabs.delete(this);
   }
 
   /** Synchronous teardown for process exit handlers (no awaiting possible there). */
@@ -265,16 +302,23 @@ export class Lab {
         // already deleted
       }
     }
+    if (this.work) rmSync(this.work, { recursive: true, force: true });
     liveLabs.delete(this);
   }
 }
 
-/** Plans and builds a lab. Throws CG_CONFIG_INVALID for a bad spec, CG_NOT_PERMITTED when not root. */
+/** Plans and builds a lab. Throws CG_CONFIG_INVALID for a bad spec, CG_NOT_PERMITTED when not root, CG_PEER_MISSING without ip/nft. */
 export async function createLab(spec: LabSpec): Promise<Lab> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new ConegateError('CG_NOT_PERMITTED', 'lab: building network namespaces needs root');
   }
-  const lab = new Lab(normalizeSpec(spec));
+  const normalized = normalizeSpec(spec);
+  for (const [bin, pkg] of [['ip', 'iproute2'], ['nft', 'nftables']] as const) {
+    if (!process.env.PATH?.split(':').some((dir) => existsSync(`${dir}/${bin}`))) {
+      throw new ConegateError('CG_PEER_MISSING', `lab: ${bin} not found: install the Debian package ${pkg} (scripts/setup.sh does)`);
+    }
+  }
+  const lab = new Lab(normalized);
   await lab.build();
   return lab;
 }

@@ -23,6 +23,7 @@
  *   An inbound packet to WAN:port that matches no conntrack entry is dnat'ed through @mappings (eif:
  *   any remote) or @adf (adf: only a remote address the socket sent to), and the forward chain accepts
  *   dnat'ed flows. Records expire after `timeoutSec` without outbound traffic.
+ * - The router's own WAN input admits only replies, ICMP and ports opened with allowRouterInput.
  * - Hairpin: a LAN packet to WAN:port is dnat'ed through @mappings and source-NATed to the WAN address
  *   with the same mapping statement, so the target sees the sender's external endpoint (RFC 4787 REQ-9).
  *   Without hairpin such packets are dropped at the router.
@@ -37,6 +38,9 @@ export interface RouterRulesInput {
   nat: Required<NatSpec>;
   firewall: 'none' | 'udp-blocked';
   ipv6Inbound: 'stateful' | 'open';
+  /** Ports on which the router itself accepts new inbound connections on its WAN (services under test). */
+  inputUdp?: number[];
+  inputTcp?: number[];
 }
 
 /** The name of the lab's own table on every router. */
@@ -68,6 +72,8 @@ export function routerRuleset(r: RouterRulesInput): string {
   const post: string[] = [];
   if (r.nat.hairpin) post.push(...snat.map((s) => `oifname ${lan} ip saddr ${r.lanNet4} ct status dnat ${s}`));
   post.push(...snat.map((s) => `oifname ${wan} meta nfproto ipv4 ${s}`));
+  const set = (name: string, proto: string, ports: number[] | undefined) =>
+    `  set ${name} { type inet_service; ${ports && ports.length ? `elements = { ${ports.join(', ')} }; ` : ''}}  # ${proto} ports open on the WAN`;
   const outbound = r.firewall === 'udp-blocked' ? [`iifname ${lan} oifname ${wan} tcp dport 443 accept`, `iifname ${lan} oifname ${wan} drop`] : [];
   const lines = [
     `table inet ${LAB_TABLE}`,
@@ -75,6 +81,8 @@ export function routerRuleset(r: RouterRulesInput): string {
     `table inet ${LAB_TABLE} {`,
     `  map mappings { type inet_service : ipv4_addr . inet_service; flags dynamic,timeout; timeout ${t}s; }`,
     `  map adf { type inet_service . ipv4_addr : ipv4_addr . inet_service; flags dynamic,timeout; timeout ${t}s; }`,
+    set('input_udp', 'UDP', r.inputUdp),
+    set('input_tcp', 'TCP', r.inputTcp),
     `  chain prerouting {`,
     `    type nat hook prerouting priority dstnat; policy accept;`,
     ...pre.map((l) => `    ${l}`),
@@ -100,8 +108,17 @@ export function routerRuleset(r: RouterRulesInput): string {
     `    meta l4proto ipv6-icmp accept`,
     ...(r.ipv6Inbound === 'open' ? [`    iifname ${wan} meta nfproto ipv6 accept`] : []),
     `  }`,
+    // Unadmitted inbound packets must die here, not reach the router's own stack: a delivered packet
+    // confirms a conntrack entry for WAN:port, which later makes the NAT move a LAN socket's mapping
+    // off that port (a port clash) or swallows the peer's packets (a stale local flow). Both break
+    // hole punching on an endpoint-independent NAT; real routers firewall their WAN input too.
     `  chain input {`,
     `    type filter hook input priority filter; policy accept;`,
+    `    iifname ${wan} ct state established,related accept`,
+    `    iifname ${wan} meta l4proto { icmp, ipv6-icmp } accept`,
+    `    iifname ${wan} udp dport @input_udp accept`,
+    `    iifname ${wan} tcp dport @input_tcp accept`,
+    `    iifname ${wan} drop`,
     ...(r.nat.hairpin ? [] : [`    iifname ${lan} ip daddr ${r.wan4} meta l4proto udp drop`]),
     `  }`,
     `}`,

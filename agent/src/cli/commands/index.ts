@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
+import { pfCommand } from './pf.ts';
 import { wgCommands } from './wg.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, ...wgCommands];
+export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pfCommand, ...wgCommands];
