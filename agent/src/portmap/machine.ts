@@ -175,9 +175,10 @@ function noteEpoch(s: PortmapState, via: 'natpmp' | 'pcp', epochSec: number, now
 
 function onProbed(s: PortmapState, e: Extract<PortmapEvent, { type: 'probed' }>, nowMs: number, fx: PortmapEffect[]): void {
   if (e.ok && e.epochSec !== undefined && e.via !== 'upnp') noteEpoch(s, e.via, e.epochSec, nowMs, fx);
-  if (s.phase !== 'probing' || s.probes[e.via] !== 'pending') return;
+  if (s.probes[e.via] !== 'pending') return;
+  // Recorded in any phase: a protocol that answers late is still a fallback if the chosen one fails.
   s.probes[e.via] = e.ok ? 'yes' : 'no';
-  tryNext(s, nowMs, fx);
+  if (s.phase === 'probing') tryNext(s, nowMs, fx);
 }
 
 /** Sends a map request with the best protocol that is known to work; waits while a better one is still probing. */
@@ -268,6 +269,8 @@ function onFailed(s: PortmapState, e: Extract<PortmapEvent, { type: 'failed' }>,
     return;
   }
   s.failedVia.push(e.via);
+  // Back to choosing: if a fallback is still being probed, its answer continues the round.
+  s.phase = 'probing';
   tryNext(s, nowMs, fx);
 }
 
