@@ -72,6 +72,11 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
     return this.state.mapping;
   }
 
+  /** The local port announcements are heard on (5350 normally; tests listen on an ephemeral one). */
+  announcePort(): number | undefined {
+    return this.listener?.port();
+  }
+
   phase(): PortmapState['phase'] {
     return this.state.phase;
   }
