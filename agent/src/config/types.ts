@@ -40,6 +40,9 @@ export interface PortmapConfig {
   protocols: ('pcp' | 'natpmp' | 'upnp')[];
   gateway?: string;
   lifetimeSec: number;
+  renewAfterSec?: number;
+  probeTimeoutMs: number;
+  announcements: boolean;
 }
 
 export interface IpsConfig {

@@ -44,7 +44,7 @@ export interface EndpointChange {
   reason: EndpointReason;
 }
 
-export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]; epochReset: [{ via: Via; reason: string }]; stopped: [] }> {
+export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]; granted: [Mapping]; epochReset: [{ via: Via; reason: string }]; stopped: [] }> {
   private state: PortmapState;
   private readonly nonce: Uint8Array;
   private cancelWake: CancelTimer | undefined;
@@ -127,9 +127,12 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
   }
 
   private dispatch(event: PortmapEvent): void {
+    const before = this.state.mapping;
     const { state, effects } = step(this.state, event, this.deps.clock.nowMs());
     this.state = state;
     for (const fx of effects) this.perform(fx);
+    // Every grant (first, renewal, re-creation) is visible to callers that log or test renewals.
+    if (event.type === 'granted' && state.mapping && state.mapping !== before && state.phase === 'mapped') this.emit('granted', state.mapping);
   }
 
   private perform(fx: PortmapEffect): void {

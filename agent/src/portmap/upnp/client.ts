@@ -50,7 +50,8 @@ export class UpnpActionError extends ConegateError {
 export function searchGateway(opts: UpnpOptions): Promise<{ msg: SsdpMessage; location: URL }> {
   const clock = opts.clock ?? realClock;
   const port = opts.ssdpPort ?? SSDP_PORT;
-  const multicast = opts.multicast ?? port === SSDP_PORT;
+  // Multicast only makes sense towards a real LAN gateway; a loopback one (tests, local daemons) gets unicast only.
+  const multicast = opts.multicast ?? (port === SSDP_PORT && !opts.gateway.startsWith('127.'));
   const schedule = truncateSchedule(natpmpSchedule(4), opts.timeoutMs);
   return new Promise((resolve, reject) => {
     const sock = createSocket({ type: 'udp4' });
