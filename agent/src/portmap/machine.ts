@@ -265,7 +265,9 @@ function onFailed(s: PortmapState, e: Extract<PortmapEvent, { type: 'failed' }>,
   delete s.inflight;
   if (s.mapping) {
     // A failed renewal keeps the mapping until it expires (the gateway may just be slow or busy).
-    arm(s, Math.min(nowMs + s.timing.renewRetryMs, s.mapping.expiresAtMs), fx);
+    // Never wait longer than the renewal interval itself: a short interval (tests, flaky gateways) means "check often".
+    const retryMs = Math.min(s.timing.renewRetryMs, s.timing.renewAfterMs ?? Infinity);
+    arm(s, Math.min(nowMs + retryMs, s.mapping.expiresAtMs), fx);
     return;
   }
   s.failedVia.push(e.via);

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { DecodeError } from '../../errors.ts';
 import { buildSoapRequest, parseSoapResponse, UPNP_ERROR } from './soap.ts';
 
@@ -35,4 +36,12 @@ test('soap: a fault yields the UPnP error code', () => {
 test('soap: a body without the action response is a DecodeError', () => {
   assert.throws(() => parseSoapResponse('<html>nope</html>', 'X'), DecodeError);
   assert.throws(() => parseSoapResponse('<Envelope><Body><Other/></Body></Envelope>', 'X'), DecodeError);
+});
+
+test('soap: recorded miniupnpd 2.3.1 responses (fixtures/)', () => {
+  const fx = (name: string): string => readFileSync(new URL(`./fixtures/miniupnpd-${name}.xml`, import.meta.url), 'utf8');
+  assert.deepEqual(parseSoapResponse(fx('GetExternalIPAddress'), 'GetExternalIPAddress'), { ok: true, values: { NewExternalIPAddress: '203.0.113.100' } });
+  assert.deepEqual(parseSoapResponse(fx('AddAnyPortMapping'), 'AddAnyPortMapping'), { ok: true, values: { NewReservedPort: '40000' } });
+  assert.deepEqual(parseSoapResponse(fx('AddPortMapping-conflict'), 'AddPortMapping'), { ok: false, errorCode: 718, errorDescription: 'ConflictInMappingEntry' });
+  assert.deepEqual(parseSoapResponse(fx('DeletePortMapping-missing'), 'DeletePortMapping'), { ok: true, values: {} });
 });
