@@ -199,3 +199,12 @@ test('machine: a fallback still probing when the first choice fails continues th
   assert.deepEqual(r.effects[2], []);
   assert.deepEqual(r.effects[4], [{ type: 'send', request: { kind: 'map', seq: 2, via: 'upnp', want: WANT, externalPort: 51820, renew: false } }]);
 });
+
+test('machine: a timer that fires early re-arms for the rest instead of being lost', () => {
+  const st = mapped('natpmp');
+  const due = st.wakeAtMs!;
+  const early = run([[due - 0.4, { type: 'timer' }]], st);
+  assert.deepEqual(early.effects[0], [{ type: 'armTimer', atMs: due }]);
+  const onTime = run([[due, { type: 'timer' }]], early.state);
+  assert.equal(onTime.effects[0]![0]!.type, 'send');
+});

@@ -277,7 +277,12 @@ function onFailed(s: PortmapState, e: Extract<PortmapEvent, { type: 'failed' }>,
 }
 
 function onTimer(s: PortmapState, nowMs: number, fx: PortmapEffect[]): void {
-  if (s.wakeAtMs === undefined || nowMs < s.wakeAtMs) return;
+  if (s.wakeAtMs === undefined) return;
+  if (nowMs < s.wakeAtMs) {
+    // Timers may fire a fraction of a millisecond early against a finer clock: wait the rest, never drop it.
+    fx.push({ type: 'armTimer', atMs: s.wakeAtMs });
+    return;
+  }
   delete s.wakeAtMs;
   if (s.phase === 'waiting') {
     startRound(s, fx);

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { CancelTimer, Clock } from '../clock/clock.ts';
 import type { Logger } from '../log/logger.ts';
-import { listenAnnouncements, type AnnounceListener } from './announce.ts';
+import { listenAnnouncements, type AnnounceListener, type Announcement } from './announce.ts';
 import { localAddressTowards } from './gateway.ts';
 import { DEFAULT_TIMING, initialState, step, type Endpoint, type EndpointReason, type MapWant, type Mapping, type PortmapEffect, type PortmapEvent, type PortmapState, type Timing, type Via } from './machine.ts';
 import { natpmpExternalAddress, natpmpMap } from './natpmp.ts';
@@ -44,7 +44,7 @@ export interface EndpointChange {
   reason: EndpointReason;
 }
 
-export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]; granted: [Mapping]; epochReset: [{ via: Via; reason: string }]; stopped: [] }> {
+export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]; granted: [Mapping]; announcement: [Announcement]; epochReset: [{ via: Via; reason: string }]; stopped: [] }> {
   private state: PortmapState;
   private readonly nonce: Uint8Array;
   private cancelWake: CancelTimer | undefined;
@@ -97,6 +97,7 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
           onAnnouncement: (ann) => {
             this.stats.announcements++;
             this.deps.log.info({ announcement: ann }, 'gateway announcement');
+            this.emit('announcement', ann);
             this.dispatch(ann.via === 'natpmp' ? { type: 'announcement', via: 'natpmp', epochSec: ann.epochSec, externalAddress: ann.externalAddress } : { type: 'announcement', via: 'pcp', epochSec: ann.epochSec });
           },
           onError: (err) => this.deps.log.warn({ err }, 'announcement listener error'),
@@ -136,6 +137,7 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
   }
 
   private perform(fx: PortmapEffect): void {
+    this.deps.log.debug({ effect: fx.type === 'send' ? { type: 'send', kind: fx.request.kind, via: fx.request.via, seq: fx.request.seq } : fx }, 'portmap effect');
     switch (fx.type) {
       case 'probe':
         this.stats.probes++;
@@ -155,7 +157,7 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
         break;
       case 'armTimer':
         this.cancelWake?.();
-        this.cancelWake = this.deps.clock.setTimer(fx.atMs - this.deps.clock.nowMs(), () => {
+        this.cancelWake = this.deps.clock.setTimer(Math.ceil(fx.atMs - this.deps.clock.nowMs()), () => {
           this.cancelWake = undefined;
           this.dispatch({ type: 'timer' });
         });
