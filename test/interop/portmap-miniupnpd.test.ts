@@ -99,10 +99,18 @@ after(async () => {
   await lab?.destroy();
 });
 
-for (const [via, internalPort] of [['pcp', 41001], ['natpmp', 41002], ['upnp', 41003]] as const) {
-  test(`miniupnpd ${via}: map, deliver, renew, survive a router reboot, release`, async () => {
-    const config = join(mini.dir, `conegate-${via}.json`);
-    writeFileSync(config, JSON.stringify({ portmap: { protocols: [via], lifetimeSec: 120, renewAfterSec: 2, probeTimeoutMs: 1000 } }));
+const CASES = [
+  { via: 'pcp', internalPort: 41001, announcements: true },
+  { via: 'natpmp', internalPort: 41002, announcements: true },
+  { via: 'upnp', internalPort: 41003, announcements: true },
+  // Without the announcement listener the reset must still be found, by the epoch of the next renewal.
+  { via: 'natpmp', internalPort: 41004, announcements: false },
+] as const;
+
+for (const { via, internalPort, announcements } of CASES) {
+  test(`miniupnpd ${via}${announcements ? '' : ' (no announcements)'}: map, deliver, renew, survive a router reboot, release`, async (t) => {
+    const config = join(mini.dir, `conegate-${internalPort}.json`);
+    writeFileSync(config, JSON.stringify({ portmap: { protocols: [via], lifetimeSec: 120, renewAfterSec: 2, probeTimeoutMs: 1000, announcements } }));
     const cli = lab.spawn('a.h1', [process.execPath, 'bin/conegate.js', '--log-level', 'debug', 'portmap', 'map', '--config', config, '--port', String(internalPort), '--gateway', gateway, '--json'], { stopTimeoutMs: 8000 });
     try {
       // 1. created, with the rule in miniupnpd's chain and traffic through it
@@ -132,6 +140,12 @@ for (const [via, internalPort] of [['pcp', 41001], ['natpmp', 41002], ['upnp', 4
       const last = lines(cli).filter((l) => l.event === 'granted').at(-1)!;
       assert.equal(last.mapping!.port, newExt, 'the client reports the endpoint the gateway holds');
       await assertDelivered(newExt, internalPort);
+      const after = lines(cli).slice(mark);
+      const ann = after.find((l) => l.event === 'announcement');
+      const regrant = after.find((l) => l.event === 'granted' && (!ann || l.atMs >= ann.atMs));
+      const before = lines(cli).slice(0, mark).filter((l) => l.event === 'granted').at(-1)!;
+      t.diagnostic(`after the reboot: ${ann ? `announcement (${ann.via}) -> re-granted in ${Math.round(regrant!.atMs - ann.atMs)} ms` : 'no announcement heard; re-granted at renewal'}; last grant before -> first after: ${Math.round(after.find((l) => l.event === 'granted')!.atMs - before.atMs)} ms`);
+      if (process.env.PORTMAP_DEBUG) t.diagnostic(cli.stderr);
 
       // 4. SIGTERM releases it: the rule is gone from nft
       await cli.stop();

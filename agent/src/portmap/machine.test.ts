@@ -208,3 +208,16 @@ test('machine: a timer that fires early re-arms for the rest instead of being lo
   const onTime = run([[due, { type: 'timer' }]], early.state);
   assert.equal(onTime.effects[0]![0]!.type, 'send');
 });
+
+test('machine: the first announcement from a server never heard before triggers a renewal (a reboot announces)', () => {
+  const st = mapped('upnp');
+  const r = run(
+    [
+      [5000, { type: 'announcement', via: 'pcp', epochSec: 0 }],
+      [5001, { type: 'announcement', via: 'pcp', epochSec: 0 }],
+    ],
+    st,
+  );
+  assert.deepEqual(r.effects[0], [{ type: 'cancelTimer' }, { type: 'send', request: { kind: 'map', seq: 2, via: 'upnp', want: WANT, externalPort: 51820, renew: true } }]);
+  assert.deepEqual(r.effects[1], [], 'the repeat is judged by its epoch: consistent, nothing to do');
+});

@@ -129,9 +129,12 @@ export function step(state: PortmapState, event: PortmapEvent, nowMs: number): S
       onTimer(s, nowMs, fx);
       break;
     case 'announcement': {
+      // First word from this server (e.g. PCP ANNOUNCE while we map with NAT-PMP or UPnP): its epoch
+      // cannot be judged yet, but gateways announce after a reboot, so renew now and let that answer tell.
+      const unknown = s.epochs[event.via] === undefined;
       const lost = noteEpoch(s, event.via, event.epochSec, nowMs, fx);
       const moved = event.externalAddress !== undefined && s.mapping !== undefined && event.externalAddress !== s.mapping.address;
-      if (lost || moved) remapNow(s, fx);
+      if (lost || moved || (unknown && s.mapping !== undefined)) remapNow(s, fx);
       break;
     }
     case 'addressChanged':

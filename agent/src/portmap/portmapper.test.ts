@@ -101,7 +101,8 @@ test('portmapper: without an announcement, the reset is found at the next renewa
 });
 
 test('portmapper: spoofed announcements from another address are ignored', async () => {
-  const { clock, gw, pm, changes } = await setup(['natpmp'], {}, { gateway: '127.0.0.1' });
+  // Both probed, so both epochs are known and a consistent announcement is a no-op.
+  const { clock, gw, pm, changes } = await setup(['natpmp', 'pcp'], {}, { gateway: '127.0.0.1' });
   await pm.start();
   await until(() => changes.length === 1, 'mapping');
   clock.advance(5_000);
@@ -114,6 +115,7 @@ test('portmapper: spoofed announcements from another address are ignored', async
   s.close();
   await gw.announce(pm.announcePort()!); // the genuine one, epoch consistent: also nothing
   await until(() => pm.stats.announcements >= 2, 'genuine announcements heard (NAT-PMP and PCP)');
+  await new Promise((r) => setTimeout(r, 50)); // a wrongful re-map would be one loopback round trip away
   assert.equal(pm.stats.announcements, 2, 'the spoofed one was not counted');
   assert.equal(changes.length, 1);
   assert.equal(gw.counters.natpmpMap, 1);
@@ -172,4 +174,16 @@ test('portmapper: the fake epoch is real: a renewal shortly after a reset is fla
   await until(() => pm.stats.renewals === 1 && pm.mapping()?.grantedAtMs === 1_010_000, 'renewal');
   assert.equal(resets.length, 0);
   assert.equal(gw.epochSec(), 10);
+});
+
+test('portmapper: mapped with UPnP, a PCP announcement after a reboot re-creates the mapping at once', async () => {
+  const { clock, gw, pm } = await setup(['upnp']);
+  await pm.start();
+  await once(pm, 'endpointChanged');
+  clock.advance(3_000);
+  gw.reset();
+  gw.natpmp = false; // announce PCP only, as miniupnpd 2.3 does on start
+  await gw.announce(pm.announcePort()!);
+  await until(() => gw.live().length === 1, 'mapping re-created');
+  assert.equal(gw.counters.soap.AddAnyPortMapping, 2);
 });

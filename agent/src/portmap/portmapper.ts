@@ -13,7 +13,7 @@ import { natpmpExternalAddress, natpmpMap } from './natpmp.ts';
 import { pcpMap } from './pcp.ts';
 import { probeOne, type GatewayPorts } from './probe.ts';
 import { natpmpSchedule, pcpSchedule, type RetransmitSchedule } from './schedule.ts';
-import { discoverUpnp, upnpAddMapping, upnpDeleteMapping, upnpExternalAddress, type UpnpGateway } from './upnp/client.ts';
+import { discoverUpnp, upnpAddMapping, upnpDeleteMapping, upnpExternalAddress, UpnpActionError, type UpnpGateway } from './upnp/client.ts';
 
 export interface PortmapperOptions {
   gateway: string;
@@ -227,12 +227,24 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
         this.dispatch({ type: 'granted', seq, via, externalAddress: m.externalAddress, externalPort: m.externalPort, lifetimeSec: m.lifetimeSec, epochSec: m.epochSec });
       } else {
         const http = { timeoutMs: this.timeoutMs, clock, signal };
-        this.upnp ??= await discoverUpnp({ gateway, ssdpPort: this.opts.ports?.ssdp, ...http });
-        const gw = this.upnp;
         const randomPort = (): number => 1024 + Math.floor(this.deps.random() * (65536 - 1024));
-        const m = await upnpAddMapping(gw, { protocol: want.protocol, internalPort: want.internalPort, externalPort, lifetimeSec: want.lifetimeSec }, { ...http, randomPort });
-        const address = await upnpExternalAddress(gw, http);
-        this.dispatch({ type: 'granted', seq, via, externalAddress: address, externalPort: m.externalPort, lifetimeSec: m.lifetimeSec });
+        const attempt = async (gw: UpnpGateway) => {
+          const m = await upnpAddMapping(gw, { protocol: want.protocol, internalPort: want.internalPort, externalPort, lifetimeSec: want.lifetimeSec }, { ...http, randomPort });
+          return { m, address: await upnpExternalAddress(gw, http) };
+        };
+        const discover = async (): Promise<UpnpGateway> => (this.upnp = await discoverUpnp({ gateway, ssdpPort: this.opts.ports?.ssdp, ...http }));
+        let r;
+        if (this.upnp) {
+          try {
+            r = await attempt(this.upnp);
+          } catch (err) {
+            // A rebooted router serves its control URL on a new port (miniupnpd's http_port=0): the cached
+            // one refuses. Rediscover and try once more now rather than at the next retry.
+            if (err instanceof UpnpActionError || signal.aborted) throw err;
+            r = await attempt(await discover());
+          }
+        } else r = await attempt(await discover());
+        this.dispatch({ type: 'granted', seq, via, externalAddress: r.address, externalPort: r.m.externalPort, lifetimeSec: r.m.lifetimeSec });
       }
     } catch (err) {
       this.stats.failures++;
