@@ -130,13 +130,18 @@ test('portmapper: PCP missing (NAT-PMP-only gateway) falls back to NAT-PMP quick
 });
 
 test('portmapper: UPnP IGD v2 uses AddAnyPortMapping; stop() deletes it', async () => {
-  const { gw, pm, changes } = await setup(['upnp'], { igdVersion: 2 });
+  const { clock, gw, pm, changes } = await setup(['upnp'], { igdVersion: 2 });
   await pm.start();
   await until(() => changes.length === 1, 'mapping');
   assert.equal(changes[0]!.endpoint?.via, 'upnp');
   assert.equal(gw.counters.soap.AddAnyPortMapping, 1);
   assert.equal(gw.counters.soap.AddPortMapping, undefined);
   assert.equal(gw.live()[0]!.internalAddress, '127.0.0.1');
+  // Renewal updates the entry we hold with AddPortMapping rather than asking for any port again.
+  clock.advance(10_000);
+  await until(() => gw.counters.soap.AddPortMapping === 1, 'renewal');
+  assert.equal(gw.counters.soap.AddAnyPortMapping, 1);
+  assert.equal(gw.live().length, 1);
   await pm.stop();
   assert.equal(gw.counters.soap.DeletePortMapping, 1);
   assert.equal(gw.live().length, 0);
@@ -185,5 +190,20 @@ test('portmapper: mapped with UPnP, a PCP announcement after a reboot re-creates
   gw.natpmp = false; // announce PCP only, as miniupnpd 2.3 does on start
   await gw.announce(pm.announcePort()!);
   await until(() => gw.live().length === 1, 'mapping re-created');
-  assert.equal(gw.counters.soap.AddAnyPortMapping, 2);
+  assert.equal(gw.counters.soap.AddPortMapping, 1, 're-created on the port it had');
+});
+
+test('portmapper: UPnP v2 renewal whose port was taken after a reboot falls back to AddAnyPortMapping', async () => {
+  const { clock, gw, pm, changes } = await setup(['upnp'], { igdVersion: 2 });
+  await pm.start();
+  await until(() => changes.length === 1, 'mapping');
+  const port = changes[0]!.endpoint!.port;
+  gw.reset();
+  // Another LAN host grabbed our old external port meanwhile.
+  gw.mappings.set(`udp:${port}`, { via: 'upnp', protocol: 'udp', internalAddress: '127.0.0.9', internalPort: 1, externalPort: port, lifetimeSec: 3600, expiresAtMs: Infinity });
+  clock.advance(10_000);
+  await until(() => changes.length === 2, 'new endpoint');
+  assert.equal(changes[1]!.reason, 'changed');
+  assert.notEqual(changes[1]!.endpoint!.port, port);
+  assert.deepEqual([gw.counters.soap.AddPortMapping, gw.counters.soap.AddAnyPortMapping], [1, 2]);
 });

@@ -148,7 +148,7 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
           const r = fx.request;
           if (r.renew) this.stats.renewals++;
           else this.stats.mapRequests++;
-          void this.track((signal) => this.map(r.seq, r.via, r.want, r.externalPort, signal));
+          void this.track((signal) => this.map(r.seq, r.via, r.want, r.externalPort, r.renew, signal));
         } else {
           const r = fx.request;
           this.stats.releases++;
@@ -210,7 +210,7 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
     this.dispatch(ev);
   }
 
-  private async map(seq: number, via: Via, want: MapWant, externalPort: number, signal: AbortSignal): Promise<void> {
+  private async map(seq: number, via: Via, want: MapWant, externalPort: number, renew: boolean, signal: AbortSignal): Promise<void> {
     const { clock } = this.deps;
     const gateway = this.opts.gateway;
     const port = this.opts.ports?.pmp;
@@ -229,7 +229,7 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
         const http = { timeoutMs: this.timeoutMs, clock, signal };
         const randomPort = (): number => 1024 + Math.floor(this.deps.random() * (65536 - 1024));
         const attempt = async (gw: UpnpGateway) => {
-          const m = await upnpAddMapping(gw, { protocol: want.protocol, internalPort: want.internalPort, externalPort, lifetimeSec: want.lifetimeSec }, { ...http, randomPort });
+          const m = await upnpAddMapping(gw, { protocol: want.protocol, internalPort: want.internalPort, externalPort, lifetimeSec: want.lifetimeSec, renew }, { ...http, randomPort });
           return { m, address: await upnpExternalAddress(gw, http) };
         };
         const discover = async (): Promise<UpnpGateway> => (this.upnp = await discoverUpnp({ gateway, ssdpPort: this.opts.ports?.ssdp, ...http }));

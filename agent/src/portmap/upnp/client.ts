@@ -57,10 +57,12 @@ export function searchGateway(opts: UpnpOptions): Promise<{ msg: SsdpMessage; lo
     const sock = createSocket({ type: 'udp4' });
     const timers: CancelTimer[] = [];
     let done = false;
+    const onAbort = (): void => finish(new ConegateError('CG_TIMEOUT', 'SSDP search aborted'));
     const finish = (err?: Error, value?: { msg: SsdpMessage; location: URL }): void => {
       if (done) return;
       done = true;
       for (const t of timers) t();
+      opts.signal?.removeEventListener('abort', onAbort);
       sock.close();
       if (err) reject(err);
       else resolve(value!);
@@ -84,7 +86,8 @@ export function searchGateway(opts: UpnpOptions): Promise<{ msg: SsdpMessage; lo
         if (multicast) sock.send(req, SSDP_PORT, SSDP_GROUP, () => undefined);
       }
     };
-    opts.signal?.addEventListener('abort', () => finish(new ConegateError('CG_TIMEOUT', 'SSDP search aborted')), { once: true });
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     sock.bind(0, () => {
       if (multicast) sock.setMulticastTTL(2);
       for (const at of schedule.sendAtMs) {
@@ -135,6 +138,12 @@ export interface UpnpMapRequest {
   externalPort: number;
   lifetimeSec: number;
   description?: string;
+  /**
+   * Renewing (or re-creating) a mapping we held: AddPortMapping on that very port first, which updates
+   * an existing entry for the same client (IGD v2 2.5.16), where AddAnyPortMapping could hand out a
+   * second port on some firmware.
+   */
+  renew?: boolean;
 }
 
 export interface UpnpMapResult {
@@ -161,7 +170,7 @@ export async function upnpAddMapping(gw: UpnpGateway, req: UpnpMapRequest, opts:
     ['NewPortMappingDescription', req.description ?? 'conegate'],
     ['NewLeaseDuration', leaseSec],
   ];
-  if (gw.service.version === 2) {
+  const addAny = async (): Promise<UpnpMapResult | undefined> => {
     try {
       const v = await callAction(gw, 'AddAnyPortMapping', args(req.externalPort, req.lifetimeSec), opts);
       const port = Number(v.NewReservedPort);
@@ -170,7 +179,14 @@ export async function upnpAddMapping(gw: UpnpGateway, req: UpnpMapRequest, opts:
     } catch (err) {
       // Some v2 firmware lists the action and then refuses it; v1 AddPortMapping is still required of it.
       if (!(err instanceof UpnpActionError)) throw err;
+      return undefined;
     }
+  };
+  let triedAny = false;
+  if (gw.service.version === 2 && !req.renew) {
+    triedAny = true;
+    const r = await addAny();
+    if (r) return r;
   }
   let port = req.externalPort;
   let lease = req.lifetimeSec;
@@ -182,8 +198,15 @@ export async function upnpAddMapping(gw: UpnpGateway, req: UpnpMapRequest, opts:
     } catch (err) {
       if (!(err instanceof UpnpActionError) || i + 1 >= tries) throw err;
       if (err.upnpCode === UPNP_ERROR.ONLY_PERMANENT_LEASES_SUPPORTED && lease !== 0) lease = 0;
-      else if (err.upnpCode === UPNP_ERROR.CONFLICT_IN_MAPPING_ENTRY) port = opts.randomPort();
-      else if (err.upnpCode === UPNP_ERROR.SAME_PORT_VALUES_REQUIRED && port !== req.internalPort) port = req.internalPort;
+      else if (err.upnpCode === UPNP_ERROR.CONFLICT_IN_MAPPING_ENTRY) {
+        // Our old port went to someone else (the router rebooted meanwhile): let a v2 router choose.
+        if (gw.service.version === 2 && !triedAny) {
+          triedAny = true;
+          const r = await addAny();
+          if (r) return r;
+        }
+        port = opts.randomPort();
+      } else if (err.upnpCode === UPNP_ERROR.SAME_PORT_VALUES_REQUIRED && port !== req.internalPort) port = req.internalPort;
       else throw err;
     }
   }

@@ -34,6 +34,7 @@ export function httpExchange(x: HttpExchange): Promise<HttpReply> {
       if (settled) return;
       settled = true;
       cancelTimer();
+      x.signal?.removeEventListener('abort', onAbort);
       req.destroy();
       reject(err);
     };
@@ -52,13 +53,16 @@ export function httpExchange(x: HttpExchange): Promise<HttpReply> {
         if (settled) return;
         settled = true;
         cancelTimer();
+        x.signal?.removeEventListener('abort', onAbort);
         resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), localAddress: req.socket?.localAddress ?? '' });
       });
     });
     // One deadline for connect + send + receive: a router that accepts and never answers must not hang us.
     const cancelTimer = (x.clock ?? realClock).setTimer(x.timeoutMs, () => fail(new ConegateError('CG_TIMEOUT', `HTTP ${x.method} ${x.url}: no reply in ${x.timeoutMs} ms`)));
     req.on('error', (err) => fail(new ConegateError('CG_NETWORK', `HTTP ${x.method} ${x.url}: ${err.message}`, { cause: err })));
-    x.signal?.addEventListener('abort', () => fail(new ConegateError('CG_TIMEOUT', `HTTP ${x.method} ${x.url}: aborted`)), { once: true });
+    const onAbort = (): void => fail(new ConegateError('CG_TIMEOUT', `HTTP ${x.method} ${x.url}: aborted`));
+    if (x.signal?.aborted) onAbort();
+    else x.signal?.addEventListener('abort', onAbort, { once: true });
     req.end(x.body);
   });
 }
