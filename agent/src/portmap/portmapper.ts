@@ -264,7 +264,12 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
     try {
       if (via === 'natpmp') await natpmpMap({ protocol: m.protocol, internalPort, suggestedExternalPort: 0, lifetimeSec: 0 }, { gateway, port, clock, schedule, signal });
       else if (via === 'pcp') await pcpMap({ nonce: this.nonce, protocol: m.protocol, internalPort, suggestedExternalPort: m.port, lifetimeSec: 0 }, { gateway, port, clock, schedule, signal });
-      else if (this.upnp) await upnpDeleteMapping(this.upnp, { protocol: m.protocol, externalPort: m.port }, { timeoutMs: this.timeoutMs, clock, signal });
+      else {
+        const http = { timeoutMs: this.timeoutMs, clock, signal };
+        // The cached device is dropped after a failure; find it again rather than leave the rule behind.
+        this.upnp ??= await discoverUpnp({ gateway, ssdpPort: this.opts.ports?.ssdp, ...http });
+        await upnpDeleteMapping(this.upnp, { protocol: m.protocol, externalPort: m.port }, http);
+      }
       this.deps.log.info({ via, port: m.port }, 'port mapping released');
     } catch (err) {
       this.deps.log.warn({ via, err }, 'releasing the port mapping failed; it will expire on its own');
