@@ -61,11 +61,11 @@ async function waitReady(): Promise<void> {
 
 /** A packet from the internet server s1 to wan:extPort arrives at a.h1's internalPort. */
 async function assertDelivered(extPort: number, internalPort: number): Promise<void> {
-  const listener = lab.spawnNode('a.h1', PROBE, ['listen', '--port', String(internalPort), '--count', '1', '--timeout-ms', '5000']);
+  const listener = lab.spawnNode('a.h1', PROBE, ['listen', '--port', String(internalPort), '--count', '1', '--timeout-ms', '10000']);
   try {
-    await listener.waitForOutput(/"event":"ready"/, 5000);
+    await listener.waitForOutput(/"event":"ready"/, 10_000);
     await lab.execNode('s1', PROBE, ['send', '--to', `${wan}:${extPort}`, '--count', '3', '--interval-ms', '50', '--data', 'through-the-mapping'], { check: true });
-    await listener.waitForOutput(/"event":"recv".*through-the-mapping/, 5000);
+    await listener.waitForOutput(/"event":"recv".*through-the-mapping/, 10_000);
   } finally {
     await listener.stop();
   }
