@@ -6,5 +6,11 @@ import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
 import { pfCommand } from './pf.ts';
+import { portmapCommand } from './portmap.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pfCommand];
+export const COMMANDS: (() => Command)[] = [
+  configCommand,
+  platformCommand,
+  pfCommand,
+  portmapCommand,
+];
