@@ -6,6 +6,13 @@ import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
 import { pfCommand } from './pf.ts';
+import { portmapCommand } from './portmap.ts';
 import { wgCommands } from './wg.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pfCommand, ...wgCommands];
+export const COMMANDS: (() => Command)[] = [
+  configCommand,
+  platformCommand,
+  pfCommand,
+  portmapCommand,
+  ...wgCommands,
+];
