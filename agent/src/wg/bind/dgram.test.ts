@@ -4,7 +4,6 @@ import { createMemoryBindPair } from '../memory-bind.ts';
 import { bindCompliance } from './compliance.ts';
 import { DgramBind } from './dgram.ts';
 import { isConegateError } from '../../errors.ts';
-import { bindCompliance as coreBindCompliance } from '../bind-compliance.ts';
 
 describe('MemoryBind compliance', () => {
   bindCompliance(async () => {
@@ -58,18 +57,3 @@ describe('DgramBind', () => {
   });
 });
 
-describe('DgramBind passes the core bind check (bind-compliance.ts)', () => {
-  for (const sendMode of ['main', 'thread'] as const) {
-    it(`with sends on the ${sendMode} thread`, async () => {
-      await coreBindCompliance(async () => {
-        const a = await DgramBind.open({ port: 0, host4: '127.0.0.1', ipv4Only: true, sendMode });
-        const b = await DgramBind.open({ port: 0, host4: '127.0.0.1', ipv4Only: true, sendMode });
-        const settle = async (done: () => boolean) => {
-          const deadline = Date.now() + 5000;
-          while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-        };
-        return { a, b, aAt: { address: '127.0.0.1', port: a.localPort }, bAt: { address: '127.0.0.1', port: b.localPort }, settle };
-      });
-    });
-  }
-});
