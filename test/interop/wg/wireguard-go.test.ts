@@ -4,8 +4,9 @@
  *
  * Pair 1 (100.64.1.0/24): only conegate knows the other's endpoint, so conegate must initiate.
  * Pair 2 (100.64.2.0/24): only wireguard-go knows the other's endpoint, so wireguard-go must initiate.
- * The rekey restarts wireguard-go (same keys): its next packet is a fresh initiation that replaces the
- * live session on our side, which is what a rekey does, without waiting REKEY_AFTER_TIME (120 s).
+ * The rekeys restart wireguard-go (same keys) instead of waiting REKEY_AFTER_TIME (120 s): in pair 2 its
+ * next packet is a fresh initiation that replaces our live session; in pair 1 only we can act, and our
+ * timers start a new handshake once data goes unanswered for 15 s.
  * Roaming moves wireguard-go to another listen port; our side must follow the authenticated source.
  */
 import { after, before, describe, it } from 'node:test';
@@ -161,6 +162,28 @@ describe('conegate <-> wireguard-go', () => {
     const statsAfter = await conegateStats(procs.cg2!);
     assert.ok(after.latestHandshakeSec > before.latestHandshakeSec, `handshake time did not move: ${before.latestHandshakeSec} -> ${after.latestHandshakeSec}`);
     assert.ok(statsAfter.device.initiationsReceived > statsBefore.device.initiationsReceived);
+  });
+
+  it('rekeys as initiator: after wireguard-go loses its session, our timers start a new handshake', async () => {
+    // wireguard-go restarted knows no session and (pair 1) not even our endpoint, so only our side can
+    // recover: data sent without any reply for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (15 s) starts a new
+    // handshake (whitepaper 6.4). Bounded: one ping a second for at most 35 s.
+    const before = (await dump('s1', specs.cg1!.ifname)).peers[0]!;
+    const statsBefore = await conegateStats(procs.cg1!);
+    await procs.go1!.stop();
+    await new Promise((r) => setTimeout(r, 1100));
+    procs.go1 = await startWireguardGo(lab, specs.go1!, scratch);
+    const deadline = Date.now() + 35_000;
+    let ok = false;
+    while (!ok && Date.now() < deadline) {
+      ok = (await lab.exec('s1', ['ping', '-c', '1', '-W', '1', '100.64.1.2'], { timeoutMs: 5000 })).code === 0;
+    }
+    assert.ok(ok, 'the tunnel did not come back within 35 s');
+    const after = (await dump('s1', specs.cg1!.ifname)).peers[0]!;
+    const statsAfter = await conegateStats(procs.cg1!);
+    assert.ok(statsAfter.device.initiationsSent > statsBefore.device.initiationsSent, 'no new initiation from us');
+    assert.ok(after.latestHandshakeSec > before.latestHandshakeSec, 'handshake time did not move');
+    await ping('s2', '100.64.1.1');
   });
 
   it('roaming: wireguard-go moves to another port, we follow it', async () => {
