@@ -33,8 +33,8 @@ export interface WgNodeSpec {
   ifname: string;
   keys: KeyPair;
   listenPort: number;
-  /** Tunnel address with prefix, e.g. 100.64.0.1/24. */
-  address: string;
+  /** Tunnel address(es) with prefix, e.g. 100.64.0.1/24 or [100.64.0.1/24, 2001:db8:64::1/64]. */
+  address: string | string[];
   peers: PeerSpec[];
   mtu?: number;
 }
@@ -76,14 +76,16 @@ export async function startWireguardGo(lab: Lab, spec: WgNodeSpec, scratch: Scra
     if (p.psk) args.push('preshared-key', scratch.file(`${spec.ifname}-${p.pub.slice(0, 6).replace(/\W/g, '')}.psk`, p.psk + '\n'));
   }
   await lab.exec(spec.node, ['wg', ...args], { check: true });
-  await lab.exec(spec.node, ['ip', 'addr', 'add', spec.address, 'dev', spec.ifname], { check: true });
+  for (const a of [spec.address].flat()) {
+    await lab.exec(spec.node, ['ip', ...(a.includes(':') ? ['-6'] : []), 'addr', 'add', a, 'dev', spec.ifname, ...(a.includes(':') ? ['nodad'] : [])], { check: true });
+  }
   await lab.exec(spec.node, ['ip', 'link', 'set', spec.ifname, 'mtu', String(spec.mtu ?? 1420), 'up'], { check: true });
   return proc;
 }
 
 /** The wg-quick-style config conegate wg up reads. */
 export function conegateConfig(spec: WgNodeSpec): string {
-  const lines = ['[Interface]', `PrivateKey = ${spec.keys.priv}`, `ListenPort = ${spec.listenPort}`, `Address = ${spec.address}`, `MTU = ${spec.mtu ?? 1420}`];
+  const lines = ['[Interface]', `PrivateKey = ${spec.keys.priv}`, `ListenPort = ${spec.listenPort}`, `Address = ${[spec.address].flat().join(', ')}`, `MTU = ${spec.mtu ?? 1420}`];
   for (const p of spec.peers) {
     lines.push('', '[Peer]', `PublicKey = ${p.pub}`, `AllowedIPs = ${p.allowedIps.join(', ')}`);
     if (p.endpoint) lines.push(`Endpoint = ${p.endpoint}`);

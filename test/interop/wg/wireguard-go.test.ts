@@ -74,8 +74,8 @@ before(async () => {
   for (const k of ['cg1', 'go1', 'cg2', 'go2']) keys[k] = keyPair();
   const s1 = lab.addr('s1');
   const s2 = lab.addr('s2');
-  specs.cg1 = { node: 's1', ifname: lab.uniqueIfname('cg'), keys: keys.cg1!, listenPort: 51820, address: '100.64.1.1/24', peers: [{ pub: keys.go1!.pub, allowedIps: ['100.64.1.2/32'], endpoint: `${s2}:51821` }] };
-  specs.go1 = { node: 's2', ifname: lab.uniqueIfname('go'), keys: keys.go1!, listenPort: 51821, address: '100.64.1.2/24', peers: [{ pub: keys.cg1!.pub, allowedIps: ['100.64.1.1/32'] }] };
+  specs.cg1 = { node: 's1', ifname: lab.uniqueIfname('cg'), keys: keys.cg1!, listenPort: 51820, address: ['100.64.1.1/24', '2001:db8:64::1/64'], peers: [{ pub: keys.go1!.pub, allowedIps: ['100.64.1.2/32', '2001:db8:64::2/128'], endpoint: `${s2}:51821` }] };
+  specs.go1 = { node: 's2', ifname: lab.uniqueIfname('go'), keys: keys.go1!, listenPort: 51821, address: ['100.64.1.2/24', '2001:db8:64::2/64'], peers: [{ pub: keys.cg1!.pub, allowedIps: ['100.64.1.1/32', '2001:db8:64::1/128'] }] };
   specs.cg2 = { node: 's1', ifname: lab.uniqueIfname('cg'), keys: keys.cg2!, listenPort: 51830, address: '100.64.2.1/24', peers: [{ pub: keys.go2!.pub, allowedIps: ['100.64.2.2/32'] }] };
   specs.go2 = { node: 's2', ifname: lab.uniqueIfname('go'), keys: keys.go2!, listenPort: 51831, address: '100.64.2.2/24', peers: [{ pub: keys.cg2!.pub, allowedIps: ['100.64.2.1/32'], endpoint: `${s1}:51830` }] };
   procs.go1 = await startWireguardGo(lab, specs.go1, scratch);
@@ -102,6 +102,11 @@ describe('conegate <-> wireguard-go', () => {
     assert.ok(st.device.initiationsSent >= 1, 'conegate sent no initiation');
   });
 
+  it('carries IPv6 inside the tunnel both ways', async () => {
+    await ping('s1', '2001:db8:64::2');
+    await ping('s2', '2001:db8:64::1');
+  });
+
   it('wireguard-go initiates: handshake, then ping both ways; we learn its endpoint', async () => {
     await ping('s2', '100.64.2.1');
     await ping('s1', '100.64.2.2');
@@ -126,7 +131,7 @@ describe('conegate <-> wireguard-go', () => {
     const p = d.peers[0]!;
     assert.equal(p.publicKey, keys.go1!.pub);
     assert.equal(p.endpoint, `${lab.addr('s2')}:51821`);
-    assert.equal(p.allowedIps, '100.64.1.2/32');
+    assert.deepEqual(p.allowedIps.split(',').sort(), ['100.64.1.2/32', '2001:db8:64::2/128']);
     assert.ok(Math.abs(p.latestHandshakeSec - Date.now() / 1000) < 300, `handshake time ${p.latestHandshakeSec}`);
     assert.ok(p.rxBytes > 1_000_000 && p.txBytes > 1_000_000, `rx ${p.rxBytes} tx ${p.txBytes}`);
     const text = await lab.exec('s1', ['wg', 'show', specs.cg1!.ifname], { check: true });
@@ -136,16 +141,16 @@ describe('conegate <-> wireguard-go', () => {
 
   it('wg set changes a peer through our UAPI socket', async () => {
     const ifname = specs.cg1!.ifname;
-    await lab.exec('s1', ['wg', 'set', ifname, 'peer', keys.go1!.pub, 'persistent-keepalive', '25', 'allowed-ips', '100.64.1.2/32,100.64.9.0/24'], { check: true });
+    await lab.exec('s1', ['wg', 'set', ifname, 'peer', keys.go1!.pub, 'persistent-keepalive', '25', 'allowed-ips', '100.64.1.2/32,2001:db8:64::2/128,100.64.9.0/24'], { check: true });
     const d = await dump('s1', ifname);
     assert.equal(d.peers[0]?.keepalive, '25');
-    assert.deepEqual(d.peers[0]?.allowedIps.split(',').sort(), ['100.64.1.2/32', '100.64.9.0/24']);
+    assert.deepEqual(d.peers[0]?.allowedIps.split(',').sort(), ['100.64.1.2/32', '100.64.9.0/24', '2001:db8:64::2/128']);
     const bad = await lab.exec('s1', ['wg', 'set', ifname, 'listen-port', '51821']);
     // 51821 is free in s1 (wireguard-go uses it in s2), so this must succeed; then move back.
     assert.equal(bad.code, 0, bad.stderr);
     assert.equal((await dump('s1', ifname)).listenPort, 51821);
     await lab.exec('s1', ['wg', 'set', ifname, 'listen-port', '51820'], { check: true });
-    await lab.exec('s1', ['wg', 'set', ifname, 'peer', keys.go1!.pub, 'persistent-keepalive', '0', 'allowed-ips', '100.64.1.2/32'], { check: true });
+    await lab.exec('s1', ['wg', 'set', ifname, 'peer', keys.go1!.pub, 'persistent-keepalive', '0', 'allowed-ips', '100.64.1.2/32,2001:db8:64::2/128'], { check: true });
     await ping('s1', '100.64.1.2', 1);
   });
 
