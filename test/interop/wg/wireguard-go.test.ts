@@ -4,6 +4,7 @@
  *
  * Pair 1 (100.64.1.0/24): only conegate knows the other's endpoint, so conegate must initiate.
  * Pair 2 (100.64.2.0/24): only wireguard-go knows the other's endpoint, so wireguard-go must initiate.
+ * Pair 3 (100.64.3.0/24): outer endpoints over IPv6.
  * The rekeys restart wireguard-go (same keys) instead of waiting REKEY_AFTER_TIME (120 s): in pair 2 its
  * next packet is a fresh initiation that replaces our live session; in pair 1 only we can act, and our
  * timers start a new handshake once data goes unanswered for 15 s.
@@ -69,19 +70,24 @@ async function iperf(serverAddr: string, reverse: boolean): Promise<number> {
 }
 
 before(async () => {
-  lab = await createLab({ servers: ['s1', 's2'] });
+  lab = await createLab({ servers: ['s1', 's2'], ipv6: true });
   scratch = new Scratch();
-  for (const k of ['cg1', 'go1', 'cg2', 'go2']) keys[k] = keyPair();
+  for (const k of ['cg1', 'go1', 'cg2', 'go2', 'cg3', 'go3']) keys[k] = keyPair();
   const s1 = lab.addr('s1');
   const s2 = lab.addr('s2');
   specs.cg1 = { node: 's1', ifname: lab.uniqueIfname('cg'), keys: keys.cg1!, listenPort: 51820, address: ['100.64.1.1/24', '2001:db8:64::1/64'], peers: [{ pub: keys.go1!.pub, allowedIps: ['100.64.1.2/32', '2001:db8:64::2/128'], endpoint: `${s2}:51821` }] };
   specs.go1 = { node: 's2', ifname: lab.uniqueIfname('go'), keys: keys.go1!, listenPort: 51821, address: ['100.64.1.2/24', '2001:db8:64::2/64'], peers: [{ pub: keys.cg1!.pub, allowedIps: ['100.64.1.1/32', '2001:db8:64::1/128'] }] };
   specs.cg2 = { node: 's1', ifname: lab.uniqueIfname('cg'), keys: keys.cg2!, listenPort: 51830, address: '100.64.2.1/24', peers: [{ pub: keys.go2!.pub, allowedIps: ['100.64.2.2/32'] }] };
   specs.go2 = { node: 's2', ifname: lab.uniqueIfname('go'), keys: keys.go2!, listenPort: 51831, address: '100.64.2.2/24', peers: [{ pub: keys.cg2!.pub, allowedIps: ['100.64.2.1/32'], endpoint: `${s1}:51830` }] };
+  // Pair 3 (100.64.3.0/24): the outer endpoints are IPv6 (our udp6 socket).
+  specs.cg3 = { node: 's1', ifname: lab.uniqueIfname('cg'), keys: keys.cg3!, listenPort: 51850, address: '100.64.3.1/24', peers: [{ pub: keys.go3!.pub, allowedIps: ['100.64.3.2/32'], endpoint: `[${lab.addr6('s2')}]:51851` }] };
+  specs.go3 = { node: 's2', ifname: lab.uniqueIfname('go'), keys: keys.go3!, listenPort: 51851, address: '100.64.3.2/24', peers: [{ pub: keys.cg3!.pub, allowedIps: ['100.64.3.1/32'], endpoint: `[${lab.addr6('s1')}]:51850` }] };
   procs.go1 = await startWireguardGo(lab, specs.go1, scratch);
+  procs.go3 = await startWireguardGo(lab, specs.go3, scratch);
   procs.go2 = await startWireguardGo(lab, specs.go2, scratch);
   procs.cg1 = await startConegate(lab, specs.cg1, scratch);
   procs.cg2 = await startConegate(lab, specs.cg2, scratch);
+  procs.cg3 = await startConegate(lab, specs.cg3, scratch);
 });
 
 after(async () => {
@@ -105,6 +111,14 @@ describe('conegate <-> wireguard-go', () => {
   it('carries IPv6 inside the tunnel both ways', async () => {
     await ping('s1', '2001:db8:64::2');
     await ping('s2', '2001:db8:64::1');
+  });
+
+  it('works over IPv6 endpoints (our IPv6 socket), both ways', async () => {
+    await ping('s1', '100.64.3.2');
+    await ping('s2', '100.64.3.1');
+    const d = await dump('s1', specs.cg3!.ifname);
+    assert.equal(d.peers[0]?.endpoint, `[${lab.addr6('s2')}]:51851`);
+    assert.ok((d.peers[0]?.rxBytes ?? 0) > 0);
   });
 
   it('wireguard-go initiates: handshake, then ping both ways; we learn its endpoint', async () => {
