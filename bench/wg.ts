@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { createLab, type Lab } from '../test/lab/lab.ts';
 import type { LabProcess } from '../test/lab/proc.ts';
-import { keyPair, Scratch, startConegate, startWireguardGo, type WgNodeSpec } from '../test/interop/wg/peers.ts';
+import { keyPair, requirePeers, Scratch, startConegate, startWireguardGo, type WgNodeSpec } from '../test/interop/wg/peers.ts';
 
 /** Clock ticks per second for /proc/<pid>/stat (USER_HZ, 100 on every Linux this runs on). */
 const USER_HZ = 100;
@@ -80,6 +80,7 @@ export async function run(args: string[] = []): Promise<unknown> {
   const roundsWanted = opt('rounds', 3);
   const reverse = args.includes('--reverse');
   const nodeArgs = args.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
+  requirePeers();
   const lab = await createLab({ servers: ['s1', 's2'] });
   const scratch = new Scratch();
   try {

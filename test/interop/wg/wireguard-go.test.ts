@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { LabProcess } from '../../lab/proc.ts';
-import { keyPair, Scratch, startConegate, startWireguardGo, waitFor, type KeyPair, type WgNodeSpec } from './peers.ts';
+import { keyPair, requirePeers, Scratch, startConegate, startWireguardGo, waitFor, type KeyPair, type WgNodeSpec } from './peers.ts';
 
 let lab: Lab;
 let scratch: Scratch;
@@ -70,6 +70,7 @@ async function iperf(serverAddr: string, reverse: boolean): Promise<number> {
 }
 
 before(async () => {
+  requirePeers();
   lab = await createLab({ servers: ['s1', 's2'], ipv6: true });
   scratch = new Scratch();
   for (const k of ['cg1', 'go1', 'cg2', 'go2', 'cg3', 'go3']) keys[k] = keyPair();
