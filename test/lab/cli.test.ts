@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab } from './lab.ts';
-import { DEMO_SPEC, runDemo } from './demo.ts';
+import { CONEGATE_NAT_CHANGE, DEMO_SPEC, LAB_EIM_EIF_CHANGE, runDemo } from './demo.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const stateDir = mkdtempSync(join(tmpdir(), 'conegate-lab-state-'));
@@ -91,24 +91,30 @@ describe('conegate-lab signals', () => {
 });
 
 describe('lab demo', () => {
-  it('measures the hard NAT, then the change makes a direct path work', async () => {
+  it('measures the hard NAT; conegate nat apply, then an EIF router, make a direct path work', async () => {
     const lab = await createLab(DEMO_SPEC);
     try {
       const lines: string[] = [];
-      const report = await runDemo(lab, { print: (l) => lines.push(l) });
-      const [before, afterChange] = report.stages;
-      assert.equal(report.stages.length, 2);
+      // The default change (conegate's nftables backend), then a further change through the same hook.
+      const report = await runDemo(lab, { changes: [CONEGATE_NAT_CHANGE, LAB_EIM_EIF_CHANGE], print: (l) => lines.push(l) });
+      const [before, afterConegate, afterEif] = report.stages;
+      assert.equal(report.stages.length, 3);
       const a0 = before!.sites.find((s) => s.site === 'a')!;
       const b0 = before!.sites.find((s) => s.site === 'b')!;
       assert.deepEqual([a0.measured.mapping, a0.measured.filtering, a0.difficulty], ['apdm', 'apdf', 'hard']);
       assert.deepEqual([b0.measured.mapping, b0.measured.filtering, b0.difficulty], ['eim', 'apdf', 'easy']);
       assert.equal(b0.publicAddr, lab.addr('cgn'), 'site b is seen as its carrier');
       assert.equal(before!.direct.ok, false, JSON.stringify(before!.direct));
-      const a1 = afterChange!.sites.find((s) => s.site === 'a')!;
-      assert.deepEqual([a1.measured.mapping, a1.measured.filtering], ['eim', 'eif']);
-      assert.equal(afterChange!.direct.ok, true, JSON.stringify(afterChange!.direct));
+      // conegate's nftables backend: mapping becomes endpoint-independent, filtering stays the router's.
+      const a1 = afterConegate!.sites.find((s) => s.site === 'a')!;
+      assert.deepEqual([a1.measured.mapping, a1.measured.filtering], ['eim', 'apdf']);
+      assert.equal(afterConegate!.direct.ok, true, JSON.stringify(afterConegate!.direct));
       assert.ok(lines.some((l) => /address-and-port-dependent mapping/.test(l)));
       assert.ok(lines.some((l) => /WORKS/.test(l)) && lines.some((l) => /FAILS/.test(l)));
+      // setNat replaces only the lab's table: conegate's chain still maps; the lab's now filters eif.
+      const a2 = afterEif!.sites.find((s) => s.site === 'a')!;
+      assert.deepEqual([a2.measured.mapping, a2.measured.filtering], ['eim', 'eif']);
+      assert.equal(afterEif!.direct.ok, true);
     } finally {
       await lab.destroy();
     }

@@ -136,12 +136,16 @@ function buildProgram(): Command {
 
 /** Runs the CLI; returns the exit status. SIGINT/SIGTERM tear down every lab being built or used first. */
 export async function main(argv: string[]): Promise<number> {
+  let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
     process.stderr.write(`conegate-lab: ${sig}, tearing down\n`);
     void destroyAllLabs().finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: the lab library leaves signals to the program while another listener is present.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     await buildProgram().parseAsync(argv);
     return 0;

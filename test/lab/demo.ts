@@ -3,6 +3,7 @@
  * again. Each stage = optional change + measurement of every site + a direct (hole-punched) UDP attempt
  * between the two sites. Later steps plug in conegate's own router configuration as a DemoChange.
  */
+import { join } from 'node:path';
 import type { Lab } from './lab.ts';
 import { measureNat, startReflector, tryDirect, type DirectResult, type NatMeasurement } from './measure.ts';
 import { MAPPING_WORDS } from './plan.ts';
@@ -46,13 +47,30 @@ export const DEMO_SPEC: LabSpec = {
   servers: ['s1', 's2'],
 };
 
-/** The default change: what conegate does to site a's router, played by the lab's own EIM + EIF ruleset. */
-export const DEFAULT_CHANGES: DemoChange[] = [
-  {
-    title: 'conegate on a.router: endpoint-independent mapping and filtering (lab stand-in ruleset)',
-    apply: (lab) => lab.setNat('a.router', { mapping: 'eim', filtering: 'eif', hairpin: true }),
+/**
+ * conegate's nftables backend on site a's router, run inside the router's namespace like on a Linux
+ * router: `conegate nat apply --backend nftables` for the whole LAN. It adds its own table with a nat
+ * chain ahead of the router's, giving endpoint-independent mapping; filtering stays the router's.
+ */
+export const CONEGATE_NAT_CHANGE: DemoChange = {
+  title: 'conegate nat apply --backend nftables on a.router (endpoint-independent mapping for the LAN)',
+  async apply(lab) {
+    const router = lab.node('a.router');
+    const lanNet = `${router.lan!.v4!.replace(/\.\d+$/, '.0')}/${router.lan!.v4Prefix ?? 24}`;
+    const args = ['nat', 'apply', '--backend', 'nftables', '--wan', router.wan!.name, '--sources', lanNet, '--confirm-sec', '0', '--state-dir', join(lab.workDir, 'conegate-nat'), '--json'];
+    // An empty CONEGATE_CONFIG: the defaults plus these flags, never the machine's own config file.
+    await lab.execNode('a.router', 'bin/conegate.js', args, { env: { CONEGATE_CONFIG: '' }, timeoutMs: 60_000, check: true });
   },
-];
+};
+
+/** The lab's own stand-in: site a's router made endpoint-independent in mapping and filtering. */
+export const LAB_EIM_EIF_CHANGE: DemoChange = {
+  title: 'a.router switched to endpoint-independent mapping and filtering (lab ruleset)',
+  apply: (lab) => lab.setNat('a.router', { mapping: 'eim', filtering: 'eif', hairpin: true }),
+};
+
+/** The demo's default change list. */
+export const DEFAULT_CHANGES: DemoChange[] = [CONEGATE_NAT_CHANGE];
 
 const FILTERING_WORDS: Record<FilteringType, string> = {
   eif: 'endpoint-independent filtering',

@@ -45,13 +45,27 @@ export interface LabNode {
 const liveLabs = new Set<Lab>();
 let exitHookInstalled = false;
 
-/** Last-resort cleanup when the process exits without destroy(): SIGKILL by PID, delete namespaces. */
+/**
+ * Last-resort cleanup when the process exits without destroy(): SIGKILL by PID, delete namespaces.
+ * 'exit' does not fire when a signal ends the process (a test runner cancelling a file), so SIGINT,
+ * SIGTERM and SIGHUP get the same cleanup, then the signal's default action, unless the program
+ * handles that signal itself (the CLI does, and calls destroyAllLabs()).
+ */
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const lab of liveLabs) lab.destroySync();
   });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      if (process.listenerCount(sig) > 1) return;
+      for (const lab of liveLabs) lab.destroySync();
+      process.off(sig, onSignal);
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
 }
 
 export class Lab {

@@ -2,7 +2,7 @@
 // teardown guarantees (idempotent destroy, cleanup after a failed build, cleanup at process exit).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,6 +170,33 @@ describe('lab teardown guarantees', () => {
     assert.match(id ?? '', /^[a-z0-9]+$/, r.stderr);
     assert.deepEqual(namespaces().filter((n) => n.startsWith(`${id}-`)), []);
     // Killed at exit; the orphan is then reaped by init, which can take a moment.
+    assert.ok(await waitGone(Number(pid), 10_000), `process ${pid} survived its lab`);
+  });
+
+  it('a process ended by SIGTERM still removes its lab', async () => {
+    const script = `
+      import { createLab } from './test/lab/lab.ts';
+      const lab = await createLab({ sites: [{ name: 'a' }], servers: ['s1'] });
+      const p = lab.spawn('s1', ['sleep', '60']);
+      console.log(lab.id, p.pid);
+      setTimeout(() => {}, 60_000);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: new URL('../../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error('child did not build its lab')), 60_000);
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('\n')) {
+          clearTimeout(timer);
+          resolve(out.trim());
+        }
+      });
+    });
+    const [id, pid] = line.split(' ');
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 'SIGTERM', 'the signal still ends the process');
+    assert.deepEqual(namespaces().filter((n) => n.startsWith(`${id}-`)), []);
     assert.ok(await waitGone(Number(pid), 10_000), `process ${pid} survived its lab`);
   });
 
