@@ -39,6 +39,7 @@ export const ATTR = {
   MESSAGE_INTEGRITY: 0x0008,
   ERROR_CODE: 0x0009, // 21 zero bits | class(3) | number(8) | UTF-8 reason
   UNKNOWN_ATTRIBUTES: 0x000a, // list of 16-bit attribute types
+  RESPONSE_PORT: 0x0027, // RFC 5780: port(16) | 16 reserved bits; answer to this port instead of the source port
   XOR_MAPPED_ADDRESS: 0x0020, // as MAPPED-ADDRESS, port ^ cookie>>16, address ^ (cookie | transaction id)
   SOFTWARE: 0x8022, // UTF-8 text, < 128 characters
   FINGERPRINT: 0x8028, // CRC-32 ^ 0x5354554E over everything before it; always last
@@ -71,6 +72,7 @@ export interface StunMessage {
   responseOrigin?: StunAddress;
   otherAddress?: StunAddress;
   changeRequest?: { changeIp: boolean; changePort: boolean };
+  responsePort?: number;
   errorCode?: { code: number; reason: string };
   /** Attribute types a 420 error lists as not understood. */
   unknownAttributes?: number[];
@@ -198,6 +200,10 @@ function decodeAttribute(msg: StunMessage, type: number, value: Uint8Array): voi
       msg.changeRequest = { changeIp: (flags & 0x04) !== 0, changePort: (flags & 0x02) !== 0 };
       return;
     }
+    case ATTR.RESPONSE_PORT:
+      if (value.length !== 4) throw new DecodeError('RESPONSE-PORT must be 4 bytes');
+      msg.responsePort = (value[0]! << 8) | value[1]!;
+      return;
     case ATTR.ERROR_CODE: {
       if (value.length < 4) throw new DecodeError('ERROR-CODE shorter than 4 bytes');
       const code = (value[2]! & 0x07) * 100 + value[3]!;
@@ -264,6 +270,7 @@ export function encodeStun(msg: StunMessage): Uint8Array {
     const flags = (msg.changeRequest.changeIp ? 0x04 : 0) | (msg.changeRequest.changePort ? 0x02 : 0);
     attrs.push({ type: ATTR.CHANGE_REQUEST, value: Uint8Array.of(0, 0, 0, flags) });
   }
+  if (msg.responsePort !== undefined) attrs.push({ type: ATTR.RESPONSE_PORT, value: Uint8Array.of(msg.responsePort >> 8, msg.responsePort & 0xff, 0, 0) });
   if (msg.errorCode) attrs.push({ type: ATTR.ERROR_CODE, value: encodeErrorCode(msg.errorCode.code, msg.errorCode.reason) });
   if (msg.unknownAttributes) {
     const v = new Uint8Array(msg.unknownAttributes.length * 2);

@@ -57,6 +57,14 @@ test('answerBinding: CHANGE-REQUEST without an alternate, or an unknown required
   assert.equal(decodeStun(answerBinding(ice, FROM, { ip: 0, port: 0 }, G)!.reply).kind, 'success');
 });
 
+test('answerBinding: RFC 5780 RESPONSE-PORT sends the answer to another port of the client', () => {
+  const req = encodeStun({ kind: 'request', method: METHOD_BINDING, transactionId: TID, responsePort: 41316, changeRequest: { changeIp: true, changePort: true } });
+  const a = answerBinding(req, FROM, { ip: 0, port: 0 }, G)!;
+  assert.deepEqual(a.to, { address: FROM.address, port: 41316 });
+  assert.deepEqual(a.via, { ip: 1, port: 1 });
+  assert.deepEqual(decodeStun(a.reply).xorMappedAddress, { family: 4, ...FROM });
+});
+
 test('answerBinding: drops junk, responses, indications and other methods; IPv6 works', () => {
   const at = { ip: 0, port: 0 } as const;
   assert.equal(answerBinding(new Uint8Array([1, 2, 3]), FROM, at, G), undefined);

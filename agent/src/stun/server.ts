@@ -26,6 +26,8 @@ export interface Answer {
   reply: Uint8Array;
   /** The socket the reply must leave from (differs from the receiving one after a CHANGE-REQUEST). */
   via: SocketSlot;
+  /** Where the reply goes: the request's source, or its address with the RFC 5780 RESPONSE-PORT. */
+  to: UdpEndpoint;
 }
 
 // Comprehension-required attributes an ICE agent or RFC 5780 client may send that a credential-less
@@ -71,7 +73,7 @@ export function answerBinding(bytes: Uint8Array, from: UdpEndpoint, at: SocketSl
   // RFC 5780 section 7.2: a server without an alternate address cannot change IP or port: 420.
   if ((change.changeIp || change.changePort) && !g.other) unknown.push(ATTR.CHANGE_REQUEST);
   if (unknown.length > 0) {
-    return { reply: encodeStun({ ...base, kind: 'error', errorCode: { code: 420, reason: 'Unknown Attribute' }, unknownAttributes: unknown }), via: at };
+    return { reply: encodeStun({ ...base, kind: 'error', errorCode: { code: 420, reason: 'Unknown Attribute' }, unknownAttributes: unknown }), via: at, to: from };
   }
 
   const via: SocketSlot = { ip: change.changeIp ? ((1 - at.ip) as 0 | 1) : at.ip, port: change.changePort ? ((1 - at.port) as 0 | 1) : at.port };
@@ -80,7 +82,10 @@ export function answerBinding(bytes: Uint8Array, from: UdpEndpoint, at: SocketSl
   const origin = slotEndpoint(g, via);
   res.responseOrigin = { family: fam, ...origin };
   if (g.other) res.otherAddress = { family: fam, ...slotEndpoint(g, { ip: (1 - at.ip) as 0 | 1, port: (1 - at.port) as 0 | 1 }) };
-  return { reply: encodeStun(res), via };
+  // RFC 5780 section 7.5: RESPONSE-PORT redirects the answer to another port of the same host (the
+  // client's second socket); the mapped address stays the request's source.
+  const to = req.responsePort !== undefined && req.responsePort !== 0 ? { address: from.address, port: req.responsePort } : from;
+  return { reply: encodeStun(res), via, to };
 }
 
 /** Checks a group: addresses are IPs, the alternate shares the family and differs in both IP and port. */
@@ -157,7 +162,7 @@ export class StunServer {
             if (a.reply[1] === 0x11) this.stats.errors++;
             else this.stats.answered++;
             const out = bySlot.get(`${a.via.ip}${a.via.port}`) ?? b;
-            out.send(a.reply, from.address, from.port).catch(() => undefined); // a lost reply is a lost datagram
+            out.send(a.reply, a.to.address, a.to.port).catch(() => undefined); // a lost reply is a lost datagram
           });
         }
       }
