@@ -12,7 +12,7 @@ function fixture(name: string): Uint8Array {
 test('coturn Binding answer: XOR-MAPPED, MAPPED, RESPONSE-ORIGIN, OTHER-ADDRESS, SOFTWARE', () => {
   const m = decodeStun(fixture('coturn-binding-rfc5780.hex'));
   assert.equal(m.kind, 'success');
-  assert.deepEqual(m.xorMappedAddress, { family: 4, address: '127.0.0.1', port: 50299 });
+  assert.deepEqual(m.xorMappedAddress, { family: 4, address: '127.0.0.1', port: 58731 });
   assert.deepEqual(m.mappedAddress, m.xorMappedAddress);
   assert.deepEqual(m.responseOrigin, { family: 4, address: '127.0.0.1', port: 34780 });
   assert.deepEqual(m.otherAddress, { family: 4, address: '127.0.0.2', port: 34781 });
