@@ -6,5 +6,6 @@ import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
 import { stunCommand } from './stun.ts';
+import { netcheckCommand } from './netcheck.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, stunCommand];
+export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, stunCommand, netcheckCommand];
