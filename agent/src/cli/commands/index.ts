@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
+import { pfCommand } from './pf.ts';
 import { stunCommand } from './stun.ts';
 import { netcheckCommand } from './netcheck.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, stunCommand, netcheckCommand];
+export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pfCommand, stunCommand, netcheckCommand];
