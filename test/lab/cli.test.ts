@@ -2,7 +2,7 @@
 // direct path until its router becomes endpoint-independent.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,30 @@ describe('conegate-lab CLI', () => {
     assert.match(down.stdout, new RegExp(`removed ${id}`));
     const gone = await new Promise<number>((resolve) => execFile('ip', ['netns', 'exec', ns, 'true'], (err) => resolve(err ? 1 : 0)));
     assert.equal(gone, 1, 'namespace removed');
+  });
+});
+
+describe('conegate-lab signals', () => {
+  it('SIGINT during the demo tears the lab down and exits 130', async () => {
+    const child = spawn(process.execPath, ['bin/conegate-lab.js', 'demo'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const id = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}`)), 60_000);
+      child.stdout.on('data', (d: string) => {
+        out += d;
+        const m = /Topology \(lab (\w+),/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`${id}-`));
+    assert.deepEqual(left, []);
   });
 });
 

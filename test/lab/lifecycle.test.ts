@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConegateError } from '../../agent/src/errors.ts';
@@ -75,7 +75,7 @@ describe('lab lifecycle and API', () => {
 
   it('spawnNode runs TypeScript in the namespace', async () => {
     const p = lab.spawnNode('a.h1', 'test/lab/probe.ts', ['listen', '--port', '0', '--timeout-ms', '100']);
-    await p.waitForOutput(/"event":"done","received":0/, 15_000);
+    await p.waitForOutput(/"event":"done","received":0/, 30_000);
     assert.deepEqual(await p.done, { code: 0, signal: null });
   });
 
@@ -93,6 +93,16 @@ describe('lab lifecycle and API', () => {
     assert.match(await lab.nftList('a.router'), /table inet extra/);
     await lab.removeNat('a.router');
     assert.doesNotMatch(await lab.nftList('a.router'), /table inet lab/);
+  });
+
+  it('workDir is a private directory that goes with the lab', async () => {
+    const other = await createLab({ sites: [], servers: ['s1'] });
+    const dir = other.workDir;
+    assert.equal(other.workDir, dir);
+    assert.notEqual(dir, lab.workDir);
+    assert.ok(existsSync(dir));
+    await other.destroy();
+    assert.equal(existsSync(dir), false);
   });
 
   it('uniqueIfname gives short names unique to the lab', () => {

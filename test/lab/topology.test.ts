@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab } from './lab.ts';
-import { listenBehindNat, PROBE, probeClient, sendUdp, startReflector } from './measure.ts';
+import { execProbe, listenBehindNat, probeClient, sendUdp, spawnProbe, startReflector } from './measure.ts';
 
 const hostOf = (ep: string | null | undefined) => ep?.slice(0, ep.lastIndexOf(':'));
 
@@ -62,14 +62,14 @@ describe('lab topology features', () => {
   });
 
   it('udp-blocked firewall: UDP is dropped, TCP 443 passes, TCP 80 does not', async () => {
-    const s443 = lab.spawnNode('s2', PROBE, ['tcp-serve', '--bind', `${lab.addr('s2')}:443`]);
-    const s80 = lab.spawnNode('s2', PROBE, ['tcp-serve', '--bind', `${lab.addr('s2')}:80`]);
-    await Promise.all([s443.waitForOutput(/ready/, 10_000), s80.waitForOutput(/ready/, 10_000)]);
+    const s443 = await spawnProbe(lab, 's2', ['tcp-serve', '--bind', `${lab.addr('s2')}:443`]);
+    const s80 = await spawnProbe(lab, 's2', ['tcp-serve', '--bind', `${lab.addr('s2')}:80`]);
+    await Promise.all([s443.waitForOutput(/ready/, 30_000), s80.waitForOutput(/ready/, 30_000)]);
     const [udp, t443, t80, control] = await Promise.all([
       probeClient(lab, 'corp.h1', [refl], { timeoutMs: 1000 }),
-      lab.execNode('corp.h1', PROBE, ['tcp-connect', '--to', `${lab.addr('s2')}:443`, '--timeout-ms', '3000']),
-      lab.execNode('corp.h1', PROBE, ['tcp-connect', '--to', `${lab.addr('s2')}:80`, '--timeout-ms', '1000']),
-      lab.execNode('hp.h1', PROBE, ['tcp-connect', '--to', `${lab.addr('s2')}:80`, '--timeout-ms', '3000']),
+      execProbe(lab, 'corp.h1', ['tcp-connect', '--to', `${lab.addr('s2')}:443`, '--timeout-ms', '10000']),
+      execProbe(lab, 'corp.h1', ['tcp-connect', '--to', `${lab.addr('s2')}:80`, '--timeout-ms', '1000']),
+      execProbe(lab, 'hp.h1', ['tcp-connect', '--to', `${lab.addr('s2')}:80`, '--timeout-ms', '10000']),
     ]);
     assert.equal(udp.results[0]?.seen, null, 'UDP answered through the firewall');
     assert.equal(t443.code, 0, t443.stdout);
@@ -88,12 +88,12 @@ describe('lab topology features', () => {
     assert.equal(pingIn.code, 0, 'ICMPv6 echo inbound is allowed');
     const r = await probeClient(lab, 'v6.h1', [`[${lab.addr6('s1')}]:3478`]);
     assert.equal(hostOf(r.results[0]?.seen), `[${h6}]`, 'the server sees the host address itself');
-    const l = await lab.spawnNode('v6.h1', PROBE, ['listen', '--bind', h6, '--port', '4200', '--timeout-ms', '20000']);
-    await l.waitForOutput(/ready/, 10_000);
+    const l = await spawnProbe(lab, 'v6.h1', ['listen', '--bind', h6, '--port', '4200', '--timeout-ms', '20000']);
+    await l.waitForOutput(/ready/, 30_000);
     await sendUdp(lab, 's1', `[${h6}]:4200`, { port: 4201 });
     // The listener has no reflector to fence with; send it a LAN packet (allowed) and stop on it.
     await sendUdp(lab, 'v6.router', `[${h6}]:4200`, { count: 1 });
-    await l.waitForOutput(/"event":"recv"/, 10_000);
+    await l.waitForOutput(/"event":"recv"/, 30_000);
     await l.stop();
     assert.doesNotMatch(l.stdout, new RegExp(`"from":"\\[${lab.addr6('s1')}\\]:4201"`), 'unsolicited inbound UDP reached the host');
     assert.equal(lab.node('hp.h1').addr6, undefined, 'sites without ipv6 are IPv4-only');
@@ -101,10 +101,10 @@ describe('lab topology features', () => {
 
   it('IPv6 with ipv6Inbound "open": unsolicited UDP from the internet reaches the host', async () => {
     const h6 = lab.addr6('v6open.h1');
-    const l = lab.spawnNode('v6open.h1', PROBE, ['listen', '--bind', h6, '--port', '4300', '--count', '1', '--timeout-ms', '20000']);
-    await l.waitForOutput(/ready/, 10_000);
+    const l = await spawnProbe(lab, 'v6open.h1', ['listen', '--bind', h6, '--port', '4300', '--count', '1', '--timeout-ms', '20000']);
+    await l.waitForOutput(/ready/, 30_000);
     await sendUdp(lab, 's1', `[${h6}]:4300`, { port: 4301, count: 1 });
-    await l.waitForOutput(new RegExp(`"from":"\\[${lab.addr6('s1')}\\]:4301"`), 10_000);
+    await l.waitForOutput(new RegExp(`"from":"\\[${lab.addr6('s1')}\\]:4301"`), 30_000);
     await l.done;
   });
 });

@@ -43,6 +43,9 @@ export interface PortmapConfig {
   protocols: ('pcp' | 'natpmp' | 'upnp')[];
   gateway?: string;
   lifetimeSec: number;
+  renewAfterSec?: number;
+  probeTimeoutMs: number;
+  announcements: boolean;
 }
 
 export interface IpsConfig {
