@@ -14,6 +14,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import type { FilteringType, MappingType } from './spec.ts';
 import type { NetcheckReport } from '../../agent/src/netcheck/types.ts';
+import { Miniupnpd } from '../interop/miniupnpd.ts';
 
 const CLI = new URL('../../bin/conegate.js', import.meta.url).pathname;
 const WORDS = { eim: 'endpoint-independent', adm: 'address-dependent', apdm: 'address-and-port-dependent', eif: 'endpoint-independent', adf: 'address-dependent', apdf: 'address-and-port-dependent' } as const;
@@ -35,12 +36,24 @@ let lab: Lab;
 let dir: string;
 let config: string;
 const procs: LabProcess[] = [];
+let mini: Miniupnpd | undefined;
 const reports = new Map<string, NetcheckReport>();
 
 async function netcheck(node: string, stun: string[]): Promise<NetcheckReport> {
   const r = await lab.execNode(node, CLI, ['netcheck', '--json', '--config', config, '--timeout-ms', String(TIMEOUT_MS), ...stun.flatMap((s) => ['--stun', s])], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, `netcheck in ${node} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as NetcheckReport;
+}
+
+/** miniupnpd serves NAT-PMP/PCP only after its own STUN check: retry (bounded) until the probe sees them. */
+async function netcheckWithPortmap(node: string, stun: string[]): Promise<NetcheckReport> {
+  let r: NetcheckReport | undefined;
+  for (let i = 0; i < 10; i++) {
+    r = await netcheck(node, stun);
+    if (r.portMapping.natpmp && r.portMapping.pcp && r.portMapping.upnp) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return r!;
 }
 
 /** Runs tasks with at most n at a time (two cores: a dozen tsx start-ups at once would starve the probes). */
@@ -67,9 +80,15 @@ before(async () => {
       ...COMBOS.map((c) => ({ name: c.site, nat: { mapping: c.mapping, filtering: c.filtering, hairpin: c.hairpin }, hosts: ['h1'] })),
       { name: 'dual', nat: 'port-restricted', hosts: ['h1'], ipv6: true },
       { name: 'blocked', nat: 'full-cone', hosts: ['h1'], firewall: 'udp-blocked' },
+      { name: 'upnp', nat: 'symmetric', hosts: ['h1'] },
     ],
-    servers: ['s1', 's2'],
+    // s3 runs the coturn miniupnpd needs for its own STUN check.
+    servers: ['s1', 's2', 's3'],
   });
+  requireTool('miniupnpd', 'miniupnpd-nftables');
+  mini = new Miniupnpd(lab, 'upnp.router', 's3');
+  await mini.setup();
+  await mini.start();
   const ours = lab.spawnNode('s1', CLI, ['stun', 'serve', '--json', '--listen', `${lab.addr('s1')}:3478`, '--other', `${lab.addr('s1', { alt: true })}:3479`, '--listen', `[${lab.addr6('s1')}]:3478`], { description: 'conegate stun serve' });
   procs.push(ours);
   const coturn = lab.spawn('s2', [
@@ -87,12 +106,14 @@ before(async () => {
     ...COMBOS.map((c) => [c.site, () => netcheck(`${c.site}.h1`, [v4, v6])] as [string, () => Promise<NetcheckReport>]),
     ['dual', () => netcheck('dual.h1', [v4, v6])],
     ['blocked', () => netcheck('blocked.h1', [v4, v6])],
+    ['upnp', () => netcheckWithPortmap('upnp.h1', [v4])],
   ];
   const done = await limited(3, jobs.map(([, f]) => f));
   jobs.forEach(([name], i) => reports.set(name, done[i]!));
 });
 
 after(async () => {
+  await mini?.teardown();
   for (const p of procs) await p.stop();
   await lab?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -112,8 +133,22 @@ for (const c of COMBOS) {
     assert.equal(r.ipv6.tested, true);
     assert.equal(r.ipv6.works, false);
     assert.equal(r.servers.find((s) => s.family === 4)?.rfc5780, true);
+    // The site router offers no port mapping: probed, all absent, the router named.
+    assert.equal(r.portMapping.probed, true);
+    assert.deepEqual([r.portMapping.upnp, r.portMapping.natpmp, r.portMapping.pcp], [false, false, false]);
+    assert.equal(r.portMapping.gateway, lab.node(`${c.site}.router`).lan!.v4);
   });
 }
+
+test('lab site with miniupnpd upstream: UPnP IGD, NAT-PMP and PCP reported with the router, and named as the fix', () => {
+  const r = reports.get('upnp')!;
+  const gw = lab.node('upnp.router').lan!.v4;
+  assert.equal(r.ipv4.mapping, 'address-and-port-dependent');
+  assert.deepEqual([r.portMapping.upnp, r.portMapping.natpmp, r.portMapping.pcp, r.portMapping.gateway], [true, true, true, gw], JSON.stringify(r.portMapping));
+  assert.equal(r.portMapping.externalAddress, lab.addr('upnp.router'));
+  assert.equal(r.verdict.level, 'hard');
+  assert.ok(r.verdict.fixes[0]?.includes(`(${gw}) offers PCP, NAT-PMP, UPnP IGD`), JSON.stringify(r.verdict));
+});
 
 test('lab dual-stack site: IPv6 reported with the host\'s own address (no NAT66), IPv4 behind NAT', () => {
   const r = reports.get('dual')!;

@@ -6,6 +6,7 @@ import { realClock } from '../../clock/clock.ts';
 import { ConegateError } from '../../errors.ts';
 import { buildReport } from '../../netcheck/classify.ts';
 import { notProbedPortmap } from '../../netcheck/portmap-probe.ts';
+import { netcheckPortmapProbe } from '../../portmap/index.ts';
 import { resolveEndpoint } from '../../netcheck/resolve.ts';
 import { observe } from '../../netcheck/run.ts';
 import type { FamilyReport, NetcheckReport } from '../../netcheck/types.ts';
@@ -20,9 +21,10 @@ export function netcheckCommand(): Command {
     .description('probe STUN servers and report the NAT in front of this host: mapping, filtering, hairpinning, IPv6, port mapping, and how to fix a hard NAT')
     .option('--stun <host:port>', 'STUN server (repeatable; overrides netcheck.stunServers)', collect, [])
     .option('--timeout-ms <ms>', 'per-probe budget (overrides netcheck.timeoutMs)')
+    .option('--no-portmap', 'do not probe the gateway for UPnP IGD, NAT-PMP and PCP')
     .option('--config <file>', 'config file (default: CONEGATE_CONFIG, then the platform default)')
     .option('--json', 'one JSON report on stdout (shape in agent/src/netcheck/README.md)')
-    .action(async (opts: { stun: string[]; timeoutMs?: string; json?: boolean }, command: Command) => {
+    .action(async (opts: { stun: string[]; timeoutMs?: string; portmap: boolean; json?: boolean }, command: Command) => {
       const { config } = await resolveConfig(globalOptions(command));
       const servers = opts.stun.length ? opts.stun : config.netcheck.stunServers;
       if (servers.length === 0) throw new ConegateError('CG_USAGE', 'no STUN servers: pass --stun HOST:PORT or set netcheck.stunServers in the config');
@@ -35,7 +37,10 @@ export function netcheckCommand(): Command {
           randomBytes: (n) => randomBytes(n),
           openBind: (f) => openDgramBind(f === 4 ? '0.0.0.0' : '::'),
           resolve: resolveEndpoint,
-          portmap: notProbedPortmap,
+          // The gateway is the default route's unless portmap.gateway says otherwise.
+          portmap: opts.portmap
+            ? netcheckPortmapProbe({ ...(config.portmap.gateway ? { gateway: config.portmap.gateway } : {}), protocols: config.portmap.protocols, timeoutMs })
+            : notProbedPortmap,
           localAddresses: () => Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address.split('%')[0]!)),
         },
       );
