@@ -81,7 +81,10 @@ before(async () => {
       { name: 'dual', nat: 'port-restricted', hosts: ['h1'], ipv6: true },
       { name: 'blocked', nat: 'full-cone', hosts: ['h1'], firewall: 'udp-blocked' },
       { name: 'upnp', nat: 'symmetric', hosts: ['h1'] },
+      // Double NAT: a full-cone home router behind a symmetric carrier-grade NAT.
+      { name: 'cgn', nat: 'full-cone', hosts: ['h1'], uplink: 'carrier' },
     ],
+    isps: [{ name: 'carrier', nat: 'symmetric', inside: 'cgnat' }],
     // s3 runs the coturn miniupnpd needs for its own STUN check.
     servers: ['s1', 's2', 's3'],
   });
@@ -107,6 +110,7 @@ before(async () => {
     ['dual', () => netcheck('dual.h1', [v4, v6])],
     ['blocked', () => netcheck('blocked.h1', [v4, v6])],
     ['upnp', () => netcheckWithPortmap('upnp.h1', [v4])],
+    ['cgn', () => netcheck('cgn.h1', [v4])],
   ];
   const done = await limited(3, jobs.map(([, f]) => f));
   jobs.forEach(([name], i) => reports.set(name, done[i]!));
@@ -148,6 +152,15 @@ test('lab site with miniupnpd upstream: UPnP IGD, NAT-PMP and PCP reported with 
   assert.equal(r.portMapping.externalAddress, lab.addr('upnp.router'));
   assert.equal(r.verdict.level, 'hard');
   assert.ok(r.verdict.fixes[0]?.includes(`(${gw}) offers PCP, NAT-PMP, UPnP IGD`), JSON.stringify(r.verdict));
+});
+
+test('lab double NAT (full-cone router behind a symmetric CGNAT): the hard outer NAT wins', () => {
+  const r = reports.get('cgn')!;
+  assert.equal(r.ipv4.publicEndpoint?.split(':')[0], lab.publicAddr('cgn.h1'));
+  assert.equal(r.ipv4.mapping, 'address-and-port-dependent');
+  assert.equal(r.ipv4.filtering, 'address-and-port-dependent');
+  assert.equal(r.verdict.level, 'hard');
+  assert.ok(r.verdict.fixes.some((f) => f.includes('upstream router')));
 });
 
 test('lab dual-stack site: IPv6 reported with the host\'s own address (no NAT66), IPv4 behind NAT', () => {
