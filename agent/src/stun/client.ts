@@ -141,7 +141,7 @@ export class StunClient {
       this.pending.set(p.tidHex, p);
       for (const step of plan) {
         timers.push(
-          clock.setTimer(step.atMs - (clock.nowMs() - startMs), () => {
+          clock.setTimer(step.atMs, () => {
             if (step.action === 'give-up') return p.finish({ ok: false, reason: 'timeout', sends: p.sends });
             p.sends++;
             p.lastSendMs = clock.nowMs();
