@@ -143,6 +143,9 @@ for (const { via, internalPort, announcements } of CASES) {
       const after = lines(cli).slice(mark);
       const ann = after.find((l) => l.event === 'announcement');
       const regrant = after.find((l) => l.event === 'granted' && (!ann || l.atMs >= ann.atMs));
+      // miniupnpd multicasts a PCP ANNOUNCE when it starts: the listener (224.0.0.1:5350) must hear it.
+      if (announcements) assert.ok(ann, 'the start-up announcement reached the client');
+      else assert.equal(ann, undefined);
       const before = lines(cli).slice(0, mark).filter((l) => l.event === 'granted').at(-1)!;
       t.diagnostic(`after the reboot: ${ann ? `announcement (${ann.via}) -> re-granted in ${Math.round(regrant!.atMs - ann.atMs)} ms` : 'no announcement heard; re-granted at renewal'}; last grant before -> first after: ${Math.round(after.find((l) => l.event === 'granted')!.atMs - before.atMs)} ms`);
       if (process.env.PORTMAP_DEBUG) t.diagnostic(cli.stderr);

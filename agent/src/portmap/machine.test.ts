@@ -130,7 +130,7 @@ test('machine: failed first choice falls through to the next; all failing waits 
     [9, { type: 'failed', seq: 2, via: 'natpmp', reason: 'x' }],
   ]);
   assert.equal(mapSeq(r.effects[4]!), 2);
-  assert.deepEqual(r.effects[5], [{ type: 'armTimer', atMs: 30_009 }]);
+  assert.deepEqual(r.effects[5], [{ type: 'unavailable', retryAtMs: 30_009 }, { type: 'armTimer', atMs: 30_009 }]);
   assert.equal(r.state.phase, 'waiting');
   // next round: probes again; failing again doubles the wait
   const r2 = run(
@@ -143,7 +143,7 @@ test('machine: failed first choice falls through to the next; all failing waits 
     r.state,
   );
   assert.equal(r2.effects[0]!.length, 3);
-  assert.deepEqual(r2.effects[3], [{ type: 'armTimer', atMs: 90_010 }]);
+  assert.deepEqual(r2.effects[3], [{ type: 'unavailable', retryAtMs: 90_010 }, { type: 'armTimer', atMs: 90_010 }]);
 });
 
 test('machine: stale replies (old seq) are ignored', () => {

@@ -95,6 +95,8 @@ export type PortmapEffect =
   | { type: 'cancelTimer' }
   | { type: 'endpointChanged'; endpoint: Endpoint | undefined; reason: EndpointReason }
   | { type: 'epochReset'; via: Via; reason: string }
+  /** No protocol could map this round; the next round starts at retryAtMs. */
+  | { type: 'unavailable'; retryAtMs: number }
   | { type: 'stopped' };
 
 export interface StepResult {
@@ -213,6 +215,7 @@ function giveUpRound(s: PortmapState, nowMs: number, fx: PortmapEffect[]): void 
   delete s.inflight;
   const delay = Math.min(s.timing.retryMaxMs, s.timing.retryBaseMs * 2 ** Math.min(s.failedRounds, 20));
   s.failedRounds++;
+  fx.push({ type: 'unavailable', retryAtMs: nowMs + delay });
   arm(s, nowMs + delay, fx);
 }
 

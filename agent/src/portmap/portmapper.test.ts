@@ -159,10 +159,13 @@ test('portmapper: UPnP IGD v1 uses AddPortMapping and renews it', async () => {
 
 test('portmapper: nothing upstream -> waits, then maps once a service appears', async () => {
   const { clock, gw, pm, changes } = await setup(['pcp', 'natpmp'], { natpmp: false, pcp: false });
+  const unavailable: unknown[] = [];
+  pm.on('unavailable', (u) => unavailable.push(u));
   await pm.start();
   await until(() => gw.counters.dropped >= 2, 'probes sent');
   clock.advance(2_000); // probe budget runs out
   await until(() => pm.phase() === 'waiting', 'waiting');
+  assert.deepEqual(unavailable, [{ retryInMs: 30_000 }]);
   gw.natpmp = true;
   clock.advance(30_000);
   await until(() => changes.length === 1, 'mapping after retry');

@@ -44,7 +44,7 @@ export interface EndpointChange {
   reason: EndpointReason;
 }
 
-export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]; granted: [Mapping]; announcement: [Announcement]; epochReset: [{ via: Via; reason: string }]; stopped: [] }> {
+export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]; granted: [Mapping]; announcement: [Announcement]; epochReset: [{ via: Via; reason: string }]; unavailable: [{ retryInMs: number }]; stopped: [] }> {
   private state: PortmapState;
   private readonly nonce: Uint8Array;
   private cancelWake: CancelTimer | undefined;
@@ -65,6 +65,11 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
     super();
     this.state = initialState(opts.order, { ...DEFAULT_TIMING, ...opts.timing });
     this.nonce = deps.randomBytes(12);
+  }
+
+  /** The gateway this Portmapper talks to. */
+  get gateway(): string {
+    return this.opts.gateway;
   }
 
   /** The mapping currently held, if any. */
@@ -175,6 +180,12 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
         this.deps.log.warn({ via: fx.via, reason: fx.reason }, 'gateway lost its mappings (epoch); re-mapping now');
         this.emit('epochReset', { via: fx.via, reason: fx.reason });
         break;
+      case 'unavailable': {
+        const retryInMs = Math.max(0, Math.round(fx.retryAtMs - this.deps.clock.nowMs()));
+        this.deps.log.warn({ retryInMs, order: this.opts.order }, 'no upstream port-mapping service answered; trying again later');
+        this.emit('unavailable', { retryInMs });
+        break;
+      }
       case 'stopped':
         this.cancelWake?.();
         this.cancelWake = undefined;

@@ -10,4 +10,11 @@ import { portmapCommand } from './portmap.ts';
 import { stunCommand } from './stun.ts';
 import { netcheckCommand } from './netcheck.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pfCommand, portmapCommand, stunCommand, netcheckCommand];
+export const COMMANDS: (() => Command)[] = [
+  configCommand,
+  platformCommand,
+  pfCommand,
+  portmapCommand,
+  stunCommand,
+  netcheckCommand,
+];

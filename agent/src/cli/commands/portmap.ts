@@ -67,6 +67,7 @@ export function portmapCommand(): Command {
       pm.on('endpointChanged', (c) => out('endpoint', { ...c }, c.endpoint ? `${c.reason}: ${c.endpoint.address}:${c.endpoint.port}/${c.endpoint.protocol} via ${c.endpoint.via}` : `${c.reason}: no mapping`));
       pm.on('granted', (m) => out('granted', { mapping: m }, `granted ${m.address}:${m.port} for ${m.lifetimeSec} s`));
       pm.on('announcement', (a) => out('announcement', { ...a }, `gateway announcement (${a.via}, epoch ${a.epochSec} s)`));
+      pm.on('unavailable', (u) => out('unavailable', { ...u }, `no port-mapping service answered at ${pm.gateway}; retrying in ${Math.round(u.retryInMs / 1000)} s`));
       pm.on('epochReset', (r) => out('epochReset', { ...r }, `gateway lost its mappings (${r.via}: ${r.reason}); re-mapping`));
       // A keep-alive: realClock timers are unref'd, so something must hold the process open until a signal.
       const keepAlive = setInterval(() => undefined, 1 << 30);
