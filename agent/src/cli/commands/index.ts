@@ -7,10 +7,14 @@ import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
 import { pfCommand } from './pf.ts';
 import { portmapCommand } from './portmap.ts';
+import { stunCommand } from './stun.ts';
+import { netcheckCommand } from './netcheck.ts';
 
 export const COMMANDS: (() => Command)[] = [
   configCommand,
   platformCommand,
   pfCommand,
   portmapCommand,
+  stunCommand,
+  netcheckCommand,
 ];
