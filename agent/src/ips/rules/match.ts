@@ -1,0 +1,149 @@
+/**
+ * Rule matcher: does this rule fire on this packet? Answers 'match', 'no-match' or 'unknown' and why.
+ * All of a rule's conditions are ANDed, so one definite miss decides 'no-match' even when the rule
+ * also uses keywords we cannot evaluate (pcre, flowbits:isset, byte_extract, app-layer buffers...);
+ * otherwise any such keyword makes the answer 'unknown'. We never guess.
+ */
+import type { ContentOption, PlainOption, Rule } from './types.ts';
+import type { Packet, Tri } from './packet.ts';
+import { evalAddress, evalPort, evalProtocol, triAnd, triOr } from './header.ts';
+import { evalByteTest, evalDsize, evalFlow, evalIsdataat, type PayloadCursor } from './keywords.ts';
+
+export interface MatchResult {
+  verdict: Tri;
+  /** Why not (for 'no-match') or what could not be evaluated (for 'unknown'). */
+  reasons: string[];
+  /** Conditions that do not change the verdict but matter for blocking (thresholds, noalert...). */
+  notes: string[];
+}
+
+/** Keywords with no effect on whether a packet matches. */
+const INERT = new Set(['msg', 'sid', 'gid', 'rev', 'classtype', 'metadata', 'reference', 'priority', 'target', 'fast_pattern', 'rawbytes', 'tag', 'pkt_data', 'bypass', 'config']);
+/** Keywords that limit how often a match fires, not whether the packet matches. */
+const RATE = new Set(['threshold', 'detection_filter']);
+
+/** Judges one rule against one packet. */
+export function matchRule(rule: Rule, pkt: Packet): MatchResult {
+  const reasons: string[] = [];
+  const notes: string[] = [];
+  const header = matchHeader(rule, pkt, reasons);
+  if (header === 'no-match') return { verdict: 'no-match', reasons, notes };
+  let verdict: Tri = header;
+  const payloadOps: (ContentOption | PlainOption)[] = [];
+  for (const opt of rule.options) {
+    if (opt.kind === 'content') {
+      if (opt.buffer !== 'pkt_data') {
+        verdict = triAnd(verdict, 'unknown');
+        reasons.push(`content on ${opt.buffer} not evaluated`);
+      } else payloadOps.push(opt);
+      continue;
+    }
+    const r = evalOption(opt, pkt, payloadOps, notes);
+    if (r.verdict !== 'match') reasons.push(r.why);
+    verdict = triAnd(verdict, r.verdict);
+  }
+  if (payloadOps.length > 0) {
+    const p = matchPayload(payloadOps, 0, { prevEnd: 0 }, pkt.payload);
+    if (p !== 'match') reasons.push(p === 'no-match' ? 'payload content does not match' : 'payload check not evaluated exactly');
+    verdict = triAnd(verdict, p);
+  }
+  if (verdict === 'no-match') return { verdict, reasons: reasons.filter((r) => !r.includes('not evaluated')), notes };
+  return { verdict, reasons, notes };
+}
+
+function matchHeader(rule: Rule, pkt: Packet, reasons: string[]): Tri {
+  const proto = evalProtocol(rule.protocol, pkt.transport, pkt.payload);
+  if (proto === 'no-match') {
+    reasons.push(`protocol ${rule.protocol} is not ${pkt.transport}`);
+    return 'no-match';
+  }
+  const oneWay = (s: typeof pkt.src, d: typeof pkt.dst): Tri =>
+    [evalAddress(rule.src, s), evalPort(rule.srcPorts, s.port), evalAddress(rule.dst, d), evalPort(rule.dstPorts, d.port)].reduce(triAnd, 'match' as Tri);
+  let addr = oneWay(pkt.src, pkt.dst);
+  if (rule.bidirectional) addr = triOr(addr, oneWay(pkt.dst, pkt.src));
+  if (addr === 'no-match') reasons.push(`addresses/ports do not cover ${pkt.src.side}:${pkt.src.port} -> ${pkt.dst.side}:${pkt.dst.port}`);
+  if (proto === 'unknown') reasons.push(`app-layer protocol ${rule.protocol} detection not evaluated`);
+  if (addr === 'unknown') reasons.push('address or port variable not evaluated');
+  return triAnd(proto, addr);
+}
+
+/**
+ * Non-content options. Payload keywords that take part in the content chain (isdataat, byte_test with
+ * `relative`) are queued so they run in order with the contents.
+ */
+function evalOption(opt: PlainOption, pkt: Packet, payloadOps: (ContentOption | PlainOption)[], notes: string[]): { verdict: Tri; why: string } {
+  const { name, value } = opt;
+  if (INERT.has(name)) return { verdict: 'match', why: '' };
+  if (RATE.has(name)) {
+    notes.push(`${name}: fires only past a rate (${value ?? ''})`);
+    return { verdict: 'match', why: '' };
+  }
+  switch (name) {
+    case 'dsize': return evalDsize(value, pkt.payload.length);
+    case 'flow': return evalFlow(value, pkt);
+    case 'noalert':
+      notes.push('noalert: the rule never raises an alert by itself');
+      return { verdict: 'match', why: '' };
+    case 'flowbits': case 'xbits': {
+      const cmd = (value ?? '').split(',')[0]!.trim();
+      if (cmd === 'set' || cmd === 'unset' || cmd === 'toggle') return { verdict: 'match', why: '' };
+      if (cmd === 'noalert') {
+        notes.push('flowbits:noalert: the rule only sets state and never raises an alert by itself');
+        return { verdict: 'match', why: '' };
+      }
+      return { verdict: 'unknown', why: `${name}:${value ?? ''} depends on earlier packets (not evaluated)` };
+    }
+    case 'isdataat': case 'byte_test':
+      payloadOps.push(opt);
+      return { verdict: 'match', why: '' };
+    default:
+      return { verdict: 'unknown', why: `${name} not evaluated` };
+  }
+}
+
+/**
+ * The content chain with backtracking, as Suricata's content inspection does: when a later relative
+ * match fails, the earlier content is retried at its next occurrence.
+ */
+function matchPayload(ops: (ContentOption | PlainOption)[], i: number, cur: PayloadCursor, buf: Uint8Array): Tri {
+  if (i >= ops.length) return 'match';
+  const op = ops[i]!;
+  if (op.kind === 'option') {
+    const r = op.name === 'isdataat' ? evalIsdataat(op.value, cur, buf) : evalByteTest(op.value, cur, buf);
+    if (r === 'no-match') return 'no-match';
+    return triAnd(r, matchPayload(ops, i + 1, cur, buf));
+  }
+  const relative = op.distance !== undefined || op.within !== undefined;
+  let start = relative ? cur.prevEnd + (op.distance ?? 0) : (op.offset ?? 0);
+  let end = buf.length;
+  if (relative && op.within !== undefined) end = Math.min(end, cur.prevEnd + (op.distance ?? 0) + op.within);
+  if (!relative && op.depth !== undefined) end = Math.min(end, start + op.depth);
+  if (start < 0) start = 0;
+  const len = op.pattern.length;
+  if (op.startsWith) end = Math.min(end, start + len);
+  let result: Tri = 'no-match';
+  let found = false;
+  for (let p = start; p + len <= end; p++) {
+    if (!bytesAt(buf, p, op.pattern, op.nocase)) continue;
+    if (op.endsWith && p + len !== buf.length) continue;
+    found = true;
+    if (op.negated) break;
+    result = triOr(result, matchPayload(ops, i + 1, { prevEnd: p + len }, buf));
+    if (result === 'match') return 'match';
+  }
+  if (op.negated) return found ? 'no-match' : matchPayload(ops, i + 1, cur, buf);
+  return result;
+}
+
+function bytesAt(buf: Uint8Array, at: number, pat: Uint8Array, nocase: boolean): boolean {
+  for (let j = 0; j < pat.length; j++) {
+    let a = buf[at + j]!;
+    let b = pat[j]!;
+    if (nocase) {
+      if (a >= 0x41 && a <= 0x5a) a += 0x20;
+      if (b >= 0x41 && b <= 0x5a) b += 0x20;
+    }
+    if (a !== b) return false;
+  }
+  return true;
+}
