@@ -88,7 +88,8 @@ test('relative content backtracks to a later occurrence of the earlier content',
   assert.equal(v('alert udp any any -> any any (content:"ab"; content:"ZZ"; distance:0; sid:1;)', out(payload, 1)), 'no-match');
   assert.equal(v('alert udp any any -> any any (content:"XX"; offset:2; depth:2; content:!"YY"; sid:1;)', out(payload, 1)), 'no-match');
   assert.equal(v('alert udp any any -> any any (content:"xxab"; nocase; isdataat:2,relative; isdataat:!3,relative; sid:1;)', out(payload, 1)), 'match');
-  assert.equal(v('alert udp any any -> any any (content:"YY"; endswith; content:"ab"; startswith; sid:1;)', out(payload, 1)), 'no-match', 'startswith only at offset 0, after YY there is nothing');
+  assert.equal(v('alert udp any any -> any any (content:"YY"; endswith; content:"ab"; startswith; sid:1;)', out(payload, 1)), 'match');
+  assert.equal(v('alert udp any any -> any any (content:"YY"; endswith; content:"XX"; startswith; sid:1;)', out(payload, 1)), 'no-match', 'startswith only at offset 0');
 });
 
 test('flow direction and state against our packets', () => {
