@@ -94,11 +94,9 @@ function effectiveFromDownloads(rules: Rule[], fileName: string, policies: Polic
     const policy = policies.find((p) => policyMatches(p, orig, fileName));
     if (policy && policy.newAction !== 'default') {
       e.policy = policy;
+      // A policy changes the action of the rules it selects; it does not enable disabled ones.
       if (policy.newAction === 'disable') rule.enabled = false;
-      else {
-        rule.enabled = true;
-        rule.action = policy.newAction as RuleAction;
-      }
+      else rule.action = policy.newAction as RuleAction;
     }
     const a = orig.sid === undefined ? undefined : adj.get(orig.sid);
     if (a) {

@@ -129,7 +129,11 @@ test('threshold keeps the match and notes it', () => {
 test('TLS and ports: app-layer tls rules judge our ClientHello; port variables resolve', () => {
   const tcp = (payload: Uint8Array, dport: number): Packet => ({ transport: 'tcp', src: { side: 'lan', port: 50000 }, dst: { side: 'remote', port: dport }, payload, toServer: true, established: true });
   assert.equal(v('alert tls $HOME_NET any -> $EXTERNAL_NET any (flow:established,to_server; content:"|16 03|"; depth:2; sid:1;)', tcp(HELLO, 443)), 'match');
-  assert.equal(v('alert tls $HOME_NET any -> $EXTERNAL_NET any (tls.sni; content:"relay"; sid:1;)', tcp(HELLO, 443)), 'unknown');
+  assert.equal(v('alert tls $HOME_NET any -> $EXTERNAL_NET any (tls.sni; content:"relay"; startswith; sid:1;)', tcp(HELLO, 443)), 'match', 'SNI read from our ClientHello');
+  assert.equal(v('alert tcp $HOME_NET any -> $EXTERNAL_NET 443 (flow:established,to_server; tls.sni; content:".onion"; sid:1;)', tcp(HELLO, 443)), 'no-match');
+  assert.equal(v('alert tcp $HOME_NET any -> $EXTERNAL_NET 443 (tls.sni; content:"x"; sid:1;)', tcp(new TextEncoder().encode('GET / HTTP/1.1'), 443)), 'no-match', 'no ClientHello, no SNI buffer');
+  assert.equal(v('alert tls $HOME_NET any -> $EXTERNAL_NET any (tls.cert_subject; content:"relay"; sid:1;)', tcp(HELLO, 443)), 'unknown');
+  assert.equal(v('alert tcp $HOME_NET any -> $EXTERNAL_NET any (content:"relay"; http_host; sid:1;)', tcp(HELLO, 443)), 'unknown');
   assert.equal(v('alert tcp $HOME_NET any -> $EXTERNAL_NET $HTTP_PORTS (content:"GET"; sid:1;)', tcp(HELLO, 443)), 'no-match');
   assert.equal(v('alert tcp $HOME_NET any -> $EXTERNAL_NET !$HTTP_PORTS (content:"relay.example.com"; sid:1;)', tcp(HELLO, 443)), 'match');
   assert.equal(v('alert udp any any -> any any (sid:1;)', tcp(HELLO, 443)), 'no-match');

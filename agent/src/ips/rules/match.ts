@@ -7,6 +7,8 @@
 import type { ContentOption, PlainOption, Rule } from './types.ts';
 import type { Packet, Tri } from './packet.ts';
 import { evalAddress, evalPort, evalProtocol, triAnd, triOr } from './header.ts';
+import { isStickyBuffer } from './parse.ts';
+import { inspectionBuffer } from './buffers.ts';
 import { evalByteTest, evalDsize, evalFlow, evalIsdataat, type PayloadCursor } from './keywords.ts';
 
 export interface MatchResult {
@@ -29,22 +31,33 @@ export function matchRule(rule: Rule, pkt: Packet): MatchResult {
   const header = matchHeader(rule, pkt, reasons);
   if (header === 'no-match') return { verdict: 'no-match', reasons, notes };
   let verdict: Tri = header;
-  const payloadOps: (ContentOption | PlainOption)[] = [];
+  // Payload keywords grouped by the buffer they inspect, in rule order within each buffer.
+  const byBuffer = new Map<string, (ContentOption | PlainOption)[]>();
+  let sticky = 'pkt_data';
   for (const opt of rule.options) {
     if (opt.kind === 'content') {
-      if (opt.buffer !== 'pkt_data') {
-        verdict = triAnd(verdict, 'unknown');
-        reasons.push(`content on ${opt.buffer} not evaluated`);
-      } else payloadOps.push(opt);
+      pushTo(byBuffer, opt.buffer, opt);
       continue;
     }
-    const r = evalOption(opt, pkt, payloadOps, notes);
+    if (isStickyBuffer(opt.name)) {
+      sticky = opt.name;
+      continue;
+    }
+    if (opt.name === 'isdataat' || opt.name === 'byte_test') {
+      pushTo(byBuffer, sticky, opt);
+      continue;
+    }
+    const r = evalOption(opt, pkt, notes);
     if (r.verdict !== 'match') reasons.push(r.why);
     verdict = triAnd(verdict, r.verdict);
   }
-  if (payloadOps.length > 0) {
-    const p = matchPayload(payloadOps, 0, { prevEnd: 0 }, pkt.payload);
-    if (p !== 'match') reasons.push(p === 'no-match' ? 'payload content does not match' : 'payload check not evaluated exactly');
+  for (const [name, ops] of byBuffer) {
+    const buf = inspectionBuffer(name, pkt.payload);
+    let p: Tri;
+    if (buf === undefined) p = 'unknown';
+    else if (buf === null) p = ops.every((o) => o.kind === 'content' && o.negated) ? 'match' : 'no-match';
+    else p = matchPayload(ops, 0, { prevEnd: 0 }, buf);
+    if (p !== 'match') reasons.push(p === 'no-match' ? `${name} content does not match` : `content on ${name} not evaluated`);
     verdict = triAnd(verdict, p);
   }
   if (verdict === 'no-match') return { verdict, reasons: reasons.filter((r) => !r.includes('not evaluated')), notes };
@@ -67,11 +80,8 @@ function matchHeader(rule: Rule, pkt: Packet, reasons: string[]): Tri {
   return triAnd(proto, addr);
 }
 
-/**
- * Non-content options. Payload keywords that take part in the content chain (isdataat, byte_test with
- * `relative`) are queued so they run in order with the contents.
- */
-function evalOption(opt: PlainOption, pkt: Packet, payloadOps: (ContentOption | PlainOption)[], notes: string[]): { verdict: Tri; why: string } {
+/** Options outside the content chain. */
+function evalOption(opt: PlainOption, pkt: Packet, notes: string[]): { verdict: Tri; why: string } {
   const { name, value } = opt;
   if (INERT.has(name)) return { verdict: 'match', why: '' };
   if (RATE.has(name)) {
@@ -93,9 +103,6 @@ function evalOption(opt: PlainOption, pkt: Packet, payloadOps: (ContentOption | 
       }
       return { verdict: 'unknown', why: `${name}:${value ?? ''} depends on earlier packets (not evaluated)` };
     }
-    case 'isdataat': case 'byte_test':
-      payloadOps.push(opt);
-      return { verdict: 'match', why: '' };
     default:
       return { verdict: 'unknown', why: `${name} not evaluated` };
   }
@@ -133,6 +140,12 @@ function matchPayload(ops: (ContentOption | PlainOption)[], i: number, cur: Payl
   }
   if (op.negated) return found ? 'no-match' : matchPayload(ops, i + 1, cur, buf);
   return result;
+}
+
+function pushTo<T>(m: Map<string, T[]>, key: string, v: T): void {
+  const list = m.get(key);
+  if (list) list.push(v);
+  else m.set(key, [v]);
 }
 
 function bytesAt(buf: Uint8Array, at: number, pat: Uint8Array, nocase: boolean): boolean {

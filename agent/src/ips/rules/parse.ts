@@ -16,7 +16,7 @@ const BUFFER_MODIFIERS = new Set([
 /** Sticky buffers (Suricata 5+ form): every content after one applies to that buffer. */
 export function isStickyBuffer(name: string): boolean {
   return /^(http|http2|tls|dns|ja3|ja3s|ja4|ssh|smb|krb5|sip|quic|mqtt|snmp|file|dnp3|dcerpc|rfb|ike|smtp|ftp|email|enip|cip|modbus|tcp|udp|ldap|websocket|pgsql)\./.test(name)
-    || name === 'file_data' || name === 'dce_stub_data' || name === 'base64_data' || name === 'pkt_data';
+    || name === 'tls_sni' || name === 'file_data' || name === 'dce_stub_data' || name === 'base64_data' || name === 'pkt_data';
 }
 
 /** Splits the option block at ';' outside quotes, honouring backslash escapes. */
