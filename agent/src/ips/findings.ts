@@ -2,7 +2,7 @@
  * The report model of `ips check` and the shared step every platform reader uses: run each enabled
  * rule against our traffic samples and keep the ones that match (or may match).
  */
-import { matchRule } from './rules/match.ts';
+import { matchRule, ruleNeedsRate } from './rules/match.ts';
 import type { Rule, RuleParseError } from './rules/types.ts';
 import type { Tri } from './rules/packet.ts';
 import { TRAFFIC_KINDS, type SamplePacket, type TrafficKind } from './traffic.ts';
@@ -84,6 +84,8 @@ export interface RuleHits {
   hits: TrafficHit[];
   notes: string[];
   reasons: string[];
+  /** The rule fires only after several matches (threshold/detection_filter). */
+  needsRate: boolean;
 }
 
 /** Runs every enabled, non-pass rule against every sample; returns the rules that hit something. */
@@ -106,7 +108,7 @@ export function judgeRules(rules: Rule[], samples: SamplePacket[]): RuleHits[] {
     }
     if (byKind.size === 0) continue;
     const hits = TRAFFIC_KINDS.flatMap((k) => (byKind.has(k) ? [byKind.get(k)!] : []));
-    out.push({ rule, hits, notes: [...notes], reasons: [...reasons] });
+    out.push({ rule, hits, notes: [...notes], reasons: [...reasons], needsRate: ruleNeedsRate(rule) });
   }
   return out;
 }
@@ -117,10 +119,10 @@ export function isDropAction(action: string): boolean {
 }
 
 /** Severity from "would the engine block on this rule" plus how sure the match is. */
-export function severityOf(wouldBlock: boolean | 'maybe', hits: TrafficHit[], notes: string[]): Severity {
+export function severityOf(wouldBlock: boolean | 'maybe', h: Pick<RuleHits, 'hits' | 'needsRate'>): Severity {
   if (wouldBlock === false) return 'alert-only';
   if (wouldBlock === 'maybe') return 'may-block';
-  const sure = hits.some((h) => h.verdict === 'match') && !notes.some((n) => n.startsWith('threshold') || n.startsWith('detection_filter'));
+  const sure = h.hits.some((x) => x.verdict === 'match') && !h.needsRate;
   return sure ? 'blocks' : 'may-block';
 }
 

@@ -34,6 +34,9 @@ export interface TrafficOptions {
   coordinatorPort?: number;
 }
 
+/** What Suricata's protocol detection makes of each kind (it has no STUN or WireGuard parser: names of our own). */
+const APP_PROTO: Partial<Record<TrafficKind, string>> = { stun: 'stun', wireguard: 'wireguard', relay: 'tls', coordinator: 'tls' };
+
 /** A peer behind a NAT answers from whatever port its NAT picked: any high port. */
 const NAT_PICKED_PORT = 50123;
 /** An ephemeral client port, for TCP connections and for NAT-PMP clients. */
@@ -50,7 +53,7 @@ function udp(src: Endpoint, dst: Endpoint, payload: Uint8Array, toServer: boolea
 export function ourTraffic(opts: TrafficOptions): SamplePacket[] {
   const stunPort = opts.stunPort ?? 3478;
   const out: SamplePacket[] = [];
-  const add = (kind: TrafficKind, name: string, packet: Packet) => out.push({ kind, name, packet });
+  const add = (kind: TrafficKind, name: string, packet: Packet) => out.push({ kind, name, packet: { ...packet, appProto: APP_PROTO[kind] ?? (name.startsWith('pcp') ? 'pcp' : 'natpmp') } });
   const txid = filler(12, 3);
   for (const mesh of opts.meshPorts) {
     // STUN to a server on 3478 from the mesh socket, and its answer.

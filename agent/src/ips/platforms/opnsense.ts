@@ -102,7 +102,10 @@ function effectiveFromDownloads(rules: Rule[], fileName: string, policies: Polic
     if (a) {
       e.adjusted = true;
       rule.enabled = a.enabled;
-      if (a.action) rule.action = a.action as RuleAction;
+      if (a.action) {
+        rule.action = a.action as RuleAction;
+        delete e.policy; // the adjustment, not the policy, decides the action now
+      }
     }
     return e;
   });
@@ -150,7 +153,7 @@ export async function checkOpnsense(ctx: CheckContext): Promise<PlatformResult> 
     if (installed.length > 0 && a && a.action && a.action !== h.rule.action) notes.push(`config.xml sets action ${a.action} for this SID but the loaded rules still say ${h.rule.action}: press Apply`);
     const finding: Finding = {
       engine: 'suricata', platform: 'opnsense', interface: iface, ...ruleFields(h.rule), action: h.rule.action, mode,
-      severity: severityOf(would, h.hits, h.notes), hits: h.hits, why: whyText(mode, h.rule.action, hitLabel(h.hits), e), fix: [], notes,
+      severity: severityOf(would, h), hits: h.hits, why: whyText(mode, h.rule.action, hitLabel(h.hits), e), fix: [], notes,
     };
     finding.fix = fixes(finding, e, ctx.meshPorts);
     result.findings.push(finding);

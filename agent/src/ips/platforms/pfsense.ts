@@ -130,7 +130,7 @@ async function checkInterface(ctx: CheckContext, layout: EngineLayout, config: X
     }
     const finding: Finding = {
       engine: layout.engine, platform: 'pfsense', interface: name, ...ruleFields(h.rule), action: h.rule.action, mode,
-      severity: severityOf(would, h.hits, h.notes), hits: h.hits, why, fix: [], notes,
+      severity: severityOf(would, h), hits: h.hits, why, fix: [], notes,
     };
     finding.fix = pfFixes(layout, finding, h.rule, name, dropsOnly, iface ? textAt(iface, 'suppresslistname') : undefined, ctx.meshPorts);
     result.findings.push(finding);

@@ -153,7 +153,7 @@ export async function checkUnifi(ctx: CheckContext): Promise<PlatformResult> {
       const why = settings.mode === 'ids-only' ? `detection only (mode ${settings.modeText || '?'}): nothing blocks` : blockedBy ? `${blockedBy}: an alert on ${hitLabel(h.hits)} blocks the offender for the block time` : `the rule's category ${category ?? '?'} only notifies`;
       const finding: Finding = {
         engine: 'unifi', platform: 'unifi', interface: iface, ...ruleFields(h.rule), action: blockedBy ? 'block' : 'alert', mode: settings.mode,
-        severity: severityOf(would, h.hits, h.notes), hits: h.hits, why, fix: [], notes: [...hitNotes(h), ...baseNotes],
+        severity: severityOf(would, h), hits: h.hits, why, fix: [], notes: [...hitNotes(h), ...baseNotes],
       };
       if (category) finding.category = category;
       finding.fix = unifiFixes(finding);

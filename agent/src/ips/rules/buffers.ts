@@ -5,10 +5,21 @@
  */
 
 /** The buffer's bytes, `null` when the packet has no such buffer (the rule cannot match), `undefined` when we cannot tell. */
-export function inspectionBuffer(name: string, payload: Uint8Array): Uint8Array | null | undefined {
+export function inspectionBuffer(name: string, payload: Uint8Array, appProto?: string): Uint8Array | null | undefined {
   if (name === 'pkt_data') return payload;
   if (name === 'tls.sni' || name === 'tls_sni') return clientHelloSni(payload);
+  const owner = bufferProtocol(name);
+  // A buffer of another app-layer protocol does not exist on a packet whose protocol we know.
+  if (owner !== undefined && appProto !== undefined && owner !== appProto) return null;
   return undefined;
+}
+
+/** The app-layer protocol a buffer belongs to: "dns.query" -> dns, "http_uri" -> http, "ja3.hash" -> tls. */
+export function bufferProtocol(name: string): string | undefined {
+  if (/^http(2)?[._]/.test(name)) return 'http';
+  if (/^(ja3|ja3s|tls)[._]/.test(name)) return 'tls';
+  const m = /^(dns|ssh|smb|krb5|sip|quic|mqtt|snmp|dnp3|dcerpc|rfb|ike|smtp|ftp|ldap|pgsql|modbus|enip|cip)[._]/.exec(name);
+  return m ? m[1] : undefined;
 }
 
 /**

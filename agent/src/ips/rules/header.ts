@@ -113,10 +113,10 @@ const APP_TRANSPORT: Record<string, ('tcp' | 'udp')[]> = {
 
 /**
  * Does the protocol field admit this packet? Transport protocols are exact; an app-layer protocol on
- * the right transport depends on Suricata's protocol detection, which we only judge for TLS
- * (record header 0x16 0x03) and leave 'unknown' otherwise.
+ * the right transport depends on Suricata's protocol detection: judged for TLS (record header
+ * 0x16 0x03) and for packets whose protocol we know (our own), 'unknown' otherwise.
  */
-export function evalProtocol(proto: string, transport: 'tcp' | 'udp', payload: Uint8Array): Tri {
+export function evalProtocol(proto: string, transport: 'tcp' | 'udp', payload: Uint8Array, appProto?: string): Tri {
   if (proto === 'ip' || proto === 'pkthdr') return 'match';
   if (proto === 'tcp' || proto === 'udp') return proto === transport ? 'match' : 'no-match';
   if (proto === 'icmp' || proto === 'icmpv6' || proto === 'sctp') return 'no-match';
@@ -124,5 +124,6 @@ export function evalProtocol(proto: string, transport: 'tcp' | 'udp', payload: U
   if (!transports) return 'unknown';
   if (!transports.includes(transport)) return 'no-match';
   if (proto === 'tls') return payload.length >= 2 && payload[0] === 0x16 && payload[1] === 0x03 ? 'match' : 'no-match';
+  if (appProto !== undefined) return proto.replace(/^http[12]$/, 'http') === appProto ? 'match' : 'no-match';
   return 'unknown';
 }

@@ -17,6 +17,8 @@ export interface MatchResult {
   reasons: string[];
   /** Conditions that do not change the verdict but matter for blocking (thresholds, noalert...). */
   notes: string[];
+  /** True when the rule fires only after several matching packets (threshold/detection_filter count > 1). */
+  needsRate: boolean;
 }
 
 /** Keywords with no effect on whether a packet matches. */
@@ -28,8 +30,9 @@ const RATE = new Set(['threshold', 'detection_filter']);
 export function matchRule(rule: Rule, pkt: Packet): MatchResult {
   const reasons: string[] = [];
   const notes: string[] = [];
+  const needsRate = ruleNeedsRate(rule);
   const header = matchHeader(rule, pkt, reasons);
-  if (header === 'no-match') return { verdict: 'no-match', reasons, notes };
+  if (header === 'no-match') return { verdict: 'no-match', reasons, notes, needsRate };
   let verdict: Tri = header;
   // Payload keywords grouped by the buffer they inspect, in rule order within each buffer.
   const byBuffer = new Map<string, (ContentOption | PlainOption)[]>();
@@ -52,7 +55,7 @@ export function matchRule(rule: Rule, pkt: Packet): MatchResult {
     verdict = triAnd(verdict, r.verdict);
   }
   for (const [name, ops] of byBuffer) {
-    const buf = inspectionBuffer(name, pkt.payload);
+    const buf = inspectionBuffer(name, pkt.payload, pkt.appProto);
     let p: Tri;
     if (buf === undefined) p = 'unknown';
     else if (buf === null) p = ops.every((o) => o.kind === 'content' && o.negated) ? 'match' : 'no-match';
@@ -60,12 +63,12 @@ export function matchRule(rule: Rule, pkt: Packet): MatchResult {
     if (p !== 'match') reasons.push(p === 'no-match' ? `${name} content does not match` : `content on ${name} not evaluated`);
     verdict = triAnd(verdict, p);
   }
-  if (verdict === 'no-match') return { verdict, reasons: reasons.filter((r) => !r.includes('not evaluated')), notes };
-  return { verdict, reasons, notes };
+  if (verdict === 'no-match') return { verdict, reasons: reasons.filter((r) => !r.includes('not evaluated')), notes, needsRate };
+  return { verdict, reasons, notes, needsRate };
 }
 
 function matchHeader(rule: Rule, pkt: Packet, reasons: string[]): Tri {
-  const proto = evalProtocol(rule.protocol, pkt.transport, pkt.payload);
+  const proto = evalProtocol(rule.protocol, pkt.transport, pkt.payload, pkt.appProto);
   if (proto === 'no-match') {
     reasons.push(`protocol ${rule.protocol} is not ${pkt.transport}`);
     return 'no-match';
@@ -140,6 +143,22 @@ function matchPayload(ops: (ContentOption | PlainOption)[], i: number, cur: Payl
   }
   if (op.negated) return found ? 'no-match' : matchPayload(ops, i + 1, cur, buf);
   return result;
+}
+
+/** Does the rule fire only after several matching packets? */
+export function ruleNeedsRate(rule: Rule): boolean {
+  return rule.options.some((o) => o.kind === 'option' && RATE.has(o.name) && rateNeedsSeveral(o.name, o.value));
+}
+
+/**
+ * threshold type limit fires on the first match; type threshold/both and detection_filter fire only
+ * once `count` matches were seen in the period.
+ */
+function rateNeedsSeveral(name: string, value: string | undefined): boolean {
+  const v = value ?? '';
+  const count = Number(/count\s+(\d+)/.exec(v)?.[1] ?? '1');
+  if (name === 'threshold' && /type\s+limit/.test(v)) return false;
+  return count > 1;
 }
 
 function pushTo<T>(m: Map<string, T[]>, key: string, v: T): void {

@@ -23,4 +23,10 @@ export interface Packet {
   /** Suricata/Snort flow state: which way relative to the flow's initiator, and whether both sides have spoken. */
   toServer: boolean;
   established: boolean;
+  /**
+   * The application protocol Suricata's detection would assign, when we know it (we built the
+   * packet): 'tls', 'stun', 'wireguard', 'natpmp', 'pcp'. Rules on another app-layer protocol, or on
+   * its buffers (dns.query, http.uri...), then cannot match.
+   */
+  appProto?: string;
 }

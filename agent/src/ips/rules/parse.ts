@@ -222,6 +222,8 @@ function parseOptions(body: string): { options: RuleOption[]; meta: Pick<Rule, '
 /** Parses one rule line (without a leading '#'). Throws DecodeError with a short reason. */
 export function parseRule(text: string, where: { file?: string; line?: number; enabled?: boolean } = {}): Rule {
   const t = text.trim();
+  const first = /^\S*/.exec(t)![0];
+  if (!(RULE_ACTIONS as readonly string[]).includes(first)) throw new DecodeError(`unknown action "${first.slice(0, 20)}"`);
   const open = t.indexOf('(');
   if (open < 0 || !t.endsWith(')')) throw new DecodeError('rule has no "( options )" block');
   const fields = headerFields(t.slice(0, open));
