@@ -151,8 +151,8 @@ async function loadInterfaceRules(ctx: CheckContext, layout: EngineLayout, iface
   if (custom) rules.push(...custom);
   else if (iface && textAt(iface, 'customrules')) {
     const text = decodeBase64Text(textAt(iface, 'customrules')!);
-    if (text === undefined) ctx.fs.error(`config.xml ${layout.section}/rule[${textAt(iface, 'interface')}]/customrules`, 'not valid base64');
-    else rules.push(...parseRulesText(ctx, text, `config.xml:${textAt(iface, 'interface') ?? '?'}/customrules`));
+    if (text === undefined) ctx.fs.error(CONFIG_PATHS[0]!, `${layout.section}/rule[${textAt(iface, 'interface') ?? '?'}]/customrules is not valid base64`);
+    else rules.push(...parseRulesText(ctx, text, `${CONFIG_PATHS[0]!}:${layout.section}/rule[${textAt(iface, 'interface') ?? '?'}]/customrules`));
   }
   return rules;
 }
@@ -192,10 +192,10 @@ async function loadSuppressions(ctx: CheckContext, layout: EngineLayout, config:
   const listName = iface ? textAt(iface, 'suppresslistname') : undefined;
   if (listName && listName !== 'default' && config) {
     const item = all(config, `${layout.section}/suppress/item`).find((i) => textAt(i, 'name') === listName);
-    if (!item) ctx.fs.error('config.xml', `suppress list "${listName}" of interface ${textAt(iface, 'interface') ?? '?'} is not defined`);
+    if (!item) ctx.fs.error(CONFIG_PATHS[0]!, `suppress list "${listName}" of interface ${textAt(iface, 'interface') ?? '?'} is not defined`);
     else {
       const text = decodeBase64Text(textAt(item, 'suppresspassthru') ?? '');
-      if (text === undefined) ctx.fs.error('config.xml', `suppress list "${listName}": suppresspassthru is not valid base64`);
+      if (text === undefined) ctx.fs.error(CONFIG_PATHS[0]!, `suppress list "${listName}": suppresspassthru is not valid base64`);
       else return parseSuppressions(text);
     }
   }
@@ -207,21 +207,26 @@ async function loadSuppressions(ctx: CheckContext, layout: EngineLayout, config:
 function pfFixes(layout: EngineLayout, f: Finding, rule: Rule, iface: string, dropsOnly: boolean, suppressList: string | undefined, meshPorts: number[]): string[] {
   const menu = `Services > ${layout.title}`;
   const id = `${f.gid ?? 1}:${f.sid ?? 0}`;
+  const rulesPage = `${menu} > Interfaces > edit ${iface} > ${iface} Rules`;
+  // Custom rules are written verbatim into the interface's rules: SID lists do not reach them.
   const custom = (rule.file ?? '').includes('custom');
-  const out: string[] = [];
-  if (custom) out.push(`The rule is one of the interface's custom rules (written verbatim): ${menu} > Interfaces > edit ${iface} > ${iface} Rules, category custom.rules: change its action to alert or delete it, then Save.`);
+  const where = custom ? `${rulesPage}, category custom.rules` : rulesPage;
   if (f.severity === 'alert-only') {
-    out.push(`Nothing blocks. To stop the alerts: ${menu} > Interfaces > edit ${iface} > ${iface} Rules: disable SID ${id}.`);
+    return [custom ? `Nothing blocks. To stop the alerts: ${where}: delete or comment out SID ${id}, then Save.` : `Nothing blocks. To stop the alerts: ${rulesPage}: disable SID ${id}.`];
+  }
+  const out: string[] = [];
+  if (f.mode === 'inline') {
+    out.push(custom
+      ? `${where}: change SID ${id}'s action from ${rule.action} to alert (or delete it), then Save and restart ${layout.title} on ${iface}.`
+      : `${rulesPage}: set SID ${id} to Alert (force alert, rule_sid_force_alert) or disable it (rule_sid_off), then Save and restart ${layout.title} on ${iface}. Suppressing it does not help in inline mode.`);
+    out.push(`Or add a pass rule to ${iface}'s custom rules: ${meshPassRule(meshPorts, 9_000_001)}`);
     return out;
   }
-  if (f.mode === 'inline') {
-    out.push(`${menu} > Interfaces > edit ${iface} > ${iface} Rules: set SID ${id} to Alert (force alert, rule_sid_force_alert) or disable it (rule_sid_off), then Save and restart ${layout.title} on ${iface}. Suppressing it does not help in inline mode.`);
-    out.push(`Or add a pass rule to ${iface}'s custom rules: ${meshPassRule(meshPorts, 9_000_001)}`);
-  } else {
-    out.push(`${menu} > Suppress: add "suppress gen_id ${f.gid ?? 1}, sig_id ${f.sid ?? 0}" to ${suppressList && suppressList !== 'default' ? `the list "${suppressList}"` : `a suppress list and select it as ${iface}'s Suppress List`} (or use the suppress icon on ${menu} > Alerts).`);
-    out.push(`Or ${menu} > Interfaces > edit ${iface} > ${iface} Rules: disable SID ${id} (rule_sid_off).`);
-    out.push(`Or ${menu} > ${layout.passListWord}: add the mesh peers and relays to ${iface}'s pass list, so they are never blocked.`);
-    if (layout.engine === 'suricata' && !dropsOnly && !isDropAction(rule.action)) out.push(`Or check "Block On DROP Only" on ${iface}: alert rules then no longer block.`);
-  }
+  const list = suppressList && suppressList !== 'default' ? `the list "${suppressList}"` : `a suppress list and select it as ${iface}'s Suppress List`;
+  if (custom) out.push(`${where}: delete or comment out SID ${id} (in legacy mode every alert blocks, so changing the action word does not help), then Save.`);
+  out.push(`${menu} > Suppress: add "suppress gen_id ${f.gid ?? 1}, sig_id ${f.sid ?? 0}" to ${list} (or use the suppress icon on ${menu} > Alerts).`);
+  if (!custom) out.push(`Or ${rulesPage}: disable SID ${id} (rule_sid_off).`);
+  out.push(`Or ${menu} > ${layout.passListWord}: add the mesh peers and relays to ${iface}'s pass list, so they are never blocked.`);
+  if (layout.engine === 'suricata' && !dropsOnly && !isDropAction(rule.action)) out.push(`Or check "Block On DROP Only" on ${iface}: alert rules then no longer block.`);
   return out;
 }

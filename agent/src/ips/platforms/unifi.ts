@@ -156,7 +156,7 @@ export async function checkUnifi(ctx: CheckContext): Promise<PlatformResult> {
         severity: severityOf(would, h), hits: h.hits, why, fix: [], notes: [...hitNotes(h), ...baseNotes],
       };
       if (category) finding.category = category;
-      finding.fix = unifiFixes(finding);
+      finding.fix = unifiFixes(finding, blockedBy?.startsWith('SID') === true);
       result.findings.push(finding);
     }
   } else if (settings.mode !== 'ids-only') {
@@ -168,7 +168,7 @@ export async function checkUnifi(ctx: CheckContext): Promise<PlatformResult> {
         why: `category ${category} is set to block and its rules cover STUN/peer-to-peer traffic; the rules file ${UI_RULES} is not in this tree, so single rules could not be checked`,
         fix: [], notes: baseNotes,
       };
-      finding.fix = unifiFixes(finding);
+      finding.fix = unifiFixes(finding, false);
       result.findings.push(finding);
     }
   }
@@ -179,10 +179,17 @@ function uiGroup(category: string | undefined): string {
   return category === 'P2P' || category === 'TOR' ? 'Peer to Peer and Dark Web' : (category ?? 'its category');
 }
 
-function unifiFixes(f: Finding): string[] {
+function unifiFixes(f: Finding, bySid: boolean): string[] {
   if (f.severity === 'alert-only') return [`Nothing blocks. To stop the notifications: ${MENU} > Signature Suppression: add SID ${f.sid ?? '?'}.`];
-  const out = [`${MENU}: set the category "${uiGroup(f.category)}" to notify only (or turn it off).`];
-  if (f.sid !== undefined) out.push(`Or ${MENU} > Signature Suppression: add SID ${f.sid} (gid ${f.gid ?? 1}) for all traffic.`);
+  const suppress = f.sid !== undefined ? `${MENU} > Signature Suppression: add SID ${f.sid} (gid ${f.gid ?? 1}) for all traffic.` : undefined;
+  const category = `${MENU}: set the category "${uiGroup(f.category)}" to notify only (or turn it off).`;
+  const out: string[] = [];
+  // A SID set to block on its own is lifted by suppressing it; its category setting does not matter.
+  if (bySid && suppress) out.push(suppress);
+  else {
+    out.push(category);
+    if (suppress) out.push(`Or ${suppress}`);
+  }
   out.push(`Or ${MENU} > Allow List: add the mesh host's address (direction both).`);
   return out;
 }

@@ -88,7 +88,7 @@ function evalOption(opt: PlainOption, pkt: Packet, notes: string[]): { verdict: 
   const { name, value } = opt;
   if (INERT.has(name)) return { verdict: 'match', why: '' };
   if (RATE.has(name)) {
-    notes.push(`${name}: fires only past a rate (${value ?? ''})`);
+    notes.push(rateNeedsSeveral(name, value) ? `${name}: fires only after several matches (${value ?? ''})` : `${name}: alerts limited per period (${value ?? ''})`);
     return { verdict: 'match', why: '' };
   }
   switch (name) {
