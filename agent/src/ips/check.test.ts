@@ -31,6 +31,7 @@ const EXPECTED: Record<string, string[]> = {
     'wan,lan|1000001|drop|blocks|wireguard',
     'wan,lan|1000002|drop|blocks|wireguard',
     'wan,lan|1000024|drop|blocks|relay',
+    'wan,lan|1000030|drop|blocks|wireguard',
     'wan,lan|2016149|drop|blocks|stun',
     'wan,lan|1000020|drop|may-block|stun?',
     'wan,lan|1000021|drop|may-block|wireguard?',
@@ -127,6 +128,9 @@ test('OPNsense: where the action came from, and the fix for it', async () => {
   assert.match(adj.why, /rule adjustment/);
   assert.match(adj.fix[0]!, /Services > Intrusion Detection > Administration > Rules: search SID 2016149, set its action to Alert/);
   assert.ok(adj.fix.some((x) => /User defined: add a rule with action Pass and Bypass/.test(x) && x.includes('pass udp $HOME_NET 41641 <> $EXTERNAL_NET any')));
+  const viaPolicy = find(inline, 'wan,lan', 1000030);
+  assert.match(viaPolicy.why, /set by policy "Drop all P2P"/);
+  assert.ok(viaPolicy.fix.some((x) => x.includes('the policy "Drop all P2P" (priority 10)')));
   const unknown = find(inline, 'wan,lan', 1000020);
   assert.ok(unknown.notes.some((n) => n.includes('pcre not evaluated')));
   const dl = await run('opnsense-downloads');

@@ -111,6 +111,13 @@ function effectiveFromDownloads(rules: Rule[], fileName: string, policies: Polic
   });
 }
 
+async function explainFromDownloads(ctx: CheckContext, name: string, policies: Policy[], adj: Map<number, Adjustment>): Promise<Map<number, Effective>> {
+  const path = `${DOWNLOAD_DIR}/${name}`;
+  if (!(await ctx.fs.exists(path))) return new Map();
+  const rules = (await readRules(ctx, path)) ?? [];
+  return new Map(effectiveFromDownloads(rules, name, policies, adj).filter((e) => e.rule.sid !== undefined).map((e) => [e.rule.sid!, e]));
+}
+
 export async function checkOpnsense(ctx: CheckContext): Promise<PlatformResult> {
   const config = await ctx.fs.xml(CONFIG);
   if (!config && !(await ctx.fs.exists(CONFIG))) ctx.fs.error(CONFIG, 'missing: the IDS mode (inline or not) cannot be told');
@@ -127,7 +134,14 @@ export async function checkOpnsense(ctx: CheckContext): Promise<PlatformResult> 
   const installed = (await ctx.fs.list(INSTALLED_DIR)).filter((n) => n.endsWith('.rules'));
   if (installed.length > 0) {
     for (const name of installed) {
-      for (const rule of (await readRules(ctx, `${INSTALLED_DIR}/${name}`)) ?? []) effective.push({ rule, adjusted: rule.sid !== undefined && adj.has(rule.sid) });
+      // The download copy, when present, tells which policy or adjustment made the loaded action.
+      const origin = await explainFromDownloads(ctx, name, policies, adj);
+      for (const rule of (await readRules(ctx, `${INSTALLED_DIR}/${name}`)) ?? []) {
+        const o = rule.sid === undefined ? undefined : origin.get(rule.sid);
+        const e: Effective = { rule, adjusted: rule.sid !== undefined && adj.has(rule.sid) };
+        if (o?.policy && o.rule.action === rule.action) e.policy = o.policy;
+        effective.push(e);
+      }
     }
   } else {
     const enabledFiles = all(ids, 'files/file').filter((f) => textAt(f, 'enabled') === '1').map((f) => textAt(f, 'filename') ?? '');
