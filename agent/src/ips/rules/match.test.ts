@@ -137,4 +137,10 @@ test('TLS and ports: app-layer tls rules judge our ClientHello; port variables r
   assert.equal(v('alert tcp $HOME_NET any -> $EXTERNAL_NET $HTTP_PORTS (content:"GET"; sid:1;)', tcp(HELLO, 443)), 'no-match');
   assert.equal(v('alert tcp $HOME_NET any -> $EXTERNAL_NET !$HTTP_PORTS (content:"relay.example.com"; sid:1;)', tcp(HELLO, 443)), 'match');
   assert.equal(v('alert udp any any -> any any (sid:1;)', tcp(HELLO, 443)), 'no-match');
+  const known = { ...tcp(HELLO, 443), appProto: 'tls' };
+  assert.equal(v('alert tcp any any -> any any (app-layer-protocol:tls; sid:1;)', known), 'match');
+  assert.equal(v('alert tcp any any -> any any (app-layer-protocol:!tls; sid:1;)', known), 'no-match');
+  assert.equal(v('alert tcp any any -> any any (app-layer-protocol:http; sid:1;)', known), 'no-match');
+  assert.equal(v('alert tcp any any -> any any (app-layer-protocol:http; sid:1;)', tcp(HELLO, 443)), 'unknown', 'protocol of the packet not known');
+  assert.equal(v('alert http any any -> any any (content:"GET"; http_method; sid:1;)', known), 'no-match', 'http rule on a TLS flow');
 });

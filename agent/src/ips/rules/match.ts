@@ -94,6 +94,14 @@ function evalOption(opt: PlainOption, pkt: Packet, notes: string[]): { verdict: 
   switch (name) {
     case 'dsize': return evalDsize(value, pkt.payload.length);
     case 'flow': return evalFlow(value, pkt);
+    case 'app-layer-protocol': {
+      const v = (value ?? '').trim();
+      const negated = v.startsWith('!');
+      const proto = v.replace(/^!/, '').split(',')[0]!.trim();
+      if (pkt.appProto === undefined || proto === 'failed') return { verdict: 'unknown', why: `app-layer-protocol:${v} not evaluated` };
+      const same = proto.replace(/^http[12]$/, 'http') === pkt.appProto;
+      return same !== negated ? { verdict: 'match', why: '' } : { verdict: 'no-match', why: `app-layer-protocol is not ${v}` };
+    }
     case 'noalert':
       notes.push('noalert: the rule never raises an alert by itself');
       return { verdict: 'match', why: '' };
