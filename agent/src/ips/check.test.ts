@@ -62,7 +62,7 @@ const EXPECTED: Record<string, string[]> = {
   'pfsense-snort': [
     'WAN|1000001|drop|blocks|wireguard',
     'LAN|1000001|drop|blocks|wireguard',
-    'WAN|1000002|drop|blocks|wireguard',
+    'WAN|1000002|drop|may-block|wireguard',
     'LAN|1000002|drop|blocks|wireguard',
     'WAN|2016150|alert|blocks|stun',
     'LAN|2033078|alert|blocks|stun',
@@ -120,6 +120,8 @@ test('errors say what is wrong in words', async () => {
   assert.match(messages, /suppress list "nolist" .* not defined/);
   assert.match(messages, /ruleset enabled on interface lan but missing/);
   assert.match(messages, /bad hex digit "G"/);
+  // The undefined list falls back to the interface's threshold.config; in inline mode that cannot help a drop rule.
+  assert.ok(p.findings.find((f) => f.interface === 'WAN' && f.sid === 1000002)!.notes.some((n) => n.includes('a drop rule still drops')));
 });
 
 test('OPNsense: where the action came from, and the fix for it', async () => {
@@ -166,6 +168,7 @@ test('pfSense Snort: the blocked side decides (blockoffendersip), rule_sid_on/of
   assert.match(find(r, 'WAN', 2016150).fix[0]!, /Services > Snort > Suppress/);
   assert.ok(!r.findings.some((f) => f.interface === 'LAN' && f.sid === 2016149), 'rule_sid_off');
   assert.equal(r.instances.find((i) => i.interface === 'LAN')!.rulesChecked, 12, 'pool rules with 2033077 switched on and 2016149 off');
+  assert.ok(find(r, 'WAN', 1000002).notes.some((n) => n.includes('suppressed for some addresses')), 'suppress list meshsupp from config.xml');
 });
 
 test('UniFi: category or SID decides the block; suppression and allow list are honoured', async () => {
@@ -173,7 +176,7 @@ test('UniFi: category or SID decides the block; suppression and allow list are h
   assert.match(find(r, 'br0, br10', 2016149).fix[0]!, /set the category "INFO" to notify only/);
   assert.match(find(r, 'br0, br10', 1000002).fix[0]!, /Signature Suppression: add SID 1000002/);
   assert.ok(!r.findings.some((f) => f.sid === 2016150), 'suppressed');
-  assert.ok(find(r, 'br0, br10', 2016149).notes.some((n) => n.includes('192.168.1.50')));
+  assert.ok(find(r, 'br0, br10', 2016149).notes.some((n) => n.includes('192.168.1.50') && n.includes('203.0.113.77')));
   const s = await run('unifi-settings-only');
   assert.match(s.findings[0]!.fix[0]!, /"Peer to Peer and Dark Web" to notify only/);
 });

@@ -199,8 +199,10 @@ async function loadSuppressions(ctx: CheckContext, layout: EngineLayout, config:
       else return parseSuppressions(text);
     }
   }
-  // The interface's threshold file is what the engine loaded (Suricata: threshold.config).
-  const file = dir ? await ctx.fs.text(`${layout.baseDir}/${dir}/threshold.config`) : undefined;
+  // Not in config.xml (or unreadable there): fall back to the file the engine loaded.
+  // The interface's file is what the engine loaded (Suricata: threshold.config; Snort: supp<listname>).
+  const name = layout.engine === 'suricata' ? 'threshold.config' : listName ? `supp${listName}` : undefined;
+  const file = dir && name ? await ctx.fs.text(`${layout.baseDir}/${dir}/${name}`) : undefined;
   return file ? parseSuppressions(file) : [];
 }
 

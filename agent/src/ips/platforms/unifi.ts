@@ -112,6 +112,10 @@ async function readSettings(ctx: CheckContext): Promise<UnifiSettings | undefine
     }
     for (const w of arr(runtime.whitelist)) s.allowList.push(typeof w === 'string' ? w : JSON.stringify(w));
   }
+  // The allow list as the daemon loaded it: a list of addresses, or an object holding such lists.
+  const reputation = await ctx.fs.json(`${RUN}/ip_reputation.json`);
+  const rep = Array.isArray(reputation) ? reputation : isObj(reputation) ? Object.values(reputation).flatMap(arr) : [];
+  for (const w of rep) if (typeof w === 'string' && !s.allowList.includes(w)) s.allowList.push(w);
   const threshold = await ctx.fs.text(`${RUN}/threshold.config`);
   if (threshold) s.suppress.push(...parseSuppressions(threshold));
   return s;
