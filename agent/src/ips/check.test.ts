@@ -169,6 +169,8 @@ test('pfSense Snort: the blocked side decides (blockoffendersip), rule_sid_on/of
   assert.ok(!r.findings.some((f) => f.interface === 'LAN' && f.sid === 2016149), 'rule_sid_off');
   assert.equal(r.instances.find((i) => i.interface === 'LAN')!.rulesChecked, 12, 'pool rules with 2033077 switched on and 2016149 off');
   assert.ok(find(r, 'WAN', 1000002).notes.some((n) => n.includes('suppressed for some addresses')), 'suppress list meshsupp from config.xml');
+  assert.ok(find(r, 'LAN', 2033078).fix.some((x) => x.startsWith('Exempt the router\'s own address: Services > Snort > Pass Lists > edit "meshpeers"')));
+  assert.ok(!find(r, 'WAN', 2016150).fix.some((x) => x.startsWith('Exempt')), 'the default pass list already holds the WAN addresses');
 });
 
 test('UniFi: category or SID decides the block; suppression and allow list are honoured', async () => {

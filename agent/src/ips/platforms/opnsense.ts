@@ -187,6 +187,6 @@ function fixes(f: Finding, e: Effective, meshPorts: number[]): string[] {
   if (f.severity === 'alert-only') return [`Nothing blocks. To stop the alerts: ${MENU} > Rules, search SID ${sid}, disable it, then Apply.`];
   const out = [`${MENU} > Rules: search SID ${sid}, set its action to Alert (or disable it), then Apply.`];
   if (e.policy) out.push(`Services > Intrusion Detection > Policy: the policy "${e.policy.description}" (priority ${e.policy.prio}) turns this rule into ${e.policy.newAction}; exclude its ruleset or set the policy's new action to Alert.`);
-  out.push(`${MENU} > User defined: add a rule with action Pass and Bypass checked for the mesh peers and relays (source/destination), so Suricata stops inspecting that traffic; for the mesh port as a rule: ${meshPassRule(meshPorts, 9_000_001)}`);
+  out.push(`${MENU} > User defined: add a rule with action Pass and Bypass checked for the mesh peers and relays, or this router's own address when conegate runs on it (source/destination), so Suricata stops inspecting that traffic; for the mesh port as a rule: ${meshPassRule(meshPorts, 9_000_001)}`);
   return out;
 }

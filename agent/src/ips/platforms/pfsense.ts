@@ -31,15 +31,16 @@ interface EngineLayout {
   blockKey: string;
   passListKey: string;
   passListWord: string;
+  passListItems: string;
 }
 
 const SURICATA: EngineLayout = {
   engine: 'suricata', title: 'Suricata', section: 'installedpackages/suricata', baseDir: '/usr/local/etc/suricata', rulesFile: 'suricata.rules',
-  pools: ['/usr/local/share/suricata/rules', '/usr/local/etc/suricata/rules'], blockKey: 'blockoffenders', passListKey: 'passlistname', passListWord: 'Pass Lists',
+  pools: ['/usr/local/share/suricata/rules', '/usr/local/etc/suricata/rules'], blockKey: 'blockoffenders', passListKey: 'passlistname', passListWord: 'Pass Lists', passListItems: 'passlist/item',
 };
 const SNORT: EngineLayout = {
   engine: 'snort', title: 'Snort', section: 'installedpackages/snortglobal', baseDir: '/usr/local/etc/snort', rulesFile: 'snort.rules',
-  pools: ['/usr/local/etc/snort/rules'], blockKey: 'blockoffenders7', passListKey: 'whitelistname', passListWord: 'Pass Lists',
+  pools: ['/usr/local/etc/snort/rules'], blockKey: 'blockoffenders7', passListKey: 'whitelistname', passListWord: 'Pass Lists', passListItems: 'whitelist/item',
 };
 
 export const CONFIG_PATHS = ['/cf/conf/config.xml', '/conf/config.xml'];
@@ -133,6 +134,11 @@ async function checkInterface(ctx: CheckContext, layout: EngineLayout, config: X
       severity: severityOf(would, h), hits: h.hits, why, fix: [], notes,
     };
     finding.fix = pfFixes(layout, finding, h.rule, name, dropsOnly, iface ? textAt(iface, 'suppresslistname') : undefined, ctx.meshPorts);
+    if (mode === 'legacy-blocking' && finding.severity !== 'alert-only' && passList && passList !== 'default' && config) {
+      // A custom pass list without "WAN IPs" lets the block hit the firewall's own address: its own mesh traffic.
+      const item = all(config, `${layout.section}/${layout.passListItems}`).find((i) => textAt(i, 'name') === passList);
+      if (item && textAt(item, 'wanips') !== 'yes') finding.fix.push(`Exempt the router's own address: ${'Services > ' + layout.title} > ${layout.passListWord} > edit "${passList}": check "WAN IPs" (this firewall's own addresses), so its own mesh traffic is never blocked.`);
+    }
     result.findings.push(finding);
   }
 }
