@@ -40,7 +40,7 @@ export async function checkIps(opts: CheckOptions): Promise<IpsReport> {
   else if (kind === 'unifi') results.push(await checkUnifi(ctx));
   const findings = results.flatMap((r) => r.findings).sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || (a.sid ?? 0) - (b.sid ?? 0));
   return {
-    platform: kind === info.kind ? info.name : `${kind} (from its IPS files; platform markers say ${info.kind})`,
+    platform: kind === info.kind || kind === 'none' ? info.name : `${kind} (from its IPS files; platform markers say ${info.kind})`,
     root: opts.root,
     instances: results.flatMap((r) => r.instances),
     findings,
