@@ -160,6 +160,9 @@ test('pfSense Suricata: legacy suppress/pass list, inline force alert, custom ru
   assert.match(find(r, 'LAN', 1000010).fix[0]!, /custom.rules: change SID 1:1000010's action from drop to alert/);
   assert.ok(!r.findings.some((f) => f.sid === 2016150 && f.interface === 'WAN'), 'suppressed for all addresses on WAN: no alert, no block');
   assert.ok(find(r, 'WAN', 2033078).notes.some((n) => n.includes('suppressed for some addresses')));
+  // Reputation-list rules (ET DROP, ET TOR) name specific addresses: counted, not reported as findings.
+  assert.equal(r.instances.find((i) => i.interface === 'WAN')!.addressDependentRules, 2);
+  assert.equal(r.instances.find((i) => i.interface === 'LAN')!.addressDependentRules, 0);
 });
 
 test('pfSense Snort: the blocked side decides (blockoffendersip), rule_sid_on/off from the pool', async () => {

@@ -2,7 +2,7 @@
  * The report model of `ips check` and the shared step every platform reader uses: run each enabled
  * rule against our traffic samples and keep the ones that match (or may match).
  */
-import { matchRule, ruleNeedsRate } from './rules/match.ts';
+import { ADDRESS_DEPENDENT, matchRule, ruleNeedsRate } from './rules/match.ts';
 import type { Rule, RuleParseError } from './rules/types.ts';
 import type { Tri } from './rules/packet.ts';
 import { TRAFFIC_KINDS, type SamplePacket, type TrafficKind } from './traffic.ts';
@@ -65,6 +65,11 @@ export interface EngineInstance {
   enabled: boolean;
   mode: BlockMode;
   rulesChecked: number;
+  /**
+   * Rules that would hit our traffic only if a peer or relay has one of the specific addresses they
+   * name (IP reputation lists: ET DROP/CINS/Tor...). Counted, not reported one by one.
+   */
+  addressDependentRules: number;
 }
 
 export interface IpsReport {
@@ -88,8 +93,11 @@ export interface RuleHits {
   needsRate: boolean;
 }
 
-/** Runs every enabled, non-pass rule against every sample; returns the rules that hit something. */
-export function judgeRules(rules: Rule[], samples: SamplePacket[]): RuleHits[] {
+/**
+ * Runs every enabled, non-pass rule against every sample; returns the rules that hit something.
+ * Rules that could hit only through the specific addresses they name are counted in `stats`.
+ */
+export function judgeRules(rules: Rule[], samples: SamplePacket[], stats: { addressDependent: number } = { addressDependent: 0 }): RuleHits[] {
   const out: RuleHits[] = [];
   for (const rule of rules) {
     if (!rule.enabled || rule.action === 'pass') continue;
@@ -107,6 +115,10 @@ export function judgeRules(rules: Rule[], samples: SamplePacket[]): RuleHits[] {
       if (r.verdict === 'unknown') r.reasons.forEach((x) => reasons.add(x));
     }
     if (byKind.size === 0) continue;
+    if (reasons.has(ADDRESS_DEPENDENT) && ![...byKind.values()].some((h) => h.verdict === 'match')) {
+      stats.addressDependent++;
+      continue;
+    }
     const hits = TRAFFIC_KINDS.flatMap((k) => (byKind.has(k) ? [byKind.get(k)!] : []));
     out.push({ rule, hits, notes: [...notes], reasons: [...reasons], needsRate: ruleNeedsRate(rule) });
   }

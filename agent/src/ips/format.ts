@@ -7,7 +7,10 @@ const HEAD: Record<Finding['severity'], string> = { blocks: 'BLOCKS', 'may-block
 export function formatReport(r: IpsReport): string {
   const lines: string[] = [`IPS check: ${r.platform} (root ${r.root})`];
   if (r.instances.length === 0) lines.push('No IPS/IDS configuration found.');
-  for (const i of r.instances) lines.push(`  ${i.engine} on ${i.interface}: ${i.enabled ? i.mode : 'disabled'}, ${i.rulesChecked} enabled rules checked`);
+  for (const i of r.instances) {
+    const listed = i.addressDependentRules > 0 ? `, of which ${i.addressDependentRules} hit our traffic only if a peer or relay has an address they name (reputation lists)` : '';
+    lines.push(`  ${i.engine} on ${i.interface}: ${i.enabled ? i.mode : 'disabled'}, ${i.rulesChecked} enabled rules checked${listed}`);
+  }
   for (const f of r.findings) {
     const what = f.sid !== undefined ? `SID ${f.gid ?? 1}:${f.sid}${f.msg ? ` "${f.msg}"` : ''}` : `category ${f.category ?? '?'}`;
     lines.push('', `${HEAD[f.severity]}: ${f.engine} on ${f.interface}: ${what}`, `  action ${f.action}, hits ${hitLabel(f.hits)} (${f.source})`, `  why: ${f.why}`);

@@ -154,10 +154,14 @@ export async function checkOpnsense(ctx: CheckContext): Promise<PlatformResult> 
 
   const passRules = all(ids, 'userDefinedRules/rule').filter((r) => textAt(r, 'enabled') !== '0' && textAt(r, 'action') === 'pass');
   const rules = effective.map((e) => e.rule);
-  const result: PlatformResult = { instances: [{ engine: 'suricata', interface: iface, enabled, mode, rulesChecked: rules.filter((r) => r.enabled).length }], findings: [] };
+  const instance = { engine: 'suricata' as const, interface: iface, enabled, mode, rulesChecked: rules.filter((r) => r.enabled).length, addressDependentRules: 0 };
+  const result: PlatformResult = { instances: [instance], findings: [] };
   if (!enabled) return result;
   const bySid = new Map(effective.map((e) => [e.rule, e]));
-  for (const h of judgeRules(rules, ctx.samples)) {
+  const stats = { addressDependent: 0 };
+  const judged = judgeRules(rules, ctx.samples, stats);
+  instance.addressDependentRules = stats.addressDependent;
+  for (const h of judged) {
     const e = bySid.get(h.rule)!;
     const drop = isDropAction(h.rule.action);
     const would = mode === 'inline' ? drop : mode === 'unknown' ? (drop ? 'maybe' : false) : false;

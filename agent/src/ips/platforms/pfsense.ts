@@ -91,13 +91,17 @@ async function checkInterface(ctx: CheckContext, layout: EngineLayout, config: X
   const mode = modeOf(layout, iface);
   const dir = dirName ?? (config && iface ? await interfaceDir(ctx, layout, config, iface) : undefined);
   const rules = await loadInterfaceRules(ctx, layout, iface, dir, mode);
-  result.instances.push({ engine: layout.engine, interface: name, enabled, mode, rulesChecked: rules.filter((r) => r.enabled).length });
+  const instance = { engine: layout.engine, interface: name, enabled, mode, rulesChecked: rules.filter((r) => r.enabled).length, addressDependentRules: 0 };
+  result.instances.push(instance);
   if (!enabled) return;
   const suppressions = await loadSuppressions(ctx, layout, config, iface, dir);
   const passList = iface ? textAt(iface, layout.passListKey) || 'default' : undefined;
   const dropsOnly = layout.engine === 'suricata' && iface !== undefined && textAt(iface, 'block_drops_only') === 'on';
   const blockIp = iface ? textAt(iface, 'blockoffendersip') || 'both' : 'both';
-  for (const h of judgeRules(rules, ctx.samples)) {
+  const stats = { addressDependent: 0 };
+  const judged = judgeRules(rules, ctx.samples, stats);
+  instance.addressDependentRules = stats.addressDependent;
+  for (const h of judged) {
     const supp = suppressionFor(suppressions, h.rule);
     const notes = hitNotes(h);
     let would: boolean | 'maybe';

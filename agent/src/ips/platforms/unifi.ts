@@ -141,12 +141,16 @@ export async function checkUnifi(ctx: CheckContext): Promise<PlatformResult> {
   if (!s && !rules) return result;
   const settings = s ?? { enabled: true, mode: 'unknown' as BlockMode, modeText: '', blockCategories: new Set<string>(), alertCategories: new Set<string>(), blockSids: new Set<number>(), suppress: [], allowList: [], interfaces: '' };
   const iface = settings.interfaces || 'LAN networks';
-  result.instances.push({ engine: 'unifi', interface: iface, enabled: settings.enabled, mode: settings.mode, rulesChecked: (rules ?? []).filter((r) => r.enabled).length });
+  const instance = { engine: 'unifi' as const, interface: iface, enabled: settings.enabled, mode: settings.mode, rulesChecked: (rules ?? []).filter((r) => r.enabled).length, addressDependentRules: 0 };
+  result.instances.push(instance);
   if (!settings.enabled) return result;
   const baseNotes = ['traffic the gateway itself sends is not inspected: this hits mesh nodes on the LAN, not conegate running on the gateway'];
   if (settings.allowList.length > 0) baseNotes.push(`Allow List entries (${settings.allowList.join(', ')}) are never blocked: if they cover the mesh hosts, they are safe`);
   if (rules) {
-    for (const h of judgeRules(rules, ctx.samples)) {
+    const stats = { addressDependent: 0 };
+    const judged = judgeRules(rules, ctx.samples, stats);
+    instance.addressDependentRules = stats.addressDependent;
+    for (const h of judged) {
       const category = categoryOfRule(h.rule);
       const supp = suppressionFor(settings.suppress, h.rule);
       if (supp === 'all') continue;

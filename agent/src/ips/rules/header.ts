@@ -45,12 +45,12 @@ function evalList(items: ListItem[], one: (v: string) => Tri, depth: number): Tr
 }
 
 /** Does the address field cover this endpoint? $HOME_NET = LAN side, $EXTERNAL_NET = the rest (the default `!$HOME_NET`). */
-export function evalAddress(spec: Spec, ep: Endpoint): Tri {
+export function evalAddress(spec: Spec, ep: Endpoint, literalWhenUnknown: Tri = 'unknown'): Tri {
   if (spec.any) return 'match';
-  return evalList(spec.items, (v) => addressValue(v, ep), 0);
+  return evalList(spec.items, (v) => addressValue(v, ep, literalWhenUnknown), 0);
 }
 
-function addressValue(v: string, ep: Endpoint): Tri {
+function addressValue(v: string, ep: Endpoint, literalWhenUnknown: Tri): Tri {
   if (v === 'any') return 'match';
   if (v.startsWith('$')) {
     const name = v.slice(1);
@@ -58,7 +58,7 @@ function addressValue(v: string, ep: Endpoint): Tri {
     if (name === 'EXTERNAL_NET') return ep.side === 'remote' ? 'match' : 'no-match';
     return 'unknown';
   }
-  if (ep.ip === undefined) return 'unknown';
+  if (ep.ip === undefined) return literalWhenUnknown;
   const addr = parseIp(ep.ip);
   if (!addr) return 'unknown';
   const cidr = parseCidr(v.includes('/') ? v : `${v}/${parseIp(v)?.family === 6 ? 128 : 32}`, { loose: true });

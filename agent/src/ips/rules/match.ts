@@ -11,6 +11,9 @@ import { isStickyBuffer } from './parse.ts';
 import { inspectionBuffer } from './buffers.ts';
 import { evalByteTest, evalDsize, evalFlow, evalIsdataat, type PayloadCursor } from './keywords.ts';
 
+/** The reason given when only the rule's literal addresses (reputation lists, known hosts) are undecided. */
+export const ADDRESS_DEPENDENT = 'depends on the remote address (the rule names specific addresses)';
+
 export interface MatchResult {
   verdict: Tri;
   /** Why not (for 'no-match') or what could not be evaluated (for 'unknown'). */
@@ -73,13 +76,20 @@ function matchHeader(rule: Rule, pkt: Packet, reasons: string[]): Tri {
     reasons.push(`protocol ${rule.protocol} is not ${pkt.transport}`);
     return 'no-match';
   }
-  const oneWay = (s: typeof pkt.src, d: typeof pkt.dst): Tri =>
-    [evalAddress(rule.src, s), evalPort(rule.srcPorts, s.port), evalAddress(rule.dst, d), evalPort(rule.dstPorts, d.port)].reduce(triAnd, 'match' as Tri);
-  let addr = oneWay(pkt.src, pkt.dst);
-  if (rule.bidirectional) addr = triOr(addr, oneWay(pkt.dst, pkt.src));
+  const both = (literal: Tri): Tri => {
+    const oneWay = (s: typeof pkt.src, d: typeof pkt.dst): Tri =>
+      [evalAddress(rule.src, s, literal), evalPort(rule.srcPorts, s.port), evalAddress(rule.dst, d, literal), evalPort(rule.dstPorts, d.port)].reduce(triAnd, 'match' as Tri);
+    const there = oneWay(pkt.src, pkt.dst);
+    return rule.bidirectional ? triOr(there, oneWay(pkt.dst, pkt.src)) : there;
+  };
+  const addr = both('unknown');
   if (addr === 'no-match') reasons.push(`addresses/ports do not cover ${pkt.src.side}:${pkt.src.port} -> ${pkt.dst.side}:${pkt.dst.port}`);
   if (proto === 'unknown') reasons.push(`app-layer protocol ${rule.protocol} detection not evaluated`);
-  if (addr === 'unknown') reasons.push('address or port variable not evaluated');
+  if (addr === 'unknown') {
+    // If deciding the literal addresses either way settles it, the rule is about specific hosts.
+    const settled = both('match') !== 'unknown' && both('no-match') !== 'unknown';
+    reasons.push(settled ? ADDRESS_DEPENDENT : 'address or port variable not evaluated');
+  }
   return triAnd(proto, addr);
 }
 
