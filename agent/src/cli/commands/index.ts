@@ -5,6 +5,8 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
+import { stunCommand } from './stun.ts';
+import { netcheckCommand } from './netcheck.ts';
 import { ipsCommand } from './ips.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, ipsCommand];
+export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, stunCommand, netcheckCommand, ipsCommand];
