@@ -1,9 +1,11 @@
 /**
- * Byte builders for the packets our traffic is made of, from the published layouts, so IPS rules can
- * be judged against real bytes and the prober can send the same shapes. These are shapes, not working
- * protocol messages: the WireGuard ones carry deterministic filler where keys and MACs would be.
- * The STUN and WireGuard codecs of their own areas can replace these builders in traffic.ts.
+ * Byte builders for the packets our traffic is made of, so IPS rules are judged against real bytes and
+ * the prober sends the same shapes. STUN messages come from the STUN codec (agent/src/stun/codec.ts)
+ * and WireGuard messages from the WireGuard codec (agent/src/wg/messages.ts), with deterministic
+ * filler where keys, MACs and ciphertext would be (an IPS sees only the layout and these bytes).
  */
+import { bindingRequest, encodeStun, METHOD_BINDING } from '../stun/codec.ts';
+import { encodeCookieReply, encodeInitiation, encodeResponse, encodeTransport } from '../wg/messages.ts';
 
 /** Deterministic filler bytes (xorshift32), so samples are stable across runs. */
 export function filler(length: number, seed: number): Uint8Array {
@@ -20,91 +22,37 @@ export function filler(length: number, seed: number): Uint8Array {
   return out;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of b) c = CRC_TABLE[(c ^ x) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
 /** RFC 8489 section 5: the magic cookie at offset 4 of every STUN message. */
 export const STUN_MAGIC_COOKIE = 0x2112a442;
-/** STUN message types: Binding request 0x0001, Binding success response 0x0101. */
-export const STUN_BINDING_REQUEST = 0x0001;
-export const STUN_BINDING_SUCCESS = 0x0101;
-
-function stunAttr(type: number, value: Uint8Array): Uint8Array {
-  // type(2) length(2) value, padded to 4 bytes (RFC 8489 section 14)
-  const padded = (value.length + 3) & ~3;
-  const out = new Uint8Array(4 + padded);
-  const dv = new DataView(out.buffer);
-  dv.setUint16(0, type);
-  dv.setUint16(2, value.length);
-  out.set(value, 4);
-  return out;
-}
-
-function stunMessage(type: number, txid: Uint8Array, attrs: Uint8Array[]): Uint8Array {
-  // header: type(2) length(2) cookie(4) transaction id(12); FINGERPRINT last (CRC-32 ^ 0x5354554e)
-  const body = attrs.reduce((n, a) => n + a.length, 0);
-  const out = new Uint8Array(20 + body + 8);
-  const dv = new DataView(out.buffer);
-  dv.setUint16(0, type);
-  dv.setUint16(2, body + 8);
-  dv.setUint32(4, STUN_MAGIC_COOKIE);
-  out.set(txid.subarray(0, 12), 8);
-  let at = 20;
-  for (const a of attrs) {
-    out.set(a, at);
-    at += a.length;
-  }
-  dv.setUint16(at, 0x8028);
-  dv.setUint16(at + 2, 4);
-  dv.setUint32(at + 4, (crc32(out.subarray(0, at)) ^ 0x5354554e) >>> 0);
-  return out;
-}
 
 /** A STUN Binding request with SOFTWARE and FINGERPRINT, as our agent sends it (40 bytes). */
 export function stunBindingRequest(txid: Uint8Array = filler(12, 7)): Uint8Array {
-  return stunMessage(STUN_BINDING_REQUEST, txid, [stunAttr(0x8022, new TextEncoder().encode('conegate'))]);
+  return bindingRequest(txid.subarray(0, 12), { software: 'conegate', fingerprint: true });
 }
 
 /** A STUN Binding success response with XOR-MAPPED-ADDRESS (IPv4) and FINGERPRINT. */
 export function stunBindingResponse(txid: Uint8Array, ipv4: [number, number, number, number], port: number): Uint8Array {
-  // XOR-MAPPED-ADDRESS: reserved(1) family(1)=0x01 x-port(2) x-address(4), xored with the cookie
-  const v = new Uint8Array(8);
-  const dv = new DataView(v.buffer);
-  dv.setUint8(1, 0x01);
-  dv.setUint16(2, port ^ (STUN_MAGIC_COOKIE >>> 16));
-  dv.setUint32(4, ((((ipv4[0] << 24) | (ipv4[1] << 16) | (ipv4[2] << 8) | ipv4[3]) >>> 0) ^ STUN_MAGIC_COOKIE) >>> 0);
-  return stunMessage(STUN_BINDING_SUCCESS, txid, [stunAttr(0x0020, v)]);
+  return encodeStun({ kind: 'success', method: METHOD_BINDING, transactionId: txid.subarray(0, 12), xorMappedAddress: { family: 4, address: ipv4.join('.'), port }, fingerprint: true });
 }
 
-/** WireGuard message types and sizes (whitepaper section 5.4). */
-export const WG_SIZES = { 1: 148, 2: 92, 3: 64 } as const;
-
 /**
- * A WireGuard-shaped message: type(1) reserved(3)=0, then the type's fields. Types 1-3 have their
- * fixed sizes; type 4 is header(16) + ciphertext, at least the 16-byte tag (a keepalive is 32 bytes).
+ * A WireGuard message of the given type through the WireGuard codec: type(1) reserved(3)=0, then the
+ * type's fields filled with deterministic bytes. Types 1-3 have their fixed sizes; type 4 is header(16)
+ * + ciphertext of at least the 16-byte tag (a keepalive is 32 bytes), counter 0.
  */
 export function wireguardShaped(type: 1 | 2 | 3 | 4, seed: number = type, dataLength = 16): Uint8Array {
-  const len = type === 4 ? 16 + Math.max(16, dataLength) : WG_SIZES[type];
-  const out = filler(len, seed * 7919);
-  out[0] = type;
-  out[1] = 0;
-  out[2] = 0;
-  out[3] = 0;
-  if (type === 4) out.fill(0, 8, 16); // counter(8, little endian): the first packet of a session
-  return out;
+  const f = (len: number, salt: number) => filler(len, seed * 7919 + salt);
+  const index = (salt: number) => new DataView(f(4, salt).buffer).getUint32(0);
+  switch (type) {
+    case 1:
+      return encodeInitiation({ sender: index(1), ephemeral: f(32, 2), encryptedStatic: f(48, 3), encryptedTimestamp: f(28, 4), mac1: f(16, 5), mac2: new Uint8Array(16) });
+    case 2:
+      return encodeResponse({ sender: index(1), receiver: index(6), ephemeral: f(32, 2), encryptedNothing: f(16, 3), mac1: f(16, 5), mac2: new Uint8Array(16) });
+    case 3:
+      return encodeCookieReply({ receiver: index(1), nonce: f(24, 2), encryptedCookie: f(32, 3) });
+    case 4:
+      return encodeTransport({ receiver: index(1), counter: 0, ciphertext: f(Math.max(16, dataLength), 2) });
+  }
 }
 
 /** A TLS 1.3-style ClientHello record with SNI, ALPN and supported_versions (RFC 8446 section 4.1.2). */
