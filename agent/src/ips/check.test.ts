@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { checkIps } from './check.ts';
 import type { Finding, IpsReport } from './findings.ts';
+import { headline } from './format.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/ips/', import.meta.url));
 
@@ -190,4 +191,10 @@ test('a root that is not a directory is bad input; a tree without any IPS is cle
   await assert.rejects(checkIps({ root: FIXTURES + 'does-not-exist', meshPorts: [41641], relayPorts: [443] }), (e: unknown) => (e as { code?: string }).code === 'CG_INPUT_INVALID');
   const r = await checkIps({ root: FIXTURES + '../', meshPorts: [41641], relayPorts: [443] });
   assert.deepEqual([r.findings.length, r.errors.length, r.blocking], [0, 0, false]);
+});
+
+test('headline for netcheck and the GUI names the first blocking rule', async () => {
+  assert.equal(headline(await run('pfsense-snort')), 'IPS on this router blocks P2P: snort rule 1000001 (WireGuard) on WAN and 4 more');
+  assert.equal(headline(await run('unifi-settings-only')), 'IPS on this router may block P2P: unifi category P2P (STUN?, WireGuard?) on br0');
+  assert.equal(headline(await run('opnsense-ids')), 'IPS present; nothing blocks P2P');
 });

@@ -22,7 +22,7 @@ export function formatReport(r: IpsReport): string {
     for (const e of r.errors) lines.push(`  ${e.file}${e.line !== undefined ? ` line ${e.line}` : ''}: ${e.message}`);
   }
   const count = (s: Finding['severity']) => r.findings.filter((f) => f.severity === s).length;
-  lines.push('', `Result: ${count('blocks')} blocking, ${count('may-block')} may block, ${count('alert-only')} alert only; ${r.errors.length} file errors.` + (r.blocking ? ' Peer-to-peer traffic is (or may be) blocked.' : r.complete ? ' Nothing blocks peer-to-peer traffic.' : ' Nothing found blocking, but the check is incomplete.'));
+  lines.push('', headline(r), `Result: ${count('blocks')} blocking, ${count('may-block')} may block, ${count('alert-only')} alert only; ${r.errors.length} file errors.` + (r.blocking ? ' Peer-to-peer traffic is (or may be) blocked.' : r.complete ? ' Nothing blocks peer-to-peer traffic.' : ' Nothing found blocking, but the check is incomplete.'));
   return lines.join('\n');
 }
 
@@ -31,4 +31,16 @@ export function formatProbe(r: ProbeReport): string {
   for (const k of r.results) lines.push(`  ${k.kind.padEnd(9)} ${k.verdict.padEnd(15)} ${k.detail}`);
   lines.push(r.blocked.length === 0 ? 'Nothing was dropped on the way.' : `Dropped on the way: ${r.blocked.join(', ')}.`);
   return lines.join('\n');
+}
+
+/** One line for netcheck and the GUI, e.g. "IPS on this router blocks P2P: suricata rule 2016149 (STUN) on WAN". */
+export function headline(r: IpsReport): string {
+  const worst = r.findings.filter((f) => f.severity === 'blocks');
+  const maybe = r.findings.filter((f) => f.severity === 'may-block');
+  const name = (f: Finding) => `${f.engine} ${f.sid !== undefined ? `rule ${f.sid}` : `category ${f.category ?? '?'}`} (${hitLabel(f.hits)}) on ${f.interface}`;
+  const more = (n: number) => (n > 1 ? ` and ${n - 1} more` : '');
+  if (worst.length > 0) return `IPS on this router blocks P2P: ${name(worst[0]!)}${more(worst.length)}`;
+  if (maybe.length > 0) return `IPS on this router may block P2P: ${name(maybe[0]!)}${more(maybe.length)}`;
+  if (!r.complete) return `IPS check incomplete: ${r.errors.length} file(s) could not be read`;
+  return r.instances.length > 0 ? 'IPS present; nothing blocks P2P' : 'no IPS found';
 }
