@@ -100,6 +100,15 @@ async function middlebox(target: number, drop: (b: Uint8Array, outbound: boolean
   return { port };
 }
 
+test('probe over IPv6 loopback: every kind passes', async () => {
+  const r = createResponder({ host: '::1', port: 0 }, { clock: realClock });
+  await r.start();
+  cleanups.push(() => r.stop());
+  const report = await runProbe({ host: '::1', port: r.port(), ...FAST }, deps);
+  assert.equal(report.peer, `[::1]:${r.port()}`);
+  assert.deepEqual(report.blocked, []);
+});
+
 const isWgInit = (b: Uint8Array) => b.length === 148 && b[0] === 1 && b[1] === 0 && b[2] === 0 && b[3] === 0;
 
 test('a middlebox dropping WireGuard initiations: exactly wireguard is blocked, on the way out', async () => {
