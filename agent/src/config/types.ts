@@ -27,6 +27,9 @@ export interface NatConfig {
   mode: 'auto' | 'endpoint-independent' | 'static-port' | 'dynamic';
   wan: string[];
   scope: { sources: string[]; ports: string[] };
+  pollSec: number;
+  graceSec: number;
+  healthCommand?: string;
   confirmSec: number;
 }
 

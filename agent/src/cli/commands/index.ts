@@ -5,8 +5,9 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
+import { pfCommand } from './pf.ts';
 import { stunCommand } from './stun.ts';
 import { netcheckCommand } from './netcheck.ts';
 import { ipsCommand } from './ips.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, stunCommand, netcheckCommand, ipsCommand];
+export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pfCommand, stunCommand, netcheckCommand, ipsCommand];

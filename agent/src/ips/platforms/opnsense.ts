@@ -7,7 +7,8 @@
  * per-SID adjustment (rules/rule).
  */
 import type { XmlElement } from '../../xml/xml.ts';
-import { all, at, textAt } from '../../xml/query.ts';
+import { at, textAt } from '../../xml/xml.ts';
+import { all } from './xmlq.ts';
 import type { Rule, RuleAction } from '../rules/types.ts';
 import { hitLabel, hitNotes, isDropAction, judgeRules, ruleFields, severityOf, type BlockMode, type Finding } from '../findings.ts';
 import { meshPassRule, readRules, type CheckContext, type PlatformResult } from './context.ts';

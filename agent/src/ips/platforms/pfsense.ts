@@ -14,7 +14,8 @@
  * alerts (legacy); in inline mode a suppressed drop rule still drops.
  */
 import type { XmlElement } from '../../xml/xml.ts';
-import { all, at, textAt } from '../../xml/query.ts';
+import { at, textAt } from '../../xml/xml.ts';
+import { all } from './xmlq.ts';
 import type { Rule, RuleAction } from '../rules/types.ts';
 import { hitLabel, hitNotes, isDropAction, judgeRules, ruleFields, severityOf, type BlockMode, type Engine, type Finding, type RuleHits } from '../findings.ts';
 import { decodeBase64Text } from './rootfs.ts';

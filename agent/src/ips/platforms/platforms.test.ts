@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseXml } from '../../xml/xml.ts';
-import { at } from '../../xml/query.ts';
+import { at } from '../../xml/xml.ts';
 import { parseRule } from '../rules/parse.ts';
 import { parseSuppressions, suppressionFor } from './suppress.ts';
 import { opnsenseMode } from './opnsense.ts';
