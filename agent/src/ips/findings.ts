@@ -3,7 +3,7 @@
  * rule against our traffic samples and keep the ones that match (or may match).
  */
 import { ADDRESS_DEPENDENT, matchRule, ruleNeedsRate } from './rules/match.ts';
-import type { Rule, RuleParseError } from './rules/types.ts';
+import type { Rule } from './rules/types.ts';
 import type { Tri } from './rules/packet.ts';
 import { TRAFFIC_KINDS, type SamplePacket, type TrafficKind } from './traffic.ts';
 
@@ -136,11 +136,6 @@ export function severityOf(wouldBlock: boolean | 'maybe', h: Pick<RuleHits, 'hit
   if (wouldBlock === 'maybe') return 'may-block';
   const sure = h.hits.some((x) => x.verdict === 'match') && !h.needsRate;
   return sure ? 'blocks' : 'may-block';
-}
-
-/** Rule parse errors become file errors with their line. */
-export function parseErrorsToFileErrors(errors: RuleParseError[], file: string): FileError[] {
-  return errors.map((e) => ({ file, line: e.line, message: `rule not understood: ${e.message}` }));
 }
 
 /** Short label of what a finding hits, e.g. "STUN, WireGuard". */

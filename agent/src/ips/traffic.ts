@@ -10,15 +10,6 @@ export type TrafficKind = 'stun' | 'wireguard' | 'relay' | 'coordinator' | 'natp
 
 export const TRAFFIC_KINDS: readonly TrafficKind[] = ['stun', 'wireguard', 'relay', 'coordinator', 'natpmp'];
 
-/** What each kind is, for reports. */
-export const TRAFFIC_LABEL: Record<TrafficKind, string> = {
-  stun: 'STUN (address discovery, hole punching)',
-  wireguard: 'WireGuard handshake and data on the mesh port',
-  relay: 'relay over TCP (TLS)',
-  coordinator: 'coordinator HTTPS',
-  natpmp: 'NAT-PMP/PCP to the router (UDP 5351)',
-};
-
 export interface SamplePacket {
   kind: TrafficKind;
   /** Short stable name, e.g. "wg-initiation-out". */
