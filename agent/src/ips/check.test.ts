@@ -70,6 +70,7 @@ const EXPECTED: Record<string, string[]> = {
     'WAN|2016149|alert|may-block|stun',
     'LAN|2016150|alert|may-block|stun',
     'WAN|2033078|alert|may-block|stun',
+    'WAN|1000040|alert|alert-only|stun',
   ],
   'pfsense-broken': ['WAN|1000001|drop|blocks|wireguard', 'LAN|1000001|drop|blocks|wireguard', 'WAN|1000002|drop|blocks|wireguard', 'LAN|1000002|drop|blocks|wireguard'],
   'unifi-blocking': [
@@ -175,6 +176,7 @@ test('pfSense Snort: the blocked side decides (blockoffendersip), rule_sid_on/of
   assert.ok(find(r, 'WAN', 1000002).notes.some((n) => n.includes('suppressed for some addresses')), 'suppress list meshsupp from config.xml');
   assert.ok(find(r, 'LAN', 2033078).fix.some((x) => x.startsWith('Exempt the router\'s own address: Services > Snort > Pass Lists > edit "meshpeers"')));
   assert.ok(!find(r, 'WAN', 2016150).fix.some((x) => x.startsWith('Exempt')), 'the default pass list already holds the WAN addresses');
+  assert.match(find(r, 'WAN', 1000040).why, /noalert/, 'a flowbits-only rule raises no alert, so legacy blocking ignores it');
 });
 
 test('UniFi: category or SID decides the block; suppression and allow list are honoured', async () => {

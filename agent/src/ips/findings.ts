@@ -125,6 +125,11 @@ export function judgeRules(rules: Rule[], samples: SamplePacket[], stats: { addr
   return out;
 }
 
+/** The rule never raises an alert (flowbits:noalert / noalert): engines that block on alerts ignore it. */
+export function isSilent(h: RuleHits): boolean {
+  return h.notes.some((n) => n.startsWith('noalert') || n.startsWith('flowbits:noalert'));
+}
+
 /** Actions that drop the packet in an inline engine (Snort's sdrop drops silently). */
 export function isDropAction(action: string): boolean {
   return action === 'drop' || action === 'sdrop' || action.startsWith('reject');

@@ -17,7 +17,7 @@ import type { XmlElement } from '../../xml/xml.ts';
 import { at, textAt } from '../../xml/xml.ts';
 import { all } from './xmlq.ts';
 import type { Rule, RuleAction } from '../rules/types.ts';
-import { hitLabel, hitNotes, isDropAction, judgeRules, ruleFields, severityOf, type BlockMode, type Engine, type Finding, type RuleHits } from '../findings.ts';
+import { hitLabel, hitNotes, isDropAction, isSilent, judgeRules, ruleFields, severityOf, type BlockMode, type Engine, type Finding, type RuleHits } from '../findings.ts';
 import { decodeBase64Text } from './rootfs.ts';
 import { meshPassRule, parseRulesText, readRules, sidKey, sidSet, type CheckContext, type PlatformResult } from './context.ts';
 import { parseSuppressions, suppressionFor, type Suppression } from './suppress.ts';
@@ -114,7 +114,10 @@ async function checkInterface(ctx: CheckContext, layout: EngineLayout, config: X
       why = drop ? `inline IPS mode and the rule's action is ${h.rule.action}: ${hits} packets are dropped` : `inline IPS mode but the rule only alerts: ${hits} packets pass`;
       if (supp && drop) notes.push('the SID is suppressed, but suppression only silences the alert: a drop rule still drops');
     } else if (mode === 'legacy-blocking') {
-      if (dropsOnly && !drop) {
+      if (isSilent(h)) {
+        would = false;
+        why = 'the rule only sets flowbits (noalert): it raises no alert, so legacy blocking ignores it';
+      } else if (dropsOnly && !drop) {
         would = false;
         why = `legacy blocking with "Block On DROP Only": this alert rule does not block`;
       } else if (supp === 'all') {

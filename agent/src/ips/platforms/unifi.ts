@@ -11,7 +11,7 @@
  * categories or SIDs, so suppression and the Allow List do lift a block here.
  */
 import type { Rule } from '../rules/types.ts';
-import { hitLabel, hitNotes, judgeRules, ruleFields, severityOf, type BlockMode, type Finding } from '../findings.ts';
+import { hitLabel, hitNotes, isSilent, judgeRules, ruleFields, severityOf, type BlockMode, type Finding } from '../findings.ts';
 import { TRAFFIC_KINDS } from '../traffic.ts';
 import { readRules, type CheckContext, type PlatformResult } from './context.ts';
 import { parseSuppressions, suppressionFor, type Suppression } from './suppress.ts';
@@ -155,7 +155,8 @@ export async function checkUnifi(ctx: CheckContext): Promise<PlatformResult> {
       const supp = suppressionFor(settings.suppress, h.rule);
       if (supp === 'all') continue;
       const blockedBy = h.rule.sid !== undefined && settings.blockSids.has(h.rule.sid) ? `SID ${h.rule.sid} is set to block` : category && settings.blockCategories.has(category) ? `category ${category} is set to block` : undefined;
-      let would: boolean | 'maybe' = settings.mode === 'alert-blocking' && blockedBy !== undefined;
+      // The vendor daemon blocks on alerts: a noalert rule never triggers it.
+      let would: boolean | 'maybe' = settings.mode === 'alert-blocking' && blockedBy !== undefined && !isSilent(h);
       if (settings.mode === 'unknown' && blockedBy) would = 'maybe';
       if (would === true && supp === 'some') would = 'maybe';
       const why = settings.mode === 'ids-only' ? `detection only (mode ${settings.modeText || '?'}): nothing blocks` : blockedBy ? `${blockedBy}: an alert on ${hitLabel(h.hits)} blocks the offender for the block time` : `the rule's category ${category ?? '?'} only notifies`;
