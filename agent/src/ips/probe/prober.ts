@@ -98,7 +98,8 @@ export async function runProbe(cfg: ProbeConfig, deps: ProbeDeps): Promise<Probe
       sent.wireguard++;
       if (i < attempts - 1) await sleep(deps.clock, intervalMs);
     }
-    const relayPromise = probeRelay(address, cfg.port, attempts, timeoutMs, deps, newNonce);
+    // TCP attempts each wait up to timeoutMs: at most 3 of them keeps the worst case short.
+    const relayPromise = probeRelay(address, cfg.port, Math.min(attempts, 3), timeoutMs, deps, newNonce);
     await waitFor(deps.clock, () => (['stun', 'wireguard'] as const).every((k) => (arrived.get(k)?.size ?? 0) === sent[k] && (replies.get(k)?.size ?? 0) === sent[k]), timeoutMs);
     const results: KindResult[] = (['stun', 'wireguard'] as const).map((kind) => udpResult(kind, sent[kind], arrived.get(kind)?.size ?? 0, replies.get(kind)?.size ?? 0));
     results.push(await relayPromise);
