@@ -9,6 +9,7 @@ import { pfCommand } from './pf.ts';
 import { portmapCommand } from './portmap.ts';
 import { stunCommand } from './stun.ts';
 import { netcheckCommand } from './netcheck.ts';
+import { ipsCommand } from './ips.ts';
 
 export const COMMANDS: (() => Command)[] = [
   configCommand,
@@ -17,4 +18,5 @@ export const COMMANDS: (() => Command)[] = [
   portmapCommand,
   stunCommand,
   netcheckCommand,
+  ipsCommand,
 ];
