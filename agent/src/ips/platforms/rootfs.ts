@@ -3,13 +3,12 @@
  * appliance paths; symlinks are resolved inside the root, never against the host. Missing files are
  * `undefined`; anything else that goes wrong is recorded as a FileError so the check goes on.
  */
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { resolveInRoot } from '../../platform/rootpath.ts';
 import type { FileError } from '../findings.ts';
 import { parseXml, type XmlElement } from '../../xml/xml.ts';
 import { DecodeError } from '../../errors.ts';
 
-const MAX_LINKS = 32;
 /** Config and rule files beyond this size are refused rather than read into memory. */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
@@ -17,37 +16,8 @@ export class RootFs {
   readonly errors: FileError[] = [];
   constructor(readonly root: string) {}
 
-  /**
-   * Resolves an appliance path component by component, so a link anywhere on the way (pfSense's
-   * /conf -> /cf/conf) is followed inside the root; absolute targets restart at the root.
-   */
-  private async resolve(path: string): Promise<string | undefined> {
-    const pending = posix.normalize('/' + path).split('/').filter((c) => c !== '');
-    const done: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const part = pending.shift()!;
-      if (part === '..') {
-        done.pop();
-        continue;
-      }
-      const full = posix.join(this.root, ...done, part);
-      let st;
-      try {
-        st = await lstat(full);
-      } catch {
-        return undefined;
-      }
-      if (!st.isSymbolicLink()) {
-        done.push(part);
-        continue;
-      }
-      if (++links > MAX_LINKS) return undefined;
-      const target = await readlink(full);
-      if (target.startsWith('/')) done.length = 0;
-      pending.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
-    }
-    return posix.join(this.root, ...done);
+  private resolve(path: string): Promise<string | undefined> {
+    return resolveInRoot(this.root, path);
   }
 
   /** Records an error against a file (appliance path). */
