@@ -4,8 +4,8 @@
  * os-release. `root` lets support run detection on a copied tree; links are resolved inside it, never
  * against the host.
  */
-import { readFile, readlink, lstat } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolveInRoot } from './rootpath.ts';
 
 export type PlatformKind = 'opnsense' | 'pfsense' | 'freebsd' | 'unifi' | 'linux' | 'unknown';
 
@@ -26,23 +26,6 @@ export interface PlatformInfo {
   conegateConfig: string;
   /** Marker files that decided it, relative to root. */
   evidence: string[];
-}
-
-const MAX_LINKS = 8;
-
-/** Resolves path inside root, following symlinks within root only. */
-async function resolveInRoot(root: string, path: string, depth = 0): Promise<string | undefined> {
-  const full = posix.join(root, path);
-  try {
-    const st = await lstat(full);
-    if (!st.isSymbolicLink()) return full;
-    if (depth >= MAX_LINKS) return undefined;
-    const target = await readlink(full);
-    const next = target.startsWith('/') ? target : posix.join(posix.dirname(path), target);
-    return resolveInRoot(root, posix.normalize(next), depth + 1);
-  } catch {
-    return undefined;
-  }
 }
 
 async function readText(root: string, path: string): Promise<string | undefined> {

@@ -7,6 +7,9 @@ import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
 import { pfCommand } from './pf.ts';
 import { portmapCommand } from './portmap.ts';
+import { stunCommand } from './stun.ts';
+import { netcheckCommand } from './netcheck.ts';
+import { ipsCommand } from './ips.ts';
 import { wgCommands } from './wg.ts';
 
 export const COMMANDS: (() => Command)[] = [
@@ -14,5 +17,8 @@ export const COMMANDS: (() => Command)[] = [
   platformCommand,
   pfCommand,
   portmapCommand,
+  stunCommand,
+  netcheckCommand,
+  ipsCommand,
   ...wgCommands,
 ];
