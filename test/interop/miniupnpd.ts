@@ -75,6 +75,10 @@ export class Miniupnpd {
       '--listening-ip', this.lab.addr(s), '--listening-ip', this.lab.addr(s, { alt: true }), '--listening-port', '3478',
       '--pidfile', join(this.dir, 'turn.pid'),
     ]);
+    // miniupnpd's STUN check tests the router's own filtering with answers from the server's other
+    // address and port; a router that drops them makes miniupnpd refuse every mapping (NO_RESOURCES).
+    await this.lab.allowRouterInputFrom(this.router, this.lab.addr(s));
+    await this.lab.allowRouterInputFrom(this.router, this.lab.addr(s, { alt: true }));
     await this.lab.nftApply(this.router, CHAINS);
     const r = this.lab.node(this.router);
     writeFileSync(

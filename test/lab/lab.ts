@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConegateError } from '../../agent/src/errors.ts';
+import { parseIPv4 } from '../../agent/src/net/ip.ts';
 import { buildPlan } from './build.ts';
 import { newLabId, netnsName, uniqueIfname } from './names.ts';
 import { LAB_TABLE, routerRuleset } from './nat-rules.ts';
@@ -73,7 +74,7 @@ export class Lab {
   readonly spec: NormalizedSpec;
   private readonly planNodes: Map<string, PlanNode>;
   private readonly natNow = new Map<string, Required<NatSpec>>();
-  private readonly routerInput = new Map<string, { udp: number[]; tcp: number[] }>();
+  private readonly routerInput = new Map<string, { udp: number[]; tcp: number[]; from: string[] }>();
   private readonly namespaces: string[] = [];
   private readonly procs = new Set<LabProcess>();
   private ifCounter = 0;
@@ -238,7 +239,7 @@ export class Lab {
     if (!n.nat || !n.uplink || !n.bridge || !n.lanNet4) throw new ConegateError('CG_USAGE', `lab: ${name} is not a router`);
     const resolved = resolveNat(nat, name);
     const open = this.routerInput.get(name);
-    await this.nftApply(name, routerRuleset({ wanIf: n.uplink.name, lanIf: n.bridge.name, wan4: n.uplink.v4!, lanNet4: n.lanNet4, nat: resolved, firewall: n.firewall ?? 'none', ipv6Inbound: n.ipv6Inbound ?? 'stateful', inputUdp: open?.udp, inputTcp: open?.tcp }));
+    await this.nftApply(name, routerRuleset({ wanIf: n.uplink.name, lanIf: n.bridge.name, wan4: n.uplink.v4!, lanNet4: n.lanNet4, nat: resolved, firewall: n.firewall ?? 'none', ipv6Inbound: n.ipv6Inbound ?? 'stateful', inputUdp: open?.udp, inputTcp: open?.tcp, inputFrom: open?.from }));
     this.natNow.set(name, resolved);
   }
 
@@ -251,10 +252,26 @@ export class Lab {
     const n = this.plan(name);
     if (!n.nat) throw new ConegateError('CG_USAGE', `lab: ${name} is not a router`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConegateError('CG_USAGE', `lab: bad port ${port}`);
-    const open = this.routerInput.get(name) ?? { udp: [], tcp: [] };
+    const open = this.routerInput.get(name) ?? { udp: [], tcp: [], from: [] };
     if (!open[proto].includes(port)) open[proto].push(port);
     this.routerInput.set(name, open);
     await this.exec(name, ['nft', 'add', 'element', 'inet', LAB_TABLE, `input_${proto}`, `{ ${port} }`], { check: true });
+  }
+
+  /**
+   * Lets a router (or ISP) accept anything addressed to itself from one IPv4 source on its WAN. For a
+   * daemon on the router that tests its own reachability from a known server: miniupnpd's RFC 5780 STUN
+   * check expects answers from the server's other address and port, which are not conntrack replies.
+   * Survives setNat().
+   */
+  async allowRouterInputFrom(name: string, address: string): Promise<void> {
+    const n = this.plan(name);
+    if (!n.nat) throw new ConegateError('CG_USAGE', `lab: ${name} is not a router`);
+    if (!parseIPv4(address)) throw new ConegateError('CG_USAGE', `lab: ${address} is not an IPv4 address`);
+    const open = this.routerInput.get(name) ?? { udp: [], tcp: [], from: [] };
+    if (!open.from.includes(address)) open.from.push(address);
+    this.routerInput.set(name, open);
+    await this.exec(name, ['nft', 'add', 'element', 'inet', LAB_TABLE, 'input_from', `{ ${address} }`], { check: true });
   }
 
   /** Removes the lab's NAT table from a router (forwarding stays on): for backends that bring their own rules. */

@@ -41,6 +41,8 @@ export interface RouterRulesInput {
   /** Ports on which the router itself accepts new inbound connections on its WAN (services under test). */
   inputUdp?: number[];
   inputTcp?: number[];
+  /** IPv4 sources from which the router itself accepts anything on its WAN (a reachability tester). */
+  inputFrom?: string[];
 }
 
 /** The name of the lab's own table on every router. */
@@ -83,6 +85,7 @@ export function routerRuleset(r: RouterRulesInput): string {
     `  map adf { type inet_service . ipv4_addr : ipv4_addr . inet_service; flags dynamic,timeout; timeout ${t}s; }`,
     set('input_udp', 'UDP', r.inputUdp),
     set('input_tcp', 'TCP', r.inputTcp),
+    `  set input_from { type ipv4_addr; ${r.inputFrom && r.inputFrom.length ? `elements = { ${r.inputFrom.join(', ')} }; ` : ''}}  # sources the router itself accepts on the WAN`,
     `  chain prerouting {`,
     `    type nat hook prerouting priority dstnat; policy accept;`,
     ...pre.map((l) => `    ${l}`),
@@ -118,6 +121,7 @@ export function routerRuleset(r: RouterRulesInput): string {
     `    iifname ${wan} meta l4proto { icmp, ipv6-icmp } accept`,
     `    iifname ${wan} udp dport @input_udp accept`,
     `    iifname ${wan} tcp dport @input_tcp accept`,
+    `    iifname ${wan} ip saddr @input_from accept`,
     `    iifname ${wan} drop`,
     ...(r.nat.hairpin ? [] : [`    iifname ${lan} ip daddr ${r.wan4} meta l4proto udp drop`]),
     `  }`,
