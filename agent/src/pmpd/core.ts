@@ -1,0 +1,423 @@
+/**
+ * The NAT-PMP + PCP server without sockets: bytes in, bytes out, firewall changes through the
+ * backend, time through the Clock. Stages follow RFC 6887 8.3: classify → decode/validate (drop or
+ * answer with the RFC's error) → decide (policy) → act (backend) → answer; every decision is logged.
+ * All work runs through one queue so the table and the firewall never disagree mid-change.
+ */
+import type { Clock, CancelTimer } from '../clock/clock.ts';
+import type { Logger } from '../log/logger.ts';
+import { DecodeError } from '../errors.ts';
+import type { PortMapBackend } from '../fw/backend.ts';
+import { parseIPv4 } from '../net/ip.ts';
+import { PMP_RESPONSE_BIT, PMP_VERSION, PmpResult, decodePmpRequest, encodePmpAnnouncement, encodePmpResponse, pmpResultName } from '../pmp/codec.ts';
+import { PCP_VERSION, PcpResult, decodePcpRequest, encodePcpAnnouncement, encodePcpErrorResponse, encodePcpResponse, pcpErrorResultOf, pcpResultName } from '../pcp/codec.ts';
+import { announcementSchedule, type Announcement } from './announce.ts';
+import { Epoch } from './epoch.ts';
+import { REFUSALS, decide, type Decision, type MappingRequest, type PmpPolicy } from './policy.ts';
+import { checkPcpOptions, pcpDeleteResponse, pcpGrantResponse, pcpMappingRequest } from './pcpreq.ts';
+import { RateLimiter } from './ratelimit.ts';
+import { MappingTable, type Mapping } from './table.ts';
+import { readState, restore, snapshot, writeStateAtomic } from './state.ts';
+
+/** Largest packet looked at; PCP's limit (RFC 6887 7). Longer ones are answered by PCP rules or dropped. */
+export const MAX_PACKET = 1100;
+
+export interface CoreDeps {
+  clock: Clock;
+  log: Logger;
+  backend: PortMapBackend;
+  /** Sends one announcement packet; errors are the edge's to log. */
+  announce?: (a: Announcement, packet: Uint8Array) => void;
+  /** Wall-clock ms, only to carry the epoch across a clean restart. */
+  wallNowMs?: () => number;
+}
+
+export interface CoreOptions {
+  policy: PmpPolicy;
+  /** Where the table and epoch persist; none = in memory only (a restart loses the epoch). */
+  stateFile?: string;
+  /** How often the backend is read back to notice a flush. */
+  backendCheckMs?: number;
+  /** Debounce of state writes. */
+  persistDelayMs?: number;
+  announceIpv6?: boolean;
+}
+
+export interface Source {
+  address: string;
+  port: number;
+}
+
+export class PmpCore {
+  readonly table = new MappingTable();
+  private epoch: Epoch;
+  private externalAddress: string | undefined;
+  private readonly limiter: RateLimiter;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timers: CancelTimer[] = [];
+  private expiryTimer: CancelTimer | undefined;
+  private persistTimer: CancelTimer | undefined;
+  private checkTimer: CancelTimer | undefined;
+  private started = false;
+  /** Counters for tests, logs and `pmp list`. */
+  readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0 };
+
+  constructor(
+    private readonly options: CoreOptions,
+    private readonly deps: CoreDeps,
+    externalAddress?: string,
+  ) {
+    this.epoch = new Epoch(deps.clock.nowMs());
+    this.externalAddress = externalAddress;
+    this.limiter = new RateLimiter(options.policy.requestsPerClientPerSec);
+  }
+
+  epochSec(): number {
+    return this.epoch.sec(this.deps.clock.nowMs());
+  }
+
+  /** Restores state (or detects its loss), arms timers and announces. Idempotent. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.serial(() => this.recover());
+    this.scheduleBackendCheck();
+    this.announce();
+  }
+
+  /** Cancels every timer and writes the state as clean. Idempotent; leaves the firewall rules in place. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    for (const c of [...this.timers, this.expiryTimer, this.persistTimer, this.checkTimer]) c?.();
+    this.timers = [];
+    this.expiryTimer = this.persistTimer = this.checkTimer = undefined;
+    await this.serial(() => this.persist(true));
+  }
+
+  /** Handles one datagram from a LAN source; resolves to the answer, or undefined to send nothing. */
+  handle(packet: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
+    this.stats.received++;
+    return this.serial(async () => {
+      const out = await this.dispatch(packet, src);
+      if (out) this.stats.answered++;
+      else this.stats.dropped++;
+      return out;
+    });
+  }
+
+  /** Tells the core the WAN address; a change loses every mapping (they point at the old address). */
+  setExternalAddress(addr: string | undefined): Promise<void> {
+    return this.serial(async () => {
+      if (addr === this.externalAddress) return;
+      const had = this.externalAddress;
+      this.externalAddress = addr;
+      this.deps.log.warn({ from: had ?? null, to: addr ?? null }, 'pmpd: WAN address changed');
+      if (had !== undefined) await this.resetTable('wan address changed');
+      else this.announce();
+    });
+  }
+
+  /** Reads the firewall back; if our rules are gone (someone flushed it), the table is lost. */
+  checkBackend(): Promise<void> {
+    return this.serial(async () => {
+      if (this.table.size === 0) return;
+      const installed = new Set((await this.deps.backend.list()).map((m) => m.id));
+      const missing = this.table.all().filter((m) => !installed.has(m.id));
+      if (missing.length > 0) await this.resetTable(`firewall lost ${missing.length} mapping(s)`);
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- state ----
+
+  private async recover(): Promise<void> {
+    const log = this.deps.log;
+    const now = this.deps.clock.nowMs();
+    let lost = 'no state file';
+    if (this.options.stateFile) {
+      try {
+        const s = await readState(this.options.stateFile);
+        if (!s) lost = 'no saved state';
+        else if (!s.clean) lost = 'previous run did not stop cleanly';
+        else if (s.backend !== this.deps.backend.name) lost = `backend changed from ${s.backend}`;
+        else if (s.externalAddress !== this.externalAddress) lost = 'WAN address changed while stopped';
+        else {
+          const r = restore(s, now, this.wallNowMs());
+          const installed = new Set((await this.deps.backend.list()).map((m) => m.id));
+          if (r.mappings.every((m) => installed.has(m.id))) {
+            for (const m of r.mappings) this.table.put(m);
+            this.epoch = new Epoch(now, r.epochSec);
+            for (const m of (await this.deps.backend.list()).filter((x) => !this.table.all().some((t) => t.id === x.id))) await this.deps.backend.remove(m.id);
+            log.info({ mappings: r.mappings.length, epochSec: r.epochSec }, 'pmpd: state restored, epoch continues');
+            lost = '';
+          } else lost = 'firewall lost mappings while stopped';
+        }
+      } catch (err) {
+        lost = `state unreadable: ${(err as Error).message}`;
+      }
+    }
+    if (lost) {
+      await this.deps.backend.flush();
+      this.epoch = new Epoch(now);
+      this.stats.epochResets++;
+      log.warn({ reason: lost }, 'pmpd: starting a new epoch');
+    }
+    await this.persist(false);
+    this.armExpiry();
+  }
+
+  private async resetTable(reason: string): Promise<void> {
+    this.deps.log.warn({ reason, mappings: this.table.size }, 'pmpd: mapping table lost, new epoch');
+    try {
+      await this.deps.backend.flush();
+    } catch (err) {
+      this.deps.log.error({ err }, 'pmpd: flushing the firewall failed');
+    }
+    this.table.clear();
+    this.epoch.reset(this.deps.clock.nowMs());
+    this.stats.epochResets++;
+    this.armExpiry();
+    this.schedulePersist();
+    this.announce();
+  }
+
+  private wallNowMs(): number {
+    return (this.deps.wallNowMs ?? Date.now)();
+  }
+
+  private async persist(clean: boolean): Promise<void> {
+    if (!this.options.stateFile) return;
+    const s = snapshot({
+      mappings: this.table.all(),
+      epochSec: this.epochSec(),
+      nowMs: this.deps.clock.nowMs(),
+      wallNowMs: this.wallNowMs(),
+      clean,
+      externalAddress: this.externalAddress,
+      backend: this.deps.backend.name,
+    });
+    try {
+      await writeStateAtomic(this.options.stateFile, s);
+    } catch (err) {
+      this.deps.log.error({ err, file: this.options.stateFile }, 'pmpd: cannot write state');
+    }
+  }
+
+  private schedulePersist(): void {
+    if (!this.options.stateFile || this.persistTimer || !this.started) return;
+    this.persistTimer = this.deps.clock.setTimer(this.options.persistDelayMs ?? 1000, () => {
+      this.persistTimer = undefined;
+      void this.serial(() => this.persist(false));
+    });
+  }
+
+  // ---- timers ----
+
+  private armExpiry(): void {
+    this.expiryTimer?.();
+    this.expiryTimer = undefined;
+    const next = this.table.nextExpiryMs();
+    if (next === undefined || !this.started) return;
+    this.expiryTimer = this.deps.clock.setTimer(next - this.deps.clock.nowMs(), () => {
+      this.expiryTimer = undefined;
+      void this.serial(async () => {
+        for (const m of this.table.expire(this.deps.clock.nowMs())) {
+          this.deps.log.info({ id: m.id, client: m.client }, 'pmpd: mapping expired');
+          await this.deps.backend.remove(m.id).catch((err: unknown) => this.deps.log.error({ err, id: m.id }, 'pmpd: removing an expired rule failed'));
+        }
+        this.armExpiry();
+        this.schedulePersist();
+      });
+    });
+  }
+
+  private scheduleBackendCheck(): void {
+    const every = this.options.backendCheckMs ?? 30_000;
+    if (!this.started || every <= 0) return;
+    this.checkTimer = this.deps.clock.setTimer(every, () => {
+      this.checkTimer = undefined;
+      void this.checkBackend()
+        .catch((err: unknown) => this.deps.log.error({ err }, 'pmpd: reading the firewall failed'))
+        .finally(() => this.scheduleBackendCheck());
+    });
+  }
+
+  /** Arms the announcement schedule; each packet is encoded when sent so its epoch is current. */
+  private announce(): void {
+    const send = this.deps.announce;
+    if (!send || !this.started) return;
+    const now = this.deps.clock.nowMs();
+    for (const a of announcementSchedule(now, { ipv6: this.options.announceIpv6 === true })) {
+      const cancel = this.deps.clock.setTimer(a.atMs - now, () => {
+        this.timers = this.timers.filter((t) => t !== cancel);
+        const ext = this.externalAddress === undefined ? undefined : parseIPv4(this.externalAddress);
+        if (a.protocol === 'pmp' && !ext) return;
+        send(a, a.protocol === 'pmp' ? encodePmpAnnouncement(this.epochSec(), ext!) : encodePcpAnnouncement(this.epochSec()));
+      });
+      this.timers.push(cancel);
+    }
+  }
+
+  // ---- requests ----
+
+  private async dispatch(b: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
+    const log = this.deps.log;
+    if (b.length < 2) return undefined;
+    if (!this.limiter.take(src.address, this.deps.clock.nowMs())) {
+      this.stats.rateLimited++;
+      log.debug({ client: src.address }, 'pmpd: rate limited, dropped');
+      return undefined;
+    }
+    if (b[0] === PMP_VERSION) return this.handlePmp(b, src);
+    if (b.length > MAX_PACKET && b[0] !== PCP_VERSION) return undefined;
+    // Version 2, and every other version (RFC 6887 9: a server speaking both answers unknown versions
+    // with PCP UNSUPP_VERSION carrying the version it does speak).
+    return this.handlePcp(b, src);
+  }
+
+  private async handlePmp(b: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
+    const epochSec = this.epochSec();
+    const op = b[1]!;
+    if (op & PMP_RESPONSE_BIT || b.length > MAX_PACKET) return undefined; // RFC 6886 3.5: ignore responses
+    let req;
+    try {
+      req = decodePmpRequest(b);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      if (op > 2) {
+        this.logDecision(src, 'pmp', `opcode ${op}`, pmpResultName(PmpResult.UNSUPPORTED_OPCODE), err.reason);
+        return encodePmpResponse({ kind: 'error', opcode: op, result: PmpResult.UNSUPPORTED_OPCODE, epochSec });
+      }
+      this.deps.log.debug({ client: src.address, reason: err.reason }, 'pmpd: malformed nat-pmp request dropped');
+      return undefined;
+    }
+    if (req.kind === 'publicAddress') {
+      const ext = this.externalAddress === undefined ? undefined : parseIPv4(this.externalAddress);
+      this.deps.log.debug({ client: src.address, result: ext ? 'SUCCESS' : 'NETWORK_FAILURE' }, 'pmpd: public address');
+      return encodePmpResponse({ kind: 'publicAddress', result: ext ? PmpResult.SUCCESS : PmpResult.NETWORK_FAILURE, epochSec, externalAddress: ext ?? new Uint8Array(4) });
+    }
+    const mreq: MappingRequest = {
+      via: 'pmp',
+      client: src.address,
+      internalAddress: src.address,
+      thirdParty: false,
+      protocolNumber: req.protocol === 'udp' ? 17 : 6,
+      internalPort: req.internalPort,
+      suggestedExternalPort: req.suggestedExternalPort,
+      lifetimeSec: req.lifetimeSec,
+      filterCount: 0,
+      preferFailure: false,
+    };
+    const outcome = await this.act(mreq);
+    const answer = (result: number, externalPort: number, lifetimeSec: number): Uint8Array =>
+      encodePmpResponse({ kind: 'map', protocol: req.protocol, result, epochSec: this.epochSec(), internalPort: req.internalPort, externalPort, lifetimeSec });
+    const what = `${req.protocol} ${req.internalPort}->${req.suggestedExternalPort} ${req.lifetimeSec}s`;
+    if (outcome.kind === 'refuse') {
+      const code = REFUSALS[outcome.refusal].pmp;
+      this.logDecision(src, 'pmp', what, pmpResultName(code), outcome.detail);
+      return answer(code, 0, 0);
+    }
+    if (outcome.kind === 'delete') {
+      this.logDecision(src, 'pmp', what, 'SUCCESS', `deleted ${outcome.mappings.length}`);
+      return answer(PmpResult.SUCCESS, 0, 0);
+    }
+    this.logDecision(src, 'pmp', what, 'SUCCESS', `${outcome.renewal ? 'renewed' : 'granted'} external ${outcome.mapping.externalPort} for ${outcome.mapping.lifetimeSec}s`);
+    return answer(PmpResult.SUCCESS, outcome.mapping.externalPort, outcome.mapping.lifetimeSec);
+  }
+
+  private async handlePcp(b: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
+    const epochSec = this.epochSec();
+    let req;
+    try {
+      req = decodePcpRequest(b);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      const result = pcpErrorResultOf(err);
+      if (result === undefined) return undefined;
+      this.logDecision(src, 'pcp', `version ${b[0]} opcode ${b[1]! & 0x7f}`, pcpResultName(result), err.reason);
+      return encodePcpErrorResponse(b, result, epochSec);
+    }
+    const optionError = checkPcpOptions(req);
+    if (optionError) {
+      this.logDecision(src, 'pcp', req.opcode, pcpResultName(optionError.result), optionError.detail);
+      return encodePcpErrorResponse(b, optionError.result, epochSec);
+    }
+    if (req.opcode === 'announce') {
+      return encodePcpResponse({ opcode: 'announce', result: PcpResult.SUCCESS, lifetimeSec: 0, epochSec, options: [] });
+    }
+    const nonce = Buffer.from(req.opcode === 'map' ? req.map.nonce : req.peer.nonce).toString('hex');
+    const check = pcpMappingRequest(req, src.address, nonce);
+    if (!check.ok) {
+      this.logDecision(src, 'pcp', req.opcode, pcpResultName(check.result), check.detail);
+      return encodePcpErrorResponse(b, check.result, epochSec);
+    }
+    const r = check.request;
+    const what = `${req.opcode} proto ${r.protocolNumber} ${r.internalAddress}:${r.internalPort}->${r.suggestedExternalPort} ${r.lifetimeSec}s${r.remote ? ` peer ${r.remote.address}/${r.remote.prefixLength}:${r.remote.port}` : ''}`;
+    const outcome = await this.act(r);
+    if (outcome.kind === 'refuse') {
+      const code = REFUSALS[outcome.refusal].pcp;
+      this.logDecision(src, 'pcp', what, pcpResultName(code), outcome.detail);
+      return encodePcpErrorResponse(b, code, this.epochSec());
+    }
+    if (outcome.kind === 'delete') {
+      this.logDecision(src, 'pcp', what, 'SUCCESS', `deleted ${outcome.mappings.length}`);
+      return pcpDeleteResponse(req, this.epochSec());
+    }
+    this.logDecision(src, 'pcp', what, 'SUCCESS', `${outcome.renewal ? 'renewed' : 'granted'} external ${outcome.mapping.externalPort} for ${outcome.mapping.lifetimeSec}s`);
+    return pcpGrantResponse(req, outcome.mapping, this.externalAddress!, this.epochSec());
+  }
+
+  /** Decides and applies to backend then table; a backend failure leaves both as they were. */
+  private async act(req: MappingRequest): Promise<Decision> {
+    const now = this.deps.clock.nowMs();
+    const d = decide(req, this.table, this.options.policy, this.externalAddress, now);
+    if (d.kind === 'refuse') {
+      this.stats.refused++;
+      return d;
+    }
+    if (d.kind === 'delete') {
+      for (const m of d.mappings) {
+        await this.deps.backend.remove(m.id);
+        this.table.remove(m.transport, m.internalAddress, m.internalPort);
+        this.stats.deleted++;
+      }
+    } else {
+      const old = this.table.get(d.mapping.transport, d.mapping.internalAddress, d.mapping.internalPort);
+      if (!old || !sameRule(old, d.mapping)) {
+        try {
+          await this.deps.backend.add({ ...ruleOf(d.mapping), externalAddress: this.externalAddress! });
+        } catch (err) {
+          this.deps.log.error({ err, id: d.mapping.id }, 'pmpd: firewall refused the mapping');
+          this.stats.refused++;
+          return { kind: 'refuse', refusal: 'firewallFailed', detail: (err as Error).message };
+        }
+      }
+      this.table.put(d.mapping);
+      this.stats.granted++;
+    }
+    this.armExpiry();
+    this.schedulePersist();
+    return d;
+  }
+
+  private logDecision(src: Source, via: 'pmp' | 'pcp', what: string, result: string, detail: string): void {
+    this.deps.log.info({ client: `${src.address}:${src.port}`, via, request: what, result, detail }, 'pmpd: decision');
+  }
+}
+
+function ruleOf(m: Mapping): Omit<import('../fw/backend.ts').PortMapping, 'externalAddress'> {
+  const r: Omit<import('../fw/backend.ts').PortMapping, 'externalAddress'> = { id: m.id, transport: m.transport, externalPort: m.externalPort, internalAddress: m.internalAddress, internalPort: m.internalPort };
+  if (m.remote) r.remote = { ...m.remote };
+  return r;
+}
+
+/** True if the firewall rule would be identical (a renewal that only extends the lifetime). */
+function sameRule(a: Mapping, b: Mapping): boolean {
+  return a.externalPort === b.externalPort && JSON.stringify(a.remote ?? null) === JSON.stringify(b.remote ?? null);
+}
