@@ -3,6 +3,8 @@
  * space (an nftables table, a pf anchor, a map) and tags every rule with its owner and mapping id,
  * so list/flush only ever see and touch rules this owner made.
  */
+import { ConegateError } from '../errors.ts';
+import { parseIPv4 } from '../net/ip.ts';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -42,3 +44,19 @@ export const MAPPING_ID = /^[a-z0-9-]{1,40}$/;
 export function sortMappings(ms: PortMapping[]): PortMapping[] {
   return [...ms].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
+
+/** Refuses anything that could not have come from our own validated code path (defence against injection). */
+export function checkMapping(m: PortMapping): void {
+  const bad = (why: string): never => {
+    throw new ConegateError('CG_INPUT_INVALID', `invalid mapping ${m.id}: ${why}`);
+  };
+  if (!MAPPING_ID.test(m.id)) bad('id');
+  if (m.transport !== 'udp' && m.transport !== 'tcp') bad('transport');
+  for (const p of [m.externalPort, m.internalPort]) if (!Number.isInteger(p) || p < 1 || p > 65535) bad('port');
+  if (!parseIPv4(m.externalAddress) || !parseIPv4(m.internalAddress)) bad('address');
+  if (m.remote) {
+    if (!parseIPv4(m.remote.address) || !Number.isInteger(m.remote.prefixLength) || m.remote.prefixLength < 1 || m.remote.prefixLength > 32) bad('remote');
+    if (!Number.isInteger(m.remote.port) || m.remote.port < 0 || m.remote.port > 65535) bad('remote port');
+  }
+}
+

@@ -1,6 +1,6 @@
 /** In-memory PortMapBackend: the twin of nftables/pf for unit tests and `--backend memory`. */
 import { ConegateError } from '../errors.ts';
-import { MAPPING_ID, sortMappings, type PortMapBackend, type PortMapping } from './backend.ts';
+import { checkMapping, sortMappings, type PortMapBackend, type PortMapping } from './backend.ts';
 
 export class MemoryBackend implements PortMapBackend {
   readonly name = 'memory';
@@ -17,7 +17,7 @@ export class MemoryBackend implements PortMapBackend {
 
   async add(m: PortMapping): Promise<void> {
     this.calls.add++;
-    if (!MAPPING_ID.test(m.id)) throw new ConegateError('CG_INPUT_INVALID', `bad mapping id ${m.id}`);
+    checkMapping(m);
     if (this.failNextAdd) {
       this.failNextAdd = false;
       throw new ConegateError('CG_FIREWALL_REJECTED', 'memory backend told to fail');
