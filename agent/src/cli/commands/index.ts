@@ -5,5 +5,6 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
+import { pmpCommand } from './pmp.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand];
+export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pmpCommand];

@@ -7,11 +7,11 @@ export const pmpSchema = {
     enabled: { type: 'boolean', default: false, description: 'Serve NAT-PMP/PCP on the LAN interfaces.' },
     lan: {
       type: 'array',
-      items: { type: 'string', format: 'ifname' },
+      items: { type: 'string', minLength: 1 },
       default: [],
-      description: 'LAN interfaces to listen on (UDP 5351 on their addresses).',
+      description: 'LAN interfaces or IPv4 addresses (ADDR or ADDR/LEN) to listen on (UDP 5351).',
     },
-    wan: { type: 'string', format: 'ifname', description: 'WAN interface whose address is the public address.' },
+    wan: { type: 'string', format: 'ifname', description: 'WAN interface whose IPv4 address is the public address, or that address itself.' },
     backend: { enum: ['auto', 'nftables', 'pf', 'memory'], default: 'auto', description: 'Firewall backend for mappings.' },
     allow: {
       type: 'array',
@@ -21,6 +21,13 @@ export const pmpSchema = {
     },
     internalPorts: { type: 'string', format: 'port-range', default: '1024-65535', description: 'Internal ports a mapping may target.' },
     externalPorts: { type: 'string', format: 'port-range', default: '1024-65535', description: 'External ports a mapping may use.' },
+    allowPrivilegedPorts: { type: 'boolean', default: false, description: 'Allow internal/external ports below 1024. Off: NOT_AUTHORIZED.' },
+    reservedExternalPorts: {
+      type: 'array',
+      items: { type: 'integer', minimum: 1, maximum: 65535 },
+      default: [],
+      description: 'External ports never handed out, besides 5350, 5351 and wg.listenPort (the router\'s own services).',
+    },
     maxMappingsPerClient: { type: 'integer', minimum: 1, maximum: 65535, default: 16 },
     maxLifetimeSec: { type: 'integer', minimum: 60, maximum: 604800, default: 7200, description: 'Granted lifetimes are capped to this.' },
     minLifetimeSec: { type: 'integer', minimum: 1, maximum: 3600, default: 120, description: 'Shorter requested lifetimes are raised to this (RFC 6887 15).' },

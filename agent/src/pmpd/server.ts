@@ -1,0 +1,143 @@
+/**
+ * The socket edge of the NAT-PMP/PCP server: one UDP socket per LAN address on port 5351 carrying
+ * both protocols (the version byte tells them apart, see core.ts), replies from the address that was
+ * asked, announcements multicast from each LAN address, and a poll of the WAN address. Requests from
+ * outside the LAN subnets are ignored without an answer (never a reflector for the internet).
+ */
+import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import type { CancelTimer } from '../clock/clock.ts';
+import { ConegateError } from '../errors.ts';
+import { cidrContains, parseCidr, parseIPv4, type Cidr } from '../net/ip.ts';
+import { PMP_SERVER_PORT } from '../pmp/codec.ts';
+import { PmpCore, type CoreDeps, type CoreOptions } from './core.ts';
+import type { Announcement } from './announce.ts';
+
+export interface LanAddress {
+  address: string;
+  prefixLen: number;
+  ifname?: string;
+}
+
+export interface PmpServerOptions extends CoreOptions {
+  lan: LanAddress[];
+  /** @default 5351 */
+  port?: number;
+  /** How often the WAN address is re-read. @default 5000 */
+  wanCheckMs?: number;
+}
+
+export interface PmpServerDeps extends Omit<CoreDeps, 'announce'> {
+  /** The current public IPv4 address, or undefined while there is none. */
+  wan: () => string | undefined;
+}
+
+interface Binding {
+  lan: LanAddress;
+  subnet: Cidr;
+  socket: Socket;
+}
+
+export class PmpServer {
+  readonly core: PmpCore;
+  private bindings: Binding[] = [];
+  private wanTimer: CancelTimer | undefined;
+  private running = false;
+  /** Packets from outside the LAN subnets, ignored. */
+  ignored = 0;
+
+  constructor(
+    private readonly options: PmpServerOptions,
+    private readonly deps: PmpServerDeps,
+  ) {
+    if (options.lan.length === 0) throw new ConegateError('CG_CONFIG_INVALID', 'pmp: no LAN address to listen on (set --lan or pmp.lan)');
+    this.core = new PmpCore(options, { ...deps, announce: (a, p) => this.sendAnnouncement(a, p) }, deps.wan());
+  }
+
+  /** Binds every LAN address, then starts the core (state recovery, announcements). Idempotent. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (const lan of this.options.lan) this.bindings.push(await this.bind(lan));
+      await this.core.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.pollWan();
+    this.deps.log.info({ lan: this.options.lan.map((l) => `${l.address}:${this.port()}`), wan: this.deps.wan() ?? null, backend: this.deps.backend.name }, 'pmpd: serving NAT-PMP and PCP');
+  }
+
+  /** Closes the sockets and stops the core (state saved as clean). Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wanTimer?.();
+    this.wanTimer = undefined;
+    await this.core.stop();
+    await Promise.all(this.bindings.map((b) => new Promise<void>((r) => b.socket.close(() => r()))));
+    this.bindings = [];
+  }
+
+  /** The bound port (useful when tests ask for port 0). */
+  port(): number {
+    return this.bindings[0]?.socket.address().port ?? this.options.port ?? PMP_SERVER_PORT;
+  }
+
+  private bind(lan: LanAddress): Promise<Binding> {
+    const subnet = parseCidr(`${lan.address}/${lan.prefixLen}`, { loose: true });
+    if (!subnet || subnet.family !== 4) return Promise.reject(new ConegateError('CG_CONFIG_INVALID', `pmp: LAN address ${lan.address}/${lan.prefixLen} is not IPv4`));
+    const socket = createSocket({ type: 'udp4', reuseAddr: false });
+    const binding: Binding = { lan, subnet, socket };
+    socket.on('message', (msg, rinfo) => this.onMessage(binding, msg, rinfo));
+    socket.on('error', (err) => this.deps.log.error({ err, address: lan.address }, 'pmpd: socket error'));
+    return new Promise((resolve, reject) => {
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        const code = err.code === 'EACCES' ? 'CG_NOT_PERMITTED' : err.code === 'EADDRINUSE' ? 'CG_BUSY' : 'CG_NETWORK';
+        reject(new ConegateError(code, `pmp: cannot listen on ${lan.address}:${this.options.port ?? PMP_SERVER_PORT}: ${err.message}`, { cause: err }));
+      });
+      socket.bind({ address: lan.address, port: this.options.port ?? PMP_SERVER_PORT, exclusive: true }, () => {
+        try {
+          socket.setMulticastTTL(1);
+          socket.setMulticastInterface(lan.address);
+          socket.setMulticastLoopback(false);
+        } catch (err) {
+          this.deps.log.warn({ err }, 'pmpd: cannot set multicast options; announcements may not go out');
+        }
+        resolve(binding);
+      });
+    });
+  }
+
+  private onMessage(b: Binding, msg: Buffer, rinfo: RemoteInfo): void {
+    const src = parseIPv4(rinfo.address);
+    if (!src || !cidrContains(b.subnet, src)) {
+      this.ignored++;
+      this.deps.log.debug({ from: `${rinfo.address}:${rinfo.port}`, lan: b.lan.address }, 'pmpd: request from outside the LAN ignored');
+      return;
+    }
+    const packet = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
+    this.core.handle(packet, { address: rinfo.address, port: rinfo.port }).then(
+      (out) => {
+        if (out && this.running) b.socket.send(out, rinfo.port, rinfo.address, (err) => err && this.deps.log.warn({ err, to: rinfo.address }, 'pmpd: send failed'));
+      },
+      (err: unknown) => this.deps.log.error({ err, from: rinfo.address }, 'pmpd: request handling failed'),
+    );
+  }
+
+  private sendAnnouncement(a: Announcement, packet: Uint8Array): void {
+    if (a.group.includes(':')) return; // IPv4 sockets only; ff02::1 needs an IPv6 LAN binding.
+    for (const b of this.bindings) {
+      b.socket.send(packet, a.port, a.group, (err) => err && this.deps.log.warn({ err, group: a.group, lan: b.lan.address }, 'pmpd: announcement not sent'));
+    }
+    this.deps.log.debug({ protocol: a.protocol, group: a.group }, 'pmpd: announcement sent');
+  }
+
+  private pollWan(): void {
+    if (!this.running) return;
+    this.wanTimer = this.deps.clock.setTimer(this.options.wanCheckMs ?? 5000, () => {
+      this.wanTimer = undefined;
+      void this.core.setExternalAddress(this.deps.wan()).finally(() => this.pollWan());
+    });
+  }
+}
