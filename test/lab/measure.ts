@@ -1,0 +1,96 @@
+/**
+ * Measures a NAT from the inside, the way RFC 5780 does, with the probe tool: reflectors on two servers
+ * (each on its primary and alternate address, two ports), one client socket behind the NAT.
+ *   mapping:   same external port toward s1:P1, s1:P2, s1alt:P1 and s2:P1 -> eim; same for the two ports
+ *              of one address but not across addresses -> adm; otherwise apdm.
+ *   filtering: the client sends to s1:P1 only and asks s1 to answer also from s1:P2 (other port) and
+ *              s1alt:P1 (other address): both arrive -> eif; only the other port -> adf; neither -> apdf.
+ */
+import { ConegateError } from '../../agent/src/errors.ts';
+import type { Lab } from './lab.ts';
+import type { LabProcess } from './proc.ts';
+import type { FilteringType, MappingType } from './spec.ts';
+
+/** The probe tool's path, for spawnNode/execNode. */
+export const PROBE = new URL('./probe.ts', import.meta.url).pathname;
+/** Ports the reflectors listen on (STUN's port and the next one). */
+export const REFLECTOR_PORTS = [3478, 3479] as const;
+
+/** Starts a reflector on a server's primary and alternate addresses, both reflector ports; resolves when ready. */
+export async function startReflector(lab: Lab, server: string, opts: { ipv6?: boolean } = {}): Promise<LabProcess> {
+  const addrs = [lab.addr(server), lab.addr(server, { alt: true })];
+  const binds = addrs.flatMap((a) => REFLECTOR_PORTS.map((p) => ['--bind', `${a}:${p}`]));
+  if (opts.ipv6) binds.push(['--bind', `[${lab.addr6(server)}]:${REFLECTOR_PORTS[0]}`]);
+  const p = lab.spawnNode(server, PROBE, ['serve', ...binds.flat(), '--duration-ms', '600000'], { description: `reflector on ${server}` });
+  await p.waitForOutput(/"event":"ready"/, 10_000);
+  return p;
+}
+
+/** One client run: what each target saw as our source, and every reply that came back. */
+export interface ClientResult {
+  local: string;
+  results: Array<{ to: string; seen: string | null }>;
+  replies: Array<{ to: string; via: string; seen: string }>;
+}
+
+/** Runs the probe client in a node: one socket to every target (with optional "also reply via" endpoints). */
+export async function probeClient(lab: Lab, node: string, targets: string[], opts: { also?: string[]; timeoutMs?: number; port?: number } = {}): Promise<ClientResult> {
+  const args = ['client', ...targets.flatMap((t) => ['--to', t]), ...(opts.also ?? []).flatMap((a) => ['--also', a]), '--timeout-ms', String(opts.timeoutMs ?? 1500)];
+  if (opts.port !== undefined) args.push('--port', String(opts.port));
+  const r = await lab.execNode(node, PROBE, args, { timeoutMs: (opts.timeoutMs ?? 1500) + 15_000 });
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line) as ClientResult;
+  } catch {
+    throw new ConegateError('CG_COMMAND_FAILED', `lab: probe client in ${node} printed no result (exit ${r.code}): ${r.stderr.trim()}`);
+  }
+}
+
+/** What was measured about one NAT path, with the raw observations. */
+export interface NatMeasurement {
+  mapping: MappingType | 'unknown';
+  filtering: FilteringType | 'unknown';
+  /** External endpoints seen by: s1:P1, s1:P2, s1alt:P1, s2:P1. */
+  seen: Array<{ to: string; seen: string | null }>;
+  /** Which unsolicited answers came back: from s1's other port, from s1's other address. */
+  otherPort: boolean;
+  otherAddr: boolean;
+}
+
+const portOf = (ep: string | null): string | null => (ep === null ? null : ep.slice(ep.lastIndexOf(':') + 1));
+
+/** Classifies mapping from the four observations (pure, exported for tests). */
+export function classifyMapping(seen: Array<string | null>): MappingType | 'unknown' {
+  const [a, b, c, d] = seen;
+  if (!a || !b || !c || !d) return 'unknown';
+  if (a === b && a === c && a === d) return 'eim';
+  if (a === b && a !== c) return 'adm';
+  return 'apdm';
+}
+
+/** Classifies filtering from which "also" replies arrived (pure). */
+export function classifyFiltering(otherPort: boolean, otherAddr: boolean): FilteringType {
+  if (otherAddr) return 'eif';
+  if (otherPort) return 'adf';
+  return 'apdf';
+}
+
+/** Measures the NAT path of a host. Needs reflectors running on s1 and s2 (startReflector). */
+export async function measureNat(lab: Lab, host: string, s1: string, s2: string): Promise<NatMeasurement> {
+  const [p1, p2] = REFLECTOR_PORTS;
+  const a1 = lab.addr(s1);
+  const alt1 = lab.addr(s1, { alt: true });
+  const targets = [`${a1}:${p1}`, `${a1}:${p2}`, `${alt1}:${p1}`, `${lab.addr(s2)}:${p1}`];
+  const mapping = await probeClient(lab, host, targets);
+  // A fresh socket for filtering: its only mapping is toward s1:P1.
+  const filt = await probeClient(lab, host, [targets[0]!], { also: [targets[1]!, targets[2]!] });
+  const otherPort = filt.replies.some((r) => r.via === targets[1]);
+  const otherAddr = filt.replies.some((r) => r.via === targets[2]);
+  return {
+    mapping: classifyMapping(mapping.results.map((r) => r.seen)),
+    filtering: filt.results[0]?.seen ? classifyFiltering(otherPort, otherAddr) : 'unknown',
+    seen: mapping.results,
+    otherPort,
+    otherAddr,
+  };
+}
