@@ -94,3 +94,54 @@ export async function measureNat(lab: Lab, host: string, s1: string, s2: string)
     otherAddr,
   };
 }
+
+/** A listening socket behind a NAT whose mapping was opened by one packet to a reflector. */
+export interface NatListener {
+  /** The external endpoint the reflector saw ("ip:port"). */
+  external: string;
+  process: LabProcess;
+  /**
+   * Ends the listener (after one more round trip to the reflector, so packets sent before this call
+   * have arrived) and returns the sources of the datagrams that got through.
+   */
+  arrivals(): Promise<string[]>;
+}
+
+/**
+ * Opens a mapping from `host` by sending one packet to `reflector` ("ip:port", a running reflector),
+ * then records every datagram that arrives on that socket until arrivals() (or `count` datagrams,
+ * default 100, or `timeoutMs`, default 60 s).
+ */
+export async function listenBehindNat(lab: Lab, host: string, reflector: string, opts: { count?: number; timeoutMs?: number; port?: number } = {}): Promise<NatListener> {
+  const args = ['listen', '--send-to', reflector, '--count', String(opts.count ?? 100), '--timeout-ms', String(opts.timeoutMs ?? 60_000)];
+  if (opts.port !== undefined) args.push('--port', String(opts.port));
+  const p = lab.spawnNode(host, PROBE, args, { description: `listener on ${host}` });
+  const m = await p.waitForOutput(/"event":"mapped","seen":"([^"]+)"/, 10_000, 'stdout');
+  return {
+    external: m[1]!,
+    process: p,
+    async arrivals() {
+      p.write('end\n');
+      await p.done;
+      return p.stdout
+        .split('\n')
+        .map((l) => {
+          try {
+            return JSON.parse(l) as { event?: string; from?: string };
+          } catch {
+            return {};
+          }
+        })
+        .filter((e) => e.event === 'recv' && typeof e.from === 'string')
+        .map((e) => e.from!);
+    },
+  };
+}
+
+/** Sends `count` datagrams from one socket in `node` (optionally bound to an address/port) to `to`. */
+export async function sendUdp(lab: Lab, node: string, to: string, opts: { count?: number; bind?: string; port?: number } = {}): Promise<void> {
+  const args = ['send', '--to', to, '--count', String(opts.count ?? 3), '--interval-ms', '20'];
+  if (opts.bind) args.push('--bind', opts.bind);
+  if (opts.port !== undefined) args.push('--port', String(opts.port));
+  await lab.execNode(node, PROBE, args, { check: true });
+}

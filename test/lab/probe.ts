@@ -13,7 +13,8 @@
  *   listen  [--port 0] [--bind ADDR] [--send-to A:P] [--count 1] [--timeout-ms 3000]
  *           Binds (optionally first sends to --send-to and prints {"event":"mapped","seen"}),
  *           prints {"event":"ready","local"}, then {"event":"recv","from","data"} per datagram,
- *           and {"event":"done","received":N} after --count datagrams or the timeout.
+ *           and {"event":"done","received":N} after --count datagrams or the timeout, or after a line
+ *           "end" on stdin (with --send-to: once the reflector answered one more request).
  *   send    --to A:P [--port 0] [--bind ADDR] [--count 3] [--interval-ms 50] [--data TEXT]
  *   punch   --peer A:P [--port 0] [--bind ADDR] [--count 20] [--interval-ms 100] [--timeout-ms 4000]
  *           Hole punching: sends "punch" to the peer every interval (at most --count times) and
@@ -186,28 +187,43 @@ async function listen(a: Args): Promise<number> {
   const count = num(a, 'count', 1, 100_000);
   const timeoutMs = num(a, 'timeout-ms', 3000, 3_600_000);
   let received = 0;
+  const fromSendTo = (rinfo: { address: string; port: number }) => sendTo !== undefined && rinfo.address === sendTo.address && rinfo.port === sendTo.port;
   const done = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
+    const timer = setTimeout(finish, timeoutMs);
+    function finish() {
+      clearTimeout(timer);
+      process.stdin.pause();
+      resolve();
+    }
     let mappedSeen = sendTo === undefined;
+    // A line "end" on stdin asks the --send-to reflector once more; its answer travels the same path as
+    // anything sent to us before, so once it is back we stop without a blind wait.
+    process.stdin.setEncoding('utf8').on('data', (d: string) => {
+      if (!d.includes('end')) return;
+      if (sendTo) s.send(JSON.stringify({ id: 1 }), sendTo.port, sendTo.address);
+      else finish();
+    });
     s.on('message', (msg, rinfo) => {
       const from = formatEndpoint(rinfo.address, rinfo.port);
       const data = msg.toString('utf8').slice(0, 500);
-      if (!mappedSeen && sendTo && rinfo.address === sendTo.address && rinfo.port === sendTo.port) {
-        mappedSeen = true;
+      if (fromSendTo(rinfo)) {
+        let reply: { id?: unknown; seen?: unknown } = {};
         try {
-          print({ event: 'mapped', seen: (JSON.parse(data) as { seen?: string }).seen ?? null });
+          reply = JSON.parse(data) as typeof reply;
         } catch {
-          print({ event: 'mapped', seen: null });
+          // not the reflector's answer
         }
-        print({ event: 'ready', local: formatEndpoint(s.address().address, s.address().port) });
-        return;
+        if (reply.id === 1) return finish();
+        if (!mappedSeen) {
+          mappedSeen = true;
+          print({ event: 'mapped', seen: typeof reply.seen === 'string' ? reply.seen : null });
+          print({ event: 'ready', local: formatEndpoint(s.address().address, s.address().port) });
+          return;
+        }
       }
       received++;
       print({ event: 'recv', from, data });
-      if (received >= count) {
-        clearTimeout(timer);
-        resolve();
-      }
+      if (received >= count) finish();
     });
   });
   if (sendTo) s.send(JSON.stringify({ id: 0 }), sendTo.port, sendTo.address);
