@@ -33,6 +33,8 @@ export class NftablesBackend implements PortMapBackend {
   private readonly run: CommandRunner;
   private readonly nft: string[];
   private readonly wanIf: string | undefined;
+  /** The table as last read or written: changes are made against it, so a change costs one nft run. */
+  private known: PortMapping[] | undefined;
 
   constructor(options: NftablesOptions = {}) {
     this.owner = (options.owner ?? 'conegate_pmpd').replaceAll('-', '_');
@@ -46,14 +48,14 @@ export class NftablesBackend implements PortMapBackend {
 
   async add(m: PortMapping): Promise<void> {
     checkMapping(m);
-    const cur = (await this.list()).filter((x) => x.id !== m.id);
+    const cur = (await this.current()).filter((x) => x.id !== m.id);
     const clash = cur.find((x) => x.transport === m.transport && x.externalPort === m.externalPort && x.externalAddress === m.externalAddress);
     if (clash) throw new ConegateError('CG_FIREWALL_REJECTED', `external ${m.transport}/${m.externalPort} already mapped by ${clash.id}`);
     await this.apply([...cur, m]);
   }
 
   async remove(id: string): Promise<void> {
-    const cur = await this.list();
+    const cur = await this.current();
     if (!cur.some((x) => x.id === id)) return;
     await this.apply(cur.filter((x) => x.id !== id));
   }
@@ -64,11 +66,18 @@ export class NftablesBackend implements PortMapBackend {
       if (/No such file or directory|does not exist/i.test(r.stderr)) return [];
       throw new ConegateError('CG_COMMAND_FAILED', `nft list table ip ${this.table} failed: ${r.stderr.trim()}`);
     }
-    return sortMappings(parseNftJson(r.stdout));
+    this.known = sortMappings(parseNftJson(r.stdout));
+    return [...this.known];
   }
 
   async flush(): Promise<void> {
+    this.known = undefined;
     await this.transaction(`table ip ${this.table}\ndelete table ip ${this.table}\n`);
+    this.known = [];
+  }
+
+  private async current(): Promise<PortMapping[]> {
+    return this.known ? [...this.known] : this.list();
   }
 
   /** The whole table text for a set of mappings (exported for golden tests). */
@@ -77,7 +86,10 @@ export class NftablesBackend implements PortMapBackend {
   }
 
   private async apply(ms: PortMapping[]): Promise<void> {
+    // Whatever happens, the next change re-reads the kernel unless this one is known to have landed.
+    this.known = undefined;
     await this.transaction(`table ip ${this.table}\ndelete table ip ${this.table}\n${this.render(ms)}`);
+    this.known = sortMappings(ms);
   }
 
   private async transaction(text: string): Promise<void> {

@@ -80,10 +80,10 @@ test('mappings expire on the monotonic clock and leave the firewall', async () =
   const m = await pmpMap(t, 'udp', 6000, 0, 200);
   assert.equal(m.lifetimeSec, 200);
   t.clock.advance(199_000);
-  await t.core.handle(encodePmpRequest({ kind: 'publicAddress' }), LAN);
+  await t.core.idle();
   assert.equal((await t.backend.list()).length, 1);
   t.clock.advance(1_000);
-  await t.core.handle(encodePmpRequest({ kind: 'publicAddress' }), LAN);
+  await t.core.idle();
   assert.deepEqual(await t.backend.list(), []);
   await t.core.stop();
 });

@@ -41,6 +41,8 @@ export interface CoreOptions {
   /** Debounce of state writes. */
   persistDelayMs?: number;
   announceIpv6?: boolean;
+  /** Requests waiting for the firewall beyond this are dropped (clients retransmit). @default 256 */
+  maxPending?: number;
 }
 
 export interface Source {
@@ -59,8 +61,9 @@ export class PmpCore {
   private persistTimer: CancelTimer | undefined;
   private checkTimer: CancelTimer | undefined;
   private started = false;
+  private pending = 0;
   /** Counters for tests, logs and `pmp list`. */
-  readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0 };
+  readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0, overloaded: 0 };
 
   constructor(
     private readonly options: CoreOptions,
@@ -98,12 +101,31 @@ export class PmpCore {
   /** Handles one datagram from a LAN source; resolves to the answer, or undefined to send nothing. */
   handle(packet: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
     this.stats.received++;
+    // A public-address request only reads; answer it at once so a queue of firewall changes
+    // never delays the cheap, frequent question.
+    if (packet.length === 2 && packet[0] === PMP_VERSION && packet[1] === 0) {
+      const out = this.limiter.take(src.address, this.deps.clock.nowMs()) ? this.publicAddress(src) : undefined;
+      if (out) this.stats.answered++;
+      else this.stats.rateLimited++;
+      return Promise.resolve(out);
+    }
+    if (this.pending >= (this.options.maxPending ?? 256)) {
+      this.stats.overloaded++;
+      return Promise.resolve(undefined);
+    }
+    this.pending++;
     return this.serial(async () => {
+      this.pending--;
       const out = await this.dispatch(packet, src);
       if (out) this.stats.answered++;
       else this.stats.dropped++;
       return out;
     });
+  }
+
+  /** Resolves once everything queued so far (requests, expiries, checks) is done. */
+  idle(): Promise<void> {
+    return this.serial(async () => undefined);
   }
 
   /** Tells the core the WAN address; a change loses every mapping (they point at the old address). */
@@ -297,11 +319,7 @@ export class PmpCore {
       this.deps.log.debug({ client: src.address, reason: err.reason }, 'pmpd: malformed nat-pmp request dropped');
       return undefined;
     }
-    if (req.kind === 'publicAddress') {
-      const ext = this.externalAddress === undefined ? undefined : parseIPv4(this.externalAddress);
-      this.deps.log.debug({ client: src.address, result: ext ? 'SUCCESS' : 'NETWORK_FAILURE' }, 'pmpd: public address');
-      return encodePmpResponse({ kind: 'publicAddress', result: ext ? PmpResult.SUCCESS : PmpResult.NETWORK_FAILURE, epochSec, externalAddress: ext ?? new Uint8Array(4) });
-    }
+    if (req.kind === 'publicAddress') return this.publicAddress(src);
     const mreq: MappingRequest = {
       via: 'pmp',
       client: src.address,
@@ -329,6 +347,12 @@ export class PmpCore {
     }
     this.logDecision(src, 'pmp', what, 'SUCCESS', `${outcome.renewal ? 'renewed' : 'granted'} external ${outcome.mapping.externalPort} for ${outcome.mapping.lifetimeSec}s`);
     return answer(PmpResult.SUCCESS, outcome.mapping.externalPort, outcome.mapping.lifetimeSec);
+  }
+
+  private publicAddress(src: Source): Uint8Array {
+    const ext = this.externalAddress === undefined ? undefined : parseIPv4(this.externalAddress);
+    this.deps.log.debug({ client: src.address, result: ext ? 'SUCCESS' : 'NETWORK_FAILURE' }, 'pmpd: public address');
+    return encodePmpResponse({ kind: 'publicAddress', result: ext ? PmpResult.SUCCESS : PmpResult.NETWORK_FAILURE, epochSec: this.epochSec(), externalAddress: ext ?? new Uint8Array(4) });
   }
 
   private async handlePcp(b: Uint8Array, src: Source): Promise<Uint8Array | undefined> {

@@ -23,11 +23,18 @@ interface CommonOpts {
 }
 
 const backendOption = () => new Option('--backend <name>', 'firewall backend').choices(['auto', 'nftables', 'pf', 'memory']);
+const CONFIG_HELP = 'config file (default: CONEGATE_CONFIG, then the platform default)';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 function portArg(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConegateError('CG_USAGE', `--port ${v} is not a port`);
+  return n;
+}
+
+function msArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 100 || n > 86_400_000) throw new ConegateError('CG_USAGE', `${v} is not a duration in ms (100..86400000)`);
   return n;
 }
 
@@ -37,12 +44,14 @@ export function pmpCommand(): Command {
   cmd
     .command('serve')
     .description('serve NAT-PMP and PCP on the LAN (foreground)')
+    .option('--config <file>', CONFIG_HELP)
     .option('--lan <IF|ADDR>', 'LAN interface or address to listen on (repeatable; default pmp.lan)', collect)
     .option('--wan <IF|ADDR>', 'WAN interface or public IPv4 address (default pmp.wan)')
     .addOption(backendOption())
     .option('--state <file>', 'state file for mappings and epoch (default pmp.stateFile)')
     .addOption(new Option('--port <n>', 'server port (tests and benchmarks)').default(5351).argParser(portArg).hideHelp())
-    .action(async (opts: CommonOpts & { lan?: string[]; port: number }, c: Command) => {
+    .addOption(new Option('--backend-check-ms <ms>', 'how often the firewall is read back to notice a flush').default(30_000).argParser(msArg).hideHelp())
+    .action(async (opts: CommonOpts & { lan?: string[]; port: number; backendCheckMs: number }, c: Command) => {
       const g = globalOptions(c);
       const { config } = await resolveConfig(g);
       const log = loggerFor(g, config);
@@ -52,7 +61,7 @@ export function pmpCommand(): Command {
       const stateFile = opts.state ?? defaultStateFile(config);
       await mkdir(dirname(stateFile), { recursive: true, mode: 0o700 });
       const backend = makeBackend(opts.backend ?? config.pmp.backend, wanSpec === undefined ? {} : { wanIf: wanSpec });
-      const server = new PmpServer({ lan, port: opts.port, stateFile, policy: policyFromConfig(config, lan) }, { clock: realClock, log, backend, wan });
+      const server = new PmpServer({ lan, port: opts.port, stateFile, backendCheckMs: opts.backendCheckMs, policy: policyFromConfig(config, lan) }, { clock: realClock, log, backend, wan });
       await server.start();
       await new Promise<void>((resolve) => {
         const done = () => resolve();
@@ -66,6 +75,7 @@ export function pmpCommand(): Command {
   cmd
     .command('list')
     .description('list mappings: from the state file and as installed in the firewall')
+    .option('--config <file>', CONFIG_HELP)
     .addOption(backendOption())
     .option('--state <file>', 'state file (default pmp.stateFile)')
     .option('--wan <IF>', 'WAN interface the backend matches on (pf/nftables)')
@@ -95,6 +105,7 @@ export function pmpCommand(): Command {
   cmd
     .command('flush')
     .description('remove every mapping rule this server made from the firewall')
+    .option('--config <file>', CONFIG_HELP)
     .addOption(backendOption())
     .option('--wan <IF>', 'WAN interface the backend matches on (pf/nftables)')
     .option('--json', 'machine-readable output')
