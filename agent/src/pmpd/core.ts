@@ -6,21 +6,17 @@
  */
 import type { Clock, CancelTimer } from '../clock/clock.ts';
 import type { Logger } from '../log/logger.ts';
-import { DecodeError } from '../errors.ts';
-import type { PortMapBackend } from '../fw/backend.ts';
+import type { PortMapBackend, PortMapping } from '../fw/backend.ts';
 import { parseIPv4 } from '../net/ip.ts';
-import { PMP_RESPONSE_BIT, PMP_VERSION, PmpResult, decodePmpRequest, encodePmpAnnouncement, encodePmpResponse, pmpResultName } from '../pmp/codec.ts';
-import { PCP_VERSION, PcpResult, decodePcpRequest, encodePcpAnnouncement, encodePcpErrorResponse, encodePcpResponse, pcpErrorResultOf, pcpResultName } from '../pcp/codec.ts';
+import { PMP_VERSION, PmpResult, encodePmpAnnouncement, encodePmpResponse } from '../pmp/codec.ts';
+import { PCP_VERSION, encodePcpAnnouncement } from '../pcp/codec.ts';
 import { announcementSchedule, type Announcement } from './announce.ts';
 import { Epoch } from './epoch.ts';
-import { REFUSALS, decide, type Decision, type MappingRequest, type PmpPolicy } from './policy.ts';
-import { checkPcpOptions, pcpDeleteResponse, pcpGrantResponse, pcpMappingRequest } from './pcpreq.ts';
+import { decide, type Decision, type MappingRequest, type PmpPolicy } from './policy.ts';
+import { handlePcp, handlePmp, MAX_PACKET, type RequestContext, type Source } from './requests.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { MappingTable, type Mapping } from './table.ts';
 import { readState, restore, snapshot, writeStateAtomic } from './state.ts';
-
-/** Largest packet looked at; PCP's limit (RFC 6887 7). Longer ones are answered by PCP rules or dropped. */
-export const MAX_PACKET = 1100;
 
 export interface CoreDeps {
   clock: Clock;
@@ -45,10 +41,7 @@ export interface CoreOptions {
   maxPending?: number;
 }
 
-export interface Source {
-  address: string;
-  port: number;
-}
+export type { Source } from './requests.ts';
 
 export class PmpCore {
   readonly table = new MappingTable();
@@ -61,6 +54,7 @@ export class PmpCore {
   private persistTimer: CancelTimer | undefined;
   private checkTimer: CancelTimer | undefined;
   private started = false;
+  private readonly ctx: RequestContext;
   private pending = 0;
   /** Counters for tests, logs and `pmp list`. */
   readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0, overloaded: 0 };
@@ -73,6 +67,14 @@ export class PmpCore {
     this.epoch = new Epoch(deps.clock.nowMs());
     this.externalAddress = externalAddress;
     this.limiter = new RateLimiter(options.policy.requestsPerClientPerSec);
+    this.ctx = {
+      log: deps.log,
+      epochSec: () => this.epochSec(),
+      externalAddress: () => this.externalAddress,
+      publicAddress: (src) => this.publicAddress(src),
+      act: (req) => this.act(req),
+      logDecision: (...a) => this.logDecision(...a),
+    };
   }
 
   epochSec(): number {
@@ -296,57 +298,11 @@ export class PmpCore {
       log.debug({ client: src.address }, 'pmpd: rate limited, dropped');
       return undefined;
     }
-    if (b[0] === PMP_VERSION) return this.handlePmp(b, src);
+    if (b[0] === PMP_VERSION) return handlePmp(this.ctx, b, src);
     if (b.length > MAX_PACKET && b[0] !== PCP_VERSION) return undefined;
     // Version 2, and every other version (RFC 6887 9: a server speaking both answers unknown versions
     // with PCP UNSUPP_VERSION carrying the version it does speak).
-    return this.handlePcp(b, src);
-  }
-
-  private async handlePmp(b: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
-    const epochSec = this.epochSec();
-    const op = b[1]!;
-    if (op & PMP_RESPONSE_BIT || b.length > MAX_PACKET) return undefined; // RFC 6886 3.5: ignore responses
-    let req;
-    try {
-      req = decodePmpRequest(b);
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      if (op > 2) {
-        this.logDecision(src, 'pmp', `opcode ${op}`, pmpResultName(PmpResult.UNSUPPORTED_OPCODE), err.reason);
-        return encodePmpResponse({ kind: 'error', opcode: op, result: PmpResult.UNSUPPORTED_OPCODE, epochSec });
-      }
-      this.deps.log.debug({ client: src.address, reason: err.reason }, 'pmpd: malformed nat-pmp request dropped');
-      return undefined;
-    }
-    if (req.kind === 'publicAddress') return this.publicAddress(src);
-    const mreq: MappingRequest = {
-      via: 'pmp',
-      client: src.address,
-      internalAddress: src.address,
-      thirdParty: false,
-      protocolNumber: req.protocol === 'udp' ? 17 : 6,
-      internalPort: req.internalPort,
-      suggestedExternalPort: req.suggestedExternalPort,
-      lifetimeSec: req.lifetimeSec,
-      filterCount: 0,
-      preferFailure: false,
-    };
-    const outcome = await this.act(mreq);
-    const answer = (result: number, externalPort: number, lifetimeSec: number): Uint8Array =>
-      encodePmpResponse({ kind: 'map', protocol: req.protocol, result, epochSec: this.epochSec(), internalPort: req.internalPort, externalPort, lifetimeSec });
-    const what = `${req.protocol} ${req.internalPort}->${req.suggestedExternalPort} ${req.lifetimeSec}s`;
-    if (outcome.kind === 'refuse') {
-      const code = REFUSALS[outcome.refusal].pmp;
-      this.logDecision(src, 'pmp', what, pmpResultName(code), outcome.detail);
-      return answer(code, 0, 0);
-    }
-    if (outcome.kind === 'delete') {
-      this.logDecision(src, 'pmp', what, 'SUCCESS', `deleted ${outcome.mappings.length}`);
-      return answer(PmpResult.SUCCESS, 0, 0);
-    }
-    this.logDecision(src, 'pmp', what, 'SUCCESS', `${outcome.renewal ? 'renewed' : 'granted'} external ${outcome.mapping.externalPort} for ${outcome.mapping.lifetimeSec}s`);
-    return answer(PmpResult.SUCCESS, outcome.mapping.externalPort, outcome.mapping.lifetimeSec);
+    return handlePcp(this.ctx, b, src);
   }
 
   private publicAddress(src: Source): Uint8Array {
@@ -355,49 +311,6 @@ export class PmpCore {
     return encodePmpResponse({ kind: 'publicAddress', result: ext ? PmpResult.SUCCESS : PmpResult.NETWORK_FAILURE, epochSec: this.epochSec(), externalAddress: ext ?? new Uint8Array(4) });
   }
 
-  private async handlePcp(b: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
-    const epochSec = this.epochSec();
-    let req;
-    try {
-      req = decodePcpRequest(b);
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      const result = pcpErrorResultOf(err);
-      if (result === undefined) return undefined;
-      this.logDecision(src, 'pcp', `version ${b[0]} opcode ${b[1]! & 0x7f}`, pcpResultName(result), err.reason);
-      return encodePcpErrorResponse(b, result, epochSec);
-    }
-    const optionError = checkPcpOptions(req);
-    if (optionError) {
-      this.logDecision(src, 'pcp', req.opcode, pcpResultName(optionError.result), optionError.detail);
-      return encodePcpErrorResponse(b, optionError.result, epochSec);
-    }
-    if (req.opcode === 'announce') {
-      return encodePcpResponse({ opcode: 'announce', result: PcpResult.SUCCESS, lifetimeSec: 0, epochSec, options: [] });
-    }
-    const nonce = Buffer.from(req.opcode === 'map' ? req.map.nonce : req.peer.nonce).toString('hex');
-    const check = pcpMappingRequest(req, src.address, nonce);
-    if (!check.ok) {
-      this.logDecision(src, 'pcp', req.opcode, pcpResultName(check.result), check.detail);
-      return encodePcpErrorResponse(b, check.result, epochSec);
-    }
-    const r = check.request;
-    const what = `${req.opcode} proto ${r.protocolNumber} ${r.internalAddress}:${r.internalPort}->${r.suggestedExternalPort} ${r.lifetimeSec}s${r.remote ? ` peer ${r.remote.address}/${r.remote.prefixLength}:${r.remote.port}` : ''}`;
-    const outcome = await this.act(r);
-    if (outcome.kind === 'refuse') {
-      const code = REFUSALS[outcome.refusal].pcp;
-      this.logDecision(src, 'pcp', what, pcpResultName(code), outcome.detail);
-      return encodePcpErrorResponse(b, code, this.epochSec());
-    }
-    if (outcome.kind === 'delete') {
-      this.logDecision(src, 'pcp', what, 'SUCCESS', `deleted ${outcome.mappings.length}`);
-      return pcpDeleteResponse(req, this.epochSec());
-    }
-    this.logDecision(src, 'pcp', what, 'SUCCESS', `${outcome.renewal ? 'renewed' : 'granted'} external ${outcome.mapping.externalPort} for ${outcome.mapping.lifetimeSec}s`);
-    return pcpGrantResponse(req, outcome.mapping, this.externalAddress!, this.epochSec());
-  }
-
-  /** Decides and applies to backend then table; a backend failure leaves both as they were. */
   private async act(req: MappingRequest): Promise<Decision> {
     const now = this.deps.clock.nowMs();
     const d = decide(req, this.table, this.options.policy, this.externalAddress, now);
@@ -435,8 +348,8 @@ export class PmpCore {
   }
 }
 
-function ruleOf(m: Mapping): Omit<import('../fw/backend.ts').PortMapping, 'externalAddress'> {
-  const r: Omit<import('../fw/backend.ts').PortMapping, 'externalAddress'> = { id: m.id, transport: m.transport, externalPort: m.externalPort, internalAddress: m.internalAddress, internalPort: m.internalPort };
+function ruleOf(m: Mapping): Omit<PortMapping, 'externalAddress'> {
+  const r: Omit<PortMapping, 'externalAddress'> = { id: m.id, transport: m.transport, externalPort: m.externalPort, internalAddress: m.internalAddress, internalPort: m.internalPort };
   if (m.remote) r.remote = { ...m.remote };
   return r;
 }
