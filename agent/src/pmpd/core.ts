@@ -51,6 +51,7 @@ export class PmpCore {
   private queue: Promise<unknown> = Promise.resolve();
   private timers: CancelTimer[] = [];
   private expiryTimer: CancelTimer | undefined;
+  private expiryAtMs = 0;
   private persistTimer: CancelTimer | undefined;
   private checkTimer: CancelTimer | undefined;
   private started = false;
@@ -102,15 +103,11 @@ export class PmpCore {
 
   /** Handles one datagram from a LAN source; resolves to the answer, or undefined to send nothing. */
   handle(packet: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
-    this.stats.received++;
     // A public-address request only reads; answer it at once so a queue of firewall changes
     // never delays the cheap, frequent question.
-    if (packet.length === 2 && packet[0] === PMP_VERSION && packet[1] === 0) {
-      const out = this.limiter.take(src.address, this.deps.clock.nowMs()) ? this.publicAddress(src) : undefined;
-      if (out) this.stats.answered++;
-      else this.stats.rateLimited++;
-      return Promise.resolve(out);
-    }
+    const fast = this.answerNow(packet, src);
+    if (fast !== false) return Promise.resolve(fast);
+    this.stats.received++;
     if (this.pending >= (this.options.maxPending ?? 256)) {
       this.stats.overloaded++;
       return Promise.resolve(undefined);
@@ -123,6 +120,21 @@ export class PmpCore {
       else this.stats.dropped++;
       return out;
     });
+  }
+
+  /**
+   * The synchronous path for a public-address request (only reads state): the answer, undefined when
+   * rate limited, or false when the packet needs the queued path (handle()).
+   */
+  answerNow(packet: Uint8Array, src: Source): Uint8Array | undefined | false {
+    if (packet.length !== 2 || packet[0] !== PMP_VERSION || packet[1] !== 0) return false;
+    this.stats.received++;
+    if (!this.limiter.take(src.address, this.deps.clock.nowMs())) {
+      this.stats.rateLimited++;
+      return undefined;
+    }
+    this.stats.answered++;
+    return this.publicAddress(src);
   }
 
   /** Resolves once everything queued so far (requests, expiries, checks) is done. */
@@ -243,11 +255,21 @@ export class PmpCore {
 
   // ---- timers ----
 
+  /**
+   * Keeps one timer at the earliest expiry. A renewal pushes expiries later, so the armed timer is
+   * kept (it re-arms itself when it fires early); only an earlier expiry re-arms it. That keeps
+   * timer churn off the renewal path, which is most of the traffic.
+   */
   private armExpiry(): void {
-    this.expiryTimer?.();
-    this.expiryTimer = undefined;
     const next = this.table.nextExpiryMs();
-    if (next === undefined || !this.started) return;
+    if (next === undefined || !this.started) {
+      this.expiryTimer?.();
+      this.expiryTimer = undefined;
+      return;
+    }
+    if (this.expiryTimer && this.expiryAtMs <= next) return;
+    this.expiryTimer?.();
+    this.expiryAtMs = next;
     this.expiryTimer = this.deps.clock.setTimer(next - this.deps.clock.nowMs(), () => {
       this.expiryTimer = undefined;
       void this.serial(async () => {

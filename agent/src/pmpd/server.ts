@@ -35,6 +35,11 @@ interface Binding {
   lan: LanAddress;
   subnet: Cidr;
   socket: Socket;
+  seen: Map<string, boolean>;
+}
+
+function literalLookup(address: string, _family: unknown, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  cb(null, address, 4);
 }
 
 export class PmpServer {
@@ -87,10 +92,12 @@ export class PmpServer {
   private bind(lan: LanAddress): Promise<Binding> {
     const subnet = parseCidr(`${lan.address}/${lan.prefixLen}`, { loose: true });
     if (!subnet || subnet.family !== 4) return Promise.reject(new ConegateError('CG_CONFIG_INVALID', `pmp: LAN address ${lan.address}/${lan.prefixLen} is not IPv4`));
-    const socket = createSocket({ type: 'udp4', reuseAddr: false });
-    const binding: Binding = { lan, subnet, socket };
+    // Answers always go to IPv4 literals: skip the per-send DNS lookup (a nextTick and a parse each).
+    const socket = createSocket({ type: 'udp4', reuseAddr: false, lookup: literalLookup });
+    const binding: Binding = { lan, subnet, socket, seen: new Map() };
     socket.on('message', (msg, rinfo) => this.onMessage(binding, msg, rinfo));
-    socket.on('error', (err) => this.deps.log.error({ err, address: lan.address }, 'pmpd: socket error'));
+    // Also receives send failures (answers are sent without a callback, which costs less per packet).
+    socket.on('error', (err) => this.deps.log.warn({ err, address: lan.address }, 'pmpd: socket error'));
     return new Promise((resolve, reject) => {
       socket.once('error', (err: NodeJS.ErrnoException) => {
         const code = err.code === 'EACCES' ? 'CG_NOT_PERMITTED' : err.code === 'EADDRINUSE' ? 'CG_BUSY' : 'CG_NETWORK';
@@ -110,19 +117,37 @@ export class PmpServer {
   }
 
   private onMessage(b: Binding, msg: Buffer, rinfo: RemoteInfo): void {
-    const src = parseIPv4(rinfo.address);
-    if (!src || !cidrContains(b.subnet, src)) {
+    if (!this.isLan(b, rinfo.address)) {
       this.ignored++;
       this.deps.log.debug({ from: `${rinfo.address}:${rinfo.port}`, lan: b.lan.address }, 'pmpd: request from outside the LAN ignored');
       return;
     }
     const packet = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
-    this.core.handle(packet, { address: rinfo.address, port: rinfo.port }).then(
+    const src = { address: rinfo.address, port: rinfo.port };
+    // Public-address requests are answered synchronously: no promise, no queue (the common case).
+    const now = this.core.answerNow(packet, src);
+    if (now !== false) {
+      if (now) b.socket.send(now, rinfo.port, rinfo.address);
+      return;
+    }
+    this.core.handle(packet, src).then(
       (out) => {
-        if (out && this.running) b.socket.send(out, rinfo.port, rinfo.address, (err) => err && this.deps.log.warn({ err, to: rinfo.address }, 'pmpd: send failed'));
+        if (out && this.running) b.socket.send(out, rinfo.port, rinfo.address);
       },
       (err: unknown) => this.deps.log.error({ err, from: rinfo.address }, 'pmpd: request handling failed'),
     );
+  }
+
+  /** Source address inside the binding's subnet; answers are cached (bounded) since clients repeat. */
+  private isLan(b: Binding, address: string): boolean {
+    let ok = b.seen.get(address);
+    if (ok === undefined) {
+      const ip = parseIPv4(address);
+      ok = ip !== undefined && cidrContains(b.subnet, ip);
+      if (b.seen.size >= 4096) b.seen.clear();
+      b.seen.set(address, ok);
+    }
+    return ok;
   }
 
   private sendAnnouncement(a: Announcement, packet: Uint8Array): void {

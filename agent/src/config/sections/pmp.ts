@@ -33,7 +33,7 @@ export const pmpSchema = {
     minLifetimeSec: { type: 'integer', minimum: 1, maximum: 3600, default: 120, description: 'Shorter requested lifetimes are raised to this (RFC 6887 15).' },
     allowThirdParty: { type: 'boolean', default: false, description: 'Honour PCP THIRD_PARTY (mappings for another host). Off: NOT_AUTHORIZED.' },
     meshPortOnly: { type: 'boolean', default: false, description: 'Only allow mappings for the mesh\'s own UDP port.' },
-    requestsPerClientPerSec: { type: 'integer', minimum: 1, maximum: 10000, default: 20, description: 'Rate limit; excess requests are dropped.' },
+    requestsPerClientPerSec: { type: 'integer', minimum: 1, maximum: 1000000, default: 20, description: 'Rate limit; excess requests are dropped.' },
     stateFile: { type: 'string', minLength: 1, description: 'Where mappings and the epoch persist (default: <stateDir>/pmp-state.json).' },
   },
 } as const;
