@@ -26,11 +26,11 @@ describe('pmpd in the netns lab', () => {
     const p = lab.spawnNode('a.router', CLI, ['pmp', 'serve', '--config', cfg, '--lan', 'lan0', '--wan', 'wan0', '--backend', 'nftables', '--state', stateFile, '--backend-check-ms', '500'], {
       description: 'conegate pmp serve',
     });
-    await p.waitForOutput(/serving NAT-PMP and PCP/, 15_000, 'stderr');
+    await p.waitForOutput(/serving NAT-PMP and PCP/, 30_000, 'stderr');
     return p;
   };
   const tool = async (node: string, args: string[]): Promise<any> => {
-    const r = await lab.execNode(node, TOOLS, args, { timeoutMs: 15_000 });
+    const r = await lab.execNode(node, TOOLS, args, { timeoutMs: 30_000 });
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').pop()!);
   };
@@ -43,7 +43,7 @@ describe('pmpd in the netns lab', () => {
   };
   const nftRules = async (): Promise<string> => (await lab.exec('a.router', ['nft', 'list', 'table', 'ip', 'cg_conegate_pmpd'])).stdout;
   /** Bounded wait for a condition (never a fixed sleep). */
-  const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+  const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       if (await cond()) return;
@@ -53,8 +53,10 @@ describe('pmpd in the netns lab', () => {
   };
   /** Listener on a LAN host, then senders from the internet; resolves to the sources that arrived. */
   const deliver = async (host: string, port: number, senders: { node: string; bind?: string; port?: number; count?: number }[], expect: number): Promise<string[]> => {
-    const l = lab.spawnNode(host, PROBE, ['listen', '--port', String(port), '--count', String(expect), '--timeout-ms', '4000']);
-    await l.waitForOutput(/"ready"/, 5000);
+    // Generous bounds: the listener ends as soon as `expect` packets arrived; the timeouts only matter
+    // when something is broken or the machine is very busy (every helper is a node start-up).
+    const l = lab.spawnNode(host, PROBE, ['listen', '--port', String(port), '--count', String(expect), '--timeout-ms', '30000']);
+    await l.waitForOutput(/"ready"/, 20_000);
     for (const s of senders) {
       const args = ['send', '--to', `${wan}:${port}`, '--count', String(s.count ?? 2), '--interval-ms', '20'];
       if (s.bind) args.push('--bind', s.bind);
@@ -103,9 +105,9 @@ describe('pmpd in the netns lab', () => {
     assert.match(await natpmpc('a.h1', ['-a', '6000', '6000', 'udp', '600']), /Mapped public port 6000 protocol UDP/);
     assert.deepEqual(new Set(await deliver('a.h1', 6000, [{ node: 's1', bind: lab.addr('s1'), port: 40001 }], 2)), new Set([`${lab.addr('s1')}:40001`]));
     assert.match(await natpmpc('a.h1', ['-a', '6001', '6001', 'tcp', '600']), /Mapped public port 6001 protocol TCP/);
-    const srv = lab.spawnNode('a.h1', PROBE, ['tcp-serve', '--bind', `${h1}:6001`, '--duration-ms', '10000']);
-    const srv2 = lab.spawnNode('a.h1', PROBE, ['tcp-serve', '--bind', `${h1}:6002`, '--duration-ms', '10000']);
-    await Promise.all([srv.waitForOutput(/ready|listening/i, 5000), srv2.waitForOutput(/ready|listening/i, 5000)]);
+    const srv = lab.spawnNode('a.h1', PROBE, ['tcp-serve', '--bind', `${h1}:6001`, '--duration-ms', '60000']);
+    const srv2 = lab.spawnNode('a.h1', PROBE, ['tcp-serve', '--bind', `${h1}:6002`, '--duration-ms', '60000']);
+    await Promise.all([srv.waitForOutput(/ready|listening/i, 20_000), srv2.waitForOutput(/ready|listening/i, 20_000)]);
     const ok = await lab.execNode('s1', PROBE, ['tcp-connect', '--to', `${wan}:6001`, '--timeout-ms', '3000']);
     assert.match(ok.stdout, /"connected":true/);
     const unmapped = await lab.execNode('s1', PROBE, ['tcp-connect', '--to', `${wan}:6002`, '--timeout-ms', '1500']);
@@ -164,14 +166,14 @@ describe('pmpd in the netns lab', () => {
   });
 
   it('epoch: clean restart continues it; restart without state sends it back and is announced; a flush is detected', async () => {
-    await waitFor('epoch >= 2', async () => (await pmp('a.h1', '--op', 'public')).answer?.epochSec >= 2);
+    await waitFor('epoch >= 8', async () => (await pmp('a.h1', '--op', 'public')).answer?.epochSec >= 8);
     assert.equal((await pmp('a.h1', '--op', 'udp', '--internal', '7400', '--external', '7400', '--lifetime', '600')).answer.result, 0);
     const e1 = (await pmp('a.h1', '--op', 'public')).answer.epochSec as number;
 
     // Clean restart with the same state file: epoch continues, the mapping is kept.
     await server!.stop();
-    let listener = lab.spawnNode('a.h2', TOOLS, ['mcast-listen', '--count', '8', '--timeout-ms', '8000']);
-    await listener.waitForOutput(/"ready"/, 5000);
+    let listener = lab.spawnNode('a.h2', TOOLS, ['mcast-listen', '--count', '8', '--timeout-ms', '30000']);
+    await listener.waitForOutput(/"ready"/, 20_000);
     server = await startServer(join(dir, 'state.json'));
     const e2 = (await pmp('a.h1', '--op', 'public')).answer.epochSec as number;
     assert.ok(e2 >= e1, `epoch continued: ${e1} -> ${e2}`);
@@ -185,25 +187,26 @@ describe('pmpd in the netns lab', () => {
 
     // Restart without state: the table is lost, the epoch goes back, the LAN is told, clients re-map.
     await server!.stop();
-    listener = lab.spawnNode('a.h2', TOOLS, ['mcast-listen', '--count', '8', '--timeout-ms', '8000']);
-    await listener.waitForOutput(/"ready"/, 5000);
+    listener = lab.spawnNode('a.h2', TOOLS, ['mcast-listen', '--count', '8', '--timeout-ms', '30000']);
+    await listener.waitForOutput(/"ready"/, 20_000);
     server = await startServer(join(dir, 'fresh-state.json'));
     const e3 = (await pmp('a.h1', '--op', 'public')).answer.epochSec as number;
-    assert.ok(e3 < e2 - 1, `epoch went back: ${e2} -> ${e3}`);
+    assert.ok(e3 < e2 - 2, `epoch went back: ${e2} -> ${e3}`);
     assert.doesNotMatch(await nftRules(), /dport 7400 /);
     await listener.done;
     const fresh = seen(listener).filter((a) => a.hex.startsWith('0080'));
     assert.ok(fresh.length >= 3, `announcements: ${fresh.length}`);
-    assert.ok(fresh.every((a) => a.decoded.epochSec <= 2 && a.decoded.externalAddress === wan.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join('')));
+    assert.ok(fresh.every((a) => a.decoded.epochSec < e2 - 2 && a.decoded.externalAddress === wan.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join('')));
     assert.equal((await pmp('a.h1', '--op', 'udp', '--internal', '7400', '--external', '7400', '--lifetime', '600')).answer.externalPort, 7400);
 
     // Someone flushes our rules: the server notices (reads the firewall back), resets the epoch.
-    await waitFor('epoch >= 3', async () => (await pmp('a.h1', '--op', 'public')).answer?.epochSec >= 3);
+    await waitFor('epoch >= 6', async () => (await pmp('a.h1', '--op', 'public')).answer?.epochSec >= 6);
     const list = await lab.execNode('a.router', CLI, ['pmp', 'list', '--json', '--backend', 'nftables', '--state', join(dir, 'fresh-state.json')]);
     assert.equal(list.code, 0, list.stderr);
     assert.ok(JSON.parse(list.stdout).firewall.some((m: { internalPort: number }) => m.internalPort === 7400));
     const flush = await lab.execNode('a.router', CLI, ['pmp', 'flush', '--json', '--backend', 'nftables']);
     assert.equal(JSON.parse(flush.stdout).removed, 1);
-    await waitFor('epoch reset after flush', async () => (await pmp('a.h1', '--op', 'public')).answer?.epochSec < 2);
+    await server!.waitForOutput(/mapping table lost, new epoch/, 30_000, 'stderr');
+    assert.ok((await pmp('a.h1', '--op', 'public')).answer.epochSec < 6, 'epoch went back after the flush');
   });
 });
