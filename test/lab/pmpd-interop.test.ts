@@ -173,7 +173,8 @@ describe('pmpd in the netns lab', () => {
     // Clean restart with the same state file: epoch continues, the mapping is kept.
     await server!.stop();
     let listener = lab.spawnNode('a.h2', TOOLS, ['mcast-listen', '--count', '8', '--timeout-ms', '30000']);
-    await listener.waitForOutput(/"ready"/, 20_000);
+    const listener6 = lab.spawnNode('a.h2', TOOLS, ['mcast-listen', '--v6', 'eth0', '--count', '3', '--timeout-ms', '30000']);
+    await Promise.all([listener.waitForOutput(/"ready"/, 20_000), listener6.waitForOutput(/"ready"/, 20_000)]);
     server = await startServer(join(dir, 'state.json'));
     const e2 = (await pmp('a.h1', '--op', 'public')).answer.epochSec as number;
     assert.ok(e2 >= e1, `epoch continued: ${e1} -> ${e2}`);
@@ -184,6 +185,9 @@ describe('pmpd in the netns lab', () => {
     assert.ok(clean.some((a) => a.hex.startsWith('0080')), 'NAT-PMP announcement seen');
     assert.ok(clean.some((a) => a.hex.startsWith('0280')), 'PCP ANNOUNCE seen');
     assert.ok(clean.filter((a) => a.hex.startsWith('0080')).every((a) => a.decoded.epochSec >= e1));
+    await listener6.done;
+    const v6 = seen(listener6);
+    assert.ok(v6.length >= 3 && v6.every((a) => a.hex.startsWith('0280') && a.fromPort === 5351 && a.from.startsWith('fe80:')), `PCP ANNOUNCE on [ff02::1]:5350: ${JSON.stringify(v6)}`);
 
     // Restart without state: the table is lost, the epoch goes back, the LAN is told, clients re-map.
     await server!.stop();

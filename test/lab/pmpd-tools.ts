@@ -7,7 +7,7 @@
  *   pcp    --gw A --client A --op map|peer|announce [--proto 17] [--internal N] [--external N]
  *          [--lifetime N] [--nonce HEX24] [--filter A:P] [--peer A:P] [--third-party A] [--prefer-failure 1]
  *   npm    --gw A --op public|udp|tcp [--internal N --external N --lifetime N]   (npm `nat-pmp` client)
- *   mcast-listen [--count 4] [--timeout-ms 4000]    UDP 5350 joined to 224.0.0.1
+ *   mcast-listen [--count 4] [--timeout-ms 4000] [--v6 IF]   UDP 5350 joined to 224.0.0.1 (or ff02::1 on IF)
  *   fuzz   --gw A [--count 2000] [--seed 1] [--timeout-ms 20000]
  *   load   --gw A [--port 5351] [--duration-ms 3000] [--concurrency 16] [--op public|udp]
  */
@@ -108,11 +108,18 @@ async function npm(): Promise<void> {
 }
 
 async function mcastListen(): Promise<void> {
-  const s = createSocket({ type: 'udp4', reuseAddr: true });
+  // --v6 IF: listen on [::]:5350 for ff02::1 on that interface instead of 224.0.0.1.
+  const v6If = opt('v6');
+  const s = createSocket({ type: v6If ? 'udp6' : 'udp4', reuseAddr: true, ...(v6If ? { ipv6Only: true } : {}) });
   const count = num('count', 4);
   let n = 0;
   await new Promise<void>((r) => s.bind(5350, () => r()));
-  s.addMembership('224.0.0.1');
+  try {
+    if (v6If) s.addMembership('ff02::1', `::%${v6If}`);
+    else s.addMembership('224.0.0.1');
+  } catch {
+    // Already a member (all-hosts / all-nodes groups are joined by the kernel anyway).
+  }
   out({ event: 'ready' });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, num('timeout-ms', 4000));
@@ -124,7 +131,7 @@ async function mcastListen(): Promise<void> {
       } catch (e) {
         decoded = { error: (e as Error).message };
       }
-      out({ event: 'recv', from: rinfo.address, hex: b, decoded, atMs: Math.round(performance.now()) });
+      out({ event: 'recv', from: rinfo.address, fromPort: rinfo.port, hex: b, decoded, atMs: Math.round(performance.now()) });
       if (++n >= count) {
         clearTimeout(timer);
         resolve();

@@ -5,6 +5,7 @@
  * outside the LAN subnets are ignored without an answer (never a reflector for the internet).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import type { CancelTimer } from '../clock/clock.ts';
 import { ConegateError } from '../errors.ts';
 import { cidrContains, parseCidr, parseIPv4, type Cidr } from '../net/ip.ts';
@@ -24,6 +25,8 @@ export interface PmpServerOptions extends CoreOptions {
   port?: number;
   /** How often the WAN address is re-read. @default 5000 */
   wanCheckMs?: number;
+  /** Interface data for finding IPv6 link-local addresses (tests inject it). @default os.networkInterfaces */
+  interfaces?: () => ReturnType<typeof networkInterfaces>;
 }
 
 export interface PmpServerDeps extends Omit<CoreDeps, 'announce'> {
@@ -45,6 +48,8 @@ function literalLookup(address: string, _family: unknown, cb: (err: NodeJS.Errno
 export class PmpServer {
   readonly core: PmpCore;
   private bindings: Binding[] = [];
+  /** Per LAN interface, a socket on its IPv6 link-local address, for PCP ANNOUNCE to ff02::1 only. */
+  private v6: { ifname: string; socket: Socket }[] = [];
   private wanTimer: CancelTimer | undefined;
   private running = false;
   /** Packets from outside the LAN subnets, ignored. */
@@ -55,7 +60,8 @@ export class PmpServer {
     private readonly deps: PmpServerDeps,
   ) {
     if (options.lan.length === 0) throw new ConegateError('CG_CONFIG_INVALID', 'pmp: no LAN address to listen on (set --lan or pmp.lan)');
-    this.core = new PmpCore(options, { ...deps, announce: (a, p) => this.sendAnnouncement(a, p) }, deps.wan());
+    const announceIpv6 = options.announceIpv6 ?? options.lan.some((l) => l.ifname !== undefined);
+    this.core = new PmpCore({ ...options, announceIpv6 }, { ...deps, announce: (a, p) => this.sendAnnouncement(a, p) }, deps.wan());
   }
 
   /** Binds every LAN address, then starts the core (state recovery, announcements). Idempotent. */
@@ -64,6 +70,10 @@ export class PmpServer {
     this.running = true;
     try {
       for (const lan of this.options.lan) this.bindings.push(await this.bind(lan));
+      for (const ifname of new Set(this.options.lan.flatMap((l) => (l.ifname ? [l.ifname] : [])))) {
+        const socket = await this.bindV6(ifname);
+        if (socket) this.v6.push({ ifname, socket });
+      }
       await this.core.start();
     } catch (err) {
       await this.stop();
@@ -80,8 +90,9 @@ export class PmpServer {
     this.wanTimer?.();
     this.wanTimer = undefined;
     await this.core.stop();
-    await Promise.all(this.bindings.map((b) => new Promise<void>((r) => b.socket.close(() => r()))));
+    await Promise.all([...this.bindings, ...this.v6].map((b) => new Promise<void>((r) => b.socket.close(() => r()))));
     this.bindings = [];
+    this.v6 = [];
   }
 
   /** The bound port (useful when tests ask for port 0). */
@@ -112,6 +123,37 @@ export class PmpServer {
           this.deps.log.warn({ err }, 'pmpd: cannot set multicast options; announcements may not go out');
         }
         resolve(binding);
+      });
+    });
+  }
+
+  /**
+   * RFC 6887 14.1.3 also wants the ANNOUNCE on [ff02::1]:5350. Mappings are IPv4 only, so this socket
+   * answers nothing; it is bound to the interface's link-local address and the server port so the
+   * announcement comes from where PCP clients expect it. Best effort: without IPv6, no socket.
+   */
+  private async bindV6(ifname: string): Promise<Socket | undefined> {
+    const ll = ((this.options.interfaces ?? networkInterfaces)()[ifname] ?? []).find((a) => a.family === 'IPv6' && a.address.startsWith('fe80:'));
+    if (!ll) return undefined;
+    const socket = createSocket({ type: 'udp6', ipv6Only: true, lookup: (address, _f, cb) => cb(null, address, 6) });
+    socket.on('message', () => this.ignored++);
+    return new Promise((resolve) => {
+      socket.once('error', (err) => {
+        this.deps.log.warn({ err, ifname }, 'pmpd: no IPv6 announcement socket; PCP ANNOUNCE goes to 224.0.0.1 only');
+        socket.close();
+        resolve(undefined);
+      });
+      socket.bind({ address: `${ll.address}%${ifname}`, port: this.port(), exclusive: true }, () => {
+        socket.removeAllListeners('error');
+        socket.on('error', (err) => this.deps.log.warn({ err, ifname }, 'pmpd: IPv6 announcement socket error'));
+        try {
+          socket.setMulticastInterface(`::%${ifname}`);
+          socket.setMulticastTTL(1);
+          socket.setMulticastLoopback(false);
+        } catch (err) {
+          this.deps.log.warn({ err, ifname }, 'pmpd: cannot set IPv6 multicast options');
+        }
+        resolve(socket);
       });
     });
   }
@@ -151,7 +193,10 @@ export class PmpServer {
   }
 
   private sendAnnouncement(a: Announcement, packet: Uint8Array): void {
-    if (a.group.includes(':')) return; // IPv4 sockets only; ff02::1 needs an IPv6 LAN binding.
+    if (a.group.includes(':')) {
+      for (const v of this.v6) v.socket.send(packet, a.port, `${a.group}%${v.ifname}`);
+      return;
+    }
     for (const b of this.bindings) {
       b.socket.send(packet, a.port, a.group, (err) => err && this.deps.log.warn({ err, group: a.group, lan: b.lan.address }, 'pmpd: announcement not sent'));
     }
