@@ -24,8 +24,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q >/dev/null
   # Debian's coturn and miniupnpd packages try to start their daemons; policy-rc.d keeps them stopped
   # so only the lab starts them, inside its own namespaces.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  status=0
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  if [ "$status" != 0 ]; then
+    echo "setup: apt-get install failed (exit $status) for: ${missing[*]}" >&2
+    exit 1
+  fi
 fi
 
 # npm dependencies: install when node_modules is missing or older than the lock file.

@@ -10,6 +10,13 @@ import { routerRuleset } from './nat-rules.ts';
 
 type NsOf = (node: string) => string;
 
+/** Like Promise.all, but settles every step first: a failed build must know every namespace it made. */
+async function allSettled(steps: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 async function ipBatch(netns: string, lines: string[]): Promise<void> {
   if (lines.length === 0) return;
   await execIn(null, ['ip', '-n', netns, '-batch', '-'], { input: lines.join('\n') + '\n', check: true });
@@ -42,15 +49,15 @@ function addrLines(dev: string, i: { v4?: string; v4Prefix?: number; v6?: string
 /** Creates every namespace of the plan; on failure the caller destroys what was made. */
 export async function buildPlan(plan: Plan, nsOf: NsOf, created: (netns: string) => void): Promise<void> {
   const byName = new Map(plan.nodes.map((n) => [n.name, n]));
-  await Promise.all(
+  await allSettled(
     plan.nodes.map(async (n) => {
       await execIn(null, ['ip', 'netns', 'add', nsOf(n.name)], { check: true });
       created(nsOf(n.name));
     }),
   );
-  await Promise.all(plan.nodes.map((n) => execIn(nsOf(n.name), ['sh', '-c', sysctlScript(n)], { check: true })));
+  await allSettled(plan.nodes.map((n) => execIn(nsOf(n.name), ['sh', '-c', sysctlScript(n)], { check: true })));
   // Bridges, then veth pairs created from the upstream side straight into both namespaces.
-  await Promise.all(
+  await allSettled(
     plan.nodes.map((n) => {
       if (!n.bridge) return Promise.resolve();
       const lines = [`link add ${n.bridge.name} type bridge`, `link set ${n.bridge.name} up`, ...addrLines(n.bridge.name, n.bridge, n.ipv6)];
@@ -62,7 +69,7 @@ export async function buildPlan(plan: Plan, nsOf: NsOf, created: (netns: string)
       return ipBatch(nsOf(n.name), lines);
     }),
   );
-  await Promise.all(
+  await allSettled(
     plan.nodes.map((n) => {
       const lines: string[] = [];
       if (n.uplink) {
@@ -78,7 +85,7 @@ export async function buildPlan(plan: Plan, nsOf: NsOf, created: (netns: string)
       return ipBatch(nsOf(n.name), lines);
     }),
   );
-  await Promise.all(
+  await allSettled(
     plan.nodes.map((n) => {
       if (!n.nat || !n.uplink || !n.bridge || !n.lanNet4) return Promise.resolve();
       const text = routerRuleset({

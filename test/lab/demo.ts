@@ -4,7 +4,7 @@
  * between the two sites. Later steps plug in conegate's own router configuration as a DemoChange.
  */
 import type { Lab } from './lab.ts';
-import { measureNat, PROBE, probeClient, startReflector, type NatMeasurement } from './measure.ts';
+import { measureNat, probeClient, spawnProbe, startReflector, type NatMeasurement } from './measure.ts';
 import { MAPPING_WORDS } from './plan.ts';
 import type { FilteringType, LabSpec, MappingType } from './spec.ts';
 
@@ -87,8 +87,13 @@ async function directAttempt(lab: Lab, a: string, b: string, port: number): Prom
   const aSeenAs = ra.results[0]?.seen ?? null;
   const bSeenAs = rb.results[0]?.seen ?? null;
   if (!aSeenAs || !bSeenAs) return { ok: false, aReceived: 0, bReceived: 0, aSeenAs, bSeenAs };
-  const args = (peer: string) => ['punch', '--port', String(port), '--peer', peer, '--count', '20', '--interval-ms', '100', '--timeout-ms', '3000'];
-  const [pa, pb] = await Promise.all([lab.execNode(a, PROBE, args(bSeenAs)), lab.execNode(b, PROBE, args(aSeenAs))]);
+  const args = (peer: string) => ['punch', '--port', String(port), '--peer', peer, '--count', '30', '--interval-ms', '100', '--timeout-ms', '4000', '--wait-stdin', 'yes'];
+  const pa = await spawnProbe(lab, a, args(bSeenAs), { description: `punch from ${a}` });
+  const pb = await spawnProbe(lab, b, args(aSeenAs), { description: `punch from ${b}` });
+  await Promise.all([pa.waitForOutput(/"event":"ready"/, 30_000), pb.waitForOutput(/"event":"ready"/, 30_000)]);
+  pa.write('go\n');
+  pb.write('go\n');
+  await Promise.all([pa.done, pb.done]);
   const received = (out: string) => {
     const done = out.trim().split('\n').map((l) => { try { return JSON.parse(l) as { event?: string; fromPeer?: number }; } catch { return {}; } }).find((e) => e.event === 'done');
     return done?.fromPeer ?? 0;

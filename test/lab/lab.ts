@@ -7,6 +7,9 @@
  *   finally { await lab.destroy(); }
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConegateError } from '../../agent/src/errors.ts';
 import { buildPlan } from './build.ts';
 import { newLabId, netnsName, uniqueIfname } from './names.ts';
@@ -60,6 +63,7 @@ export class Lab {
   private readonly procs = new Set<LabProcess>();
   private ifCounter = 0;
   private destroying: Promise<void> | undefined;
+  private work: string | undefined;
 
   /** Use createLab(); the constructor only plans. */
   constructor(spec: NormalizedSpec, id = newLabId()) {
@@ -162,6 +166,15 @@ export class Lab {
     return s.hosts.map((h) => `${site}.${h}`);
   }
 
+  /**
+   * A directory private to this lab (created on first use, removed at destroy): for pid, lease, socket
+   * and config files of peers, which must not collide with other runs on the same machine.
+   */
+  get workDir(): string {
+    this.work ??= mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), `${this.id}-`));
+    return this.work;
+  }
+
   /** An interface name unique to this lab run (<= 15 chars), e.g. for WireGuard devices whose socket path is global. */
   uniqueIfname(tag: string): string {
     return uniqueIfname(this.id, tag, ++this.ifCounter);
@@ -169,6 +182,7 @@ export class Lab {
 
   /** Runs a command in a node's namespace to completion (default timeout 10 s). */
   exec(name: string, argv: string[], opts?: ExecOptions): Promise<ExecResult> {
+    if (this.destroying) return Promise.reject(new ConegateError('CG_USAGE', 'lab: exec after destroy'));
     return execIn(this.netns(name), argv, opts);
   }
 
@@ -236,6 +250,7 @@ export class Lab {
           await execIn(null, ['ip', 'netns', 'del', ns], { timeoutMs: 10_000 }).catch(() => undefined);
         }),
       );
+      if (this.work) rmSync(this.work, { recursive: true, force: true });
       liveLabs.delete(this);
     })();
     return this.destroying;
@@ -270,16 +285,23 @@ export class Lab {
         // already deleted
       }
     }
+    if (this.work) rmSync(this.work, { recursive: true, force: true });
     liveLabs.delete(this);
   }
 }
 
-/** Plans and builds a lab. Throws CG_CONFIG_INVALID for a bad spec, CG_NOT_PERMITTED when not root. */
+/** Plans and builds a lab. Throws CG_CONFIG_INVALID for a bad spec, CG_NOT_PERMITTED when not root, CG_PEER_MISSING without ip/nft. */
 export async function createLab(spec: LabSpec): Promise<Lab> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new ConegateError('CG_NOT_PERMITTED', 'lab: building network namespaces needs root');
   }
-  const lab = new Lab(normalizeSpec(spec));
+  const normalized = normalizeSpec(spec);
+  for (const [bin, pkg] of [['ip', 'iproute2'], ['nft', 'nftables']] as const) {
+    if (!process.env.PATH?.split(':').some((dir) => existsSync(`${dir}/${bin}`))) {
+      throw new ConegateError('CG_PEER_MISSING', `lab: ${bin} not found: install the Debian package ${pkg} (scripts/setup.sh does)`);
+    }
+  }
+  const lab = new Lab(normalized);
   await lab.build();
   return lab;
 }

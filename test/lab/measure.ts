@@ -8,11 +8,22 @@
  */
 import { ConegateError } from '../../agent/src/errors.ts';
 import type { Lab } from './lab.ts';
-import type { LabProcess } from './proc.ts';
+import type { ExecResult, LabProcess, SpawnOptions } from './proc.ts';
+import { probeArgv } from './probe-bin.ts';
 import type { FilteringType, MappingType } from './spec.ts';
 
 /** The probe tool's path, for spawnNode/execNode. */
 export const PROBE = new URL('./probe.ts', import.meta.url).pathname;
+/** Starts the probe tool (plain node, see probe-bin.ts) in a node. */
+export async function spawnProbe(lab: Lab, node: string, args: string[], opts: SpawnOptions = {}): Promise<LabProcess> {
+  return lab.spawn(node, [...(await probeArgv()), ...args], { description: `probe ${args.join(' ')}`, ...opts });
+}
+
+/** Runs the probe tool in a node to completion. */
+export async function execProbe(lab: Lab, node: string, args: string[], opts: { timeoutMs?: number; check?: boolean } = {}): Promise<ExecResult> {
+  return lab.exec(node, [...(await probeArgv()), ...args], { timeoutMs: 30_000, ...opts });
+}
+
 /** Ports the reflectors listen on (STUN's port and the next one). */
 export const REFLECTOR_PORTS = [3478, 3479] as const;
 
@@ -21,8 +32,8 @@ export async function startReflector(lab: Lab, server: string, opts: { ipv6?: bo
   const addrs = [lab.addr(server), lab.addr(server, { alt: true })];
   const binds = addrs.flatMap((a) => REFLECTOR_PORTS.map((p) => ['--bind', `${a}:${p}`]));
   if (opts.ipv6) binds.push(['--bind', `[${lab.addr6(server)}]:${REFLECTOR_PORTS[0]}`]);
-  const p = lab.spawnNode(server, PROBE, ['serve', ...binds.flat(), '--duration-ms', '600000'], { description: `reflector on ${server}` });
-  await p.waitForOutput(/"event":"ready"/, 10_000);
+  const p = await spawnProbe(lab, server, ['serve', ...binds.flat(), '--duration-ms', '600000'], { description: `reflector on ${server}` });
+  await p.waitForOutput(/"event":"ready"/, 30_000);
   return p;
 }
 
@@ -35,9 +46,9 @@ export interface ClientResult {
 
 /** Runs the probe client in a node: one socket to every target (with optional "also reply via" endpoints). */
 export async function probeClient(lab: Lab, node: string, targets: string[], opts: { also?: string[]; timeoutMs?: number; port?: number } = {}): Promise<ClientResult> {
-  const args = ['client', ...targets.flatMap((t) => ['--to', t]), ...(opts.also ?? []).flatMap((a) => ['--also', a]), '--timeout-ms', String(opts.timeoutMs ?? 1500)];
+  const args = ['client', ...targets.flatMap((t) => ['--to', t]), ...(opts.also ?? []).flatMap((a) => ['--also', a]), '--timeout-ms', String(opts.timeoutMs ?? 3000)];
   if (opts.port !== undefined) args.push('--port', String(opts.port));
-  const r = await lab.execNode(node, PROBE, args, { timeoutMs: (opts.timeoutMs ?? 1500) + 15_000 });
+  const r = await execProbe(lab, node, args, { timeoutMs: (opts.timeoutMs ?? 3000) + 30_000 });
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   try {
     return JSON.parse(line) as ClientResult;
@@ -115,8 +126,8 @@ export interface NatListener {
 export async function listenBehindNat(lab: Lab, host: string, reflector: string, opts: { count?: number; timeoutMs?: number; port?: number } = {}): Promise<NatListener> {
   const args = ['listen', '--send-to', reflector, '--count', String(opts.count ?? 100), '--timeout-ms', String(opts.timeoutMs ?? 60_000)];
   if (opts.port !== undefined) args.push('--port', String(opts.port));
-  const p = lab.spawnNode(host, PROBE, args, { description: `listener on ${host}` });
-  const m = await p.waitForOutput(/"event":"mapped","seen":"([^"]+)"/, 10_000, 'stdout');
+  const p = await spawnProbe(lab, host, args, { description: `listener on ${host}` });
+  const m = await p.waitForOutput(/"event":"mapped","seen":"([^"]+)"/, 30_000, 'stdout');
   return {
     external: m[1]!,
     process: p,
@@ -143,5 +154,5 @@ export async function sendUdp(lab: Lab, node: string, to: string, opts: { count?
   const args = ['send', '--to', to, '--count', String(opts.count ?? 3), '--interval-ms', '20'];
   if (opts.bind) args.push('--bind', opts.bind);
   if (opts.port !== undefined) args.push('--port', String(opts.port));
-  await lab.execNode(node, PROBE, args, { check: true });
+  await execProbe(lab, node, args, { check: true });
 }

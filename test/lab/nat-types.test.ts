@@ -25,12 +25,16 @@ describe('lab NAT types (RFC 4787 mapping and filtering)', () => {
 
   before(async () => {
     lab = await createLab({
-      sites: CASES.map((c) => ({ name: c.site, nat: { mapping: c.mapping, filtering: c.filtering } })),
+      sites: [...CASES.map((c) => ({ name: c.site, nat: { mapping: c.mapping, filtering: c.filtering } })), { name: 'override', nat: 'symmetric' as const }],
       servers: ['s1', 's2', 's3'],
     });
     await Promise.all([startReflector(lab, 's1'), startReflector(lab, 's2')]);
-    await Promise.all(
-      CASES.map(async (c, i) => {
+    // Another table's nat chain with a lower priority than the lab's wins: how a backend under test
+    // (conegate's nftables rules) takes over a router that starts as symmetric.
+    await lab.nftApply('override.router', 'table ip other {\n  chain post { type nat hook postrouting priority srcnat - 10; policy accept; oifname "wan0" masquerade; }\n}\n');
+    await Promise.all([
+      measureNat(lab, 'override.h1', 's1', 's2').then((m) => measured.set('override', m)),
+      ...CASES.map(async (c, i) => {
         // Distinct source ports per case: the cases run in parallel from the same servers.
         const [p1, p2, p3] = [4001 + 10 * i, 4002 + 10 * i, 4003 + 10 * i];
         const host = `${c.site}.h1`;
@@ -44,9 +48,13 @@ describe('lab NAT types (RFC 4787 mapping and filtering)', () => {
         ]);
         arrivals.set(c.site, (await l.arrivals()).map((from) => from.replace(/:\d+$/, (m) => ({ [`:${p1}`]: ':other-port', [`:${p2}`]: ':other-addr', [`:${p3}`]: ':third-host' })[m] ?? m)));
       }),
-    );
+    ]);
   });
   after(() => lab?.destroy());
+
+  it('a lower-priority nat chain in another table overrides the lab mapping (masquerade: eim)', () => {
+    assert.equal(measured.get('override')!.mapping, 'eim', JSON.stringify(measured.get('override')));
+  });
 
   for (const c of CASES) {
     it(`${c.site}: mapping is ${c.mapping}`, () => {

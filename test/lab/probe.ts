@@ -7,7 +7,7 @@
  *           {"seen":"<source ip:port>","via":"<local ip:port>","id":..}. A request
  *           {"also":["A:P",...]} is also answered from those bound sockets (RFC 5780-style "change
  *           address/port" for filtering tests). Prints {"event":"ready"} then one {"event":"recv"} per datagram.
- *   client  --to A:P [--to A:P ...] [--port 0] [--bind ADDR] [--also A:P ...] [--timeout-ms 1500] [--tries 3]
+ *   client  --to A:P [--to A:P ...] [--port 0] [--bind ADDR] [--also A:P ...] [--timeout-ms 3000] [--tries 3]
  *           Sends from ONE socket to every target, prints one JSON document:
  *           {"local":..,"results":[{"to","seen"|null}],"replies":[{"to","via","seen"}]}.
  *   listen  [--port 0] [--bind ADDR] [--send-to A:P] [--count 1] [--timeout-ms 3000]
@@ -16,10 +16,11 @@
  *           and {"event":"done","received":N} after --count datagrams or the timeout, or after a line
  *           "end" on stdin (with --send-to: once the reflector answered one more request).
  *   send    --to A:P [--port 0] [--bind ADDR] [--count 3] [--interval-ms 50] [--data TEXT]
- *   punch   --peer A:P [--port 0] [--bind ADDR] [--count 20] [--interval-ms 100] [--timeout-ms 4000]
+ *   punch   --peer A:P [--port 0] [--bind ADDR] [--count 20] [--interval-ms 100] [--timeout-ms 4000] [--wait-stdin yes]
  *           Hole punching: sends "punch" to the peer every interval (at most --count times) and
  *           answers what it receives; prints {"event":"recv","from"} per datagram from anyone and
  *           ends with {"event":"done","fromPeer":N,"from":[...]} after the timeout (or once 3 came from peer).
+ *           With --wait-stdin yes it prints {"event":"ready"} and starts on the first line of stdin.
  *   tcp-serve   --bind A:P [--duration-ms 120000]   accepts, writes "hello <remote>\n", closes.
  *   tcp-connect --to A:P [--timeout-ms 2000]        prints {"connected":bool,...}; exit 1 if not.
  */
@@ -35,10 +36,11 @@ export interface Endpoint {
 
 /** Parses "1.2.3.4:5", "[2001:db8::1]:5"; undefined if malformed. */
 export function parseEndpoint(text: string): Endpoint | undefined {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text);
+  const m = v6 ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
   if (!m) return undefined;
   const port = Number(m[2]);
-  if (isIP(m[1]!) === 0 || port > 65535) return undefined;
+  if (isIP(m[1]!) !== (v6 ? 6 : 4) || port > 65535) return undefined;
   return { address: m[1]!, port };
 }
 
@@ -143,11 +145,14 @@ async function serve(a: Args): Promise<number> {
   return 0;
 }
 
+/** How long the client keeps listening for "also" replies after its direct replies arrived. */
+const ALSO_GRACE_MS = 500;
+
 async function client(a: Args): Promise<number> {
   const targets = endpoints(a, 'to');
   if (targets.length === 0) throw new Error('client needs --to');
   const also = a.multi.get('also') ?? [];
-  const timeoutMs = num(a, 'timeout-ms', 1500, 60_000);
+  const timeoutMs = num(a, 'timeout-ms', 3000, 60_000);
   const tries = Math.max(1, num(a, 'tries', 3, 20));
   const s = await bindSocket(one(a, 'bind'), num(a, 'port', 0, 65535), familyOf(targets.map((t) => t.address)));
   const results = targets.map((t) => ({ to: formatEndpoint(t.address, t.port), seen: null as string | null }));
@@ -170,10 +175,12 @@ async function client(a: Args): Promise<number> {
       if (results[id]!.seen === null) s.send(JSON.stringify({ id, also }), target.port, target.address);
     });
     await new Promise((r) => setTimeout(r, timeoutMs / tries));
-    if (results.every((r) => r.seen !== null) && also.length === 0) break;
+    if (results.every((r) => r.seen !== null)) break;
   }
-  const left = timeoutMs - (Date.now() - started);
-  if (also.length > 0 && left > 0) await new Promise((r) => setTimeout(r, left));
+  // "also" replies leave the reflector together with the direct one: once every direct reply is in,
+  // a short grace covers them; without direct replies there is nothing more to wait for.
+  const left = Math.min(timeoutMs - (Date.now() - started), ALSO_GRACE_MS);
+  if (also.length > 0 && results.some((r) => r.seen !== null) && left > 0) await new Promise((r) => setTimeout(r, left));
   const addr = s.address();
   print({ local: formatEndpoint(addr.address, addr.port), results, replies });
   s.close();
@@ -258,6 +265,12 @@ async function punch(a: Args): Promise<number> {
   const intervalMs = num(a, 'interval-ms', 100, 10_000);
   const timeoutMs = num(a, 'timeout-ms', 4000, 600_000);
   const peerText = formatEndpoint(peer.address, peer.port);
+  if (one(a, 'wait-stdin') === 'yes') {
+    // Both sides start sending at the same moment however long each took to start.
+    print({ event: 'ready', local: formatEndpoint(s.address().address, s.address().port) });
+    await new Promise<void>((resolve) => process.stdin.setEncoding('utf8').once('data', () => resolve()));
+    process.stdin.pause();
+  }
   const from = new Set<string>();
   let fromPeer = 0;
   let sent = 0;

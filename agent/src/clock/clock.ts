@@ -13,7 +13,10 @@ export interface Clock {
   setTimer(delayMs: number, fn: () => void): CancelTimer;
 }
 
-/** The real clock: performance.now() and unref'd timers, so a pending timer never keeps a CLI alive by itself. */
+/**
+ * The real clock: performance.now() and ordinary (ref'd) timers. A pending timer keeps the process
+ * alive on purpose: a confirm-or-revert wait must not end early because nothing else is pending.
+ */
 export const realClock: Clock = {
   nowMs: () => performance.now(),
   setTimer(delayMs, fn) {

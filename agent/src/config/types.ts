@@ -29,6 +29,9 @@ export interface NatConfig {
   mode: 'auto' | 'endpoint-independent' | 'static-port' | 'dynamic';
   wan: string[];
   scope: { sources: string[]; ports: string[] };
+  pollSec: number;
+  graceSec: number;
+  healthCommand?: string;
   confirmSec: number;
 }
 
@@ -42,6 +45,9 @@ export interface PortmapConfig {
   protocols: ('pcp' | 'natpmp' | 'upnp')[];
   gateway?: string;
   lifetimeSec: number;
+  renewAfterSec?: number;
+  probeTimeoutMs: number;
+  announcements: boolean;
 }
 
 export interface IpsConfig {

@@ -47,22 +47,37 @@ export function resolveLevel(level?: string): LogLevel {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? (options.destination === undefined && process.stderr.isTTY === true);
-  const destination = options.destination ?? (pretty ? humanStream(process.stderr) : pino.destination({ fd: 2, sync: true }));
+  const sink = options.destination ?? (pretty ? humanStream(process.stderr) : stderrStream());
   return pino(
     {
       name: options.name ?? 'conegate',
       level: resolveLevel(options.level),
       base: undefined,
+      // Objects are redacted on the way in, and every finished line once more on the way out:
+      // child-logger bindings are serialised by pino outside formatters.log and would slip past it.
       formatters: { log: (obj) => redactSecrets(obj) as Record<string, unknown> },
-      hooks: {
-        // Secrets can also arrive as extra message arguments (log.info('%s', key)); redact objects there too.
-        logMethod(args, method) {
-          method.apply(this, args.map((a) => (typeof a === 'object' ? redactSecrets(a) : a)) as Parameters<typeof method>);
-        },
-      },
     },
-    destination,
+    redactingStream(sink),
   );
+}
+
+/** Re-checks each finished JSON line; only lines that carry a secret-looking key are rewritten. */
+function redactingStream(sink: DestinationStream): DestinationStream {
+  return {
+    write(line: string) {
+      if (!SECRET_KEY.test(line)) return sink.write(line);
+      try {
+        sink.write(JSON.stringify(redactSecrets(JSON.parse(line))) + '\n');
+      } catch {
+        sink.write('{"msg":"log line dropped: could not be redacted"}\n');
+      }
+    },
+  };
+}
+
+function stderrStream(): DestinationStream {
+  // stderr writes are synchronous for files and pipes on Linux and FreeBSD, so nothing is lost on exit.
+  return { write: (s: string) => void process.stderr.write(s) };
 }
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };

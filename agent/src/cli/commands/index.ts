@@ -5,6 +5,18 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
+import { pfCommand } from './pf.ts';
+import { portmapCommand } from './portmap.ts';
+import { stunCommand } from './stun.ts';
+import { netcheckCommand } from './netcheck.ts';
 import { pmpCommand } from './pmp.ts';
 
-export const COMMANDS: (() => Command)[] = [configCommand, platformCommand, pmpCommand];
+export const COMMANDS: (() => Command)[] = [
+  configCommand,
+  platformCommand,
+  pfCommand,
+  portmapCommand,
+  stunCommand,
+  netcheckCommand,
+  pmpCommand,
+];

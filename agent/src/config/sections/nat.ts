@@ -21,6 +21,9 @@ export const natSchema = {
         ports: { type: 'array', items: { type: 'string', format: 'port-range' }, default: [], description: 'Internal UDP source ports; empty = all.' },
       },
     },
+    pollSec: { type: 'integer', minimum: 1, maximum: 300, default: 5, description: 'Dynamic mode: how often UDP states are read (pfctl -ss).' },
+    graceSec: { type: 'integer', minimum: 0, maximum: 3600, default: 30, description: 'Dynamic mode: how long a pin outlives the last state of its socket.' },
+    healthCommand: { type: 'string', minLength: 1, description: 'Shell command run during the grace period after apply; exit 0 confirms. Without it, confirm with `conegate pf confirm`.' },
     confirmSec: { type: 'integer', minimum: 10, maximum: 3600, default: 60, description: 'Grace period: apply rolls back unless the health check passes in this time.' },
   },
 } as const;

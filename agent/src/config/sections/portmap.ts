@@ -13,5 +13,13 @@ export const portmapSchema = {
     },
     gateway: { type: 'string', format: 'ip', description: 'Upstream gateway address; default: the default route\'s gateway.' },
     lifetimeSec: { type: 'integer', minimum: 120, maximum: 86400, default: 7200 },
+    renewAfterSec: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 43200,
+      description: 'Renew after this many seconds when that is sooner than half the granted lifetime (tests; gateways that expire mappings early). Default: half the lifetime.',
+    },
+    probeTimeoutMs: { type: 'integer', minimum: 100, maximum: 30000, default: 2000, description: 'Budget for probing each protocol, and for each UPnP HTTP exchange.' },
+    announcements: { type: 'boolean', default: true, description: 'Listen on 224.0.0.1:5350 for the gateway\'s NAT-PMP/PCP announcements (re-map at once after a gateway reboot).' },
   },
 } as const;

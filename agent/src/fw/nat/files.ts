@@ -1,0 +1,74 @@
+/** Atomic state files and the apply lock (a file holding the owner's PID, taken over when stale). */
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ConegateError } from '../../errors.ts';
+import type { Clock } from '../../clock/clock.ts';
+
+/** Writes via a temporary file and rename, so a crash leaves the old or the new file, never half of one. */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+export async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface LockOptions {
+  clock: Clock;
+  pid: number;
+  isAlive?: (pid: number) => boolean;
+  waitMs: number;
+  pollMs?: number;
+}
+
+export const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.setTimer(ms, r));
+
+/**
+ * Takes `dir/lock` (O_EXCL create with our PID). A lock whose PID is not running, or holds no PID,
+ * is stale and removed. Waits up to waitMs for a live holder, then throws CG_BUSY. Returns release().
+ */
+export async function acquireLock(dir: string, o: LockOptions): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, 'lock');
+  const alive = o.isAlive ?? pidAlive;
+  const deadline = o.clock.nowMs() + o.waitMs;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(`${o.pid}\n`);
+      await fh.close();
+      return async () => {
+        const owner = Number((await readOptional(path))?.trim());
+        if (owner === o.pid) await rm(path, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number((await readOptional(path))?.trim());
+    if (!alive(holder)) {
+      // Stale: the holder died (or wrote nothing). Remove and retry; O_EXCL settles any race.
+      await rm(path, { force: true });
+      continue;
+    }
+    if (o.clock.nowMs() >= deadline) throw new ConegateError('CG_BUSY', `another conegate apply (PID ${holder}) holds ${path}; try again when it finishes`, { context: { holder } });
+    await sleep(o.clock, o.pollMs ?? 100);
+  }
+}

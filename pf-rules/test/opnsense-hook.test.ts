@@ -1,0 +1,25 @@
+/** The OPNsense plugin hook registers the head nat anchor the PF backend loads into (run with the real php). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ANCHOR } from '../src/generate.ts';
+
+const INC = fileURLToPath(new URL('../../opnsense-plugin/src/etc/inc/plugins.inc.d/conegate.inc', import.meta.url));
+
+test('conegate_firewall() registers anchor "conegate" of type nat at the head', async () => {
+  const script = `
+    class FakePlugin { public $calls = []; function registerAnchor(...$a) { $this->calls[] = $a; } }
+    require '${INC}';
+    $fw = new FakePlugin();
+    conegate_firewall($fw);
+    echo json_encode($fw->calls);`;
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('php', ['-r', script], (err, stdout, stderr) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') reject(new Error('php is missing: apt-get install -y --no-install-recommends php-cli'));
+      else if (err) reject(new Error(`php failed: ${stderr}`));
+      else resolve(stdout);
+    }),
+  );
+  assert.deepEqual(JSON.parse(out), [[ANCHOR.opnsense, 'nat', 0, 'head']]);
+});
