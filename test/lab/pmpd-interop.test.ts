@@ -213,4 +213,23 @@ describe('pmpd in the netns lab', () => {
     await server!.waitForOutput(/mapping table lost, new epoch/, 30_000, 'stderr');
     assert.ok((await pmp('a.h1', '--op', 'public')).answer.epochSec < 6, 'epoch went back after the flush');
   });
+
+  it('the conegate portmap client maps over PCP and re-creates its mapping when the server loses its table', async () => {
+    const probe = await lab.execNode('a.h1', CLI, ['portmap', 'probe', '--gateway', gw, '--json'], { timeoutMs: 30_000 });
+    const offered = JSON.parse(probe.stdout);
+    assert.deepEqual([offered.pcp, offered.natpmp, offered.externalAddress], [true, true, wan]);
+    const client = lab.spawnNode('a.h1', CLI, ['portmap', 'map', '--port', '7600', '--gateway', gw, '--json'], { description: 'conegate portmap map' });
+    await client.waitForOutput(/"reason":"created"/, 30_000, 'stdout');
+    assert.match(client.stdout, /"via":"pcp"/);
+    assert.match(await nftRules(), /udp dport 7600 dnat to/);
+    // Restart without state: the client hears the announcement with the epoch gone back and re-maps.
+    await server!.stop();
+    server = await startServer(join(dir, 'another-fresh-state.json'));
+    await client.waitForOutput(/"reason":"recreated"/, 30_000, 'stdout');
+    assert.match(client.stdout, /"event":"epochReset"/);
+    assert.match(await nftRules(), /udp dport 7600 dnat to/);
+    // A clean client stop releases the mapping (PCP MAP, lifetime 0, same nonce).
+    await client.stop();
+    await waitFor('mapping released', async () => !/udp dport 7600 /.test(await nftRules()));
+  });
 });
