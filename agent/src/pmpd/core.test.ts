@@ -331,3 +331,14 @@ test('clean restart but firewall lost the rules meanwhile: new epoch', async () 
   assert.equal(b.core.epochSec(), 0);
   await b.core.stop();
 });
+
+test('a second request for a live mapping renews it in place, whatever port it suggests', async () => {
+  const t = makeCore();
+  await t.core.start();
+  assert.equal((await pmpMap(t, 'udp', 5000, 5000, 600)).externalPort, 5000);
+  const again = await pmpMap(t, 'udp', 5000, 6000, 600);
+  assert.deepEqual([again.result, again.externalPort], [0, 5000]);
+  const pf = await pcp(t, pcpMap({ internalPort: 5000, externalPort: 6000, options: [{ kind: 'preferFailure' }] }));
+  assert.equal(pf.result, PcpResult.CANNOT_PROVIDE_EXTERNAL);
+  await t.core.stop();
+});

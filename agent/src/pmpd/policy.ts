@@ -144,7 +144,12 @@ export function decide(req: MappingRequest, table: MappingTable, policy: PmpPoli
     return refuse('quota', `${req.client} already has ${policy.maxMappingsPerClient} mappings`);
   }
 
-  const externalPort = existing && (req.suggestedExternalPort === 0 || req.suggestedExternalPort === existing.externalPort) ? existing.externalPort : pickExternalPort(req, transport, table, policy, existing);
+  // An existing mapping is renewed in place (RFC 6886 3.3, RFC 6887 11.3): the client keeps its port,
+  // and a request cannot move someone's live mapping around. PREFER_FAILURE for another port fails.
+  if (existing && req.preferFailure && req.suggestedExternalPort !== 0 && req.suggestedExternalPort !== existing.externalPort) {
+    return refuse('cannotProvideExternal', `mapping exists on external port ${existing.externalPort}`);
+  }
+  const externalPort = existing ? existing.externalPort : pickExternalPort(req, transport, table, policy, undefined);
   if (externalPort === undefined) return refuse(req.preferFailure ? 'cannotProvideExternal' : 'noFreePort', `no external ${transport} port for ${req.suggestedExternalPort}`);
 
   const lifetimeSec = grantLifetimeSec(req.lifetimeSec, policy);
