@@ -57,6 +57,8 @@ export class PmpCore {
   private started = false;
   private readonly ctx: RequestContext;
   private pending = 0;
+  /** False until the saved state is recovered: an answer before that would carry a wrong epoch. */
+  private ready = false;
   /** Counters for tests, logs and `pmp list`. */
   readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0, overloaded: 0 };
 
@@ -87,6 +89,7 @@ export class PmpCore {
     if (this.started) return;
     this.started = true;
     await this.serial(() => this.recover());
+    this.ready = true;
     this.scheduleBackendCheck();
     this.announce();
   }
@@ -95,6 +98,7 @@ export class PmpCore {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.ready = false;
     for (const c of [...this.timers, this.expiryTimer, this.persistTimer, this.checkTimer]) c?.();
     this.timers = [];
     this.expiryTimer = this.persistTimer = this.checkTimer = undefined;
@@ -129,6 +133,7 @@ export class PmpCore {
   answerNow(packet: Uint8Array, src: Source): Uint8Array | undefined | false {
     if (packet.length !== 2 || packet[0] !== PMP_VERSION || packet[1] !== 0) return false;
     this.stats.received++;
+    if (!this.ready) return undefined;
     if (!this.limiter.take(src.address, this.deps.clock.nowMs())) {
       this.stats.rateLimited++;
       return undefined;
