@@ -57,6 +57,7 @@ export class PmpCore {
   private started = false;
   private readonly ctx: RequestContext;
   private pending = 0;
+  private publicAnswer: { epochSec: number; address: string | undefined; bytes: Uint8Array } | undefined;
   /** False until the saved state is recovered: an answer before that would carry a wrong epoch. */
   private ready = false;
   /** Counters for tests, logs and `pmp list`. */
@@ -332,10 +333,18 @@ export class PmpCore {
     return handlePcp(this.ctx, b, src);
   }
 
-  private publicAddress(src: Source): Uint8Array {
+  /**
+   * The public-address answer. It changes only with the epoch second and the WAN address, so it is
+   * built once per second (the hot path of every NAT-PMP client); Node sends a copy-free view of it.
+   */
+  private publicAddress(_src: Source): Uint8Array {
+    const epochSec = this.epochSec();
+    const cached = this.publicAnswer;
+    if (cached && cached.epochSec === epochSec && cached.address === this.externalAddress) return cached.bytes;
     const ext = this.externalAddress === undefined ? undefined : parseIPv4(this.externalAddress);
-    this.deps.log.debug({ client: src.address, result: ext ? 'SUCCESS' : 'NETWORK_FAILURE' }, 'pmpd: public address');
-    return encodePmpResponse({ kind: 'publicAddress', result: ext ? PmpResult.SUCCESS : PmpResult.NETWORK_FAILURE, epochSec: this.epochSec(), externalAddress: ext ?? new Uint8Array(4) });
+    const bytes = encodePmpResponse({ kind: 'publicAddress', result: ext ? PmpResult.SUCCESS : PmpResult.NETWORK_FAILURE, epochSec, externalAddress: ext ?? new Uint8Array(4) });
+    this.publicAnswer = { epochSec, address: this.externalAddress, bytes };
+    return bytes;
   }
 
   private async act(req: MappingRequest): Promise<Decision> {
