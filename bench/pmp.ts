@@ -71,6 +71,9 @@ export async function run(args: string[] = []): Promise<unknown> {
   const durationMs = arg('round-ms', 2000);
   const rounds = arg('rounds', 5);
   const concurrency = arg('concurrency', 32);
+  for (const [bin, pkg] of [['/usr/sbin/miniupnpd', 'miniupnpd-nftables'], ['/usr/bin/turnserver', 'coturn']] as const) {
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: apt-get install ${pkg} (or run scripts/setup.sh)`);
+  }
   const lab = await createLab({ sites: [{ name: 'a', nat: 'port-restricted', hosts: ['h1'] }], servers: ['s1'] });
   const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'pmp-bench-'));
   let miniPid = 0;

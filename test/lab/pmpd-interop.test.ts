@@ -4,7 +4,7 @@
 // epoch behaviour across restarts, flush detection and the LAN announcements.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createLab, type Lab } from './lab.ts';
@@ -71,6 +71,10 @@ describe('pmpd in the netns lab', () => {
   };
 
   before(async () => {
+    // A missing peer is a failure with the install hint, never a skip.
+    for (const [bin, pkg] of [['natpmpc', 'natpmpc'], ['nft', 'nftables']] as const) {
+      if (!existsSync(`/usr/bin/${bin}`) && !existsSync(`/usr/sbin/${bin}`)) assert.fail(`${bin} is missing: apt-get install ${pkg} (or run scripts/setup.sh)`);
+    }
     lab = await createLab({ sites: [{ name: 'a', nat: 'symmetric', hosts: ['h1', 'h2'] }], servers: ['s1', 's2'] });
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'pmpd-lab-'));
     cfg = join(dir, 'conegate.json');
