@@ -12,6 +12,8 @@ export interface PmpConfig {
   allow: string[];
   internalPorts: string;
   externalPorts: string;
+  allowPrivilegedPorts: boolean;
+  reservedExternalPorts: number[];
   maxMappingsPerClient: number;
   maxLifetimeSec: number;
   minLifetimeSec: number;

@@ -5,20 +5,22 @@
 import type { Command } from 'commander';
 import { configCommand } from './config.ts';
 import { platformCommand } from './platform.ts';
+import { netcheckCommand } from './netcheck.ts';
 import { pfCommand } from './pf.ts';
+import { pmpCommand } from './pmp.ts';
 import { portmapCommand } from './portmap.ts';
 import { stunCommand } from './stun.ts';
-import { netcheckCommand } from './netcheck.ts';
 import { ipsCommand } from './ips.ts';
 import { wgCommands } from './wg.ts';
 
 export const COMMANDS: (() => Command)[] = [
   configCommand,
   platformCommand,
+  netcheckCommand,
   pfCommand,
+  pmpCommand,
   portmapCommand,
   stunCommand,
-  netcheckCommand,
   ipsCommand,
   ...wgCommands,
 ];

@@ -1,0 +1,127 @@
+/**
+ * pf PortMapBackend (FreeBSD, OPNsense, pfSense). The owner's rules live in one anchor, replaced whole
+ * per change: the text is first parsed with `pfctl -n -a ANCHOR -f -` and only then loaded with
+ * `pfctl -a ANCHOR -f -`, which pf applies as one transaction, so a refused text leaves the previous
+ * rules. The main ruleset must call the anchor for translation (`rdr-anchor "ANCHOR"`, which pfSense's
+ * `natrules/*` and OPNsense's registered nat anchors provide). Per mapping, one rule:
+ *   rdr pass on WAN inet proto udp from any|PEER [port P] to EXT port E tag cgpm-<id> -> INT port I
+ * `pass` admits the translated flow without a separate filter rule; the tag carries the mapping id, so
+ * list() can read the installed rules back with `pfctl -a ANCHOR -s nat` (pf keeps no comments).
+ */
+import { ConegateError } from '../errors.ts';
+import { checkMapping, sortMappings, type PortMapBackend, type PortMapping, type Transport } from './backend.ts';
+import { spawnRunner, type CommandRunner } from './run.ts';
+
+export interface PfOptions {
+  owner?: string;
+  /** @default 'conegate/pmpd' */
+  anchor?: string;
+  /** WAN interface for `rdr on`; without it the rule matches on any interface (the external address still must match). */
+  wanIf?: string;
+  run?: CommandRunner;
+  /** @default 'pfctl' (tests pass a recording fake) */
+  pfctl?: string;
+}
+
+const TAG_PREFIX = 'cgpm-';
+
+export class PfBackend implements PortMapBackend {
+  readonly name = 'pf';
+  readonly owner: string;
+  readonly anchor: string;
+  private readonly run: CommandRunner;
+  private readonly pfctl: string;
+  private readonly wanIf: string | undefined;
+
+  constructor(options: PfOptions = {}) {
+    this.owner = options.owner ?? 'conegate-pmpd';
+    this.anchor = options.anchor ?? 'conegate/pmpd';
+    if (!/^[A-Za-z0-9_/-]{1,63}$/.test(this.anchor)) throw new ConegateError('CG_CONFIG_INVALID', `bad pf anchor name ${this.anchor}`);
+    if (options.wanIf !== undefined && !/^[A-Za-z0-9_.]{1,15}$/.test(options.wanIf)) throw new ConegateError('CG_CONFIG_INVALID', `bad interface name ${options.wanIf}`);
+    this.run = options.run ?? spawnRunner();
+    this.pfctl = options.pfctl ?? 'pfctl';
+    this.wanIf = options.wanIf;
+  }
+
+  async add(m: PortMapping): Promise<void> {
+    checkMapping(m);
+    const cur = (await this.list()).filter((x) => x.id !== m.id);
+    const clash = cur.find((x) => x.transport === m.transport && x.externalPort === m.externalPort && x.externalAddress === m.externalAddress);
+    if (clash) throw new ConegateError('CG_FIREWALL_REJECTED', `external ${m.transport}/${m.externalPort} already mapped by ${clash.id}`);
+    await this.load([...cur, m]);
+  }
+
+  async remove(id: string): Promise<void> {
+    const cur = await this.list();
+    if (cur.some((x) => x.id === id)) await this.load(cur.filter((x) => x.id !== id));
+  }
+
+  async list(): Promise<PortMapping[]> {
+    const r = await this.run([this.pfctl, '-a', this.anchor, '-s', 'nat']);
+    if (r.code !== 0) {
+      // An anchor that was never loaded is simply empty.
+      if (/does not exist|No such file|Invalid argument/i.test(r.stderr)) return [];
+      throw new ConegateError('CG_COMMAND_FAILED', `pfctl -a ${this.anchor} -s nat failed: ${r.stderr.trim()}`);
+    }
+    return sortMappings(parsePfNat(r.stdout));
+  }
+
+  async flush(): Promise<void> {
+    await this.load([]);
+  }
+
+  /** The anchor text for a set of mappings (exported for golden tests). */
+  render(ms: PortMapping[]): string {
+    return renderPfAnchor(this.owner, sortMappings(ms), this.wanIf);
+  }
+
+  private async load(ms: PortMapping[]): Promise<void> {
+    const text = this.render(ms);
+    const check = await this.run([this.pfctl, '-n', '-a', this.anchor, '-f', '-'], text);
+    if (check.code !== 0) throw new ConegateError('CG_FIREWALL_REJECTED', `pfctl -n refused the anchor text (nothing loaded): ${check.stderr.trim()}`, { context: { anchor: this.anchor } });
+    const r = await this.run([this.pfctl, '-a', this.anchor, '-f', '-'], text);
+    if (r.code !== 0) throw new ConegateError('CG_FIREWALL_ROLLED_BACK', `pfctl refused to load anchor ${this.anchor} (previous rules kept): ${r.stderr.trim()}`, { context: { anchor: this.anchor } });
+  }
+}
+
+function peer(m: PortMapping): string {
+  if (!m.remote) return 'from any';
+  const net = m.remote.prefixLength === 32 ? m.remote.address : `${m.remote.address}/${m.remote.prefixLength}`;
+  return `from ${net}${m.remote.port ? ` port ${m.remote.port}` : ''}`;
+}
+
+export function renderPfAnchor(owner: string, ms: PortMapping[], wanIf?: string): string {
+  const on = wanIf ? ` on ${wanIf}` : '';
+  const lines = [`# ${owner}: NAT-PMP/PCP mappings, generated; loaded whole with pfctl -a`];
+  for (const m of ms) {
+    lines.push(`rdr pass${on} inet proto ${m.transport} ${peer(m)} to ${m.externalAddress} port ${m.externalPort} tag ${TAG_PREFIX}${m.id} -> ${m.internalAddress} port ${m.internalPort}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Reads our rdr rules back from `pfctl -s nat`. pfctl prints ports as `port = N` and may reorder the
+ * tag; both spellings are accepted. Rules without our tag are not ours and are ignored.
+ */
+export function parsePfNat(text: string): PortMapping[] {
+  const out: PortMapping[] = [];
+  const rule = /^rdr\b.*?\binet proto (udp|tcp) from (\S+)(?: port =? ?(\d+))? to (\S+) port =? ?(\d+).*?->\s*(\S+) port (\d+)/;
+  for (const line of text.split('\n')) {
+    const tag = / tag (\S+)/.exec(line)?.[1]?.replace(/^"|"$/g, '');
+    if (!tag?.startsWith(TAG_PREFIX)) continue;
+    const f = rule.exec(line.trim());
+    if (!f) continue;
+    const m: PortMapping = { id: tag.slice(TAG_PREFIX.length), transport: f[1] as Transport, externalAddress: f[4]!, externalPort: Number(f[5]), internalAddress: f[6]!, internalPort: Number(f[7]) };
+    if (f[2] !== 'any') {
+      const [address, len] = f[2]!.split('/');
+      m.remote = { address: address!, prefixLength: len === undefined ? 32 : Number(len), port: f[3] === undefined ? 0 : Number(f[3]) };
+    }
+    try {
+      checkMapping(m);
+      out.push(m);
+    } catch {
+      // Not a rule we could have written; leave it alone.
+    }
+  }
+  return out;
+}

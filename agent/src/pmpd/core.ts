@@ -1,0 +1,396 @@
+/**
+ * The NAT-PMP + PCP server without sockets: bytes in, bytes out, firewall changes through the
+ * backend, time through the Clock. Stages follow RFC 6887 8.3: classify → decode/validate (drop or
+ * answer with the RFC's error) → decide (policy) → act (backend) → answer; every decision is logged.
+ * All work runs through one queue so the table and the firewall never disagree mid-change.
+ */
+import type { Clock, CancelTimer } from '../clock/clock.ts';
+import type { Logger } from '../log/logger.ts';
+import type { PortMapBackend, PortMapping } from '../fw/backend.ts';
+import { parseIPv4 } from '../net/ip.ts';
+import { PMP_VERSION, PmpResult, encodePmpAnnouncement, encodePmpResponse } from '../pmp/codec.ts';
+import { PCP_VERSION, encodePcpAnnouncement } from '../pcp/codec.ts';
+import { announcementSchedule, type Announcement } from './announce.ts';
+import { Epoch } from './epoch.ts';
+import { decide, type Decision, type MappingRequest, type PmpPolicy } from './policy.ts';
+import { handlePcp, handlePmp, MAX_PACKET, type RequestContext, type Source } from './requests.ts';
+import { RateLimiter } from './ratelimit.ts';
+import { MappingTable, type Mapping } from './table.ts';
+import { readState, restore, snapshot, writeStateAtomic } from './state.ts';
+
+export interface CoreDeps {
+  clock: Clock;
+  log: Logger;
+  backend: PortMapBackend;
+  /** Sends one announcement packet; errors are the edge's to log. */
+  announce?: (a: Announcement, packet: Uint8Array) => void;
+  /** Wall-clock ms, only to carry the epoch across a clean restart. */
+  wallNowMs?: () => number;
+}
+
+export interface CoreOptions {
+  policy: PmpPolicy;
+  /** Where the table and epoch persist; none = in memory only (a restart loses the epoch). */
+  stateFile?: string;
+  /** How often the backend is read back to notice a flush. */
+  backendCheckMs?: number;
+  /** Debounce of state writes. */
+  persistDelayMs?: number;
+  announceIpv6?: boolean;
+  /** Requests waiting for the firewall beyond this are dropped (clients retransmit). @default 256 */
+  maxPending?: number;
+}
+
+export type { Source } from './requests.ts';
+
+export class PmpCore {
+  readonly table = new MappingTable();
+  private epoch: Epoch;
+  private externalAddress: string | undefined;
+  private readonly limiter: RateLimiter;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timers: CancelTimer[] = [];
+  private expiryTimer: CancelTimer | undefined;
+  private expiryAtMs = 0;
+  private persistTimer: CancelTimer | undefined;
+  private checkTimer: CancelTimer | undefined;
+  private started = false;
+  private readonly ctx: RequestContext;
+  private pending = 0;
+  private publicAnswer: { epochSec: number; address: string | undefined; bytes: Uint8Array } | undefined;
+  /** False until the saved state is recovered: an answer before that would carry a wrong epoch. */
+  private ready = false;
+  /** Counters for tests, logs and `pmp list`. */
+  readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0, overloaded: 0 };
+
+  constructor(
+    private readonly options: CoreOptions,
+    private readonly deps: CoreDeps,
+    externalAddress?: string,
+  ) {
+    this.epoch = new Epoch(deps.clock.nowMs());
+    this.externalAddress = externalAddress;
+    this.limiter = new RateLimiter(options.policy.requestsPerClientPerSec);
+    this.ctx = {
+      log: deps.log,
+      epochSec: () => this.epochSec(),
+      externalAddress: () => this.externalAddress,
+      publicAddress: (src) => this.publicAddress(src),
+      act: (req) => this.act(req),
+      logDecision: (...a) => this.logDecision(...a),
+    };
+  }
+
+  epochSec(): number {
+    return this.epoch.sec(this.deps.clock.nowMs());
+  }
+
+  /** Restores state (or detects its loss), arms timers and announces. Idempotent. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.serial(() => this.recover());
+    this.ready = true;
+    this.scheduleBackendCheck();
+    this.announce();
+  }
+
+  /** Cancels every timer and writes the state as clean. Idempotent; leaves the firewall rules in place. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.ready = false;
+    for (const c of [...this.timers, this.expiryTimer, this.persistTimer, this.checkTimer]) c?.();
+    this.timers = [];
+    this.expiryTimer = this.persistTimer = this.checkTimer = undefined;
+    await this.serial(() => this.persist(true));
+  }
+
+  /** Handles one datagram from a LAN source; resolves to the answer, or undefined to send nothing. */
+  handle(packet: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
+    // A public-address request only reads; answer it at once so a queue of firewall changes
+    // never delays the cheap, frequent question.
+    const fast = this.answerNow(packet, src);
+    if (fast !== false) return Promise.resolve(fast);
+    this.stats.received++;
+    if (this.pending >= (this.options.maxPending ?? 256)) {
+      this.stats.overloaded++;
+      return Promise.resolve(undefined);
+    }
+    this.pending++;
+    return this.serial(async () => {
+      this.pending--;
+      const out = await this.dispatch(packet, src);
+      if (out) this.stats.answered++;
+      else this.stats.dropped++;
+      return out;
+    });
+  }
+
+  /**
+   * The synchronous path for a public-address request (only reads state): the answer, undefined when
+   * rate limited, or false when the packet needs the queued path (handle()).
+   */
+  answerNow(packet: Uint8Array, src: Source): Uint8Array | undefined | false {
+    if (packet.length !== 2 || packet[0] !== PMP_VERSION || packet[1] !== 0) return false;
+    this.stats.received++;
+    if (!this.ready) return undefined;
+    if (!this.limiter.take(src.address, this.deps.clock.nowMs())) {
+      this.stats.rateLimited++;
+      return undefined;
+    }
+    this.stats.answered++;
+    return this.publicAddress(src);
+  }
+
+  /** Resolves once everything queued so far (requests, expiries, checks) is done. */
+  idle(): Promise<void> {
+    return this.serial(async () => undefined);
+  }
+
+  /** Tells the core the WAN address; a change loses every mapping (they point at the old address). */
+  setExternalAddress(addr: string | undefined): Promise<void> {
+    return this.serial(async () => {
+      if (addr === this.externalAddress) return;
+      const had = this.externalAddress;
+      this.externalAddress = addr;
+      this.deps.log.warn({ from: had ?? null, to: addr ?? null }, 'pmpd: WAN address changed');
+      if (had !== undefined) await this.resetTable('wan address changed');
+      else this.announce();
+    });
+  }
+
+  /** Reads the firewall back; if our rules are gone (someone flushed it), the table is lost. */
+  checkBackend(): Promise<void> {
+    return this.serial(async () => {
+      if (this.table.size === 0) return;
+      const installed = new Set((await this.deps.backend.list()).map((m) => m.id));
+      const missing = this.table.all().filter((m) => !installed.has(m.id));
+      if (missing.length > 0) await this.resetTable(`firewall lost ${missing.length} mapping(s)`);
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- state ----
+
+  private async recover(): Promise<void> {
+    const log = this.deps.log;
+    const now = this.deps.clock.nowMs();
+    let lost = 'no state file';
+    if (this.options.stateFile) {
+      try {
+        const s = await readState(this.options.stateFile);
+        if (!s) lost = 'no saved state';
+        else if (!s.clean) lost = 'previous run did not stop cleanly';
+        else if (s.backend !== this.deps.backend.name) lost = `backend changed from ${s.backend}`;
+        else if (s.externalAddress !== this.externalAddress) lost = 'WAN address changed while stopped';
+        else {
+          const r = restore(s, now, this.wallNowMs());
+          const installed = new Set((await this.deps.backend.list()).map((m) => m.id));
+          if (r.mappings.every((m) => installed.has(m.id))) {
+            for (const m of r.mappings) this.table.put(m);
+            this.epoch = new Epoch(now, r.epochSec);
+            for (const m of (await this.deps.backend.list()).filter((x) => !this.table.all().some((t) => t.id === x.id))) await this.deps.backend.remove(m.id);
+            log.info({ mappings: r.mappings.length, epochSec: r.epochSec }, 'pmpd: state restored, epoch continues');
+            lost = '';
+          } else lost = 'firewall lost mappings while stopped';
+        }
+      } catch (err) {
+        lost = `state unreadable: ${(err as Error).message}`;
+      }
+    }
+    if (lost) {
+      await this.deps.backend.flush();
+      this.epoch = new Epoch(now);
+      this.stats.epochResets++;
+      log.warn({ reason: lost }, 'pmpd: starting a new epoch');
+    }
+    await this.persist(false);
+    this.armExpiry();
+  }
+
+  private async resetTable(reason: string): Promise<void> {
+    this.deps.log.warn({ reason, mappings: this.table.size }, 'pmpd: mapping table lost, new epoch');
+    try {
+      await this.deps.backend.flush();
+    } catch (err) {
+      this.deps.log.error({ err }, 'pmpd: flushing the firewall failed');
+    }
+    this.table.clear();
+    this.epoch.reset(this.deps.clock.nowMs());
+    this.stats.epochResets++;
+    this.armExpiry();
+    this.schedulePersist();
+    this.announce();
+  }
+
+  private wallNowMs(): number {
+    return (this.deps.wallNowMs ?? Date.now)();
+  }
+
+  private async persist(clean: boolean): Promise<void> {
+    if (!this.options.stateFile) return;
+    const s = snapshot({
+      mappings: this.table.all(),
+      epochSec: this.epochSec(),
+      nowMs: this.deps.clock.nowMs(),
+      wallNowMs: this.wallNowMs(),
+      clean,
+      externalAddress: this.externalAddress,
+      backend: this.deps.backend.name,
+    });
+    try {
+      await writeStateAtomic(this.options.stateFile, s);
+    } catch (err) {
+      this.deps.log.error({ err, file: this.options.stateFile }, 'pmpd: cannot write state');
+    }
+  }
+
+  private schedulePersist(): void {
+    if (!this.options.stateFile || this.persistTimer || !this.started) return;
+    this.persistTimer = this.deps.clock.setTimer(this.options.persistDelayMs ?? 1000, () => {
+      this.persistTimer = undefined;
+      void this.serial(() => this.persist(false));
+    });
+  }
+
+  // ---- timers ----
+
+  /**
+   * Keeps one timer at the earliest expiry. A renewal pushes expiries later, so the armed timer is
+   * kept (it re-arms itself when it fires early); only an earlier expiry re-arms it. That keeps
+   * timer churn off the renewal path, which is most of the traffic.
+   */
+  private armExpiry(): void {
+    const next = this.table.nextExpiryMs();
+    if (next === undefined || !this.started) {
+      this.expiryTimer?.();
+      this.expiryTimer = undefined;
+      return;
+    }
+    if (this.expiryTimer && this.expiryAtMs <= next) return;
+    this.expiryTimer?.();
+    this.expiryAtMs = next;
+    this.expiryTimer = this.deps.clock.setTimer(next - this.deps.clock.nowMs(), () => {
+      this.expiryTimer = undefined;
+      void this.serial(async () => {
+        for (const m of this.table.expire(this.deps.clock.nowMs())) {
+          this.deps.log.info({ id: m.id, client: m.client }, 'pmpd: mapping expired');
+          await this.deps.backend.remove(m.id).catch((err: unknown) => this.deps.log.error({ err, id: m.id }, 'pmpd: removing an expired rule failed'));
+        }
+        this.armExpiry();
+        this.schedulePersist();
+      });
+    });
+  }
+
+  private scheduleBackendCheck(): void {
+    const every = this.options.backendCheckMs ?? 30_000;
+    if (!this.started || every <= 0) return;
+    this.checkTimer = this.deps.clock.setTimer(every, () => {
+      this.checkTimer = undefined;
+      void this.checkBackend()
+        .catch((err: unknown) => this.deps.log.error({ err }, 'pmpd: reading the firewall failed'))
+        .finally(() => this.scheduleBackendCheck());
+    });
+  }
+
+  /** Arms the announcement schedule; each packet is encoded when sent so its epoch is current. */
+  private announce(): void {
+    const send = this.deps.announce;
+    if (!send || !this.started) return;
+    const now = this.deps.clock.nowMs();
+    for (const a of announcementSchedule(now, { ipv6: this.options.announceIpv6 === true })) {
+      const cancel = this.deps.clock.setTimer(a.atMs - now, () => {
+        this.timers = this.timers.filter((t) => t !== cancel);
+        const ext = this.externalAddress === undefined ? undefined : parseIPv4(this.externalAddress);
+        if (a.protocol === 'pmp' && !ext) return;
+        send(a, a.protocol === 'pmp' ? encodePmpAnnouncement(this.epochSec(), ext!) : encodePcpAnnouncement(this.epochSec()));
+      });
+      this.timers.push(cancel);
+    }
+  }
+
+  // ---- requests ----
+
+  private async dispatch(b: Uint8Array, src: Source): Promise<Uint8Array | undefined> {
+    const log = this.deps.log;
+    if (b.length < 2) return undefined;
+    if (!this.limiter.take(src.address, this.deps.clock.nowMs())) {
+      this.stats.rateLimited++;
+      log.debug({ client: src.address }, 'pmpd: rate limited, dropped');
+      return undefined;
+    }
+    if (b[0] === PMP_VERSION) return handlePmp(this.ctx, b, src);
+    if (b.length > MAX_PACKET && b[0] !== PCP_VERSION) return undefined;
+    // Version 2, and every other version (RFC 6887 9: a server speaking both answers unknown versions
+    // with PCP UNSUPP_VERSION carrying the version it does speak).
+    return handlePcp(this.ctx, b, src);
+  }
+
+  /**
+   * The public-address answer. It changes only with the epoch second and the WAN address, so it is
+   * built once per second (the hot path of every NAT-PMP client); Node sends a copy-free view of it.
+   */
+  private publicAddress(_src: Source): Uint8Array {
+    const epochSec = this.epochSec();
+    const cached = this.publicAnswer;
+    if (cached && cached.epochSec === epochSec && cached.address === this.externalAddress) return cached.bytes;
+    const ext = this.externalAddress === undefined ? undefined : parseIPv4(this.externalAddress);
+    const bytes = encodePmpResponse({ kind: 'publicAddress', result: ext ? PmpResult.SUCCESS : PmpResult.NETWORK_FAILURE, epochSec, externalAddress: ext ?? new Uint8Array(4) });
+    this.publicAnswer = { epochSec, address: this.externalAddress, bytes };
+    return bytes;
+  }
+
+  private async act(req: MappingRequest): Promise<Decision> {
+    const now = this.deps.clock.nowMs();
+    const d = decide(req, this.table, this.options.policy, this.externalAddress, now);
+    if (d.kind === 'refuse') {
+      this.stats.refused++;
+      return d;
+    }
+    if (d.kind === 'delete') {
+      for (const m of d.mappings) {
+        await this.deps.backend.remove(m.id);
+        this.table.remove(m.transport, m.internalAddress, m.internalPort);
+        this.stats.deleted++;
+      }
+    } else {
+      const old = this.table.get(d.mapping.transport, d.mapping.internalAddress, d.mapping.internalPort);
+      if (!old || !sameRule(old, d.mapping)) {
+        try {
+          await this.deps.backend.add({ ...ruleOf(d.mapping), externalAddress: this.externalAddress! });
+        } catch (err) {
+          this.deps.log.error({ err, id: d.mapping.id }, 'pmpd: firewall refused the mapping');
+          this.stats.refused++;
+          return { kind: 'refuse', refusal: 'firewallFailed', detail: (err as Error).message };
+        }
+      }
+      this.table.put(d.mapping);
+      this.stats.granted++;
+    }
+    this.armExpiry();
+    this.schedulePersist();
+    return d;
+  }
+
+  private logDecision(src: Source, via: 'pmp' | 'pcp', what: string, result: string, detail: string): void {
+    this.deps.log.info({ client: `${src.address}:${src.port}`, via, request: what, result, detail }, 'pmpd: decision');
+  }
+}
+
+function ruleOf(m: Mapping): Omit<PortMapping, 'externalAddress'> {
+  const r: Omit<PortMapping, 'externalAddress'> = { id: m.id, transport: m.transport, externalPort: m.externalPort, internalAddress: m.internalAddress, internalPort: m.internalPort };
+  if (m.remote) r.remote = { ...m.remote };
+  return r;
+}
+
+/** True if the firewall rule would be identical (a renewal that only extends the lifetime). */
+function sameRule(a: Mapping, b: Mapping): boolean {
+  return a.externalPort === b.externalPort && JSON.stringify(a.remote ?? null) === JSON.stringify(b.remote ?? null);
+}
