@@ -194,10 +194,12 @@ async function listen(a: Args): Promise<number> {
   const count = num(a, 'count', 1, 100_000);
   const timeoutMs = num(a, 'timeout-ms', 3000, 3_600_000);
   let received = 0;
+  let finished = false;
   const fromSendTo = (rinfo: { address: string; port: number }) => sendTo !== undefined && rinfo.address === sendTo.address && rinfo.port === sendTo.port;
   const done = new Promise<void>((resolve) => {
     const timer = setTimeout(finish, timeoutMs);
     function finish() {
+      finished = true;
       clearTimeout(timer);
       process.stdin.pause();
       resolve();
@@ -206,7 +208,7 @@ async function listen(a: Args): Promise<number> {
     // A line "end" on stdin asks the --send-to reflector once more; its answer travels the same path as
     // anything sent to us before, so once it is back we stop without a blind wait.
     process.stdin.setEncoding('utf8').on('data', (d: string) => {
-      if (!d.includes('end')) return;
+      if (!d.includes('end') || finished) return;
       if (sendTo) s.send(JSON.stringify({ id: 1 }), sendTo.port, sendTo.address);
       else finish();
     });
