@@ -72,12 +72,14 @@ const pidFile = join(runDir, 'pids');
 if (existsSync(pidFile)) {
   for (const line of readFileSync(pidFile, 'utf8').split('\n').filter(Boolean)) {
     const [pid, ...what] = line.split(' ');
+    // A zombie (state Z) has exited and only waits to be reaped by PID 1: it is not left running.
+    let state = '';
     try {
-      process.kill(Number(pid), 0);
-      leftovers.push(`process ${pid} (${what.join(' ')})`);
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] ?? '';
     } catch {
       // gone, as it should be
     }
+    if (state && state !== 'Z' && state !== 'X') leftovers.push(`process ${pid} (${what.join(' ')})`);
   }
 }
 console.log(`\nleftover check: ${leftovers.length === 0 ? 'no namespace or process left behind' : 'FAILED'}`);
