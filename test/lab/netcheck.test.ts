@@ -173,6 +173,11 @@ test('lab dual-stack site: IPv6 reported with the host\'s own address (no NAT66)
   assert.ok(r.nearestServer);
 });
 
+test('netcheck reads the host\'s IPS configuration too (this lab host has none)', () => {
+  const r = reports.get('blocked')!;
+  assert.deepEqual(r.ips, { checked: true, blocking: false, complete: true, headline: 'no IPS found' });
+});
+
 test('lab UDP-blocked site: UDP blocked, verdict blocked', () => {
   const r = reports.get('blocked')!;
   assert.equal(r.udp, false);

@@ -1,4 +1,5 @@
 /** What netcheck observed (input of the classifier) and the report it prints (documented in README.md). */
+import type { IpsSummary } from './ips-summary.ts';
 import type { PlatformKind } from '../platform/detect.ts';
 import type { StunAddress } from '../stun/codec.ts';
 import type { UdpEndpoint } from '../stun/bind.ts';
@@ -86,4 +87,6 @@ export interface NetcheckReport {
   platform: { kind: PlatformKind; name: string };
   verdict: Verdict;
   probes: { id: string; ok: boolean; detail: string }[];
+  /** IPS/IDS rules on this host that hit our traffic (absent with --no-ips). */
+  ips?: IpsSummary;
 }

@@ -6,6 +6,7 @@ import { realClock } from '../../clock/clock.ts';
 import { ConegateError } from '../../errors.ts';
 import { buildReport } from '../../netcheck/classify.ts';
 import { notProbedPortmap } from '../../netcheck/portmap-probe.ts';
+import { summarizeIps } from '../../netcheck/ips-summary.ts';
 import { netcheckPortmapProbe } from '../../portmap/index.ts';
 import { resolveEndpoint } from '../../netcheck/resolve.ts';
 import { observe } from '../../netcheck/run.ts';
@@ -22,9 +23,10 @@ export function netcheckCommand(): Command {
     .option('--stun <host:port>', 'STUN server (repeatable; overrides netcheck.stunServers)', collect, [])
     .option('--timeout-ms <ms>', 'per-probe budget (overrides netcheck.timeoutMs)')
     .option('--no-portmap', 'do not probe the gateway for UPnP IGD, NAT-PMP and PCP')
+    .option('--no-ips', 'do not read this host\'s IPS/IDS configuration (see conegate ips check)')
     .option('--config <file>', 'config file (default: CONEGATE_CONFIG, then the platform default)')
     .option('--json', 'one JSON report on stdout (shape in agent/src/netcheck/README.md)')
-    .action(async (opts: { stun: string[]; timeoutMs?: string; portmap: boolean; json?: boolean }, command: Command) => {
+    .action(async (opts: { stun: string[]; timeoutMs?: string; portmap: boolean; ips: boolean; json?: boolean }, command: Command) => {
       const { config } = await resolveConfig(globalOptions(command));
       const servers = opts.stun.length ? opts.stun : config.netcheck.stunServers;
       if (servers.length === 0) throw new ConegateError('CG_USAGE', 'no STUN servers: pass --stun HOST:PORT or set netcheck.stunServers in the config');
@@ -45,6 +47,7 @@ export function netcheckCommand(): Command {
         },
       );
       const report = buildReport(obs, await detectPlatform('/'));
+      if (opts.ips) report.ips = await summarizeIps({ root: config.ips.root, meshPorts: config.ips.meshPorts, relayPorts: config.ips.relayPorts });
       printResult(opts.json === true, report, () => humanReport(report));
     });
 }
@@ -67,6 +70,7 @@ function humanReport(r: NetcheckReport): string {
   for (const s of r.servers) lines.push(`server ${s.server} ${s.address}: ${s.rttMs === null ? 'no answer' : `${s.rttMs} ms`}${s.rfc5780 ? ' (RFC 5780)' : ''}`);
   for (const u of r.unresolved) lines.push(`server ${u.server}: ${u.error}`);
   if (r.nearestServer) lines.push(`nearest: ${r.nearestServer}`);
+  if (r.ips) lines.push(`IPS: ${r.ips.headline}${r.ips.blocking ? ' (conegate ips check names the rule and the fix)' : ''}`);
   if (r.verdict.fixes.length) lines.push('', ...r.verdict.fixes.map((f) => `- ${f}`));
   if (r.verdict.applianceFix) lines.push(`- ${r.verdict.applianceFix}`);
   return lines.join('\n');
