@@ -76,16 +76,20 @@ export interface WriterWorkerData {
   waitMs: number;
 }
 
-/** The writer loop (worker source, evaluated like reader-worker.ts). Reports failed writes by count. */
-export const WRITER_WORKER_SOURCE = String.raw`
+/**
+ * Worker source for the consumer side of a ring with this file's ctrl layout (head, tail, sleeping,
+ * stop), shared by the TUN writer and the UDP sender (wg/bind/send-ring.ts). `setup` runs once with
+ * `lib` (libc via koffi), `workerData`, `ring` and `slots` in scope; `consume` is an expression over
+ * `slot` that is false when that packet failed. Failures are counted and posted when the ring is idle.
+ */
+export function ringConsumerSource(setup: string, consume: string): string {
+  return String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const koffi = require(workerData.koffiPath);
 const lib = koffi.load(workerData.libcName);
-const write = lib.func('long write(int fd, void *buf, unsigned long len)');
-const { fd, ring, waitMs } = workerData;
-const { data, lengths, ctrl, slots, slotBytes } = ring;
-const views = [];
-for (let i = 0; i < slots; i++) views.push(new Uint8Array(data.buffer, i * slotBytes, slotBytes));
+const { ring, waitMs } = workerData;
+const { ctrl, slots } = ring;
+${setup}
 let failed = 0;
 let reported = 0;
 while (Atomics.load(ctrl, 3) === 0) {
@@ -103,7 +107,20 @@ while (Atomics.load(ctrl, 3) === 0) {
     continue;
   }
   const slot = tail % slots;
-  if (Number(write(fd, views[slot], lengths[slot])) < 0) failed++;
+  if (!(${consume})) failed++;
   Atomics.store(ctrl, 1, tail + 1);
 }
 `;
+}
+
+/** The writer loop (worker source, evaluated like reader-worker.ts). Reports failed writes by count. */
+export const WRITER_WORKER_SOURCE = ringConsumerSource(
+  String.raw`
+const write = lib.func('long write(int fd, void *buf, unsigned long len)');
+const { fd } = workerData;
+const { data, lengths, slotBytes } = ring;
+const views = [];
+for (let i = 0; i < slots; i++) views.push(new Uint8Array(data.buffer, i * slotBytes, slotBytes));
+`,
+  'Number(write(fd, views[slot], lengths[slot])) >= 0',
+);

@@ -8,6 +8,7 @@
  */
 import type { Endpoint } from '../ports.ts';
 import { parseIp } from '../../net/ip.ts';
+import { ringConsumerSource } from '../../tun/write-ring.ts';
 
 export const S_HEAD = 0;
 export const S_TAIL = 1;
@@ -78,37 +79,17 @@ export interface SenderWorkerData {
 }
 
 /** The sender loop (worker source, evaluated as a script). Posts the number of failed sends now and then. */
-export const SENDER_WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
-const koffi = require(workerData.koffiPath);
-const lib = koffi.load(workerData.libcName);
+export const SENDER_WORKER_SOURCE = ringConsumerSource(
+  String.raw`
 const sendto = lib.func('long sendto(int fd, void *buf, unsigned long len, int flags, void *addr, unsigned int alen)');
-const { ring, waitMs } = workerData;
-const { data, addrs, meta, ctrl, slots, slotBytes } = ring;
+const { data, addrs, meta, slotBytes } = ring;
 const bufs = [];
 const sas = [];
 for (let i = 0; i < slots; i++) {
   bufs.push(new Uint8Array(data.buffer, i * slotBytes, slotBytes));
   sas.push(new Uint8Array(addrs.buffer, i * 28, 28));
 }
-let failed = 0;
-let reported = 0;
-while (Atomics.load(ctrl, 3) === 0) {
-  const tail = ctrl[1];
-  const head = Atomics.load(ctrl, 0);
-  if (head === tail) {
-    if (failed !== reported) {
-      parentPort.postMessage(failed - reported);
-      reported = failed;
-    }
-    Atomics.store(ctrl, 2, 1);
-    if (Atomics.load(ctrl, 0) === tail) Atomics.wait(ctrl, 0, tail, waitMs);
-    Atomics.store(ctrl, 2, 0);
-    continue;
-  }
-  const slot = tail % slots;
-  const m = slot * 3;
-  if (Number(sendto(meta[m + 1], bufs[slot], meta[m], 0, sas[slot], meta[m + 2])) < 0) failed++;
-  Atomics.store(ctrl, 1, tail + 1);
-}
-`;
+`,
+  // meta per slot: length, fd, sockaddr length (META = 3).
+  'Number(sendto(meta[slot * 3 + 1], bufs[slot], meta[slot * 3], 0, sas[slot], meta[slot * 3 + 2])) >= 0',
+);
