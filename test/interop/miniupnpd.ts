@@ -11,20 +11,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { execFileSync } from 'node:child_process';
 import type { Lab, } from '../lab/lab.ts';
 import { recordPid, type LabProcess } from '../lab/proc.ts';
+import { requirePeers as requireTools } from '../lab/require-peers.ts';
 
-/** Fails (never skips) when a peer is missing, naming the Debian package. */
+/** The peers a miniupnpd lab needs; a missing one fails (never skips) with the package to install. */
 export function requirePeers(): void {
-  const need: [string, string][] = [['miniupnpd', 'miniupnpd-nftables'], ['turnserver', 'coturn'], ['nft', 'nftables']];
-  for (const [bin, pkg] of need) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    } catch {
-      throw new Error(`${bin} is missing: apt-get install -y --no-install-recommends ${pkg} (or run scripts/setup.sh)`);
-    }
-  }
+  requireTools({ miniupnpd: 'miniupnpd-nftables', turnserver: 'coturn', nft: 'nftables' });
 }
 
 const CHAINS = `table inet filter {

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,14 +15,7 @@ import { realClock } from '../../agent/src/clock/clock.ts';
 import { StunClient } from '../../agent/src/stun/client.ts';
 import { openDgramBind } from '../../agent/src/stun/dgram-bind.ts';
 import { StunServer } from '../../agent/src/stun/server.ts';
-
-function requireTool(tool: string, pkg: string): void {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-  } catch {
-    assert.fail(`${tool} is missing: apt-get install --no-install-recommends ${pkg} (or scripts/setup.sh)`);
-  }
-}
+import { requirePeers } from '../lab/require-peers.ts';
 
 /** A UDP port free on both loopback addresses right now. */
 async function freePort(): Promise<number> {
@@ -48,8 +41,7 @@ let p2 = 0;
 const RT = { rtoMs: 100, rc: 7, rm: 8 }; // up to ~6.4 s of sends: covers coturn's start-up
 
 before(async () => {
-  requireTool('turnserver', 'coturn');
-  requireTool('turnutils_stunclient', 'coturn');
+  requirePeers({ turnserver: 'coturn', turnutils_stunclient: 'coturn' });
   dir = mkdtempSync(join(tmpdir(), 'conegate-coturn-'));
   p1 = await freePort();
   p2 = await freePort();

@@ -6,11 +6,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, type Lab } from './lab.ts';
+import { requirePeers } from './require-peers.ts';
 import type { LabProcess } from './proc.ts';
 import type { FilteringType, MappingType } from './spec.ts';
 import type { NetcheckReport } from '../../agent/src/netcheck/types.ts';
@@ -23,14 +23,6 @@ const FILTERINGS: FilteringType[] = ['eif', 'adf', 'apdf'];
 // Hairpin on for every other pair, so both answers are checked across mapping types.
 const COMBOS = MAPPINGS.flatMap((m, i) => FILTERINGS.map((f, j) => ({ site: `${m}-${f}`, mapping: m, filtering: f, hairpin: (i + j) % 2 === 0 })));
 const TIMEOUT_MS = 1500;
-
-function requireTool(tool: string, pkg: string): void {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-  } catch {
-    assert.fail(`${tool} is missing: apt-get install --no-install-recommends ${pkg} (or scripts/setup.sh)`);
-  }
-}
 
 let lab: Lab;
 let dir: string;
@@ -70,8 +62,7 @@ async function limited<T>(n: number, tasks: (() => Promise<T>)[]): Promise<T[]> 
 }
 
 before(async () => {
-  requireTool('nft', 'nftables');
-  requireTool('turnserver', 'coturn');
+  requirePeers({ nft: 'nftables', turnserver: 'coturn', miniupnpd: 'miniupnpd-nftables' });
   dir = mkdtempSync(join(tmpdir(), 'conegate-netcheck-'));
   config = join(dir, 'conegate.json');
   writeFileSync(config, '{}\n');
@@ -88,7 +79,6 @@ before(async () => {
     // s3 runs the coturn miniupnpd needs for its own STUN check.
     servers: ['s1', 's2', 's3'],
   });
-  requireTool('miniupnpd', 'miniupnpd-nftables');
   mini = new Miniupnpd(lab, 'upnp.router', 's3');
   await mini.setup();
   await mini.start();

@@ -4,10 +4,11 @@
 // epoch behaviour across restarts, flush detection and the LAN announcements.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createLab, type Lab } from './lab.ts';
+import { requirePeers } from './require-peers.ts';
 import type { LabProcess } from './proc.ts';
 import { PROBE } from './measure.ts';
 
@@ -71,10 +72,7 @@ describe('pmpd in the netns lab', () => {
   };
 
   before(async () => {
-    // A missing peer is a failure with the install hint, never a skip.
-    for (const [bin, pkg] of [['natpmpc', 'natpmpc'], ['nft', 'nftables']] as const) {
-      if (!existsSync(`/usr/bin/${bin}`) && !existsSync(`/usr/sbin/${bin}`)) assert.fail(`${bin} is missing: apt-get install ${pkg} (or run scripts/setup.sh)`);
-    }
+    requirePeers({ natpmpc: 'natpmpc', nft: 'nftables' });
     lab = await createLab({ sites: [{ name: 'a', nat: 'symmetric', hosts: ['h1', 'h2'] }], servers: ['s1', 's2'] });
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'pmpd-lab-'));
     cfg = join(dir, 'conegate.json');

@@ -3,28 +3,17 @@
  * with `wg` and `ip` (the reference), and `conegate wg up` (ours). Keys are made here with our keygen
  * (wireguard-tools' `wg pubkey` is checked against it in the interop test).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab } from '../../lab/lab.ts';
+import { requirePeers as requireTools } from '../../lab/require-peers.ts';
 import type { LabProcess } from '../../lab/proc.ts';
 import { generatePrivateKey, keyToBase64, publicKey } from '../../../agent/src/wg/keys.ts';
 
-/** Fails (never skips) naming the Debian package when a peer program is missing. */
+/** The peers the WireGuard interop tests need; a missing one fails with the package to install. */
 export function requirePeers(tools: Record<string, string> = { 'wireguard-go': 'wireguard-go', wg: 'wireguard-tools', iperf3: 'iperf3', ping: 'iputils-ping' }): void {
-  const missing = Object.entries(tools).filter(([cmd]) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length) {
-    const pkgs = missing.map(([, pkg]) => pkg).join(' ');
-    throw new Error(`missing ${missing.map(([cmd]) => cmd).join(', ')}: apt-get install -y --no-install-recommends ${pkgs} (or bash scripts/setup.sh)`);
-  }
+  requireTools(tools);
 }
 
 export interface KeyPair {
