@@ -3,7 +3,7 @@
  * and the logger. Subcommands throw ConegateError; main.ts maps codes to exit status.
  */
 import { access } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfigFile, validateConfig, type Config } from '../config/load.ts';
 import { detectPlatform } from '../platform/detect.ts';
 import { createLogger, type Logger, type LogLevel } from '../log/logger.ts';
@@ -43,4 +43,12 @@ export function loggerFor(opts: GlobalOptions, config?: Config): Logger {
 /** Writes a result to stdout: JSON (one document, 2-space indent) or the human text. */
 export function printResult(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : human().replace(/\n?$/, '\n'));
+}
+
+/** Option parser for a whole number in min..max; commander names the option in its usage error (exit 2). */
+export function integerArg(min: number, max: number): (value: string) => number {
+  return (v) => {
+    if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`expected an integer ${min}..${max}`);
+    return Number(v);
+  };
 }

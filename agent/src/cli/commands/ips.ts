@@ -9,7 +9,7 @@
  *   responder: 0 after --duration or a signal; 1 if it cannot listen.
  */
 import { randomInt } from 'node:crypto';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { ConegateError } from '../../errors.ts';
 import { parseHostPort } from '../../net/ip.ts';
 import { realClock } from '../../clock/clock.ts';
@@ -17,19 +17,12 @@ import { checkIps } from '../../ips/check.ts';
 import { formatReport, formatProbe } from '../../ips/format.ts';
 import { runProbe } from '../../ips/probe/prober.ts';
 import { createResponder } from '../../ips/probe/responder.ts';
-import { globalOptions, loggerFor, printResult, resolveConfig } from '../context.ts';
+import { globalOptions, integerArg, loggerFor, printResult, resolveConfig } from '../context.ts';
 
 const DEFAULT_PROBE_PORT = 41641;
 
-function intArg(min: number, max: number) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`expected an integer ${min}..${max}`);
-    return Number(v);
-  };
-}
-
 function portList(v: string, prev: number[] | undefined): number[] {
-  const n = intArg(1, 65535)(v);
+  const n = integerArg(1, 65535)(v);
   return [...(prev ?? []), n];
 }
 
@@ -59,9 +52,9 @@ export function ipsCommand(): Command {
     .command('probe')
     .description('send STUN, WireGuard-shaped and relay-like traffic to a conegate responder and report what was dropped')
     .requiredOption('--peer <host[:port]>', `the conegate responder (default port ${DEFAULT_PROBE_PORT})`)
-    .option('--attempts <n>', 'packets per kind (1..20)', intArg(1, 20), 3)
-    .option('--interval <ms>', 'gap between packets (10..5000 ms)', intArg(10, 5000), 200)
-    .option('--timeout <ms>', 'wait after the last packet (50..30000 ms)', intArg(50, 30000), 2000)
+    .option('--attempts <n>', 'packets per kind (1..20)', integerArg(1, 20), 3)
+    .option('--interval <ms>', 'gap between packets (10..5000 ms)', integerArg(10, 5000), 200)
+    .option('--timeout <ms>', 'wait after the last packet (50..30000 ms)', integerArg(50, 30000), 2000)
     .option('--json', 'machine-readable output')
     .action(async (opts: { peer: string; attempts: number; interval: number; timeout: number; json?: boolean }) => {
       const hp = parseHostPort(opts.peer) ?? (/^[^:\s]+$/.test(opts.peer) || /^[0-9a-fA-F:]+$/.test(opts.peer) ? { host: opts.peer.replace(/^\[|\]$/g, ''), port: DEFAULT_PROBE_PORT } : undefined);
@@ -75,7 +68,7 @@ export function ipsCommand(): Command {
     .command('responder')
     .description('answer `ips probe` from another host: echoes each probe kind so the prober can tell what arrived')
     .requiredOption('--listen <addr:port>', 'address and port for UDP and TCP, e.g. 0.0.0.0:41641 or [::]:41641')
-    .option('--duration <sec>', 'exit after this many seconds (default: run until SIGINT/SIGTERM)', intArg(1, 86400))
+    .option('--duration <sec>', 'exit after this many seconds (default: run until SIGINT/SIGTERM)', integerArg(1, 86400))
     .action(async (opts: { listen: string; duration?: number }, command: Command) => {
       const hp = parseHostPort(opts.listen);
       if (!hp) throw new ConegateError('CG_USAGE', `--listen ${opts.listen}: expected ADDR:PORT or [V6]:PORT`);

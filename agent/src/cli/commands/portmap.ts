@@ -4,14 +4,7 @@ import { realClock } from '../../clock/clock.ts';
 import { ConegateError } from '../../errors.ts';
 import { isIp } from '../../net/ip.ts';
 import { createPortmapper, probePortmapServices, type PortmapProbeResult } from '../../portmap/index.ts';
-import { globalOptions, loggerFor, printResult, resolveConfig } from '../context.ts';
-
-function intArg(name: string, min: number, max: number): (v: string) => number {
-  return (v) => {
-    if (!/^\d{1,6}$/.test(v) || Number(v) < min || Number(v) > max) throw new ConegateError('CG_USAGE', `${name} must be an integer ${min}..${max}, got "${v}"`);
-    return Number(v);
-  };
-}
+import { globalOptions, integerArg, loggerFor, printResult, resolveConfig } from '../context.ts';
 
 function gatewayArg(v: string): string {
   if (!isIp(v)) throw new ConegateError('CG_USAGE', `--gateway must be an IP address, got "${v}"`);
@@ -38,7 +31,7 @@ export function portmapCommand(): Command {
     .description('which port-mapping services the upstream gateway offers')
     .option('--config <file>', 'config file (default: CONEGATE_CONFIG, then the platform default)')
     .option('--gateway <ip>', 'gateway to probe (default: portmap.gateway, then the default route)', gatewayArg)
-    .option('--timeout <ms>', 'probe budget in ms', intArg('--timeout', 100, 30000))
+    .option('--timeout <ms>', 'probe budget in ms', integerArg(100, 30000))
     .option('--json', 'machine-readable output')
     .action(async (opts: { gateway?: string; timeout?: number; json?: boolean }, command: Command) => {
       const { config } = await resolveConfig(globalOptions(command));
@@ -51,9 +44,9 @@ export function portmapCommand(): Command {
     .command('map')
     .description('map a port and keep it renewed until interrupted (SIGINT/SIGTERM releases it); prints endpoint changes')
     .option('--config <file>', 'config file (default: CONEGATE_CONFIG, then the platform default)')
-    .requiredOption('--port <n>', 'internal port to map', intArg('--port', 1, 65535))
+    .requiredOption('--port <n>', 'internal port to map', integerArg(1, 65535))
     .addOption(new Option('--protocol <p>', 'transport').choices(['udp', 'tcp']).default('udp'))
-    .option('--lifetime <s>', 'requested lifetime in seconds (default: portmap.lifetimeSec)', intArg('--lifetime', 1, 86400))
+    .option('--lifetime <s>', 'requested lifetime in seconds (default: portmap.lifetimeSec)', integerArg(1, 86400))
     .option('--gateway <ip>', 'gateway (default: portmap.gateway, then the default route)', gatewayArg)
     .option('--json', 'one JSON object per line for each event')
     .action(async (opts: { port: number; protocol: 'udp' | 'tcp'; lifetime?: number; gateway?: string; json?: boolean }, command: Command) => {

@@ -3,6 +3,8 @@
  * no DTDs, no external entities (so no XXE), namespaces reduced to local names (routers disagree on
  * prefixes: `s:Envelope`, `SOAP-ENV:Envelope`, `u:...Response`), unknown markup skipped. Malformed input
  * yields a best-effort tree or a DecodeError, never another exception.
+ * Deliberately not agent/src/xml: that reader is strict (a malformed config.xml must be refused with
+ * its line number), while a router's reply must be read as far as it makes sense.
  */
 import { DecodeError } from '../../errors.ts';
 
