@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { statSync, readdirSync } from 'node:fs';
 import { createConnection, Server } from 'node:net';
 import { dirname } from 'node:path';
@@ -110,6 +110,7 @@ describe('UapiServer', () => {
 
   it('creates the socket where nobody else can reach it before it is 0600 (private 0700 directory)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cg-uapi-'));
+    await chmod(dir, 0o755); // as /var/run/wireguard is
     const listen = Server.prototype.listen;
     const seen: { path: string; reachable: boolean }[] = [];
     // At the moment listen() creates the socket file its mode is 0777 & ~umask; it must sit in a
