@@ -10,6 +10,9 @@ import { summarizeIps } from '../../netcheck/ips-summary.ts';
 import { netcheckPortmapProbe } from '../../portmap/index.ts';
 import { resolveEndpoint } from '../../netcheck/resolve.ts';
 import { observe } from '../../netcheck/run.ts';
+import { verdictFor } from '../../netcheck/verdict.ts';
+import { parseProcNetRoute } from '../../portmap/gateway.ts';
+import { readFile } from 'node:fs/promises';
 import type { FamilyReport, NetcheckReport } from '../../netcheck/types.ts';
 import { detectPlatform } from '../../platform/detect.ts';
 import { openDgramBind } from '../../stun/dgram-bind.ts';
@@ -46,6 +49,9 @@ export function netcheckCommand(): Command {
         },
       );
       const report = buildReport(obs, await detectPlatform('/'));
+      // The verdict again with what only this host knows, so its fix commands are complete as printed.
+      const { verdict: _plain, ...rest } = report;
+      report.verdict = verdictFor(rest, { meshPort: config.wg.listenPort, ...(await defaultRouteInterface().then((wan) => (wan ? { wan } : {}))) });
       if (opts.ips) report.ips = await summarizeIps({ root: config.ips.root, meshPorts: config.ips.meshPorts, relayPorts: config.ips.relayPorts });
       printResult(opts.json === true, report, () => humanReport(report));
     });
@@ -73,4 +79,11 @@ function humanReport(r: NetcheckReport): string {
   if (r.verdict.fixes.length) lines.push('', ...r.verdict.fixes.map((f) => `- ${f}`));
   if (r.verdict.applianceFix) lines.push(`- ${r.verdict.applianceFix}`);
   return lines.join('\n');
+}
+
+/** The default route's interface on Linux (/proc/net/route); undefined elsewhere or without one. */
+async function defaultRouteInterface(): Promise<string | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const text = await readFile('/proc/net/route', 'utf8').catch(() => '');
+  return parseProcNetRoute(text)?.iface;
 }
