@@ -33,7 +33,8 @@ test('valid values of every form pass the schema and the form checks', () => {
 
 test('each form-dependent value is judged as what it is', () => {
   assert.deepEqual(problemsOf({ pmp: { lan: ['192.168.1.1/33', '2001:db8::1/64', 'has space', 'fe80::1'] } }).map((p) => p.split(' ')[0]), ['pmp.lan[0]:', 'pmp.lan[1]:', 'pmp.lan[2]:', 'pmp.lan[3]:']);
-  assert.match(problemsOf({ pmp: { wan: '2001:db8::1' } })[0]!, /^pmp\.wan: "2001:db8::1" is IPv6/);
+  assert.match(problemsOf({ pmp: { wan: '2001:db8::1' } })[0]!, /^pmp\.wan: "2001:db8::1" is not an interface name/);
+  assert.match(problemsOf({ nat: { wan: ['eth0:1'] } })[0]!, /^nat\.wan\[0\]: "eth0:1" is not an interface name/);
   assert.match(problemsOf({ nat: { wan: ['203.0.113.5'] } })[0]!, /^nat\.wan\[0\]: "203\.0\.113\.5" is an address/);
 });
 
