@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { exitStatusOf, isConegateError } from '../errors.ts';
+import { loadConfigFile } from '../config/load.ts';
 import { COMMANDS } from './commands/index.ts';
+import { integerArg } from './context.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -22,13 +24,37 @@ export function buildProgram(): Command {
     applyConventions(sub);
     program.addCommand(sub);
   }
+  program.hook('preAction', async (_program, action) => {
+    const file = action.opts<{ config?: string }>().config;
+    if (addedConfig.has(action) && file !== undefined) await loadConfigFile(file);
+  });
   return program;
 }
 
-/** Subcommands inherit exitOverride so a usage error anywhere becomes a CommanderError we can map. */
+const CONFIG_HELP = 'config file (default: CONEGATE_CONFIG, then the platform default)';
+/** Placeholders that name a whole number: such an option is never read with Number() ('' is not 0). */
+const NUMERIC_PLACEHOLDER = /<(n|ms|s|sec|port|bytes|count)>$/;
+/** Commands given --config here rather than by their own file: it is loaded (validated) before they run. */
+const addedConfig = new WeakSet<Command>();
+
+/**
+ * What every command shares, applied in one place so a new command cannot miss it: exitOverride (a
+ * usage error anywhere becomes a CommanderError we map to 2), `--config` on every command (the
+ * service and the GUI call each one the same way; a bad file is exit 2 everywhere), and one strict
+ * integer parser for every numeric option that has no parser of its own.
+ */
 function applyConventions(cmd: Command): void {
   cmd.exitOverride();
   cmd.showHelpAfterError('(run with --help for usage)');
+  if (cmd.commands.length === 0) {
+    if (!cmd.options.some((o) => o.long === '--config')) {
+      cmd.option('--config <file>', CONFIG_HELP);
+      addedConfig.add(cmd);
+    }
+    for (const o of cmd.options) {
+      if (NUMERIC_PLACEHOLDER.test(o.flags) && !(o as Option & { parseArg?: unknown }).parseArg) o.argParser(integerArg(0, 2 ** 31 - 1));
+    }
+  }
   for (const sub of cmd.commands) applyConventions(sub);
 }
 

@@ -1,5 +1,6 @@
 /** Custom string formats used by the config schema; each is a pure check with the error text beside it. */
-import { isIp, parseCidr, parseHostPort } from '../net/ip.ts';
+import { isIp, parseCidr, parseHostPort, parseIPv4 } from '../net/ip.ts';
+import { IFNAME } from './forms.ts';
 
 export interface FormatSpec {
   validate: (value: string) => boolean;
@@ -18,7 +19,8 @@ export function parsePortRange(text: string): { from: number; to: number } | und
 }
 
 export const FORMATS: Record<string, FormatSpec> = {
-  ifname: { validate: (v) => /^[A-Za-z0-9_.:-]{1,15}$/.test(v), expected: 'an interface name (1-15 letters, digits, _ . : -)' },
+  // The IPv4 case is pmp.wan's "or that address itself"; forms.ts then tells each field's forms apart.
+  ifname: { validate: (v) => IFNAME.test(v) || parseIPv4(v) !== undefined, expected: 'an interface name (a letter, then up to 14 letters, digits, _ . = + -)' },
   cidr: { validate: (v) => parseCidr(v) !== undefined, expected: 'a network in CIDR form with host bits zero, e.g. 192.168.1.0/24 or 2001:db8::/48' },
   'cidr-loose': { validate: (v) => parseCidr(v, { loose: true }) !== undefined, expected: 'an address with prefix length, e.g. 10.64.0.1/24' },
   ip: { validate: isIp, expected: 'an IPv4 or IPv6 address' },

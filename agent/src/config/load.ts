@@ -3,11 +3,11 @@
  * the field, the value and what was expected, e.g. `pmp.allow[0]: "10.0.0.1/8" is not a network in CIDR form …`.
  */
 import { readFile } from 'node:fs/promises';
-import { networkInterfaces } from 'node:os';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConegateError } from '../errors.ts';
 import { configSchema } from './schema.ts';
 import { FORMATS } from './formats.ts';
+import { formProblems } from './forms.ts';
 import type { Config } from './types.ts';
 
 export type { Config } from './types.ts';
@@ -76,10 +76,8 @@ function describe(err: ErrorObject, data: unknown): string {
 /** Validates a parsed config object, filling in defaults; throws CG_CONFIG_INVALID listing every problem. */
 export function validateConfig(data: unknown, source = 'config'): Config {
   const copy: unknown = structuredClone(data);
-  if (!validateSchema(copy)) {
-    const problems = [...new Set((validateSchema.errors ?? []).map((e) => describe(e, copy)))];
-    throw new ConegateError('CG_CONFIG_INVALID', `${source} is invalid:\n  ${problems.join('\n  ')}`, { context: { problems } });
-  }
+  const problems = validateSchema(copy) ? formProblems(copy as Config) : [...new Set((validateSchema.errors ?? []).map((e) => describe(e, copy)))];
+  if (problems.length > 0) throw new ConegateError('CG_CONFIG_INVALID', `${source} is invalid:\n  ${problems.join('\n  ')}`, { context: { problems } });
   return copy as Config;
 }
 
@@ -101,15 +99,4 @@ export async function loadConfigFile(path: string): Promise<Config> {
   return validateConfig(data, path);
 }
 
-/** Checks that can only be made on the host itself: named interfaces exist. Returns problems, empty if none. */
-export function hostProblems(config: Config, interfaces: string[] = Object.keys(networkInterfaces())): string[] {
-  const known = new Set(interfaces);
-  const problems: string[] = [];
-  const check = (path: string, name: string | undefined) => {
-    if (name !== undefined && !known.has(name)) problems.push(`${path}: "${name}" is not an interface on this host (have: ${[...known].join(', ') || 'none'})`);
-  };
-  config.pmp.lan.forEach((name, i) => check(`pmp.lan[${i}]`, name));
-  check('pmp.wan', config.pmp.wan);
-  config.nat.wan.forEach((name, i) => check(`nat.wan[${i}]`, name));
-  return problems;
-}
+export { hostProblems, type HostFacts } from './host-checks.ts';

@@ -13,14 +13,14 @@ const TID = Uint8Array.from({ length: 12 }, (_, i) => i + 1);
 const FROM = { address: '192.0.2.7', port: 40001 };
 const G: StunServerGroup = { primary: { address: '203.0.113.1', port: 3478 }, other: { address: '203.0.113.2', port: 3479 } };
 
-test('answerBinding: plain request gets XOR-MAPPED, MAPPED, RESPONSE-ORIGIN, OTHER-ADDRESS from the same slot', () => {
-  const a = answerBinding(bindingRequest(TID), FROM, { ip: 0, port: 0 }, G)!;
+test('answerBinding: plain request gets XOR-MAPPED, RESPONSE-ORIGIN, OTHER-ADDRESS from the same slot', () => {
+  const a = answerBinding(bindingRequest(TID, { fingerprint: true }), FROM, { ip: 0, port: 0 }, G)!;
   assert.deepEqual(a.via, { ip: 0, port: 0 });
   const m = decodeStun(a.reply);
   assert.equal(m.kind, 'success');
   assert.deepEqual(m.transactionId, TID);
   assert.deepEqual(m.xorMappedAddress, { family: 4, ...FROM });
-  assert.deepEqual(m.mappedAddress, { family: 4, ...FROM });
+  assert.equal(m.mappedAddress, undefined, 'MAPPED-ADDRESS only serves RFC 3489 clients, which isStun drops');
   assert.deepEqual(m.responseOrigin, { family: 4, address: '203.0.113.1', port: 3478 });
   assert.deepEqual(m.otherAddress, { family: 4, address: '203.0.113.2', port: 3479 });
   assert.equal(m.fingerprint, true);
@@ -57,12 +57,14 @@ test('answerBinding: CHANGE-REQUEST without an alternate, or an unknown required
   assert.equal(decodeStun(answerBinding(ice, FROM, { ip: 0, port: 0 }, G)!.reply).kind, 'success');
 });
 
-test('answerBinding: RFC 5780 RESPONSE-PORT sends the answer to another port of the client', () => {
-  const req = encodeStun({ kind: 'request', method: METHOD_BINDING, transactionId: TID, responsePort: 41316, changeRequest: { changeIp: true, changePort: true } });
+test('answerBinding: RESPONSE-PORT is refused with 420 (no reflection to another port of the source)', () => {
+  const req = encodeStun({ kind: 'request', method: METHOD_BINDING, transactionId: TID, responsePort: 53, changeRequest: { changeIp: true, changePort: true } });
   const a = answerBinding(req, FROM, { ip: 0, port: 0 }, G)!;
-  assert.deepEqual(a.to, { address: FROM.address, port: 41316 });
-  assert.deepEqual(a.via, { ip: 1, port: 1 });
-  assert.deepEqual(decodeStun(a.reply).xorMappedAddress, { family: 4, ...FROM });
+  assert.deepEqual(a.to, FROM);
+  assert.deepEqual(a.via, { ip: 0, port: 0 });
+  const m = decodeStun(a.reply);
+  assert.equal(m.kind, 'error');
+  assert.deepEqual(m.unknownAttributes, [ATTR.RESPONSE_PORT]);
 });
 
 test('answerBinding: drops junk, responses, indications and other methods; IPv6 works', () => {
@@ -95,7 +97,7 @@ test('StunServer + StunClient over the memory network: four sockets, change requ
   const o = await client.binding(G.primary, { changeIp: true, changePort: true, expectFrom: G.other!, retransmit: { rtoMs: 50, rc: 3, rm: 4 } });
   assert.ok(o.ok);
   assert.deepEqual(o.mapped, { family: 4, ...FROM });
-  assert.deepEqual(server.stats, { answered: 1, changed: 1, errors: 0, dropped: 0 });
+  assert.deepEqual(server.stats, { answered: 1, changed: 1, errors: 0, dropped: 0, limited: 0 });
   client.close();
   await server.stop();
   await server.stop();

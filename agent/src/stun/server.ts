@@ -1,13 +1,20 @@
 /**
- * STUN server: answers Binding requests with XOR-MAPPED-ADDRESS (and MAPPED-ADDRESS for RFC 3489
- * clients). Given an alternate address and port it binds the four RFC 5780 combinations
- * (A1:P1, A1:P2, A2:P1, A2:P2), advertises OTHER-ADDRESS and honours CHANGE-REQUEST by answering
- * from the socket with the other IP and/or port, which is what lets a client test NAT filtering.
+ * STUN server: answers Binding requests with XOR-MAPPED-ADDRESS. Given an alternate address and port
+ * it binds the four RFC 5780 combinations (A1:P1, A1:P2, A2:P1, A2:P2), advertises OTHER-ADDRESS and
+ * honours CHANGE-REQUEST by answering from the socket with the other IP and/or port, which is what
+ * lets a client test NAT filtering.
+ *
+ * A STUN server answers strangers over UDP, so it is a reflector: answers are kept small (see
+ * answerBinding and the amplification table in README.md) and rate-limited per source and overall
+ * (ratelimit.ts); it binds only the addresses it is given, never a wildcard.
  *
  * answerBinding() is the pure decision; StunServer is the thin edge that owns the sockets.
  */
+import { realClock, type Clock } from '../clock/clock.ts';
 import { ConegateError, DecodeError } from '../errors.ts';
+import { parseIp } from '../net/ip.ts';
 import { familyOf, type UdpBind, type UdpEndpoint } from './bind.ts';
+import { DEFAULT_STUN_LIMITS, StunRateLimiter, type StunRateLimits } from './ratelimit.ts';
 import { ATTR, decodeStun, encodeStun, isComprehensionRequired, isStun, METHOD_BINDING, type StunAddress, type StunMessage } from './codec.ts';
 
 /** One server identity: a primary address, and optionally the RFC 5780 alternate (same family). */
@@ -67,31 +74,56 @@ export function answerBinding(bytes: Uint8Array, from: UdpEndpoint, at: SocketSl
   const fam = familyOf(from.address);
   if (!fam) return undefined;
 
-  const base = { method: METHOD_BINDING, transactionId: req.transactionId, software: SERVER_SOFTWARE, fingerprint: true } as const;
+  // RFC 8489 section 14.7: FINGERPRINT is optional; mirroring the request's keeps the answer as small
+  // as the client allows. SOFTWARE (section 14.14) is only informational and rides along only when the
+  // request was at least as large as the answer with it, so it never adds to the amplification.
+  const base = { method: METHOD_BINDING, transactionId: req.transactionId, ...(req.fingerprint ? { fingerprint: true } : {}) } as const;
   const unknown = (req.unknown ?? []).map((a) => a.type).filter((t) => isComprehensionRequired(t) && !IGNORABLE.has(t));
   const change = req.changeRequest ?? { changeIp: false, changePort: false };
   // RFC 5780 section 7.2: a server without an alternate address cannot change IP or port: 420.
   if ((change.changeIp || change.changePort) && !g.other) unknown.push(ATTR.CHANGE_REQUEST);
+  // RESPONSE-PORT (RFC 5780 section 7.5) is refused: honouring it makes the server a reflector aimed
+  // at any port of the (spoofable) source address, e.g. a victim's DNS or NTP port. It is
+  // comprehension-required (0x0027), so the refusal a client can act on is 420 naming it (RFC 8489
+  // section 6.3.1.1), not silence and not an answer to a port the client is not listening on. Its one
+  // use, telling filtering from mapping with a second client socket, is served by CHANGE-REQUEST.
+  if (req.responsePort !== undefined) unknown.push(ATTR.RESPONSE_PORT);
   if (unknown.length > 0) {
     return { reply: encodeStun({ ...base, kind: 'error', errorCode: { code: 420, reason: 'Unknown Attribute' }, unknownAttributes: unknown }), via: at, to: from };
   }
 
   const via: SocketSlot = { ip: change.changeIp ? ((1 - at.ip) as 0 | 1) : at.ip, port: change.changePort ? ((1 - at.port) as 0 | 1) : at.port };
   const mapped: StunAddress = { family: fam, address: from.address, port: from.port };
-  const res: StunMessage = { ...base, kind: 'success', xorMappedAddress: mapped, mappedAddress: mapped };
-  const origin = slotEndpoint(g, via);
-  res.responseOrigin = { family: fam, ...origin };
-  if (g.other) res.otherAddress = { family: fam, ...slotEndpoint(g, { ip: (1 - at.ip) as 0 | 1, port: (1 - at.port) as 0 | 1 }) };
-  // RFC 5780 section 7.5: RESPONSE-PORT redirects the answer to another port of the same host (the
-  // client's second socket); the mapped address stays the request's source.
-  const to = req.responsePort !== undefined && req.responsePort !== 0 ? { address: from.address, port: req.responsePort } : from;
-  return { reply: encodeStun(res), via, to };
+  // No MAPPED-ADDRESS: it is only for RFC 3489 clients, whose requests lack the magic cookie and are
+  // dropped by isStun above, so it would be 12-24 bytes of amplification for nobody.
+  const res: StunMessage = { ...base, kind: 'success', xorMappedAddress: mapped };
+  // RESPONSE-ORIGIN and OTHER-ADDRESS are the RFC 5780 discovery attributes: a single-address server
+  // does not offer that behaviour discovery, and omitting them keeps its answers smaller.
+  if (g.other) {
+    res.responseOrigin = { family: fam, ...slotEndpoint(g, via) };
+    res.otherAddress = { family: fam, ...slotEndpoint(g, { ip: (1 - at.ip) as 0 | 1, port: (1 - at.port) as 0 | 1 }) };
+  }
+  let reply = encodeStun(res);
+  const withSoftware = encodeStun({ ...res, software: SERVER_SOFTWARE });
+  if (withSoftware.length <= bytes.length) reply = withSoftware;
+  return { reply, via, to: from };
+}
+
+/** An unspecified (wildcard) address: 0.0.0.0 or ::. */
+function isWildcard(address: string): boolean {
+  const ip = parseIp(address);
+  return ip !== undefined && ip.bytes.every((b) => b === 0);
 }
 
 /** Checks a group: addresses are IPs, the alternate shares the family and differs in both IP and port. */
 export function validateGroup(g: StunServerGroup): void {
   const fam = familyOf(g.primary.address);
   if (!fam) throw new ConegateError('CG_USAGE', `listen address must be an IP address: ${g.primary.address}`);
+  // A wildcard answers on every address of the host, including ones never meant to face the internet,
+  // and RESPONSE-ORIGIN could not name the address an answer leaves from.
+  for (const ep of [g.primary, ...(g.other ? [g.other] : [])]) {
+    if (isWildcard(ep.address)) throw new ConegateError('CG_USAGE', `${ep.address} is a wildcard: give the address the STUN server should answer on`);
+  }
   if (!g.other) return;
   if (familyOf(g.other.address) !== fam) throw new ConegateError('CG_USAGE', `--other ${g.other.address} is not the same address family as ${g.primary.address}`);
   // Port 0 on both (tests) is fine: each slot gets its own ephemeral port.
@@ -105,15 +137,20 @@ export interface StunServerStats {
   changed: number;
   errors: number;
   dropped: number;
+  /** Requests dropped by the rate limits (not answered). */
+  limited: number;
 }
 
 export interface StunServerDeps {
   openBind: (address: string, port: number) => Promise<UdpBind>;
+  /** Monotonic time for the rate limits; default the real clock. */
+  clock?: Clock;
+  limits?: StunRateLimits;
 }
 
 /** The server edge: binds every slot of every group, answers through answerBinding. start/stop idempotent. */
 export class StunServer {
-  readonly stats: StunServerStats = { answered: 0, changed: 0, errors: 0, dropped: 0 };
+  readonly stats: StunServerStats = { answered: 0, changed: 0, errors: 0, dropped: 0, limited: 0 };
   private binds: UdpBind[] = [];
   private started = false;
   /** The groups as bound (port 0 replaced by the real port). */
@@ -134,6 +171,8 @@ export class StunServer {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    const clock = this.deps.clock ?? realClock;
+    const limiter = new StunRateLimiter(this.deps.limits ?? DEFAULT_STUN_LIMITS, clock.nowMs());
     try {
       for (const g of this.groups) {
         const slots = groupSlots(g);
@@ -153,6 +192,10 @@ export class StunServer {
         for (const s of slots) {
           const b = bySlot.get(`${s.ip}${s.port}`)!;
           b.onMessage((bytes, from) => {
+            if (!limiter.allow(from.address, clock.nowMs())) {
+              this.stats.limited++;
+              return;
+            }
             const a = answerBinding(bytes, from, s, resolved);
             if (!a) {
               this.stats.dropped++;

@@ -4,6 +4,7 @@
  * handler that sends never recurses into its peer. A tap lets tests drop, copy, mutate or replay
  * datagrams on the wire, and `rebind` moves a bind to a new address (roaming).
  */
+import { ConegateError } from '../errors.ts';
 import type { Bind, Endpoint, UdpHandler } from './ports.ts';
 import { formatEndpoint } from './ports.ts';
 
@@ -40,6 +41,11 @@ export class MemoryNetwork {
     const key = formatEndpoint(b.local);
     if (this.binds.has(key)) throw new Error(`memory network: ${key} is in use`);
     this.binds.set(key, b);
+  }
+
+  /** @internal */
+  isFree(at: Endpoint): boolean {
+    return !this.binds.has(formatEndpoint(at));
   }
 
   /** @internal */
@@ -130,8 +136,12 @@ export class MemoryBind implements Bind {
     this.handler = handler;
   }
 
-  /** Moves this bind to a new local address (a NAT rebinding or a roaming laptop). */
+  /**
+   * Moves this bind to a new local address (a NAT rebinding or a roaming laptop). A taken address
+   * throws CG_BUSY and leaves the bind where it was, as a real bind that opens its new socket first.
+   */
   rebind(to: Endpoint): void {
+    if (!this.net.isFree(to)) throw new ConegateError('CG_BUSY', `memory network: ${formatEndpoint(to)} is in use`);
     this.net.detach(this);
     this.local = { ...to };
     this.net.attach(this);

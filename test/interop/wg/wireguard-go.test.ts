@@ -169,6 +169,31 @@ describe('conegate <-> wireguard-go', () => {
     await ping('s1', '100.64.1.2', 1);
   });
 
+  it('a wg set whose listen-port is busy fails and changes nothing: key, port, peers (all or nothing, as wireguard-go)', async () => {
+    const ifname = specs.cg1!.ifname;
+    const before = await lab.exec('s1', ['wg', 'show', ifname, 'dump'], { check: true });
+    const other = keyPair();
+    const keyFile = scratch.file('new-private.key', `${keyPair().priv}\n`);
+    // 51830 is cg2's port in s1: busy. The key and the new peer come first on the command line.
+    const r = await lab.exec('s1', ['wg', 'set', ifname, 'private-key', keyFile, 'listen-port', '51830', 'peer', other.pub, 'allowed-ips', '100.64.7.7/32']);
+    assert.notEqual(r.code, 0, 'wg set must fail');
+    assert.match(r.stderr, /Address already in use|errno|Unable/i);
+    const after = await lab.exec('s1', ['wg', 'show', ifname, 'dump'], { check: true });
+    const stable = (t: string) => t.trim().split('\n').map((l) => l.split('\t').slice(0, 4).join('\t'));
+    assert.deepEqual(stable(after.stdout), stable(before.stdout));
+    assert.equal((await dump('s1', ifname)).listenPort, 51820);
+    await ping('s1', '100.64.1.2', 1);
+  });
+
+  it('wg set fwmark is applied (SO_MARK) and shown; off clears it', async () => {
+    const ifname = specs.cg1!.ifname;
+    await lab.exec('s1', ['wg', 'set', ifname, 'fwmark', '0x1234'], { check: true });
+    assert.equal((await lab.exec('s1', ['wg', 'show', ifname, 'fwmark'], { check: true })).stdout.trim(), '0x1234');
+    await ping('s1', '100.64.1.2', 1);
+    await lab.exec('s1', ['wg', 'set', ifname, 'fwmark', 'off'], { check: true });
+    assert.equal((await lab.exec('s1', ['wg', 'show', ifname, 'fwmark'], { check: true })).stdout.trim(), 'off');
+  });
+
   it('rekeys: wireguard-go restarted with the same keys initiates a new session, traffic continues', async () => {
     const before = (await dump('s1', specs.cg2!.ifname)).peers[0]!;
     const statsBefore = await conegateStats(procs.cg2!);

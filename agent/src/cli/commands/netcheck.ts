@@ -10,10 +10,13 @@ import { summarizeIps } from '../../netcheck/ips-summary.ts';
 import { netcheckPortmapProbe } from '../../portmap/index.ts';
 import { resolveEndpoint } from '../../netcheck/resolve.ts';
 import { observe } from '../../netcheck/run.ts';
+import { verdictFor } from '../../netcheck/verdict.ts';
+import { parseProcNetRoute } from '../../portmap/gateway.ts';
+import { readFile } from 'node:fs/promises';
 import type { FamilyReport, NetcheckReport } from '../../netcheck/types.ts';
 import { detectPlatform } from '../../platform/detect.ts';
 import { openDgramBind } from '../../stun/dgram-bind.ts';
-import { globalOptions, printResult, resolveConfig } from '../context.ts';
+import { globalOptions, integerArg, printResult, resolveConfig } from '../context.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -21,17 +24,16 @@ export function netcheckCommand(): Command {
   return new Command('netcheck')
     .description('probe STUN servers and report the NAT in front of this host: mapping, filtering, hairpinning, IPv6, port mapping, and how to fix a hard NAT')
     .option('--stun <host:port>', 'STUN server (repeatable; overrides netcheck.stunServers)', collect, [])
-    .option('--timeout-ms <ms>', 'per-probe budget (overrides netcheck.timeoutMs)')
+    .option('--timeout-ms <ms>', 'per-probe budget, 100..60000 (overrides netcheck.timeoutMs)', integerArg(100, 60000))
     .option('--no-portmap', 'do not probe the gateway for UPnP IGD, NAT-PMP and PCP')
     .option('--no-ips', 'do not read this host\'s IPS/IDS configuration (see conegate ips check)')
     .option('--config <file>', 'config file (default: CONEGATE_CONFIG, then the platform default)')
     .option('--json', 'one JSON report on stdout (shape in agent/src/netcheck/README.md)')
-    .action(async (opts: { stun: string[]; timeoutMs?: string; portmap: boolean; ips: boolean; json?: boolean }, command: Command) => {
+    .action(async (opts: { stun: string[]; timeoutMs?: number; portmap: boolean; ips: boolean; json?: boolean }, command: Command) => {
       const { config } = await resolveConfig(globalOptions(command));
       const servers = opts.stun.length ? opts.stun : config.netcheck.stunServers;
       if (servers.length === 0) throw new ConegateError('CG_USAGE', 'no STUN servers: pass --stun HOST:PORT or set netcheck.stunServers in the config');
-      const timeoutMs = opts.timeoutMs === undefined ? config.netcheck.timeoutMs : Number(opts.timeoutMs);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 60000) throw new ConegateError('CG_USAGE', '--timeout-ms must be an integer from 100 to 60000');
+      const timeoutMs = opts.timeoutMs ?? config.netcheck.timeoutMs;
       const obs = await observe(
         { servers, timeoutMs },
         {
@@ -47,6 +49,9 @@ export function netcheckCommand(): Command {
         },
       );
       const report = buildReport(obs, await detectPlatform('/'));
+      // The verdict again with what only this host knows, so its fix commands are complete as printed.
+      const { verdict: _plain, ...rest } = report;
+      report.verdict = verdictFor(rest, { meshPort: config.wg.listenPort, ...(await defaultRouteInterface().then((wan) => (wan ? { wan } : {}))) });
       if (opts.ips) report.ips = await summarizeIps({ root: config.ips.root, meshPorts: config.ips.meshPorts, relayPorts: config.ips.relayPorts });
       printResult(opts.json === true, report, () => humanReport(report));
     });
@@ -74,4 +79,11 @@ function humanReport(r: NetcheckReport): string {
   if (r.verdict.fixes.length) lines.push('', ...r.verdict.fixes.map((f) => `- ${f}`));
   if (r.verdict.applianceFix) lines.push(`- ${r.verdict.applianceFix}`);
   return lines.join('\n');
+}
+
+/** The default route's interface on Linux (/proc/net/route); undefined elsewhere or without one. */
+async function defaultRouteInterface(): Promise<string | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const text = await readFile('/proc/net/route', 'utf8').catch(() => '');
+  return parseProcNetRoute(text)?.iface;
 }

@@ -8,12 +8,11 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { realClock } from '../../clock/clock.ts';
-import { ConegateError } from '../../errors.ts';
 import type { PortMapping } from '../../fw/backend.ts';
 import { readState } from '../../pmpd/state.ts';
 import { PmpServer } from '../../pmpd/server.ts';
 import { defaultStateFile, makeBackend, policyFromConfig, resolveLan, wanSource } from '../../pmpd/setup.ts';
-import { globalOptions, loggerFor, printResult, resolveConfig } from '../context.ts';
+import { globalOptions, integerArg, loggerFor, printResult, resolveConfig } from '../context.ts';
 
 interface CommonOpts {
   backend?: string;
@@ -26,18 +25,6 @@ const backendOption = () => new Option('--backend <name>', 'firewall backend').c
 const CONFIG_HELP = 'config file (default: CONEGATE_CONFIG, then the platform default)';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-function portArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConegateError('CG_USAGE', `--port ${v} is not a port`);
-  return n;
-}
-
-function msArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 100 || n > 86_400_000) throw new ConegateError('CG_USAGE', `${v} is not a duration in ms (100..86400000)`);
-  return n;
-}
-
 export function pmpCommand(): Command {
   const cmd = new Command('pmp').description('NAT-PMP (RFC 6886) and PCP (RFC 6887) server for LAN clients');
 
@@ -49,8 +36,8 @@ export function pmpCommand(): Command {
     .option('--wan <IF|ADDR>', 'WAN interface or public IPv4 address (default pmp.wan)')
     .addOption(backendOption())
     .option('--state <file>', 'state file for mappings and epoch (default pmp.stateFile)')
-    .addOption(new Option('--port <n>', 'server port (tests and benchmarks)').default(5351).argParser(portArg).hideHelp())
-    .addOption(new Option('--backend-check-ms <ms>', 'how often the firewall is read back to notice a flush').default(30_000).argParser(msArg).hideHelp())
+    .addOption(new Option('--port <n>', 'server port (tests and benchmarks)').default(5351).argParser(integerArg(0, 65535)).hideHelp())
+    .addOption(new Option('--backend-check-ms <ms>', 'how often the firewall is read back to notice a flush').default(30_000).argParser(integerArg(100, 86_400_000)).hideHelp())
     .action(async (opts: CommonOpts & { lan?: string[]; port: number; backendCheckMs: number }, c: Command) => {
       const g = globalOptions(c);
       const { config } = await resolveConfig(g);

@@ -37,6 +37,11 @@ test('exit status 2 for bad usage: stun serve/probe and netcheck', async () => {
     assert.equal(await cli(['stun', 'serve', '--listen', '203.0.113.1:3478', '--other', '203.0.113.1:3479']), 2);
     assert.equal(await cli(['stun', 'probe', 'no-port']), 2);
     assert.equal(await cli(['stun', 'probe', '127.0.0.1:3478', '--timeout-ms', 'x']), 2);
+    assert.equal(await cli(['stun', 'probe', '127.0.0.1:3478', '--timeout-ms', '']), 2, 'an empty number is not 0');
+    // No wildcard default: without --listen the server does not start; a wildcard is refused too.
+    assert.equal(await cli(['stun', 'serve']), 2);
+    assert.equal(await cli(['stun', 'serve', '--listen', '0.0.0.0:3478']), 2);
+    assert.equal(await cli(['stun', 'serve', '--listen', '127.0.0.1:0', '--rate-per-source', '0']), 2);
     assert.equal(await cli(['netcheck', '--config', config]), 2);
     assert.equal(await cli(['netcheck', '--config', config, '--stun', 'bad']), 2);
     assert.equal(await cli(['netcheck', '--config', config, '--stun', '127.0.0.1:3478', '--timeout-ms', '5']), 2);

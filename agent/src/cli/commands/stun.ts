@@ -9,7 +9,8 @@ import { StunClient } from '../../stun/client.ts';
 import { formatStunAddress } from '../../stun/codec.ts';
 import { openDgramBind } from '../../stun/dgram-bind.ts';
 import { StunServer, type StunServerGroup } from '../../stun/server.ts';
-import { printResult } from '../context.ts';
+import { integerArg, printResult } from '../context.ts';
+import { DEFAULT_STUN_LIMITS } from '../../stun/ratelimit.ts';
 import { resolveEndpoint } from '../../netcheck/resolve.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -44,12 +45,19 @@ export function stunCommand(): Command {
   cmd
     .command('serve')
     .description('answer STUN Binding requests; with --other, bind the four RFC 5780 sockets and honour CHANGE-REQUEST')
-    .option('--listen <addr:port>', 'address to answer on (repeatable, one per family with --other)', collect, [])
-    .option('--other <addr:port>', 'RFC 5780 alternate address AND port for the --listen of the same family (repeatable)', collect, [])
+    .option('--listen <addr:port>', 'address to answer on, required: no wildcard default (repeatable, one per family with --other)', collect, [])
+    .option('--other <addr:port>', 'RFC 5780 alternate address AND port for the --listen of the same family (repeatable); without it CHANGE-REQUEST gets 420', collect, [])
+    .option('--rate-per-source <n>', `answers per second to one IPv4 address or IPv6 /64 (burst twice that; default ${DEFAULT_STUN_LIMITS.perSource.perSec})`, integerArg(1, 100000))
+    .option('--rate-total <n>', `answers per second overall (burst twice that; default ${DEFAULT_STUN_LIMITS.overall.perSec})`, integerArg(1, 1000000))
     .option('--json', 'print the bound endpoints as one JSON document on stdout once listening')
-    .action(async (opts: { listen: string[]; other: string[]; json?: boolean }) => {
-      const groups = serverGroups(opts.listen.length ? opts.listen : ['0.0.0.0:3478'], opts.other);
-      const server = new StunServer(groups, { openBind: openDgramBind });
+    .action(async (opts: { listen: string[]; other: string[]; ratePerSource?: number; rateTotal?: number; json?: boolean }) => {
+      // No default address: a STUN server answers strangers, so where it does is the operator's choice.
+      if (opts.listen.length === 0) throw new ConegateError('CG_USAGE', 'give --listen ADDR:PORT (the addresses to answer on; there is no wildcard default)');
+      const groups = serverGroups(opts.listen, opts.other);
+      const perSource = opts.ratePerSource ?? DEFAULT_STUN_LIMITS.perSource.perSec;
+      const overall = opts.rateTotal ?? DEFAULT_STUN_LIMITS.overall.perSec;
+      const limits = { ...DEFAULT_STUN_LIMITS, perSource: { perSec: perSource, burst: 2 * perSource }, overall: { perSec: overall, burst: 2 * overall } };
+      const server = new StunServer(groups, { openBind: openDgramBind, limits });
       await server.start();
       const listening = server.endpoints.map(formatStunAddress);
       printResult(opts.json === true, { listening }, () => `listening on ${listening.join(', ')}`);
@@ -63,7 +71,7 @@ export function stunCommand(): Command {
         process.on('SIGTERM', done);
       });
       await server.stop();
-      process.stderr.write(`stun serve: stopped (answered ${server.stats.answered}, changed ${server.stats.changed}, errors ${server.stats.errors}, dropped ${server.stats.dropped})\n`);
+      process.stderr.write(`stun serve: stopped (answered ${server.stats.answered}, changed ${server.stats.changed}, errors ${server.stats.errors}, dropped ${server.stats.dropped}, rate-limited ${server.stats.limited})\n`);
     });
 
   cmd
@@ -74,13 +82,12 @@ export function stunCommand(): Command {
     .option('--change-ip', 'RFC 5780 CHANGE-REQUEST: answer from the other IP (needs --expect-from)')
     .option('--change-port', 'RFC 5780 CHANGE-REQUEST: answer from the other port (needs --expect-from)')
     .option('--expect-from <addr:port>', 'where the answer must come from (default: the server)')
-    .option('--timeout-ms <ms>', 'give up after this long', '39500')
+    .option('--timeout-ms <ms>', 'give up after this long (100..600000)', integerArg(100, 600000), 39500)
     .option('--json', 'machine-readable output')
-    .action(async (target: string, opts: { bind?: string; changeIp?: boolean; changePort?: boolean; expectFrom?: string; timeoutMs: string; json?: boolean }) => {
+    .action(async (target: string, opts: { bind?: string; changeIp?: boolean; changePort?: boolean; expectFrom?: string; timeoutMs: number; json?: boolean }) => {
       const hp = parseHostPort(target);
       if (!hp) throw new ConegateError('CG_USAGE', `server must be HOST:PORT, not "${target}"`);
-      const timeoutMs = Number(opts.timeoutMs);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 100) throw new ConegateError('CG_USAGE', '--timeout-ms must be an integer >= 100');
+      const timeoutMs = opts.timeoutMs;
       const server = (await resolveEndpoint(hp.host, hp.port))[0]!;
       const bind = await openDgramBind(opts.bind ?? (familyOf(server.address) === 6 ? '::' : '0.0.0.0'));
       const client = new StunClient({ bind, clock: realClock, randomBytes: (n) => randomBytes(n), software: 'conegate' });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,11 +36,15 @@ describe('conegate keygen / pubkey / wg up (CLI)', () => {
     try {
       const file = join(dir, 'priv.key');
       writeFileSync(file, 'old', { mode: 0o644 });
+      // A second link to the old file: writing into it (then chmod) would hand the key to that link.
+      linkSync(file, join(dir, 'world-readable-link'));
       const w = cli(['keygen', '--out', file]);
       assert.equal(w.status, 0, w.stderr);
       assert.equal(w.stdout, '');
       assert.equal(statSync(file).mode & 0o777, 0o600);
       assert.equal(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64').length, 32);
+      assert.equal(readFileSync(join(dir, 'world-readable-link'), 'utf8'), 'old', 'the key never went into the existing file');
+      assert.equal(cli(['keygen', '--out', join(dir, 'missing', 'k')]).status, 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

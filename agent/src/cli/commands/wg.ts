@@ -2,10 +2,11 @@
  * WireGuard commands: `conegate keygen`, `conegate pubkey` (like `wg genkey` / `wg pubkey`) and
  * `conegate wg up --config FILE` (plain WireGuard mode, foreground until SIGINT/SIGTERM).
  */
-import { readFile, writeFile, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import { ConegateError } from '../../errors.ts';
+import { writeSecretFile } from '../../secrets/file.ts';
 import { parseWgUpConfig } from '../../wg/conf/conf.ts';
 import { generatePrivateKey, keyFromBase64, keyToBase64, publicKey } from '../../wg/keys.ts';
 import { globalOptions, loggerFor, printResult } from '../context.ts';
@@ -20,13 +21,7 @@ export function keygenCommand(): Command {
         process.stdout.write(`${key}\n`);
         return;
       }
-      try {
-        // mode applies only when the file is created; chmod covers an existing file.
-        await writeFile(opts.out, `${key}\n`, { mode: 0o600, flag: 'w' });
-        await chmod(opts.out, 0o600);
-      } catch (cause) {
-        throw new ConegateError('CG_COMMAND_FAILED', `cannot write ${opts.out}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
-      }
+      await writeSecretFile(opts.out, `${key}\n`);
       process.stderr.write(`private key written to ${opts.out} (mode 0600)\n`);
     });
 }

@@ -3,7 +3,8 @@
  * IPv6-only, like wireguard-go, so each family has its own socket and no mapped addresses appear).
  * node:dgram has no sendmmsg/recvmmsg; on the main-thread path a batch is consecutive send() calls
  * sharing one completion callback (which only counts errors).
- * `rebind(port)` moves to a new port keeping the handler (UAPI `listen_port=`).
+ * `rebind(port)` moves to a new port keeping the handler (UAPI `listen_port=`): the new sockets are
+ * opened before the old ones close, so a busy port fails with nothing changed (as wireguard-go does).
  * On Linux with koffi, sends go through a sender thread (send-ring.ts) unless sendMode is 'main' or
  * CONEGATE_UDP_SEND=main. Measured in bench/wg.ts (2 runs x 5 alternating rounds, shared 2-core lab
  * machine, ratio to wireguard-go per round): median 1.07 with the thread, 1.005 on the main thread;
@@ -15,6 +16,7 @@ import { ConegateError } from '../../errors.ts';
 import { koffiPath } from '../../tun/libc.ts';
 import type { Bind, Endpoint, UdpHandler } from '../ports.ts';
 import { ringWakeSoon } from '../../tun/write-ring.ts';
+import { setSocketMark, socketMark } from './mark.ts';
 import { createSendRing, S_HEAD, S_SLEEPING, S_STOP, SENDER_WORKER_SOURCE, sendPush, sockaddrFor, type SenderWorkerData, type SendRing } from './send-ring.ts';
 
 export interface DgramBindOptions {
@@ -60,6 +62,7 @@ export class DgramBind implements Bind {
   private v4: Socket | undefined;
   private v6: Socket | undefined;
   private port = 0;
+  private mark = 0;
   private closed = false;
   private fd4: number | undefined;
   private fd6: number | undefined;
@@ -136,12 +139,40 @@ export class DgramBind implements Bind {
     this.wakeSender();
   }
 
-  /** Moves to another port (0: any), keeping the handler. The old sockets close first. */
+  /**
+   * Moves to another port (0: any), keeping the handler. The new sockets open first: if the port is
+   * busy (CG_BUSY) or anything else fails, the old sockets, port and mark stay exactly as they were.
+   */
   async rebind(port: number): Promise<void> {
     if (this.closed) throw new ConegateError('CG_NETWORK', 'bind is closed');
+    const next = await this.openPair(port);
+    try {
+      if (this.mark !== 0) for (const s of [next.v4, next.v6]) if (s) setSocketMark(socketFd(s), this.mark);
+    } catch (err) {
+      for (const s of [next.v4, next.v6]) s?.close();
+      throw err;
+    }
     await this.drainSends();
     this.closeSockets();
-    await this.openSockets(port);
+    this.install(next);
+  }
+
+  /** The SO_MARK of outgoing packets (UAPI fwmark); 0 clears it. Linux only (CG_UNSUPPORTED elsewhere). */
+  setMark(mark: number): void {
+    for (const s of [this.v4, this.v6]) if (s) setSocketMark(socketFd(s), mark);
+    this.mark = mark;
+  }
+
+  get fwmark(): number {
+    return this.mark;
+  }
+
+  /** SO_MARK as the kernel has it on each open socket (tests, diagnostics). */
+  socketMarks(): (number | undefined)[] {
+    return [this.v4, this.v6].filter((s): s is Socket => s !== undefined).map((s) => {
+      const fd = socketFd(s);
+      return fd === undefined ? undefined : socketMark(fd);
+    });
   }
 
   /** Stops the sender thread (after it has sent what was queued), then closes the sockets. Idempotent. */
@@ -201,22 +232,32 @@ export class DgramBind implements Bind {
   }
 
   private async openSockets(port: number): Promise<void> {
+    this.install(await this.openPair(port));
+  }
+
+  private install(p: { v4: Socket; v6: Socket | undefined }): void {
+    this.v4 = p.v4;
+    this.v6 = p.v6;
+    this.port = p.v4.address().port;
+    this.fd4 = socketFd(p.v4);
+    this.fd6 = socketFd(p.v6);
+  }
+
+  /** Opens the IPv4 socket and, unless IPv6 is unavailable, the IPv6 one on the same port; installs nothing. */
+  private async openPair(port: number): Promise<{ v4: Socket; v6: Socket | undefined }> {
     const size = this.options.bufferBytes ?? DEFAULT_BUFFER;
-    this.v4 = await this.openOne('udp4', port, this.options.host4 ?? '0.0.0.0', size);
-    this.port = this.v4.address().port;
-    this.fd4 = socketFd(this.v4);
-    this.fd6 = undefined;
-    if (this.options.ipv4Only) return;
+    const v4 = await this.openOne('udp4', port, this.options.host4 ?? '0.0.0.0', size);
+    if (this.options.ipv4Only) return { v4, v6: undefined };
     try {
-      this.v6 = await this.openOne('udp6', this.port, this.options.host6 ?? '::', size);
-      this.fd6 = socketFd(this.v6);
+      return { v4, v6: await this.openOne('udp6', v4.address().port, this.options.host6 ?? '::', size) };
     } catch (err) {
       // IPv6 disabled or unavailable: carry on with IPv4 only, as wireguard-go does. A port clash on
       // IPv6 alone is a real conflict, though.
       if (err instanceof ConegateError && err.code === 'CG_BUSY') {
-        this.closeSockets();
+        v4.close();
         throw err;
       }
+      return { v4, v6: undefined };
     }
   }
 

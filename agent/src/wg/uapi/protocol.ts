@@ -16,9 +16,11 @@ import { parseCidr, parseIp } from '../../net/ip.ts';
 /** errno values carried in replies (Linux numbering, as wireguard-go and wg use them everywhere). */
 export const UAPI_ERRNO = {
   OK: 0,
+  EPERM: 1,
   EIO: 5,
   EINVAL: 22,
   EPROTO: 71,
+  EOPNOTSUPP: 95,
   EADDRINUSE: 98,
 } as const;
 

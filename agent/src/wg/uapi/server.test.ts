@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { statSync, readdirSync } from 'node:fs';
+import { createConnection, Server } from 'node:net';
+import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isConegateError } from '../../errors.ts';
@@ -102,6 +104,36 @@ describe('UapiServer', () => {
       await server.close();
       await assert.rejects(stat(server.path));
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('creates the socket where nobody else can reach it before it is 0600 (private 0700 directory)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cg-uapi-'));
+    await chmod(dir, 0o755); // as /var/run/wireguard is
+    const listen = Server.prototype.listen;
+    const seen: { path: string; reachable: boolean }[] = [];
+    // At the moment listen() creates the socket file its mode is 0777 & ~umask; it must sit in a
+    // directory others cannot enter, or be made under a umask that clears group and other bits.
+    Server.prototype.listen = function (this: Server, ...args: unknown[]) {
+      const path = args[0];
+      if (typeof path === 'string') {
+        const parentOpen = (statSync(dirname(path)).mode & 0o077) !== 0;
+        const umask = process.umask();
+        seen.push({ path, reachable: parentOpen && (umask & 0o077) !== 0o077 });
+      }
+      return (listen as (...a: unknown[]) => Server).apply(this, args);
+    } as typeof Server.prototype.listen;
+    try {
+      const server = await UapiServer.listen('cgt1', new FakeHost(), { dir });
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.reachable, false, `socket created reachable at ${seen[0]!.path}`);
+      assert.equal((await stat(server.path)).mode & 0o777, 0o600);
+      assert.deepEqual(readdirSync(dir), ['cgt1.sock'], 'the private directory is gone');
+      assert.equal(await request(server.path, 'get=1\n\n'), 'listen_port=51820\nerrno=0\n\n');
+      await server.close();
+    } finally {
+      Server.prototype.listen = listen;
       await rm(dir, { recursive: true, force: true });
     }
   });

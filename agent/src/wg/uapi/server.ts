@@ -1,10 +1,12 @@
 /**
  * The UAPI unix socket server: /var/run/wireguard/<if>.sock, so `wg show <if>` and `wg set <if> ...`
- * from wireguard-tools work against the agent. The directory is created 0755 and the socket chmod 0600
- * (root only), as wireguard-go does. A stale socket file (nobody listening) is replaced; a live one
- * means another process owns the interface name (CG_BUSY).
+ * from wireguard-tools work against the agent. The directory is created 0755 and the socket is 0600
+ * (root only) from the moment it exists: it is created inside a private 0700 directory, chmod'ed there
+ * and only then renamed into place (wireguard-go gets the same by listening under umask 0077; the
+ * umask is process-wide in Node, so a private directory is the race-free way here). A stale socket
+ * file (nobody listening) is replaced; a live one means another process owns the interface name (CG_BUSY).
  */
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rename, rmdir, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConegateError } from '../../errors.ts';
@@ -48,13 +50,25 @@ export class UapiServer {
     await removeStale(path);
     let self: UapiServer | undefined;
     const server = createServer((sock) => self?.accept(sock, host, options.log));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new ConegateError(err.code === 'EADDRINUSE' ? 'CG_BUSY' : 'CG_NETWORK', `cannot listen on ${path}: ${err.code ?? err.message}`, { cause: err })),
-      );
-      server.listen(path, () => resolve());
-    });
-    await chmod(path, 0o600);
+    // mkdtemp creates the directory 0700: nobody else can reach the socket before it is 0600.
+    const privateDir = await mkdtemp(join(dir, `.${ifname}-`));
+    const staged = join(privateDir, 'uapi.sock');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err: NodeJS.ErrnoException) =>
+          reject(new ConegateError(err.code === 'EADDRINUSE' ? 'CG_BUSY' : 'CG_NETWORK', `cannot listen on ${path}: ${err.code ?? err.message}`, { cause: err })),
+        );
+        server.listen(staged, () => resolve());
+      });
+      await chmod(staged, 0o600);
+      await rename(staged, path);
+    } catch (err) {
+      server.close();
+      await unlink(staged).catch(() => undefined);
+      throw err instanceof ConegateError ? err : new ConegateError('CG_NETWORK', `cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    } finally {
+      await rmdir(privateDir).catch(() => undefined);
+    }
     // The UAPI socket alone never keeps the agent alive: the device's owner decides when to exit.
     server.unref();
     self = new UapiServer(path, server);
