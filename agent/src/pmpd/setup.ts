@@ -63,6 +63,7 @@ export function policyFromConfig(config: Config, lan: LanAddress[]): PmpPolicy {
     externalPorts: range(c.externalPorts, 'externalPorts'),
     allowPrivilegedPorts: c.allowPrivilegedPorts,
     maxMappingsPerClient: c.maxMappingsPerClient,
+    maxMappings: c.maxMappings,
     maxLifetimeSec: c.maxLifetimeSec,
     minLifetimeSec: Math.min(c.minLifetimeSec, c.maxLifetimeSec),
     allowThirdParty: c.allowThirdParty,
