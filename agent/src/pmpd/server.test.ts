@@ -51,7 +51,7 @@ test('setup: LAN and WAN specs resolve from interface data; bad ones are config 
   } as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
   assert.deepEqual(resolveLan(['lan0'], ifs), [{ address: '192.168.1.1', prefixLen: 24, ifname: 'lan0' }]);
   assert.deepEqual(resolveLan(['192.168.1.1'], ifs), [{ address: '192.168.1.1', prefixLen: 24, ifname: 'lan0' }]);
-  assert.deepEqual(resolveLan(['10.0.0.1/8'], ifs), [{ address: '10.0.0.1', prefixLen: 8 }]);
+  assert.deepEqual(resolveLan(['192.168.1.1/25'], ifs), [{ address: '192.168.1.1', prefixLen: 25, ifname: 'lan0' }]);
   assert.throws(() => resolveLan(['nope0'], ifs), { code: 'CG_CONFIG_INVALID' });
   assert.equal(wanSource('wan0', () => ifs)(), '203.0.113.5');
   assert.equal(wanSource('198.51.100.1')(), '198.51.100.1');

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { ConegateError } from '../../errors.ts';
 import { hostProblems } from '../../config/load.ts';
+import { lanProblems } from '../../pmpd/setup.ts';
 import { globalOptions, printResult, resolveConfig } from '../context.ts';
 
 export function configCommand(): Command {
@@ -15,7 +16,7 @@ export function configCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { hostChecks: boolean; json?: boolean }, command: Command) => {
       const { config, path } = await resolveConfig(globalOptions(command));
-      const problems = opts.hostChecks ? hostProblems(config) : [];
+      const problems = opts.hostChecks ? [...hostProblems(config), ...lanProblems(config.pmp.lan, config.pmp.wan)] : [];
       if (problems.length > 0) {
         throw new ConegateError('CG_CONFIG_INVALID', `${path ?? 'config'} is invalid on this host:\n  ${problems.join('\n  ')}`, { context: { problems } });
       }

@@ -55,8 +55,8 @@ export function pmpCommand(): Command {
       const g = globalOptions(c);
       const { config } = await resolveConfig(g);
       const log = loggerFor(g, config);
-      const lan = resolveLan(opts.lan ?? config.pmp.lan);
       const wanSpec = opts.wan ?? config.pmp.wan;
+      const lan = resolveLan(opts.lan ?? config.pmp.lan, undefined, { wan: wanSpec, field: opts.lan ? '--lan' : 'pmp.lan' });
       const wan = wanSource(wanSpec);
       const stateFile = opts.state ?? defaultStateFile(config);
       await mkdir(dirname(stateFile), { recursive: true, mode: 0o700 });
