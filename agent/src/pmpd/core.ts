@@ -87,6 +87,11 @@ export class PmpCore {
     };
   }
 
+  /** The WAN address answers are built with (undefined while there is none). */
+  wanAddress(): string | undefined {
+    return this.externalAddress;
+  }
+
   epochSec(): number {
     return this.epoch.sec(this.deps.clock.nowMs());
   }
