@@ -23,5 +23,8 @@ test('address monitor: each output line asks for a look; stop() ends the child b
   assert.equal(changes, 1);
   w.stop();
   w.stop();
-  new MonitorWatch({ log: silentLogger() }, undefined).start(() => changes++);
+  const none = new MonitorWatch({ log: silentLogger(), spawn: (cmd, args) => (spawned.push([cmd, ...args]), child) }, null);
+  none.start(() => changes++);
+  none.stop();
+  assert.equal(spawned.length, 1, 'no monitor command: nothing spawned');
 });

@@ -31,7 +31,8 @@ export class MonitorWatch implements AddressWatch {
 
   constructor(
     private readonly deps: { log: Logger; spawn?: Spawn },
-    private readonly command: [string, string[]] | undefined = monitorCommand(),
+    /** null: no monitor on this platform, polling only. */
+    private readonly command: [string, string[]] | null = monitorCommand() ?? null,
   ) {}
 
   start(onChange: () => void): void {

@@ -70,7 +70,7 @@ export function pmpCommand(): Command {
         process.once('SIGTERM', done);
       });
       await server.stop();
-      log.info({ stats: server.core.stats }, 'pmpd: stopped');
+      log.info({ stats: server.core.stats, counts: Object.fromEntries(server.core.tally.totals) }, 'pmpd: stopped');
     });
 
   cmd
