@@ -235,3 +235,13 @@ test('RFC 6886 3.6: SSSoE counts seconds since the table was initialised and res
   assert.equal(decodePmpResponse((await t.core.handle(bytes('0000'), LAN))!).epochSec, 0);
   await t.core.stop();
 });
+
+test('RFC 6886 3.3: MUST NOT accept requests on the external interface or to the external address: a LAN on the WAN is refused at start', async () => {
+  const { resolveLan } = await import('./setup.ts');
+  const ifs = {
+    lan0: [{ address: '192.168.1.1', netmask: '', family: 'IPv4', mac: '', internal: false, cidr: '192.168.1.1/24' }],
+    wan0: [{ address: '203.0.113.5', netmask: '', family: 'IPv4', mac: '', internal: false, cidr: '203.0.113.5/24' }],
+  } as unknown as Parameters<typeof resolveLan>[1];
+  for (const spec of ['wan0', '203.0.113.5', '0.0.0.0', '0.0.0.0/0']) assert.throws(() => resolveLan([spec], ifs, { wan: 'wan0' }), { code: 'CG_CONFIG_INVALID' }, spec);
+  assert.deepEqual(resolveLan(['lan0'], ifs, { wan: 'wan0' }).map((l) => l.address), ['192.168.1.1']);
+});
