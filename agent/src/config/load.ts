@@ -108,9 +108,10 @@ export function hostProblems(config: Config, interfaces: string[] = Object.keys(
   const check = (path: string, name: string | undefined) => {
     if (name !== undefined && !known.has(name)) problems.push(`${path}: "${name}" is not an interface on this host (have: ${[...known].join(', ') || 'none'})`);
   };
-  // pmp.lan may also hold addresses (ADDR, ADDR/LEN); those are checked by pmpd's lanProblems.
-  config.pmp.lan.forEach((name, i) => !/^[\d.]+(\/\d+)?$/.test(name) && check(`pmp.lan[${i}]`, name));
-  check('pmp.wan', config.pmp.wan);
+  // pmp.lan and pmp.wan may also hold addresses (ADDR, ADDR/LEN); pmpd's lanProblems checks those.
+  const address = (v: string | undefined) => v !== undefined && /^[\d.]+(\/\d+)?$/.test(v);
+  config.pmp.lan.forEach((name, i) => !address(name) && check(`pmp.lan[${i}]`, name));
+  if (!address(config.pmp.wan)) check('pmp.wan', config.pmp.wan);
   config.nat.wan.forEach((name, i) => check(`nat.wan[${i}]`, name));
   return problems;
 }

@@ -68,4 +68,8 @@ test('pmp: a LAN of 0.0.0.0/0, an address not on this host, or the WAN itself is
   assert.equal(v.code, 2);
   assert.match(v.stderr, /pmp\.lan\[0\]: "0\.0\.0\.0\/0" covers every address/);
   assert.equal((await run(['config', 'validate', '--config', cfg, '--no-host-checks'])).code, 0, 'a config for another host is not judged here');
+  const ok = join(dir, 'lan-ok.json');
+  writeFileSync(ok, JSON.stringify({ pmp: { lan: ['127.0.0.1'], wan: '203.0.113.1' } }));
+  const good = await run(['config', 'validate', '--config', ok]);
+  assert.equal(good.code, 0, `an address on this host as LAN, a public address as WAN: ${good.stderr}`);
 });
