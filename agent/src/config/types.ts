@@ -15,6 +15,7 @@ export interface PmpConfig {
   allowPrivilegedPorts: boolean;
   reservedExternalPorts: number[];
   maxMappingsPerClient: number;
+  maxMappings: number;
   maxLifetimeSec: number;
   minLifetimeSec: number;
   allowThirdParty: boolean;

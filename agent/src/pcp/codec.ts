@@ -318,10 +318,10 @@ export function decodePcpRequest(b: Uint8Array): PcpRequest {
   if (b.length < 2) fail('pcp request shorter than 2 bytes', undefined, { length: b.length });
   if (b[1]! & R_BIT) fail('pcp response where a request was expected', undefined);
   if (b[0] !== PCP_VERSION) fail('unsupported pcp version', PcpResult.UNSUPP_VERSION, { version: b[0] });
-  // 7: longer than 1100, not a multiple of 4, or too short for the header: MALFORMED_REQUEST.
-  if (b.length > PCP_MAX_MESSAGE || b.length % 4 !== 0 || b.length < PCP_HEADER_LEN) {
-    fail('pcp request length invalid', PcpResult.MALFORMED_REQUEST, { length: b.length });
-  }
+  // 8.3: a supported version shorter than the 24-octet header is silently dropped (no answer).
+  if (b.length < PCP_HEADER_LEN) fail('pcp request shorter than the header', undefined, { length: b.length });
+  // 7, 8.3: longer than 1100 or not a multiple of 4: MALFORMED_REQUEST.
+  if (b.length > PCP_MAX_MESSAGE || b.length % 4 !== 0) fail('pcp request length invalid', PcpResult.MALFORMED_REQUEST, { length: b.length });
   const opNum = b[1]! & 0x7f;
   const opcode = OPCODE_NAMES[opNum];
   if (opcode === undefined) fail('unsupported pcp opcode', PcpResult.UNSUPP_OPCODE, { opcode: opNum });
@@ -369,19 +369,26 @@ export function encodePcpAnnouncement(epochSec: number): Uint8Array {
   return encodePcpResponse({ opcode: 'announce', result: PcpResult.SUCCESS, lifetimeSec: 0, epochSec, options: [] });
 }
 
+/** Offset of the response header's 96 reserved bits, which overlay the last 96 bits of the request's client address. */
+const RESERVED96_AT = 12;
+
 /**
- * Builds an error answer from the raw request bytes (RFC 6887 8.3): the request (first 1100 bytes)
- * is copied so the client can match nonce and data, zero-padded to a multiple of 4 and at least a
- * header, then the header's server fields are set. `version` is PCP_VERSION even when the request had
- * another one: UNSUPP_VERSION tells the client which version to use (RFC 6887 9).
+ * Builds an error answer from the raw request bytes (RFC 6887 7.3, 8.3): the request (first 1100
+ * bytes) is copied so the client can match nonce and data, zero-padded to a multiple of 4 and at
+ * least a header, then the header's server fields are set. `version` is PCP_VERSION even when the
+ * request had another one: UNSUPP_VERSION tells the client which version to use (RFC 6887 9).
+ * RFC 6887 7.2: the 96 reserved bits are 0 for a request that was parsed, and for one that could not
+ * be parsed (`parsed: false`) keep the last 96 bits of the request's client address, which the copy
+ * already put there.
  */
-export function encodePcpErrorResponse(request: Uint8Array, result: PcpResultCode, epochSec: number, lifetimeSec = pcpErrorLifetimeSec(result)): Uint8Array {
+export function encodePcpErrorResponse(request: Uint8Array, result: PcpResultCode, epochSec: number, opts: { lifetimeSec?: number; parsed?: boolean } = {}): Uint8Array {
   const copyLen = Math.min(request.length, PCP_MAX_MESSAGE);
   const len = Math.max(PCP_HEADER_LEN, (copyLen + 3) & ~3);
   const out = new Uint8Array(len);
   out.set(request.subarray(0, copyLen), 0);
   const opNum = request.length >= 2 ? request[1]! & 0x7f : 0;
-  out.set(responseHeader(opNum, result, lifetimeSec, epochSec), 0);
+  const header = responseHeader(opNum, result, opts.lifetimeSec ?? pcpErrorLifetimeSec(result), epochSec);
+  out.set(opts.parsed === false ? header.subarray(0, RESERVED96_AT) : header, 0);
   return out;
 }
 

@@ -13,7 +13,8 @@
  *                    | mapped external port(16) | granted lifetime s(32) |                  (16)
  *   short error      | ver=0 | op=128+op | result(16) | SSSoE(32) |                            (8)
  * The short error form is what a server sends for "unsupported version" (op 128, RFC 6886 3.5 with
- * erratum 3618) and for an unsupported opcode; clients must accept it for any failed request.
+ * erratum 3618); clients must accept it for any failed request. An unsupported opcode is answered with
+ * the whole request sent back (encodePmpUnsupportedOpcode), which decodes as the same short form.
  * An announcement (RFC 6886 3.2.1) is a public-address response sent unsolicited to 224.0.0.1:5350.
  */
 import { DecodeError } from '../errors.ts';
@@ -186,6 +187,25 @@ export function encodePmpResponse(resp: PmpResponse): Uint8Array {
   v.setUint16(2, resp.result);
   v.setUint32(4, resp.epochSec);
   return b;
+}
+
+/**
+ * The answer to a version-0 request with an opcode below 128 that we do not support (RFC 6886 3.5):
+ * the entire request returned with the top bit of the opcode set and result code 5. The result code
+ * and, per 3.6 ("every packet sent by the NAT gateway includes a SSSoE field"), the SSSoE take their
+ * usual places at octets 2-7, so a request shorter than 8 octets is padded with zeros to carry them;
+ * every octet from 8 on is the request's own.
+ */
+export function encodePmpUnsupportedOpcode(request: Uint8Array, epochSec: number): Uint8Array {
+  checkU32('epochSec', epochSec);
+  if (request.length < 2 || request[0] !== PMP_VERSION || request[1]! & PMP_RESPONSE_BIT) throw new RangeError('not a nat-pmp request');
+  const out = new Uint8Array(Math.max(ERROR_RESPONSE_LEN, request.length));
+  out.set(request, 0);
+  const v = new DataView(out.buffer);
+  out[1] = request[1]! | PMP_RESPONSE_BIT;
+  v.setUint16(2, PmpResult.UNSUPPORTED_OPCODE);
+  v.setUint32(4, epochSec);
+  return out;
 }
 
 /** The unsolicited announcement (RFC 6886 3.2.1): a public-address response, multicast to 224.0.0.1:5350. */

@@ -15,6 +15,7 @@ import { Epoch } from './epoch.ts';
 import { decide, type Decision, type MappingRequest, type PmpPolicy } from './policy.ts';
 import { handlePcp, handlePmp, MAX_PACKET, type RequestContext, type Source } from './requests.ts';
 import { RateLimiter } from './ratelimit.ts';
+import { DecisionTally } from './tally.ts';
 import { MappingTable, type Mapping } from './table.ts';
 import { readState, restore, snapshot, writeStateAtomic } from './state.ts';
 
@@ -39,6 +40,8 @@ export interface CoreOptions {
   announceIpv6?: boolean;
   /** Requests waiting for the firewall beyond this are dropped (clients retransmit). @default 256 */
   maxPending?: number;
+  /** How often the per-result counters are summarised at info (only when something happened). @default 5 min */
+  summaryIntervalMs?: number;
 }
 
 export type { Source } from './requests.ts';
@@ -62,6 +65,8 @@ export class PmpCore {
   private ready = false;
   /** Counters for tests, logs and `pmp list`. */
   readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0, overloaded: 0 };
+  /** Outcomes by protocol and result code; decisions are logged at debug, a summary at info. */
+  readonly tally: DecisionTally;
 
   constructor(
     private readonly options: CoreOptions,
@@ -71,6 +76,7 @@ export class PmpCore {
     this.epoch = new Epoch(deps.clock.nowMs());
     this.externalAddress = externalAddress;
     this.limiter = new RateLimiter(options.policy.requestsPerClientPerSec);
+    this.tally = new DecisionTally(deps, options.summaryIntervalMs);
     this.ctx = {
       log: deps.log,
       epochSec: () => this.epochSec(),
@@ -79,6 +85,11 @@ export class PmpCore {
       act: (req) => this.act(req),
       logDecision: (...a) => this.logDecision(...a),
     };
+  }
+
+  /** The WAN address answers are built with (undefined while there is none). */
+  wanAddress(): string | undefined {
+    return this.externalAddress;
   }
 
   epochSec(): number {
@@ -91,6 +102,7 @@ export class PmpCore {
     this.started = true;
     await this.serial(() => this.recover());
     this.ready = true;
+    this.tally.start();
     this.scheduleBackendCheck();
     this.announce();
   }
@@ -103,6 +115,7 @@ export class PmpCore {
     for (const c of [...this.timers, this.expiryTimer, this.persistTimer, this.checkTimer]) c?.();
     this.timers = [];
     this.expiryTimer = this.persistTimer = this.checkTimer = undefined;
+    this.tally.stop();
     await this.serial(() => this.persist(true));
   }
 
@@ -115,6 +128,7 @@ export class PmpCore {
     this.stats.received++;
     if (this.pending >= (this.options.maxPending ?? 256)) {
       this.stats.overloaded++;
+      this.tally.count('dropped:overloaded');
       return Promise.resolve(undefined);
     }
     this.pending++;
@@ -122,7 +136,10 @@ export class PmpCore {
       this.pending--;
       const out = await this.dispatch(packet, src);
       if (out) this.stats.answered++;
-      else this.stats.dropped++;
+      else {
+        this.stats.dropped++;
+        this.tally.count('dropped');
+      }
       return out;
     });
   }
@@ -137,9 +154,11 @@ export class PmpCore {
     if (!this.ready) return undefined;
     if (!this.limiter.take(src.address, this.deps.clock.nowMs())) {
       this.stats.rateLimited++;
+      this.tally.count('dropped:rateLimited');
       return undefined;
     }
     this.stats.answered++;
+    this.tally.count('pmp:publicAddress');
     return this.publicAddress(src);
   }
 
@@ -280,7 +299,8 @@ export class PmpCore {
       this.expiryTimer = undefined;
       void this.serial(async () => {
         for (const m of this.table.expire(this.deps.clock.nowMs())) {
-          this.deps.log.info({ id: m.id, client: m.client }, 'pmpd: mapping expired');
+          this.deps.log.debug({ id: m.id, client: m.client }, 'pmpd: mapping expired');
+          this.tally.count('expired');
           await this.deps.backend.remove(m.id).catch((err: unknown) => this.deps.log.error({ err, id: m.id }, 'pmpd: removing an expired rule failed'));
         }
         this.armExpiry();
@@ -323,6 +343,7 @@ export class PmpCore {
     if (b.length < 2) return undefined;
     if (!this.limiter.take(src.address, this.deps.clock.nowMs())) {
       this.stats.rateLimited++;
+      this.tally.count('dropped:rateLimited');
       log.debug({ client: src.address }, 'pmpd: rate limited, dropped');
       return undefined;
     }
@@ -380,7 +401,9 @@ export class PmpCore {
   }
 
   private logDecision(src: Source, via: 'pmp' | 'pcp', what: string, result: string, detail: string): void {
-    this.deps.log.info({ client: `${src.address}:${src.port}`, via, request: what, result, detail }, 'pmpd: decision');
+    // One line per request only at debug: a LAN host can send thousands a second, and routers log to flash.
+    this.deps.log.debug({ client: `${src.address}:${src.port}`, via, request: what, result, detail }, 'pmpd: decision');
+    this.tally.count(`${via}:${result}`);
   }
 }
 

@@ -26,8 +26,18 @@ export function checkPcpOptions(req: PcpRequest): { result: PcpResultCode; detai
     if (o.kind === 'unknown' && o.code < MANDATORY_BELOW) return { result: PcpResult.UNSUPP_OPTION, detail: `mandatory option ${o.code} not supported` };
   }
   if (req.opcode === 'announce') return undefined;
+  // 7.3: an option defined to appear once but repeated is MALFORMED_OPTION.
   if (count('thirdParty') > 1 || count('preferFailure') > 1) return { result: PcpResult.MALFORMED_OPTION, detail: 'option repeated' };
-  if (req.opcode === 'peer' && (count('preferFailure') > 0 || count('filter') > 0)) return { result: PcpResult.MALFORMED_OPTION, detail: 'PREFER_FAILURE/FILTER are MAP-only' };
+  if (req.opcode === 'peer') {
+    // 12.1: "if a PCP server receives a PEER request containing the PREFER_FAILURE option it MUST
+    // return a MALFORMED_REQUEST error response" (PEER implies it anyway).
+    if (count('preferFailure') > 0) return { result: PcpResult.MALFORMED_REQUEST, detail: 'PREFER_FAILURE is not allowed in PEER' };
+    // 13.3: FILTER is valid for MAP only; the RFC names no code for it on PEER, so the option is malformed there.
+    if (count('filter') > 0) return { result: PcpResult.MALFORMED_OPTION, detail: 'FILTER is MAP-only' };
+    // 12.1: protocol, internal port and remote peer port MUST NOT be zero.
+    const p = req.peer;
+    if (p.protocol === 0 || p.internalPort === 0 || p.remotePeerPort === 0) return { result: PcpResult.MALFORMED_REQUEST, detail: 'PEER with a zero protocol, internal port or remote peer port' };
+  }
   return undefined;
 }
 
@@ -48,6 +58,8 @@ export function pcpMappingRequest(req: PcpRequest & { opcode: 'map' | 'peer' }, 
   if (thirdParty) {
     const t = v4Text(thirdParty.internalAddress);
     if (!t) return { ok: false, result: PcpResult.MALFORMED_OPTION, detail: 'THIRD_PARTY address is not IPv4' };
+    // 13.1: a THIRD_PARTY option naming the packet's own source MUST get MALFORMED_REQUEST.
+    if (t === source) return { ok: false, result: PcpResult.MALFORMED_REQUEST, detail: 'THIRD_PARTY names the source address itself' };
     internalAddress = t;
   }
   const filters = req.options.filter((o) => o.kind === 'filter');
@@ -64,6 +76,9 @@ export function pcpMappingRequest(req: PcpRequest & { opcode: 'map' | 'peer' }, 
     remote = { address: r, prefixLength: f.prefixLength - 96, port: f.remotePeerPort };
   }
   const suggested = data.externalAddress.every((x) => x === 0) ? undefined : v4Text(data.externalAddress);
+  // 12.1: PEER implies PREFER_FAILURE: a non-zero suggested external port or address that cannot be
+  // honoured MUST get CANNOT_PROVIDE_EXTERNAL rather than another port.
+  const impliedPreferFailure = req.opcode === 'peer' && (data.externalPort !== 0 || suggested !== undefined);
   const request: MappingRequest = {
     via: 'pcp',
     client: source,
@@ -74,9 +89,10 @@ export function pcpMappingRequest(req: PcpRequest & { opcode: 'map' | 'peer' }, 
     suggestedExternalPort: data.externalPort,
     lifetimeSec: req.lifetimeSec,
     filterCount: filters.filter((f) => f.prefixLength !== 0).length,
-    preferFailure: req.options.some((o) => o.kind === 'preferFailure'),
+    preferFailure: impliedPreferFailure || req.options.some((o) => o.kind === 'preferFailure'),
     nonce: nonceHex,
   };
+  if (req.opcode === 'peer') request.peer = true;
   if (suggested !== undefined) request.suggestedExternalAddress = suggested;
   if (remote) request.remote = remote;
   return { ok: true, request };

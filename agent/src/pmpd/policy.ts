@@ -23,6 +23,8 @@ export interface PmpPolicy {
   /** Ports below 1024 are refused on either side unless this is set. */
   allowPrivilegedPorts: boolean;
   maxMappingsPerClient: number;
+  /** All mappings together: a LAN host can spoof many source addresses, each with its own quota. */
+  maxMappings: number;
   maxLifetimeSec: number;
   minLifetimeSec: number;
   allowThirdParty: boolean;
@@ -56,6 +58,8 @@ export interface MappingRequest {
   filterCount: number;
   preferFailure: boolean;
   nonce?: string;
+  /** PCP PEER: lifetime 0 neither deletes nor shortens (RFC 6887 12.1). */
+  peer?: boolean;
 }
 
 /** Why a request is refused, each with the result code of both protocols. */
@@ -67,6 +71,7 @@ export const REFUSALS = {
   meshPortOnly: { pmp: PmpResult.NOT_AUTHORIZED, pcp: PcpResult.NOT_AUTHORIZED },
   nonceMismatch: { pmp: PmpResult.NOT_AUTHORIZED, pcp: PcpResult.NOT_AUTHORIZED },
   quota: { pmp: PmpResult.OUT_OF_RESOURCES, pcp: PcpResult.USER_EX_QUOTA },
+  tableFull: { pmp: PmpResult.OUT_OF_RESOURCES, pcp: PcpResult.NO_RESOURCES },
   noFreePort: { pmp: PmpResult.OUT_OF_RESOURCES, pcp: PcpResult.NO_RESOURCES },
   cannotProvideExternal: { pmp: PmpResult.OUT_OF_RESOURCES, pcp: PcpResult.CANNOT_PROVIDE_EXTERNAL },
   unsupportedProtocol: { pmp: PmpResult.UNSUPPORTED_OPCODE, pcp: PcpResult.UNSUPP_PROTOCOL },
@@ -120,7 +125,7 @@ export function decide(req: MappingRequest, table: MappingTable, policy: PmpPoli
     return refuse('nonceMismatch', `mapping ${existing.id} belongs to another nonce`);
   }
 
-  if (req.lifetimeSec === 0) {
+  if (req.lifetimeSec === 0 && !req.peer) {
     // RFC 6886 3.4: internal port 0 with lifetime 0 deletes all of this host's mappings for the protocol.
     const gone = req.internalPort === 0 ? table.ofInternal(req.internalAddress, transport).filter((m) => req.via === 'pmp' || m.nonce === undefined || m.nonce === req.nonce) : existing ? [existing] : [];
     return { kind: 'delete', mappings: gone };
@@ -143,16 +148,19 @@ export function decide(req: MappingRequest, table: MappingTable, policy: PmpPoli
   if (!existing && table.ofClient(req.client).length >= policy.maxMappingsPerClient) {
     return refuse('quota', `${req.client} already has ${policy.maxMappingsPerClient} mappings`);
   }
+  if (!existing && table.size >= policy.maxMappings) return refuse('tableFull', `the table holds ${policy.maxMappings} mappings, the limit`);
 
   // An existing mapping is renewed in place (RFC 6886 3.3, RFC 6887 11.3): the client keeps its port,
   // and a request cannot move someone's live mapping around. PREFER_FAILURE for another port fails.
   if (existing && req.preferFailure && req.suggestedExternalPort !== 0 && req.suggestedExternalPort !== existing.externalPort) {
     return refuse('cannotProvideExternal', `mapping exists on external port ${existing.externalPort}`);
   }
-  const externalPort = existing ? existing.externalPort : pickExternalPort(req, transport, table, policy, undefined);
+  const externalPort = existing ? existing.externalPort : pickExternalPort(req, transport, table, policy);
   if (externalPort === undefined) return refuse(req.preferFailure ? 'cannotProvideExternal' : 'noFreePort', `no external ${transport} port for ${req.suggestedExternalPort}`);
 
-  const lifetimeSec = grantLifetimeSec(req.lifetimeSec, policy);
+  let lifetimeSec = grantLifetimeSec(req.lifetimeSec, policy);
+  // RFC 6887 12.1: PEER cannot reduce a mapping's lifetime.
+  if (req.peer && existing) lifetimeSec = Math.max(lifetimeSec, Math.ceil((existing.expiresAtMs - nowMs) / 1000));
   const mapping: Mapping = {
     id: mappingId(transport, req.internalAddress, req.internalPort),
     via: req.via,
@@ -170,11 +178,14 @@ export function decide(req: MappingRequest, table: MappingTable, policy: PmpPoli
   return { kind: 'grant', mapping, renewal: existing !== undefined };
 }
 
-function usable(port: number, transport: Transport, table: MappingTable, policy: PmpPolicy, self: Mapping | undefined): boolean {
+function usable(port: number, transport: Transport, table: MappingTable, policy: PmpPolicy, internalAddress: string): boolean {
   if (!inRange(port, policy.externalPorts) || policy.reservedExternalPorts.includes(port)) return false;
   if (!policy.allowPrivilegedPorts && port < PRIVILEGED_BELOW) return false;
-  const holder = table.holder(transport, port);
-  return holder === undefined || holder === self;
+  if (table.holder(transport, port) !== undefined) return false;
+  // RFC 6886 3.3: the companion port (same number, other transport) stays reserved for the host that
+  // holds it, so another internal address cannot take it.
+  const companion = table.holder(transport === 'udp' ? 'tcp' : 'udp', port);
+  return companion === undefined || companion.internalAddress === internalAddress;
 }
 
 /**
@@ -182,15 +193,16 @@ function usable(port: number, transport: Transport, table: MappingTable, policy:
  * Otherwise the internal port (apps like symmetric ports), then a scan of the range from there.
  * The scan is a map lookup per port, so even a full 64k range is a few milliseconds.
  */
-function pickExternalPort(req: MappingRequest, transport: Transport, table: MappingTable, policy: PmpPolicy, self: Mapping | undefined): number | undefined {
-  if (req.suggestedExternalPort !== 0 && usable(req.suggestedExternalPort, transport, table, policy, self)) return req.suggestedExternalPort;
+function pickExternalPort(req: MappingRequest, transport: Transport, table: MappingTable, policy: PmpPolicy): number | undefined {
+  const ok = (port: number) => usable(port, transport, table, policy, req.internalAddress);
+  if (req.suggestedExternalPort !== 0 && ok(req.suggestedExternalPort)) return req.suggestedExternalPort;
   if (req.preferFailure && req.suggestedExternalPort !== 0) return undefined;
   const { from, to } = policy.externalPorts;
   const span = to - from + 1;
   const start = inRange(req.internalPort, policy.externalPorts) ? req.internalPort : from;
   for (let i = 0; i < span; i++) {
     const port = from + ((start - from + i) % span);
-    if (usable(port, transport, table, policy, self)) return port;
+    if (ok(port)) return port;
   }
   return undefined;
 }

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../log/logger.ts';
 import { DecodeError } from '../errors.ts';
-import { PMP_RESPONSE_BIT, PmpResult, decodePmpRequest, encodePmpResponse, pmpResultName } from '../pmp/codec.ts';
+import { PMP_RESPONSE_BIT, PmpResult, decodePmpRequest, encodePmpResponse, encodePmpUnsupportedOpcode, pmpResultName } from '../pmp/codec.ts';
 import { PcpResult, decodePcpRequest, encodePcpErrorResponse, encodePcpResponse, pcpErrorResultOf, pcpResultName } from '../pcp/codec.ts';
 import { REFUSALS, type Decision, type MappingRequest } from './policy.ts';
 import { checkPcpOptions, pcpDeleteResponse, pcpGrantResponse, pcpMappingRequest } from './pcpreq.ts';
@@ -39,7 +39,7 @@ export async function handlePmp(ctx: RequestContext, b: Uint8Array, src: Source)
     if (!(err instanceof DecodeError)) throw err;
     if (op > 2) {
       ctx.logDecision(src, 'pmp', `opcode ${op}`, pmpResultName(PmpResult.UNSUPPORTED_OPCODE), err.reason);
-      return encodePmpResponse({ kind: 'error', opcode: op, result: PmpResult.UNSUPPORTED_OPCODE, epochSec });
+      return encodePmpUnsupportedOpcode(b, epochSec);
     }
     ctx.log.debug({ client: src.address, reason: err.reason }, 'pmpd: malformed nat-pmp request dropped');
     return undefined;
@@ -84,7 +84,7 @@ export async function handlePcp(ctx: RequestContext, b: Uint8Array, src: Source)
     const result = pcpErrorResultOf(err);
     if (result === undefined) return undefined;
     ctx.logDecision(src, 'pcp', `version ${b[0]} opcode ${b[1]! & 0x7f}`, pcpResultName(result), err.reason);
-    return encodePcpErrorResponse(b, result, epochSec);
+    return encodePcpErrorResponse(b, result, epochSec, { parsed: false });
   }
   const optionError = checkPcpOptions(req);
   if (optionError) {

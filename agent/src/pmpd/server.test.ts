@@ -29,7 +29,7 @@ test('server on loopback: answers its LAN subnet, ignores other sources, stop() 
   const clock = new FakeClock();
   const server = new PmpServer(
     { lan: [{ address: '127.0.0.1', prefixLen: 32 }], port: 0, policy: defaultPolicy({ allow: [parseCidr('127.0.0.1/32')!] }) },
-    { clock, log: silentLogger(), backend: new MemoryBackend(), wan: () => '203.0.113.7' },
+    { clock, log: silentLogger(), backend: new MemoryBackend(), wan: () => '203.0.113.7', watch: { start: () => undefined, stop: () => undefined } },
   );
   await server.start();
   const port = server.port();
@@ -51,9 +51,34 @@ test('setup: LAN and WAN specs resolve from interface data; bad ones are config 
   } as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
   assert.deepEqual(resolveLan(['lan0'], ifs), [{ address: '192.168.1.1', prefixLen: 24, ifname: 'lan0' }]);
   assert.deepEqual(resolveLan(['192.168.1.1'], ifs), [{ address: '192.168.1.1', prefixLen: 24, ifname: 'lan0' }]);
-  assert.deepEqual(resolveLan(['10.0.0.1/8'], ifs), [{ address: '10.0.0.1', prefixLen: 8 }]);
+  assert.deepEqual(resolveLan(['192.168.1.1/25'], ifs), [{ address: '192.168.1.1', prefixLen: 25, ifname: 'lan0' }]);
   assert.throws(() => resolveLan(['nope0'], ifs), { code: 'CG_CONFIG_INVALID' });
   assert.equal(wanSource('wan0', () => ifs)(), '203.0.113.5');
   assert.equal(wanSource('198.51.100.1')(), '198.51.100.1');
   assert.equal(wanSource('gone0', () => ifs)(), undefined);
+});
+
+test('server: a WAN address that appears after start is used at once, from the address monitor or from the next request, not the next poll', async () => {
+  const clock = new FakeClock();
+  let wan: string | undefined;
+  let onChange: (() => void) | undefined;
+  const server = new PmpServer(
+    { lan: [{ address: '127.0.0.1', prefixLen: 32 }], port: 0, wanCheckMs: 3_600_000, policy: defaultPolicy({ allow: [parseCidr('127.0.0.1/32')!] }) },
+    { clock, log: silentLogger(), backend: new MemoryBackend(), wan: () => wan, watch: { start: (cb) => void (onChange = cb), stop: () => undefined } },
+  );
+  await server.start();
+  const port = server.port();
+  const before = decodePmpResponse((await ask('127.0.0.1', port, encodePmpRequest({ kind: 'publicAddress' })))!);
+  assert.equal(before.result, 3, 'no WAN yet: NETWORK_FAILURE');
+  // The address comes up; nobody tells the server: the next request finds it.
+  wan = '203.0.113.8';
+  const after1 = decodePmpResponse((await ask('127.0.0.1', port, encodePmpRequest({ kind: 'publicAddress' })))!);
+  assert.deepEqual(after1, { kind: 'publicAddress', result: 0, epochSec: 0, externalAddress: Uint8Array.of(203, 0, 113, 8) });
+  // A change reported by the monitor is applied without waiting for the poll.
+  wan = '203.0.113.9';
+  onChange!();
+  await server.core.idle();
+  assert.equal(server.core.wanAddress(), '203.0.113.9');
+  await server.stop();
+  assert.equal(clock.pendingTimers(), 0);
 });

@@ -1,8 +1,9 @@
 /**
  * The socket edge of the NAT-PMP/PCP server: one UDP socket per LAN address on port 5351 carrying
  * both protocols (the version byte tells them apart, see core.ts), replies from the address that was
- * asked, announcements multicast from each LAN address, and a poll of the WAN address. Requests from
- * outside the LAN subnets are ignored without an answer (never a reflector for the internet).
+ * asked, announcements multicast from each LAN address, and the WAN address followed by an address
+ * monitor (wanwatch.ts) with a poll as fallback. Requests from outside the LAN subnets are ignored
+ * without an answer (never a reflector for the internet).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
@@ -12,6 +13,8 @@ import { cidrContains, parseCidr, parseIPv4, type Cidr } from '../net/ip.ts';
 import { PMP_SERVER_PORT } from '../pmp/codec.ts';
 import { PmpCore, type CoreDeps, type CoreOptions } from './core.ts';
 import type { Announcement } from './announce.ts';
+import { V6Announcer, linkLocalBinder, type BindV6 } from './announce6.ts';
+import { MonitorWatch, type AddressWatch } from './wanwatch.ts';
 
 export interface LanAddress {
   address: string;
@@ -32,6 +35,10 @@ export interface PmpServerOptions extends CoreOptions {
 export interface PmpServerDeps extends Omit<CoreDeps, 'announce'> {
   /** The current public IPv4 address, or undefined while there is none. */
   wan: () => string | undefined;
+  /** Binds the IPv6 announcement socket of a LAN interface (tests inject failures). @default link-local bind */
+  bindV6?: BindV6;
+  /** Tells when addresses may have changed (tests inject one). @default `ip -o monitor address` / `route -n monitor` */
+  watch?: AddressWatch;
 }
 
 interface Binding {
@@ -49,7 +56,8 @@ export class PmpServer {
   readonly core: PmpCore;
   private bindings: Binding[] = [];
   /** Per LAN interface, a socket on its IPv6 link-local address, for PCP ANNOUNCE to ff02::1 only. */
-  private v6: { ifname: string; socket: Socket }[] = [];
+  private readonly v6: V6Announcer;
+  private readonly watch: AddressWatch;
   private wanTimer: CancelTimer | undefined;
   private running = false;
   /** Packets from outside the LAN subnets, ignored. */
@@ -62,6 +70,9 @@ export class PmpServer {
     if (options.lan.length === 0) throw new ConegateError('CG_CONFIG_INVALID', 'pmp: no LAN address to listen on (set --lan or pmp.lan)');
     const announceIpv6 = options.announceIpv6 ?? options.lan.some((l) => l.ifname !== undefined);
     this.core = new PmpCore({ ...options, announceIpv6 }, { ...deps, announce: (a, p) => this.sendAnnouncement(a, p) }, deps.wan());
+    const v6Ifs = announceIpv6 ? [...new Set(options.lan.flatMap((l) => (l.ifname ? [l.ifname] : [])))] : [];
+    this.v6 = new V6Announcer(v6Ifs, () => this.port(), { ...deps, bind: deps.bindV6 ?? linkLocalBinder(deps.log, options.interfaces) });
+    this.watch = deps.watch ?? new MonitorWatch(deps);
   }
 
   /** Binds every LAN address, then starts the core (state recovery, announcements). Idempotent. */
@@ -70,15 +81,15 @@ export class PmpServer {
     this.running = true;
     try {
       for (const lan of this.options.lan) this.bindings.push(await this.bind(lan));
-      for (const ifname of new Set(this.options.lan.flatMap((l) => (l.ifname ? [l.ifname] : [])))) {
-        const socket = await this.bindV6(ifname);
-        if (socket) this.v6.push({ ifname, socket });
-      }
+      this.v6.start();
+      // The interface list read at construction may have missed a WAN that just came up.
+      if (this.core.wanAddress() === undefined) await this.core.setExternalAddress(this.deps.wan());
       await this.core.start();
     } catch (err) {
       await this.stop();
       throw err;
     }
+    this.watch.start(() => void this.checkWan());
     this.pollWan();
     this.deps.log.info({ lan: this.options.lan.map((l) => `${l.address}:${this.port()}`), wan: this.deps.wan() ?? null, backend: this.deps.backend.name }, 'pmpd: serving NAT-PMP and PCP');
   }
@@ -89,10 +100,11 @@ export class PmpServer {
     this.running = false;
     this.wanTimer?.();
     this.wanTimer = undefined;
+    this.watch.stop();
     await this.core.stop();
-    await Promise.all([...this.bindings, ...this.v6].map((b) => new Promise<void>((r) => b.socket.close(() => r()))));
+    await this.v6.stop();
+    await Promise.all(this.bindings.map((b) => new Promise<void>((r) => b.socket.close(() => r()))));
     this.bindings = [];
-    this.v6 = [];
   }
 
   /** The bound port (useful when tests ask for port 0). */
@@ -127,38 +139,7 @@ export class PmpServer {
     });
   }
 
-  /**
-   * RFC 6887 14.1.3 also wants the ANNOUNCE on [ff02::1]:5350. Mappings are IPv4 only, so this socket
-   * answers nothing; it is bound to the interface's link-local address and the server port so the
-   * announcement comes from where PCP clients expect it. Best effort: without IPv6, no socket.
-   */
-  private async bindV6(ifname: string): Promise<Socket | undefined> {
-    const ll = ((this.options.interfaces ?? networkInterfaces)()[ifname] ?? []).find((a) => a.family === 'IPv6' && a.address.startsWith('fe80:'));
-    if (!ll) return undefined;
-    const socket = createSocket({ type: 'udp6', ipv6Only: true, lookup: (address, _f, cb) => cb(null, address, 6) });
-    socket.on('message', () => this.ignored++);
-    return new Promise((resolve) => {
-      socket.once('error', (err) => {
-        this.deps.log.warn({ err, ifname }, 'pmpd: no IPv6 announcement socket; PCP ANNOUNCE goes to 224.0.0.1 only');
-        socket.close();
-        resolve(undefined);
-      });
-      socket.bind({ address: `${ll.address}%${ifname}`, port: this.port(), exclusive: true }, () => {
-        socket.removeAllListeners('error');
-        socket.on('error', (err) => this.deps.log.warn({ err, ifname }, 'pmpd: IPv6 announcement socket error'));
-        try {
-          socket.setMulticastInterface(`::%${ifname}`);
-          socket.setMulticastTTL(1);
-          socket.setMulticastLoopback(false);
-        } catch (err) {
-          this.deps.log.warn({ err, ifname }, 'pmpd: cannot set IPv6 multicast options');
-        }
-        resolve(socket);
-      });
-    });
-  }
-
-  private onMessage(b: Binding, msg: Buffer, rinfo: RemoteInfo): void {
+  private onMessage(b: Binding, msg: Buffer, rinfo: RemoteInfo, wanRechecked = false): void {
     if (!this.isLan(b, rinfo.address)) {
       this.ignored++;
       this.deps.log.debug({ from: `${rinfo.address}:${rinfo.port}`, lan: b.lan.address }, 'pmpd: request from outside the LAN ignored');
@@ -166,6 +147,11 @@ export class PmpServer {
     }
     const packet = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
     const src = { address: rinfo.address, port: rinfo.port };
+    // No WAN address yet: look again now rather than answer NETWORK_FAILURE until the next poll.
+    if (!wanRechecked && this.core.wanAddress() === undefined && this.deps.wan() !== undefined) {
+      void this.checkWan().then(() => this.onMessage(b, msg, rinfo, true));
+      return;
+    }
     // Public-address requests are answered synchronously: no promise, no queue (the common case).
     const now = this.core.answerNow(packet, src);
     if (now !== false) {
@@ -194,7 +180,7 @@ export class PmpServer {
 
   private sendAnnouncement(a: Announcement, packet: Uint8Array): void {
     if (a.group.includes(':')) {
-      for (const v of this.v6) v.socket.send(packet, a.port, `${a.group}%${v.ifname}`);
+      this.v6.send(packet, a.port, a.group);
       return;
     }
     for (const b of this.bindings) {
@@ -203,11 +189,18 @@ export class PmpServer {
     this.deps.log.debug({ protocol: a.protocol, group: a.group }, 'pmpd: announcement sent');
   }
 
+  /** Re-reads the WAN address; the core announces a new one and starts a new epoch on a change. */
+  private checkWan(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return this.core.setExternalAddress(this.deps.wan());
+  }
+
+  /** The fallback when the address monitor cannot run. */
   private pollWan(): void {
     if (!this.running) return;
     this.wanTimer = this.deps.clock.setTimer(this.options.wanCheckMs ?? 5000, () => {
       this.wanTimer = undefined;
-      void this.core.setExternalAddress(this.deps.wan()).finally(() => this.pollWan());
+      void this.checkWan().finally(() => this.pollWan());
     });
   }
 }

@@ -15,6 +15,7 @@ export function defaultPolicy(over: Partial<PmpPolicy> = {}): PmpPolicy {
     externalPorts: { from: 1024, to: 65535 },
     allowPrivilegedPorts: false,
     maxMappingsPerClient: 16,
+    maxMappings: 1024,
     maxLifetimeSec: 7200,
     minLifetimeSec: 120,
     allowThirdParty: false,

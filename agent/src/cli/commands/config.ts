@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { ConegateError } from '../../errors.ts';
 import { hostProblems } from '../../config/load.ts';
 import { hostFacts } from '../../config/host-facts.ts';
+import { lanProblems } from '../../pmpd/setup.ts';
 import { globalOptions, printResult, resolveConfig } from '../context.ts';
 
 export function configCommand(): Command {
@@ -16,7 +17,7 @@ export function configCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { hostChecks: boolean; json?: boolean }, command: Command) => {
       const { config, path } = await resolveConfig(globalOptions(command));
-      const problems = opts.hostChecks ? hostProblems(config, await hostFacts()) : [];
+      const problems = opts.hostChecks ? [...hostProblems(config, await hostFacts()), ...lanProblems(config.pmp.lan, config.pmp.wan)] : [];
       if (problems.length > 0) {
         throw new ConegateError('CG_CONFIG_INVALID', `${path ?? 'config'} is invalid on this host:\n  ${problems.join('\n  ')}`, { context: { problems } });
       }

@@ -50,3 +50,26 @@ test('pmp: a corrupt state file is exit 1, bad usage and config are exit 2', asy
   assert.equal((await run(['pmp', 'serve', '--lan', 'nosuch0', '--wan', '203.0.113.1', '--backend', 'memory', '--state', join(dir, 's.json')])).code, 2);
   assert.equal((await run(['pmp', 'serve', '--lan', '127.0.0.1/32', '--backend', 'memory', '--state', join(dir, 's.json')])).code, 2, 'no WAN');
 });
+
+test('pmp: a LAN of 0.0.0.0/0, an address not on this host, or the WAN itself is refused at start and by config validate (exit 2, field named)', async () => {
+  const state = join(dir, 's2.json');
+  const any = await run(['pmp', 'serve', '--lan', '0.0.0.0/0', '--wan', '203.0.113.1', '--backend', 'memory', '--state', state]);
+  assert.equal(any.code, 2);
+  assert.match(any.stderr, /--lan\[0\]: "0\.0\.0\.0\/0" covers every address/);
+  const elsewhere = await run(['pmp', 'serve', '--lan', '192.0.2.77/24', '--wan', '203.0.113.1', '--backend', 'memory', '--state', state]);
+  assert.equal(elsewhere.code, 2);
+  assert.match(elsewhere.stderr, /not an address of any interface on this host/);
+  const same = await run(['pmp', 'serve', '--lan', '127.0.0.1', '--wan', '127.0.0.1', '--backend', 'memory', '--state', state]);
+  assert.equal(same.code, 2);
+  assert.match(same.stderr, /WAN/);
+  const cfg = join(dir, 'lan-any.json');
+  writeFileSync(cfg, JSON.stringify({ pmp: { lan: ['0.0.0.0/0'], wan: 'lo' } }));
+  const v = await run(['config', 'validate', '--config', cfg]);
+  assert.equal(v.code, 2);
+  assert.match(v.stderr, /pmp\.lan\[0\]: "0\.0\.0\.0\/0" covers every address/);
+  assert.equal((await run(['config', 'validate', '--config', cfg, '--no-host-checks'])).code, 0, 'a config for another host is not judged here');
+  const ok = join(dir, 'lan-ok.json');
+  writeFileSync(ok, JSON.stringify({ pmp: { lan: ['127.0.0.1'], wan: '203.0.113.1' } }));
+  const good = await run(['config', 'validate', '--config', ok]);
+  assert.equal(good.code, 0, `an address on this host as LAN, a public address as WAN: ${good.stderr}`);
+});

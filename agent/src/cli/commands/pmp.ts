@@ -38,17 +38,18 @@ export function pmpCommand(): Command {
     .option('--state <file>', 'state file for mappings and epoch (default pmp.stateFile)')
     .addOption(new Option('--port <n>', 'server port (tests and benchmarks)').default(5351).argParser(integerArg(0, 65535)).hideHelp())
     .addOption(new Option('--backend-check-ms <ms>', 'how often the firewall is read back to notice a flush').default(30_000).argParser(integerArg(100, 86_400_000)).hideHelp())
-    .action(async (opts: CommonOpts & { lan?: string[]; port: number; backendCheckMs: number }, c: Command) => {
+    .addOption(new Option('--wan-check-ms <ms>', 'how often the WAN address is polled besides the address monitor').default(5000).argParser(integerArg(100, 86_400_000)).hideHelp())
+    .action(async (opts: CommonOpts & { lan?: string[]; port: number; backendCheckMs: number; wanCheckMs: number }, c: Command) => {
       const g = globalOptions(c);
       const { config } = await resolveConfig(g);
       const log = loggerFor(g, config);
-      const lan = resolveLan(opts.lan ?? config.pmp.lan);
       const wanSpec = opts.wan ?? config.pmp.wan;
+      const lan = resolveLan(opts.lan ?? config.pmp.lan, undefined, { wan: wanSpec, field: opts.lan ? '--lan' : 'pmp.lan' });
       const wan = wanSource(wanSpec);
       const stateFile = opts.state ?? defaultStateFile(config);
       await mkdir(dirname(stateFile), { recursive: true, mode: 0o700 });
       const backend = makeBackend(opts.backend ?? config.pmp.backend, wanSpec === undefined ? {} : { wanIf: wanSpec });
-      const server = new PmpServer({ lan, port: opts.port, stateFile, backendCheckMs: opts.backendCheckMs, policy: policyFromConfig(config, lan) }, { clock: realClock, log, backend, wan });
+      const server = new PmpServer({ lan, port: opts.port, stateFile, backendCheckMs: opts.backendCheckMs, wanCheckMs: opts.wanCheckMs, policy: policyFromConfig(config, lan) }, { clock: realClock, log, backend, wan });
       await server.start();
       await new Promise<void>((resolve) => {
         const done = () => resolve();
@@ -56,7 +57,7 @@ export function pmpCommand(): Command {
         process.once('SIGTERM', done);
       });
       await server.stop();
-      log.info({ stats: server.core.stats }, 'pmpd: stopped');
+      log.info({ stats: server.core.stats, counts: Object.fromEntries(server.core.tally.totals) }, 'pmpd: stopped');
     });
 
   cmd

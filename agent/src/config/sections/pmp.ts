@@ -29,6 +29,13 @@ export const pmpSchema = {
       description: 'External ports never handed out, besides 5350, 5351 and wg.listenPort (the router\'s own services).',
     },
     maxMappingsPerClient: { type: 'integer', minimum: 1, maximum: 65535, default: 16 },
+    maxMappings: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      default: 1024,
+      description: 'Mappings of all clients together (a LAN host can spoof many source addresses). Beyond it: OUT_OF_RESOURCES / NO_RESOURCES.',
+    },
     maxLifetimeSec: { type: 'integer', minimum: 60, maximum: 604800, default: 7200, description: 'Granted lifetimes are capped to this.' },
     minLifetimeSec: { type: 'integer', minimum: 1, maximum: 3600, default: 120, description: 'Shorter requested lifetimes are raised to this (RFC 6887 15).' },
     allowThirdParty: { type: 'boolean', default: false, description: 'Honour PCP THIRD_PARTY (mappings for another host). Off: NOT_AUTHORIZED.' },
