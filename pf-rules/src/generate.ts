@@ -19,7 +19,7 @@ import { ConegateError } from '../../agent/src/errors.ts';
 import type { NatConfig } from '../../agent/src/config/types.ts';
 import type { OutboundRule, Platform, PortRange, RouterModel, WanInterface } from './model.ts';
 import { cidrFamily, intersectPorts, narrowHosts, parsePortText, subtractNegated } from './hosts.ts';
-import { renderMatch, renderPool, renderTarget, renderHost } from './render.ts';
+import { commentText, renderMatch, renderPool, renderTarget, renderHost } from './render.ts';
 import { checkAnchorText } from './grammar.ts';
 import type { EimCapability } from './capability.ts';
 
@@ -170,7 +170,7 @@ function renderAnchorFile(model: RouterModel, anchor: string, mode: EffectiveMod
     '# no inbound port is opened. Undo: conegate pf revert (or pfctl -a ' + anchor + ' -F nat).',
   ];
   if (mode === 'dynamic') header.push('# dynamic mode: per-socket pins are added below by the agent as UDP states appear.');
-  const body = rules.flatMap((r) => [`# ${r.why}`, r.line]);
+  const body = rules.flatMap((r) => [`# ${commentText(r.why)}`, r.line]);
   return [...header, ...(body.length ? ['', ...body] : []), ''].join('\n');
 }
 
