@@ -66,5 +66,8 @@ test('pf apply / diff / status / revert through the fake pfctl', async () => {
   const reverted = await run(['pf', 'revert', '--state-dir', join(dir, 'state'), '--backend', 'pf', '--json']);
   assert.equal(reverted.code, 0, reverted.stderr);
   assert.doesNotMatch(readFileSync(join(dir, 'fake/anchors/conegate'), 'utf8'), /^nat /m);
-  assert.equal((await run(['pf', 'confirm', '--state-dir', join(dir, 'state'), '--backend', 'pf'])).code, 2);
+  // Nothing waits: confirm refuses with exit 1 rather than printing "confirmed".
+  const confirmed = await run(['pf', 'confirm', '--state-dir', join(dir, 'state'), '--backend', 'pf']);
+  assert.equal(confirmed.code, 1);
+  assert.match(confirmed.stderr, /nothing to confirm/);
 });

@@ -20,6 +20,7 @@ import { NatApplier } from '../../fw/nat/applier.ts';
 import { processRunner, type CommandRunner } from '../../fw/nat/runner.ts';
 import { backendFor, chooseBackend, defaultStateDir, generateFor, targetFor, type Generated, type NatCliOptions } from '../../fw/nat/session.ts';
 import { DynamicPinner } from '../../fw/nat/dynamic.ts';
+import { parseWatchdogJob, runWatchdog, spawnWatchdog, type WatchdogJob } from '../../fw/nat/watchdog.ts';
 import { outboundUdpNat, parsePfStates } from '../../../../pf-rules/src/dynamic/states.ts';
 import { parsePortText } from '../../../../pf-rules/src/hosts.ts';
 
@@ -68,7 +69,9 @@ async function applierFor(config: Config, opts: Opts, run: CommandRunner, gen?: 
   const kind = gen?.backend ?? (await chooseBackend(config.nat, opts, () => detectPlatform('/')));
   const platform = opts.platform ?? (await detectPlatform('/')).kind;
   const target = gen?.target ?? targetFor(kind, platform === 'opnsense' || platform === 'pfsense' || platform === 'freebsd' ? platform : undefined);
-  return new NatApplier({ backend: backendFor(kind, target, run), stateDir: await stateDirOf(config, opts), clock: realClock });
+  // The watchdog is this same program (bin/conegate.js or the bundle), so it runs wherever we run.
+  const entry = process.argv[1];
+  return new NatApplier({ backend: backendFor(kind, target, run), stateDir: await stateDirOf(config, opts), clock: realClock, ...(entry ? { startWatchdog: (job: WatchdogJob) => spawnWatchdog(job, entry) } : {}) });
 }
 
 function warn(gen: Generated): void {
@@ -148,6 +151,17 @@ export function pfCommand(): Command {
       await applier.recoverStale();
       const r = await applier.revert();
       printResult(opts.json === true, r, () => `${r.outcome}: ${r.reason}`);
+    });
+
+  // Started by apply, detached; not for people (hidden from --help).
+  pf.command('watchdog', { hidden: true })
+    .description('roll back a pending apply at its deadline unless confirmed')
+    .requiredOption('--job <json>', 'the apply to guard')
+    .action(async (opts: { job: string }) => {
+      const job = parseWatchdogJob(opts.job);
+      const applier = new NatApplier({ backend: backendFor(job.kind, job.target, processRunner()), stateDir: job.stateDir, clock: realClock });
+      const r = await runWatchdog(applier, job, { clock: realClock, wallMs: Date.now });
+      if (r) process.stderr.write(`conegate: ${job.target}: ${r.outcome} (${r.reason})\n`);
     });
 
   common(pf.command('status').description('rules in force and the UDP mappings (PF: from pfctl -ss)'), false)

@@ -21,6 +21,8 @@ export interface RuleBackend {
   emptyText(): string;
   /** Number of rules `show()` output holds, to check a load took effect. */
   countRules(shown: string): number;
+  /** Checks, before anything is loaded, that the ruleset will evaluate our place (PF: anchor references). */
+  preflight?(): Promise<void>;
 }
 
 export function pfBackend(run: CommandRunner, anchor: string, pfctl = 'pfctl'): RuleBackend {
