@@ -17,7 +17,7 @@ import { detectPlatform } from '../../platform/detect.ts';
 import { globalOptions, loggerFor, printResult, resolveConfig } from '../context.ts';
 import type { Config } from '../../config/types.ts';
 import { NatApplier } from '../../fw/nat/applier.ts';
-import { processRunner, type CommandRunner } from '../../fw/nat/runner.ts';
+import { processLineRunner, processRunner, type CommandRunner } from '../../fw/nat/runner.ts';
 import { backendFor, chooseBackend, defaultStateDir, generateFor, targetFor, type Generated, type NatCliOptions } from '../../fw/nat/session.ts';
 import { DynamicPinner } from '../../fw/nat/dynamic.ts';
 import { parseWatchdogJob, runWatchdog, spawnWatchdog, type WatchdogJob } from '../../fw/nat/watchdog.ts';
@@ -190,9 +190,10 @@ export function pfCommand(): Command {
     if (gen.backend !== 'pf' || !gen.model) throw new ConegateError('CG_USAGE', 'the dynamic mode is for PF; nftables maps endpoint-independently by itself');
     const wans = gen.model.wans.filter((w) => gen.policy.wan.length === 0 ? w.hasGateway : gen.policy.wan.includes(w.name) || gen.policy.wan.includes(w.ifname));
     const ports = gen.policy.scope.ports.map((p) => parsePortText(p)!).filter(Boolean);
+    const applier = await applierFor(config, opts, run, gen);
     const pinner = new DynamicPinner(
-      { baseText: gen.text, scope: { sources: gen.policy.scope.sources, ...(ports.length ? { ports } : {}) }, wans: wans.map((w) => ({ ifname: w.ifname, addresses: [...(w.ipv4 ? [w.ipv4] : []), ...w.vips] })), pollMs: config.nat.pollSec * 1000, graceMs: config.nat.graceSec * 1000, stateDir: await stateDirOf(config, opts) },
-      { clock: realClock, run, backend: backendFor('pf', gen.target, run), randomInt: (n) => randomInt(n), log },
+      { baseText: gen.text, scope: { sources: gen.policy.scope.sources, ...(ports.length ? { ports } : {}) }, wans: wans.map((w) => ({ ifname: w.ifname, addresses: [...(w.ipv4 ? [w.ipv4] : []), ...w.vips] })), pollMs: config.nat.pollSec * 1000, graceMs: config.nat.graceSec * 1000 },
+      { clock: realClock, lines: processLineRunner(), applier, randomInt: (n) => randomInt(n), log },
     );
     pinner.start();
     process.stderr.write(`conegate: pinning UDP sockets in ${gen.target} every ${config.nat.pollSec} s; Ctrl-C stops and removes the pins\n`);
