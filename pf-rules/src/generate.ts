@@ -16,6 +16,7 @@
  * so nothing inbound is opened (RFC 4787 "port-restricted cone").
  */
 import { ConegateError } from '../../agent/src/errors.ts';
+import { EIM_ANCHOR } from '../../agent/src/fw/pf-anchors.ts';
 import type { NatConfig } from '../../agent/src/config/types.ts';
 import type { OutboundRule, Platform, PortRange, RouterModel, WanInterface } from './model.ts';
 import { cidrFamily, intersectPorts, narrowHosts, parsePortText, subtractNegated } from './hosts.ts';
@@ -45,8 +46,8 @@ export interface GenerateResult {
   warnings: string[];
 }
 
-/** Where each platform evaluates our rules first (pf-facts: pfSense natearly, OPNsense head nat anchor). */
-export const ANCHOR: Record<Platform, string> = { pfsense: 'natearly/conegate', opnsense: 'conegate', freebsd: 'conegate' };
+/** Where each platform evaluates our rules first (pfSense natearly/*, OPNsense head nat anchor): see pf-anchors.ts. */
+export const ANCHOR: Record<Platform, string> = EIM_ANCHOR;
 
 function usage(message: string): never {
   throw new ConegateError('CG_CONFIG_INVALID', message);

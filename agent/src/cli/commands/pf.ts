@@ -67,11 +67,12 @@ async function stateDirOf(config: Config, opts: Opts): Promise<string> {
 
 async function applierFor(config: Config, opts: Opts, run: CommandRunner, gen?: Generated): Promise<NatApplier> {
   const kind = gen?.backend ?? (await chooseBackend(config.nat, opts, () => detectPlatform('/')));
-  const platform = opts.platform ?? (await detectPlatform('/')).kind;
-  const target = gen?.target ?? targetFor(kind, platform === 'opnsense' || platform === 'pfsense' || platform === 'freebsd' ? platform : undefined);
+  const detected = gen?.platform ?? opts.platform ?? (await detectPlatform('/')).kind;
+  const platform = detected === 'opnsense' || detected === 'pfsense' || detected === 'freebsd' ? detected : undefined;
+  const target = gen?.target ?? targetFor(kind, platform);
   // The watchdog is this same program (bin/conegate.js or the bundle), so it runs wherever we run.
   const entry = process.argv[1];
-  return new NatApplier({ backend: backendFor(kind, target, run), stateDir: await stateDirOf(config, opts), clock: realClock, ...(entry ? { startWatchdog: (job: WatchdogJob) => spawnWatchdog(job, entry) } : {}) });
+  return new NatApplier({ backend: backendFor(kind, target, run, platform), stateDir: await stateDirOf(config, opts), clock: realClock, ...(entry ? { startWatchdog: (job: WatchdogJob) => spawnWatchdog(job, entry) } : {}) });
 }
 
 function warn(gen: Generated): void {

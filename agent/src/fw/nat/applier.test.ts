@@ -4,7 +4,7 @@
  */
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,9 @@ let fake: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'cg-apply-'));
   fake = join(dir, 'fake');
+  // pfSense's main ruleset steps into natearly/* (pf-rules/test/fixtures/skeleton/pfsense.conf).
+  mkdirSync(fake, { recursive: true });
+  writeFileSync(join(fake, 'main.conf'), 'nat-anchor "natearly/*" all\nnat-anchor "natrules/*" all\n');
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -234,4 +237,13 @@ test('replace (dynamic reloads) takes the same lock, refuses while an apply wait
   assert.equal(inForce(), NEW + '# pin 1\n');
   assert.equal((await other.revert()).outcome, 'rolled-back');
   assert.equal(inForce(), OLD);
+});
+
+test('apply refuses, loading nothing, when the main ruleset does not reference our anchor (names the fix)', async () => {
+  writeFileSync(join(fake, 'main.conf'), 'nat-anchor "natrules/*" all\n');
+  const run = processRunner({ ...process.env, PATH: `${FAKES}:${process.env.PATH}`, FAKE_PFCTL_DIR: fake });
+  const a = new NatApplier({ backend: pfBackend(run, ANCHOR, 'pfctl', 'pfsense'), stateDir: join(dir, 'state'), clock: realClock });
+  await assert.rejects(a.apply(NEW, { confirmMs: 5000, healthCheck: healthy }), (e: unknown) => failsWith('CG_ANCHOR_UNREFERENCED')(e) && /nat-anchor "natearly\/conegate"/.test((e as Error).message) && /Filter Reload/.test((e as Error).message));
+  assert.equal(inForce(), '');
+  assert.equal(await a.pending(), undefined);
 });
