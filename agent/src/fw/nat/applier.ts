@@ -320,6 +320,7 @@ export class NatApplier {
       if (p) throw new ConegateError('CG_BUSY', `apply ${p.id} is waiting for confirmation; not reloading ${this.deps.backend.target} until it is settled`);
       const file = this.path('replace.conf');
       await writeAtomic(file, text);
+      await this.deps.backend.preflight?.();
       await this.deps.backend.validate(file);
       const before = await this.current();
       await this.deps.backend.load(file);
