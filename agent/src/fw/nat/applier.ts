@@ -213,7 +213,7 @@ export class NatApplier {
     await writeAtomic(this.path('pending.json'), JSON.stringify(p));
     if (!this.deps.startWatchdog) return;
     try {
-      p.watchdogPid = await this.deps.startWatchdog({ stateDir: this.deps.stateDir, kind: this.deps.backend.kind, target: this.deps.backend.target, id: p.id, deadlineWallMs: p.deadlineWallMs });
+      p.watchdogPid = await this.deps.startWatchdog({ stateDir: this.deps.stateDir, dir: this.dir, kind: this.deps.backend.kind, target: this.deps.backend.target, id: p.id, deadlineWallMs: p.deadlineWallMs });
     } catch (cause) {
       await rm(this.path('pending.json'), { force: true });
       throw new ConegateError('CG_COMMAND_FAILED', 'cannot start the rollback watchdog; nothing was loaded', { cause });

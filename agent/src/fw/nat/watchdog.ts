@@ -6,6 +6,8 @@
  * It is started as `conegate pf watchdog --job JSON` in its own session (setsid), stdio closed.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConegateError, isConegateError } from '../../errors.ts';
 import type { Clock } from '../../clock/clock.ts';
 import type { ApplyResult, NatApplier } from './applier.ts';
@@ -14,6 +16,8 @@ import { sleep } from './files.ts';
 export interface WatchdogJob {
   /** The `nat` state directory the applier was built with. */
   stateDir: string;
+  /** The applier's own directory in it (pending.json, lock); the watchdog logs to watchdog.log there. */
+  dir: string;
   kind: 'pf' | 'nftables';
   target: string;
   id: string;
@@ -27,8 +31,8 @@ export function parseWatchdogJob(text: string): WatchdogJob {
   } catch (cause) {
     throw new ConegateError('CG_USAGE', '--job is not JSON', { cause });
   }
-  if (typeof j.stateDir !== 'string' || (j.kind !== 'pf' && j.kind !== 'nftables') || typeof j.target !== 'string' || typeof j.id !== 'string' || typeof j.deadlineWallMs !== 'number')
-    throw new ConegateError('CG_USAGE', '--job needs stateDir, kind (pf|nftables), target, id and deadlineWallMs');
+  if (typeof j.stateDir !== 'string' || typeof j.dir !== 'string' || (j.kind !== 'pf' && j.kind !== 'nftables') || typeof j.target !== 'string' || typeof j.id !== 'string' || typeof j.deadlineWallMs !== 'number')
+    throw new ConegateError('CG_USAGE', '--job needs stateDir, dir, kind (pf|nftables), target, id and deadlineWallMs');
   return j as WatchdogJob;
 }
 
@@ -56,11 +60,14 @@ export async function runWatchdog(applier: NatApplier, job: WatchdogJob, deps: {
 
 /**
  * Starts the watchdog as a detached copy of this program (`entry` is the script node runs, e.g.
- * bin/conegate.js or the bundle). Resolves with its PID once it has been spawned.
+ * bin/conegate.js or the bundle), its stderr appended to `<dir>/watchdog.log` (0600) so a failed
+ * rollback leaves a trace. Resolves with its PID once it has been spawned.
  */
 export function spawnWatchdog(job: WatchdogJob, entry: string, nodeArgs: string[] = process.execArgv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, entry, 'pf', 'watchdog', '--job', JSON.stringify(job)], { detached: true, stdio: 'ignore', env: process.env });
+    const log = openSync(join(job.dir, 'watchdog.log'), 'a', 0o600);
+    const child = spawn(process.execPath, [...nodeArgs, entry, 'pf', 'watchdog', '--job', JSON.stringify(job)], { detached: true, stdio: ['ignore', 'ignore', log], env: process.env });
+    closeSync(log);
     child.once('error', reject);
     child.once('spawn', () => {
       child.unref();
