@@ -20,10 +20,13 @@ test('polls pfctl -ss on the clock, pins new sockets, reloads only when the plan
     let states = 'all udp 203.0.113.2:53001 (192.168.1.10:41641) -> 198.51.100.7:3478   MULTIPLE:SINGLE\nall udp 203.0.113.2:53002 (192.168.1.11:41641) -> 198.51.100.7:3478   SINGLE:NO_TRAFFIC\n';
     const loaded: string[] = [];
     const calls: string[] = [];
+    let hooked = false;
     const { readFileSync } = await import('node:fs');
     const run: CommandRunner = async (cmd, args) => {
       calls.push(args.join(' '));
       if (args[0] === '-ss') throw new Error('pfctl -ss must be streamed, not read whole');
+      // pfSense's main ruleset (the pinner's loads are refused without the reference: see below).
+      if (args.join(' ') === '-s nat') return { code: 0, stdout: hooked ? 'nat-anchor "natearly/*" all\n' : '', stderr: '' };
       if (args[0] === '-a' && args[2] === '-f') loaded.push(readFileSync(args[3]!, 'utf8'));
       return { code: 0, stdout: '', stderr: '' };
     };
@@ -42,6 +45,9 @@ test('polls pfctl -ss on the clock, pins new sockets, reloads only when the plan
     pinner.start();
     clock.advance(0);
     await pinner.idle();
+    assert.equal(loaded.length, 0, 'no nat-anchor reaches natearly/conegate: nothing loaded');
+    hooked = true;
+    await pinner.tick();
     assert.equal(loaded.length, 1);
     assert.equal(checkAnchorText(loaded[0]!).rules.length, 2);
     assert.match(loaded[0]!, /from 192\.168\.1\.10 port 41641 to any -> 203\.0\.113\.2 port 53001/);
