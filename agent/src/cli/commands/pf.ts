@@ -181,7 +181,7 @@ export function pfCommand(): Command {
       const pending = await applier.pending();
       const value = { target: backend.target, inForce: await applier.current(), kernel, pending: pending ?? null, recovered: recovered ?? null, mappings };
       printResult(opts.json === true, value, () =>
-        [`${backend.target}${pending ? ` (apply ${pending.id} waiting for confirmation)` : ''}`, kernel.trim() || '(no rules loaded)', ...(mappings.length ? ['UDP mappings (internal -> external -> peer):', ...mappings.map((m) => `  ${m.internal} -> ${m.external} -> ${m.peer} ${m.state}`)] : [])].join('\n'),
+        [`${backend.target}${pending ? ` (apply ${pending.id} waiting for confirmation until ${new Date(pending.deadlineWallMs).toISOString()}${pending.watchdogPid ? `; watchdog PID ${pending.watchdogPid} rolls back then` : ''})` : ''}`, kernel.trim() || '(no rules loaded)', ...(mappings.length ? ['UDP mappings (internal -> external -> peer):', ...mappings.map((m) => `  ${m.internal} -> ${m.external} -> ${m.peer} ${m.state}`)] : [])].join('\n'),
       );
     });
 
