@@ -16,10 +16,11 @@
  * so nothing inbound is opened (RFC 4787 "port-restricted cone").
  */
 import { ConegateError } from '../../agent/src/errors.ts';
+import { EIM_ANCHOR } from '../../agent/src/fw/pf-anchors.ts';
 import type { NatConfig } from '../../agent/src/config/types.ts';
 import type { OutboundRule, Platform, PortRange, RouterModel, WanInterface } from './model.ts';
 import { cidrFamily, intersectPorts, narrowHosts, parsePortText, subtractNegated } from './hosts.ts';
-import { renderMatch, renderPool, renderTarget, renderHost } from './render.ts';
+import { commentText, renderMatch, renderPool, renderTarget, renderHost } from './render.ts';
 import { checkAnchorText } from './grammar.ts';
 import type { EimCapability } from './capability.ts';
 
@@ -45,8 +46,8 @@ export interface GenerateResult {
   warnings: string[];
 }
 
-/** Where each platform evaluates our rules first (pf-facts: pfSense natearly, OPNsense head nat anchor). */
-export const ANCHOR: Record<Platform, string> = { pfsense: 'natearly/conegate', opnsense: 'conegate', freebsd: 'conegate' };
+/** Where each platform evaluates our rules first (pfSense natearly/*, OPNsense head nat anchor): see pf-anchors.ts. */
+export const ANCHOR: Record<Platform, string> = EIM_ANCHOR;
 
 function usage(message: string): never {
   throw new ConegateError('CG_CONFIG_INVALID', message);
@@ -170,7 +171,7 @@ function renderAnchorFile(model: RouterModel, anchor: string, mode: EffectiveMod
     '# no inbound port is opened. Undo: conegate pf revert (or pfctl -a ' + anchor + ' -F nat).',
   ];
   if (mode === 'dynamic') header.push('# dynamic mode: per-socket pins are added below by the agent as UDP states appear.');
-  const body = rules.flatMap((r) => [`# ${r.why}`, r.line]);
+  const body = rules.flatMap((r) => [`# ${commentText(r.why)}`, r.line]);
   return [...header, ...(body.length ? ['', ...body] : []), ''].join('\n');
 }
 

@@ -39,3 +39,20 @@ export function renderPool(o: PoolOptions): string {
   if (o.staticPort) parts.push('static-port');
   return parts.join(' ');
 }
+
+/**
+ * User text (a rule's description, an interface name) made safe for a `#` comment line. pf.conf and
+ * nft end a comment at the newline, and pfctl's lexer joins a line ending in a backslash with the
+ * next one even inside a comment (parse.y lgetc), so a description holding "\n", "\r", another
+ * control character, U+2028/2029 or a trailing backslash would turn the rest into rule text. C-style
+ * terminators are dropped too, for readers that copy our text into other formats.
+ */
+export function commentText(text: string, maxChars = Number.POSITIVE_INFINITY): string {
+  const flat = text
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/\\/g, '/')
+    .replace(/\*\/|\/\*/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return flat.length > maxChars ? `${flat.slice(0, maxChars - 1)}…` : flat;
+}

@@ -1,13 +1,14 @@
-/** The OPNsense plugin hook registers the head nat anchor the PF backend loads into (run with the real php). */
+/** The OPNsense plugin hook registers the anchors both PF loaders use (run with the real php). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ANCHOR } from '../src/generate.ts';
+import { PMPD_ANCHOR } from '../../agent/src/fw/pf-anchors.ts';
 
 const INC = fileURLToPath(new URL('../../opnsense-plugin/src/etc/inc/plugins.inc.d/conegate.inc', import.meta.url));
 
-test('conegate_firewall() registers anchor "conegate" of type nat at the head', async () => {
+test('conegate_firewall() registers nat anchor "conegate" at the head and rdr anchor "conegate/pmpd" at the tail', async () => {
   const script = `
     class FakePlugin { public $calls = []; function registerAnchor(...$a) { $this->calls[] = $a; } }
     require '${INC}';
@@ -21,5 +22,8 @@ test('conegate_firewall() registers anchor "conegate" of type nat at the head', 
       else resolve(stdout);
     }),
   );
-  assert.deepEqual(JSON.parse(out), [[ANCHOR.opnsense, 'nat', 0, 'head']]);
+  assert.deepEqual(JSON.parse(out), [
+    [ANCHOR.opnsense, 'nat', 0, 'head'],
+    [PMPD_ANCHOR, 'rdr', 0, 'tail'],
+  ]);
 });

@@ -3,11 +3,12 @@
  * (`snat ... random`, the lab's "symmetric" preset) becomes endpoint-independent with filtering
  * still address-and-port-dependent after `apply`, measured with the lab's NAT probes; two LAN
  * hosts using the same source port get stable, distinct external ports; and `revert` restores the
- * previous ruleset text exactly and the probes see the symmetric NAT again.
+ * previous ruleset text exactly and the probes see the symmetric NAT again; and `kill -9` of the
+ * applier during the grace period still restores the previous ruleset at the deadline (watchdog).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, type Lab } from './lab.ts';
@@ -17,6 +18,7 @@ import { nftBackend } from '../../agent/src/fw/nat/backend.ts';
 import { NatApplier } from '../../agent/src/fw/nat/applier.ts';
 import type { CommandRunner } from '../../agent/src/fw/nat/runner.ts';
 import { realClock } from '../../agent/src/clock/clock.ts';
+import { pidAlive } from '../../agent/src/fw/nat/files.ts';
 
 let lab: Lab;
 let stateDir: string;
@@ -104,4 +106,27 @@ test('conegate nat apply/revert --backend nftables: two LAN hosts on the mesh po
   const reverted = await cli(['revert', '--json']);
   assert.equal(reverted.code, 0, reverted.stderr);
   assert.equal(await rulesText(), rulesetBefore, 'revert restores the ruleset text exactly');
+});
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, limitMs = 30_000): Promise<void> {
+  const until = Date.now() + limitMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('kill -9 of conegate nat apply --backend nftables during the grace period: at the deadline the previous ruleset is back', async () => {
+  const rulesetBefore = await rulesText();
+  const dir = join(stateDir, 'kill9');
+  const pending = join(dir, 'nat', 'nftables-ip_conegate', 'pending.json');
+  const applier = lab.spawnNode(ROUTER, 'bin/conegate.js', ['nat', 'apply', '--backend', 'nftables', '--state-dir', dir, '--wan', lab.node(ROUTER).wan!.name, '--sources', `${lab.addr('a.h1')}/32`, '--confirm-sec', '4'], { env: { CONEGATE_CONFIG: '' } });
+  await waitFor('the new table and the watchdog', async () => existsSync(pending) && JSON.parse(readFileSync(pending, 'utf8')).watchdogPid !== undefined && /table ip conegate/.test(await rulesText()));
+  const watchdogPid = (JSON.parse(readFileSync(pending, 'utf8')) as { watchdogPid: number }).watchdogPid;
+  process.kill(applier.pid, 'SIGKILL');
+  await applier.done;
+  assert.match(await rulesText(), /table ip conegate/, 'the new rules stay in force during the grace period');
+  await waitFor('the watchdog to roll back at the deadline', () => !existsSync(pending));
+  assert.equal(await rulesText(), rulesetBefore, 'the previous ruleset, byte for byte (nft -t)');
+  await waitFor('the watchdog to exit', () => !pidAlive(watchdogPid));
 });

@@ -15,6 +15,8 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 /** A pf backend whose pfctl is the recording fake, with its own state directory. */
 function fakePf(owner = 'conegate-pmpd', anchor = 'conegate/pmpd', dir = mkdtempSync(join(tmpdir(), 'fake-pfctl-'))): { b: PfBackend; dir: string } {
   dirs.push(dir);
+  // The main ruleset references our rdr anchors (as the OPNsense plugin / pfSense package make it).
+  writeFileSync(join(dir, 'main.conf'), 'rdr-anchor "conegate/*" all\n');
   const base = spawnRunner();
   const run: CommandRunner = (argv, input) => {
     process.env.FAKE_PFCTL_DIR = dir;

@@ -2,8 +2,9 @@
  * pf PortMapBackend (FreeBSD, OPNsense, pfSense). The owner's rules live in one anchor, replaced whole
  * per change: the text is first parsed with `pfctl -n -a ANCHOR -f -` and only then loaded with
  * `pfctl -a ANCHOR -f -`, which pf applies as one transaction, so a refused text leaves the previous
- * rules. The main ruleset must call the anchor for translation (`rdr-anchor "ANCHOR"`, which pfSense's
- * `natrules/*` and OPNsense's registered nat anchors provide). Per mapping, one rule:
+ * rules. rdr rules count only where the main ruleset has `rdr-anchor "ANCHOR"` (the conegate
+ * OPNsense plugin and pfSense package add it; see pf-anchors.ts), so that is checked before the
+ * first load. Per mapping, one rule:
  *   rdr pass on WAN inet proto udp from any|PEER [port P] to EXT port E tag cgpm-<id> -> INT port I
  * `pass` admits the translated flow without a separate filter rule; the tag carries the mapping id, so
  * list() can read the installed rules back with `pfctl -a ANCHOR -s nat` (pf keeps no comments).
@@ -11,6 +12,7 @@
 import { ConegateError } from '../errors.ts';
 import { checkMapping, sortMappings, type PortMapBackend, type PortMapping, type Transport } from './backend.ts';
 import { spawnRunner, type CommandRunner } from './run.ts';
+import { assertAnchorsReferenced, PMPD_ANCHOR } from './pf-anchors.ts';
 
 export interface PfOptions {
   owner?: string;
@@ -35,7 +37,7 @@ export class PfBackend implements PortMapBackend {
 
   constructor(options: PfOptions = {}) {
     this.owner = options.owner ?? 'conegate-pmpd';
-    this.anchor = options.anchor ?? 'conegate/pmpd';
+    this.anchor = options.anchor ?? PMPD_ANCHOR;
     if (!/^[A-Za-z0-9_/-]{1,63}$/.test(this.anchor)) throw new ConegateError('CG_CONFIG_INVALID', `bad pf anchor name ${this.anchor}`);
     if (options.wanIf !== undefined && !/^[A-Za-z0-9_.]{1,15}$/.test(options.wanIf)) throw new ConegateError('CG_CONFIG_INVALID', `bad interface name ${options.wanIf}`);
     this.run = options.run ?? spawnRunner();
@@ -75,7 +77,13 @@ export class PfBackend implements PortMapBackend {
     return renderPfAnchor(this.owner, sortMappings(ms), this.wanIf);
   }
 
+  private anchorReferenced = false;
+
   private async load(ms: PortMapping[]): Promise<void> {
+    if (ms.length && !this.anchorReferenced) {
+      await assertAnchorsReferenced((args) => this.run([this.pfctl, ...args]), [{ type: 'rdr', name: this.anchor }]);
+      this.anchorReferenced = true;
+    }
     const text = this.render(ms);
     const check = await this.run([this.pfctl, '-n', '-a', this.anchor, '-f', '-'], text);
     if (check.code !== 0) throw new ConegateError('CG_FIREWALL_REJECTED', `pfctl -n refused the anchor text (nothing loaded): ${check.stderr.trim()}`, { context: { anchor: this.anchor } });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parsePfStates, outboundUdpNat } from './states.ts';
+import { parsePfStates, outboundUdpNat, PfStateReader, isOutboundUdpNat } from './states.ts';
 
 const fix = (n: string) => readFileSync(new URL(`../../test/fixtures/states/${n}`, import.meta.url), 'utf8');
 
@@ -26,4 +26,11 @@ test('pfctl -vss: interface-bound states and their expiry', () => {
   assert.equal(nat[0]!.ifname, 'igb0');
   assert.equal(nat[0]!.expiresSec, 58);
   assert.equal(nat[1]!.expiresSec, 30);
+});
+
+test('PfStateReader keeps only what the filter wants, line by line; -v details attach to the right state', () => {
+  const r = new PfStateReader(isOutboundUdpNat);
+  for (const l of ['all tcp 203.0.113.2:4000 (192.168.1.5:4000) -> 198.51.100.1:443   ESTABLISHED:ESTABLISHED', '   age 00:01:00, expires in 00:00:07, 1:1 pkts', 'all udp 203.0.113.2:53001 (192.168.1.10:41641) -> 198.51.100.7:3478   MULTIPLE:SINGLE', '   age 00:00:01, expires in 00:00:59, 2:2 pkts', 'junk']) r.push(l);
+  assert.deepEqual(r.states.map((s) => [s.proto, s.stack?.port, s.expiresSec]), [['udp', 41641, 59]]);
+  assert.equal(r.skipped, 1);
 });

@@ -44,32 +44,55 @@ function endpoint(text: string): Endpoint | undefined {
   return port <= 65535 ? { addr: m[1]!, port } : undefined;
 }
 
-/** Parses pfctl -ss / -vss output. */
-export function parsePfStates(text: string): ParsedStates {
-  const states: PfState[] = [];
-  let skipped = 0;
-  for (const raw of text.split('\n')) {
-    if (raw.trim() === '') continue;
+/**
+ * Reads `pfctl -ss` output one line at a time, so a router with hundreds of thousands of states is
+ * never held as one string. `keep` decides which states are stored (the others are only counted);
+ * a `-v` detail line belongs to the state line just before it, kept or not.
+ */
+export class PfStateReader {
+  readonly states: PfState[] = [];
+  skipped = 0;
+  private last: PfState | undefined;
+
+  constructor(private readonly keep: (s: PfState) => boolean = () => true) {}
+
+  push(raw: string): void {
+    if (raw.trim() === '') return;
     if (/^\s/.test(raw)) {
       const exp = /expires in (\d+):(\d{2}):(\d{2})/.exec(raw);
-      const last = states[states.length - 1];
-      if (exp && last) last.expiresSec = Number(exp[1]) * 3600 + Number(exp[2]) * 60 + Number(exp[3]);
-      continue;
+      if (exp && this.last) this.last.expiresSec = Number(exp[1]) * 3600 + Number(exp[2]) * 60 + Number(exp[3]);
+      return;
     }
+    this.last = undefined;
     const m = LINE.exec(raw.trim());
     const a = m && endpoint(m[3]!);
     const aStack = m?.[4] ? endpoint(m[4]) : undefined;
     const b = m && endpoint(m[6]!);
     if (!m || !a || !b || (m[4] && !aStack)) {
-      skipped++;
-      continue;
+      this.skipped++;
+      return;
     }
-    states.push({ ifname: m[1]!, proto: m[2]!, direction: m[5] === '->' ? 'out' : 'in', wire: a, ...(aStack ? { stack: aStack } : {}), peer: b, state: m[8]! });
+    const st: PfState = { ifname: m[1]!, proto: m[2]!, direction: m[5] === '->' ? 'out' : 'in', wire: a, ...(aStack ? { stack: aStack } : {}), peer: b, state: m[8]! };
+    this.last = st;
+    if (this.keep(st)) this.states.push(st);
   }
-  return { states, skipped };
+
+  result(): ParsedStates {
+    return { states: this.states, skipped: this.skipped };
+  }
 }
+
+/** Parses pfctl -ss / -vss output held as text (fixtures, tests). */
+export function parsePfStates(text: string): ParsedStates {
+  const reader = new PfStateReader();
+  for (const raw of text.split('\n')) reader.push(raw);
+  return reader.result();
+}
+
+/** Whether a state is an outbound UDP state whose source was translated. */
+export const isOutboundUdpNat = (s: PfState): boolean => s.proto === 'udp' && s.direction === 'out' && s.stack !== undefined;
 
 /** Outbound UDP states whose source was translated: the sockets the dynamic mode pins. */
 export function outboundUdpNat(states: PfState[]): PfState[] {
-  return states.filter((s) => s.proto === 'udp' && s.direction === 'out' && s.stack !== undefined);
+  return states.filter(isOutboundUdpNat);
 }

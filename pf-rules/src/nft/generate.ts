@@ -19,6 +19,7 @@
  * - Atomic: the file is `add table` + `delete table` + `table { ... }`, one `nft -f` transaction
  *   that replaces our table whole; `nft -c -f` is the dry run. IPv6 is left alone.
  */
+import { commentText } from '../render.ts';
 import { ConegateError } from '../../../agent/src/errors.ts';
 import { parseIPv4 } from '../../../agent/src/net/ip.ts';
 import { canonicalCidr, cidrFamily, formatPortRange, parsePortText } from '../hosts.ts';
@@ -108,7 +109,7 @@ export function generateNft(policy: NftPolicy): NftResult {
     });
   }
   if (sources.length === 0) warnings.push('no nat.scope.sources: every UDP flow leaving the WAN gets port-preserving NAT');
-  const body = rules.flatMap((r) => [`\t\t# ${r.why}`, `\t\t${r.line}`]);
+  const body = rules.flatMap((r) => [`\t\t# ${commentText(r.why)}`, `\t\t${r.line}`]);
   const text = [
     `# conegate NAT table "${NFT_TABLE}": endpoint-independent UDP mapping; filtering unchanged, nothing inbound opened.`,
     '# Replaces only our own table, atomically. Undo: conegate pf revert --backend nftables (or nft delete table ' + NFT_TABLE + ').',

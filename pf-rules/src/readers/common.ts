@@ -23,6 +23,19 @@ export interface Interfaces {
   lans: LanNetwork[];
   /** config name -> interface info, for resolving `lan`, `lanip`, `opt1` in rules. */
   byName: Map<string, { ifname: string; ipv4?: string; subnet?: string }>;
+  /** Config names of disabled interfaces: rules on them are left out, as the appliance does. */
+  disabled: Set<string>;
+}
+
+/**
+ * Both appliances build their interface list with `isset($iface['enable'])` (pfSense util.inc
+ * get_configured_interface_list(), OPNsense config.inc legacy_config_get_interfaces(['enable' => true])):
+ * an interface without `<enable>` is disabled, its subnet is not NATed automatically and its rules
+ * are not generated. `<enable>0</enable>` is never written by either; we read it as off too.
+ */
+export function interfaceEnabled(el: XmlElement): boolean {
+  const t = textAt(el, 'enable');
+  return t !== undefined && t.trim() !== '0';
 }
 
 /** Reads `<interfaces>`: WANs are interfaces with a gateway (or a dynamic address), LANs the rest with a static subnet. */
@@ -33,11 +46,14 @@ export function readInterfaces(root: XmlElement): Interfaces {
   const wans: WanInterface[] = [];
   const lans: LanNetwork[] = [];
   const byName = new Map<string, { ifname: string; ipv4?: string; subnet?: string }>();
+  const disabled = new Set<string>();
   for (const el of ifs.children) {
     const ifname = textAt(el, 'if');
     if (!ifname) continue;
-    // pfSense stores enable as a flag; OPNsense as <enable>1</enable>. A missing <enable> on wan/lan is common in OPNsense: treat only explicit "0" as off.
-    if (textAt(el, 'enable') === '0') continue;
+    if (!interfaceEnabled(el)) {
+      disabled.add(el.name);
+      continue;
+    }
     const addr = textAt(el, 'ipaddr') ?? '';
     const bits = textAt(el, 'subnet') ?? '';
     const ipv4 = parseIPv4(addr) ? addr : undefined;
@@ -53,8 +69,8 @@ export function readInterfaces(root: XmlElement): Interfaces {
       lans.push({ name: el.name, ifname, cidr: subnet });
     }
   }
-  if (wans.length === 0) invalid('config.xml defines no WAN interface (no interface has a gateway or a dynamic address)');
-  return { wans, lans, byName };
+  if (wans.length === 0) invalid('config.xml defines no enabled WAN interface (no enabled interface has a gateway or a dynamic address)');
+  return { wans, lans, byName, disabled };
 }
 
 const MODES: Record<string, OutboundMode> = { automatic: 'automatic', hybrid: 'hybrid', advanced: 'advanced', disabled: 'disabled' };

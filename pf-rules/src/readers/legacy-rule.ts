@@ -7,6 +7,7 @@ import { parseCidr, parseIPv4 } from '../../../agent/src/net/ip.ts';
 import { at, textAt, type XmlElement } from '../../../agent/src/xml/xml.ts';
 import type { AddrMatch, OutboundRule, Target } from '../model.ts';
 import { canonicalCidr } from '../hosts.ts';
+import { commentText } from '../render.ts';
 import { familyFrom, flag, hostFromWord, invalid, portsFrom, protocolsFrom, type Interfaces } from './common.ts';
 
 export interface LegacyDialect {
@@ -39,10 +40,12 @@ function targetOf(rule: XmlElement, iface: { ifname: string; ipv4?: string }, di
 
 /** Reads one rule; undefined for a disabled rule (the appliance leaves it out of the ruleset). */
 export function readLegacyRule(rule: XmlElement, index: number, ifs: Interfaces, aliases: Map<string, string[] | undefined>, dialect: LegacyDialect): OutboundRule | undefined {
-  const descr = textAt(rule, 'descr') ?? '';
+  const descr = commentText(textAt(rule, 'descr') ?? '', 120);
   const where = `outbound rule ${index + 1}${descr ? ` "${descr}"` : ''}`;
   if (flag(rule, 'disabled')) return undefined;
   const ifaceName = textAt(rule, 'interface') ?? '';
+  // A rule on a disabled interface is not in the appliance's ruleset either.
+  if (ifs.disabled.has(ifaceName)) return undefined;
   const iface = ifs.byName.get(ifaceName);
   if (!iface) invalid(`${where}: unknown interface "${ifaceName}"`);
   const nonat = flag(rule, 'nonat');

@@ -11,6 +11,7 @@
 import { at, childrenOf, textAt, type XmlElement } from '../../../agent/src/xml/xml.ts';
 import type { OutboundRule, RouterModel, Target } from '../model.ts';
 import { canonicalCidr } from '../hosts.ts';
+import { commentText } from '../render.ts';
 import { parseCidr } from '../../../agent/src/net/ip.ts';
 import { automaticRules, familyFrom, flag, hostFromWord, invalid, portsFrom, protocolsFrom, readAliases, readInterfaces, readMode, type Interfaces } from './common.ts';
 import { readLegacyRule } from './legacy-rule.ts';
@@ -18,10 +19,11 @@ import { readLegacyRule } from './legacy-rule.ts';
 const opnsenseTarget = (ifname: string): Target => ({ kind: 'interface', ifname, style: 'dynamic' });
 
 function readSnatRule(rule: XmlElement, index: number, ifs: Interfaces, aliases: Map<string, string[] | undefined>): OutboundRule | undefined {
-  const descr = textAt(rule, 'description') ?? '';
+  const descr = commentText(textAt(rule, 'description') ?? '', 120);
   const where = `Source NAT rule ${index + 1}${descr ? ` "${descr}"` : ''}`;
   if (textAt(rule, 'enabled') === '0') return undefined;
   const ifaceName = textAt(rule, 'interface') ?? '';
+  if (ifs.disabled.has(ifaceName)) return undefined;
   const iface = ifs.byName.get(ifaceName);
   if (!iface) invalid(`${where}: unknown interface "${ifaceName}"`);
   const nonat = flag(rule, 'nonat');

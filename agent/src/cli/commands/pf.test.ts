@@ -2,7 +2,7 @@
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,9 @@ let dir: string;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'cg-pfcli-'));
+  // FreeBSD with the pf.conf lines README asks for (pf-rules/test/fixtures/skeleton/freebsd.conf).
+  mkdirSync(join(dir, 'fake'), { recursive: true });
+  writeFileSync(join(dir, 'fake/main.conf'), 'nat-anchor "conegate" all\nrdr-anchor "conegate/pmpd" all\n');
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -66,5 +69,16 @@ test('pf apply / diff / status / revert through the fake pfctl', async () => {
   const reverted = await run(['pf', 'revert', '--state-dir', join(dir, 'state'), '--backend', 'pf', '--json']);
   assert.equal(reverted.code, 0, reverted.stderr);
   assert.doesNotMatch(readFileSync(join(dir, 'fake/anchors/conegate'), 'utf8'), /^nat /m);
-  assert.equal((await run(['pf', 'confirm', '--state-dir', join(dir, 'state'), '--backend', 'pf'])).code, 2);
+  // Nothing waits: confirm refuses with exit 1 rather than printing "confirmed".
+  const confirmed = await run(['pf', 'confirm', '--state-dir', join(dir, 'state'), '--backend', 'pf']);
+  assert.equal(confirmed.code, 1);
+  assert.match(confirmed.stderr, /nothing to confirm/);
+});
+
+test('pf apply on an OPNsense whose ruleset lacks our nat-anchor: exit 1, the fix named, nothing loaded', async () => {
+  writeFileSync(join(dir, 'fake/main.conf'), 'no nat proto carp all\n');
+  const r = await run(['pf', 'apply', '--config-xml', `${FIX}opnsense-automatic.xml`, '--platform', 'opnsense', '--appliance-version', '26.7.2', '--state-dir', join(dir, 'state'), '--confirm-sec', '0']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /nat-anchor "conegate".*install the conegate plugin/s);
+  assert.equal(existsSync(join(dir, 'fake/anchors/conegate')), false);
 });

@@ -17,9 +17,10 @@ import { detectPlatform } from '../../platform/detect.ts';
 import { globalOptions, loggerFor, printResult, resolveConfig } from '../context.ts';
 import type { Config } from '../../config/types.ts';
 import { NatApplier } from '../../fw/nat/applier.ts';
-import { processRunner, type CommandRunner } from '../../fw/nat/runner.ts';
+import { processLineRunner, processRunner, type CommandRunner } from '../../fw/nat/runner.ts';
 import { backendFor, chooseBackend, defaultStateDir, generateFor, targetFor, type Generated, type NatCliOptions } from '../../fw/nat/session.ts';
 import { DynamicPinner } from '../../fw/nat/dynamic.ts';
+import { parseWatchdogJob, runWatchdog, spawnWatchdog, type WatchdogJob } from '../../fw/nat/watchdog.ts';
 import { outboundUdpNat, parsePfStates } from '../../../../pf-rules/src/dynamic/states.ts';
 import { parsePortText } from '../../../../pf-rules/src/hosts.ts';
 
@@ -66,9 +67,12 @@ async function stateDirOf(config: Config, opts: Opts): Promise<string> {
 
 async function applierFor(config: Config, opts: Opts, run: CommandRunner, gen?: Generated): Promise<NatApplier> {
   const kind = gen?.backend ?? (await chooseBackend(config.nat, opts, () => detectPlatform('/')));
-  const platform = opts.platform ?? (await detectPlatform('/')).kind;
-  const target = gen?.target ?? targetFor(kind, platform === 'opnsense' || platform === 'pfsense' || platform === 'freebsd' ? platform : undefined);
-  return new NatApplier({ backend: backendFor(kind, target, run), stateDir: await stateDirOf(config, opts), clock: realClock });
+  const detected = gen?.platform ?? opts.platform ?? (await detectPlatform('/')).kind;
+  const platform = detected === 'opnsense' || detected === 'pfsense' || detected === 'freebsd' ? detected : undefined;
+  const target = gen?.target ?? targetFor(kind, platform);
+  // The watchdog is this same program (bin/conegate.js or the bundle), so it runs wherever we run.
+  const entry = process.argv[1];
+  return new NatApplier({ backend: backendFor(kind, target, run, platform), stateDir: await stateDirOf(config, opts), clock: realClock, ...(entry ? { startWatchdog: (job: WatchdogJob) => spawnWatchdog(job, entry) } : {}) });
 }
 
 function warn(gen: Generated): void {
@@ -150,6 +154,17 @@ export function pfCommand(): Command {
       printResult(opts.json === true, r, () => `${r.outcome}: ${r.reason}`);
     });
 
+  // Started by apply, detached; not for people (hidden from --help).
+  pf.command('watchdog', { hidden: true })
+    .description('roll back a pending apply at its deadline unless confirmed')
+    .requiredOption('--job <json>', 'the apply to guard')
+    .action(async (opts: { job: string }) => {
+      const job = parseWatchdogJob(opts.job);
+      const applier = new NatApplier({ backend: backendFor(job.kind, job.target, processRunner()), stateDir: job.stateDir, clock: realClock });
+      const r = await runWatchdog(applier, job, { clock: realClock, wallMs: Date.now });
+      if (r) process.stderr.write(`conegate: ${job.target}: ${r.outcome} (${r.reason})\n`);
+    });
+
   common(pf.command('status').description('rules in force and the UDP mappings (PF: from pfctl -ss)'), false)
     .addOption(new Option('--platform <name>').choices(['opnsense', 'pfsense', 'freebsd']).hideHelp())
     .action(async (opts: Opts, cmd: Command) => {
@@ -166,7 +181,7 @@ export function pfCommand(): Command {
       const pending = await applier.pending();
       const value = { target: backend.target, inForce: await applier.current(), kernel, pending: pending ?? null, recovered: recovered ?? null, mappings };
       printResult(opts.json === true, value, () =>
-        [`${backend.target}${pending ? ` (apply ${pending.id} waiting for confirmation)` : ''}`, kernel.trim() || '(no rules loaded)', ...(mappings.length ? ['UDP mappings (internal -> external -> peer):', ...mappings.map((m) => `  ${m.internal} -> ${m.external} -> ${m.peer} ${m.state}`)] : [])].join('\n'),
+        [`${backend.target}${pending ? ` (apply ${pending.id} waiting for confirmation until ${new Date(pending.deadlineWallMs).toISOString()}${pending.watchdogPid ? `; watchdog PID ${pending.watchdogPid} rolls back then` : ''})` : ''}`, kernel.trim() || '(no rules loaded)', ...(mappings.length ? ['UDP mappings (internal -> external -> peer):', ...mappings.map((m) => `  ${m.internal} -> ${m.external} -> ${m.peer} ${m.state}`)] : [])].join('\n'),
       );
     });
 
@@ -176,9 +191,10 @@ export function pfCommand(): Command {
     if (gen.backend !== 'pf' || !gen.model) throw new ConegateError('CG_USAGE', 'the dynamic mode is for PF; nftables maps endpoint-independently by itself');
     const wans = gen.model.wans.filter((w) => gen.policy.wan.length === 0 ? w.hasGateway : gen.policy.wan.includes(w.name) || gen.policy.wan.includes(w.ifname));
     const ports = gen.policy.scope.ports.map((p) => parsePortText(p)!).filter(Boolean);
+    const applier = await applierFor(config, opts, run, gen);
     const pinner = new DynamicPinner(
-      { baseText: gen.text, scope: { sources: gen.policy.scope.sources, ...(ports.length ? { ports } : {}) }, wans: wans.map((w) => ({ ifname: w.ifname, addresses: [...(w.ipv4 ? [w.ipv4] : []), ...w.vips] })), pollMs: config.nat.pollSec * 1000, graceMs: config.nat.graceSec * 1000, stateDir: await stateDirOf(config, opts) },
-      { clock: realClock, run, backend: backendFor('pf', gen.target, run), randomInt: (n) => randomInt(n), log },
+      { baseText: gen.text, scope: { sources: gen.policy.scope.sources, ...(ports.length ? { ports } : {}) }, wans: wans.map((w) => ({ ifname: w.ifname, addresses: [...(w.ipv4 ? [w.ipv4] : []), ...w.vips] })), pollMs: config.nat.pollSec * 1000, graceMs: config.nat.graceSec * 1000 },
+      { clock: realClock, lines: processLineRunner(), applier, randomInt: (n) => randomInt(n), log },
     );
     pinner.start();
     process.stderr.write(`conegate: pinning UDP sockets in ${gen.target} every ${config.nat.pollSec} s; Ctrl-C stops and removes the pins\n`);

@@ -4,7 +4,7 @@
  */
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,9 @@ let fake: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'cg-apply-'));
   fake = join(dir, 'fake');
+  // pfSense's main ruleset steps into natearly/* (pf-rules/test/fixtures/skeleton/pfsense.conf).
+  mkdirSync(fake, { recursive: true });
+  writeFileSync(join(fake, 'main.conf'), 'nat-anchor "natearly/*" all\nnat-anchor "natrules/*" all\n');
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -168,4 +171,79 @@ test('an apply whose process died unconfirmed is rolled back by the next command
   const r = await a.recoverStale();
   assert.equal(r?.outcome, 'rolled-back');
   assert.equal(inForce(), OLD);
+});
+
+test('history moves only after a successful load: a failed load followed by revert returns to the real previous rules', async () => {
+  await applyOld();
+  const a = applier();
+  assert.equal((await a.apply(NEW, { confirmMs: 5000, healthCheck: healthy, pollMs: 10 })).outcome, 'confirmed');
+  const NEWER = NEW.replace('# new', '# newer').replace('1024:65535', '2000:3000');
+  writeFileSync(join(fake, 'fail-load'), '');
+  await assert.rejects(a.apply(NEWER, { confirmMs: 5000, healthCheck: healthy }), failsWith('CG_FIREWALL_REJECTED'));
+  rmSync(join(fake, 'fail-load'));
+  assert.equal(inForce(), NEW);
+  assert.equal((await a.revert()).outcome, 'rolled-back');
+  assert.equal(inForce(), OLD);
+});
+
+test('the watchdog is started before the load and its PID recorded; a failed load drops the pending record', async () => {
+  await applyOld();
+  const jobs: unknown[] = [];
+  const run = processRunner({ ...process.env, PATH: `${FAKES}:${process.env.PATH}`, FAKE_PFCTL_DIR: fake });
+  const a = new NatApplier({ backend: pfBackend(run, ANCHOR), stateDir: join(dir, 'state'), clock: realClock, startWatchdog: async (job) => (jobs.push({ job, loadsSoFar: log().split('\n').filter((l) => l.startsWith('loaded')).length }), 4242) });
+  const waiting = a.apply(NEW, { confirmMs: 10_000, pollMs: 10 });
+  for (let i = 0; i < 500 && (await a.pending())?.watchdogPid === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal((await a.pending())?.watchdogPid, 4242);
+  assert.deepEqual((jobs[0] as { loadsSoFar: number }).loadsSoFar, 1);
+  await a.requestRevert();
+  assert.equal((await waiting).outcome, 'rolled-back');
+  writeFileSync(join(fake, 'fail-load'), '');
+  await assert.rejects(a.apply(NEW, { confirmMs: 10_000, pollMs: 10 }), failsWith('CG_FIREWALL_REJECTED'));
+  assert.equal(await a.pending(), undefined);
+});
+
+test('expire (the watchdog at the deadline) rolls back a dead applier\'s apply exactly, and leaves a settled one alone', async () => {
+  await applyOld();
+  const dead = applier(31337);
+  // Process 31337 armed, loaded NEW and died (isAlive says no) before moving the history.
+  writeFileSync(join(dead.dir, 'pending.json'), JSON.stringify({ id: 'x', pid: 31337, deadlineWallMs: 0, restore: { current: OLD, previous: null } }));
+  writeFileSync(join(fake, 'anchors/natearly_conegate'), NEW);
+  const a = applier();
+  assert.equal(await a.expire('other'), undefined);
+  assert.equal(inForce(), NEW);
+  assert.equal((await a.expire('x'))?.outcome, 'rolled-back');
+  assert.equal(inForce(), OLD);
+  assert.equal(await a.current(), OLD);
+  assert.equal(existsSync(join(a.dir, 'previous.conf')), false);
+  assert.equal(await a.pending(), undefined);
+});
+
+test('confirm with nothing pending is CG_NOTHING_PENDING (exit 1), not "confirmed"', async () => {
+  await applyOld();
+  await assert.rejects(applier().confirm(), failsWith('CG_NOTHING_PENDING'));
+});
+
+test('replace (dynamic reloads) takes the same lock, refuses while an apply waits, and revert returns to the rules before it', async () => {
+  await applyOld();
+  const a = applier();
+  const waiting = a.apply(NEW, { confirmMs: 10_000, pollMs: 10 });
+  const other = applier(4242);
+  for (let i = 0; i < 200 && (await other.pending()) === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+  await assert.rejects(other.replace(NEW + '# pins\n', { keepHistory: false, lockWaitMs: 50 }), failsWith('CG_BUSY'));
+  await other.requestRevert();
+  assert.equal((await waiting).outcome, 'rolled-back');
+  await other.replace(NEW, { keepHistory: false });
+  await other.replace(NEW + '# pin 1\n', { keepHistory: true });
+  assert.equal(inForce(), NEW + '# pin 1\n');
+  assert.equal((await other.revert()).outcome, 'rolled-back');
+  assert.equal(inForce(), OLD);
+});
+
+test('apply refuses, loading nothing, when the main ruleset does not reference our anchor (names the fix)', async () => {
+  writeFileSync(join(fake, 'main.conf'), 'nat-anchor "natrules/*" all\n');
+  const run = processRunner({ ...process.env, PATH: `${FAKES}:${process.env.PATH}`, FAKE_PFCTL_DIR: fake });
+  const a = new NatApplier({ backend: pfBackend(run, ANCHOR, 'pfctl', 'pfsense'), stateDir: join(dir, 'state'), clock: realClock });
+  await assert.rejects(a.apply(NEW, { confirmMs: 5000, healthCheck: healthy }), (e: unknown) => failsWith('CG_ANCHOR_UNREFERENCED')(e) && /nat-anchor "natearly\/conegate"/.test((e as Error).message) && /Filter Reload/.test((e as Error).message));
+  assert.equal(inForce(), '');
+  assert.equal(await a.pending(), undefined);
 });

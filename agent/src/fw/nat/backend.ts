@@ -6,6 +6,7 @@
  */
 import type { CommandRunner } from './runner.ts';
 import { runOk } from './runner.ts';
+import { assertAnchorsReferenced, type PfPlatform } from '../pf-anchors.ts';
 
 export interface RuleBackend {
   kind: 'pf' | 'nftables';
@@ -21,12 +22,16 @@ export interface RuleBackend {
   emptyText(): string;
   /** Number of rules `show()` output holds, to check a load took effect. */
   countRules(shown: string): number;
+  /** Checks, before anything is loaded, that the ruleset will evaluate our place (PF: anchor references). */
+  preflight?(): Promise<void>;
 }
 
-export function pfBackend(run: CommandRunner, anchor: string, pfctl = 'pfctl'): RuleBackend {
+export function pfBackend(run: CommandRunner, anchor: string, pfctl = 'pfctl', platform?: PfPlatform): RuleBackend {
   return {
     kind: 'pf',
     target: anchor,
+    // Our nat rules count only if the main ruleset steps into the anchor with a nat-anchor.
+    preflight: () => assertAnchorsReferenced((args) => run(pfctl, args, { timeoutMs: 10_000 }), [{ type: 'nat', name: anchor }], platform),
     async validate(file) {
       await runOk(run, pfctl, ['-n', '-a', anchor, '-f', file], { code: 'CG_FIREWALL_REJECTED' });
     },

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectPfCapabilities, anchorHooked, parseNatAnchors } from './detect.ts';
+import { detectPfCapabilities, anchorHooked } from './detect.ts';
+import { parseAnchorRefs } from '../pf-anchors.ts';
 import type { CommandRunner } from './runner.ts';
 import type { PlatformInfo } from '../../platform/detect.ts';
 
@@ -25,7 +26,7 @@ test('pfSense 2.9.0 whose pfctl accepts the option, with natearly/*: EIM, anchor
   assert.equal(cap.anchor, 'natearly/conegate');
   assert.equal(cap.anchorHooked, true);
   assert.match(calls[0]!, /^pfctl -nf - <<< nat on lo0 .* endpoint-independent$/);
-  assert.equal(calls[1], 'pfctl -sn -a *');
+  assert.equal(calls[1], 'pfctl -s nat');
 });
 
 test('OPNsense 25.7 (FreeBSD 14): parse fails, no EIM; anchor not registered yet', async () => {
@@ -46,7 +47,13 @@ test('FreeBSD 15.0 parses the option but is refused by the version gate (panic f
 });
 
 test('anchor listing parsing and wildcard hooks', () => {
-  assert.deepEqual(parseNatAnchors(PFSENSE_SN), ['natearly/*', 'natrules/*']);
+  assert.deepEqual(parseAnchorRefs(PFSENSE_SN + 'rdr-anchor "tftp-proxy/*" all\nanchor "userrules/*" all\n'), [
+    { type: 'nat', name: 'natearly/*' },
+    { type: 'nat', name: 'natrules/*' },
+    { type: 'rdr', name: 'tftp-proxy/*' },
+    { type: 'filter', name: 'userrules/*' },
+  ]);
+  assert.equal(anchorHooked(['natearly/*'], 'natearly/conegate/deeper'), false, 'a wildcard reaches one level only');
   assert.equal(anchorHooked(['natearly/*'], 'natearly/conegate'), true);
   assert.equal(anchorHooked(['natrules/*'], 'natearly/conegate'), false);
   assert.equal(anchorHooked(['conegate'], 'conegate'), true);

@@ -2,13 +2,14 @@
  * What the PF on this host can do, found on the host itself: the appliance/FreeBSD version (from
  * platform detection: /usr/local/opnsense/version/core, /etc/version, /bin/freebsd-version's
  * USERLAND_VERSION), whether `pfctl -nf -` accepts a one-line `endpoint-independent` rule, and
- * which NAT anchors the loaded ruleset has (`pfctl -sn -a '*'`), i.e. whether ours is evaluated.
+ * which anchors the main ruleset references (`pfctl -s nat`), i.e. whether ours is evaluated.
  */
 import type { PlatformInfo } from '../../platform/detect.ts';
 import { eimCapability, EIM_TEST_RULE, type EimCapability } from '../../../../pf-rules/src/capability.ts';
 import { ANCHOR } from '../../../../pf-rules/src/generate.ts';
 import type { Platform } from '../../../../pf-rules/src/model.ts';
 import type { CommandRunner } from './runner.ts';
+import { listAnchorRefs, reaches } from '../pf-anchors.ts';
 
 export interface PfCapabilities {
   platform: Platform;
@@ -28,14 +29,9 @@ export function pfPlatform(info: PlatformInfo): Platform | undefined {
   return info.kind === 'opnsense' || info.kind === 'pfsense' || info.kind === 'freebsd' ? info.kind : undefined;
 }
 
-/** `nat-anchor "natearly/*" all` lines of `pfctl -sn -a '*'`. */
-export function parseNatAnchors(text: string): string[] {
-  return [...text.matchAll(/^\s*nat-anchor\s+"([^"]+)"/gm)].map((m) => m[1]!);
-}
-
-/** Whether the ruleset evaluates our anchor: its own name, or a wildcard parent (pfSense `natearly/*`). */
-export function anchorHooked(anchors: string[], ours: string): boolean {
-  return anchors.some((a) => a === ours || (a.endsWith('/*') && ours.startsWith(a.slice(0, -1))));
+/** Whether a nat-anchor reaches our anchor: its own name, or a wildcard parent (pfSense `natearly/*`). */
+export function anchorHooked(natAnchors: string[], ours: string): boolean {
+  return reaches(natAnchors.map((name) => ({ type: 'nat', name })), { type: 'nat', name: ours });
 }
 
 export async function detectPfCapabilities(info: PlatformInfo, run: CommandRunner): Promise<PfCapabilities> {
@@ -53,10 +49,9 @@ export async function detectPfCapabilities(info: PlatformInfo, run: CommandRunne
   }
   let natAnchors: string[] = [];
   try {
-    const r = await run('pfctl', ['-sn', '-a', '*'], { timeoutMs: 10_000 });
-    if (r.code === 0) natAnchors = parseNatAnchors(r.stdout);
+    natAnchors = (await listAnchorRefs((args) => run('pfctl', args, { timeoutMs: 10_000 }), ['nat'])).filter((r) => r.type === 'nat').map((r) => r.name);
   } catch {
-    // No pfctl: no anchors to report; the parse test already says why.
+    // No pfctl or no permission: no anchors to report; the parse test already says why.
   }
   const anchor = ANCHOR[platform];
   return {

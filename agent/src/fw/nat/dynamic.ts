@@ -1,19 +1,22 @@
 /**
- * The dynamic mode's edge: every pollMs, read UDP states with `pfctl -ss`, plan pins (pure, in
- * pf-rules/src/dynamic/pins.ts) and, only when the plan changes, load the anchor again: the static
- * part plus one rule per pinned socket, validated with `pfctl -n` and loaded with `pfctl -a` (one
- * transaction). A failed poll or load is logged and retried at the next tick; the pins in force stay.
+ * The dynamic mode's edge: every pollMs, read UDP states with `pfctl -ss` (streamed line by line:
+ * a busy router has hundreds of thousands of states and only outbound UDP NAT states are kept),
+ * plan pins (pure, in pf-rules/src/dynamic/pins.ts) and, only when the plan changes, load the
+ * anchor again: the static part plus one rule per pinned socket. Loads go through the NatApplier
+ * (`replace`): the same lock and state files as apply/confirm/revert, validated with `pfctl -n`,
+ * loaded in one transaction, refused while an apply waits for confirmation. The first load of a
+ * session keeps what was in force as previous.conf, so `conegate pf revert` undoes the pinning.
+ * A failed poll or load is logged and retried at the next tick; the pins in force stay.
  * Time comes from the injected Clock; randomness from the injected randomInt.
  */
-import { join } from 'node:path';
 import type { Clock, CancelTimer } from '../../clock/clock.ts';
 import type { Logger } from '../../log/logger.ts';
-import { parsePfStates } from '../../../../pf-rules/src/dynamic/states.ts';
+import { isOutboundUdpNat, PfStateReader } from '../../../../pf-rules/src/dynamic/states.ts';
 import { planPins, renderPins, type Pin, type PinScope, type Plan, type WanAddresses } from '../../../../pf-rules/src/dynamic/pins.ts';
 import type { PortRange } from '../../../../pf-rules/src/model.ts';
-import type { RuleBackend } from './backend.ts';
-import { runOk, type CommandRunner } from './runner.ts';
-import { writeAtomic } from './files.ts';
+import type { NatApplier } from './applier.ts';
+import { ConegateError } from '../../errors.ts';
+import type { LineRunner } from './runner.ts';
 
 export interface DynamicConfig {
   /** The generated anchor text the pins are appended to. */
@@ -23,13 +26,13 @@ export interface DynamicConfig {
   pollMs: number;
   graceMs: number;
   portRange?: PortRange;
-  stateDir: string;
 }
 
 export interface DynamicDeps {
   clock: Clock;
-  run: CommandRunner;
-  backend: RuleBackend;
+  /** Streams `pfctl -ss`. */
+  lines: LineRunner;
+  applier: Pick<NatApplier, 'replace'>;
   randomInt: (n: number) => number;
   log?: Pick<Logger, 'info' | 'warn'>;
 }
@@ -39,6 +42,7 @@ export class DynamicPinner {
   private cancel: CancelTimer | undefined;
   private running = false;
   private current: Promise<void> = Promise.resolve();
+  private loadedOnce = false;
   loads = 0;
 
   constructor(private readonly cfg: DynamicConfig, private readonly deps: DynamicDeps) {}
@@ -65,12 +69,8 @@ export class DynamicPinner {
     this.cancel = undefined;
     await this.current;
     if (opts.clearPins && this.pins.length) {
-      const file = join(this.cfg.stateDir, 'dynamic.conf');
-      await writeAtomic(file, this.cfg.baseText);
-      await this.deps.backend.validate(file);
-      await this.deps.backend.load(file);
+      await this.load(this.cfg.baseText);
       this.pins = [];
-      this.loads++;
     }
   }
 
@@ -92,9 +92,11 @@ export class DynamicPinner {
 
   /** One poll: read states, plan, and load the anchor if the plan changed. */
   async tick(): Promise<Plan> {
-    const ss = await runOk(this.deps.run, 'pfctl', ['-ss'], { timeoutMs: 15_000 });
+    const reader = new PfStateReader(isOutboundUdpNat);
+    const ss = await this.deps.lines('pfctl', ['-ss'], (line) => reader.push(line), { timeoutMs: 15_000 });
+    if (ss.code !== 0) throw new ConegateError('CG_COMMAND_FAILED', `pfctl -ss failed: ${ss.stderr.trim().split('\n')[0] ?? `exit ${ss.code}`}`);
     const plan = planPins({
-      states: parsePfStates(ss.stdout).states,
+      states: reader.states,
       pins: this.pins,
       nowMs: this.deps.clock.nowMs(),
       graceMs: this.cfg.graceMs,
@@ -104,15 +106,17 @@ export class DynamicPinner {
       randomInt: this.deps.randomInt,
     });
     if (plan.changed) {
-      const file = join(this.cfg.stateDir, 'dynamic.conf');
-      await writeAtomic(file, `${this.cfg.baseText.replace(/\n*$/, '\n')}\n${renderPins(plan.pins)}`);
-      await this.deps.backend.validate(file);
-      await this.deps.backend.load(file);
-      this.loads++;
+      await this.load(`${this.cfg.baseText.replace(/\n*$/, '\n')}\n${renderPins(plan.pins)}`);
       this.deps.log?.info({ added: plan.added.length, expired: plan.expired.length, pinned: plan.pins.length }, 'dynamic NAT pins reloaded');
     }
     // Only a loaded plan becomes ours: after a failed load the next poll plans from the old pins again.
     this.pins = plan.pins;
     return plan;
+  }
+
+  private async load(text: string): Promise<void> {
+    await this.deps.applier.replace(text, { keepHistory: this.loadedOnce });
+    this.loadedOnce = true;
+    this.loads++;
   }
 }

@@ -4,6 +4,7 @@
  * hang an apply.
  */
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { ConegateError } from '../../errors.ts';
 
 export interface RunResult {
@@ -52,4 +53,42 @@ export async function runOk(run: CommandRunner, cmd: string, args: string[], opt
     throw new ConegateError(opts.code ?? 'CG_COMMAND_FAILED', `${cmd} ${args.join(' ')} failed: ${msg}`, { context: { exit: r.code } });
   }
   return r;
+}
+
+/** Runs a command and hands its stdout to onLine one line at a time (never as one string). */
+export type LineRunner = (cmd: string, args: string[], onLine: (line: string) => void, opts?: { timeoutMs?: number }) => Promise<{ code: number; stderr: string }>;
+
+export function processLineRunner(env: NodeJS.ProcessEnv = process.env): LineRunner {
+  return (cmd, args, onLine, opts = {}) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+      const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+      lines.on('line', onLine);
+      // Only the start of stderr is kept: it is for the error message.
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(0, 4096)));
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(err.code === 'ENOENT' ? new ConegateError('CG_PEER_MISSING', `${cmd} not found on PATH`, { cause: err }) : err);
+      });
+      let code = 0;
+      let exited = false;
+      let closed = false;
+      const done = () => {
+        if (exited && closed) {
+          clearTimeout(timer);
+          resolve({ code, stderr });
+        }
+      };
+      child.on('exit', (c, signal) => {
+        code = c ?? (signal ? 128 : 1);
+        exited = true;
+        done();
+      });
+      lines.on('close', () => {
+        closed = true;
+        done();
+      });
+    });
 }

@@ -15,6 +15,7 @@ import { generateNft, NFT_TABLE } from '../../../../pf-rules/src/nft/generate.ts
 import type { Platform, RouterModel } from '../../../../pf-rules/src/model.ts';
 import { nftBackend, pfBackend, type RuleBackend } from './backend.ts';
 import { detectPfCapabilities } from './detect.ts';
+import { anchorFix } from '../pf-anchors.ts';
 import type { CommandRunner } from './runner.ts';
 
 export interface NatCliOptions {
@@ -104,9 +105,7 @@ export async function generateFor(nat: NatConfig, o: NatCliOptions, run: Command
 }
 
 export function hookAdvice(p: Platform): string {
-  if (p === 'pfsense') return 'pfSense adds nat-anchor "natearly/*" itself; reload the filter (Status > Filter Reload)';
-  if (p === 'opnsense') return "install the conegate plugin (it registers the head nat anchor 'conegate') and reload the firewall";
-  return 'add nat-anchor "conegate" before the first nat rule of /etc/pf.conf and reload it';
+  return anchorFix({ type: 'nat', name: ANCHOR[p] }, p);
 }
 
 /** Default place for state per platform (config `stateDir` wins). */
@@ -116,8 +115,8 @@ export function defaultStateDir(kind: PlatformInfo['kind']): string {
   return '/var/db/conegate';
 }
 
-export function backendFor(kind: 'pf' | 'nftables', target: string, run: CommandRunner): RuleBackend {
-  return kind === 'pf' ? pfBackend(run, target) : nftBackend(run, target);
+export function backendFor(kind: 'pf' | 'nftables', target: string, run: CommandRunner, platform?: Platform): RuleBackend {
+  return kind === 'pf' ? pfBackend(run, target, 'pfctl', platform) : nftBackend(run, target);
 }
 
 /** The anchor or table a backend owns on a platform, without generating (confirm/revert/status). */
