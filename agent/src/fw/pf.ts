@@ -1,6 +1,6 @@
 /**
  * pf PortMapBackend (FreeBSD, OPNsense, pfSense). The owner's rules live in one anchor, replaced whole
- * per change: the text is first parsed with `pfctl -n -a ANCHOR -f -` and only then loaded with
+ * per batch of changes (one apply() = one load, whatever the number of changes in it): the text is first parsed with `pfctl -n -a ANCHOR -f -` and only then loaded with
  * `pfctl -a ANCHOR -f -`, which pf applies as one transaction, so a refused text leaves the previous
  * rules. The main ruleset must call the anchor for translation (`rdr-anchor "ANCHOR"`, which pfSense's
  * `natrules/*` and OPNsense's registered nat anchors provide). Per mapping, one rule:
@@ -9,12 +9,15 @@
  * list() can read the installed rules back with `pfctl -a ANCHOR -s nat` (pf keeps no comments).
  */
 import { ConegateError } from '../errors.ts';
-import { checkMapping, sortMappings, type PortMapBackend, type PortMapping, type Transport } from './backend.ts';
+import { checkMapping, planChanges, sortMappings, type PortMapBackend, type PortMapChange, type PortMapping, type Transport } from './backend.ts';
 import { spawnRunner, type CommandRunner } from './run.ts';
+
+/** The anchor the mappings are loaded into (the one place it is named; which anchor PF evaluates is decided there). */
+export const PF_PMPD_ANCHOR = 'conegate/pmpd';
 
 export interface PfOptions {
   owner?: string;
-  /** @default 'conegate/pmpd' */
+  /** @default PF_PMPD_ANCHOR */
   anchor?: string;
   /** WAN interface for `rdr on`; without it the rule matches on any interface (the external address still must match). */
   wanIf?: string;
@@ -35,7 +38,7 @@ export class PfBackend implements PortMapBackend {
 
   constructor(options: PfOptions = {}) {
     this.owner = options.owner ?? 'conegate-pmpd';
-    this.anchor = options.anchor ?? 'conegate/pmpd';
+    this.anchor = options.anchor ?? PF_PMPD_ANCHOR;
     if (!/^[A-Za-z0-9_/-]{1,63}$/.test(this.anchor)) throw new ConegateError('CG_CONFIG_INVALID', `bad pf anchor name ${this.anchor}`);
     if (options.wanIf !== undefined && !/^[A-Za-z0-9_.]{1,15}$/.test(options.wanIf)) throw new ConegateError('CG_CONFIG_INVALID', `bad interface name ${options.wanIf}`);
     this.run = options.run ?? spawnRunner();
@@ -43,17 +46,22 @@ export class PfBackend implements PortMapBackend {
     this.wanIf = options.wanIf;
   }
 
-  async add(m: PortMapping): Promise<void> {
-    checkMapping(m);
-    const cur = (await this.list()).filter((x) => x.id !== m.id);
-    const clash = cur.find((x) => x.transport === m.transport && x.externalPort === m.externalPort && x.externalAddress === m.externalAddress);
-    if (clash) throw new ConegateError('CG_FIREWALL_REJECTED', `external ${m.transport}/${m.externalPort} already mapped by ${clash.id}`);
-    await this.load([...cur, m]);
+  add(m: PortMapping): Promise<void> {
+    return this.apply([{ op: 'add', mapping: m }]);
   }
 
-  async remove(id: string): Promise<void> {
-    const cur = await this.list();
-    if (cur.some((x) => x.id === id)) await this.load(cur.filter((x) => x.id !== id));
+  remove(id: string): Promise<void> {
+    return this.apply([{ op: 'remove', id }]);
+  }
+
+  /**
+   * Reads the anchor back before each batch (no cached copy: a `pmp flush` from the CLI must not be
+   * undone by the next load), then checks and loads the result once, however many changes it holds.
+   */
+  async apply(changes: PortMapChange[]): Promise<void> {
+    const plan = planChanges(await this.list(), changes);
+    if (plan.added.length === 0 && plan.removed.length === 0) return;
+    await this.load(plan.next);
   }
 
   async list(): Promise<PortMapping[]> {
