@@ -78,6 +78,19 @@ describe('nftables backend in a lab namespace', () => {
     await b.flush();
   });
 
+  it('inside the namespace, batches go through libnftables in process (no nft child), with the same results', async () => {
+    const r = await lab.execNode('a.router', 'test/lab/pmpd-nft-lib-probe.ts', [], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(j.channel, 'libnftables');
+    assert.equal(j.tableLoads, 1);
+    assert.equal(j.refused, 'CG_FIREWALL_REJECTED');
+    const odd = Array.from({ length: 10 }, (_, i) => `probe-${2 * i}`);
+    assert.deepEqual(j.ids, [...SAMPLE.map((m) => m.id), ...odd].sort());
+    assert.match(await lab.nftList('a.router'), /table ip cg_cglib/);
+    await lab.exec('a.router', ['nft', 'delete', 'table', 'ip', 'cg_cglib'], { check: true });
+  });
+
   it('a mapping table of the earlier layout (one rule per mapping) is carried into the new one', async () => {
     await lab.nftApply(
       'a.router',

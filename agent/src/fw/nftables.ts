@@ -1,8 +1,9 @@
 /**
  * nftables PortMapBackend. The owner gets its own table (`ip cg_<owner>`) whose rules are fixed: they
  * are loaded once and never change per mapping. A mapping is one element of a map, so a batch of
- * changes is a few `add element` / `delete element` commands in ONE transaction, written to a
- * long-lived `nft -i` (nft-channel.ts), not a spawn and a table rewrite per change. Per transport:
+ * changes is a few `add element` / `delete element` commands in ONE transaction, run through
+ * libnftables in this process (nft-lib.ts) or written to a long-lived `nft -i` (nft-channel.ts), never a
+ * spawn and a table rewrite per change. Per transport:
  *
  *   map dnat_<p> (hash):     ext addr . ext port                                   : int addr . int port
  *   map peer_<p> (interval): ext addr . ext port . remote addr/prefix . remote port(s) : int addr . int port
@@ -23,6 +24,7 @@
 import { ConegateError } from '../errors.ts';
 import { planChanges, sortMappings, type PortMapBackend, type PortMapChange, type PortMapping, type Transport } from './backend.ts';
 import { NftChannel, type NftBatchRunner } from './nft-channel.ts';
+import { LibNftables } from './nft-lib.ts';
 import { parseNftTable, ruleComment, skeletonComments } from './nftables-parse.ts';
 import { spawnRunner, type CommandRunner } from './run.ts';
 
@@ -34,7 +36,10 @@ export interface NftablesOptions {
   run?: CommandRunner;
   /** argv prefix for nft, e.g. ['ip', 'netns', 'exec', NS, 'nft'] in tests. @default ['nft'] */
   nft?: string[];
-  /** Where change batches go. @default a long-lived `nft -i` (NftChannel) */
+  /**
+   * Where change batches go. @default libnftables in this process when `nft` is not given (the agent
+   * runs in the namespace it manages), else, or where the library is missing, a long-lived `nft -i`.
+   */
   channel?: NftBatchRunner;
 }
 
@@ -55,6 +60,11 @@ export class NftablesBackend implements PortMapBackend {
   private known: PortMapping[] | undefined;
   /** True once the table's fixed part is known to be in the kernel as we render it. */
   private skeleton = false;
+  /** Where batches go: 'libnftables' (in process) or 'nft -i' (a long-lived process), or an injected one. */
+  get channelKind(): string {
+    return this.channel instanceof LibNftables ? 'libnftables' : this.channel instanceof NftChannel ? 'nft -i' : 'injected';
+  }
+
   /** Counters for tests: batches sent, whole-table loads among them. */
   readonly stats = { batches: 0, tableLoads: 0 };
 
@@ -66,7 +76,7 @@ export class NftablesBackend implements PortMapBackend {
     this.run = options.run ?? spawnRunner();
     this.nft = options.nft ?? ['nft'];
     this.wanIf = options.wanIf;
-    this.channel = options.channel ?? new NftChannel({ argv: [...this.nft, '-i'] });
+    this.channel = options.channel ?? (options.nft === undefined ? LibNftables.open() : undefined) ?? new NftChannel({ argv: [...this.nft, '-i'] });
   }
 
   add(m: PortMapping): Promise<void> {
