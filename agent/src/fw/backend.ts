@@ -70,8 +70,9 @@ export function planChanges(current: readonly PortMapping[], changes: readonly P
     seen.set(key, m.id);
   }
   const before = new Map(current.map((m) => [m.id, m]));
-  const removed = current.filter((m) => { const n = byId.get(m.id); return !n || !sameMapping(n, m); });
-  const added = [...byId.values()].filter((m) => { const o = before.get(m.id); return !o || !sameMapping(o, m); });
+  const changed = (a: PortMapping | undefined, b: PortMapping): boolean => !a || !sameMapping(a, b);
+  const removed = current.filter((m) => changed(byId.get(m.id), m));
+  const added = [...byId.values()].filter((m) => changed(before.get(m.id), m));
   return { next: sortMappings([...byId.values()]), removed, added };
 }
 
