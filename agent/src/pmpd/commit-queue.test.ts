@@ -33,6 +33,8 @@ class GatedBackend extends MemoryBackend {
   }
 }
 
+/** One turn of the event loop: the core starts a batch with setImmediate. */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sorted = (ms: { id: string }[]): string => JSON.stringify([...ms].sort((a, b) => (a.id < b.id ? -1 : 1)));
 const client = (n: number) => ({ address: `192.168.1.${n}`, port: 40000 + n });
 
@@ -57,6 +59,7 @@ test('group commit: requests arriving while a transaction is in flight are decid
   await t.core.start();
   backend.close();
   const first = pmp(t, 10, 5000, 600);
+  await turn();
   const rest = [pmp(t, 11, 5001, 600), pcpMap(t, 12, 5002), pmp(t, 13, 5003, 600), pmp(t, 14, 5000, 600)];
   backend.open();
   assert.equal((await first).externalPort, 5000);
@@ -80,6 +83,7 @@ test('group commit: a refused transaction answers every request in it NETWORK_FA
   const tableBefore = sorted(t.core.table.all());
   backend.close();
   const inFlight = pmp(t, 15, 5005, 600);
+  await turn();
   // Queued behind it: a new mapping (PCP), a delete, a renewal with a new lifetime, a new mapping (NAT-PMP).
   const batch = [pcpMap(t, 12, 6000), pmp(t, 10, 5000, 0), pmp(t, 11, 5001, 1200), pmp(t, 13, 6001, 600)];
   backend.failWhen = (changes) => changes.length > 1;
@@ -95,6 +99,16 @@ test('group commit: a refused transaction answers every request in it NETWORK_FA
   // The clients retry and the next transaction goes through.
   backend.failWhen = undefined;
   assert.equal((await pmp(t, 13, 6001, 600)).result, PmpResult.SUCCESS);
+  await t.core.stop();
+});
+
+test('group commit: requests received in the same turn of the event loop go as one batch even with a backend that answers at once', async () => {
+  const t = makeCore();
+  await t.core.start();
+  const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => pmp(t, 20 + i, 6000 + i, 600)));
+  assert.ok(answers.every((a) => a.result === PmpResult.SUCCESS));
+  assert.equal(t.backend.calls.apply, 1);
+  assert.equal((await t.backend.list()).length, 8);
   await t.core.stop();
 });
 

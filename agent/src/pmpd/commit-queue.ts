@@ -4,7 +4,9 @@
  * applied as ONE transaction (PortMapBackend.apply). Two parts, both without I/O or clocks:
  *
  * - CommitQueue: collects items while a batch runs and hands the whole backlog to `run` at once.
- *   The first item of a quiet period starts at once (no timer, no added latency).
+ *   The first item of a quiet period starts through `schedule` (the server passes setImmediate: after
+ *   the datagrams already readable have been handled, so they join it, with no timer and no delay
+ *   beyond that turn of the event loop; a synchronous backend would otherwise get batches of one).
  * - decideBatch: decides the requests of a batch one after another against the table, applying each
  *   decision to the table so later ones see it (two requests in one batch never get the same port),
  *   and returns the backend changes plus an undo that puts the table back exactly as it was: a
@@ -24,6 +26,7 @@ interface Waiting<R, O> {
 export class CommitQueue<R, O> {
   private waiting: Waiting<R, O>[] = [];
   private running = false;
+  private scheduled = false;
   private idleWaiters: (() => void)[] = [];
   /** Batches run and their sizes, for stats and tests. */
   readonly stats = { batches: 0, items: 0, largest: 0 };
@@ -31,16 +34,23 @@ export class CommitQueue<R, O> {
   /**
    * @param run decides and applies one batch, one outcome per item in order; a throw rejects every item.
    * @param maxBatch bound on one batch (the rest waits for the next).
+   * @param schedule how a batch is started when none is running. @default at once
    */
   constructor(
     private readonly run: (items: R[]) => Promise<O[]>,
     private readonly maxBatch = 256,
+    private readonly schedule: (start: () => void) => void = (start) => start(),
   ) {}
 
   submit(item: R): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
-      if (!this.running) void this.drain();
+      if (this.running || this.scheduled) return;
+      this.scheduled = true;
+      this.schedule(() => {
+        this.scheduled = false;
+        void this.drain();
+      });
     });
   }
 
@@ -51,11 +61,12 @@ export class CommitQueue<R, O> {
 
   /** Resolves when nothing is waiting or running. */
   idle(): Promise<void> {
-    if (!this.running && this.waiting.length === 0) return Promise.resolve();
+    if (!this.running && !this.scheduled && this.waiting.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async drain(): Promise<void> {
+    if (this.running) return;
     this.running = true;
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.maxBatch);
