@@ -66,6 +66,9 @@ export class NftChannel implements NftBatchRunner {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
+    // Held (ref) until it has exited: an unref'd child would let the event loop end before its 'exit'.
+    child.ref();
+    if (child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => child.kill('SIGKILL'), 1000);
       child.once('exit', () => {
