@@ -3,6 +3,7 @@
 // Prints one JSON line.
 import { NftablesBackend } from '../../agent/src/fw/nftables.ts';
 import { SAMPLE } from '../../agent/src/fw/compliance.ts';
+import { LibNftables } from '../../agent/src/fw/nft-lib.ts';
 
 const b = new NftablesBackend({ owner: 'cglib', wanIf: 'wan0' });
 await b.flush();
@@ -18,6 +19,15 @@ try {
 } catch (err) {
   refused = (err as { code?: string }).code ?? 'unknown';
 }
+// A batch the kernel refuses (the second command names a map that does not exist) lands nothing.
+const lib = LibNftables.open()!;
+let kernelRefused = '';
+try {
+  await lib.run(`add element ip ${b.table} dnat_udp { 203.0.113.1 . 31999 comment "cgpm2 half" : 192.168.1.10 . 31999 }; add element ip ${b.table} nosuch { 1.2.3.4 }`);
+} catch (err) {
+  kernelRefused = (err as { code?: string }).code ?? 'unknown';
+}
+await lib.close();
 const listed = await b.list();
 await b.close();
-console.log(JSON.stringify({ channel: b.channelKind, batches: b.stats.batches, tableLoads: b.stats.tableLoads, refused, ids: listed.map((m) => m.id) }));
+console.log(JSON.stringify({ channel: b.channelKind, batches: b.stats.batches, tableLoads: b.stats.tableLoads, refused, kernelRefused, ids: listed.map((m) => m.id) }));

@@ -85,6 +85,7 @@ describe('nftables backend in a lab namespace', () => {
     assert.equal(j.channel, 'libnftables');
     assert.equal(j.tableLoads, 1);
     assert.equal(j.refused, 'CG_FIREWALL_REJECTED');
+    assert.equal(j.kernelRefused, 'CG_FIREWALL_REJECTED');
     const odd = Array.from({ length: 10 }, (_, i) => `probe-${2 * i}`);
     assert.deepEqual(j.ids, [...SAMPLE.map((m) => m.id), ...odd].sort());
     assert.match(await lab.nftList('a.router'), /table ip cg_cglib/);
