@@ -3,15 +3,19 @@
  * miniupnpd (Debian miniupnpd-nftables) on the same lab router, same client, same load, in one run.
  * Both servers run at once on two addresses of the router's LAN, and the rounds alternate between
  * them (A B, B A, A B, ...), so load from other work on the machine hits both alike; medians over the
- * rounds are reported. Two workloads: public-address requests, and UDP map renewals (each client
- * socket keeps renewing its own mapping: the steady state of real clients). The client is
- * test/lab/pmpd-tools.ts `load`: `concurrency` sockets on one LAN host, one request outstanding each.
+ * rounds are reported. Workloads: public-address requests; UDP map renewals (each client socket keeps
+ * renewing its own mapping: the steady state of real clients); and mapping changes, i.e. create +
+ * delete pairs (each socket creates its mapping and deletes it again), with 1 client and with 32, the
+ * only workloads that touch the firewall. The client is test/lab/pmpd-tools.ts `load`: `concurrency`
+ * sockets on one LAN host, one request outstanding each.
  *
  * Fairness: conegate's per-client rate limit is raised (miniupnpd has none); both log as in
  * production (conegate: info to a file; miniupnpd: syslog, not -d, which would make it scan ports and
  * stall, see lab-notes.md). miniupnpd refuses a documentation-range WAN address unless it learns it
  * by STUN, so coturn (RFC 5780 mode: two addresses, -n so Debian's config does not disable it) runs on
- * the lab internet, and the router's NAT is endpoint-independent so miniupnpd's STUN self-test passes.
+ * the lab internet, and the router admits the STUN server's answers on its WAN so miniupnpd's self-test
+ * passes. Both servers must grant one mapping before anything is measured: before that check, every
+ * miniupnpd mapping in this bench was a NETWORK_FAILURE answer (its STUN check had failed).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,13 +23,17 @@ import { tmpdir } from 'node:os';
 import { createLab, type Lab } from '../test/lab/lab.ts';
 
 const TOOLS = 'test/lab/pmpd-tools.ts';
-type Workload = 'public' | 'udp';
+/** conegate's config in the bench: the per-client rate limit and quota are lifted (said in the JSON). */
+const CONEGATE_BENCH_CONFIG = { pmp: { requestsPerClientPerSec: 1_000_000, maxMappingsPerClient: 1024 } };
+type Workload = 'public' | 'udp' | 'pair';
 
 interface Round {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
   timeouts: number;
+  /** Answers with a result other than SUCCESS. */
+  failed: number;
   /** Server CPU (user+system) per 1000 answered requests. */
   serverCpuMsPer1k: number;
 }
@@ -47,8 +55,8 @@ async function round(lab: Lab, s: Server, op: Workload, durationMs: number, conc
   const r = await lab.execNode('a.h1', TOOLS, ['load', '--gw', s.gw, '--op', op, '--duration-ms', String(durationMs), '--concurrency', String(concurrency)], { timeoutMs: durationMs + 30_000 });
   const used = cpuMs(s.pid) - before;
   if (r.code !== 0) throw new Error(`load client failed: ${r.stderr}`);
-  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { requests: number; requestsPerSec: number; p50Ms: number; p99Ms: number; timeouts: number };
-  return { requestsPerSec: j.requestsPerSec, p50Ms: j.p50Ms, p99Ms: j.p99Ms, timeouts: j.timeouts, serverCpuMsPer1k: Math.round((used / Math.max(1, j.requests)) * 1000 * 100) / 100 };
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { requests: number; requestsPerSec: number; p50Ms: number; p99Ms: number; timeouts: number; failed: number };
+  return { requestsPerSec: j.requestsPerSec, p50Ms: j.p50Ms, p99Ms: j.p99Ms, timeouts: j.timeouts, failed: j.failed, serverCpuMsPer1k: Math.round((used / Math.max(1, j.requests)) * 1000 * 100) / 100 };
 }
 
 const median = (xs: number[]): number => {
@@ -86,7 +94,7 @@ export async function run(args: string[] = []): Promise<unknown> {
 
     // conegate on the second LAN address; logs to a file as on an appliance.
     const cfg = join(dir, 'conegate.json');
-    writeFileSync(cfg, JSON.stringify({ pmp: { requestsPerClientPerSec: 1_000_000, maxMappingsPerClient: 1024 } }));
+    writeFileSync(cfg, JSON.stringify(CONEGATE_BENCH_CONFIG));
     const logFile = join(dir, 'conegate.log');
     const cone = lab.spawn('a.router', ['sh', '-c', `exec "${process.execPath}" --import tsx bin/conegate.js pmp serve --config "${cfg}" --lan ${coneGw}/${prefix} --wan wan0 --backend nftables --state "${join(dir, 'pmp-state.json')}" 2>"${logFile}"`], {
       description: 'conegate pmp serve (bench)',
@@ -99,6 +107,10 @@ export async function run(args: string[] = []): Promise<unknown> {
       description: 'coturn STUN for miniupnpd',
     });
     for (let i = 0; i < 100 && !existsSync(join(dir, 'turn.pid')); i++) await new Promise((r) => setTimeout(r, 50));
+    // miniupnpd's RFC 5780 self-check wants answers from the STUN server's other address and port;
+    // a router dropping them makes miniupnpd refuse every mapping (it then "maps" at refusal speed).
+    await lab.allowRouterInputFrom('a.router', stunHost);
+    await lab.allowRouterInputFrom('a.router', lab.addr('s1', { alt: true }));
     // Debian's nft init script is broken; create miniupnpd's chains by hand (lab-notes.md).
     await lab.nftApply('a.router', `table inet filter {
   chain miniupnpd { }
@@ -118,15 +130,30 @@ export async function run(args: string[] = []): Promise<unknown> {
     miniPid = Number(readFileSync(pidFile, 'utf8').trim());
     await waitReady(lab, miniGw, 'miniupnpd', () => started.stderr);
 
+    // A rate of refusals would compare nothing: both must grant a mapping before anything is measured.
+    for (const [who, gw] of [['conegate', coneGw], ['miniupnpd', miniGw]] as const) {
+      const r = await lab.execNode('a.h1', TOOLS, ['pmp', '--gw', gw, '--op', 'udp', '--internal', '19999', '--external', '19999', '--lifetime', '60'], { timeoutMs: 10_000 });
+      if (r.code !== 0 || JSON.parse(r.stdout).answer?.result !== 0) throw new Error(`${who} refused a UDP mapping: ${r.stdout} ${r.stderr}`);
+    }
+
     const servers: Server[] = [
       { name: 'conegate', gw: coneGw, pid: cone.pid },
       { name: 'miniupnpd', gw: miniGw, pid: miniPid },
     ];
-    const results: Record<string, Record<string, Round[]>> = { conegate: { publicAddress: [], mapRenew: [] }, miniupnpd: { publicAddress: [], mapRenew: [] } };
-    for (const [op, key] of [['public', 'publicAddress'], ['udp', 'mapRenew']] as const) {
-      for (const s of servers) await round(lab, s, op, 500, concurrency); // warm-up: JIT, ARP, first mappings
+    const workloads = [
+      ['public', 'publicAddress', concurrency],
+      ['udp', 'mapRenew', concurrency],
+      ['pair', 'mapPairs1Client', 1],
+      ['pair', 'mapPairs32Clients', 32],
+    ] as const;
+    const results: Record<string, Record<string, Round[]>> = { conegate: {}, miniupnpd: {} };
+    for (const [op, key, conc] of workloads) {
+      for (const s of servers) {
+        results[s.name]![key] = [];
+        await round(lab, s, op, 500, conc); // warm-up: JIT, ARP, first mappings
+      }
       for (let i = 0; i < rounds; i++) {
-        for (const s of i % 2 ? [...servers].reverse() : servers) results[s.name]![key]!.push(await round(lab, s, op, durationMs, concurrency));
+        for (const s of i % 2 ? [...servers].reverse() : servers) results[s.name]![key]!.push(await round(lab, s, op, durationMs, conc));
       }
     }
     const summary = (rs: Round[]) => ({
@@ -135,24 +162,30 @@ export async function run(args: string[] = []): Promise<unknown> {
       p99Ms: median(rs.map((r) => r.p99Ms)),
       serverCpuMsPer1k: median(rs.map((r) => r.serverCpuMsPer1k)),
       timeouts: rs.reduce((n, r) => n + r.timeouts, 0),
+      failed: rs.reduce((n, r) => n + r.failed, 0),
       rounds: rs.map((r) => r.requestsPerSec),
     });
-    const out = (name: string) => ({ publicAddress: summary(results[name]!.publicAddress!), mapRenew: summary(results[name]!.mapRenew!) });
+    const out = (name: string) => Object.fromEntries(workloads.map(([, key]) => [key, summary(results[name]![key]!)]));
     const c = out('conegate');
     const m = out('miniupnpd');
     const ratio = (a: number, b: number) => Math.round((a / Math.max(1e-9, b)) * 100) / 100;
     await cone.stop();
     await stun.stop();
     return {
-      load: { client: 'pmpd-tools load: closed loop, one LAN host', concurrency, roundMs: durationMs, rounds, order: 'alternating A/B per round; medians', machineLoadAvg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') },
+      load: {
+        client: 'pmpd-tools load: closed loop, one LAN host, one request outstanding per socket',
+        concurrency,
+        units: 'requestsPerSec and p50/p99 are per request, except mapPairs*: per create+delete pair (two requests)',
+        conegateConfig: { ...CONEGATE_BENCH_CONFIG.pmp, note: 'per-client rate limit and quota lifted: every socket of the load comes from one LAN host (miniupnpd has neither)' },
+        roundMs: durationMs, rounds, order: 'alternating A/B per round; medians', machineLoadAvg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') },
       conegate: c,
       miniupnpd: { version: '2.3.1 (Debian miniupnpd-nftables)', ...m },
-      conegateVsMiniupnpd: {
-        publicAddressRps: ratio(c.publicAddress.requestsPerSec, m.publicAddress.requestsPerSec),
-        mapRenewRps: ratio(c.mapRenew.requestsPerSec, m.mapRenew.requestsPerSec),
-        publicAddressP99: ratio(c.publicAddress.p99Ms, m.publicAddress.p99Ms),
-        mapRenewP99: ratio(c.mapRenew.p99Ms, m.mapRenew.p99Ms),
-      },
+      conegateVsMiniupnpd: Object.fromEntries(
+        workloads.flatMap(([, key]) => [
+          [`${key}Rate`, ratio(c[key]!.requestsPerSec, m[key]!.requestsPerSec)],
+          [`${key}P99`, ratio(c[key]!.p99Ms, m[key]!.p99Ms)],
+        ]),
+      ),
     };
   } finally {
     if (miniPid > 1) {

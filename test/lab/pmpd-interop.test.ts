@@ -11,6 +11,7 @@ import { createLab, type Lab } from './lab.ts';
 import { requirePeers } from './require-peers.ts';
 import type { LabProcess } from './proc.ts';
 import { PROBE } from './measure.ts';
+import { parseNftTable } from '../../agent/src/fw/nftables-parse.ts';
 
 const TOOLS = 'test/lab/pmpd-tools.ts';
 const CLI = 'bin/conegate.js';
@@ -42,7 +43,20 @@ describe('pmpd in the netns lab', () => {
     assert.notEqual(r.code, null, 'natpmpc timed out');
     return r.stdout + r.stderr;
   };
-  const nftRules = async (): Promise<string> => (await lab.exec('a.router', ['nft', 'list', 'table', 'ip', 'cg_conegate_pmpd'])).stdout;
+  /**
+   * The mappings the kernel holds (elements of our table's dnat maps), one line each in rule words:
+   * `udp dport 5555 [ip saddr R[/L] [sport P]] dnat to INT:PORT`.
+   */
+  const nftRules = async (): Promise<string> => {
+    const r = await lab.exec('a.router', ['nft', '-j', 'list', 'table', 'ip', 'cg_conegate_pmpd']);
+    if (r.code !== 0) return '';
+    return parseNftTable(r.stdout)
+      .mappings.map((m) => {
+        const remote = m.remote ? ` ip saddr ${m.remote.address}${m.remote.prefixLength === 32 ? '' : `/${m.remote.prefixLength}`}${m.remote.port ? ` sport ${m.remote.port}` : ''}` : '';
+        return `${m.transport} dport ${m.externalPort}${remote} dnat to ${m.internalAddress}:${m.internalPort}`;
+      })
+      .join('\n');
+  };
   /** Bounded wait for a condition (never a fixed sleep). */
   const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => {
     const end = Date.now() + timeoutMs;

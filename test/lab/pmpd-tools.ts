@@ -9,7 +9,9 @@
  *   npm    --gw A --op public|udp|tcp [--internal N --external N --lifetime N]   (npm `nat-pmp` client)
  *   mcast-listen [--count 4] [--timeout-ms 4000] [--v6 IF]   UDP 5350 joined to 224.0.0.1 (or ff02::1 on IF)
  *   fuzz   --gw A [--count 2000] [--seed 1] [--timeout-ms 20000]
- *   load   --gw A [--port 5351] [--duration-ms 3000] [--concurrency 16] [--op public|udp]
+ *   load   --gw A [--port 5351] [--duration-ms 3000] [--concurrency 16] [--op public|udp|pair]
+ *          (pair: each socket creates a UDP mapping and deletes it again, one request outstanding;
+ *          rate and latency are per create+delete pair)
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { createRequire } from 'node:module';
@@ -198,7 +200,10 @@ async function fuzz(): Promise<void> {
   out({ sent: count, answered, bad });
 }
 
-/** Closed-loop load: `concurrency` sockets each keep one request outstanding; prints rate and latency percentiles. */
+/**
+ * Closed-loop load: `concurrency` sockets each keep one request outstanding; prints rate and latency
+ * percentiles. For `pair` a unit of work is a mapping created and deleted again (two requests).
+ */
 async function load(): Promise<void> {
   const gw = opt('gw')!;
   const port = num('port', 5351);
@@ -207,34 +212,42 @@ async function load(): Promise<void> {
   const op = opt('op', 'public');
   const lat: number[] = [];
   let timeouts = 0;
+  let failed = 0;
   const end = performance.now() + durationMs;
+  const ask = (s: Awaited<ReturnType<typeof openSocket>>, req: Uint8Array): Promise<number | undefined> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        s.removeAllListeners('message');
+        resolve(undefined);
+      }, 1000);
+      s.once('message', (msg: Buffer) => {
+        clearTimeout(timer);
+        resolve(msg.length >= 4 ? msg.readUInt16BE(2) : -1);
+      });
+      s.send(req, port, gw);
+    });
   await Promise.all(
     Array.from({ length: conc }, async (_, w) => {
       const s = await openSocket();
-      const req =
-        op === 'public' ? encodePmpRequest({ kind: 'publicAddress' }) : encodePmpRequest({ kind: 'map', protocol: 'udp', internalPort: 20000 + w, suggestedExternalPort: 20000 + w, lifetimeSec: 3600 });
+      const map = (lifetimeSec: number) => encodePmpRequest({ kind: 'map', protocol: 'udp', internalPort: 20000 + w, suggestedExternalPort: lifetimeSec ? 20000 + w : 0, lifetimeSec });
+      const steps = op === 'public' ? [encodePmpRequest({ kind: 'publicAddress' })] : op === 'pair' ? [map(3600), map(0)] : [map(3600)];
       while (performance.now() < end) {
         const t0 = performance.now();
-        const ok = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), 1000);
-          s.once('message', () => {
-            clearTimeout(timer);
-            resolve(true);
-          });
-          s.send(req, port, gw);
-        });
-        if (ok) lat.push(performance.now() - t0);
-        else {
-          timeouts++;
-          s.removeAllListeners('message');
+        let ok = true;
+        for (const req of steps) {
+          const result = await ask(s, req);
+          if (result === undefined) timeouts++;
+          else if (result !== 0) failed++;
+          ok &&= result === 0;
         }
+        if (ok) lat.push(performance.now() - t0);
       }
       s.close();
     }),
   );
   lat.sort((a, b) => a - b);
   const q = (p: number): number => Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN) * 1000) / 1000;
-  out({ requests: lat.length, timeouts, durationMs, requestsPerSec: Math.round(lat.length / (durationMs / 1000)), p50Ms: q(0.5), p99Ms: q(0.99), maxMs: q(1) });
+  out({ requests: lat.length, timeouts, failed, durationMs, requestsPerSec: Math.round(lat.length / (durationMs / 1000)), p50Ms: q(0.5), p99Ms: q(0.99), maxMs: q(1) });
 }
 
 const modes: Record<string, () => Promise<void>> = { pmp, pcp, npm, 'mcast-listen': mcastListen, fuzz, load };

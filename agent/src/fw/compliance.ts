@@ -31,6 +31,8 @@ export const SAMPLE: PortMapping[] = [
   },
 ];
 
+const sortById = (ms: PortMapping[]): PortMapping[] => [...ms].sort((x, y) => (x.id < y.id ? -1 : 1));
+
 export function backendCompliance(label: string, make: (owner: string) => Promise<PortMapBackend>): void {
   test(`${label}: add and list every kind of mapping`, async () => {
     const b = await make('cga');
@@ -58,6 +60,35 @@ export function backendCompliance(label: string, make: (owner: string) => Promis
     const clash = { ...SAMPLE[1]!, transport: 'udp' as const, externalPort: 5555 };
     await assert.rejects(b.add(clash), (e) => isConegateError(e));
     await assert.rejects(b.add({ ...SAMPLE[1]!, internalAddress: '1.2.3.4; drop' }), (e) => isConegateError(e));
+    assert.deepEqual(await b.list(), [SAMPLE[0]]);
+    await b.flush();
+  });
+
+  test(`${label}: a batch lands whole: adds, a replacement and removes in one apply()`, async () => {
+    const b = await make('cga');
+    await b.flush();
+    await b.apply([{ op: 'add', mapping: SAMPLE[0]! }, { op: 'add', mapping: SAMPLE[1]! }]);
+    await b.apply([
+      { op: 'remove', id: SAMPLE[0]!.id },
+      { op: 'add', mapping: SAMPLE[2]! },
+      { op: 'add', mapping: { ...SAMPLE[1]!, externalPort: 2223 } },
+      { op: 'add', mapping: SAMPLE[3]! },
+      { op: 'remove', id: 'no-such-id' },
+    ]);
+    assert.deepEqual(await b.list(), sortById([{ ...SAMPLE[1]!, externalPort: 2223 }, SAMPLE[2]!, SAMPLE[3]!]));
+    // The port freed by a remove can be taken by an add later in the same batch.
+    await b.apply([{ op: 'remove', id: SAMPLE[2]!.id }, { op: 'add', mapping: { ...SAMPLE[0]!, externalPort: 51820 } }]);
+    assert.deepEqual((await b.list()).map((m) => `${m.id}:${m.externalPort}`), ['tcp-192-168-1-10-22:2223', 'tcp-192-168-1-12-8443:8443', 'udp-192-168-1-10-5555:51820']);
+    await b.flush();
+  });
+
+  test(`${label}: a batch with one bad change lands nothing`, async () => {
+    const b = await make('cga');
+    await b.flush();
+    await b.add(SAMPLE[0]!);
+    const clash = { ...SAMPLE[1]!, transport: 'udp' as const, externalPort: 5555 };
+    await assert.rejects(b.apply([{ op: 'add', mapping: SAMPLE[2]! }, { op: 'remove', id: SAMPLE[0]!.id }, { op: 'add', mapping: SAMPLE[3]! }, { op: 'add', mapping: { ...clash, id: 'x1' } }, { op: 'add', mapping: { ...clash, id: 'x2' } }]), (e) => isConegateError(e));
+    await assert.rejects(b.apply([{ op: 'add', mapping: SAMPLE[2]! }, { op: 'add', mapping: { ...SAMPLE[1]!, internalAddress: '1.2.3.4; drop' } }]), (e) => isConegateError(e));
     assert.deepEqual(await b.list(), [SAMPLE[0]]);
     await b.flush();
   });

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, unlinkSync } from 'no
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { isConegateError } from '../errors.ts';
-import { PfBackend, parsePfNat, renderPfAnchor } from './pf.ts';
+import { PF_PMPD_ANCHOR, PfBackend, parsePfNat, renderPfAnchor } from './pf.ts';
 import { backendCompliance, SAMPLE } from './compliance.ts';
 import { spawnRunner, type CommandRunner } from './run.ts';
 
@@ -13,7 +13,7 @@ const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** A pf backend whose pfctl is the recording fake, with its own state directory. */
-function fakePf(owner = 'conegate-pmpd', anchor = 'conegate/pmpd', dir = mkdtempSync(join(tmpdir(), 'fake-pfctl-'))): { b: PfBackend; dir: string } {
+function fakePf(owner = 'conegate-pmpd', anchor = PF_PMPD_ANCHOR, dir = mkdtempSync(join(tmpdir(), 'fake-pfctl-'))): { b: PfBackend; dir: string } {
   dirs.push(dir);
   // The main ruleset references our rdr anchors (as the OPNsense plugin / pfSense package make it).
   writeFileSync(join(dir, 'main.conf'), 'rdr-anchor "conegate/*" all\n');
@@ -84,3 +84,17 @@ test('pf: a missing pfctl is CG_PEER_MISSING', async () => {
 // One fake "kernel" shared by both owners, each in its own anchor.
 const shared = mkdtempSync(join(tmpdir(), 'fake-pfctl-'));
 backendCompliance('pf backend (fake pfctl)', async (owner) => fakePf(owner, `conegate/${owner}`, shared).b);
+
+test('pf: a batch of changes is one read, one check and one load of the anchor', async () => {
+  const { b, dir } = fakePf();
+  await b.add(SAMPLE[0]!);
+  writeFileSync(join(dir, 'calls.log'), '');
+  await b.apply([{ op: 'add', mapping: SAMPLE[1]! }, { op: 'remove', id: SAMPLE[0]!.id }, { op: 'add', mapping: SAMPLE[2]! }, { op: 'add', mapping: SAMPLE[3]! }]);
+  const calls = readFileSync(join(dir, 'calls.log'), 'utf8').split('--\n').filter((c) => c.trim()).map((c) => c.split('\n')[0]);
+  assert.deepEqual(calls, ['pfctl dry=0 anchor=conegate/pmpd -s nat', 'pfctl dry=1 anchor=conegate/pmpd -f -', 'pfctl dry=0 anchor=conegate/pmpd -f -']);
+  assert.deepEqual(await b.list(), [SAMPLE[1], SAMPLE[3], SAMPLE[2]]);
+  // Nothing to change: no load at all.
+  writeFileSync(join(dir, 'calls.log'), '');
+  await b.apply([{ op: 'remove', id: 'unknown' }, { op: 'add', mapping: SAMPLE[1]! }]);
+  assert.doesNotMatch(readFileSync(join(dir, 'calls.log'), 'utf8'), / -f /);
+});

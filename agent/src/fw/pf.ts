@@ -1,6 +1,6 @@
 /**
  * pf PortMapBackend (FreeBSD, OPNsense, pfSense). The owner's rules live in one anchor, replaced whole
- * per change: the text is first parsed with `pfctl -n -a ANCHOR -f -` and only then loaded with
+ * per batch of changes (one apply() = one load, whatever the number of changes in it): the text is first parsed with `pfctl -n -a ANCHOR -f -` and only then loaded with
  * `pfctl -a ANCHOR -f -`, which pf applies as one transaction, so a refused text leaves the previous
  * rules. rdr rules count only where the main ruleset has `rdr-anchor "ANCHOR"` (the conegate
  * OPNsense plugin and pfSense package add it; see pf-anchors.ts), so that is checked before the
@@ -10,13 +10,16 @@
  * list() can read the installed rules back with `pfctl -a ANCHOR -s nat` (pf keeps no comments).
  */
 import { ConegateError } from '../errors.ts';
-import { checkMapping, sortMappings, type PortMapBackend, type PortMapping, type Transport } from './backend.ts';
+import { checkMapping, planChanges, sortMappings, type PortMapBackend, type PortMapChange, type PortMapping, type Transport } from './backend.ts';
 import { spawnRunner, type CommandRunner } from './run.ts';
 import { assertAnchorsReferenced, PMPD_ANCHOR } from './pf-anchors.ts';
 
+/** The anchor the mappings are loaded into (the one place it is named; which anchor PF evaluates is decided there). */
+export const PF_PMPD_ANCHOR = PMPD_ANCHOR;
+
 export interface PfOptions {
   owner?: string;
-  /** @default 'conegate/pmpd' */
+  /** @default PF_PMPD_ANCHOR */
   anchor?: string;
   /** WAN interface for `rdr on`; without it the rule matches on any interface (the external address still must match). */
   wanIf?: string;
@@ -45,17 +48,22 @@ export class PfBackend implements PortMapBackend {
     this.wanIf = options.wanIf;
   }
 
-  async add(m: PortMapping): Promise<void> {
-    checkMapping(m);
-    const cur = (await this.list()).filter((x) => x.id !== m.id);
-    const clash = cur.find((x) => x.transport === m.transport && x.externalPort === m.externalPort && x.externalAddress === m.externalAddress);
-    if (clash) throw new ConegateError('CG_FIREWALL_REJECTED', `external ${m.transport}/${m.externalPort} already mapped by ${clash.id}`);
-    await this.load([...cur, m]);
+  add(m: PortMapping): Promise<void> {
+    return this.apply([{ op: 'add', mapping: m }]);
   }
 
-  async remove(id: string): Promise<void> {
-    const cur = await this.list();
-    if (cur.some((x) => x.id === id)) await this.load(cur.filter((x) => x.id !== id));
+  remove(id: string): Promise<void> {
+    return this.apply([{ op: 'remove', id }]);
+  }
+
+  /**
+   * Reads the anchor back before each batch (no cached copy: a `pmp flush` from the CLI must not be
+   * undone by the next load), then checks and loads the result once, however many changes it holds.
+   */
+  async apply(changes: PortMapChange[]): Promise<void> {
+    const plan = planChanges(await this.list(), changes);
+    if (plan.added.length === 0 && plan.removed.length === 0) return;
+    await this.load(plan.next);
   }
 
   async list(): Promise<PortMapping[]> {

@@ -2,21 +2,23 @@
  * The NAT-PMP + PCP server without sockets: bytes in, bytes out, firewall changes through the
  * backend, time through the Clock. Stages follow RFC 6887 8.3: classify → decode/validate (drop or
  * answer with the RFC's error) → decide (policy) → act (backend) → answer; every decision is logged.
- * All work runs through one queue so the table and the firewall never disagree mid-change.
+ * All work runs through one queue so the table and the firewall never disagree mid-change; mapping
+ * requests reach it through a group commit (commit-queue.ts): one firewall transaction per batch.
  */
 import type { Clock, CancelTimer } from '../clock/clock.ts';
 import type { Logger } from '../log/logger.ts';
-import type { PortMapBackend, PortMapping } from '../fw/backend.ts';
+import type { PortMapBackend } from '../fw/backend.ts';
 import { parseIPv4 } from '../net/ip.ts';
 import { PMP_VERSION, PmpResult, encodePmpAnnouncement, encodePmpResponse } from '../pmp/codec.ts';
 import { PCP_VERSION, encodePcpAnnouncement } from '../pcp/codec.ts';
 import { announcementSchedule, type Announcement } from './announce.ts';
 import { Epoch } from './epoch.ts';
-import { decide, type Decision, type MappingRequest, type PmpPolicy } from './policy.ts';
+import type { Decision, MappingRequest, PmpPolicy } from './policy.ts';
+import { CommitQueue, decideBatch } from './commit-queue.ts';
 import { handlePcp, handlePmp, MAX_PACKET, type RequestContext, type Source } from './requests.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { DecisionTally } from './tally.ts';
-import { MappingTable, type Mapping } from './table.ts';
+import { MappingTable } from './table.ts';
 import { readState, restore, snapshot, writeStateAtomic } from './state.ts';
 
 export interface CoreDeps {
@@ -63,6 +65,9 @@ export class PmpCore {
   private publicAnswer: { epochSec: number; address: string | undefined; bytes: Uint8Array } | undefined;
   /** False until the saved state is recovered: an answer before that would carry a wrong epoch. */
   private ready = false;
+  /** Mapping requests wait here while a firewall transaction is in flight, then go as one batch. */
+  // setImmediate, not a timer: a batch starts once the datagrams already received have joined it.
+  private readonly commits = new CommitQueue<MappingRequest, Decision>((reqs) => this.serial(() => this.commitBatch(reqs)), 256, (start) => setImmediate(start));
   /** Counters for tests, logs and `pmp list`. */
   readonly stats = { received: 0, answered: 0, dropped: 0, rateLimited: 0, granted: 0, refused: 0, deleted: 0, epochResets: 0, overloaded: 0 };
   /** Outcomes by protocol and result code; decisions are logged at debug, a summary at info. */
@@ -82,7 +87,7 @@ export class PmpCore {
       epochSec: () => this.epochSec(),
       externalAddress: () => this.externalAddress,
       publicAddress: (src) => this.publicAddress(src),
-      act: (req) => this.act(req),
+      act: (req) => this.commits.submit(req),
       logDecision: (...a) => this.logDecision(...a),
     };
   }
@@ -132,16 +137,22 @@ export class PmpCore {
       return Promise.resolve(undefined);
     }
     this.pending++;
-    return this.serial(async () => {
-      this.pending--;
-      const out = await this.dispatch(packet, src);
-      if (out) this.stats.answered++;
-      else {
-        this.stats.dropped++;
-        this.tally.count('dropped');
+    // Decoding and answering need no queue; a mapping change joins the group commit (act). Before the
+    // saved state is recovered, wait for it: an answer would carry a wrong epoch.
+    const run = async (): Promise<Uint8Array | undefined> => {
+      try {
+        const out = await this.dispatch(packet, src);
+        if (out) this.stats.answered++;
+        else {
+          this.stats.dropped++;
+          this.tally.count('dropped');
+        }
+        return out;
+      } finally {
+        this.pending--;
       }
-      return out;
-    });
+    };
+    return this.ready ? run() : this.serial(async () => undefined).then(run);
   }
 
   /**
@@ -163,8 +174,11 @@ export class PmpCore {
   }
 
   /** Resolves once everything queued so far (requests, expiries, checks) is done. */
-  idle(): Promise<void> {
-    return this.serial(async () => undefined);
+  async idle(): Promise<void> {
+    do {
+      await this.commits.idle();
+      await this.serial(async () => undefined);
+    } while (this.commits.size > 0);
   }
 
   /** Tells the core the WAN address; a change loses every mapping (they point at the old address). */
@@ -298,10 +312,13 @@ export class PmpCore {
     this.expiryTimer = this.deps.clock.setTimer(next - this.deps.clock.nowMs(), () => {
       this.expiryTimer = undefined;
       void this.serial(async () => {
-        for (const m of this.table.expire(this.deps.clock.nowMs())) {
+        const gone = this.table.expire(this.deps.clock.nowMs());
+        for (const m of gone) {
           this.deps.log.debug({ id: m.id, client: m.client }, 'pmpd: mapping expired');
           this.tally.count('expired');
-          await this.deps.backend.remove(m.id).catch((err: unknown) => this.deps.log.error({ err, id: m.id }, 'pmpd: removing an expired rule failed'));
+        }
+        if (gone.length > 0) {
+          await this.deps.backend.apply(gone.map((m) => ({ op: 'remove' as const, id: m.id }))).catch((err: unknown) => this.deps.log.error({ err, ids: gone.map((m) => m.id) }, 'pmpd: removing expired rules failed'));
         }
         this.armExpiry();
         this.schedulePersist();
@@ -368,36 +385,31 @@ export class PmpCore {
     return bytes;
   }
 
-  private async act(req: MappingRequest): Promise<Decision> {
-    const now = this.deps.clock.nowMs();
-    const d = decide(req, this.table, this.options.policy, this.externalAddress, now);
-    if (d.kind === 'refuse') {
-      this.stats.refused++;
-      return d;
+  /**
+   * One group commit: decide every request against the table (each seeing the ones before it), apply
+   * the firewall changes as one transaction, and on failure put the table back and answer every
+   * changing request NETWORK_FAILURE (RFC 6886 3.5 result 3, RFC 6887 7.4 result 7).
+   */
+  private async commitBatch(reqs: MappingRequest[]): Promise<Decision[]> {
+    const batch = decideBatch(reqs, this.table, this.options.policy, this.externalAddress, this.deps.clock.nowMs());
+    if (batch.changes.length > 0) {
+      try {
+        await this.deps.backend.apply(batch.changes);
+      } catch (err) {
+        batch.undo();
+        this.stats.refused += reqs.length;
+        this.deps.log.error({ err, requests: reqs.length, changes: batch.changes.length }, 'pmpd: firewall refused the batch; table unchanged');
+        return batch.decisions.map((d) => (d.kind === 'refuse' ? d : { kind: 'refuse', refusal: 'firewallFailed', detail: (err as Error).message }));
+      }
     }
-    if (d.kind === 'delete') {
-      for (const m of d.mappings) {
-        await this.deps.backend.remove(m.id);
-        this.table.remove(m.transport, m.internalAddress, m.internalPort);
-        this.stats.deleted++;
-      }
-    } else {
-      const old = this.table.get(d.mapping.transport, d.mapping.internalAddress, d.mapping.internalPort);
-      if (!old || !sameRule(old, d.mapping)) {
-        try {
-          await this.deps.backend.add({ ...ruleOf(d.mapping), externalAddress: this.externalAddress! });
-        } catch (err) {
-          this.deps.log.error({ err, id: d.mapping.id }, 'pmpd: firewall refused the mapping');
-          this.stats.refused++;
-          return { kind: 'refuse', refusal: 'firewallFailed', detail: (err as Error).message };
-        }
-      }
-      this.table.put(d.mapping);
-      this.stats.granted++;
+    for (const d of batch.decisions) {
+      if (d.kind === 'refuse') this.stats.refused++;
+      else if (d.kind === 'delete') this.stats.deleted += d.mappings.length;
+      else this.stats.granted++;
     }
     this.armExpiry();
     this.schedulePersist();
-    return d;
+    return batch.decisions;
   }
 
   private logDecision(src: Source, via: 'pmp' | 'pcp', what: string, result: string, detail: string): void {
@@ -405,15 +417,4 @@ export class PmpCore {
     this.deps.log.debug({ client: `${src.address}:${src.port}`, via, request: what, result, detail }, 'pmpd: decision');
     this.tally.count(`${via}:${result}`);
   }
-}
-
-function ruleOf(m: Mapping): Omit<PortMapping, 'externalAddress'> {
-  const r: Omit<PortMapping, 'externalAddress'> = { id: m.id, transport: m.transport, externalPort: m.externalPort, internalAddress: m.internalAddress, internalPort: m.internalPort };
-  if (m.remote) r.remote = { ...m.remote };
-  return r;
-}
-
-/** True if the firewall rule would be identical (a renewal that only extends the lifetime). */
-function sameRule(a: Mapping, b: Mapping): boolean {
-  return a.externalPort === b.externalPort && JSON.stringify(a.remote ?? null) === JSON.stringify(b.remote ?? null);
 }

@@ -57,6 +57,7 @@ export function pmpCommand(): Command {
         process.once('SIGTERM', done);
       });
       await server.stop();
+      await backend.close?.();
       log.info({ stats: server.core.stats, counts: Object.fromEntries(server.core.tally.totals) }, 'pmpd: stopped');
     });
 
@@ -101,7 +102,11 @@ export function pmpCommand(): Command {
       const { config } = await resolveConfig(globalOptions(c));
       const backend = makeBackend(opts.backend ?? config.pmp.backend, opts.wan ? { wanIf: opts.wan } : {});
       const before = await backend.list();
-      await backend.flush();
+      try {
+        await backend.flush();
+      } finally {
+        await backend.close?.();
+      }
       printResult(opts.json === true, { backend: backend.name, removed: before.length }, () => `removed ${before.length} mapping rule(s) from ${backend.name}`);
     });
 
