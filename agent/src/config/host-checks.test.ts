@@ -62,7 +62,7 @@ test('conegate config validate: an ADDR/LEN of this host passes the host checks 
   const dir = mkdtempSync(join(tmpdir(), 'cg-cfg-'));
   try {
     const file = join(dir, 'c.json');
-    writeFileSync(file, JSON.stringify({ pmp: { lan: ['127.0.0.1/8', '127.0.0.1', 'lo'] } }));
+    writeFileSync(file, JSON.stringify({ pmp: { lan: ['127.0.0.1/8', '127.0.0.1'] } }));
     const r = spawnSync(process.execPath, [BIN, 'config', 'validate', '--config', file], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
   } finally {
