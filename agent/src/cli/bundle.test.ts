@@ -1,0 +1,69 @@
+/** The bundle as shipped: what `conegate --help` loads, the missing-bundle message, no files in TMPDIR. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONEGATE_BIN, REPO_ROOT, runConegate } from '../../../test/conegate.ts';
+
+interface Meta {
+  outputs: Record<string, { imports: { path: string; kind: string; external?: boolean }[]; inputs: Record<string, unknown> }>;
+}
+
+/** Every source file in the chunks that dist/conegate.js loads before running anything (static imports). */
+function staticClosure(meta: Meta, entry: string): string[] {
+  const seen = new Set<string>();
+  const todo = [entry];
+  while (todo.length > 0) {
+    const out = todo.pop()!;
+    if (seen.has(out)) continue;
+    seen.add(out);
+    for (const i of meta.outputs[out]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) todo.push(i.path);
+  }
+  return [...seen].flatMap((o) => Object.keys(meta.outputs[o]?.inputs ?? {}));
+}
+
+test('the entry chunk loads only the CLI shell: no command module, no config, logger or protocol code', () => {
+  const meta = JSON.parse(readFileSync(join(REPO_ROOT, 'dist/meta.json'), 'utf8')) as Meta;
+  const inputs = staticClosure(meta, 'dist/conegate.js');
+  const ours = inputs.filter((f) => !f.includes('node_modules/')).sort();
+  assert.deepEqual(ours, ['agent/src/cli/commands/index.ts', 'agent/src/cli/main.ts', 'agent/src/cli/run.ts', 'agent/src/errors.ts', 'package.json']);
+  const packages = new Set(inputs.filter((f) => f.includes('node_modules/')).map((f) => f.replace(/^.*node_modules\//, '').split('/')[0]));
+  assert.deepEqual([...packages], ['commander']);
+});
+
+test('every command module is a chunk of its own, loaded by import()', () => {
+  const meta = JSON.parse(readFileSync(join(REPO_ROOT, 'dist/meta.json'), 'utf8')) as Meta;
+  const dynamic = meta.outputs['dist/conegate.js']!.imports.filter((i) => i.kind === 'dynamic-import').map((i) => i.path);
+  for (const area of ['config', 'platform', 'netcheck', 'pf', 'pmp', 'portmap', 'stun', 'ips', 'wg']) {
+    assert.ok(dynamic.some((p) => p.startsWith(`dist/chunks/${area}-`)), `no chunk for commands/${area}.ts`);
+  }
+});
+
+test('without the bundle, bin/conegate.js says to run npm run build and exits 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-nobundle-'));
+  try {
+    mkdirSync(join(dir, 'bin'));
+    copyFileSync(CONEGATE_BIN, join(dir, 'bin/conegate.js'));
+    const r = spawnSync(process.execPath, [join(dir, 'bin/conegate.js'), '--help'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, CONEGATE_DEV: '' } });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /dist\/conegate\.js is missing: run npm run build/);
+    assert.equal(r.stdout, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('running commands writes nothing to TMPDIR (no compile cache at run time)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-tmpdir-'));
+  try {
+    for (const args of [['--help'], ['keygen'], ['config', 'show']]) {
+      const r = await runConegate(args, { env: { TMPDIR: dir, CONEGATE_CONFIG: '' } });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.deepEqual(readdirSync(dir), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
