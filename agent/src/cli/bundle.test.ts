@@ -67,3 +67,18 @@ test('running commands writes nothing to TMPDIR (no compile cache at run time)',
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('koffi ships beside the bundle and loads in an eval worker the way the TUN and UDP workers load it', async () => {
+  const { createRequire } = await import('node:module');
+  const { Worker } = await import('node:worker_threads');
+  const path = createRequire(join(REPO_ROOT, 'dist/chunks/x.js')).resolve('koffi');
+  assert.ok(path.startsWith(join(REPO_ROOT, 'dist/node_modules/koffi/')), path);
+  const src = "const { parentPort, workerData } = require('node:worker_threads'); const k = require(workerData); parentPort.postMessage(typeof k.load);";
+  const worker = new Worker(src, { eval: true, workerData: path });
+  const [kind] = (await new Promise((resolve, reject) => {
+    worker.once('message', (m) => resolve([m]));
+    worker.once('error', reject);
+  })) as [string];
+  await worker.terminate();
+  assert.equal(kind, 'function');
+});
