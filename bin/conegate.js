@@ -6,8 +6,14 @@ import { existsSync } from 'node:fs';
 
 const bundle = new URL('../dist/conegate.js', import.meta.url);
 if (process.env.CONEGATE_DEV === '1') {
-  const { register } = await import('tsx/esm/api');
-  register();
+  let tsx;
+  try {
+    tsx = await import('tsx/esm/api');
+  } catch {
+    process.stderr.write('conegate: CONEGATE_DEV=1 runs the sources through tsx, a development dependency: run npm ci (with dev dependencies)\n');
+    process.exit(1);
+  }
+  tsx.register();
   await import('../agent/src/cli/run.ts');
 } else if (existsSync(bundle)) {
   await import(bundle.href);

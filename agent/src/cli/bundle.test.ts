@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONEGATE_BIN, REPO_ROOT, runConegate } from '../../../test/conegate.ts';
@@ -50,6 +50,20 @@ test('without the bundle, bin/conegate.js says to run npm run build and exits 1'
     assert.equal(r.status, 1);
     assert.match(r.stderr, /dist\/conegate\.js is missing: run npm run build/);
     assert.equal(r.stdout, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CONEGATE_DEV=1 runs the sources through tsx, with no bundle at all', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-dev-'));
+  try {
+    mkdirSync(join(dir, 'bin'));
+    copyFileSync(CONEGATE_BIN, join(dir, 'bin/conegate.js'));
+    for (const f of ['agent', 'node_modules', 'package.json']) symlinkSync(join(REPO_ROOT, f), join(dir, f));
+    const r = spawnSync(process.execPath, [join(dir, 'bin/conegate.js'), '--version'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, CONEGATE_DEV: '1' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
