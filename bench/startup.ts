@@ -7,14 +7,15 @@
  *
  * Peak RSS of a short process comes from a preload that prints process.resourceUsage().maxRSS at
  * exit; the preload is the same for every row (it starts Node's ESM loader, which the bundle uses
- * anyway), and timed runs are separate runs without it.
+ * anyway), and timed runs are separate runs without it. The Node 22 and 24 that scripts/setup.sh
+ * installed get the --help rows too.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab } from '../test/lab/lab.ts';
-import { conegateArgv, conegateEnv } from '../test/conegate.ts';
+import { conegateArgv, conegateEnv, REPO_ROOT } from '../test/conegate.ts';
 
 const GOAL_HELP_MS = 150;
 const GOAL_RSS_MB = 60;
@@ -77,6 +78,24 @@ async function pmpServeRss(): Promise<{ idleRssMb: number; peakRssMb: number }> 
   }
 }
 
+/** The other Node lines scripts/setup.sh installed (.cache/node/<major>/node_modules/node-linux-<arch>/bin/node). */
+function otherNodes(): string[] {
+  const base = join(REPO_ROOT, '.cache/node');
+  if (!existsSync(base)) return [];
+  return readdirSync(base).flatMap((major) => {
+    const mods = join(base, major, 'node_modules');
+    return existsSync(mods) ? readdirSync(mods).filter((d) => d.startsWith('node-linux-')).map((d) => join(mods, d, 'bin/node')) : [];
+  });
+}
+
+/** --help on another Node line: [node, bin, ...] with that node first. */
+function onNode(node: string, runs: number): object {
+  const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const base = measure([node, '-e', '0'], runs);
+  const help = measure([node, ...conegateArgv(['--help']).slice(1)], runs);
+  return { version, nodeE0: base, help, helpOverNodeMs: help.medianMs - base.medianMs };
+}
+
 export async function run(args: string[]): Promise<object> {
   const i = args.indexOf('--runs');
   const runs = i >= 0 ? Number(args[i + 1]) : 20;
@@ -86,6 +105,7 @@ export async function run(args: string[]): Promise<object> {
   const configShow = measure(conegateArgv(['config', 'show']), runs);
   const helpThroughTsx = measure(conegateArgv(['--help']), Math.min(runs, 5), { ...conegateEnv({ CONEGATE_CONFIG: '' }), CONEGATE_DEV: '1' });
   const pmpServe = await pmpServeRss();
+  const otherNodeLines = otherNodes().map((n) => onNode(n, runs));
   return {
     note: 'shared 2-core machine with other work running: absolute figures are noisy, compare rows of one run',
     goals: { helpMs: GOAL_HELP_MS, rssMb: GOAL_RSS_MB },
@@ -102,5 +122,6 @@ export async function run(args: string[]): Promise<object> {
     configShow,
     helpThroughTsx,
     pmpServe,
+    otherNodeLines,
   };
 }
