@@ -19,11 +19,13 @@ import { conegateArgv, conegateEnv, REPO_ROOT } from '../test/conegate.ts';
 
 const GOAL_HELP_MS = 150;
 const GOAL_RSS_MB = 60;
-const RSS_PRELOAD = 'data:text/javascript,import{writeSync}from"node:fs";process.on("exit",()=>writeSync(2,"\\ncg-maxrss-kb="+process.resourceUsage().maxRSS+"\\n"))';
+const RSS_PRELOAD = 'data:text/javascript,import{writeSync}from"node:fs";process.on("exit",()=>{const u=process.resourceUsage();writeSync(2,"\\ncg-maxrss-kb="+u.maxRSS+" cg-cpu-us="+(u.userCPUTime+u.systemCPUTime)+"\\n")})';
 
 interface Row {
   medianMs: number;
   minMs: number;
+  /** CPU time (user + system) of the process: moved far less than wall time by other work on the machine. */
+  cpuMs: number;
   maxRssMb: number;
 }
 
@@ -42,11 +44,18 @@ function once(argv: string[], env: NodeJS.ProcessEnv): { ms: number; stderr: str
 function measure(argv: string[], runs: number, env: NodeJS.ProcessEnv = conegateEnv({ CONEGATE_CONFIG: '' })): Row {
   once(argv, env); // warm the page cache
   const times = Array.from({ length: runs }, () => once(argv, env).ms);
-  const rss = Array.from({ length: Math.max(3, Math.ceil(runs / 4)) }, () => {
+  const usage = Array.from({ length: Math.max(3, Math.ceil(runs / 4)) }, () => {
     const { stderr } = once([argv[0]!, `--import=${RSS_PRELOAD}`, ...argv.slice(1)], env);
-    return Number(/cg-maxrss-kb=(\d+)/.exec(stderr)?.[1] ?? NaN);
+    const m = /cg-maxrss-kb=(\d+) cg-cpu-us=(\d+)/.exec(stderr);
+    if (!m) throw new Error(`${argv.join(' ')}: no resource usage line`);
+    return { rssKb: Number(m[1]), cpuUs: Number(m[2]) };
   });
-  return { medianMs: Math.round(median(times)), minMs: Math.round(Math.min(...times)), maxRssMb: mb(median(rss)) };
+  return {
+    medianMs: Math.round(median(times)),
+    minMs: Math.round(Math.min(...times)),
+    cpuMs: Math.round(median(usage.map((u) => u.cpuUs)) / 1000),
+    maxRssMb: mb(median(usage.map((u) => u.rssKb))),
+  };
 }
 
 function procStatusKb(pid: number, key: 'VmRSS' | 'VmHWM'): number {
