@@ -9,7 +9,7 @@
 // absolute path the main thread resolves, which is dist/node_modules/koffi.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const OUT = join(ROOT, 'dist');
@@ -20,9 +20,11 @@ const EXTERNAL = [
   // package @koromix/koffi-<os>-<arch> (the package of each appliance platform must be installed
   // there: linux-x64/arm64, freebsd-x64/arm64). Worker threads also require it by its file path.
   { name: 'koffi', ship: ['koffi', ...koromixPackages()] },
-  // Native (node-gyp, compiled for the host's Node ABI; coordinator only, appliances have no
-  // compiler): resolved from the coordinator host's own npm install, never copied.
-  { name: 'better-sqlite3', ship: [] },
+  // Native (node-gyp: compiled on this host, for this Node's ABI and platform; coordinator only,
+  // appliances have no compiler). Shipped as its JS, the compiled addon and the two small packages
+  // that find it (bindings, file-uri-to-path); the build tree and SQLite sources stay behind. A bundle
+  // for a coordinator on another Node line or platform must be built there.
+  { name: 'better-sqlite3', ship: ['better-sqlite3', 'bindings', 'file-uri-to-path'] },
   // pg's optional native client: pg requires it only when asked for and we never do; not installed.
   { name: 'pg-native', ship: [] },
 ];
@@ -51,11 +53,20 @@ const result = await build({
   logLevel: 'warning',
 });
 
+/** What of a shipped package runs: all of it, except better-sqlite3's build tree and SQLite sources. */
+function runs(pkg, rel) {
+  if (pkg !== 'better-sqlite3') return true;
+  const top = rel.split('/')[0];
+  if (top === 'build') return ['build', 'build/Release', 'build/Release/better_sqlite3.node'].includes(rel);
+  return top !== 'deps' && top !== 'src';
+}
+
 for (const pkg of EXTERNAL.flatMap((e) => e.ship)) {
   const from = join(ROOT, 'node_modules', pkg);
   if (!existsSync(from)) throw new Error(`build: ${pkg} is not installed (run npm ci)`);
   mkdirSync(join(OUT, 'node_modules', pkg, '..'), { recursive: true });
-  cpSync(from, join(OUT, 'node_modules', pkg), { recursive: true, dereference: true });
+  const filter = (src) => runs(pkg, relative(from, src));
+  cpSync(from, join(OUT, 'node_modules', pkg), { recursive: true, dereference: true, filter });
 }
 writeFileSync(join(OUT, 'meta.json'), JSON.stringify(result.metafile));
 

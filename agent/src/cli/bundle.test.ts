@@ -96,3 +96,12 @@ test('koffi ships beside the bundle and loads in an eval worker the way the TUN 
   await worker.terminate();
   assert.equal(kind, 'function');
 });
+
+test('better-sqlite3 ships as its JS and compiled addon, without its build tree and SQLite sources', async () => {
+  const { createRequire } = await import('node:module');
+  const dir = join(REPO_ROOT, 'dist/node_modules/better-sqlite3');
+  assert.ok(createRequire(join(REPO_ROOT, 'dist/chunks/x.js')).resolve('better-sqlite3').startsWith(`${dir}/`));
+  assert.deepEqual(readdirSync(join(dir, 'build'), { recursive: true }).sort(), ['Release', 'Release/better_sqlite3.node']);
+  assert.ok(!readdirSync(dir).includes('deps') && !readdirSync(dir).includes('src'));
+  for (const helper of ['bindings', 'file-uri-to-path']) assert.ok(readdirSync(join(REPO_ROOT, 'dist/node_modules', helper)).includes('package.json'), helper);
+});
