@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONEGATE_BIN, REPO_ROOT, runConegate } from '../../../test/conegate.ts';
@@ -104,4 +104,23 @@ test('better-sqlite3 ships as its JS and compiled addon, without its build tree 
   assert.deepEqual(readdirSync(join(dir, 'build'), { recursive: true }).sort(), ['Release', 'Release/better_sqlite3.node']);
   assert.ok(!readdirSync(dir).includes('deps') && !readdirSync(dir).includes('src'));
   for (const helper of ['bindings', 'file-uri-to-path']) assert.ok(readdirSync(join(REPO_ROOT, 'dist/node_modules', helper)).includes('package.json'), helper);
+});
+
+test('dist/ alone is the program: copied away from the repository it runs with plain node', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-shipped-'));
+  try {
+    cpSync(join(REPO_ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+    const run = (args: string[]) => spawnSync(process.execPath, [join(dir, 'dist/conegate.js'), ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000, env: { ...process.env, CONEGATE_CONFIG: '' } });
+    const version = run(['--version']);
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+    const platform = run(['platform', '--root', join(REPO_ROOT, 'test/fixtures/platform/opnsense'), '--json']);
+    assert.equal(platform.status, 0, platform.stderr);
+    assert.equal(JSON.parse(platform.stdout).kind, 'opnsense');
+    const script = "const { createRequire } = require('node:module'); process.stdout.write(createRequire(process.argv[1]).resolve('koffi'))";
+    const koffi = spawnSync(process.execPath, ['-e', script, join(dir, 'dist/chunks/x.js')], { encoding: 'utf8' });
+    assert.ok(koffi.stdout.startsWith(join(dir, 'dist/node_modules/koffi/')), koffi.stdout + koffi.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
