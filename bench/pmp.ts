@@ -21,6 +21,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createLab, type Lab } from '../test/lab/lab.ts';
+import { conegateArgv } from '../test/conegate.ts';
 
 const TOOLS = 'test/lab/pmpd-tools.ts';
 /** conegate's config in the bench: the per-client rate limit and quota are lifted (said in the JSON). */
@@ -96,7 +97,7 @@ export async function run(args: string[] = []): Promise<unknown> {
     const cfg = join(dir, 'conegate.json');
     writeFileSync(cfg, JSON.stringify(CONEGATE_BENCH_CONFIG));
     const logFile = join(dir, 'conegate.log');
-    const cone = lab.spawn('a.router', ['sh', '-c', `exec "${process.execPath}" --import tsx bin/conegate.js pmp serve --config "${cfg}" --lan ${coneGw}/${prefix} --wan wan0 --backend nftables --state "${join(dir, 'pmp-state.json')}" 2>"${logFile}"`], {
+    const cone = lab.spawn('a.router', ['sh', '-c', `exec ${conegateArgv(['pmp', 'serve', '--config', cfg, '--lan', `${coneGw}/${prefix}`, '--wan', 'wan0', '--backend', 'nftables', '--state', join(dir, 'pmp-state.json')]).map((a) => `'${a}'`).join(' ')} 2>"${logFile}"`], {
       description: 'conegate pmp serve (bench)',
     });
     await waitReady(lab, coneGw, 'conegate', () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : ''));

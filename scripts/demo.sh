@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The demo runs the real `conegate nat apply`: the bundle, as shipped.
+node scripts/build.mjs
 exec node bin/conegate-lab.js demo "$@"

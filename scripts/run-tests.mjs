@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Runs every *.test.ts with node's test runner (through tsx), then checks that the run left no lab
-// namespace or process behind, and ends with one plain "N passed, N failed" line covering both.
+// Builds the bundle (tests that spawn `conegate` run it, as shipped: test/conegate.ts), runs every
+// *.test.ts with node's test runner (through tsx), then checks that the run left no lab namespace or
+// process behind, and ends with one plain "N passed, N failed" line covering both.
 //   node scripts/run-tests.mjs            all tests
 //   node scripts/run-tests.mjs --unit     only tests that need no root and no network namespaces
 //   node scripts/run-tests.mjs pmpd stun  only files whose path contains one of the words
+//   --no-build                            use dist/ as it is (scripts/test.sh, after its own build)
 import { spawn, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -26,6 +28,7 @@ function findTests(dir, out = []) {
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
+const build = !args.includes('--no-build');
 const words = args.filter((a) => !a.startsWith('--'));
 let files = SEARCH.filter((d) => existsSync(join(ROOT, d))).flatMap((d) => findTests(join(ROOT, d))).sort();
 if (unitOnly) files = files.filter((f) => !LAB_DIRS.some((d) => f.startsWith(d)));
@@ -35,11 +38,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+if (build) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+
 // One prefix and run directory for every lab built during this run, so leftovers can be found afterwards.
 const runId = `cg${(Date.now() % 46656).toString(36).padStart(3, '0')}`;
 const runDir = mkdtempSync(join(tmpdir(), `conegate-test-${runId}-`));
 const tapFile = join(runDir, 'results.tap');
 const env = { ...process.env, CONEGATE_LAB_PREFIX: runId, CONEGATE_LAB_RUNDIR: runDir };
+// What ships is what is tested: a conegate started by a test runs the bundle, never the sources.
+delete env.CONEGATE_DEV;
 
 const child = spawn(
   process.execPath,

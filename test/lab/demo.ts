@@ -59,7 +59,7 @@ export const CONEGATE_NAT_CHANGE: DemoChange = {
     const lanNet = `${router.lan!.v4!.replace(/\.\d+$/, '.0')}/${router.lan!.v4Prefix ?? 24}`;
     const args = ['nat', 'apply', '--backend', 'nftables', '--wan', router.wan!.name, '--sources', lanNet, '--confirm-sec', '0', '--state-dir', join(lab.workDir, 'conegate-nat'), '--json'];
     // An empty CONEGATE_CONFIG: the defaults plus these flags, never the machine's own config file.
-    await lab.execNode('a.router', 'bin/conegate.js', args, { env: { CONEGATE_CONFIG: '' }, timeoutMs: 60_000, check: true });
+    await lab.execConegate('a.router', args, { env: { CONEGATE_CONFIG: '' }, timeoutMs: 60_000, check: true });
   },
 };
 

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 
-const CLI = 'bin/conegate.js';
 const PORT = '41641';
 
 interface ProbeJson {
@@ -21,7 +20,7 @@ describe('ips probe in the lab', () => {
 
   before(async () => {
     lab = await createLab({ sites: [{ name: 'a', nat: 'port-restricted', hosts: ['h1'] }], servers: ['s1'] });
-    responder = lab.spawnNode('s1', CLI, ['ips', 'responder', '--listen', `${lab.addr('s1')}:${PORT}`, '--duration', '120']);
+    responder = lab.spawnConegate('s1', ['ips', 'responder', '--listen', `${lab.addr('s1')}:${PORT}`, '--duration', '120']);
     await responder.waitForOutput(/listening on/, 15_000, 'stderr');
   });
 
@@ -30,7 +29,7 @@ describe('ips probe in the lab', () => {
   });
 
   async function probe(): Promise<{ code: number | null; report: ProbeJson }> {
-    const r = await lab.execNode('a.h1', CLI, ['ips', 'probe', '--peer', `${lab.addr('s1')}:${PORT}`, '--attempts', '3', '--interval', '50', '--timeout', '1000', '--json'], { timeoutMs: 30_000 });
+    const r = await lab.execConegate('a.h1', ['ips', 'probe', '--peer', `${lab.addr('s1')}:${PORT}`, '--attempts', '3', '--interval', '50', '--timeout', '1000', '--json'], { timeoutMs: 30_000 });
     assert.ok(r.stdout.trim().startsWith('{'), `probe printed JSON (stderr: ${r.stderr})`);
     return { code: r.code, report: JSON.parse(r.stdout) as ProbeJson };
   }

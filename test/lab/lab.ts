@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ConegateError } from '../../agent/src/errors.ts';
 import { parseIPv4 } from '../../agent/src/net/ip.ts';
 import { buildPlan } from './build.ts';
+import { conegateArgv } from '../conegate.ts';
 import { newLabId, netnsName, uniqueIfname } from './names.ts';
 import { LAB_TABLE, routerRuleset } from './nat-rules.ts';
 import { planLab, type IfaceInfo, type NodeKind, type PlanNode } from './plan.ts';
@@ -219,6 +220,16 @@ export class Lab {
   /** Runs a TypeScript (or JS) file with `node --import tsx` in a node's namespace to completion. */
   execNode(name: string, script: string, args: string[] = [], opts?: ExecOptions): Promise<ExecResult> {
     return this.exec(name, [process.execPath, '--import', 'tsx', script, ...args], { timeoutMs: 60_000, ...opts });
+  }
+
+  /** Starts `conegate ARGS` (bin/conegate.js: the bundle, as shipped) in a node's namespace. */
+  spawnConegate(name: string, args: string[], opts?: SpawnOptions): LabProcess {
+    return this.spawn(name, conegateArgv(args), { description: `conegate ${args.join(' ')}`, ...opts });
+  }
+
+  /** Runs `conegate ARGS` (bin/conegate.js: the bundle, as shipped) in a node's namespace to completion. */
+  execConegate(name: string, args: string[], opts?: ExecOptions): Promise<ExecResult> {
+    return this.exec(name, conegateArgv(args), { timeoutMs: 60_000, ...opts });
   }
 
   /** Loads an nftables ruleset (`nft -f -`, one transaction) in a node; throws CG_FIREWALL_REJECTED with nft's message. */

@@ -16,7 +16,7 @@ import { buildProgram } from '../../agent/src/cli/main.ts';
 import { allFixes, commandsIn } from '../../agent/src/netcheck/fix-commands.ts';
 
 const CLI = new URL('../../bin/conegate.js', import.meta.url).pathname;
-const NAMES = buildProgram().commands.flatMap((c) => [c.name(), ...c.aliases()]);
+const NAMES = (await buildProgram([], { loadAll: true })).commands.flatMap((c) => [c.name(), ...c.aliases()]);
 const PARSED_ONLY = ['pf', 'portmap'];
 let lab: Lab;
 let dir: string;

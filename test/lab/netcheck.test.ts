@@ -16,7 +16,6 @@ import type { FilteringType, MappingType } from './spec.ts';
 import type { NetcheckReport } from '../../agent/src/netcheck/types.ts';
 import { Miniupnpd } from '../interop/miniupnpd.ts';
 
-const CLI = new URL('../../bin/conegate.js', import.meta.url).pathname;
 const WORDS = { eim: 'endpoint-independent', adm: 'address-dependent', apdm: 'address-and-port-dependent', eif: 'endpoint-independent', adf: 'address-dependent', apdf: 'address-and-port-dependent' } as const;
 const MAPPINGS: MappingType[] = ['eim', 'adm', 'apdm'];
 const FILTERINGS: FilteringType[] = ['eif', 'adf', 'apdf'];
@@ -32,7 +31,7 @@ let mini: Miniupnpd | undefined;
 const reports = new Map<string, NetcheckReport>();
 
 async function netcheck(node: string, stun: string[]): Promise<NetcheckReport> {
-  const r = await lab.execNode(node, CLI, ['netcheck', '--json', '--config', config, '--timeout-ms', String(TIMEOUT_MS), ...stun.flatMap((s) => ['--stun', s])], { timeoutMs: 30_000 });
+  const r = await lab.execConegate(node, ['netcheck', '--json', '--config', config, '--timeout-ms', String(TIMEOUT_MS), ...stun.flatMap((s) => ['--stun', s])], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, `netcheck in ${node} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as NetcheckReport;
 }
@@ -82,7 +81,7 @@ before(async () => {
   mini = new Miniupnpd(lab, 'upnp.router', 's3');
   await mini.setup();
   await mini.start();
-  const ours = lab.spawnNode('s1', CLI, ['stun', 'serve', '--json', '--listen', `${lab.addr('s1')}:3478`, '--other', `${lab.addr('s1', { alt: true })}:3479`, '--listen', `[${lab.addr6('s1')}]:3478`], { description: 'conegate stun serve' });
+  const ours = lab.spawnConegate('s1', ['stun', 'serve', '--json', '--listen', `${lab.addr('s1')}:3478`, '--other', `${lab.addr('s1', { alt: true })}:3479`, '--listen', `[${lab.addr6('s1')}]:3478`], { description: 'conegate stun serve' });
   procs.push(ours);
   const coturn = lab.spawn('s2', [
     'turnserver', '-n', '--stun-only', '--no-auth', '--no-cli', '--no-tls', '--no-dtls', '--no-stdout-log', '--simple-log',

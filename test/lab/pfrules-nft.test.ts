@@ -89,7 +89,7 @@ test('conegate nat apply/revert --backend nftables: two LAN hosts on the mesh po
   const rulesetBefore = await rulesText();
   const h1 = lab.addr('a.h1');
   const h2 = lab.addr('a.h2');
-  const cli = (args: string[]) => lab.execNode(ROUTER, 'bin/conegate.js', ['nat', ...args, '--backend', 'nftables', '--state-dir', join(stateDir, 'cli')], { env: { CONEGATE_CONFIG: '' }, timeoutMs: 30_000 });
+  const cli = (args: string[]) => lab.execConegate(ROUTER, ['nat', ...args, '--backend', 'nftables', '--state-dir', join(stateDir, 'cli')], { env: { CONEGATE_CONFIG: '' }, timeoutMs: 30_000 });
   const applied = await cli(['apply', '--wan', lab.node(ROUTER).wan!.name, '--sources', `${h1}/32,${h2}/32`, '--ports', '41641', '--confirm-sec', '0', '--json']);
   assert.equal(applied.code, 0, applied.stderr);
   assert.equal(JSON.parse(applied.stdout).outcome, 'confirmed');

@@ -14,7 +14,6 @@ import { PROBE } from './measure.ts';
 import { parseNftTable } from '../../agent/src/fw/nftables-parse.ts';
 
 const TOOLS = 'test/lab/pmpd-tools.ts';
-const CLI = 'bin/conegate.js';
 
 describe('pmpd in the netns lab', () => {
   let lab: Lab;
@@ -25,7 +24,7 @@ describe('pmpd in the netns lab', () => {
   let wan: string;
 
   const startServer = async (stateFile: string): Promise<LabProcess> => {
-    const p = lab.spawnNode('a.router', CLI, ['pmp', 'serve', '--config', cfg, '--lan', 'lan0', '--wan', 'wan0', '--backend', 'nftables', '--state', stateFile, '--backend-check-ms', '500'], {
+    const p = lab.spawnConegate('a.router', ['pmp', 'serve', '--config', cfg, '--lan', 'lan0', '--wan', 'wan0', '--backend', 'nftables', '--state', stateFile, '--backend-check-ms', '500'], {
       description: 'conegate pmp serve',
     });
     await p.waitForOutput(/serving NAT-PMP and PCP/, 30_000, 'stderr');
@@ -221,20 +220,20 @@ describe('pmpd in the netns lab', () => {
 
     // Someone flushes our rules: the server notices (reads the firewall back), resets the epoch.
     await waitFor('epoch >= 6', async () => (await pmp('a.h1', '--op', 'public')).answer?.epochSec >= 6);
-    const list = await lab.execNode('a.router', CLI, ['pmp', 'list', '--json', '--backend', 'nftables', '--state', join(dir, 'fresh-state.json')]);
+    const list = await lab.execConegate('a.router', ['pmp', 'list', '--json', '--backend', 'nftables', '--state', join(dir, 'fresh-state.json')]);
     assert.equal(list.code, 0, list.stderr);
     assert.ok(JSON.parse(list.stdout).firewall.some((m: { internalPort: number }) => m.internalPort === 7400));
-    const flush = await lab.execNode('a.router', CLI, ['pmp', 'flush', '--json', '--backend', 'nftables']);
+    const flush = await lab.execConegate('a.router', ['pmp', 'flush', '--json', '--backend', 'nftables']);
     assert.equal(JSON.parse(flush.stdout).removed, 1);
     await server!.waitForOutput(/mapping table lost, new epoch/, 30_000, 'stderr');
     assert.ok((await pmp('a.h1', '--op', 'public')).answer.epochSec < 6, 'epoch went back after the flush');
   });
 
   it('the conegate portmap client maps over PCP and re-creates its mapping when the server loses its table', async () => {
-    const probe = await lab.execNode('a.h1', CLI, ['portmap', 'probe', '--gateway', gw, '--json'], { timeoutMs: 30_000 });
+    const probe = await lab.execConegate('a.h1', ['portmap', 'probe', '--gateway', gw, '--json'], { timeoutMs: 30_000 });
     const offered = JSON.parse(probe.stdout);
     assert.deepEqual([offered.pcp, offered.natpmp, offered.externalAddress], [true, true, wan]);
-    const client = lab.spawnNode('a.h1', CLI, ['portmap', 'map', '--port', '7600', '--gateway', gw, '--json'], { description: 'conegate portmap map' });
+    const client = lab.spawnConegate('a.h1', ['portmap', 'map', '--port', '7600', '--gateway', gw, '--json'], { description: 'conegate portmap map' });
     await client.waitForOutput(/"reason":"created"/, 30_000, 'stdout');
     assert.match(client.stdout, /"via":"pcp"/);
     assert.match(await nftRules(), /udp dport 7600 dnat to/);

@@ -1,21 +1,11 @@
 /** The CLI as a user runs it: a real process, exit status and stderr. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT, runConegate, type CliResult } from '../../../test/conegate.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = `${ROOT}bin/conegate.js`;
-const FIXTURES = `${ROOT}test/fixtures/`;
+const FIXTURES = `${REPO_ROOT}test/fixtures/`;
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, CONEGATE_CONFIG: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => runConegate(args, { env: { CONEGATE_CONFIG: '', ...env } });
 
 test('--help lists the commands and exits 0; --version prints the version', async () => {
   const help = await run(['--help']);

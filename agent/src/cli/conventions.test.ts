@@ -29,13 +29,13 @@ async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
   }
 }
 
-test('every command takes --config', () => {
-  const missing = leaves(buildProgram()).filter((l) => !l.cmd.options.some((o) => o.long === '--config')).map((l) => l.path.join(' '));
+test('every command takes --config', async () => {
+  const missing = leaves(await buildProgram([], { loadAll: true })).filter((l) => !l.cmd.options.some((o) => o.long === '--config')).map((l) => l.path.join(' '));
   assert.deepEqual(missing, []);
 });
 
 test('every numeric option has a strict parser: an empty or non-decimal value is a usage error naming the option', async () => {
-  const numeric = leaves(buildProgram()).flatMap((l) => l.cmd.options.filter((o) => /<(n|ms|s|sec|port|bytes|count)>$/.test(o.flags)).map((o) => ({ path: l.path, o })));
+  const numeric = leaves(await buildProgram([], { loadAll: true })).flatMap((l) => l.cmd.options.filter((o) => /<(n|ms|s|sec|port|bytes|count)>$/.test(o.flags)).map((o) => ({ path: l.path, o })));
   assert.ok(numeric.length >= 10, `found ${numeric.length}`);
   for (const { path, o } of numeric) {
     assert.ok((o as Option & { parseArg?: unknown }).parseArg, `${path.join(' ')} ${o.long} has no parser`);

@@ -1,28 +1,62 @@
 /**
  * The `conegate` CLI. Conventions for every subcommand: `--json` for machine output on stdout,
  * messages on stderr, exit 0 on success, 1 when the operation failed, 2 for bad usage or bad config.
+ *
+ * Start-up cost: only the invoked top-level command's module is imported (commands/index.ts); the
+ * others appear in --help from their name and description alone.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import pkg from '../../../package.json' with { type: 'json' };
 import { exitStatusOf, isConegateError } from '../errors.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { COMMANDS } from './commands/index.ts';
+import { COMMANDS, type CommandEntry } from './commands/index.ts';
 import { integerArg } from './context.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-export function buildProgram(): Command {
-  const program = new Command('conegate')
+function baseProgram(): Command {
+  return new Command('conegate')
     .description('router-side NAT traversal: endpoint-independent NAT, NAT-PMP/PCP, IPS checks, WireGuard')
     .version(pkg.version, '-V, --version')
     .addOption(new Option('--log-level <level>', 'log level (overrides config and CONEGATE_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const make of COMMANDS) {
-    const sub = make();
-    applyConventions(sub);
-    program.addCommand(sub);
+}
+
+/**
+ * The top-level command that argv invokes (also `help NAME`), skipping the program's own options and
+ * their values; undefined for `--help`, `--version`, no command or an unknown one (commander reports it).
+ */
+export function invokedEntry(program: Command, argv: string[], entries: CommandEntry[] = COMMANDS): CommandEntry | undefined {
+  const takesValue = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short]).filter((f): f is string => !!f));
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return undefined;
+    if (arg.startsWith('-')) {
+      if (takesValue.has(arg)) i++;
+      continue;
+    }
+    const name = arg === 'help' ? args.slice(i + 1).find((a) => !a.startsWith('-')) : arg;
+    return entries.find((e) => e.name === name || e.aliases.includes(name ?? ''));
+  }
+  return undefined;
+}
+
+/**
+ * The program with the invoked command loaded and every other command as a name-and-description stub;
+ * `loadAll` loads every command (tests that walk the whole command tree, e.g. the conventions check).
+ */
+export async function buildProgram(argv: string[] = [], options: { loadAll?: boolean } = {}): Promise<Command> {
+  const program = baseProgram();
+  const invoked = invokedEntry(program, argv);
+  for (const entry of COMMANDS) {
+    if (options.loadAll || entry === invoked) {
+      const sub = await entry.load();
+      applyConventions(sub);
+      program.addCommand(sub);
+    } else {
+      program.addCommand(new Command(entry.name).aliases(entry.aliases).description(entry.description));
+    }
   }
   program.hook('preAction', async (_program, action) => {
     const file = action.opts<{ config?: string }>().config;
@@ -60,8 +94,8 @@ function applyConventions(cmd: Command): void {
 
 /** Runs the CLI and returns the exit status (never throws, never calls process.exit). */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

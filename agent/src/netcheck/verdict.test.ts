@@ -12,11 +12,11 @@ import { buildProgram } from '../cli/main.ts';
 import { allFixes, commandsIn } from './fix-commands.ts';
 import { platformNatFix } from './verdict.ts';
 
-const NAMES = buildProgram().commands.flatMap((c) => [c.name(), ...c.aliases()]);
+const NAMES = (await buildProgram([], { loadAll: true })).commands.flatMap((c) => [c.name(), ...c.aliases()]);
 
 /** Parses argv with the real program; resolves true if it reached an action (no usage error). */
 async function reachesAction(argv: string[], config: string): Promise<{ ok: boolean; error?: string }> {
-  const program = buildProgram();
+  const program = await buildProgram([], { loadAll: true });
   program.configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   const STOP = Symbol('stop');
   program.hook('preAction', () => {

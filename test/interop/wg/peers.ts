@@ -10,6 +10,7 @@ import type { Lab } from '../../lab/lab.ts';
 import { requirePeers as requireTools } from '../../lab/require-peers.ts';
 import type { LabProcess } from '../../lab/proc.ts';
 import { generatePrivateKey, keyToBase64, publicKey } from '../../../agent/src/wg/keys.ts';
+import { conegateArgv } from '../../conegate.ts';
 
 /** The peers the WireGuard interop tests need; a missing one fails with the package to install. */
 export function requirePeers(tools: Record<string, string> = { 'wireguard-go': 'wireguard-go', wg: 'wireguard-tools', iperf3: 'iperf3', ping: 'iputils-ping' }): void {
@@ -104,7 +105,7 @@ export function conegateConfig(spec: WgNodeSpec): string {
 /** Starts `conegate wg up` in the node; resolves once it printed its JSON "up" line. */
 export async function startConegate(lab: Lab, spec: WgNodeSpec, scratch: Scratch, nodeArgs: string[] = []): Promise<LabProcess> {
   const conf = scratch.file(`${spec.ifname}.conf`, conegateConfig(spec));
-  const proc = lab.spawn(spec.node, [process.execPath, ...nodeArgs, 'bin/conegate.js', '--log-level', 'warn', 'wg', 'up', '--config', conf, '--interface', spec.ifname, '--json'], {
+  const proc = lab.spawn(spec.node, conegateArgv(['--log-level', 'warn', 'wg', 'up', '--config', conf, '--interface', spec.ifname, '--json'], nodeArgs), {
     description: `conegate wg up ${spec.ifname}`,
     stopTimeoutMs: 5000,
   });

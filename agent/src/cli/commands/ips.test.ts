@@ -1,23 +1,14 @@
 // The CLI contract of `conegate ips`: JSON on stdout, exit status an admin's script can rely on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT as REPO, runConegate, type CliResult } from '../../../../test/conegate.ts';
 
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const FIXTURES = join(REPO, 'test/fixtures/ips');
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(REPO, 'bin/conegate.js'), ...args], { cwd: REPO, timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => runConegate(args, { env });
 
 // A config file so the tests never depend on this machine's platform default.
 const dir = mkdtempSync(join(tmpdir(), 'conegate-ips-cli-'));

@@ -5,10 +5,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT as ROOT, runConegate, type CliResult } from '../../../../test/conegate.ts';
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const BIN = `${ROOT}bin/conegate.js`;
 const FIX = `${ROOT}pf-rules/test/fixtures/`;
 let dir: string;
 
@@ -20,11 +18,9 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, CONEGATE_CONFIG: '', PATH: `${ROOT}pf-rules/test/fakes:${process.env.PATH}`, FAKE_PFCTL_DIR: join(dir, 'fake') };
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
+function run(args: string[]): Promise<CliResult> {
+  const env = { CONEGATE_CONFIG: '', PATH: `${ROOT}pf-rules/test/fakes:${process.env.PATH}`, FAKE_PFCTL_DIR: join(dir, 'fake') };
+  return runConegate(args, { env, timeoutMs: 60_000 });
 }
 
 test('pf generate --json from a pfSense config.xml; bad input exits 2 and prints no rules', async () => {

@@ -1,24 +1,16 @@
 /** `conegate pmp` as a user runs it: a real process, exit status, stdout JSON. No root needed. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { snapshot } from '../../pmpd/state.ts';
+import { runConegate, type CliResult } from '../../../../test/conegate.ts';
 
-const BIN = fileURLToPath(new URL('../../../../bin/conegate.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pmp-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, CONEGATE_CONFIG: '' }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[]): Promise<CliResult> => runConegate(args, { env: { CONEGATE_CONFIG: '' } });
 
 test('pmp list --json shows the state file (memory backend: no firewall read)', async () => {
   const file = join(dir, 'state.json');

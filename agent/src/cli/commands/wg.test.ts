@@ -5,8 +5,12 @@ import { linkSync, mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = new URL('../../../../bin/conegate.js', import.meta.url).pathname;
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8', timeout: 30_000 });
+import { runConegateSync } from '../../../../test/conegate.ts';
+
+const cli = (args: string[], input?: string) => {
+  const r = runConegateSync(args, input === undefined ? {} : { input });
+  return { ...r, status: r.code };
+};
 
 // RFC 7748 section 6.1: Alice's private and public keys.
 const ALICE_PRIV = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex').toString('base64');

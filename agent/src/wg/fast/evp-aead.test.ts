@@ -59,8 +59,9 @@ describe('EVP ChaCha20-Poly1305 (koffi on Node\'s OpenSSL)', () => {
     o.dispose();
   });
 
+  // TAP named explicitly: Node 23+ defaults to the spec reporter even when stdout is not a terminal.
   it('the node:crypto fallback of Session passes the session and device tests too', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', 'agent/src/wg/session.test.ts', 'agent/src/wg/device.test.ts'], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'agent/src/wg/session.test.ts', 'agent/src/wg/device.test.ts'], {
       env: { ...process.env, CONEGATE_WG_AEAD: 'node', NODE_TEST_CONTEXT: undefined },
       encoding: 'utf8',
       timeout: 120_000,
