@@ -8,9 +8,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import pkg from '../../../package.json' with { type: 'json' };
 import { exitStatusOf, isConegateError } from '../errors.ts';
-import { loadConfigFile } from '../config/load.ts';
 import { COMMANDS, type CommandEntry } from './commands/index.ts';
-import { integerArg } from './context.ts';
 
 function baseProgram(): Command {
   return new Command('conegate')
@@ -49,47 +47,19 @@ export function invokedEntry(program: Command, argv: string[], entries: CommandE
 export async function buildProgram(argv: string[] = [], options: { loadAll?: boolean } = {}): Promise<Command> {
   const program = baseProgram();
   const invoked = invokedEntry(program, argv);
+  // The conventions module pulls in the config loader: imported only when a command is actually loaded.
+  const conventions = options.loadAll || invoked ? await import('./conventions.ts') : undefined;
   for (const entry of COMMANDS) {
-    if (options.loadAll || entry === invoked) {
+    if (conventions && (options.loadAll || entry === invoked)) {
       const sub = await entry.load();
-      applyConventions(sub);
+      conventions.applyConventions(sub);
       program.addCommand(sub);
     } else {
       program.addCommand(new Command(entry.name).aliases(entry.aliases).description(entry.description));
     }
   }
-  program.hook('preAction', async (_program, action) => {
-    const file = action.opts<{ config?: string }>().config;
-    if (addedConfig.has(action) && file !== undefined) await loadConfigFile(file);
-  });
+  if (conventions) program.hook('preAction', conventions.loadAddedConfig);
   return program;
-}
-
-const CONFIG_HELP = 'config file (default: CONEGATE_CONFIG, then the platform default)';
-/** Placeholders that name a whole number: such an option is never read with Number() ('' is not 0). */
-const NUMERIC_PLACEHOLDER = /<(n|ms|s|sec|port|bytes|count)>$/;
-/** Commands given --config here rather than by their own file: it is loaded (validated) before they run. */
-const addedConfig = new WeakSet<Command>();
-
-/**
- * What every command shares, applied in one place so a new command cannot miss it: exitOverride (a
- * usage error anywhere becomes a CommanderError we map to 2), `--config` on every command (the
- * service and the GUI call each one the same way; a bad file is exit 2 everywhere), and one strict
- * integer parser for every numeric option that has no parser of its own.
- */
-function applyConventions(cmd: Command): void {
-  cmd.exitOverride();
-  cmd.showHelpAfterError('(run with --help for usage)');
-  if (cmd.commands.length === 0) {
-    if (!cmd.options.some((o) => o.long === '--config')) {
-      cmd.option('--config <file>', CONFIG_HELP);
-      addedConfig.add(cmd);
-    }
-    for (const o of cmd.options) {
-      if (NUMERIC_PLACEHOLDER.test(o.flags) && !(o as Option & { parseArg?: unknown }).parseArg) o.argParser(integerArg(0, 2 ** 31 - 1));
-    }
-  }
-  for (const sub of cmd.commands) applyConventions(sub);
 }
 
 /** Runs the CLI and returns the exit status (never throws, never calls process.exit). */
