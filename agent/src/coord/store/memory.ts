@@ -10,6 +10,7 @@ import { ConegateError } from '../../errors.ts';
 import {
   applyPatch,
   authKeyRefusal,
+  byCreation,
   ChangeListeners,
   compareRoutes,
   consumeAuthKey,
@@ -83,7 +84,7 @@ export class MemoryStore implements CoordStore {
 
   async listAuthKeys(): Promise<AuthKeyRecord[]> {
     this.#open();
-    return [...this.data.authKeys.values()].sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1)).map(clone);
+    return [...this.data.authKeys.values()].sort(byCreation).map(clone);
   }
 
   async expireAuthKey(id: string, nowMs: number): Promise<boolean> {
@@ -164,7 +165,7 @@ export class MemoryStore implements CoordStore {
     this.#open();
     return [...this.data.nodes.values()]
       .filter((n) => opts.includeRevoked || n.revokedAtMs === null)
-      .sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1))
+      .sort(byCreation)
       .map(clone);
   }
 

@@ -6,7 +6,7 @@
  */
 import { allocateAddress } from '../alloc.ts';
 import { ConegateError } from '../../errors.ts';
-import { applyPatch, authKeyRefusal, ChangeListeners, consumeAuthKey, hashSecret, mergeRoutes, newNodeId, sameRoutes, uniqueName } from './rules.ts';
+import { applyPatch, authKeyRefusal, byCreation, ChangeListeners, compareRoutes, consumeAuthKey, hashSecret, mergeRoutes, newNodeId, sameRoutes, uniqueName } from './rules.ts';
 import { META_TABLE, MIGRATIONS, SCHEMA_VERSION, translate, type Dialect } from './schema.ts';
 import {
   AUTH_KEY_COLUMNS,
@@ -93,8 +93,8 @@ export class SqlStore implements CoordStore {
   }
 
   async listAuthKeys(): Promise<AuthKeyRecord[]> {
-    const rows = await this.#db.read((q) => q.all(`SELECT ${AUTH_KEY_COLUMNS} FROM auth_keys ORDER BY created_at_ms, id`));
-    return rows.map(authKeyFromRow);
+    const rows = await this.#db.read((q) => q.all(`SELECT ${AUTH_KEY_COLUMNS} FROM auth_keys`));
+    return rows.map(authKeyFromRow).sort(byCreation);
   }
 
   async expireAuthKey(id: string, nowMs: number): Promise<boolean> {
@@ -168,8 +168,8 @@ export class SqlStore implements CoordStore {
 
   async listNodes(opts: { includeRevoked?: boolean } = {}): Promise<NodeRecord[]> {
     const where = opts.includeRevoked ? '' : 'WHERE revoked_at_ms IS NULL';
-    const rows = await this.#db.read((q) => q.all(`SELECT ${NODE_COLUMNS} FROM nodes ${where} ORDER BY created_at_ms, id`));
-    return rows.map(nodeFromRow);
+    const rows = await this.#db.read((q) => q.all(`SELECT ${NODE_COLUMNS} FROM nodes ${where}`));
+    return rows.map(nodeFromRow).sort(byCreation);
   }
 
   async updateNode(id: string, patch: NodePatch, nowMs: number): Promise<NodeRecord | undefined> {
@@ -202,9 +202,10 @@ export class SqlStore implements CoordStore {
 
   async listRoutes(): Promise<RouteRecord[]> {
     const rows = await this.#db.read((q) =>
-      q.all(`SELECT r.node_id, r.cidr, r.approved FROM routes r JOIN nodes n ON n.id = r.node_id WHERE n.revoked_at_ms IS NULL ORDER BY r.node_id, r.cidr`),
+      q.all(`SELECT r.node_id, r.cidr, r.approved FROM routes r JOIN nodes n ON n.id = r.node_id WHERE n.revoked_at_ms IS NULL`),
     );
-    return rows.map(routeFromRow);
+    // Sorted here, not by ORDER BY: a PostgreSQL database's text collation follows its locale.
+    return rows.map(routeFromRow).sort(compareRoutes);
   }
 
   async setRouteApproval(nodeId: string, cidr: string, approved: boolean, nowMs: number): Promise<boolean> {
@@ -259,6 +260,7 @@ export class SqlStore implements CoordStore {
   async #write<T>(fn: (q: SqlRunner) => Promise<Written<T> | NewChange[]>): Promise<T> {
     let last = 0;
     const result = await this.#db.write(async (q) => {
+      last = 0; // a backend may run this again after a serialization failure
       const out = await fn(q);
       const written: Written<T> = Array.isArray(out) ? { result: undefined as T, changes: out } : out;
       for (const c of written.changes) {
