@@ -106,6 +106,20 @@ export function changeLogCompliance(label: string, make: () => Promise<StoreHarn
       assert.equal(await back, 2);
     }));
 
+  test(`${label}: settings: the first value stored wins, on every connection and after a restart`, () =>
+    withStore(make, async (s, h) => {
+      const other = await h.open();
+      const got = await Promise.all([s.initSetting('prefix6', 'fd11::/48'), other.initSetting('prefix6', 'fd22::/48')]);
+      assert.equal(new Set(got).size, 1);
+      assert.equal(await s.initSetting('prefix6', 'fd33::/48'), got[0]);
+      assert.equal(await s.initSetting('other', 'x'), 'x');
+      assert.equal(await s.latestSeq(), 0, 'settings are not map changes');
+      await s.close();
+      await other.close();
+      const again = await h.open();
+      assert.equal(await again.initSetting('prefix6', 'fd44::/48'), got[0]);
+    }));
+
   test(`${label}: a restart keeps keys, nodes, routes, approvals, addresses and the log`, () =>
     withStore(make, async (s, h) => {
       await s.createAuthKey(authKey('ak_1', 'once', { tags: ['tag:a'], expiresAtMs: T0 + 1e9 }));

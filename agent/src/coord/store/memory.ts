@@ -37,6 +37,7 @@ export class MemoryData {
   readonly authKeys = new Map<string, AuthKeyRecord>();
   readonly nodes = new Map<string, NodeRecord>();
   readonly routes = new Map<string, RouteRecord[]>();
+  readonly settings = new Map<string, string>();
   changes: ChangeRecord[] = [];
   lastSeq = 0;
   /** Highest seq removed by trimChanges (0 = none). */
@@ -216,6 +217,12 @@ export class MemoryStore implements CoordStore {
     this.data.routes.set(nodeId, routes.map((r) => (r === route ? { ...r, approved } : r)));
     this.#commit([{ nodeId, kind: 'routes', fields: [] }], nowMs);
     return true;
+  }
+
+  async initSetting(key: string, value: string): Promise<string> {
+    this.#open();
+    if (!this.data.settings.has(key)) this.data.settings.set(key, value);
+    return this.data.settings.get(key)!;
   }
 
   async latestSeq(): Promise<number> {

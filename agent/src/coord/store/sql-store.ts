@@ -221,6 +221,15 @@ export class SqlStore implements CoordStore {
     });
   }
 
+  async initSetting(key: string, value: string): Promise<string> {
+    return this.#db.write(async (q) => {
+      // Settings share coord_meta with the schema's own keys, under a prefix so they can never clash.
+      await q.run(`INSERT INTO coord_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING`, [`setting:${key}`, value]);
+      const [row] = await q.all(`SELECT v FROM coord_meta WHERE k = ?`, [`setting:${key}`]);
+      return String(row!.v);
+    });
+  }
+
   async latestSeq(): Promise<number> {
     return this.#db.read(async (q) => {
       const [row] = await q.all(`SELECT MAX(seq) AS seq FROM changes`);
