@@ -3,15 +3,16 @@
  * a node advertising a route, approves that route and every third round creates an auth key. Each line
  * it prints ("node ID IPV4", "route ID CIDR", "key ID") is written only after the call that made it
  * returned, so a printed line is an acknowledged write.
- *   node --import tsx durability-child.ts sqlite FILE SECRET ROUNDS
- *   node --import tsx durability-child.ts postgres URL SECRET ROUNDS
+ *   node --import tsx durability-child.ts sqlite FILE SECRET ROUNDS [FIRST]
+ *   node --import tsx durability-child.ts postgres URL SECRET ROUNDS [FIRST]
+ * FIRST (default 1) numbers the first node, so a second run registers new machines.
  */
 import { writeSync } from 'node:fs';
 import { openSqliteStore } from './sqlite.ts';
 import { openPostgresStore } from './postgres.ts';
 import { authKey, okNode, regInput } from './compliance-kit.ts';
 
-const [driver, target, secret, roundsText] = process.argv.slice(2);
+const [driver, target, secret, roundsText, firstText = '1'] = process.argv.slice(2);
 if (!driver || !target || !secret || !roundsText) {
   process.stderr.write('usage: durability-child.ts sqlite|postgres FILE|URL SECRET ROUNDS\n');
   process.exit(2);
@@ -21,7 +22,8 @@ const store = driver === 'sqlite' ? await openSqliteStore({ file: target }) : aw
 const ack = (line: string): void => void writeSync(1, `${line}\n`);
 ack('ready');
 const rounds = Number(roundsText);
-for (let i = 1; i <= rounds; i++) {
+const first = Number(firstText);
+for (let i = first; i < first + rounds; i++) {
   const cidr = `10.${i >> 8}.${i & 255}.0/24`;
   const node = okNode(await store.registerNode(regInput(i, secret, { advertiseRoutes: [cidr], nowMs: Date.now() })));
   ack(`node ${node.id} ${node.ipv4}`);

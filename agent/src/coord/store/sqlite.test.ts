@@ -7,6 +7,12 @@ import { openSqliteStore } from './sqlite.ts';
 import { storeCompliance } from './compliance.ts';
 import { hasNodeSqlite, openSqliteConn } from './sqlite-engine.ts';
 import { isConegateError } from '../../errors.ts';
+import { spawn } from 'node:child_process';
+import { recordPid } from '../../../../test/lab/proc.ts';
+import { authKey, okNode, regInput, T0 } from './compliance-kit.ts';
+import { nextChange } from './compliance-log.ts';
+
+const CHILD = new URL('./durability-child.ts', import.meta.url).pathname;
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'conegate-store-'));
@@ -29,7 +35,7 @@ test('sqlite store: the file is created 0600 in a 0700 directory, in WAL mode', 
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'sub')).mode & 0o777, 0o700);
     const conn = await openSqliteConn(file);
-    assert.deepEqual(conn.all('PRAGMA journal_mode', []), [{ journal_mode: 'wal' }]);
+    assert.equal(conn.all('PRAGMA journal_mode', [])[0]?.journal_mode, 'wal');
     conn.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -56,6 +62,42 @@ test('sqlite engine: chosen by the runtime; node:sqlite asked of a Node without 
     if (!hasNodeSqlite()) {
       await assert.rejects(openSqliteConn(join(dir, 'y.sqlite'), 'node:sqlite'), (e) => isConegateError(e) && e.code === 'CG_UNSUPPORTED');
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs the writer child to completion (bounded); rejects with its stderr if it fails. */
+async function runChild(file: string, rounds: number, first: number): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, 'sqlite', file, 'durable', String(rounds), String(first)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  recordPid(child.pid!, 'durability-child sqlite (second process)');
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+  clearTimeout(timer);
+  assert.equal(code, 0, err);
+}
+
+test('sqlite store: another process writing the same file (an admin command) reaches onChange; concurrent writers both succeed', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'coord.sqlite');
+  try {
+    const s = await openSqliteStore({ file, pollMs: 20 });
+    await s.createAuthKey(authKey('ak_seed', 'durable', { reusable: true }));
+    const mine = okNode(await s.registerNode(regInput(100_000, 'durable')));
+    // Both processes write at once: they wait on SQLite's lock (busy_timeout), neither fails.
+    const rounds = 20;
+    const other = runChild(file, rounds, 1);
+    for (let i = 0; i < rounds; i++) await s.updateNode(mine.id, { lastSeenMs: T0 + i + 1 }, T0 + i + 1);
+    await other;
+    assert.equal((await s.listNodes()).length, rounds + 1);
+    // Now only the other process writes: this one hears it through data_version alone.
+    const before = await s.latestSeq();
+    const heard = nextChange(s, (seq) => seq >= before + 2, 60_000);
+    await runChild(file, 1, 1000);
+    assert.equal(await heard, before + 2);
+    await s.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
