@@ -34,8 +34,7 @@ const PACKAGE = 'postgresql';
 const USER = 'conegate';
 
 /** /usr/lib/postgresql/<newest>/bin, or an error naming the Debian package. */
-export function postgresBinDir(): string {
-  const root = '/usr/lib/postgresql';
+export function postgresBinDir(root = '/usr/lib/postgresql'): string {
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   if (!newest) throw new Error(`missing initdb/postgres: apt-get install -y --no-install-recommends ${PACKAGE} (or bash scripts/setup.sh)`);

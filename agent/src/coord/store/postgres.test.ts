@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startPostgres, type PostgresServer } from '../../../../test/services/postgres.ts';
+import { postgresBinDir, startPostgres, type PostgresServer } from '../../../../test/services/postgres.ts';
 import { describeUrl, LISTEN_APPLICATION_NAME, openPostgresStore } from './postgres.ts';
 import { storeCompliance } from './compliance.ts';
 import { authKey, okNode, regInput, withStore } from './compliance-kit.ts';
@@ -81,4 +81,9 @@ test('postgres test service: the same server over the unix socket URL (for lab n
   } finally {
     await c.end();
   }
+});
+
+test('postgres test service: without the binaries it fails naming the Debian package', () => {
+  assert.throws(() => postgresBinDir('/nonexistent/postgresql'), /apt-get install -y --no-install-recommends postgresql\b/);
+  assert.match(postgresBinDir(), /^\/usr\/lib\/postgresql\/\d+\/bin$/);
 });
