@@ -87,3 +87,20 @@ test('postgres test service: without the binaries it fails naming the Debian pac
   assert.throws(() => postgresBinDir('/nonexistent/postgresql'), /apt-get install -y --no-install-recommends postgresql\b/);
   assert.match(postgresBinDir(), /^\/usr\/lib\/postgresql\/\d+\/bin$/);
 });
+
+test('postgres store: an open store keeps working after PostgreSQL is killed -9 and restarted, and hears changes again', () =>
+  withStore(harness, async (s, h) => {
+    const other = await h.open();
+    await s.createAuthKey(authKey('ak_1', 'k', { reusable: true }));
+    const first = nextChange(other, (seq) => seq >= 1);
+    okNode(await s.registerNode(regInput(1, 'k')));
+    assert.equal(await first, 1);
+    await server.crashAndRestart();
+    const second = nextChange(other, (seq) => seq >= 2);
+    const b = okNode(await s.registerNode(regInput(2, 'k')));
+    assert.equal(b.ipv4, '100.64.0.2');
+    // After crash recovery a sequence resumes up to 32 values ahead (PostgreSQL logs them in batches):
+    // a gap, never a reuse, which resume and deltas do not mind.
+    assert.equal(await second, await s.latestSeq());
+    assert.equal((await other.listNodes()).length, 2);
+  }));
