@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CoordStore } from './types.ts';
+import { isConegateError } from '../../errors.ts';
 import { authKey, okNode, regInput, T0, withStore, type StoreHarness } from './compliance-kit.ts';
 
 /** Resolves with the first seq `store` reports that satisfies `pred`; rejects after `timeoutMs`. */
@@ -46,6 +47,9 @@ export function changeLogCompliance(label: string, make: () => Promise<StoreHarn
       ]);
       assert.deepEqual((await s.changesSince(1, 2)).map((c) => c.seq), [2, 3]);
       assert.deepEqual(await s.changesSince(4, 10), []);
+      assert.deepEqual(await s.changesSince(0, Infinity).then((x) => x.length), 4);
+      await assert.rejects(s.changesSince(0, NaN), isConegateError);
+      await assert.rejects(s.trimChanges(NaN), isConegateError);
       assert.equal(await s.latestSeq(), 4);
 
       await s.trimChanges(10);

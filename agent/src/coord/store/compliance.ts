@@ -179,5 +179,20 @@ export function storeCompliance(label: string, make: () => Promise<StoreHarness>
       assert.equal(okNode(await s.registerNode(regInput(4, 'k', { hostname: 'GW' }))).name, 'GW');
     }));
 
+  test(`${label}: bad input is refused with CG_INPUT_INVALID and changes nothing`, () =>
+    withStore(make, async (s) => {
+      await s.createAuthKey(authKey('ak_1', 'once'));
+      const invalid = (e: unknown): boolean => isConegateError(e) && e.code === 'CG_INPUT_INVALID';
+      await assert.rejects(s.registerNode(regInput(1, 'once', { advertiseRoutes: ['10.0.0.0/33'] })), invalid);
+      await assert.rejects(s.registerNode(regInput(1, 'once', { prefix4: '100.64.0.0' + '/99' })), invalid);
+      await assert.rejects(s.registerNode(regInput(1, 'once', { prefix6: 'not-a-prefix' })), invalid);
+      assert.deepEqual([(await s.listAuthKeys())[0]!.uses, (await s.listNodes()).length, await s.latestSeq()], [0, 0, 0]);
+      const a = okNode(await s.registerNode(regInput(1, 'once', { advertiseRoutes: ['10.1.0.0/16'] })));
+      await assert.rejects(s.registerNode(regInput(1, '', { nodeKey: hexKey(7), advertiseRoutes: ['10.1.0.0/16', 'junk'] })), invalid);
+      assert.equal((await s.nodeById(a.id))!.nodeKey, a.nodeKey, 'a refused re-registration keeps the old key');
+      assert.deepEqual((await s.listRoutes()).map((r) => r.cidr), ['10.1.0.0/16']);
+      assert.equal(await s.latestSeq(), 1);
+    }));
+
   changeLogCompliance(label, make);
 }

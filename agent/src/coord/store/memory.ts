@@ -14,6 +14,7 @@ import {
   ChangeListeners,
   compareRoutes,
   consumeAuthKey,
+  countArg,
   hashSecret,
   mergeRoutes,
   newNodeId,
@@ -232,7 +233,7 @@ export class MemoryStore implements CoordStore {
 
   async changesSince(afterSeq: number, limit: number): Promise<ChangeRecord[]> {
     this.#open();
-    return this.data.changes.filter((c) => c.seq > afterSeq).slice(0, Math.max(0, limit)).map(clone);
+    return this.data.changes.filter((c) => c.seq > afterSeq).slice(0, countArg(limit, 'limit')).map(clone);
   }
 
   async oldestSeq(): Promise<number> {
@@ -242,7 +243,7 @@ export class MemoryStore implements CoordStore {
 
   async trimChanges(keep: number): Promise<void> {
     this.#open();
-    const cut = Math.max(0, this.data.changes.length - Math.max(0, keep));
+    const cut = Math.max(0, this.data.changes.length - countArg(keep, 'keep'));
     if (cut === 0) return;
     this.data.trimmedThrough = this.data.changes[cut - 1]!.seq;
     this.data.changes = this.data.changes.slice(cut);

@@ -98,6 +98,12 @@ export function newNodeId(randomBytes: (n: number) => Uint8Array = nodeRandomByt
   return `nd_${Buffer.from(randomBytes(8)).toString('hex')}`;
 }
 
+/** A count argument (limit, keep) as a non-negative integer; NaN or a non-number is a caller's bug. */
+export function countArg(n: number, what: string): number {
+  if (typeof n !== 'number' || Number.isNaN(n)) throw new ConegateError('CG_INPUT_INVALID', `${what} must be a number`);
+  return Math.max(0, Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER));
+}
+
 /** One listener registry per store instance; a throwing listener never breaks a mutation or the others. */
 export class ChangeListeners {
   readonly #listeners = new Set<(seq: number) => void>();

@@ -6,7 +6,7 @@
  */
 import { allocateAddress } from '../alloc.ts';
 import { ConegateError } from '../../errors.ts';
-import { applyPatch, authKeyRefusal, byCreation, ChangeListeners, compareRoutes, consumeAuthKey, hashSecret, mergeRoutes, newNodeId, sameRoutes, uniqueName } from './rules.ts';
+import { applyPatch, authKeyRefusal, byCreation, ChangeListeners, compareRoutes, consumeAuthKey, countArg, hashSecret, mergeRoutes, newNodeId, sameRoutes, uniqueName } from './rules.ts';
 import { META_TABLE, MIGRATIONS, SCHEMA_VERSION, translate, type Dialect } from './schema.ts';
 import {
   AUTH_KEY_COLUMNS,
@@ -239,7 +239,7 @@ export class SqlStore implements CoordStore {
   }
 
   async changesSince(afterSeq: number, limit: number): Promise<ChangeRecord[]> {
-    const rows = await this.#db.read((q) => q.all(`SELECT seq, node_id, kind, fields, at_ms FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, [afterSeq, Math.max(0, Math.floor(limit))]));
+    const rows = await this.#db.read((q) => q.all(`SELECT seq, node_id, kind, fields, at_ms FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, [afterSeq, countArg(limit, 'limit')]));
     return rows.map(changeFromRow);
   }
 
@@ -249,7 +249,7 @@ export class SqlStore implements CoordStore {
 
   async trimChanges(keep: number): Promise<void> {
     await this.#db.write(async (q) => {
-      const [row] = await q.all(`SELECT seq FROM changes ORDER BY seq DESC LIMIT 1 OFFSET ?`, [Math.max(0, Math.floor(keep))]);
+      const [row] = await q.all(`SELECT seq FROM changes ORDER BY seq DESC LIMIT 1 OFFSET ?`, [countArg(keep, 'keep')]);
       if (!row) return;
       const cut = numberFromColumn(row.seq);
       await q.run(`DELETE FROM changes WHERE seq <= ?`, [cut]);
