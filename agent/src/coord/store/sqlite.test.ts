@@ -102,3 +102,20 @@ test('sqlite store: another process writing the same file (an admin command) rea
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('sqlite store: a database written by a newer build is refused with CG_UNSUPPORTED, untouched', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'coord.sqlite');
+  try {
+    await (await openSqliteStore({ file })).close();
+    const conn = await openSqliteConn(file);
+    conn.run(`UPDATE coord_meta SET v = '99' WHERE k = 'schema_version'`, []);
+    conn.close();
+    await assert.rejects(openSqliteStore({ file }), (e) => isConegateError(e) && e.code === 'CG_UNSUPPORTED');
+    const again = await openSqliteConn(file);
+    assert.equal(again.all(`SELECT v FROM coord_meta WHERE k = 'schema_version'`, [])[0]?.v, '99');
+    again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
