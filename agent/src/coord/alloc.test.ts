@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocateAddress, DEFAULT_PREFIX4, randomUlaPrefix } from './alloc.ts';
+import { AddressPool, allocateAddress, DEFAULT_PREFIX4, randomUlaPrefix } from './alloc.ts';
 import { isConegateError } from '../errors.ts';
 
 test('IPv4: the first address after the network address, then the lowest free one', () => {
@@ -52,4 +52,20 @@ test('used addresses count in any valid spelling; malformed ones are ignored', (
   assert.equal(allocateAddress(pool, ['FD7A:115C:A1E0:0:0:0:0:1', 'fd7a:115c:a1e0::0.0.0.2']), 'fd7a:115c:a1e0::3');
   assert.equal(allocateAddress(pool, ['fd7a:115c:a1e0::1::2', 'fd7a:115c:a1e0::fffff', 'fd7a::115c::1']), 'fd7a:115c:a1e0::1');
   assert.equal(allocateAddress(DEFAULT_PREFIX4, ['100.64.0.01', '100.64.0.256', '100.64.0', '100.64.0.1.2']), '100.64.0.1');
+});
+
+test('an AddressPool kept between allocations gives the same answers as a fresh search', () => {
+  const pool = new AddressPool('100.100.100.0/23');
+  const used: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    const next = pool.lowestFree();
+    assert.equal(next, allocateAddress('100.100.100.0/23', used));
+    if (!next) break;
+    used.push(next);
+    pool.add(next);
+    if (i === 10) pool.add('100.100.101.40'); // taken by another replica: skipped when reached
+    if (i === 10) used.push('100.100.101.40');
+  }
+  assert.equal(used.length, 255, 'all of 100.100.101.0-254 (100.100.100.0/24 is reserved, .255 the broadcast)');
+  assert.equal(pool.lowestFree(), undefined);
 });

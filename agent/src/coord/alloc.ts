@@ -39,24 +39,55 @@ export function parsePool(prefix: string): Cidr {
  * `used` may hold addresses of any family or prefix; those outside `prefix` are ignored.
  */
 export function allocateAddress(prefix: string, used: Iterable<string>): string | undefined {
-  const pool = parsePool(prefix);
-  const base = toBig(pool.bytes);
-  const hostBits = BigInt(pool.bytes.length * 8 - pool.prefixLen);
-  const last = (1n << hostBits) - 1n;
-  const taken = new Set<bigint>();
-  for (const addr of used) {
-    const off = offsetIn(pool, base, hostBits, addr);
-    if (off !== undefined) taken.add(off);
+  const pool = new AddressPool(prefix);
+  for (const addr of used) pool.add(addr);
+  return pool.lowestFree();
+}
+
+/**
+ * The taken addresses of one prefix, kept between registrations so a store need not re-read every
+ * address each time. Addresses are only ever added (never freed), so the lowest free offset only
+ * grows: the search resumes where the last one ended and costs O(1) amortized.
+ */
+export class AddressPool {
+  readonly #pool: Cidr;
+  readonly #base: bigint;
+  readonly #hostBits: bigint;
+  readonly #last: bigint;
+  readonly #reserved: OffsetRange[];
+  readonly #taken = new Set<bigint>();
+  /** Every offset below this is taken or reserved. */
+  #floor = 0n;
+
+  constructor(prefix: string) {
+    this.#pool = parsePool(prefix);
+    this.#base = toBig(this.#pool.bytes);
+    this.#hostBits = BigInt(this.#pool.bytes.length * 8 - this.#pool.prefixLen);
+    this.#last = (1n << this.#hostBits) - 1n;
+    this.#reserved = reservedRanges(this.#pool, this.#base, this.#last);
   }
-  const reserved = reservedRanges(pool, base, last);
-  let off = 0n;
-  while (off <= last) {
-    const skip = reserved.find((r) => off >= r.from && off <= r.to);
-    if (skip) off = skip.to + 1n;
-    else if (taken.has(off)) off++;
-    else return formatIp(fromBig(base + off, pool.bytes.length));
+
+  /** Marks an address taken; addresses outside the pool (or malformed) are ignored. */
+  add(addr: string): void {
+    const off = offsetIn(this.#pool, this.#base, this.#hostBits, addr);
+    if (off !== undefined) this.#taken.add(off);
   }
-  return undefined;
+
+  /** The lowest address neither taken nor reserved (not marked taken: add() it once it is used). */
+  lowestFree(): string | undefined {
+    let off = this.#floor;
+    while (off <= this.#last) {
+      const skip = this.#reserved.find((r) => off >= r.from && off <= r.to);
+      if (skip) off = skip.to + 1n;
+      else if (this.#taken.has(off)) off++;
+      else {
+        this.#floor = off;
+        return formatIp(fromBig(this.#base + off, this.#pool.bytes.length));
+      }
+    }
+    this.#floor = off;
+    return undefined;
+  }
 }
 
 /** Offset of `addr` inside the pool, or undefined if it is not an address of the pool. */

@@ -4,7 +4,7 @@
  * SqlBackend: how to run a read, how to run a write transaction serialized with every other writer of
  * the database, and how other processes' commits are heard.
  */
-import { allocateAddress } from '../alloc.ts';
+import { AddressCache } from './address-cache.ts';
 import { ConegateError } from '../../errors.ts';
 import { applyPatch, authKeyRefusal, byCreation, ChangeListeners, compareRoutes, consumeAuthKey, countArg, hashSecret, mergeRoutes, newNodeId, sameRoutes, uniqueName } from './rules.ts';
 import { META_TABLE, MIGRATIONS, SCHEMA_VERSION, translate, type Dialect } from './schema.ts';
@@ -53,6 +53,7 @@ export class SqlStore implements CoordStore {
   readonly #db: SqlBackend;
   readonly #listeners = new ChangeListeners();
   readonly #randomBytes: ((n: number) => Uint8Array) | undefined;
+  readonly #addresses = new AddressCache();
   #emitted = 0;
   #watching = false;
   #closed = false;
@@ -106,42 +107,55 @@ export class SqlStore implements CoordStore {
   }
 
   async registerNode(input: RegisterInput): Promise<RegisterResult> {
-    return this.#write(async (q) => {
-      const [known] = await q.all(`SELECT ${NODE_COLUMNS} FROM nodes WHERE machine_key = ?`, [input.machineKey]);
-      if (known) return this.#reRegister(q, nodeFromRow(known), input);
-      const [keyRow] = await q.all(`SELECT ${AUTH_KEY_COLUMNS} FROM auth_keys WHERE secret_sha256 = ?`, [hashSecret(input.authKeySecret)]);
-      const key = keyRow && authKeyFromRow(keyRow);
-      const refusal = authKeyRefusal(key, input.nowMs);
-      if (refusal || !key) return { result: { ok: false, reason: refusal ?? 'auth-key-unknown' }, changes: [] };
-      const taken = await q.all(`SELECT name, ipv4, ipv6, revoked_at_ms FROM nodes`);
-      const ipv4 = allocateAddress(input.prefix4, taken.map((r) => String(r.ipv4)));
-      const ipv6 = allocateAddress(input.prefix6, taken.map((r) => String(r.ipv6)));
-      if (!ipv4 || !ipv6) return { result: { ok: false, reason: 'no-address' }, changes: [] };
-      const live = new Set(taken.filter((r) => r.revoked_at_ms === null).map((r) => String(r.name)));
-      const id = newNodeId(this.#randomBytes);
-      const node: NodeRecord = {
-        id,
-        name: uniqueName(input.hostname, live),
-        machineKey: input.machineKey,
-        nodeKey: input.nodeKey,
-        discoKey: input.discoKey,
-        ipv4,
-        ipv6,
-        tags: [...key.tags],
-        endpoints: [],
-        homeRelay: null,
-        authKeyId: key.id,
-        createdAtMs: input.nowMs,
-        lastSeenMs: input.nowMs,
-        revokedAtMs: null,
-      };
-      const used = consumeAuthKey(key, input.nowMs);
-      await q.run(`UPDATE auth_keys SET uses = ?, used_at_ms = ? WHERE id = ?`, [used.uses, used.usedAtMs, key.id]);
-      await q.run(`INSERT INTO nodes (${NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nodeParams(node));
-      await insertRoutes(q, mergeRoutes(id, [], input.advertiseRoutes));
-      const result: RegisterResult = { ok: true, node, created: true };
-      return { result, changes: [{ nodeId: id, kind: 'node-upsert', fields: [] }], atMs: input.nowMs };
-    });
+    let countBefore = -1;
+    try {
+      const result = await this.#write((q) => this.#register(q, input, (n) => (countBefore = n)));
+      if (result.ok && result.created) this.#addresses.committed(countBefore, [result.node.ipv4, result.node.ipv6]);
+      return result;
+    } catch (err) {
+      this.#addresses.invalidate();
+      throw err;
+    }
+  }
+
+  async #register(q: SqlRunner, input: RegisterInput, seen: (count: number) => void): Promise<Written<RegisterResult>> {
+    const [known] = await q.all(`SELECT ${NODE_COLUMNS} FROM nodes WHERE machine_key = ?`, [input.machineKey]);
+    if (known) return this.#reRegister(q, nodeFromRow(known), input);
+    const [keyRow] = await q.all(`SELECT ${AUTH_KEY_COLUMNS} FROM auth_keys WHERE secret_sha256 = ?`, [hashSecret(input.authKeySecret)]);
+    const key = keyRow && authKeyFromRow(keyRow);
+    const refusal = authKeyRefusal(key, input.nowMs);
+    if (refusal || !key) return { result: { ok: false, reason: refusal ?? 'auth-key-unknown' }, changes: [] };
+    const [counted] = await q.all(`SELECT COUNT(*) AS n FROM nodes`);
+    const count = numberFromColumn(counted!.n);
+    seen(count);
+    await this.#addresses.sync(count, async () => (await q.all(`SELECT ipv4, ipv6 FROM nodes`)).flatMap((r) => [String(r.ipv4), String(r.ipv6)]));
+    const ipv4 = this.#addresses.lowestFree(input.prefix4);
+    const ipv6 = this.#addresses.lowestFree(input.prefix6);
+    if (!ipv4 || !ipv6) return { result: { ok: false, reason: 'no-address' }, changes: [] };
+    const live = new Set((await q.all(`SELECT name FROM nodes WHERE revoked_at_ms IS NULL`)).map((r) => String(r.name)));
+    const id = newNodeId(this.#randomBytes);
+    const node: NodeRecord = {
+      id,
+      name: uniqueName(input.hostname, live),
+      machineKey: input.machineKey,
+      nodeKey: input.nodeKey,
+      discoKey: input.discoKey,
+      ipv4,
+      ipv6,
+      tags: [...key.tags],
+      endpoints: [],
+      homeRelay: null,
+      authKeyId: key.id,
+      createdAtMs: input.nowMs,
+      lastSeenMs: input.nowMs,
+      revokedAtMs: null,
+    };
+    const used = consumeAuthKey(key, input.nowMs);
+    await q.run(`UPDATE auth_keys SET uses = ?, used_at_ms = ? WHERE id = ?`, [used.uses, used.usedAtMs, key.id]);
+    await q.run(`INSERT INTO nodes (${NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nodeParams(node));
+    await insertRoutes(q, mergeRoutes(id, [], input.advertiseRoutes));
+    const result: RegisterResult = { ok: true, node, created: true };
+    return { result, changes: [{ nodeId: id, kind: 'node-upsert', fields: [] }], atMs: input.nowMs };
   }
 
   async #reRegister(q: SqlRunner, known: NodeRecord, input: RegisterInput): Promise<Written<RegisterResult>> {
