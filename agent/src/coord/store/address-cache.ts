@@ -31,9 +31,14 @@ export class AddressCache {
     return pool.lowestFree();
   }
 
-  /** After the commit of one new node that saw `countBefore` nodes: extend the cache, or drop it. */
+  /**
+   * After the commit of one new node that saw `countBefore` nodes. Every sync runs under the write
+   * lock, so a cache built from more nodes was built after this commit and already holds the node;
+   * one built from fewer is stale.
+   */
   committed(countBefore: number, addresses: string[]): void {
-    if (countBefore !== this.#count) return this.invalidate();
+    if (this.#count > countBefore) return;
+    if (this.#count < countBefore) return this.invalidate();
     this.#count++;
     this.#addresses.push(...addresses);
     for (const pool of this.#pools.values()) for (const a of addresses) pool.add(a);
