@@ -48,7 +48,20 @@ async function openNodeSqlite(file: string): Promise<RawDb> {
   }
   // A computed specifier keeps bundlers and the Node 20 type checker from resolving it ahead of time.
   const specifier = 'node:sqlite';
-  const mod = (await import(specifier)) as { DatabaseSync: new (path: string) => RawDb };
+  // Node 22 prints "SQLite is an experimental feature" when the module loads; the coordinator's
+  // operators cannot act on it, so that one warning is dropped while it loads (any other passes).
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (/SQLite is an experimental feature/.test(text)) return;
+    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  let mod: { DatabaseSync: new (path: string) => RawDb };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } finally {
+    process.emitWarning = emit;
+  }
   return new mod.DatabaseSync(file);
 }
 
