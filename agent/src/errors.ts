@@ -25,6 +25,7 @@ export type CgCode =
   | 'CG_BUSY'
   | 'CG_NOTHING_PENDING'
   | 'CG_ANCHOR_UNREFERENCED'
+  | 'CG_STORE_FAILED'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -72,6 +73,7 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_BUSY: 1,
   CG_NOTHING_PENDING: 1,
   CG_ANCHOR_UNREFERENCED: 1,
+  CG_STORE_FAILED: 1,
   CG_INTERNAL: 1,
 };
 

@@ -125,10 +125,21 @@ export interface CoordStore {
   /** false if the node does not advertise that route. Appends 'routes' when it changes. */
   setRouteApproval(nodeId: string, cidr: string, approved: boolean, nowMs: number): Promise<boolean>;
 
+  /**
+   * The value stored under `key`, storing `value` first when there is none, in one transaction: every
+   * replica gets the first writer's value, and it survives restarts. For coordinator settings chosen
+   * once at first start, such as the random ULA /48 (key 'prefix6').
+   */
+  initSetting(key: string, value: string): Promise<string>;
+
   latestSeq(): Promise<number>;
   /** Changes with seq > afterSeq, oldest first, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<ChangeRecord[]>;
-  /** Oldest seq still kept (older ones were trimmed); a node resuming from before it gets a full map. */
+  /**
+   * Oldest seq still kept: 1 + the highest trimmed seq (1 when nothing was trimmed), so the log holds
+   * every change with seq >= oldestSeq. A node resuming with since=S can take deltas iff
+   * S >= oldestSeq - 1; from before that it gets a full map.
+   */
   oldestSeq(): Promise<number>;
   /** Trims the log to the newest `keep` changes. */
   trimChanges(keep: number): Promise<void>;
