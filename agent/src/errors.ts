@@ -23,6 +23,8 @@ export type CgCode =
   | 'CG_STATE_CORRUPT'
   | 'CG_UNSUPPORTED'
   | 'CG_BUSY'
+  | 'CG_COORD_REFUSED'
+  | 'CG_NOT_RUNNING'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -68,6 +70,8 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_STATE_CORRUPT: 1,
   CG_UNSUPPORTED: 1,
   CG_BUSY: 1,
+  CG_COORD_REFUSED: 1,
+  CG_NOT_RUNNING: 1,
   CG_INTERNAL: 1,
 };
 
