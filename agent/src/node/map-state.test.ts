@@ -1,26 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MapMessage, Peer, SelfNode } from '../coord/protocol.ts';
+import { k, peer } from './testkit.ts';
 import { isConegateError } from '../errors.ts';
 import { decodeMapMessage } from './map-message.ts';
 import { applyMapMessage, type MapState } from './map-state.ts';
 
-const k = (c: string) => c.repeat(64);
-export function peer(id: string, n: number, over: Partial<Peer> = {}): Peer {
-  return {
-    id,
-    name: `n${n}`,
-    nodeKey: k(String(n % 10)),
-    discoKey: k('d'),
-    addresses: [`100.64.0.${n}/32`],
-    routes: [],
-    endpoints: [{ addr: `203.0.113.${n}:41641`, type: 'local' }],
-    homeRelay: null,
-    online: true,
-    lastSeenMs: 0,
-    ...over,
-  };
-}
 const self: SelfNode = { id: 'me', name: 'me', machineKey: k('a'), nodeKey: k('b'), discoKey: k('c'), addresses: ['100.64.0.1/32'], advertisedRoutes: [], approvedRoutes: [], tags: [] };
 const full = (seq: number, peers: Peer[]): MapMessage => ({ t: 'full', seq, self, peers, relays: { regions: [] }, keepaliveSec: 50 });
 
