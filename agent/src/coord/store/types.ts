@@ -128,7 +128,11 @@ export interface CoordStore {
   latestSeq(): Promise<number>;
   /** Changes with seq > afterSeq, oldest first, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<ChangeRecord[]>;
-  /** Oldest seq still kept (older ones were trimmed); a node resuming from before it gets a full map. */
+  /**
+   * Oldest seq still kept: 1 + the highest trimmed seq (1 when nothing was trimmed), so the log holds
+   * every change with seq >= oldestSeq. A node resuming with since=S can take deltas iff
+   * S >= oldestSeq - 1; from before that it gets a full map.
+   */
   oldestSeq(): Promise<number>;
   /** Trims the log to the newest `keep` changes. */
   trimChanges(keep: number): Promise<void>;

@@ -1,0 +1,92 @@
+/**
+ * Request signing for the coordinator protocol (docs/mesh-protocol.md "Identity"), shared by the node
+ * (sign) and the coordinator (verify): header `authorization: CG1 <machineKeyHex> <timeMs> <sigHex>`,
+ * Ed25519 by the machine key over signingString(method, path?query, timeMs, sha256(body)).
+ * Pure: the caller passes the wall-clock time; nothing here reads a clock.
+ */
+import { createHash } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { AUTH_SCHEME, MAX_CLOCK_SKEW_MS, signingString, type KeyHex } from './protocol.ts';
+
+export interface MachineKeyPair {
+  /** 32-byte Ed25519 seed; a secret (0600 on disk, never logged). */
+  secretKey: Uint8Array;
+  publicKeyHex: KeyHex;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+/** Wall-clock ms as decimal digits: 1..16 digits covers every date the protocol will see. */
+const TIME = /^[0-9]{1,16}$/;
+
+export function machineKeyFromSecret(secretKey: Uint8Array): MachineKeyPair {
+  return { secretKey, publicKeyHex: Buffer.from(ed25519.getPublicKey(secretKey)).toString('hex') };
+}
+
+/** A new machine key from injected randomness (32 bytes). */
+export function newMachineKey(randomBytes: (n: number) => Uint8Array): MachineKeyPair {
+  return machineKeyFromSecret(randomBytes(32));
+}
+
+export function bodySha256Hex(body: Uint8Array | string): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/** The authorization header value for one request. `body` is exactly the bytes sent ('' for GET). */
+export function signRequest(key: MachineKeyPair, method: string, pathWithQuery: string, body: Uint8Array | string, timeMs: number): string {
+  const t = Math.floor(timeMs);
+  const msg = new TextEncoder().encode(signingString(method, pathWithQuery, t, bodySha256Hex(body)));
+  const sig = Buffer.from(ed25519.sign(msg, key.secretKey)).toString('hex');
+  return `${AUTH_SCHEME} ${key.publicKeyHex} ${t} ${sig}`;
+}
+
+export interface ParsedAuthorization {
+  machineKey: KeyHex;
+  timeMs: number;
+  signatureHex: string;
+}
+
+/** Parses the header; undefined when it is absent or not of the CG1 shape. */
+export function parseAuthorization(header: string | undefined): ParsedAuthorization | undefined {
+  if (typeof header !== 'string' || header.length > 300) return undefined;
+  const parts = header.split(' ');
+  if (parts.length !== 4 || parts[0] !== AUTH_SCHEME) return undefined;
+  const [, machineKey, time, sig] = parts as [string, string, string, string];
+  if (!HEX64.test(machineKey) || !TIME.test(time) || !HEX128.test(sig)) return undefined;
+  return { machineKey, timeMs: Number(time), signatureHex: sig };
+}
+
+export type VerifyResult = { ok: true; machineKey: KeyHex } | { ok: false; code: 'bad-signature' | 'clock-skew'; message: string };
+
+export interface VerifyInput {
+  authorization: string | undefined;
+  method: string;
+  pathWithQuery: string;
+  body: Uint8Array | string;
+  /** The verifier's wall clock. */
+  nowMs: number;
+  maxSkewMs?: number;
+}
+
+/**
+ * Checks shape, then skew, then the signature (skew first: it is cheap and tells an honest node with a
+ * wrong clock what to fix instead of a bare "bad signature").
+ */
+export function verifyRequest(input: VerifyInput): VerifyResult {
+  const parsed = parseAuthorization(input.authorization);
+  if (!parsed) return { ok: false, code: 'bad-signature', message: `missing or malformed authorization header (expected "${AUTH_SCHEME} <machineKeyHex> <timeMs> <signatureHex>")` };
+  const skew = Math.abs(input.nowMs - parsed.timeMs);
+  if (skew > (input.maxSkewMs ?? MAX_CLOCK_SKEW_MS)) {
+    return { ok: false, code: 'clock-skew', message: `request time is ${Math.round(skew / 1000)} s away from the coordinator's clock (limit ${Math.round((input.maxSkewMs ?? MAX_CLOCK_SKEW_MS) / 1000)} s): fix the node's clock` };
+  }
+  const msg = new TextEncoder().encode(signingString(input.method, input.pathWithQuery, parsed.timeMs, bodySha256Hex(input.body)));
+  let good = false;
+  try {
+    good = ed25519.verify(Buffer.from(parsed.signatureHex, 'hex'), msg, Buffer.from(parsed.machineKey, 'hex'));
+  } catch {
+    // A public key that is not a curve point makes noble throw; that is a bad signature, not a crash.
+    good = false;
+  }
+  if (!good) return { ok: false, code: 'bad-signature', message: 'the request signature does not verify for this machine key' };
+  return { ok: true, machineKey: parsed.machineKey };
+}
