@@ -97,7 +97,7 @@ export class Agent {
     const identity = await loadIdentity(stateDir);
     const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine });
     const authKey = async () => this.opts.authKey ?? (m.authKeyFile ? (await readSecretFile(m.authKeyFile, 'auth key file'))?.trim() : undefined);
-    return new MeshNode({ mesh: m, wg: config.wg, authKey }, { log, clock, identity, api, portmapEndpoint, ...this.opts.meshDeps });
+    return new MeshNode({ mesh: m, wg: config.wg, authKey, stunServers: config.netcheck.stunServers }, { log, clock, identity, api, portmapEndpoint, ...this.opts.meshDeps });
   }
 
   status(): unknown {

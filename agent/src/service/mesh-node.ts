@@ -23,12 +23,16 @@ import { gatherEndpoints, type IfAddr } from '../node/endpoints.ts';
 import type { NodeIdentity } from '../node/identity.ts';
 import { desiredPeers, planPeerSteps, type AppliedPeer } from '../node/peers-plan.ts';
 import { CoordSession } from '../node/session.ts';
+import { MeshStun } from '../node/stun-endpoints.ts';
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { applyRoutes, routePlan } from './tun-routes.ts';
 import { peerStatus, type MeshStatus } from './mesh-status.ts';
 
 export interface MeshNodeConfig {
   mesh: MeshConfig;
   wg: WgConfig;
+  /** STUN servers asked from the mesh socket for the endpoint peers can reach (netcheck.stunServers). */
+  stunServers?: string[];
   authKey: () => Promise<string | undefined>;
 }
 
@@ -44,8 +48,6 @@ export interface MeshNodeDeps {
   includeLoopback?: boolean;
   /** The upstream port mapping's external endpoint, when port mapping runs. */
   portmapEndpoint?: () => string | undefined;
-  /** STUN datagrams arriving on the mesh socket (netcheck on the shared socket). */
-  onStun?: (packet: Uint8Array, from: Endpoint) => void;
 }
 
 const ENDPOINT_CHECK_MS = 30_000;
@@ -57,6 +59,7 @@ export class MeshNode {
   tun: TunDevice | undefined;
   readonly demuxCounts: Record<PacketKind, number> = { wg: 0, stun: 0, disco: 0, unknown: 0 };
   private applied = new Map<string, AppliedPeer>();
+  private stun: MeshStun | undefined;
   private addressesSet = false;
   private cancelEndpointTimer: CancelTimer | undefined;
   private started = false;
@@ -79,6 +82,9 @@ export class MeshNode {
     this.device = createDevice({ privateKey: this.deps.identity.node.privateKey }, { clock: this.deps.clock, bind: deviceBind, tun, log });
     this.device.start();
     bind.onReceive((packet, from) => this.demux(packet, from));
+    if (this.config.stunServers?.length) {
+      this.stun = new MeshStun(this.config.stunServers, (p, to) => bind.send(p, to), (n) => new Uint8Array(nodeRandomBytes(n)), () => this.reportEndpoints());
+    }
     if (!this.deps.skipIfconfig) await applyPlan(planFor({ name: tun.name, mtu: wg.mtu, addresses: wg.addresses, routes: [] }));
     this.session = new CoordSession(
       { hostname: this.config.mesh.hostname ?? shortHostname(), advertiseRoutes: this.config.mesh.advertiseRoutes, authKey: this.config.authKey },
@@ -100,8 +106,10 @@ export class MeshNode {
       exclude: this.tun ? [this.tun.name] : [],
       includeLoopback: this.deps.includeLoopback ?? false,
       portmap: this.deps.portmapEndpoint?.(),
+      stun: this.stun?.endpoints() ?? [],
     });
     this.session.reportEndpoints(eps);
+    void this.stun?.probe();
     this.cancelEndpointTimer = this.deps.clock.setTimer(ENDPOINT_CHECK_MS, () => this.reportEndpoints());
   }
 
@@ -109,7 +117,7 @@ export class MeshNode {
     const kind = classifyPacket(packet);
     this.demuxCounts[kind]++;
     if (kind === 'wg') this.device?.receiveUdp(packet, from);
-    else if (kind === 'stun') this.deps.onStun?.(packet, from);
+    else if (kind === 'stun') this.stun?.onPacket(packet, from);
     // 'disco' waits for mesh part 3; 'unknown' is only counted.
   }
 
