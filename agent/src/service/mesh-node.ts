@@ -140,6 +140,7 @@ export class MeshNode {
     for (const step of steps) {
       if (step.op === 'remove') {
         device.removePeer(keyFromHex(step.publicKeyHex));
+        this.deps.log.info({ nodeKey: step.publicKeyHex }, 'mesh: peer removed');
         routesDel.push(...(this.applied.get(step.publicKeyHex)?.allowedIps ?? []));
         this.applied.delete(step.publicKeyHex);
         continue;
@@ -162,6 +163,7 @@ export class MeshNode {
   private async onRevoked(): Promise<void> {
     this.device?.removeAllPeers();
     const routes = [...this.applied.values()].flatMap((a) => a.allowedIps);
+    this.deps.log.info({ removed: this.applied.size }, 'mesh: all peers removed');
     this.applied.clear();
     if (!this.deps.skipIfconfig && this.tun) await applyRoutes(routePlan('del', this.tun.name, routes), () => undefined);
   }

@@ -1,0 +1,53 @@
+/**
+ * The real coordinator (agent/src/coord/server, memory store) for lab tests, until `conegate coord
+ * serve` exists: listens on --listen ADDR:PORT with a self-signed certificate made in --dir, prints
+ * one JSON line {"ready":true,"fingerprint","authKey","port"} on stdout, then takes admin commands on
+ * stdin, one per line: `revoke <nodeId>` -> {"revoked":id,"status":N}. Ends on SIGTERM or stdin close.
+ */
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { realClock } from '../../agent/src/clock/clock.ts';
+import { Coordinator } from '../../agent/src/coord/server/coordinator.ts';
+import { selfSignedTls } from '../../agent/src/coord/server/tls.ts';
+import { MemoryData, MemoryStore } from '../../agent/src/coord/store/memory.ts';
+import { createLogger } from '../../agent/src/log/logger.ts';
+import { parseHostPort } from '../../agent/src/net/ip.ts';
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const listen = parseHostPort(arg('--listen') ?? '');
+const dir = arg('--dir');
+if (!listen || !dir) {
+  process.stderr.write('usage: mesh-coordinator.ts --listen ADDR:PORT --dir DIR\n');
+  process.exit(2);
+}
+const bytes = (n: number) => new Uint8Array(randomBytes(n));
+const tls = await selfSignedTls(dir, [listen.host]);
+const store = new MemoryStore({ data: new MemoryData(), randomBytes: bytes });
+const coord = new Coordinator(
+  { host: listen.host, port: listen.port, tls, prefix6: 'fd7a:115c:a1e0::/48' },
+  { store, clock: realClock, wallNowMs: Date.now, random: Math.random, randomBytes: bytes, log: createLogger({ level: 'warn' }) },
+);
+await coord.start();
+const r = await coord.admin.inject({ method: 'POST', url: '/admin/authkeys', payload: { reusable: true } });
+process.stdout.write(JSON.stringify({ ready: true, fingerprint: tls.fingerprint, authKey: r.json().secret, port: coord.port }) + '\n');
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await coord.stop();
+  process.exit(0);
+};
+process.once('SIGTERM', () => void stop());
+process.once('SIGINT', () => void stop());
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  const [cmd, id] = line.trim().split(/\s+/);
+  if (cmd === 'revoke' && id) {
+    void coord.admin.inject({ method: 'POST', url: `/admin/nodes/${encodeURIComponent(id)}/revoke` }).then((res) => process.stdout.write(JSON.stringify({ revoked: id, status: res.statusCode }) + '\n'));
+  }
+});
+rl.on('close', () => void stop());
