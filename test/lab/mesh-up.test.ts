@@ -168,5 +168,11 @@ describe('conegate up in the netns lab', () => {
     assert.match(out, /Mapped public port/);
     const st = await status('a.router');
     assert.deepEqual(st.components.pmp, { mappings: 1 });
+    // `conegate pmp list` asks the running agent, not the state file.
+    const list = await lab.execNode('a.router', CLI, ['pmp', 'list', '--json', '--config', configs.get('a.router')!], { timeoutMs: 30_000 });
+    assert.equal(list.code, 0, list.stderr);
+    const live = JSON.parse(list.stdout) as { source: string; mappings: { externalPort: number; internalAddress: string }[] };
+    assert.equal(live.source, 'agent');
+    assert.deepEqual(live.mappings.map((m) => [m.externalPort, m.internalAddress]), [[40000, lab.addr('a.h1')]]);
   });
 });

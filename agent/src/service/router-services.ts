@@ -47,7 +47,10 @@ export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number
     },
     async () => server?.stop(),
   );
-  const mappings = () => ({ mappings: server?.core.table.all() ?? [] });
+  // The PCP nonce is the client's secret for the mapping: never shown. Times as seconds left.
+  const mappings = () => ({
+    mappings: (server?.core.table.all() ?? []).map(({ nonce: _nonce, expiresAtMs, ...m }) => ({ ...m, remainingSec: Math.max(0, Math.round((expiresAtMs - deps.clock.nowMs()) / 1000)) })),
+  });
   return { ...c, status: () => ({ mappings: server?.core.table.all().length ?? 0 }), mappings };
 }
 
