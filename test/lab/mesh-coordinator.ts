@@ -3,6 +3,7 @@
  * serve` exists: listens on --listen ADDR:PORT with a self-signed certificate made in --dir, prints
  * one JSON line {"ready":true,"fingerprint","authKey","port"} on stdout, then takes admin commands on
  * stdin, one per line: `revoke <nodeId>` -> {"revoked":id,"status":N}. Ends on SIGTERM or stdin close.
+ * `--fake-nodes N` registers N synthetic nodes (keys, two endpoints each) first, for the RSS benchmark.
  */
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -12,6 +13,7 @@ import { selfSignedTls } from '../../agent/src/coord/server/tls.ts';
 import { MemoryData, MemoryStore } from '../../agent/src/coord/store/memory.ts';
 import { createLogger } from '../../agent/src/log/logger.ts';
 import { parseHostPort } from '../../agent/src/net/ip.ts';
+import { newMachineKey, signRequest } from '../../agent/src/coord/sign.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);
@@ -32,6 +34,18 @@ const coord = new Coordinator(
 );
 await coord.start();
 const r = await coord.admin.inject({ method: 'POST', url: '/admin/authkeys', payload: { reusable: true } });
+const fakeNodes = Number(arg('--fake-nodes') ?? 0);
+for (let i = 0; i < fakeNodes; i++) {
+  const key = newMachineKey(bytes);
+  const hex = () => Buffer.from(bytes(32)).toString('hex');
+  const send = async (url: string, body: unknown) => {
+    const payload = JSON.stringify(body);
+    const res = await coord.app.inject({ method: 'POST', url, headers: { authorization: signRequest(key, 'POST', url, payload, Date.now()), 'content-type': 'application/json' }, payload });
+    if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`${url}: ${res.statusCode} ${res.body}`);
+  };
+  await send('/v1/register', { authKey: r.json().secret, nodeKey: hex(), discoKey: hex(), hostname: `fake-${i}` });
+  await send('/v1/endpoints', { endpoints: [{ addr: `192.0.2.${(i % 250) + 1}:${41641 + i}`, type: 'stun' }, { addr: `10.9.${i >> 8}.${i & 255}:41641`, type: 'local' }] });
+}
 process.stdout.write(JSON.stringify({ ready: true, fingerprint: tls.fingerprint, authKey: r.json().secret, port: coord.port }) + '\n');
 
 let stopping = false;

@@ -105,7 +105,9 @@ export class CoordClient implements CoordApi {
   private async json<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
     const res = await this.send(method, path, body, signal);
     const text = await readBody(res, 1024 * 1024);
-    if (res.statusCode !== 200) throw coordError(res.statusCode ?? 0, text);
+    // Any 2xx is success: the coordinator answers 204 (no body) to endpoint and route updates.
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) throw coordError(status, text);
     try {
       return (text ? JSON.parse(text) : {}) as T;
     } catch (cause) {

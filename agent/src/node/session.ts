@@ -51,6 +51,8 @@ export class CoordSession {
   lastError: string | undefined;
   connectedAtMs: number | undefined;
   reconnects = 0;
+  /** Endpoint reports the coordinator accepted / refused (a failed one is retried after the next connect). */
+  readonly endpointReports = { ok: 0, failed: 0 };
   private registered = false;
   private resumeSeq: number | undefined;
   private attempt = 0;
@@ -92,8 +94,10 @@ export class CoordSession {
     try {
       await this.deps.api.endpoints({ endpoints: want });
       this.endpointsSent = text;
+      this.endpointReports.ok++;
       this.deps.log.info({ endpoints: want.map((e) => e.addr) }, 'mesh: endpoints reported');
     } catch (err) {
+      this.endpointReports.failed++;
       this.deps.log.warn({ err: (err as Error).message }, 'mesh: endpoint report failed; retried after the next connect');
     }
   }

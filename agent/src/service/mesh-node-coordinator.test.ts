@@ -73,6 +73,8 @@ test('two nodes on the real coordinator: map, WireGuard packet, revocation', asy
     const sa = a.node.status();
     const sb = b.node.status();
     assert.equal(sa.peers[0]!.name, 'b');
+    assert.deepEqual(sa.peers[0]!.endpoints.map((e) => e.type), ['local'], 'b\'s endpoint report reached a through the coordinator');
+    assert.deepEqual(a.node.session!.endpointReports, { ok: 1, failed: 0 }, 'the coordinator accepted the report (204)');
     const src = sa.self.addresses.find((x) => !x.includes(':'))!.split('/')[0]!;
     const dst = sb.self.addresses.find((x) => !x.includes(':'))!.split('/')[0]!;
     a.tun.inject(encodeEcho({ src, dst, id: 1, seq: 1, payload: new Uint8Array(8), reply: false }));
