@@ -29,7 +29,8 @@ const bytes = (n: number) => new Uint8Array(randomBytes(n));
 const tls = await selfSignedTls(dir, [listen.host]);
 const store = new MemoryStore({ data: new MemoryData(), randomBytes: bytes });
 const coord = new Coordinator(
-  { host: listen.host, port: listen.port, tls, prefix6: 'fd7a:115c:a1e0::/48' },
+  // Synthetic nodes all register from one address: lift the per-address limit for them only.
+  { host: listen.host, port: listen.port, tls, prefix6: 'fd7a:115c:a1e0::/48', ...(Number(arg('--fake-nodes') ?? 0) > 0 ? { registerLimit: { burst: 100_000, perSec: 100_000, maxKeys: 10_000 } } : {}) },
   { store, clock: realClock, wallNowMs: Date.now, random: Math.random, randomBytes: bytes, log: createLogger({ level: 'warn' }) },
 );
 await coord.start();
