@@ -36,6 +36,15 @@ describe('conegate up in the netns lab', () => {
   const agents = new Map<string, LabProcess>();
   const configs = new Map<string, string>();
   const tag = String(process.pid % 100000);
+  let backgroundPid: number | undefined;
+  const processAlive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
 
   const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
     const end = Date.now() + timeoutMs;
@@ -100,6 +109,8 @@ describe('conegate up in the netns lab', () => {
   });
 
   after(async () => {
+    // The background agent is not a lab-recorded process: end it by its PID if the test did not.
+    if (backgroundPid !== undefined && processAlive(backgroundPid)) process.kill(backgroundPid, 'SIGTERM');
     for (const p of agents.values()) await p.stop();
     await coord?.stop();
     await lab?.destroy();
@@ -154,12 +165,14 @@ describe('conegate up in the netns lab', () => {
     process.stderr.write(`revocation: s2 ${tRevoked - t0} ms, a.h1 ${tA - t0} ms, c.h1 ${tC - t0} ms\n`);
   });
 
-  it('conegate up with pmp.enabled serves NAT-PMP in the one process: a LAN client gets a mapping', async () => {
-    await startAgent('a.router', {
-      stateDir: join(dir, 'a.router'),
-      portmap: { enabled: false },
-      pmp: { enabled: true, lan: ['lan0'], wan: 'wan0', backend: 'nftables' },
-    });
+  it('conegate up (background) with pmp.enabled serves NAT-PMP in the one process: a LAN client gets a mapping; down stops it', async () => {
+    const path = join(dir, 'a.router.json');
+    writeFileSync(path, JSON.stringify({ stateDir: join(dir, 'a.router'), portmap: { enabled: false }, pmp: { enabled: true, lan: ['lan0'], wan: 'wan0', backend: 'nftables' } }));
+    configs.set('a.router', path);
+    // Without --foreground `up` detaches and returns once the agent answers on its socket.
+    const up = await lab.execNode('a.router', CLI, ['up', '--json', '--config', path], { timeoutMs: 60_000 });
+    assert.equal(up.code, 0, up.stderr);
+    backgroundPid = (JSON.parse(up.stdout) as { pid: number }).pid;
     const gw = lab.node('a.router').lan!.v4!;
     const out = await waitFor('natpmpc mapping', async () => {
       const r = await lab.exec('a.h1', ['natpmpc', '-g', gw, '-a', '40000', '40000', 'udp', '600'], { timeoutMs: 10_000 });
@@ -174,5 +187,9 @@ describe('conegate up in the netns lab', () => {
     const live = JSON.parse(list.stdout) as { source: string; mappings: { externalPort: number; internalAddress: string }[] };
     assert.equal(live.source, 'agent');
     assert.deepEqual(live.mappings.map((m) => [m.externalPort, m.internalAddress]), [[40000, lab.addr('a.h1')]]);
+    const down = await lab.execNode('a.router', CLI, ['down', '--config', path], { timeoutMs: 30_000 });
+    assert.equal(down.code, 0, down.stderr);
+    await waitFor('the background agent exits', async () => (processAlive(backgroundPid!) ? undefined : true), 20_000);
+    backgroundPid = undefined;
   });
 });
