@@ -2,8 +2,9 @@
 // internet (s1), three `conegate up` nodes: s2 (public address), a.h1 behind a full-cone NAT and c.h1
 // behind a symmetric NAT. Each lists the other two in `status --json`; s2 and a.h1 (no traversal
 // needed) ping each other's mesh addresses over WireGuard using endpoints from the map (a.h1's comes
-// from STUN on its mesh socket); a revoked node loses every tunnel within 5 s. Then `conegate up` with
-// pmp.enabled on a router serves NAT-PMP in the one process: natpmpc on the LAN gets a mapping.
+// from STUN on its mesh socket) and keep doing so while the coordinator is frozen; a revoked node loses
+// every tunnel within 5 s. Then `conegate up` (background) with pmp.enabled and nat.enabled on a router
+// serves NAT-PMP and loads the EIM rules in the one process: natpmpc on the LAN gets a mapping.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -141,6 +142,19 @@ describe('conegate up in the netns lab', () => {
     assert.ok(after.mesh.peers.find((p) => p.name === 'a-h1')!.lastHandshake, 'handshake shown in status');
   });
 
+  it('tunnels stay up while the coordinator does not answer', async () => {
+    const s2 = await status('s2');
+    const a = await status('a.h1');
+    process.kill(coord.pid, 'SIGSTOP');
+    try {
+      assert.ok(await ping('a.h1', meshV4(s2)), 'a.h1 -> s2 with the coordinator frozen');
+      assert.ok(await ping('s2', meshV4(a)), 's2 -> a.h1 with the coordinator frozen');
+      assert.equal((await status('a.h1')).mesh.peers.length, 2, 'the map is kept');
+    } finally {
+      process.kill(coord.pid, 'SIGCONT');
+    }
+  });
+
   it('a revoked node loses every tunnel within 5 s', async () => {
     const s2 = await status('s2');
     const a = await status('a.h1');
@@ -167,7 +181,15 @@ describe('conegate up in the netns lab', () => {
 
   it('conegate up (background) with pmp.enabled serves NAT-PMP in the one process: a LAN client gets a mapping; down stops it', async () => {
     const path = join(dir, 'a.router.json');
-    writeFileSync(path, JSON.stringify({ stateDir: join(dir, 'a.router'), portmap: { enabled: false }, pmp: { enabled: true, lan: ['lan0'], wan: 'wan0', backend: 'nftables' } }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        stateDir: join(dir, 'a.router'),
+        portmap: { enabled: false },
+        pmp: { enabled: true, lan: ['lan0'], wan: 'wan0', backend: 'nftables' },
+        nat: { enabled: true, backend: 'nftables', wan: ['wan0'], scope: { sources: [`${lab.addr('a.h1')}/32`], ports: ['41641'] } },
+      }),
+    );
     configs.set('a.router', path);
     // Without --foreground `up` detaches and returns once the agent answers on its socket.
     const up = await lab.execNode('a.router', CLI, ['up', '--json', '--config', path], { timeoutMs: 60_000 });
@@ -181,6 +203,9 @@ describe('conegate up in the netns lab', () => {
     assert.match(out, /Mapped public port/);
     const st = await status('a.router');
     assert.deepEqual(st.components.pmp, { mappings: 1 });
+    // nat.enabled in the same process: the EIM rules were applied at start.
+    assert.match((st.components.nat as { last: string }).last, /^(confirmed|unchanged)/);
+    assert.equal((await lab.exec('a.router', ['nft', 'list', 'table', 'ip', 'conegate'])).code, 0, 'our nftables table is loaded');
     // `conegate pmp list` asks the running agent, not the state file.
     const list = await lab.execNode('a.router', CLI, ['pmp', 'list', '--json', '--config', configs.get('a.router')!], { timeoutMs: 30_000 });
     assert.equal(list.code, 0, list.stderr);
