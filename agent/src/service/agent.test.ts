@@ -30,14 +30,14 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function agent(name: string, mesh: Record<string, unknown> = {}): Agent {
+function agent(name: string, mesh: Record<string, unknown> = {}, authKey = 'k1'): Agent {
   const stateDir = join(dir, name);
   const config = validateConfig({ wg: { listenPort: 0 }, portmap: { enabled: false }, mesh: { enabled: true, coordinator: twin.url, coordinatorFingerprint: fingerprint, hostname: name, stateDir, ...mesh } });
   return new Agent({
     config,
     stateDir,
     controlSocket: join(stateDir, 'conegate.sock'),
-    authKey: 'k1',
+    authKey,
     log: silentLogger(),
     clock: realClock,
     meshDeps: { openTun: () => new MemoryTun(`m-${name}`), skipIfconfig: true, includeLoopback: true, interfaces: () => ({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }] }) },
@@ -75,4 +75,12 @@ test('a component that cannot start leaves nothing behind: no control socket, a 
   const c = agent('c', { ca: join(dir, 'missing-ca.pem'), coordinatorFingerprint: undefined });
   await assert.rejects(c.start(), (e) => isConegateError(e) && e.code === 'CG_CONFIG_UNREADABLE');
   await assert.rejects(access(join(dir, 'c', 'conegate.sock')));
+});
+
+test('a refused auth key stops the agent with that error (up exits with it)', async () => {
+  const d = agent('d', {}, 'wrong-key');
+  await d.start();
+  await d.stopped;
+  assert.ok(d.fatal && d.fatal.context.coordCode === 'auth-key-unknown', String(d.fatal?.message));
+  await assert.rejects(access(join(dir, 'd', 'conegate.sock')));
 });

@@ -39,6 +39,8 @@ export class Agent {
   private control: ControlServer | undefined;
   private stopping: Promise<void> | undefined;
   private readonly startedAtMs = Date.now();
+  /** Why the agent stopped on its own (a refused auth key); `up` exits with it. */
+  fatal: ConegateError | undefined;
   /** Resolves when the agent has stopped (after `conegate down`, a signal, or stop()). */
   readonly stopped: Promise<void>;
   private resolveStopped: () => void = () => undefined;
@@ -97,7 +99,11 @@ export class Agent {
     const identity = await loadIdentity(stateDir);
     const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine });
     const authKey = async () => this.opts.authKey ?? (m.authKeyFile ? (await readSecretFile(m.authKeyFile, 'auth key file'))?.trim() : undefined);
-    return new MeshNode({ mesh: m, wg: config.wg, authKey, stunServers: config.netcheck.stunServers }, { log, clock, identity, api, portmapEndpoint, ...this.opts.meshDeps });
+    const onRefused = (err: ConegateError) => {
+      this.fatal = err;
+      void this.stop();
+    };
+    return new MeshNode({ mesh: m, wg: config.wg, authKey, stunServers: config.netcheck.stunServers, onRefused }, { log, clock, identity, api, portmapEndpoint, ...this.opts.meshDeps });
   }
 
   status(): unknown {

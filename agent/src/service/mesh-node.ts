@@ -8,6 +8,7 @@
  */
 import { hostname as osHostname, networkInterfaces } from 'node:os';
 import type { Clock, CancelTimer } from '../clock/clock.ts';
+import type { ConegateError } from '../errors.ts';
 import type { MeshConfig, WgConfig } from '../config/types.ts';
 import { classifyPacket, type PacketKind } from '../mesh/demux.ts';
 import type { Logger } from '../log/logger.ts';
@@ -34,6 +35,8 @@ export interface MeshNodeConfig {
   /** STUN servers asked from the mesh socket for the endpoint peers can reach (netcheck.stunServers). */
   stunServers?: string[];
   authKey: () => Promise<string | undefined>;
+  /** Registration refused for good (bad auth key): the agent stops with this error. */
+  onRefused?: (err: ConegateError) => void;
 }
 
 export interface MeshNodeDeps {
@@ -89,7 +92,7 @@ export class MeshNode {
     this.session = new CoordSession(
       { hostname: this.config.mesh.hostname ?? shortHostname(), advertiseRoutes: this.config.mesh.advertiseRoutes, authKey: this.config.authKey },
       { api: this.deps.api, identity: this.deps.identity, clock: this.deps.clock, log },
-      { map: () => this.queue(() => this.onMap()), revoked: () => this.queue(() => this.onRevoked()) },
+      { map: () => this.queue(() => this.onMap()), revoked: () => this.queue(() => this.onRevoked()), refused: (err) => this.config.onRefused?.(err) },
     );
     this.session.start();
     this.reportEndpoints();

@@ -7,7 +7,7 @@
  * Every `up` flag maps onto a key of the `mesh` section, so the service also runs from the config alone.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -72,9 +72,20 @@ async function runForeground(config: Config, g: GlobalOptions, authKey: string |
     await agent.start();
     if (json) process.stdout.write(JSON.stringify({ up: true, pid: process.pid, control: controlSocketOf(config) }) + '\n');
     await agent.stopped;
+    if (agent.fatal) throw agent.fatal;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The agent's own last word in its log ("conegate: ..."), to show why a background start failed. */
+function lastMessage(logPath: string): string | undefined {
+  try {
+    const lines = readFileSync(logPath, 'utf8').trimEnd().split('\n');
+    return lines.reverse().find((l) => l.startsWith('conegate: '))?.slice('conegate: '.length);
+  } catch {
+    return undefined;
   }
 }
 
@@ -93,7 +104,10 @@ async function runBackground(config: Config, argv: string[], authKey: string | u
   const socket = controlSocketOf(config);
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (exited !== undefined) throw new ConegateError('CG_COMMAND_FAILED', `the agent exited with status ${exited} while starting; see ${logPath}`);
+    if (exited !== undefined) {
+      const why = lastMessage(logPath);
+      throw new ConegateError(exited === 2 ? 'CG_CONFIG_INVALID' : 'CG_COMMAND_FAILED', `the agent exited with status ${exited} while starting${why ? `: ${why}` : ''} (log: ${logPath})`);
+    }
     try {
       const st = await controlRequest(socket, 'status', 2000);
       child.unref();
