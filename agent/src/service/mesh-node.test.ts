@@ -30,10 +30,12 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function node(name: string): Promise<{ node: MeshNode; tun: MemoryTun }> {
+/** `portmap`: pretend an upstream mapping maps the mesh port to itself (reported as type 'portmap'). */
+async function node(name: string, portmap = false): Promise<{ node: MeshNode; tun: MemoryTun }> {
   const config = validateConfig({ wg: { listenPort: 0 }, mesh: { enabled: true, hostname: name } });
   const identity = await loadIdentity(join(dir, name));
   const tun = new MemoryTun(`mem-${name}`);
+  let self: MeshNode | undefined;
   const n = new MeshNode(
     { mesh: config.mesh, wg: config.wg, authKey: async () => 'k1' },
     {
@@ -45,18 +47,23 @@ async function node(name: string): Promise<{ node: MeshNode; tun: MemoryTun }> {
       skipIfconfig: true,
       includeLoopback: true,
       interfaces: () => ({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }] }),
+      ...(portmap ? { portmapEndpoint: () => (self?.bind ? `127.0.0.1:${self.bind.localPort}` : undefined) } : {}),
     },
   );
+  self = n;
   await n.start();
   return { node: n, tun };
 }
 
 test('two nodes: peers from the map, a packet crosses WireGuard on the shared socket, status lists the peer, revocation drops the tunnel', async () => {
   const a = await node('a');
-  const b = await node('b');
+  const b = await node('b', true);
   try {
     await waitFor(() => a.node.status().peers.length === 1 && b.node.status().peers.length === 1, 'each sees the other');
     await waitFor(() => a.node.device!.peers()[0]?.endpoint !== undefined, 'a has b\'s endpoint from the map');
+    // b's upstream mapping is what b reports (first; the same address as a local one is listed once).
+    assert.deepEqual(twin.nodeList().find((n) => n.name === 'b')!.endpoints.map((e) => e.type), ['portmap']);
+    assert.deepEqual(a.node.status().peers[0]!.endpoints.map((e) => e.type), ['portmap']);
     const sa = a.node.status();
     const sb = b.node.status();
     assert.equal(sa.peers[0]!.name, 'b');
