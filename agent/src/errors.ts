@@ -23,6 +23,7 @@ export type CgCode =
   | 'CG_STATE_CORRUPT'
   | 'CG_UNSUPPORTED'
   | 'CG_BUSY'
+  | 'CG_NOT_FOUND'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -68,6 +69,7 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_STATE_CORRUPT: 1,
   CG_UNSUPPORTED: 1,
   CG_BUSY: 1,
+  CG_NOT_FOUND: 1,
   CG_INTERNAL: 1,
 };
 
