@@ -24,6 +24,7 @@ export type CgCode =
   | 'CG_UNSUPPORTED'
   | 'CG_BUSY'
   | 'CG_NOT_FOUND'
+  | 'CG_STORE_FAILED'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -70,6 +71,7 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_UNSUPPORTED: 1,
   CG_BUSY: 1,
   CG_NOT_FOUND: 1,
+  CG_STORE_FAILED: 1,
   CG_INTERNAL: 1,
 };
 
