@@ -12,6 +12,7 @@ import { portmapCommand } from './portmap.ts';
 import { stunCommand } from './stun.ts';
 import { ipsCommand } from './ips.ts';
 import { wgCommands } from './wg.ts';
+import { coordCommand } from './coord.ts';
 
 export const COMMANDS: (() => Command)[] = [
   configCommand,
@@ -23,4 +24,5 @@ export const COMMANDS: (() => Command)[] = [
   stunCommand,
   ipsCommand,
   ...wgCommands,
+  coordCommand,
 ];

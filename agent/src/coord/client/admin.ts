@@ -6,8 +6,8 @@
 import { request } from 'node:http';
 import { ConegateError, type CgCode } from '../../errors.ts';
 
-/** Where `coord serve` puts its admin socket unless told otherwise (beside other daemons' sockets). */
-export const DEFAULT_ADMIN_SOCKET = '/run/conegate/coord-admin.sock';
+/** Where `coord serve` puts its admin socket unless told otherwise (/var/run exists on Linux and FreeBSD alike). */
+export const DEFAULT_ADMIN_SOCKET = '/var/run/conegate/coord-admin.sock';
 
 export interface AdminClientOptions {
   socketPath: string;
