@@ -3,8 +3,13 @@
  * (sign) and the coordinator (verify): header `authorization: CG1 <machineKeyHex> <timeMs> <sigHex>`,
  * Ed25519 by the machine key over signingString(method, path?query, timeMs, sha256(body)).
  * Pure: the caller passes the wall-clock time; nothing here reads a clock.
+ *
+ * Signing uses @noble/curves (the node signs a few requests a minute). Verifying uses node:crypto's
+ * Ed25519 (OpenSSL): the coordinator checks every request of every node, and measured on this 2-core
+ * machine under load noble took 12.7 ms per verify against 0.85 ms for node:crypto. Both are RFC 8032
+ * Ed25519, and the tests verify noble's signatures with it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { AUTH_SCHEME, MAX_CLOCK_SKEW_MS, signingString, type KeyHex } from './protocol.ts';
 
@@ -82,11 +87,27 @@ export function verifyRequest(input: VerifyInput): VerifyResult {
   const msg = new TextEncoder().encode(signingString(input.method, input.pathWithQuery, parsed.timeMs, bodySha256Hex(input.body)));
   let good = false;
   try {
-    good = ed25519.verify(Buffer.from(parsed.signatureHex, 'hex'), msg, Buffer.from(parsed.machineKey, 'hex'));
+    good = cryptoVerify(null, msg, publicKeyObject(parsed.machineKey), Buffer.from(parsed.signatureHex, 'hex'));
   } catch {
-    // A public key that is not a curve point makes noble throw; that is a bad signature, not a crash.
+    // A public key that is not a curve point cannot be imported; that is a bad signature, not a crash.
     good = false;
   }
   if (!good) return { ok: false, code: 'bad-signature', message: 'the request signature does not verify for this machine key' };
   return { ok: true, machineKey: parsed.machineKey };
+}
+
+/** RFC 8410 SubjectPublicKeyInfo prefix for a raw 32-byte Ed25519 public key. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const KEY_CACHE_MAX = 4096;
+const keyCache = new Map<string, KeyObject>();
+
+/** Imported keys are cached (bounded; oldest dropped): importing costs as much as a verify. */
+function publicKeyObject(hex: KeyHex): KeyObject {
+  let k = keyCache.get(hex);
+  if (!k) {
+    k = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(hex, 'hex')]), format: 'der', type: 'spki' });
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
+    keyCache.set(hex, k);
+  }
+  return k;
 }

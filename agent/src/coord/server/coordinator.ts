@@ -126,6 +126,8 @@ export class Coordinator {
       // Our own logger logs what matters (errors, registrations); fastify's per-request lines would flood it.
       logger: false,
       return503OnClosing: true,
+      // A HEAD of GET /v1/map would open a stream with no body to carry it.
+      exposeHeadRoutes: false,
       // Strict: nothing coerced, no defaults filled in, unknown properties refused by the schemas.
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, formats: COORD_FORMATS } },
     });
