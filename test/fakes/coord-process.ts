@@ -4,6 +4,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { recordPid } from '../lab/proc.ts';
 
 export const CONEGATE_BIN = fileURLToPath(new URL('../../bin/conegate.js', import.meta.url));
 
@@ -23,6 +24,7 @@ export interface CoordProcess {
 export async function startCoordProcess(args: { db: string; adminSocket: string; listen?: string; extra?: string[]; env?: NodeJS.ProcessEnv }): Promise<CoordProcess> {
   const argv = [CONEGATE_BIN, '--log-level', 'warn', 'coord', 'serve', '--listen', args.listen ?? '127.0.0.1:0', '--db', args.db, '--self-signed', '--admin-socket', args.adminSocket, '--json', ...(args.extra ?? [])];
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONEGATE_CONFIG: '', ...args.env } });
+  recordPid(child.pid!, 'conegate coord serve');
   let out = '';
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));

@@ -39,12 +39,13 @@ export function coordCommand(): Command {
     .option('--tls-cert <file>', 'certificate (PEM)')
     .option('--tls-key <file>', 'private key (PEM)')
     .option('--self-signed', 'make (once) and use a self-signed certificate; prints its SHA-256 for pinning')
+    .option('--tls-dir <dir>', `where --self-signed keeps its key and certificate when --db is PostgreSQL (default ${DEFAULT_DB_DIR})`)
     .option('--prefix <cidr>', 'IPv4 pool for mesh addresses (default 100.64.0.0/10)')
     .option('--prefix6 <cidr>', 'IPv6 pool (default a random ULA /48, chosen once)')
     .option('--relay-map <file>', 'relay map JSON ({"regions": [...]}) sent to every node')
     .addOption(socketOption())
     .addOption(jsonOption())
-    .action(async (opts: { listen: string; db: string; tlsCert?: string; tlsKey?: string; selfSigned?: boolean; prefix?: string; prefix6?: string; relayMap?: string; adminSocket: string; json?: boolean }, c: Command) => {
+    .action(async (opts: { listen: string; db: string; tlsCert?: string; tlsKey?: string; selfSigned?: boolean; tlsDir?: string; prefix?: string; prefix6?: string; relayMap?: string; adminSocket: string; json?: boolean }, c: Command) => {
       const log = loggerFor(globalOptions(c));
       const running = await serveCoordinator(opts, log);
       const info = { listen: running.listen, fingerprint: running.fingerprint, adminSocket: opts.adminSocket, db: opts.db.replace(/\/\/[^@/]*@/, '//***@') };
