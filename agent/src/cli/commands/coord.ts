@@ -43,9 +43,10 @@ export function coordCommand(): Command {
     .option('--prefix <cidr>', 'IPv4 pool for mesh addresses (default 100.64.0.0/10)')
     .option('--prefix6 <cidr>', 'IPv6 pool (default a random ULA /48, chosen once)')
     .option('--relay-map <file>', 'relay map JSON ({"regions": [...]}) sent to every node')
+    .addOption(new Option('--register-limit <burst:perSec>', 'registrations per source address (benchmarks simulate many nodes on one address)').default('20:2').hideHelp())
     .addOption(socketOption())
     .addOption(jsonOption())
-    .action(async (opts: { listen: string; db: string; tlsCert?: string; tlsKey?: string; selfSigned?: boolean; tlsDir?: string; prefix?: string; prefix6?: string; relayMap?: string; adminSocket: string; json?: boolean }, c: Command) => {
+    .action(async (opts: { listen: string; registerLimit: string; db: string; tlsCert?: string; tlsKey?: string; selfSigned?: boolean; tlsDir?: string; prefix?: string; prefix6?: string; relayMap?: string; adminSocket: string; json?: boolean }, c: Command) => {
       const log = loggerFor(globalOptions(c));
       const running = await serveCoordinator(opts, log);
       const info = { listen: running.listen, fingerprint: running.fingerprint, adminSocket: opts.adminSocket, db: opts.db.replace(/\/\/[^@/]*@/, '//***@') };

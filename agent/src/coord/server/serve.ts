@@ -30,6 +30,8 @@ export interface ServeOptions {
   prefix6?: string;
   relayMap?: string;
   adminSocket: string;
+  /** "BURST:PERSEC" for /v1/register per source address. */
+  registerLimit?: string;
 }
 
 export interface RunningCoordinator {
@@ -86,12 +88,14 @@ export async function serveCoordinator(o: ServeOptions, log: Logger): Promise<Ru
   const { host, port } = parseListen(o.listen);
   checkPrefix('--prefix', o.prefix, 4);
   checkPrefix('--prefix6', o.prefix6, 6);
+  const limit = /^(\d{1,7}):(\d{1,7})$/.exec(o.registerLimit ?? '20:2');
+  if (!limit || Number(limit[1]) < 1 || Number(limit[2]) < 1) throw new ConegateError('CG_USAGE', `--register-limit ${o.registerLimit}: expected BURST:PERSEC, both at least 1`);
   const relays = await readRelayMap(o.relayMap);
   const tls = await tlsFor(o, host);
   const bytes = (n: number) => randomBytes(n);
   const store = await openCoordStore(o.db, { randomBytes: bytes });
   const coordinator = new Coordinator(
-    { host, port, tls, relays, adminSocket: o.adminSocket, ...(o.prefix ? { prefix4: o.prefix } : {}), ...(o.prefix6 ? { prefix6: o.prefix6 } : {}) },
+    { host, port, tls, relays, adminSocket: o.adminSocket, registerLimit: { burst: Number(limit[1]), perSec: Number(limit[2]), maxKeys: 10_000 }, ...(o.prefix ? { prefix4: o.prefix } : {}), ...(o.prefix6 ? { prefix6: o.prefix6 } : {}) },
     { store, clock: realClock, wallNowMs: Date.now, random: Math.random, randomBytes: bytes, log },
   );
   try {
