@@ -14,6 +14,12 @@ missing=()
 for bin in "${!NEED[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${NEED[$bin]}")
 done
+# Binary -> Debian package for programs outside PATH (the store and coordinator tests start their own
+# PostgreSQL cluster with initdb/postgres from /usr/lib/postgresql/<version>/bin).
+declare -A NEED_PATH=( ['/usr/lib/postgresql/*/bin/initdb']=postgresql )
+for pattern in "${!NEED_PATH[@]}"; do
+  compgen -G "$pattern" >/dev/null || missing+=("${NEED_PATH[$pattern]}")
+done
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need root to install: ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})" >&2
@@ -22,8 +28,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  # Debian's coturn and miniupnpd packages try to start their daemons; policy-rc.d keeps them stopped
-  # so only the lab starts them, inside its own namespaces.
+  # Debian's coturn, miniupnpd and postgresql packages try to start their daemons; policy-rc.d keeps
+  # them stopped so only the tests start them (the lab inside its own namespaces).
   own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1

@@ -25,6 +25,8 @@ export type CgCode =
   | 'CG_BUSY'
   | 'CG_COORD_REFUSED'
   | 'CG_NOT_RUNNING'
+  | 'CG_NOT_FOUND'
+  | 'CG_STORE_FAILED'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -72,6 +74,8 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_BUSY: 1,
   CG_COORD_REFUSED: 1,
   CG_NOT_RUNNING: 1,
+  CG_NOT_FOUND: 1,
+  CG_STORE_FAILED: 1,
   CG_INTERNAL: 1,
 };
 

@@ -46,3 +46,10 @@ test('a ULA /48 is fd00::/8 with 40 random bits (RFC 4193 §3.2)', () => {
   assert.equal(randomUlaPrefix(() => Uint8Array.from([0x7a, 0x11, 0x5c, 0xa1, 0xe0])), 'fd7a:115c:a1e0::/48');
   assert.throws(() => randomUlaPrefix(() => new Uint8Array(4)), (e) => isConegateError(e));
 });
+
+test('used addresses count in any valid spelling; malformed ones are ignored', () => {
+  const pool = 'fd7a:115c:a1e0::/48';
+  assert.equal(allocateAddress(pool, ['FD7A:115C:A1E0:0:0:0:0:1', 'fd7a:115c:a1e0::0.0.0.2']), 'fd7a:115c:a1e0::3');
+  assert.equal(allocateAddress(pool, ['fd7a:115c:a1e0::1::2', 'fd7a:115c:a1e0::fffff', 'fd7a::115c::1']), 'fd7a:115c:a1e0::1');
+  assert.equal(allocateAddress(DEFAULT_PREFIX4, ['100.64.0.01', '100.64.0.256', '100.64.0', '100.64.0.1.2']), '100.64.0.1');
+});

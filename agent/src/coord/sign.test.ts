@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newMachineKey, parseAuthorization, signRequest, verifyRequest } from './sign.ts';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { AUTH_SCHEME, signingString } from './protocol.ts';
+import { bodySha256Hex, newMachineKey, parseAuthorization, signRequest, verifyRequest } from './sign.ts';
 
 const seed = (b: number) => () => new Uint8Array(32).fill(b);
 const key = newMachineKey(seed(7));
@@ -42,4 +44,12 @@ test('malformed headers are refused, never thrown', () => {
     assert.equal(r.ok, false, String(h));
   }
   assert.equal(parseAuthorization(`CG1 ${key.publicKeyHex} ${NOW} ${'ab'.repeat(64)}`)?.timeMs, NOW);
+});
+
+test('signatures agree with @noble/curves both ways (RFC 8032 is deterministic)', () => {
+  const msg = new TextEncoder().encode(signingString('POST', '/v1/routes', NOW, bodySha256Hex('{}')));
+  const noble = Buffer.from(ed25519.sign(msg, key.secretKey)).toString('hex');
+  const ours = signRequest(key, 'POST', '/v1/routes', '{}', NOW);
+  assert.equal(ours, `${AUTH_SCHEME} ${key.publicKeyHex} ${NOW} ${noble}`);
+  assert.equal(verifyRequest({ authorization: ours, method: 'POST', pathWithQuery: '/v1/routes', body: '{}', nowMs: NOW }).ok, true);
 });

@@ -13,6 +13,7 @@ import { stunCommand } from './stun.ts';
 import { ipsCommand } from './ips.ts';
 import { wgCommands } from './wg.ts';
 import { upCommands } from './up.ts';
+import { coordCommand } from './coord.ts';
 
 export const COMMANDS: (() => Command)[] = [
   configCommand,
@@ -25,4 +26,5 @@ export const COMMANDS: (() => Command)[] = [
   ipsCommand,
   ...wgCommands,
   ...upCommands,
+  coordCommand,
 ];

@@ -42,7 +42,7 @@ export interface CoordinatorConfig {
   /** Required by the CLI; only in-process tests run without it (and then never listen). */
   tls?: TlsIdentity;
   prefix4?: string;
-  /** Default: the /48 the existing nodes live in, else a new random ULA /48. */
+  /** Default: a random ULA /48 chosen at the first start and kept in the store. */
   prefix6?: string;
   relays?: RelayMap;
   adminSocket?: string;
@@ -93,7 +93,8 @@ export class Coordinator {
     if (this.started) return;
     this.started = true;
     await this.deps.store.migrate();
-    this.prefix6 = this.config.prefix6 ?? (await this.existingPrefix6()) ?? randomUlaPrefix(this.deps.randomBytes);
+    // Chosen once, first writer wins: every replica and every restart must hand out the same /48.
+    this.prefix6 = this.config.prefix6 ?? (await this.deps.store.initSetting('prefix6', randomUlaPrefix(this.deps.randomBytes)));
     await this.hub.start();
     await Promise.all([this.app.ready(), this.admin.ready()]);
     this.armTrim();
@@ -125,6 +126,8 @@ export class Coordinator {
       // Our own logger logs what matters (errors, registrations); fastify's per-request lines would flood it.
       logger: false,
       return503OnClosing: true,
+      // A HEAD of GET /v1/map would open a stream with no body to carry it.
+      exposeHeadRoutes: false,
       // Strict: nothing coerced, no defaults filled in, unknown properties refused by the schemas.
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, formats: COORD_FORMATS } },
     });
@@ -171,13 +174,6 @@ export class Coordinator {
       process.umask(old);
     }
     await chmod(path, 0o600);
-  }
-
-  private async existingPrefix6(): Promise<string | undefined> {
-    const n = (await this.deps.store.listNodes({ includeRevoked: true }))[0];
-    if (!n) return undefined;
-    const groups = n.ipv6.split(':');
-    return groups.length >= 3 && !n.ipv6.slice(0, n.ipv6.indexOf(':', n.ipv6.indexOf(':', n.ipv6.indexOf(':') + 1) + 1)).includes('::') ? `${groups.slice(0, 3).join(':')}::/48` : undefined;
   }
 
   private armTrim(): void {

@@ -57,7 +57,7 @@ export class MapHub {
   private readonly streams = new Map<string, Stream>();
   private unsubscribe: (() => void) | undefined;
   private coalesceTimer: CancelTimer | undefined;
-  private draining = false;
+  private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
   private readonly opts: Required<HubOptions>;
@@ -130,11 +130,11 @@ export class MapHub {
   }
 
   /** The client went away (socket closed): forget the stream and mark the node offline. */
-  detach(nodeId: string, sink: StreamSink): void {
+  detach(nodeId: string, sink: StreamSink): Promise<void> {
     const s = this.streams.get(nodeId);
-    if (!s || s.sink !== sink) return;
+    if (!s || s.sink !== sink) return Promise.resolve();
     this.close(s);
-    if (!this.stopped) void this.touch(nodeId);
+    return this.stopped ? Promise.resolve() : this.touch(nodeId);
   }
 
   private close(s: Stream): void {
@@ -145,10 +145,17 @@ export class MapHub {
     s.sink.end();
   }
 
-  /** lastSeenMs moves on connect and disconnect; the change it appends tells every peer `online` flipped. */
+  /**
+   * lastSeenMs moves on connect and disconnect; the change it appends tells every peer `online` flipped.
+   * It always moves forward (at least 1 ms), so a connect and disconnect within one millisecond still
+   * make a change.
+   */
   private async touch(nodeId: string): Promise<void> {
     try {
-      await this.deps.store.updateNode(nodeId, { lastSeenMs: this.deps.wallNowMs() }, this.deps.wallNowMs());
+      const n = await this.deps.store.nodeById(nodeId);
+      if (!n || n.revokedAtMs !== null) return;
+      const now = this.deps.wallNowMs();
+      await this.deps.store.updateNode(nodeId, { lastSeenMs: Math.max(now, n.lastSeenMs + 1) }, now);
     } catch (err) {
       this.deps.log.warn({ err, node: nodeId }, 'coord: could not record last seen');
     }
@@ -171,7 +178,8 @@ export class MapHub {
   /** The changes (since, atSeq] as one delta, or undefined when the log cannot serve them. */
   private async catchUp(nodeId: string, since: number, atSeq: number): Promise<Delta | undefined> {
     if (since > atSeq) return since <= (await this.deps.store.latestSeq()) ? { t: 'delta', seq: atSeq } : undefined;
-    if ((await this.deps.store.oldestSeq()) > since) return undefined;
+    // The log holds every seq >= oldestSeq, so it can serve (since, atSeq] when since >= oldestSeq - 1.
+    if ((await this.deps.store.oldestSeq()) - 1 > since) return undefined;
     const changes = (await this.deps.store.changesSince(since, this.opts.maxCatchUp + 1)).filter((c) => c.seq <= atSeq);
     if (changes.length > this.opts.maxCatchUp) return undefined;
     if (changes.length === 0) return { t: 'delta', seq: atSeq };
@@ -187,13 +195,22 @@ export class MapHub {
     });
   }
 
-  /** Reads the log from the cursor and broadcasts; one drain at a time, re-run if woken meanwhile. */
-  async drain(): Promise<void> {
-    if (this.draining) {
+  /**
+   * Reads the log from the cursor and broadcasts. One drain at a time: a call during a drain makes it
+   * run once more and returns the running one, so awaiting drain() always covers every change so far.
+   */
+  drain(): Promise<void> {
+    if (this.running) {
       this.again = true;
-      return;
+      return this.running;
     }
-    this.draining = true;
+    this.running = this.drainLoop().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async drainLoop(): Promise<void> {
     try {
       do {
         this.again = false;
@@ -208,8 +225,6 @@ export class MapHub {
       } while (this.again && !this.stopped);
     } catch (err) {
       this.deps.log.error({ err }, 'coord: reading the change log failed; retrying on the next change');
-    } finally {
-      this.draining = false;
     }
   }
 
@@ -248,7 +263,7 @@ export class MapHub {
     }
     if (!s.sink.write(line)) {
       this.stats.streamsCut++;
-      this.detach(s.nodeId, s.sink);
+      void this.detach(s.nodeId, s.sink);
       return;
     }
     this.stats.linesWritten++;

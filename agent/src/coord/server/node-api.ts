@@ -99,7 +99,7 @@ export function registerNodeApi(app: FastifyInstance, config: NodeApiConfig, dep
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     const sink = responseSink(res, config.maxStreamBufferBytes);
-    res.on('close', () => hub.detach(node.id, sink));
+    res.on('close', () => void hub.detach(node.id, sink));
     await hub.attach(node, sink, since);
   });
 

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConegateError } from '../../errors.ts';
 import { isIp } from '../../net/ip.ts';
+import { normalizeFingerprint } from '../tls-pin.ts';
 
 const run = promisify(execFile);
 
@@ -26,12 +27,6 @@ export interface TlsIdentity {
 
 export const SELF_SIGNED_KEY = 'coord-tls.key';
 export const SELF_SIGNED_CERT = 'coord-tls.crt';
-
-/** "AB:CD:..." or "abcd..." or "sha256:abcd..." to 64 lowercase hex digits; undefined if not a SHA-256. */
-export function normalizeFingerprint(text: string): string | undefined {
-  const hex = text.trim().replace(/^sha256[:=]/i, '').replace(/:/g, '').toLowerCase();
-  return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
-}
 
 export function fingerprintOf(certPem: string): string {
   return normalizeFingerprint(new X509Certificate(certPem).fingerprint256)!;
@@ -73,11 +68,4 @@ export async function selfSignedTls(dir: string, names: string[]): Promise<TlsId
     throw new ConegateError(missing ? 'CG_PEER_MISSING' : 'CG_COMMAND_FAILED', missing ? 'openssl is needed to make a self-signed certificate: install the Debian package openssl (or pass --tls-cert and --tls-key)' : 'openssl could not make the self-signed certificate', { cause });
   }
   return loadTls(certFile, keyFile);
-}
-
-/** A checkServerIdentity for https/tls clients that accepts exactly the certificate with this SHA-256. */
-export function pinnedIdentity(fingerprint: string): (host: string, cert: { fingerprint256: string }) => Error | undefined {
-  const want = normalizeFingerprint(fingerprint);
-  if (!want) throw new ConegateError('CG_USAGE', `"${fingerprint}" is not a SHA-256 fingerprint (64 hex digits, colons allowed)`);
-  return (_host, cert) => (normalizeFingerprint(cert.fingerprint256) === want ? undefined : new ConegateError('CG_NETWORK', `the coordinator's certificate does not match the pinned fingerprint ${want}`));
 }

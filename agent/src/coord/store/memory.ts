@@ -10,6 +10,7 @@ import { ConegateError } from '../../errors.ts';
 import {
   applyPatch,
   authKeyRefusal,
+  byCreation,
   ChangeListeners,
   compareRoutes,
   consumeAuthKey,
@@ -36,6 +37,7 @@ export class MemoryData {
   readonly authKeys = new Map<string, AuthKeyRecord>();
   readonly nodes = new Map<string, NodeRecord>();
   readonly routes = new Map<string, RouteRecord[]>();
+  readonly settings = new Map<string, string>();
   changes: ChangeRecord[] = [];
   lastSeq = 0;
   /** Highest seq removed by trimChanges (0 = none). */
@@ -83,7 +85,7 @@ export class MemoryStore implements CoordStore {
 
   async listAuthKeys(): Promise<AuthKeyRecord[]> {
     this.#open();
-    return [...this.data.authKeys.values()].sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1)).map(clone);
+    return [...this.data.authKeys.values()].sort(byCreation).map(clone);
   }
 
   async expireAuthKey(id: string, nowMs: number): Promise<boolean> {
@@ -164,7 +166,7 @@ export class MemoryStore implements CoordStore {
     this.#open();
     return [...this.data.nodes.values()]
       .filter((n) => opts.includeRevoked || n.revokedAtMs === null)
-      .sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1))
+      .sort(byCreation)
       .map(clone);
   }
 
@@ -215,6 +217,12 @@ export class MemoryStore implements CoordStore {
     this.data.routes.set(nodeId, routes.map((r) => (r === route ? { ...r, approved } : r)));
     this.#commit([{ nodeId, kind: 'routes', fields: [] }], nowMs);
     return true;
+  }
+
+  async initSetting(key: string, value: string): Promise<string> {
+    this.#open();
+    if (!this.data.settings.has(key)) this.data.settings.set(key, value);
+    return this.data.settings.get(key)!;
   }
 
   async latestSeq(): Promise<number> {

@@ -56,6 +56,11 @@ export function compareRoutes(a: RouteRecord, b: RouteRecord): number {
   return a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : a.cidr < b.cidr ? -1 : a.cidr > b.cidr ? 1 : 0;
 }
 
+/** Sort order of auth keys and nodes in every driver: oldest first, then by id (code-point order). */
+export function byCreation(a: { createdAtMs: number; id: string }, b: { createdAtMs: number; id: string }): number {
+  return a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
 const KEY_FIELDS = new Set(['nodeKey', 'discoKey']);
 
 /**

@@ -125,6 +125,13 @@ export interface CoordStore {
   /** false if the node does not advertise that route. Appends 'routes' when it changes. */
   setRouteApproval(nodeId: string, cidr: string, approved: boolean, nowMs: number): Promise<boolean>;
 
+  /**
+   * The value stored under `key`, storing `value` first when there is none, in one transaction: every
+   * replica gets the first writer's value, and it survives restarts. For coordinator settings chosen
+   * once at first start, such as the random ULA /48 (key 'prefix6').
+   */
+  initSetting(key: string, value: string): Promise<string>;
+
   latestSeq(): Promise<number>;
   /** Changes with seq > afterSeq, oldest first, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<ChangeRecord[]>;
