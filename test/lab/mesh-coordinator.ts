@@ -1,6 +1,6 @@
 /**
- * The real coordinator (agent/src/coord/server, memory store) for lab tests, until `conegate coord
- * serve` exists: listens on --listen ADDR:PORT with a self-signed certificate made in --dir, prints
+ * The real coordinator (agent/src/coord/server, memory store) with synthetic nodes, for the RSS
+ * benchmark (bench/agent.ts); the lab acceptance test runs `conegate coord serve` itself. It listens on --listen ADDR:PORT with a self-signed certificate made in --dir, prints
  * one JSON line {"ready":true,"fingerprint","authKey","port"} on stdout, then takes admin commands on
  * stdin, one per line: `revoke <nodeId>` -> {"revoked":id,"status":N}. Ends on SIGTERM or stdin close.
  * `--fake-nodes N` registers N synthetic nodes (keys, two endpoints each) first, for the RSS benchmark.

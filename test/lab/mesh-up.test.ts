@@ -1,5 +1,5 @@
-// Acceptance for the agent service in the netns lab (issue 16): the real coordinator on the lab
-// internet (s1), three `conegate up` nodes: s2 (public address), a.h1 behind a full-cone NAT and c.h1
+// Acceptance for the agent service in the netns lab (issue 16): the real coordinator (`conegate coord
+// serve`, SQLite, self-signed and pinned) on the lab internet (s1), three `conegate up` nodes: s2 (public address), a.h1 behind a full-cone NAT and c.h1
 // behind a symmetric NAT. Each lists the other two in `status --json`; s2 and a.h1 (no traversal
 // needed) ping each other's mesh addresses over WireGuard using endpoints from the map (a.h1's comes
 // from STUN on its mesh socket) and keep doing so while the coordinator is frozen; a revoked node loses
@@ -34,6 +34,7 @@ describe('conegate up in the netns lab', () => {
   let lab: Lab;
   let dir: string;
   let coord: LabProcess;
+  let adminSocket: string;
   const agents = new Map<string, LabProcess>();
   const configs = new Map<string, string>();
   const tag = String(process.pid % 100000);
@@ -90,8 +91,12 @@ describe('conegate up in the netns lab', () => {
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-up-'));
     const stun = lab.spawnNode('s1', CLI, ['stun', 'serve', '--listen', `${lab.addr('s1')}:3478`], { description: 'conegate stun serve' });
     await stun.waitForOutput(/listening on/, 60_000, 'stdout');
-    coord = lab.spawnNode('s1', 'test/lab/mesh-coordinator.ts', ['--listen', `${lab.addr('s1')}:8443`, '--dir', dir], { description: 'mesh coordinator' });
-    const ready = JSON.parse((await coord.waitForOutput(/\{"ready".*\}/, 60_000, 'stdout'))[0]) as { fingerprint: string; authKey: string; port: number };
+    adminSocket = join(dir, 'coord-admin.sock');
+    coord = lab.spawnNode('s1', CLI, ['coord', 'serve', '--listen', `${lab.addr('s1')}:8443`, '--db', join(dir, 'coord-db'), '--self-signed', '--admin-socket', adminSocket, '--json'], { description: 'conegate coord serve' });
+    const fingerprint = (await coord.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
+    const key = await lab.execNode('s1', CLI, ['coord', 'authkey', 'create', '--reusable', '--json', '--admin-socket', adminSocket], { timeoutMs: 30_000 });
+    assert.equal(key.code, 0, key.stderr);
+    const ready = { fingerprint, authKey: (JSON.parse(key.stdout) as { secret: string }).secret, port: 8443 };
     await Promise.all(
       NODES.map((node, i) =>
         startAgent(
@@ -161,9 +166,12 @@ describe('conegate up in the netns lab', () => {
     assert.ok(await ping('a.h1', meshV4(s2)));
     // Measured from the agents' own log times (same host clock), not from CLI round trips, which
     // spend seconds starting node on a busy machine.
-    const logTime = async (node: string, re: RegExp) => (JSON.parse((await agents.get(node)!.waitForOutput(re, 30_000, 'stderr'))[0]) as { time: number }).time;
-    const t0 = Date.now();
-    coord.write(`revoke ${s2.mesh.self.id}\n`);
+    const logTimeOf = async (p: LabProcess, re: RegExp) => (JSON.parse((await p.waitForOutput(re, 30_000, 'stderr'))[0]) as { time: number }).time;
+    const logTime = (node: string, re: RegExp) => logTimeOf(agents.get(node)!, re);
+    const revoke = await lab.execNode('s1', CLI, ['coord', 'nodes', 'revoke', s2.mesh.self.id, '--admin-socket', adminSocket], { timeoutMs: 30_000 });
+    assert.equal(revoke.code, 0, revoke.stderr);
+    // From the coordinator's own log line for the revocation (same host clock as the agents').
+    const t0 = await logTimeOf(coord, /\{[^\n]*"msg":"coord: node revoked"[^\n]*\}/);
     const [tRevoked, tA, tC] = await Promise.all([
       logTime('s2', /\{[^\n]*"msg":"mesh: all peers removed"[^\n]*\}/),
       logTime('a.h1', /\{[^\n]*"msg":"mesh: peer removed"[^\n]*\}/),
