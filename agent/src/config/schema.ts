@@ -10,6 +10,7 @@ import { netcheckSchema } from './sections/netcheck.ts';
 import { portmapSchema } from './sections/portmap.ts';
 import { ipsSchema } from './sections/ips.ts';
 import { wgSchema } from './sections/wg.ts';
+import { meshSchema } from './sections/mesh.ts';
 
 export const configSchema = {
   $id: 'https://conegate.invalid/schema/config.json',
@@ -25,5 +26,6 @@ export const configSchema = {
     portmap: { ...portmapSchema, default: {} },
     ips: { ...ipsSchema, default: {} },
     wg: { ...wgSchema, default: {} },
+    mesh: { ...meshSchema, default: {} },
   },
 } as const;

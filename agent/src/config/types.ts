@@ -3,6 +3,9 @@
  * config tests prove the schema's defaults produce an object of this shape.
  */
 import type { LogConfig } from './sections/log.ts';
+import type { MeshConfig } from './sections/mesh.ts';
+
+export type { MeshConfig } from './sections/mesh.ts';
 
 export interface PmpConfig {
   enabled: boolean;
@@ -74,4 +77,5 @@ export interface Config {
   portmap: PortmapConfig;
   ips: IpsConfig;
   wg: WgConfig;
+  mesh: MeshConfig;
 }

@@ -8,6 +8,10 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { realClock } from '../../clock/clock.ts';
+import { ConegateError, isConegateError } from '../../errors.ts';
+import type { Config } from '../../config/types.ts';
+import { controlRequest } from '../../service/control-client.ts';
+import { controlSocketOf } from '../../service/paths.ts';
 import type { PortMapping } from '../../fw/backend.ts';
 import { readState } from '../../pmpd/state.ts';
 import { PmpServer } from '../../pmpd/server.ts';
@@ -24,6 +28,28 @@ interface CommonOpts {
 const backendOption = () => new Option('--backend <name>', 'firewall backend').choices(['auto', 'nftables', 'pf', 'memory']);
 const CONFIG_HELP = 'config file (default: CONEGATE_CONFIG, then the platform default)';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+interface LiveMapping {
+  via: string;
+  transport: string;
+  client: string;
+  internalAddress: string;
+  internalPort: number;
+  externalPort: number;
+  remainingSec: number;
+}
+
+/** Mappings from the running agent; undefined when no agent runs or it has no NAT-PMP/PCP server. */
+async function agentMappings(config: Config): Promise<{ source: 'agent'; control: string; mappings: LiveMapping[] } | undefined> {
+  const control = controlSocketOf(config);
+  try {
+    const r = (await controlRequest(control, 'pmp-list')) as { mappings: LiveMapping[] };
+    return { source: 'agent', control, mappings: r.mappings };
+  } catch (err) {
+    if (isConegateError(err) && (err.code === 'CG_NOT_RUNNING' || err.code === 'CG_UNSUPPORTED')) return undefined;
+    throw err;
+  }
+}
 
 export function pmpCommand(): Command {
   const cmd = new Command('pmp').description('NAT-PMP (RFC 6886) and PCP (RFC 6887) server for LAN clients');
@@ -71,6 +97,15 @@ export function pmpCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: CommonOpts, c: Command) => {
       const { config } = await resolveConfig(globalOptions(c));
+      // The running agent (`conegate up` with pmp.enabled) knows its table best; the state file is the
+      // fallback when it does not run, and what --state explicitly asks for.
+      if (opts.state === undefined) {
+        const live = await agentMappings(config);
+        if (live) {
+          printResult(opts.json === true, live, () => [`agent (${live.control}): ${live.mappings.length} mapping(s)`, ...live.mappings.map((m) => `  ${m.via} ${m.transport} :${m.externalPort} -> ${m.internalAddress}:${m.internalPort} ${m.remainingSec}s left (client ${m.client})`)].join('\n'));
+          return;
+        }
+      }
       const stateFile = opts.state ?? defaultStateFile(config);
       const state = await readState(stateFile);
       const backendName = opts.backend ?? config.pmp.backend;

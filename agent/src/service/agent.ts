@@ -1,0 +1,151 @@
+/**
+ * The agent service behind `conegate up`: one process running what the config enables (mesh node,
+ * NAT-PMP/PCP server, upstream port mapping, EIM NAT rules, periodic netcheck) and the control
+ * socket the other commands talk to. Start order: control socket first (refuses when another agent
+ * runs, before anything changes), then each component; if one fails to start, those already started
+ * are stopped in reverse and the error is thrown: never a half-started agent.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../clock/clock.ts';
+import type { Config } from '../config/types.ts';
+import { ConegateError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { CoordClient } from '../node/coord-client.ts';
+import { IDENTITY_FILES, loadIdentity } from '../node/identity.ts';
+import { readSecretFile } from '../node/secret-file.ts';
+import type { Component } from './component.ts';
+import { ControlServer } from './control-server.ts';
+import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
+import { natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
+
+export interface AgentOptions {
+  config: Config;
+  stateDir: string;
+  controlSocket: string;
+  /** Given once on the command line (`up --auth-key`); else mesh.authKeyFile is read when needed. */
+  authKey?: string;
+  log: Logger;
+  clock: Clock;
+  /** Tests: replace edges of the mesh node (memory TUN, no ifconfig, loopback endpoints). */
+  meshDeps?: Partial<MeshNodeDeps>;
+  pmpPort?: number;
+}
+
+export class Agent {
+  readonly components: Component[] = [];
+  mesh: MeshNode | undefined;
+  private pmp: ReturnType<typeof pmpComponent> | undefined;
+  private control: ControlServer | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly startedAtMs = Date.now();
+  /** Why the agent stopped on its own (a refused auth key); `up` exits with it. */
+  fatal: ConegateError | undefined;
+  /** Resolves when the agent has stopped (after `conegate down`, a signal, or stop()). */
+  readonly stopped: Promise<void>;
+  private resolveStopped: () => void = () => undefined;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.stopped = new Promise((r) => (this.resolveStopped = r));
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.opts;
+    this.control = await ControlServer.listen(this.opts.controlSocket, this.handlers(), log);
+    try {
+      await this.build();
+      for (const c of this.components) {
+        log.info({ component: c.name }, 'agent: starting');
+        await c.start();
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    log.info({ components: this.components.map((c) => c.name), control: this.opts.controlSocket, mesh: config.mesh.enabled }, 'agent: up');
+  }
+
+  private async build(): Promise<void> {
+    const { config, log, clock, stateDir } = this.opts;
+    const deps = { log, clock, stateDir };
+    if (config.nat.enabled) this.components.push(natComponent(config, deps));
+    if (config.pmp.enabled) this.components.push((this.pmp = pmpComponent(config, { ...deps, ...(this.opts.pmpPort ? { port: this.opts.pmpPort } : {}) })));
+    let portmapEndpoint: string | undefined;
+    if (config.mesh.enabled) {
+      const mesh = await this.buildMesh(() => portmapEndpoint);
+      this.mesh = mesh;
+      this.components.push({ name: 'mesh', start: () => mesh.start(), stop: () => mesh.stop(), status: () => mesh.status() });
+      if (config.portmap.enabled) {
+        this.components.push(
+          portmapComponent(config, { ...deps, port: () => mesh.bind?.localPort ?? config.wg.listenPort, onEndpoint: (ep) => { portmapEndpoint = ep; mesh.reportEndpoints(); } }),
+        );
+      }
+    }
+    if (config.netcheck.stunServers.length > 0) this.components.push(netcheckComponent(config, deps));
+  }
+
+  private async buildMesh(portmapEndpoint: () => string | undefined): Promise<MeshNode> {
+    const { config, log, clock, stateDir } = this.opts;
+    const m = config.mesh;
+    if (!m.coordinator) throw new ConegateError('CG_CONFIG_INVALID', 'mesh.enabled needs mesh.coordinator (or conegate up --coordinator URL)');
+    let ca: string | undefined;
+    if (m.ca) {
+      try {
+        ca = await readFile(m.ca, 'utf8');
+      } catch (cause) {
+        throw new ConegateError('CG_CONFIG_UNREADABLE', `mesh.ca: cannot read ${m.ca}`, { cause });
+      }
+    }
+    const identity = await loadIdentity(stateDir);
+    const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine });
+    const authKey = async () => this.opts.authKey ?? (m.authKeyFile ? (await readSecretFile(m.authKeyFile, 'auth key file'))?.trim() : undefined);
+    const onRefused = (err: ConegateError) => {
+      this.fatal = err;
+      void this.stop();
+    };
+    return new MeshNode({ mesh: m, wg: config.wg, authKey, stunServers: config.netcheck.stunServers, onRefused }, { log, clock, identity, api, portmapEndpoint, ...this.opts.meshDeps });
+  }
+
+  status(): unknown {
+    return {
+      pid: process.pid,
+      uptimeSec: Math.round((Date.now() - this.startedAtMs) / 1000),
+      components: Object.fromEntries(this.components.filter((c) => c.name !== 'mesh').map((c) => [c.name, c.status?.() ?? null])),
+      mesh: this.mesh?.status() ?? null,
+    };
+  }
+
+  private handlers() {
+    return {
+      ping: () => 'pong',
+      status: () => this.status(),
+      down: () => {
+        // Answer first, then stop: the caller learns the agent accepted.
+        setImmediate(() => void this.stop());
+        return { stopping: true };
+      },
+      logout: async () => {
+        if (!this.mesh) throw new ConegateError('CG_UNSUPPORTED', 'the mesh is not enabled in this agent');
+        await this.mesh.logout();
+        // A logged-out machine key is gone at the coordinator; the next `up --auth-key` starts fresh.
+        for (const f of Object.values(IDENTITY_FILES)) await rm(join(this.opts.stateDir, f), { force: true });
+        return { loggedOut: true };
+      },
+      'pmp-list': () => {
+        if (!this.pmp) throw new ConegateError('CG_UNSUPPORTED', 'the NAT-PMP/PCP server is not enabled in this agent (pmp.enabled)');
+        return this.pmp.mappings();
+      },
+    };
+  }
+
+  stop(): Promise<void> {
+    return (this.stopping ??= (async () => {
+      for (const c of [...this.components].reverse()) {
+        await c.stop().catch((err: Error) => this.opts.log.error({ component: c.name, err: err.message }, 'agent: stop failed'));
+      }
+      await this.control?.close();
+      this.opts.log.info('agent: stopped');
+      this.resolveStopped();
+    })());
+  }
+}

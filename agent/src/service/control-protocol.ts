@@ -1,0 +1,50 @@
+/**
+ * The control socket's protocol: one JSON object per line each way. A request names a command and
+ * may carry an id the answer repeats; each command has its own JSON Schema (no extra keys), so a bad
+ * request gets an error answer naming what was wrong, never a crash or a half-done action.
+ *
+ *   -> {"id":1,"cmd":"status"}
+ *   <- {"id":1,"ok":true,"result":{...}}
+ *   <- {"id":1,"ok":false,"error":{"code":"CG_INPUT_INVALID","message":"..."}}
+ */
+import { Ajv } from 'ajv';
+import { ConegateError } from '../errors.ts';
+
+export const CONTROL_COMMANDS = ['status', 'down', 'logout', 'pmp-list', 'ping'] as const;
+export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
+
+export interface ControlRequest {
+  id?: number;
+  cmd: ControlCommand;
+}
+
+export type ControlResponse = { id?: number; ok: true; result: unknown } | { id?: number; ok: false; error: { code: string; message: string } };
+
+/** Longest request line the server reads; requests are tiny, so anything longer is abuse or a bug. */
+export const MAX_REQUEST_BYTES = 16 * 1024;
+
+const idSchema = { type: 'integer', minimum: 0, maximum: 2 ** 31 } as const;
+const ajv = new Ajv({ strict: true });
+const validators = Object.fromEntries(
+  CONTROL_COMMANDS.map((cmd) => [cmd, ajv.compile({ type: 'object', additionalProperties: false, required: ['cmd'], properties: { id: idSchema, cmd: { const: cmd } } })]),
+) as Record<ControlCommand, ReturnType<typeof ajv.compile>>;
+
+/** Parses one request line; throws ConegateError CG_INPUT_INVALID with what was wrong. */
+export function parseControlRequest(line: string): ControlRequest {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new ConegateError('CG_INPUT_INVALID', 'request is not JSON');
+  }
+  const cmd = (v as { cmd?: unknown } | null)?.cmd;
+  if (typeof cmd !== 'string' || !(CONTROL_COMMANDS as readonly string[]).includes(cmd)) {
+    throw new ConegateError('CG_INPUT_INVALID', `unknown command ${JSON.stringify(cmd)?.slice(0, 40) ?? 'none'} (have: ${CONTROL_COMMANDS.join(', ')})`);
+  }
+  const validate = validators[cmd as ControlCommand];
+  if (!validate(v)) {
+    const e = validate.errors?.[0];
+    throw new ConegateError('CG_INPUT_INVALID', `${cmd}: ${e?.instancePath || 'request'} ${e?.message ?? 'is invalid'}${e?.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+  }
+  return v as ControlRequest;
+}

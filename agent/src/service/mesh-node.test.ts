@@ -1,0 +1,87 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { realClock } from '../clock/clock.ts';
+import { validateConfig } from '../config/load.ts';
+import { silentLogger } from '../log/logger.ts';
+import { CoordClient } from '../node/coord-client.ts';
+import { loadIdentity } from '../node/identity.ts';
+import { waitFor } from '../node/testkit-net.ts';
+import { decodeEcho, encodeEcho } from '../tun/icmp.ts';
+import { MemoryTun } from '../wg/memory-tun.ts';
+import { CoordTwin } from '../../../test/fakes/coordinator.ts';
+import { selfSignedCert } from '../../../test/fakes/tls-cert.ts';
+import { MeshNode } from './mesh-node.ts';
+
+let twin: CoordTwin;
+let dir: string;
+let fingerprint: string;
+before(async () => {
+  const cert = await selfSignedCert();
+  fingerprint = cert.fingerprint;
+  twin = new CoordTwin({ cert: cert.cert, key: cert.key, authKeys: ['k1'] });
+  await twin.up();
+  dir = await mkdtemp(join(tmpdir(), 'cg-meshnode-'));
+});
+after(async () => {
+  await twin.down();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** `portmap`: pretend an upstream mapping maps the mesh port to itself (reported as type 'portmap'). */
+async function node(name: string, portmap = false): Promise<{ node: MeshNode; tun: MemoryTun }> {
+  const config = validateConfig({ wg: { listenPort: 0 }, mesh: { enabled: true, hostname: name } });
+  const identity = await loadIdentity(join(dir, name));
+  const tun = new MemoryTun(`mem-${name}`);
+  let self: MeshNode | undefined;
+  const n = new MeshNode(
+    { mesh: config.mesh, wg: config.wg, authKey: async () => 'k1' },
+    {
+      log: silentLogger(),
+      clock: realClock,
+      identity,
+      api: new CoordClient({ url: twin.url, trust: { fingerprint }, machine: identity.machine }),
+      openTun: () => tun,
+      skipIfconfig: true,
+      includeLoopback: true,
+      interfaces: () => ({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }] }),
+      ...(portmap ? { portmapEndpoint: () => (self?.bind ? `127.0.0.1:${self.bind.localPort}` : undefined) } : {}),
+    },
+  );
+  self = n;
+  await n.start();
+  return { node: n, tun };
+}
+
+test('two nodes: peers from the map, a packet crosses WireGuard on the shared socket, status lists the peer, revocation drops the tunnel', async () => {
+  const a = await node('a');
+  const b = await node('b', true);
+  try {
+    await waitFor(() => a.node.status().peers.length === 1 && b.node.status().peers.length === 1, 'each sees the other');
+    await waitFor(() => a.node.device!.peers()[0]?.endpoint !== undefined, 'a has b\'s endpoint from the map');
+    // b's upstream mapping is what b reports (first; the same address as a local one is listed once).
+    assert.deepEqual(twin.nodeList().find((n) => n.name === 'b')!.endpoints.map((e) => e.type), ['portmap']);
+    assert.deepEqual(a.node.status().peers[0]!.endpoints.map((e) => e.type), ['portmap']);
+    const sa = a.node.status();
+    const sb = b.node.status();
+    assert.equal(sa.peers[0]!.name, 'b');
+    assert.deepEqual(sa.peers[0]!.addresses, sb.self.addresses);
+    assert.equal(sa.peers[0]!.nodeKey, sb.self.nodeKey);
+    const src = sa.self.addresses[0]!.split('/')[0]!;
+    const dst = sb.self.addresses[0]!.split('/')[0]!;
+    a.tun.inject(encodeEcho({ src, dst, id: 1, seq: 1, payload: new Uint8Array(8), reply: false }));
+    await waitFor(() => b.tun.written.length > 0, 'packet arrives at b');
+    assert.equal(decodeEcho(b.tun.written[0]!).dst, dst);
+    await waitFor(() => a.node.status().peers[0]!.lastHandshake !== null && a.node.status().peers[0]!.txBytes > 0, 'handshake shown');
+    assert.ok(a.node.demuxCounts.wg > 0);
+
+    twin.revoke(sb.self.id!);
+    await waitFor(() => b.node.device!.peers().length === 0 && a.node.device!.peers().length === 0, 'tunnels gone on both sides');
+    assert.equal(b.node.status().coordinator.phase, 'revoked');
+  } finally {
+    await a.node.stop();
+    await b.node.stop();
+  }
+});

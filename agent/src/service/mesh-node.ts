@@ -1,0 +1,202 @@
+/**
+ * The mesh node inside `conegate up`: the one UDP socket (demultiplexed by mesh/demux), the WireGuard
+ * Device on it, the TUN, and the coordinator session whose map configures the device's peers.
+ * - A peer removed from the map is removed from the device at once (its sessions go with it).
+ * - When the coordinator is away the device keeps its peers and sessions (nothing is torn down).
+ * - A revoked node removes every peer and stops its session.
+ * `(config, deps) -> component`, start/stop idempotent; stop undoes everything in reverse order.
+ */
+import { hostname as osHostname, networkInterfaces } from 'node:os';
+import type { Clock, CancelTimer } from '../clock/clock.ts';
+import type { ConegateError } from '../errors.ts';
+import type { MeshConfig, WgConfig } from '../config/types.ts';
+import { classifyPacket, type PacketKind } from '../mesh/demux.ts';
+import type { Logger } from '../log/logger.ts';
+import { createDevice } from '../wg/device.ts';
+import { keyFromHex, keyToHex } from '../wg/keys.ts';
+import type { Bind, Endpoint, TunDevice } from '../wg/ports.ts';
+import type { Device } from '../wg/types.ts';
+import { DgramBind } from '../wg/bind/dgram.ts';
+import { openTun } from '../tun/open.ts';
+import { applyPlan, planFor } from '../tun/ifconfig.ts';
+import type { CoordApi } from '../node/coord-client.ts';
+import { gatherEndpoints, type IfAddr } from '../node/endpoints.ts';
+import type { NodeIdentity } from '../node/identity.ts';
+import { desiredPeers, planPeerSteps, type AppliedPeer } from '../node/peers-plan.ts';
+import { CoordSession } from '../node/session.ts';
+import { MeshStun } from '../node/stun-endpoints.ts';
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { applyRoutes, routePlan } from './tun-routes.ts';
+import { peerStatus, type MeshStatus } from './mesh-status.ts';
+
+export interface MeshNodeConfig {
+  mesh: MeshConfig;
+  wg: WgConfig;
+  /** STUN servers asked from the mesh socket for the endpoint peers can reach (netcheck.stunServers). */
+  stunServers?: string[];
+  authKey: () => Promise<string | undefined>;
+  /** Registration refused for good (bad auth key): the agent stops with this error. */
+  onRefused?: (err: ConegateError) => void;
+}
+
+export interface MeshNodeDeps {
+  log: Logger;
+  clock: Clock;
+  identity: NodeIdentity;
+  api: CoordApi;
+  /** Tests: a memory TUN and no `ip` commands. */
+  openTun?: (name: string, mtu: number) => TunDevice;
+  skipIfconfig?: boolean;
+  interfaces?: () => Record<string, IfAddr[] | undefined>;
+  includeLoopback?: boolean;
+  /** The upstream port mapping's external endpoint, when port mapping runs. */
+  portmapEndpoint?: () => string | undefined;
+}
+
+const ENDPOINT_CHECK_MS = 30_000;
+
+export class MeshNode {
+  device: Device | undefined;
+  session: CoordSession | undefined;
+  bind: DgramBind | undefined;
+  tun: TunDevice | undefined;
+  readonly demuxCounts: Record<PacketKind, number> = { wg: 0, stun: 0, disco: 0, unknown: 0 };
+  private applied = new Map<string, AppliedPeer>();
+  private stun: MeshStun | undefined;
+  private addressesSet = false;
+  private cancelEndpointTimer: CancelTimer | undefined;
+  private started = false;
+  private chain: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly config: MeshNodeConfig, private readonly deps: MeshNodeDeps) {}
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { wg } = this.config;
+    const { log } = this.deps;
+    this.bind = await DgramBind.open({ port: wg.listenPort });
+    const tun = this.deps.openTun ? this.deps.openTun(wg.interface, wg.mtu) : openTun({ name: wg.interface, mtu: wg.mtu });
+    this.tun = tun;
+    const bind = this.bind;
+    // The device sends through the shared socket but never owns its receive side: the demux does.
+    const deviceBind: Bind = { send: (p, to) => bind.send(p, to), onReceive: () => undefined, localPort: bind.localPort, close: () => undefined };
+    this.device = createDevice({ privateKey: this.deps.identity.node.privateKey }, { clock: this.deps.clock, bind: deviceBind, tun, log });
+    this.device.start();
+    bind.onReceive((packet, from) => this.demux(packet, from));
+    if (this.config.stunServers?.length) {
+      this.stun = new MeshStun(this.config.stunServers, (p, to) => bind.send(p, to), (n) => new Uint8Array(nodeRandomBytes(n)), () => this.reportEndpoints());
+    }
+    if (!this.deps.skipIfconfig) await applyPlan(planFor({ name: tun.name, mtu: wg.mtu, addresses: wg.addresses, routes: [] }));
+    this.session = new CoordSession(
+      { hostname: this.config.mesh.hostname ?? shortHostname(), advertiseRoutes: this.config.mesh.advertiseRoutes, authKey: this.config.authKey },
+      { api: this.deps.api, identity: this.deps.identity, clock: this.deps.clock, log },
+      { map: () => this.queue(() => this.onMap()), revoked: () => this.queue(() => this.onRevoked()), refused: (err) => this.config.onRefused?.(err) },
+    );
+    this.session.start();
+    this.reportEndpoints();
+    log.info({ interface: tun.name, listenPort: bind.localPort, nodeKey: keyToHex(this.deps.identity.node.publicKey) }, 'mesh: node up');
+  }
+
+  /** Re-reads interfaces and the port mapping; the session sends only when the list changed. */
+  reportEndpoints(): void {
+    this.cancelEndpointTimer?.();
+    if (!this.bind || !this.session) return;
+    const eps = gatherEndpoints({
+      interfaces: (this.deps.interfaces ?? networkInterfaces)() as Record<string, IfAddr[] | undefined>,
+      port: this.bind.localPort,
+      exclude: this.tun ? [this.tun.name] : [],
+      includeLoopback: this.deps.includeLoopback ?? false,
+      portmap: this.deps.portmapEndpoint?.(),
+      stun: this.stun?.endpoints() ?? [],
+    });
+    this.session.reportEndpoints(eps);
+    void this.stun?.probe();
+    this.cancelEndpointTimer = this.deps.clock.setTimer(ENDPOINT_CHECK_MS, () => this.reportEndpoints());
+  }
+
+  private demux(packet: Uint8Array, from: Endpoint): void {
+    const kind = classifyPacket(packet);
+    this.demuxCounts[kind]++;
+    if (kind === 'wg') this.device?.receiveUdp(packet, from);
+    else if (kind === 'stun') this.stun?.onPacket(packet, from);
+    // 'disco' waits for mesh part 3; 'unknown' is only counted.
+  }
+
+  /** Map updates run one at a time, each against the newest map, so a slow `ip` call never reorders them. */
+  private queue(fn: () => Promise<void>): void {
+    this.chain = this.chain.then(fn).catch((err: Error) => this.deps.log.error({ err: err.message }, 'mesh: applying the map failed'));
+  }
+
+  private async onMap(): Promise<void> {
+    const device = this.device;
+    const state = this.session?.map;
+    if (!device || !this.tun || !state) return;
+    if (!this.addressesSet && state.self.addresses.length > 0) {
+      this.addressesSet = true;
+      if (!this.deps.skipIfconfig) await applyPlan(planFor({ name: this.tun.name, mtu: this.config.wg.mtu, addresses: state.self.addresses, routes: [] })).catch((err: Error) => this.deps.log.error({ err: err.message }, 'mesh: cannot set the mesh addresses'));
+    }
+    const steps = planPeerSteps(this.applied, desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes }));
+    const routesAdd: string[] = [];
+    const routesDel: string[] = [];
+    for (const step of steps) {
+      if (step.op === 'remove') {
+        device.removePeer(keyFromHex(step.publicKeyHex));
+        this.deps.log.info({ nodeKey: step.publicKeyHex }, 'mesh: peer removed');
+        routesDel.push(...(this.applied.get(step.publicKeyHex)?.allowedIps ?? []));
+        this.applied.delete(step.publicKeyHex);
+        continue;
+      }
+      const p = step.peer;
+      const old = this.applied.get(p.publicKeyHex);
+      device.upsertPeer({ publicKey: keyFromHex(p.publicKeyHex), allowedIps: p.allowedIps, replaceAllowedIps: true, ...(p.endpoint ? { endpoint: p.endpoint } : {}) });
+      routesDel.push(...(old?.allowedIps ?? []).filter((c) => !p.allowedIps.includes(c)));
+      routesAdd.push(...p.allowedIps.filter((c) => !old?.allowedIps.includes(c)));
+      this.applied.set(p.publicKeyHex, { allowedIps: p.allowedIps, endpoint: p.endpoint });
+    }
+    if (steps.length) this.deps.log.info({ peers: this.applied.size, changed: steps.length }, 'mesh: peers updated');
+    if (!this.deps.skipIfconfig) {
+      const onError = (err: Error) => this.deps.log.warn({ err: err.message }, 'mesh: route change failed');
+      await applyRoutes(routePlan('del', this.tun.name, routesDel), onError);
+      await applyRoutes(routePlan('add', this.tun.name, routesAdd), onError);
+    }
+  }
+
+  private async onRevoked(): Promise<void> {
+    this.device?.removeAllPeers();
+    const routes = [...this.applied.values()].flatMap((a) => a.allowedIps);
+    this.deps.log.info({ removed: this.applied.size }, 'mesh: all peers removed');
+    this.applied.clear();
+    if (!this.deps.skipIfconfig && this.tun) await applyRoutes(routePlan('del', this.tun.name, routes), () => undefined);
+  }
+
+  status(): MeshStatus {
+    return peerStatus(this.session, this.device?.peers() ?? [], { listenPort: this.bind?.localPort ?? 0, interface: this.tun?.name ?? '', demux: this.demuxCounts, identity: this.deps.identity });
+  }
+
+  /** `conegate logout`: leave every map, drop every peer; the machine key stays (register again with a key). */
+  async logout(): Promise<void> {
+    await this.deps.api.logout();
+    await this.session?.stop();
+    await this.onRevoked();
+  }
+
+  stop(): Promise<void> {
+    return (this.stopping ??= this.doStop());
+  }
+
+  private async doStop(): Promise<void> {
+    this.cancelEndpointTimer?.();
+    await this.session?.stop();
+    await this.chain;
+    this.device?.stop();
+    await this.bind?.close();
+    await this.tun?.close();
+    this.deps.log.info('mesh: node stopped');
+  }
+}
+
+function shortHostname(): string {
+  return (osHostname().split('.')[0] ?? 'node').replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'node';
+}

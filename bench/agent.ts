@@ -1,0 +1,102 @@
+/**
+ * `npm run bench agent`: idle resident memory of the one `conegate up` process with a 100-peer map
+ * (goal < 80 MB, issue 16). In a lab namespace: the real coordinator (memory store) with 100
+ * synthetic nodes, then `conegate up --foreground` (mesh on, WireGuard device + TUN, 100 peers and
+ * their routes); once `status` lists every peer, the agent idles and VmRSS is sampled from /proc.
+ * Options: --peers=N (default 100), --idle-sec=S (default 20), --tsx (run the sources through tsx
+ * instead of an esbuild bundle: the development path, whose loader thread alone costs ~70 MB).
+ * Appliances run a bundle, so the bundle is what is measured by default (built here into
+ * bench/results/.agent-bundle/, natives left external like the shipping build).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { createLab } from '../test/lab/lab.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+const opt = (args: string[], name: string, dflt: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
+/** A numeric field of /proc/<pid>/status ("VmRSS:  1234 kB" -> 1234, "Threads: 12" -> 12). */
+const procField = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+
+const UP_ONLY_ENTRY = `import { Command } from 'commander';
+import { upCommands } from './agent/src/cli/commands/up.ts';
+const program = new Command('conegate');
+for (const make of upCommands) program.addCommand(make());
+await program.parseAsync(process.argv);`;
+
+/**
+ * The CLI as one ESM file, like the appliance bundle; returns its path. `upOnly` bundles just the
+ * up/status/down/logout commands: what `conegate up` loads once the command registry is lazy (each
+ * command's modules imported only when it runs), to show what the eager registry costs.
+ */
+async function bundle(upOnly: boolean): Promise<string> {
+  const out = join(ROOT, `bench/results/.agent-bundle/${upOnly ? 'up-only' : 'conegate'}.mjs`);
+  await build({
+    absWorkingDir: ROOT,
+    stdin: { contents: upOnly ? UP_ONLY_ENTRY : "import { main } from './agent/src/cli/main.ts'; process.exitCode = await main(process.argv);", resolveDir: ROOT, loader: 'ts', sourcefile: 'entry.ts' },
+    outfile: out,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['koffi', 'better-sqlite3', 'pg-native'],
+    banner: { js: "import { createRequire as __cgRequire } from 'node:module'; const require = __cgRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return out;
+}
+
+const mb = (k: number) => Math.round((k / 1024) * 10) / 10;
+
+export async function run(args: string[]): Promise<object> {
+  const peers = opt(args, 'peers', 100);
+  const idleSec = opt(args, 'idle-sec', 20);
+  const variants: { name: string; bundle?: string }[] = args.includes('--tsx')
+    ? [{ name: 'tsx (sources, development path)' }]
+    : [
+        { name: 'esbuild bundle, whole CLI (today)', bundle: await bundle(false) },
+        { name: 'esbuild bundle, up commands only (lazy registry)', bundle: await bundle(true) },
+      ];
+  const lab = await createLab({ servers: ['s1'] });
+  const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'bench-agent-'));
+  try {
+    const addr = lab.addr('s1');
+    const coord = lab.spawnNode('s1', 'test/lab/mesh-coordinator.ts', ['--listen', `${addr}:8443`, '--dir', dir, '--fake-nodes', String(peers)]);
+    const ready = JSON.parse((await coord.waitForOutput(/\{"ready".*\}/, 300_000, 'stdout'))[0]) as { fingerprint: string; authKey: string; port: number };
+    const cfg = join(dir, 'agent.json');
+    // One state dir for every variant: the same machine key comes back as the same node.
+    writeFileSync(cfg, JSON.stringify({ log: { level: 'warn' }, portmap: { enabled: false }, wg: { interface: `cgb${process.pid % 100000}` }, mesh: { enabled: true, coordinator: `https://${addr}:${ready.port}`, coordinatorFingerprint: ready.fingerprint, hostname: 'bench', stateDir: join(dir, 'state') } }));
+    const rows = [];
+    for (const v of variants) {
+      const argv = (a: string[]) => (v.bundle ? [process.execPath, v.bundle, ...a] : [process.execPath, '--import', 'tsx', 'bin/conegate.js', ...a]);
+      const agent = lab.spawn('s1', argv(['up', '--foreground', '--json', '--config', cfg, '--auth-key', ready.authKey]), { stopTimeoutMs: 10_000 });
+      await agent.waitForOutput(/"up":true/, 120_000, 'stdout');
+      const deadline = Date.now() + 120_000;
+      let listed = 0;
+      while (Date.now() < deadline && listed !== peers) {
+        const r = await lab.exec('s1', argv(['status', '--json', '--config', cfg]), { timeoutMs: 60_000 });
+        listed = r.code === 0 ? (JSON.parse(r.stdout) as { mesh: { peers: unknown[] } }).mesh.peers.length : 0;
+      }
+      if (listed !== peers) throw new Error(`${v.name}: agent lists ${listed} of ${peers} peers`);
+      // Idle on purpose: what the appliance pays while nothing happens (a benchmark, not a test).
+      await new Promise((r) => setTimeout(r, idleSec * 1000));
+      const samples: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        samples.push(procField(agent.pid, 'VmRSS'));
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      const hwm = procField(agent.pid, 'VmHWM');
+      const threads = procField(agent.pid, 'Threads');
+      await agent.stop();
+      samples.sort((a, b) => a - b);
+      rows.push({ variant: v.name, rssMb: { median: mb(samples[2]!), max: mb(samples[4]!) }, peakRssMb: mb(hwm), osThreads: threads, pass: mb(samples[2]!) < 80 });
+    }
+    await coord.stop();
+    return { peers, idleSec, goalMb: 80, rows, node: process.version, note: 'shared 2-core machine: other engineers run tests at the same time; worker threads (TUN reader, TUN writer, UDP sender) are ~10 MB each' };
+  } finally {
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
