@@ -10,8 +10,8 @@ import { LIMITS } from './protocol.ts';
 
 /** Custom ajv formats the schemas below use (register with `new Ajv({ formats: COORD_FORMATS })`). */
 export const COORD_FORMATS = {
-  /** Host bits zero, as the admin approves exactly what the node advertised. */
-  cidr: (v: string) => parseCidr(v) !== undefined,
+  /** Prefix length given and host bits zero, as the admin approves exactly what the node advertised. */
+  cidr: (v: string) => v.includes('/') && parseCidr(v) !== undefined,
   /** An endpoint is an address a peer can send to: a literal IP, never a name (no DNS in the data path). */
   'ip-port': (v: string) => {
     const hp = parseHostPort(v);

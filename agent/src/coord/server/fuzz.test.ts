@@ -93,7 +93,6 @@ test(`${COUNT} mutated requests: never a 5xx or a crash, and a real request work
     // A validly signed GET /v1/map opens a stream that inject would wait on forever: never send one.
     if (stream && headers.authorization === good) delete headers.authorization;
     if (r.next() < 0.01) url = '/v1/endpoints?' + 'a'.repeat(r.int(9000));
-    if (process.env.CG_FUZZ_TRACE) (globalThis as any).lastFuzz = `#${i} ${method} ${url} ${JSON.stringify(headers)} ${payload.slice(0, 300)}`;
     const res = await t.coord.app.inject({ method: method as 'GET', url, headers, payload: payload === '' ? undefined : payload });
     statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
     if (res.statusCode >= 500) assert.fail(`#${i} ${method} ${url} ${JSON.stringify(headers)} ${payload.slice(0, 200)} -> ${res.statusCode} ${res.body}`);

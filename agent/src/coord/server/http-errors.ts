@@ -4,6 +4,7 @@
  * (protocol.ts ErrorBody): validation failures 400, oversized bodies 413, never a stack trace out.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isConegateError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { CoordErrorCode, ErrorBody } from '../protocol.ts';
 
@@ -29,7 +30,10 @@ export function installErrorHandling(app: FastifyInstance, log: Logger): void {
     }
     if (err.validation) return reply.code(400).send(errorBody('bad-request', `${err.validationContext ?? 'body'}${err.message.replace(/^(body|querystring|params)/, '')}`));
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(errorBody('too-large', `request bodies are limited to ${app.initialConfig.bodyLimit} bytes`));
-    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+    // The store refuses input it cannot take with CG_INPUT_INVALID: the client's fault, not ours.
+    if (isConegateError(err) && err.code === 'CG_INPUT_INVALID') return reply.code(400).send(errorBody('bad-request', err.message));
+    const statusCode = (err as FastifyError).statusCode;
+    const status = typeof statusCode === 'number' ? statusCode : 500;
     if (status >= 400 && status < 500) return reply.code(status).send(errorBody('bad-request', err.message));
     log.error({ err, url: req.url, method: req.method }, 'coord: request failed');
     return reply.code(500).send(errorBody('internal', 'internal error (logged on the coordinator)'));

@@ -86,6 +86,9 @@ test('malformed JSON, wrong types, unknown fields and bad values are 400; oversi
   }
   const routes = await t.request(m, 'POST', '/v1/routes', { advertise: ['192.168.1.1/24'] });
   assert.equal(routes.statusCode, 400, 'host bits set');
+  // found by the fuzz test: a bare address passed the schema and the store's refusal became a 500
+  const bare = await t.request(m, 'POST', '/v1/routes', { advertise: ['192.168.0.0/16', '2001:db8::632'] });
+  assert.equal(bare.statusCode, 400, bare.body);
   const big = await t.request(m, 'POST', '/v1/endpoints', undefined, { rawBody: JSON.stringify({ endpoints: [], pad: 'x'.repeat(70_000) }) });
   assert.equal(big.statusCode, 413);
   assert.equal(big.json().error.code, 'too-large');
