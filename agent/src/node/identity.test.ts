@@ -7,7 +7,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { isConegateError } from '../errors.ts';
 import { keyToHex } from '../wg/keys.ts';
 import { loadIdentity, publicIdentity } from './identity.ts';
-import { writeSecretFile } from './secret-file.ts';
+import { writeSecretFile } from '../secrets/file.ts';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'cg-identity-'));
@@ -52,6 +52,22 @@ test('a corrupt key file is a clear error that does not echo its content; a worl
     await chmod(join(dir, 'machine.key'), 0o644);
     await assert.rejects(loadIdentity(dir), (e) => isConegateError(e) && e.code === 'CG_NOT_PERMITTED');
     assert.equal((await readFile(join(dir, 'machine.key'), 'utf8')).length, 64, 'left untouched');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('wg.privateKeyFile: the WireGuard key comes from the operator\'s base64 file (as `conegate keygen` writes it), created 0600 if missing', async () => {
+  const dir = await tempDir();
+  try {
+    const keyFile = join(dir, 'wg', 'private.key');
+    const a = await loadIdentity(join(dir, 'state'), undefined, { nodeKeyFile: keyFile });
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+    assert.match((await readFile(keyFile, 'utf8')).trim(), /^[A-Za-z0-9+/]{43}=$/, 'base64 like wg genkey');
+    assert.deepEqual((await readdir(join(dir, 'state'))).sort(), ['disco.key', 'machine.key'], 'no node key in the state dir');
+    const b = await loadIdentity(join(dir, 'state'), undefined, { nodeKeyFile: keyFile });
+    assert.equal(publicIdentity(b).nodeKey, publicIdentity(a).nodeKey);
+    assert.equal(Buffer.from(b.node.privateKey).toString('base64'), (await readFile(keyFile, 'utf8')).trim());
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -10,8 +10,8 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { ConegateError } from '../errors.ts';
-import { generatePrivateKey, keyFromHex, keyToHex, publicKey as wgPublicKey } from '../wg/keys.ts';
-import { readSecretFile, writeSecretFile } from './secret-file.ts';
+import { generatePrivateKey, keyFromBase64, keyFromHex, keyToBase64, keyToHex, publicKey as wgPublicKey } from '../wg/keys.ts';
+import { readSecretFile, writeSecretFile } from '../secrets/file.ts';
 
 export interface KeyPair {
   privateKey: Uint8Array;
@@ -39,30 +39,41 @@ function generate(kind: Kind, randomBytes: (n: number) => Uint8Array): Uint8Arra
   return Uint8Array.from(randomBytes(32));
 }
 
-async function loadOrCreate(dir: string, kind: Kind, randomBytes: (n: number) => Uint8Array): Promise<KeyPair> {
-  const path = join(dir, IDENTITY_FILES[kind]);
+/** How a key file is spelt: our state files are hex; wg.privateKeyFile is base64, as `wg genkey` writes it. */
+interface KeyFile {
+  path: string;
+  encoding: 'hex' | 'base64';
+}
+
+async function loadOrCreate(file: KeyFile, kind: Kind, randomBytes: (n: number) => Uint8Array): Promise<KeyPair> {
+  const { path, encoding } = file;
   const text = await readSecretFile(path, `${kind} key`);
   if (text !== undefined) {
     let key: Uint8Array;
     try {
-      key = keyFromHex(text.trim());
+      key = encoding === 'hex' ? keyFromHex(text.trim()) : keyFromBase64(text.trim());
     } catch {
       // Never echo the file's content: it is (meant to be) a private key.
-      throw new ConegateError('CG_STATE_CORRUPT', `${path} is not a 32-byte hex key; move it away to create a new ${kind} key (a new machine key means registering again)`, { context: { path } });
+      throw new ConegateError('CG_STATE_CORRUPT', `${path} is not a 32-byte ${encoding} key; move it away to create a new ${kind} key (a new machine key means registering again)`, { context: { path } });
     }
     return derive(kind, key);
   }
   const key = generate(kind, randomBytes);
-  await writeSecretFile(path, keyToHex(key) + '\n');
+  await writeSecretFile(path, (encoding === 'hex' ? keyToHex(key) : keyToBase64(key)) + '\n', { createDir: true });
   return derive(kind, key);
 }
 
-/** Loads the three keys from `dir`, creating any that is missing. */
-export async function loadIdentity(dir: string, randomBytes: (n: number) => Uint8Array = nodeRandomBytes): Promise<NodeIdentity> {
+/**
+ * Loads the three keys from `dir`, creating any that is missing. `nodeKeyFile` (the config's
+ * wg.privateKeyFile) puts the WireGuard key in the operator's own base64 file instead of the state dir.
+ */
+export async function loadIdentity(dir: string, randomBytes: (n: number) => Uint8Array = nodeRandomBytes, options: { nodeKeyFile?: string } = {}): Promise<NodeIdentity> {
+  const inDir = (kind: Kind): KeyFile => ({ path: join(dir, IDENTITY_FILES[kind]), encoding: 'hex' });
+  const nodeFile: KeyFile = options.nodeKeyFile !== undefined ? { path: options.nodeKeyFile, encoding: 'base64' } : inDir('node');
   return {
-    machine: await loadOrCreate(dir, 'machine', randomBytes),
-    node: await loadOrCreate(dir, 'node', randomBytes),
-    disco: await loadOrCreate(dir, 'disco', randomBytes),
+    machine: await loadOrCreate(inDir('machine'), 'machine', randomBytes),
+    node: await loadOrCreate(nodeFile, 'node', randomBytes),
+    disco: await loadOrCreate(inDir('disco'), 'disco', randomBytes),
   };
 }
 

@@ -6,14 +6,18 @@
  * in a half-written target after a crash, and not through a symlink planted at the temporary name.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConegateError } from '../errors.ts';
 
 export const SECRET_FILE_MODE = 0o600;
 
-/** Writes `data` to `path` as a 0600 file, atomically; CG_COMMAND_FAILED naming the path and errno otherwise. */
-export async function writeSecretFile(path: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes `data` to `path` as a 0600 file, atomically; CG_COMMAND_FAILED naming the path and errno
+ * otherwise. `createDir` first creates a missing parent directory as 0700 (state directories).
+ */
+export async function writeSecretFile(path: string, data: string | Uint8Array, options: { createDir?: boolean } = {}): Promise<void> {
+  if (options.createDir) await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let created = false;
   try {
@@ -36,3 +40,22 @@ export async function writeSecretFile(path: string, data: string | Uint8Array): 
     throw new ConegateError('CG_COMMAND_FAILED', `cannot write ${path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause, context: { path } });
   }
 }
+
+/**
+ * Reads a secret file, refusing one that others can read (like ssh does with private keys): a key
+ * that leaked to other users is not silently used. Returns undefined if the file does not exist.
+ */
+export async function readSecretFile(path: string, what: string): Promise<string | undefined> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConegateError('CG_STATE_CORRUPT', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new ConegateError('CG_NOT_PERMITTED', `${what} ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`, { context: { path } });
+  }
+  return readFile(path, 'utf8');
+}
+

@@ -13,7 +13,7 @@ import { ConegateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { CoordClient } from '../node/coord-client.ts';
 import { IDENTITY_FILES, loadIdentity } from '../node/identity.ts';
-import { readSecretFile } from '../node/secret-file.ts';
+import { readSecretFile } from '../secrets/file.ts';
 import type { Component } from './component.ts';
 import { ControlServer } from './control-server.ts';
 import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
@@ -96,7 +96,7 @@ export class Agent {
         throw new ConegateError('CG_CONFIG_UNREADABLE', `mesh.ca: cannot read ${m.ca}`, { cause });
       }
     }
-    const identity = await loadIdentity(stateDir);
+    const identity = await loadIdentity(stateDir, undefined, config.wg.privateKeyFile !== undefined ? { nodeKeyFile: config.wg.privateKeyFile } : {});
     const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine });
     const authKey = async () => this.opts.authKey ?? (m.authKeyFile ? (await readSecretFile(m.authKeyFile, 'auth key file'))?.trim() : undefined);
     const onRefused = (err: ConegateError) => {
