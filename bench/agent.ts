@@ -4,14 +4,12 @@
  * synthetic nodes, then `conegate up --foreground` (mesh on, WireGuard device + TUN, 100 peers and
  * their routes); once `status` lists every peer, the agent idles and VmRSS is sampled from /proc.
  * Options: --peers=N (default 100), --idle-sec=S (default 20), --tsx (run the sources through tsx
- * instead of an esbuild bundle: the development path, whose loader thread alone costs ~70 MB).
- * Appliances run a bundle, so the bundle is what is measured by default (built here into
- * bench/results/.agent-bundle/, natives left external like the shipping build).
+ * instead of the bundle: the development path, whose loader thread alone costs ~70 MB).
+ * Appliances run the bundle, so the shipped dist/conegate.js is what is measured by default.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { createLab } from '../test/lab/lab.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -20,45 +18,13 @@ const opt = (args: string[], name: string, dflt: number) => Number(args.find((a)
 /** A numeric field of /proc/<pid>/status ("VmRSS:  1234 kB" -> 1234, "Threads: 12" -> 12). */
 const procField = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 
-const UP_ONLY_ENTRY = `import { Command } from 'commander';
-import { upCommands } from './agent/src/cli/commands/up.ts';
-const program = new Command('conegate');
-for (const make of upCommands) program.addCommand(make());
-await program.parseAsync(process.argv);`;
-
-/**
- * The CLI as one ESM file, like the appliance bundle; returns its path. `upOnly` bundles just the
- * up/status/down/logout commands: what `conegate up` loads once the command registry is lazy (each
- * command's modules imported only when it runs), to show what the eager registry costs.
- */
-async function bundle(upOnly: boolean): Promise<string> {
-  const out = join(ROOT, `bench/results/.agent-bundle/${upOnly ? 'up-only' : 'conegate'}.mjs`);
-  await build({
-    absWorkingDir: ROOT,
-    stdin: { contents: upOnly ? UP_ONLY_ENTRY : "import { main } from './agent/src/cli/main.ts'; process.exitCode = await main(process.argv);", resolveDir: ROOT, loader: 'ts', sourcefile: 'entry.ts' },
-    outfile: out,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    external: ['koffi', 'better-sqlite3', 'pg-native'],
-    banner: { js: "import { createRequire as __cgRequire } from 'node:module'; const require = __cgRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  return out;
-}
-
 const mb = (k: number) => Math.round((k / 1024) * 10) / 10;
 
 export async function run(args: string[]): Promise<object> {
   const peers = opt(args, 'peers', 100);
   const idleSec = opt(args, 'idle-sec', 20);
-  const variants: { name: string; bundle?: string }[] = args.includes('--tsx')
-    ? [{ name: 'tsx (sources, development path)' }]
-    : [
-        { name: 'esbuild bundle, whole CLI (today)', bundle: await bundle(false) },
-        { name: 'esbuild bundle, up commands only (lazy registry)', bundle: await bundle(true) },
-      ];
+  // The shipped bundle (bench.sh builds dist/ first), or the sources through tsx with --tsx.
+  const variants: { name: string; dev: boolean }[] = args.includes('--tsx') ? [{ name: 'tsx (sources, development path)', dev: true }] : [{ name: 'bundle (dist/conegate.js, as shipped)', dev: false }];
   const lab = await createLab({ servers: ['s1'] });
   const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'bench-agent-'));
   try {
@@ -70,7 +36,7 @@ export async function run(args: string[]): Promise<object> {
     writeFileSync(cfg, JSON.stringify({ log: { level: 'warn' }, portmap: { enabled: false }, wg: { interface: `cgb${process.pid % 100000}` }, mesh: { enabled: true, coordinator: `https://${addr}:${ready.port}`, coordinatorFingerprint: ready.fingerprint, hostname: 'bench', stateDir: join(dir, 'state') } }));
     const rows = [];
     for (const v of variants) {
-      const argv = (a: string[]) => (v.bundle ? [process.execPath, v.bundle, ...a] : [process.execPath, '--import', 'tsx', 'bin/conegate.js', ...a]);
+      const argv = (a: string[]) => (v.dev ? [process.execPath, '--import', 'tsx', join(ROOT, 'agent/src/cli/run.ts'), ...a] : [process.execPath, join(ROOT, 'bin/conegate.js'), ...a]);
       const agent = lab.spawn('s1', argv(['up', '--foreground', '--json', '--config', cfg, '--auth-key', ready.authKey]), { stopTimeoutMs: 10_000 });
       await agent.waitForOutput(/"up":true/, 120_000, 'stdout');
       const deadline = Date.now() + 120_000;
