@@ -6,45 +6,9 @@
  * output whatever the number of sources. Excess requests are dropped, never answered.
  */
 import { parseIp } from '../net/ip.ts';
+import { KeyedTokenBuckets, TokenBucket, type BucketSpec } from '../net/ratelimit.ts';
 
-export interface BucketSpec {
-  /** Sustained rate, tokens per second. */
-  perSec: number;
-  /** Bucket size: how many requests may arrive at once after a quiet spell. */
-  burst: number;
-}
-
-/** One bucket: starts full, refills at perSec up to burst. */
-export class TokenBucket {
-  private tokens: number;
-  private atMs: number;
-
-  constructor(
-    private readonly spec: BucketSpec,
-    nowMs: number,
-  ) {
-    this.tokens = spec.burst;
-    this.atMs = nowMs;
-  }
-
-  /** Tokens at nowMs without spending any (time never runs backwards here: a smaller nowMs adds nothing). */
-  level(nowMs: number): number {
-    return Math.min(this.spec.burst, this.tokens + (Math.max(0, nowMs - this.atMs) / 1000) * this.spec.perSec);
-  }
-
-  /** Spends one token if there is one. */
-  take(nowMs: number): boolean {
-    this.tokens = this.level(nowMs);
-    this.atMs = Math.max(this.atMs, nowMs);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  full(nowMs: number): boolean {
-    return this.level(nowMs) >= this.spec.burst;
-  }
-}
+export { TokenBucket, type BucketSpec };
 
 export interface StunRateLimits {
   perSource: BucketSpec;
@@ -68,39 +32,21 @@ export function sourceKey(address: string): string {
 }
 
 export class StunRateLimiter {
-  private readonly sources = new Map<string, TokenBucket>();
+  private readonly sources: KeyedTokenBuckets;
   private readonly overall: TokenBucket;
 
-  constructor(
-    private readonly limits: StunRateLimits,
-    nowMs: number,
-  ) {
+  constructor(limits: StunRateLimits, nowMs: number) {
+    this.sources = new KeyedTokenBuckets(limits.perSource, limits.maxSources);
     this.overall = new TokenBucket(limits.overall, nowMs);
   }
 
   /** True if a request from `address` may be answered at nowMs (spends a token from both buckets). */
   allow(address: string, nowMs: number): boolean {
-    const key = sourceKey(address);
-    let b = this.sources.get(key);
-    if (!b) {
-      if (this.sources.size >= this.limits.maxSources) this.evict(nowMs);
-      b = new TokenBucket(this.limits.perSource, nowMs);
-      this.sources.set(key, b);
-    }
     // The source pays first: one noisy source must not drain the overall bucket for everyone else.
-    return b.take(nowMs) && this.overall.take(nowMs);
+    return this.sources.take(sourceKey(address), nowMs) && this.overall.take(nowMs);
   }
 
   get trackedSources(): number {
     return this.sources.size;
-  }
-
-  /** Forgets sources whose bucket is full again (nothing to remember), else the oldest one. */
-  private evict(nowMs: number): void {
-    for (const [k, b] of this.sources) if (b.full(nowMs)) this.sources.delete(k);
-    if (this.sources.size >= this.limits.maxSources) {
-      const oldest = this.sources.keys().next();
-      if (!oldest.done) this.sources.delete(oldest.value);
-    }
   }
 }

@@ -5,7 +5,7 @@ import { TokenBuckets } from './ratelimit.ts';
 test('a burst is admitted, the next request refused, and one token returns after 1/perSec', () => {
   const tb = new TokenBuckets({ burst: 3, perSec: 2, maxKeys: 10 });
   assert.deepEqual([1, 2, 3, 4].map(() => tb.take('192.0.2.1', 0)), [true, true, true, false]);
-  assert.equal(tb.retryAfterSec('192.0.2.1'), 1);
+  assert.equal(tb.retryAfterSec('192.0.2.1', 0), 1);
   assert.equal(tb.take('192.0.2.1', 499), false);
   assert.equal(tb.take('192.0.2.1', 1000), true);
   // another address has its own bucket
