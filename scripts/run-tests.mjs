@@ -54,6 +54,10 @@ const child = spawn(
     '--import', 'tsx',
     '--test',
     '--test-concurrency=2',
+    // A file whose test leaves a socket open must not hold the whole run: its tests still pass or
+    // fail on their own, then the file's process ends. A hung test fails after 10 minutes.
+    '--test-force-exit',
+    '--test-timeout=600000',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
     ...files,

@@ -151,3 +151,21 @@ test('responder: stop is idempotent and frees the port', async () => {
   await again.start();
   await again.stop();
 });
+
+test('responder: a taken TCP twin of the UDP port leaves no socket open (fixed port: error; port 0: another port)', async () => {
+  // Take a TCP port, then ask for UDP+TCP on that port number: the TCP listen must fail.
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => blocker.close(() => r())));
+  const port = (blocker.address() as { port: number }).port;
+  const fixed = createResponder({ host: '127.0.0.1', port }, { clock: realClock });
+  await assert.rejects(fixed.start(), (e: unknown) => isConegateError(e) && e.code === 'CG_NETWORK');
+  // Nothing of the failed start stays bound: the same UDP port can be taken again at once.
+  const probe = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.bind(port, '127.0.0.1', () => resolve());
+  });
+  await new Promise<void>((r) => probe.close(() => r()));
+  await fixed.stop();
+});

@@ -117,48 +117,68 @@ export function createResponder(config: ResponderConfig, deps: ResponderDeps): R
     });
   };
 
+  const listenBoth = async (): Promise<void> => {
+    const family = isIP(config.host) === 6 ? 'udp6' : 'udp4';
+    const s = createSocket({ type: family });
+    udp = s;
+    s.on('message', onUdp);
+    s.on('error', (e) => deps.log?.warn({ err: e.message }, 'responder UDP error'));
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(config.port, config.host, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw new ConegateError('CG_NETWORK', `cannot listen on UDP ${config.host}:${config.port}: ${e.code ?? e.message}`);
+    });
+    boundPort = s.address().port;
+    const server = createServer(onTcp);
+    tcp = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(boundPort, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw new ConegateError('CG_NETWORK', `cannot listen on TCP ${config.host}:${boundPort}: ${e.code ?? e.message}`, { context: { retry: e.code === 'EADDRINUSE' } });
+    });
+  };
+
+  const closeAll = async (): Promise<void> => {
+    for (const c of conns) c.destroy();
+    conns.clear();
+    const u = udp;
+    const t = tcp;
+    udp = undefined;
+    tcp = undefined;
+    if (u) await new Promise<void>((r) => u.close(() => r()));
+    if (t?.listening) await new Promise<void>((r) => t.close(() => r()));
+  };
+
   return {
     async start() {
       if (started) return;
-      started = true;
-      const family = isIP(config.host) === 6 ? 'udp6' : 'udp4';
-      const s = createSocket({ type: family });
-      udp = s;
-      s.on('message', onUdp);
-      s.on('error', (e) => deps.log?.warn({ err: e.message }, 'responder UDP error'));
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.bind(config.port, config.host, () => {
-          s.off('error', reject);
-          resolve();
-        });
-      }).catch((e: NodeJS.ErrnoException) => {
-        throw new ConegateError('CG_NETWORK', `cannot listen on UDP ${config.host}:${config.port}: ${e.code ?? e.message}`);
-      });
-      boundPort = s.address().port;
-      const server = createServer(onTcp);
-      tcp = server;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(boundPort, config.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      }).catch((e: NodeJS.ErrnoException) => {
-        throw new ConegateError('CG_NETWORK', `cannot listen on TCP ${config.host}:${boundPort}: ${e.code ?? e.message}`);
-      });
+      // UDP and TCP share one port number. With port 0 the kernel picks a free UDP port whose TCP twin
+      // may be taken (by any other program): then close the UDP socket and try another port, a few
+      // times, so a failed start never leaves a socket open behind it.
+      const attempts = config.port === 0 ? 8 : 1;
+      for (let i = 1; ; i++) {
+        try {
+          await listenBoth();
+          started = true;
+          return;
+        } catch (e) {
+          await closeAll();
+          if (i >= attempts || !(e instanceof ConegateError) || e.context.retry !== true) throw e;
+        }
+      }
     },
     async stop() {
       if (!started) return;
       started = false;
-      for (const c of conns) c.destroy();
-      conns.clear();
-      const u = udp;
-      const t = tcp;
-      udp = undefined;
-      tcp = undefined;
-      if (u) await new Promise<void>((r) => u.close(() => r()));
-      if (t) await new Promise<void>((r) => t.close(() => r()));
+      await closeAll();
     },
     stats: () => structuredClone(stats),
     port: () => boundPort,
