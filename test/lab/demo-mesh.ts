@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { INITIATION_LEN } from '../../agent/src/wg/messages.ts';
 import type { Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 
@@ -18,6 +19,9 @@ const STUN_PORT = 3490;
 const COORD_PORT = 8443;
 // Seconds of ping at 2/s: the one-sided run spans a WireGuard handshake retry (REKEY_TIMEOUT, 5 s).
 const PING_SEC = 6;
+// The second side of a pair starts this much later: initiations sent at the same moment cross (see
+// noPathReason) and, with both pings ticking in step, their retries can cross again.
+const SECOND_SIDE_DELAY_MS = 1000;
 const ONE_WAY_SEC = 8;
 
 export interface MeshPeerView {
@@ -149,11 +153,18 @@ class MeshRun {
   }
 }
 
-/** Why a peer has no path, from what status shows: said as observed, never guessed beyond it. */
+/**
+ * Why a peer has no path, from what status shows, said as observed. Received bytes that are whole
+ * handshake initiations (148 B each) and no handshake mean the two sides' initiations crossed: each
+ * answered the other's and forgot its own (as WireGuard does), so both wait as responder until a retry.
+ */
 function noPathReason(p: StatusPeer, pingOut: MeshPingReport | undefined): string {
   const ep = p.currentEndpoint ?? 'none';
-  if (!p.lastHandshake) return `no WireGuard handshake with ${ep} (the map's endpoint) while both sides sent; the NATs in the way dropped them: needs hole punching/relay (next)`;
-  return `handshake seen but ${pingOut ? `${pingOut.received}/${pingOut.sent} pings answered` : 'no ping'}: needs hole punching/relay (next)`;
+  const next = 'needs hole punching/relay (next)';
+  if (p.lastHandshake) return `handshake at ${p.lastHandshake} but ${pingOut ? `${pingOut.received}/${pingOut.sent} pings answered` : 'no ping'}: ${next}`;
+  if (p.rxBytes === 0) return `nothing came back from ${ep} (the map's STUN endpoint) while both sides sent: the NATs in the way dropped our handshakes; ${next}`;
+  if (p.rxBytes % INITIATION_LEN === 0) return `only the peer's handshake initiations arrived (${p.rxBytes / INITIATION_LEN} x ${INITIATION_LEN} B), no response to ours: the initiations crossed and no retry completed within the run; ${next}`;
+  return `packets arrived from ${ep} (rx ${p.rxBytes} B) but no handshake completed within the run; ${next}`;
 }
 
 /** Runs the mesh stage on a built demo lab (servers s1, s2; sites a and b with host h1). */
@@ -177,10 +188,16 @@ export async function runMeshStage(lab: Lab): Promise<MeshStageReport> {
     const alone = await run.ping(from, to, selves.get(to) ?? '0.0.0.0', ONE_WAY_SEC);
     const peerOfA = (await run.status(from)).mesh?.peers.find((p) => p.name === nameOf(to));
     report.oneWay = { ...alone, lastHandshake: peerOfA?.lastHandshake ?? null };
-    // Both directions of every pair at once: the only packets that can open the NATs today are the
+    // Both directions of every pair: the only packets that can open the NATs today are the
     // handshakes each side sends to the other's STUN endpoint.
     const pairs = MESH_NODES.flatMap((from) => MESH_NODES.filter((to) => to !== from && selves.get(to)).map((to) => [from, to] as const));
-    report.pings = await Promise.all(pairs.map(([from, to]) => run.ping(from, to, selves.get(to)!)));
+    const second = (from: string, to: string) => MESH_NODES.indexOf(from as never) > MESH_NODES.indexOf(to as never);
+    report.pings = await Promise.all(
+      pairs.map(async ([from, to]) => {
+        if (second(from, to)) await new Promise((r) => setTimeout(r, SECOND_SIDE_DELAY_MS));
+        return run.ping(from, to, selves.get(to)!);
+      }),
+    );
     for (const n of MESH_NODES) {
       const st = await run.status(n);
       report.nodes.push({
@@ -210,7 +227,7 @@ export function printMeshStage(m: MeshStageReport, n: number, print: (line: stri
     print(`  one side alone: ping ${o.from} -> ${o.to} ${o.toAddr} while ${o.to} sends nothing to ${o.from}: ${o.received}/${o.sent} replies, handshake ${o.lastHandshake ?? 'never'}`);
     if (o.received === 0) print(`    as measured above, ${o.to}'s NATs filter by address and port: ${o.from}'s handshakes to ${o.to}'s STUN endpoint are dropped until ${o.to} sends to ${o.from} too`);
   }
-  print('  both sides at once (every pair pings in both directions; their handshakes cross):');
+  print(`  both sides (every pair pings in both directions, the second side ${SECOND_SIDE_DELAY_MS / 1000} s after the first, so its handshake meets the opening the first one made):`);
   for (const p of m.pings) print(`    ping ${p.from} -> ${p.to} ${p.toAddr} (over the mesh): ${p.received}/${p.sent} replies ${p.received > 0 ? 'WORKS' : 'FAILS'}`);
   for (const node of m.nodes) {
     print(`  ${node.node} (${node.name ?? '-'}, mesh ${node.meshAddr ?? '-'}): conegate status --json, after the pings`);
