@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { isConegateError } from '../../agent/src/errors.ts';
 import { INITIATION_LEN } from '../../agent/src/wg/messages.ts';
 import type { Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
@@ -213,6 +214,8 @@ export async function runMeshStage(lab: Lab): Promise<MeshStageReport> {
       });
     }
   } catch (err) {
+    // The lab torn down under us (Ctrl-C) is no result to report: let it end the demo.
+    if (isConegateError(err) && err.code === 'CG_USAGE') throw err;
     report.error = (err as Error).message.split('\n')[0]!;
   }
   return report;
