@@ -69,7 +69,7 @@ export interface MeshStageReport {
   error: string | null;
 }
 
-interface StatusPeer {
+export interface StatusPeer {
   name: string;
   addresses: string[];
   endpoints: { addr: string; type: string }[];
@@ -159,13 +159,19 @@ class MeshRun {
  * handshake initiations (148 B each) and no handshake mean the two sides' initiations crossed: each
  * answered the other's and forgot its own (as WireGuard does), so both wait as responder until a retry.
  */
-function noPathReason(p: StatusPeer, pingOut: MeshPingReport | undefined): string {
+export function noPathReason(p: StatusPeer, pingOut: MeshPingReport | undefined): string {
   const ep = p.currentEndpoint ?? 'none';
   const next = 'needs hole punching/relay (next)';
   if (p.lastHandshake) return `handshake at ${p.lastHandshake} but ${pingOut ? `${pingOut.received}/${pingOut.sent} pings answered` : 'no ping'}: ${next}`;
   if (p.rxBytes === 0) return `nothing came back from ${ep} (the map's STUN endpoint) while both sides sent: the NATs in the way dropped our handshakes; ${next}`;
   if (p.rxBytes % INITIATION_LEN === 0) return `only the peer's handshake initiations arrived (${p.rxBytes / INITIATION_LEN} x ${INITIATION_LEN} B), no response to ours: the initiations crossed and no retry completed within the run; ${next}`;
   return `packets arrived from ${ep} (rx ${p.rxBytes} B) but no handshake completed within the run; ${next}`;
+}
+
+/** Direct only with a completed handshake, bytes back and ping replies; otherwise no path, and why. */
+export function peerPath(p: StatusPeer, pingOut: MeshPingReport | undefined): { path: 'direct' | 'none'; reason: string | null } {
+  const direct = !!p.lastHandshake && p.rxBytes > 0 && (pingOut?.received ?? 0) > 0;
+  return direct ? { path: 'direct', reason: null } : { path: 'none', reason: noPathReason(p, pingOut) };
 }
 
 /** Runs the mesh stage on a built demo lab (servers s1, s2; sites a and b with host h1). */
@@ -208,8 +214,7 @@ export async function runMeshStage(lab: Lab): Promise<MeshStageReport> {
         peers: (st.mesh?.peers ?? []).map((p) => {
           const to = MESH_NODES.find((x) => nameOf(x) === p.name);
           const pingOut = report.pings.find((x) => x.from === n && x.to === to);
-          const direct = !!p.lastHandshake && p.rxBytes > 0 && (pingOut?.received ?? 0) > 0;
-          return { name: p.name, meshAddr: v4Of(p.addresses), endpoints: p.endpoints, currentEndpoint: p.currentEndpoint, lastHandshake: p.lastHandshake, rxBytes: p.rxBytes, txBytes: p.txBytes, path: direct ? 'direct' : 'none', reason: direct ? null : noPathReason(p, pingOut) };
+          return { name: p.name, meshAddr: v4Of(p.addresses), endpoints: p.endpoints, currentEndpoint: p.currentEndpoint, lastHandshake: p.lastHandshake, rxBytes: p.rxBytes, txBytes: p.txBytes, ...peerPath(p, pingOut) };
         }),
       });
     }
