@@ -91,7 +91,7 @@ describe('conegate-lab signals', () => {
 });
 
 describe('lab demo', () => {
-  it('measures the hard NAT; conegate nat apply, then an EIF router, make a direct path work', async () => {
+  it('measures the hard NAT; conegate nat apply, then an EIF router, make a direct path work; the mesh comes up and says its paths', async () => {
     const lab = await createLab(DEMO_SPEC);
     try {
       const lines: string[] = [];
@@ -115,6 +115,27 @@ describe('lab demo', () => {
       const a2 = afterEif!.sites.find((s) => s.site === 'a')!;
       assert.deepEqual([a2.measured.mapping, a2.measured.filtering], ['eim', 'eif']);
       assert.equal(afterEif!.direct.ok, true);
+      // The mesh stage: coordinator + three agents; what status says is what ping found.
+      const mesh = report.mesh!;
+      assert.equal(mesh.error, null);
+      assert.match(mesh.coordinator.fingerprint, /^[0-9a-f]{64}$/);
+      // One side alone never opens b's NATs (address-and-port-dependent filtering at both hops).
+      assert.deepEqual([mesh.oneWay!.received, mesh.oneWay!.lastHandshake], [0, null]);
+      assert.equal(mesh.pings.length, 6);
+      for (const n of mesh.nodes) {
+        assert.equal(n.peers.length, 2, n.node);
+        for (const p of n.peers) {
+          const ping = mesh.pings.find((x) => x.from === n.node && x.toAddr === p.meshAddr)!;
+          // 'direct' only with a handshake, bytes back and ping replies; else the reason is said.
+          assert.equal(p.path === 'direct', !!p.lastHandshake && p.rxBytes > 0 && ping.received > 0, JSON.stringify(p));
+          if (p.path === 'none') assert.match(p.reason!, /hole punching\/relay/);
+        }
+      }
+      // Both sides sending at once: the crossing handshakes open both sites' NATs (a's is EIM now).
+      const aToB = mesh.nodes.find((n) => n.node === 'a.h1')!.peers.find((p) => p.name === 'b-h1')!;
+      assert.equal(aToB.path, 'direct', JSON.stringify(aToB));
+      assert.ok(aToB.currentEndpoint?.startsWith(`${lab.addr('cgn')}:`), 'b is reached at its carrier address');
+      assert.ok(lines.some((l) => /^Stage 4: the mesh/.test(l)));
     } finally {
       await lab.destroy();
     }

@@ -57,6 +57,8 @@ function buildProgram(): Command {
         print('');
         const report = await runDemo(lab, { print });
         if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        // A mesh stage that could not run to its end is a failed demo, after its report.
+        if (report.mesh?.error) process.exitCode = 1;
       } finally {
         await lab.destroy();
       }
@@ -148,7 +150,8 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // Commands that report a failure after their output (demo, grid) set process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;

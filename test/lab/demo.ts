@@ -4,6 +4,7 @@
  * between the two sites. Later steps plug in conegate's own router configuration as a DemoChange.
  */
 import { join } from 'node:path';
+import { printMeshStage, runMeshStage, type MeshStageReport } from './demo-mesh.ts';
 import type { Lab } from './lab.ts';
 import { measureNat, startReflector, tryDirect, type DirectResult, type NatMeasurement } from './measure.ts';
 import { MAPPING_WORDS } from './plan.ts';
@@ -34,6 +35,8 @@ export interface StageReport {
 export interface DemoReport {
   labId: string;
   stages: StageReport[];
+  /** The last stage: the mesh coming up over the changed NATs (absent when the run skips it). */
+  mesh?: MeshStageReport;
 }
 
 /** The demo topology: a behind a symmetric ("hard", PF-default-like) NAT; b behind a home router behind a CGNAT. */
@@ -113,7 +116,7 @@ async function measureStage(lab: Lab, title: string, stageIndex: number): Promis
 }
 
 /** Runs the demo on a built lab (two sites, servers s1 and s2); `print` gets human-readable lines as they come. */
-export async function runDemo(lab: Lab, opts: { changes?: DemoChange[]; print?: (line: string) => void } = {}): Promise<DemoReport> {
+export async function runDemo(lab: Lab, opts: { changes?: DemoChange[]; mesh?: boolean; print?: (line: string) => void } = {}): Promise<DemoReport> {
   const print = opts.print ?? (() => {});
   const changes = opts.changes ?? DEFAULT_CHANGES;
   await Promise.all([startReflector(lab, 's1'), startReflector(lab, 's2')]);
@@ -126,16 +129,31 @@ export async function runDemo(lab: Lab, opts: { changes?: DemoChange[]; print?: 
     printStage(stage, i + 1, print);
     stages.push(stage);
   }
-  printSummary(stages, print);
-  return { labId: lab.id, stages };
+  const mesh = opts.mesh === false ? undefined : await runMeshStage(lab);
+  if (mesh) printMeshStage(mesh, stages.length + 1, print);
+  printSummary(stages, mesh, print);
+  return { labId: lab.id, stages, ...(mesh ? { mesh } : {}) };
 }
 
-function printSummary(stages: StageReport[], print: (line: string) => void): void {
+function printSummary(stages: StageReport[], mesh: MeshStageReport | undefined, print: (line: string) => void): void {
   print('');
   print('Summary');
   const rows = stages.map((st) => st.sites.map((s) => `${s.site} ${s.difficulty.toUpperCase()} (${s.measured.mapping}/${s.measured.filtering})`).join(', '));
   const width = Math.max(...rows.map((r) => r.length)) + 2;
   stages.forEach((st, i) => print(`  stage ${i + 1}  ${rows[i]!.padEnd(width)}-> direct UDP ${st.direct.ok ? 'WORKS' : 'FAILS'}   (${st.title})`));
+  if (!mesh) return;
+  const seen = new Set<string>();
+  print(`  stage ${stages.length + 1}  the mesh${mesh.error ? ` (incomplete: ${mesh.error})` : ''}`);
+  for (const n of mesh.nodes) {
+    for (const p of n.peers) {
+      const key = [n.name, p.name].sort().join(' <-> ');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const back = mesh.nodes.find((x) => x.name === p.name)?.peers.find((x) => x.name === n.name);
+      const both = p.path === 'direct' && back?.path === 'direct';
+      print(`           ${key.padEnd(14)} ${both ? `DIRECT (${p.currentEndpoint} / ${back?.currentEndpoint})` : 'no path yet: needs hole punching/relay (next)'}`);
+    }
+  }
 }
 
 function printTopology(lab: Lab, print: (line: string) => void): void {
