@@ -18,6 +18,7 @@ import {
   hashSecret,
   mergeRoutes,
   newNodeId,
+  newNodeRecord,
   sameRoutes,
   uniqueName,
 } from './rules.ts';
@@ -111,22 +112,7 @@ export class MemoryStore implements CoordStore {
     if (!ipv4 || !ipv6) return { ok: false, reason: 'no-address' };
     const id = newNodeId(this.#randomBytes);
     const routes = mergeRoutes(id, [], input.advertiseRoutes);
-    const node: NodeRecord = {
-      id,
-      name: uniqueName(input.hostname, new Set(all.filter((n) => n.revokedAtMs === null).map((n) => n.name))),
-      machineKey: input.machineKey,
-      nodeKey: input.nodeKey,
-      discoKey: input.discoKey,
-      ipv4,
-      ipv6,
-      tags: [...key.tags],
-      endpoints: [],
-      homeRelay: null,
-      authKeyId: key.id,
-      createdAtMs: input.nowMs,
-      lastSeenMs: input.nowMs,
-      revokedAtMs: null,
-    };
+    const node = newNodeRecord(input, key, { id, name: uniqueName(input.hostname, new Set(all.filter((n) => n.revokedAtMs === null).map((n) => n.name))), ipv4, ipv6 });
     this.data.authKeys.set(key.id, consumeAuthKey(key, input.nowMs));
     this.data.nodes.set(id, node);
     this.data.routes.set(id, routes);

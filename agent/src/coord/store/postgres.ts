@@ -19,7 +19,7 @@
 import pg from 'pg';
 import { ConegateError, isConegateError } from '../../errors.ts';
 import { translate } from './schema.ts';
-import { SqlStore, type SqlBackend, type SqlRunner } from './sql-store.ts';
+import { openMigrated, type SqlStore, type SqlBackend, type SqlRunner } from './sql-store.ts';
 import { numberFromColumn, type Param } from './sql-rows.ts';
 
 export interface PostgresStoreOptions {
@@ -46,14 +46,7 @@ const RETRYABLE = new Set(['40001', '40P01']);
 /** Opens a pool to the database and migrates it (safe when several replicas start at once). */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlStore> {
   const backend = new PostgresBackend(options);
-  const store = new SqlStore(backend, options.randomBytes ? { randomBytes: options.randomBytes } : {});
-  try {
-    await store.migrate();
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-  return store;
+  return openMigrated(backend, options);
 }
 
 /** host:port/database of a URL, for messages (never the user's password). */

@@ -6,7 +6,7 @@
 import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { ConegateError } from '../../errors.ts';
 import { formatCidr, parseCidr } from '../../net/ip.ts';
-import type { AuthKeyRecord, ChangeKind, NodePatch, NodeRecord, RouteRecord } from './types.ts';
+import type { AuthKeyRecord, ChangeKind, NodePatch, NodeRecord, RegisterInput, RouteRecord } from './types.ts';
 
 export type AuthKeyRefusal = 'auth-key-unknown' | 'auth-key-used' | 'auth-key-expired';
 
@@ -125,4 +125,21 @@ export class ChangeListeners {
       }
     }
   }
+}
+
+/** The record of a node registered now with `key`: keys from the request, tags from the key, no endpoints yet. */
+export function newNodeRecord(input: RegisterInput, key: AuthKeyRecord, at: { id: string; name: string; ipv4: string; ipv6: string }): NodeRecord {
+  return {
+    ...at,
+    machineKey: input.machineKey,
+    nodeKey: input.nodeKey,
+    discoKey: input.discoKey,
+    tags: [...key.tags],
+    endpoints: [],
+    homeRelay: null,
+    authKeyId: key.id,
+    createdAtMs: input.nowMs,
+    lastSeenMs: input.nowMs,
+    revokedAtMs: null,
+  };
 }

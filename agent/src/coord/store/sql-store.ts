@@ -6,7 +6,7 @@
  */
 import { AddressCache } from './address-cache.ts';
 import { ConegateError } from '../../errors.ts';
-import { applyPatch, authKeyRefusal, byCreation, ChangeListeners, compareRoutes, consumeAuthKey, countArg, hashSecret, mergeRoutes, newNodeId, sameRoutes, uniqueName } from './rules.ts';
+import { applyPatch, authKeyRefusal, byCreation, ChangeListeners, compareRoutes, consumeAuthKey, countArg, hashSecret, mergeRoutes, newNodeId, newNodeRecord, sameRoutes, uniqueName } from './rules.ts';
 import { META_TABLE, MIGRATIONS, SCHEMA_VERSION, translate, type Dialect } from './schema.ts';
 import {
   AUTH_KEY_COLUMNS,
@@ -134,22 +134,7 @@ export class SqlStore implements CoordStore {
     if (!ipv4 || !ipv6) return { result: { ok: false, reason: 'no-address' }, changes: [] };
     const live = new Set((await q.all(`SELECT name FROM nodes WHERE revoked_at_ms IS NULL`)).map((r) => String(r.name)));
     const id = newNodeId(this.#randomBytes);
-    const node: NodeRecord = {
-      id,
-      name: uniqueName(input.hostname, live),
-      machineKey: input.machineKey,
-      nodeKey: input.nodeKey,
-      discoKey: input.discoKey,
-      ipv4,
-      ipv6,
-      tags: [...key.tags],
-      endpoints: [],
-      homeRelay: null,
-      authKeyId: key.id,
-      createdAtMs: input.nowMs,
-      lastSeenMs: input.nowMs,
-      revokedAtMs: null,
-    };
+    const node = newNodeRecord(input, key, { id, name: uniqueName(input.hostname, live), ipv4, ipv6 });
     const used = consumeAuthKey(key, input.nowMs);
     await q.run(`UPDATE auth_keys SET uses = ?, used_at_ms = ? WHERE id = ?`, [used.uses, used.usedAtMs, key.id]);
     await q.run(`INSERT INTO nodes (${NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nodeParams(node));
@@ -345,4 +330,16 @@ async function replaceRoutes(q: SqlRunner, nodeId: string, cidrs: string[]): Pro
   await q.run(`DELETE FROM routes WHERE node_id = ?`, [nodeId]);
   await insertRoutes(q, next);
   return true;
+}
+
+/** A store over `backend`, migrated (safe when several replicas start at once); closed again if that fails. */
+export async function openMigrated(backend: SqlBackend, options: { randomBytes?: (n: number) => Uint8Array }): Promise<SqlStore> {
+  const store = new SqlStore(backend, options.randomBytes ? { randomBytes: options.randomBytes } : {});
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
 }

@@ -18,7 +18,7 @@ import { dirname, resolve } from 'node:path';
 import { ConegateError, isConegateError } from '../../errors.ts';
 import { translate } from './schema.ts';
 import { openSqliteConn, type SqliteConn, type SqliteEngineName } from './sqlite-engine.ts';
-import { SqlStore, type SqlBackend, type SqlRunner } from './sql-store.ts';
+import { openMigrated, type SqlStore, type SqlBackend, type SqlRunner } from './sql-store.ts';
 import type { Param } from './sql-rows.ts';
 
 export interface SqliteStoreOptions {
@@ -38,14 +38,7 @@ export const SQLITE_FILE_NAME = 'coord.sqlite';
 /** Opens (creating if needed) and migrates the SQLite store. */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqlStore> {
   const backend = await SqliteBackend.open(options);
-  const store = new SqlStore(backend, options.randomBytes ? { randomBytes: options.randomBytes } : {});
-  try {
-    await store.migrate();
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-  return store;
+  return openMigrated(backend, options);
 }
 
 /** One promise chain per file in this process (see "Concurrency" above). */
