@@ -214,7 +214,7 @@ export class RelayServer implements ConnHost {
     if (login.admitting) {
       // Clients may send right after client-info; keep a little until admission answers.
       if (login.pending.length >= (this.config.maxPendingFrames ?? 64)) return conn.close('too much before login');
-      login.pending.push({ type: frame.type, body: frame.body.slice() });
+      login.pending.push({ type: frame.type, body: f.copyOf(frame.body) });
       return;
     }
     if (frame.type !== f.FrameType.CLIENT_INFO) return conn.close('expected client-info');
