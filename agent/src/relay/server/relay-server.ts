@@ -162,6 +162,10 @@ export class RelayServer implements ConnHost {
       ...(this.config.clientReadLimit ? { readLimit: this.config.clientReadLimit } : {}),
       maxBufferedBytes: 4 * 1024 * 1024,
       writeBatchBytes: 32 * 1024,
+      // What a receiving client may have in flight beyond its two queues. 256 KiB dropped 75% of a
+      // 40k packet/s burst on loopback (bursts outrun the TLS write); 1 MiB keeps it to a few percent
+      // and bounds a slow reader's memory (bench/relay.ts).
+      socketBufferBytes: 1024 * 1024,
     };
   }
 
