@@ -120,7 +120,7 @@ export class RelayServer implements ConnHost {
   }
 
   stats(): RelayStats {
-    return { clients: this.clients.size, meshPeers: this.meshConns.size, ...this.counters };
+    return { clients: this.clients.size - new Set([...this.meshConns].map((c) => c.keyHex)).size, meshPeers: this.meshConns.size, ...this.counters };
   }
 
   /** Keys of the clients connected here (what a watching relay learns as peer-present). */
