@@ -116,7 +116,10 @@ export class RelayServer implements ConnHost {
     this.started = false;
     this.cancelRecheck?.();
     this.cancelRecheck = undefined;
-    for (const c of [...this.conns]) c.close('server stopping');
+    // Clients are told to come back (here after a restart, or to another relay of the region) rather
+    // than find out from a dead socket.
+    const goodbye = { frame: f.encodeRestarting({ reconnectInMs: 500, tryForMs: 30_000 }), waitMs: 1_000 };
+    for (const c of [...this.conns]) c.close('server stopping', c.key && !c.isMesh ? goodbye : undefined);
   }
 
   stats(): RelayStats {
