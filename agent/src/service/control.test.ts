@@ -24,6 +24,7 @@ const handlers: ControlHandlers = {
   },
   'pmp-list': () => ({ mappings: [] }),
   ping: () => 'pong',
+  'set-routes': (req) => ({ advertiseRoutes: req.advertiseRoutes ?? null }),
 };
 
 before(async () => {

@@ -175,6 +175,27 @@ export class MeshNode {
     await this.syncRoutes();
   }
 
+  /**
+   * `conegate up --advertise-routes/--accept-routes` against the running agent: new advertised routes go
+   * to the coordinator in one short request; accept-routes takes effect on the map this node holds.
+   */
+  async setRouting(change: { advertiseRoutes?: string[]; acceptRoutes?: boolean }): Promise<void> {
+    if (change.acceptRoutes !== undefined && change.acceptRoutes !== this.config.mesh.acceptRoutes) {
+      this.config.mesh = { ...this.config.mesh, acceptRoutes: change.acceptRoutes };
+      this.queue(() => this.onMap());
+    }
+    if (change.advertiseRoutes !== undefined) {
+      this.config.mesh = { ...this.config.mesh, advertiseRoutes: change.advertiseRoutes };
+      await this.session?.setAdvertiseRoutes(change.advertiseRoutes);
+    }
+    await this.chain;
+  }
+
+  /** What this node advertises and whether it accepts routes, now. */
+  routing(): { advertiseRoutes: string[]; acceptRoutes: boolean } {
+    return { advertiseRoutes: this.config.mesh.advertiseRoutes, acceptRoutes: this.config.mesh.acceptRoutes };
+  }
+
   status(): MeshStatus {
     return peerStatus(this.session, this.device?.peers() ?? [], { listenPort: this.bind?.localPort ?? 0, interface: this.tun?.name ?? '', demux: this.demuxCounts, identity: this.deps.identity });
   }

@@ -6,8 +6,13 @@
  * change of the advertised set at run time, and on stop removes its rules and turns off only the
  * forwarding it turned on. A refused load leaves the previous rules in force and is reported.
  */
+import { networkInterfaces } from 'node:os';
+import type { Config } from '../config/types.ts';
+import { ConegateError } from '../errors.ts';
+import { freebsdForwarding, linuxForwarding } from '../fw/forwarding.ts';
+import { nftSubnetFirewall, pfSubnetFirewall } from '../fw/subnet-firewall.ts';
 import type { IfAddr } from '../node/endpoints.ts';
-import { cidrContains, parseCidr, parseIp } from '../net/ip.ts';
+import { cidrContains, formatCidr, parseCidr, parseIp } from '../net/ip.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Family, ForwardingControl } from '../fw/forwarding.ts';
 import type { SubnetFirewall } from '../fw/subnet-firewall.ts';
@@ -110,4 +115,30 @@ export class SubnetRouter {
   status(): { routes: string[]; snat: boolean; firewall: string; error: string | null } {
     return { routes: this.prefixes, snat: this.config.snat, firewall: this.deps.firewall.kind, error: this.lastError ?? null };
   }
+}
+
+/** Canonical, sorted, de-duplicated prefixes; CG_INPUT_INVALID names the first that is not one. */
+export function checkPrefixes(list: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const text of list) {
+    const c = parseCidr(text);
+    if (!c || !text.includes('/') || c.prefixLen === 0) throw new ConegateError('CG_INPUT_INVALID', `route "${text}" is not a subnet prefix with zero host bits (e.g. 192.168.1.0/24)`);
+    out.add(formatCidr(c));
+  }
+  return [...out].sort();
+}
+
+/** The subnet router for this platform: PF anchor and sysctl on FreeBSD, our nftables table and /proc elsewhere. */
+export function subnetRouterFor(config: Config, deps: { log: Logger; meshIf: () => string }, over: Partial<SubnetRouterDeps> = {}): SubnetRouter {
+  const bsd = process.platform === 'freebsd';
+  return new SubnetRouter(
+    { meshIf: deps.meshIf, snat: config.mesh.snatSubnetRoutes },
+    {
+      firewall: bsd ? pfSubnetFirewall() : nftSubnetFirewall(),
+      forwarding: bsd ? freebsdForwarding() : linuxForwarding(),
+      interfaces: () => networkInterfaces() as Record<string, IfAddr[] | undefined>,
+      log: deps.log,
+      ...over,
+    },
+  );
 }
