@@ -172,6 +172,27 @@ describe('subnet routing between two sites in the netns lab', () => {
     }
   });
 
+  it('conegate up --advertise-routes against the running agent changes them in place; approvals of prefixes still advertised are kept', async () => {
+    const extra = '10.1.5.0/24';
+    const r = await lab.execConegate('a.router', ['up', '--config', configs.get('a.router')!, '--advertise-routes', [...prefixes('a'), extra].join(','), '--json'], { env: { CONEGATE_CONFIG: '' }, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { advertiseRoutes: string[] }).advertiseRoutes, [...prefixes('a'), extra].sort());
+    const id = (await status('a.router')).mesh.self.id;
+    const list = async () => {
+      const l = await lab.execConegate('s1', ['coord', 'routes', 'list', '--json', '--admin-socket', adminSocket], { env: { CONEGATE_CONFIG: '' }, timeoutMs: 30_000 });
+      return (JSON.parse(l.stdout) as { nodeId: string; cidr: string; approved: boolean }[]).filter((x) => x.nodeId === id);
+    };
+    assert.deepEqual(
+      (await list()).map((x) => [x.cidr, x.approved]).sort(),
+      [...prefixes('a').map((c) => [c, true]), [extra, false]].sort(),
+    );
+    assert.ok(await ping('b.h1', v4('a.h1')), 'still routed after the change');
+    // Back to the two LANs; a second `up` without route flags is refused (exit 1), the agent stays.
+    assert.equal((await lab.execConegate('a.router', ['up', '--config', configs.get('a.router')!, '--advertise-routes', prefixes('a').join(',')], { env: { CONEGATE_CONFIG: '' }, timeoutMs: 30_000 })).code, 0);
+    assert.equal((await lab.execConegate('a.router', ['up', '--config', configs.get('a.router')!], { env: { CONEGATE_CONFIG: '' }, timeoutMs: 30_000 })).code, 1);
+    assert.deepEqual((await list()).map((x) => x.cidr).sort(), prefixes('a').sort());
+  });
+
   it('failover: kill -9 of the primary router; B\'s LAN is reachable again through the second router', async () => {
     await startAgent('b.h2', { listenPort: 41642 });
     await approve('b.h2');
