@@ -5,10 +5,11 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ANCHOR } from '../src/generate.ts';
 import { PMPD_ANCHOR } from '../../agent/src/fw/pf-anchors.ts';
+import { SUBNET_PF_ANCHOR } from '../../agent/src/fw/subnet-rules.ts';
 
 const INC = fileURLToPath(new URL('../../opnsense-plugin/src/etc/inc/plugins.inc.d/conegate.inc', import.meta.url));
 
-test('conegate_firewall() registers nat anchor "conegate" at the head and rdr anchor "conegate/pmpd" at the tail', async () => {
+test('conegate_firewall() registers nat anchor "conegate" at the head, rdr anchor "conegate/pmpd" at the tail, and the subnet router\'s nat and filter anchors at the head', async () => {
   const script = `
     class FakePlugin { public $calls = []; function registerAnchor(...$a) { $this->calls[] = $a; } }
     require '${INC}';
@@ -25,5 +26,7 @@ test('conegate_firewall() registers nat anchor "conegate" at the head and rdr an
   assert.deepEqual(JSON.parse(out), [
     [ANCHOR.opnsense, 'nat', 0, 'head'],
     [PMPD_ANCHOR, 'rdr', 0, 'tail'],
+    [SUBNET_PF_ANCHOR, 'nat', 0, 'head'],
+    [SUBNET_PF_ANCHOR, 'fw', 0, 'head'],
   ]);
 });

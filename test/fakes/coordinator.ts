@@ -73,6 +73,11 @@ export class CoordTwin {
   get url(): string {
     return `https://${this.opts.host ?? '127.0.0.1'}:${this.port}`;
   }
+  /** Routes a node advertises now, by name. */
+  advertisedBy(name: string): string[] | undefined {
+    return [...this.nodes.values()].find((n) => n.name === name && !n.revoked)?.advertised;
+  }
+
   nodeList(): { id: string; name: string; revoked: boolean; endpoints: Endpoint[] }[] {
     return [...this.nodes.values()].map((n) => ({ id: n.id, name: n.name, revoked: n.revoked, endpoints: n.endpoints }));
   }
@@ -132,6 +137,13 @@ export class CoordTwin {
       node.endpoints = b.endpoints;
       this.emit({ patch: [{ id: node.id, endpoints: node.endpoints }] });
       return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    }
+    if (url.pathname === '/v1/routes' && req.method === 'POST') {
+      // Approval kept for routes still advertised, as the real store does.
+      node.advertised = (JSON.parse(body) as { advertise: string[] }).advertise;
+      node.approved = node.approved.filter((c) => node.advertised.includes(c));
+      this.emit({ patch: [{ id: node.id, routes: node.approved }] });
+      return void res.writeHead(204).end();
     }
     if (url.pathname === '/v1/logout' && req.method === 'POST') {
       node.revoked = true;

@@ -12,6 +12,7 @@ test('allowed IPs are mesh addresses, plus approved routes only with acceptRoute
   const s = state([peer('p2', 2, { routes: ['10.2.0.0/24'] })]);
   assert.deepEqual(desiredPeers(s, { acceptRoutes: false })[0]!.allowedIps, ['100.64.0.2/32']);
   assert.deepEqual(desiredPeers(s, { acceptRoutes: true })[0]!.allowedIps, ['100.64.0.2/32', '10.2.0.0/24']);
+  assert.deepEqual(desiredPeers(s, { acceptRoutes: true, ownAddresses: ['10.2.0.11'] })[0]!.allowedIps, ['100.64.0.2/32'], 'never our own LAN');
 });
 
 test('the endpoint is the first one of a family this node can use', () => {

@@ -1,13 +1,15 @@
 /**
  * From the network map to the WireGuard device's peers, as plain data: what each peer should be
  * (public key, allowed IPs, endpoint) and the steps that take the device from what it has to that.
- * Allowed IPs are the peer's mesh addresses, plus its approved routes when this node accepts routes.
+ * Allowed IPs are the peer's mesh addresses, plus the routes it serves when this node accepts routes
+ * (except those over this node's own addresses).
  * The endpoint is the first usable one the map lists (hole punching and relays come later); "usable"
  * means an address family this node can send from.
  */
 import type { Endpoint as MapEndpoint, Peer } from '../coord/protocol.ts';
 import { parseHostPort, parseIp } from '../net/ip.ts';
 import type { Endpoint } from '../wg/ports.ts';
+import { acceptedRoutes } from './accept-routes.ts';
 import type { MapState } from './map-state.ts';
 
 export interface DesiredPeer {
@@ -21,6 +23,8 @@ export interface PlanOptions {
   acceptRoutes: boolean;
   /** Families this node has a socket for (default both). */
   families?: (4 | 6)[];
+  /** This node's own addresses: a route containing one is never taken (accept-routes.ts). */
+  ownAddresses?: string[];
 }
 
 export function firstUsableEndpoint(endpoints: MapEndpoint[], families: (4 | 6)[] = [4, 6]): Endpoint | undefined {
@@ -33,7 +37,7 @@ export function firstUsableEndpoint(endpoints: MapEndpoint[], families: (4 | 6)[
 }
 
 export function desiredPeer(p: Peer, opts: PlanOptions): DesiredPeer {
-  const allowed = [...p.addresses, ...(opts.acceptRoutes ? p.routes : [])];
+  const allowed = [...p.addresses, ...(opts.acceptRoutes ? acceptedRoutes(p.routes, opts.ownAddresses ?? []) : [])];
   return { id: p.id, publicKeyHex: p.nodeKey, allowedIps: [...new Set(allowed)], endpoint: firstUsableEndpoint(p.endpoints, opts.families) };
 }
 

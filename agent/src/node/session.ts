@@ -62,7 +62,25 @@ export class CoordSession {
   private endpointsWanted: Endpoint[] | undefined;
   private endpointsSent: string | undefined;
 
-  constructor(private readonly config: SessionConfig, private readonly deps: SessionDeps, private readonly events: SessionEvents = {}) {}
+  /** Routes this node advertises now (config, then `setAdvertiseRoutes`); a re-registration sends them too. */
+  private advertise: string[];
+
+  constructor(private readonly config: SessionConfig, private readonly deps: SessionDeps, private readonly events: SessionEvents = {}) {
+    this.advertise = [...config.advertiseRoutes];
+  }
+
+  /**
+   * Changes the advertised routes of the running node: one short POST /v1/routes (the coordinator keeps
+   * the approval of prefixes still advertised). Before the first registration the new set simply goes
+   * with it. Throws when the coordinator refuses or cannot be reached (the caller reports it; the set
+   * is still sent with the next registration).
+   */
+  async setAdvertiseRoutes(cidrs: string[]): Promise<void> {
+    this.advertise = [...cidrs];
+    if (!this.registered) return;
+    await this.deps.api.routes({ advertise: this.advertise });
+    this.deps.log.info({ routes: this.advertise }, 'mesh: advertised routes changed');
+  }
 
   start(): void {
     if (this.running || this.phase === 'stopped') return;
@@ -106,7 +124,7 @@ export class CoordSession {
     this.phase = 'registering';
     const pub = publicIdentity(this.deps.identity);
     const authKey = await this.config.authKey();
-    const res = await this.deps.api.register({ nodeKey: pub.nodeKey, discoKey: pub.discoKey, hostname: this.config.hostname, advertiseRoutes: this.config.advertiseRoutes, ...(authKey ? { authKey } : {}) }, this.abort?.signal);
+    const res = await this.deps.api.register({ nodeKey: pub.nodeKey, discoKey: pub.discoKey, hostname: this.config.hostname, advertiseRoutes: this.advertise, ...(authKey ? { authKey } : {}) }, this.abort?.signal);
     this.self = res.self;
     this.registered = true;
     this.deps.log.info({ id: res.self.id, name: res.self.name, addresses: res.self.addresses, machineKey: pub.machineKey }, 'mesh: registered');

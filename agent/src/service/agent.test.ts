@@ -11,7 +11,9 @@ import { waitFor } from '../node/testkit-net.ts';
 import { MemoryTun } from '../wg/memory-tun.ts';
 import { CoordTwin } from '../../../test/fakes/coordinator.ts';
 import { selfSignedCert } from '../../../test/fakes/tls-cert.ts';
-import { Agent } from './agent.ts';
+import { Agent, type AgentOptions } from './agent.ts';
+import { MemoryForwarding } from '../fw/forwarding.ts';
+import { MemorySubnetFirewall } from '../fw/subnet-firewall.ts';
 import { controlRequest } from './control-client.ts';
 import type { MeshStatus } from './mesh-status.ts';
 
@@ -30,7 +32,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function agent(name: string, mesh: Record<string, unknown> = {}, authKey = 'k1'): Agent {
+function agent(name: string, mesh: Record<string, unknown> = {}, authKey = 'k1', subnetDeps?: AgentOptions['subnetDeps']): Agent {
   const stateDir = join(dir, name);
   const config = validateConfig({ wg: { listenPort: 0 }, portmap: { enabled: false }, mesh: { enabled: true, coordinator: twin.url, coordinatorFingerprint: fingerprint, hostname: name, stateDir, ...mesh } });
   return new Agent({
@@ -40,6 +42,7 @@ function agent(name: string, mesh: Record<string, unknown> = {}, authKey = 'k1')
     authKey,
     log: silentLogger(),
     clock: realClock,
+    ...(subnetDeps ? { subnetDeps } : {}),
     meshDeps: { openTun: () => new MemoryTun(`m-${name}`), skipIfconfig: true, includeLoopback: true, interfaces: () => ({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }] }) },
   });
 }
@@ -83,4 +86,33 @@ test('a refused auth key stops the agent with that error (up exits with it)', as
   await d.stopped;
   assert.ok(d.fatal && d.fatal.context.coordCode === 'auth-key-unknown', String(d.fatal?.message));
   await assert.rejects(access(join(dir, 'd', 'conegate.sock')));
+});
+
+test('advertised routes change on the running agent (conegate up --advertise-routes): forwarding rules first, then one request to the coordinator; down removes the rules', async () => {
+  const firewall = new MemorySubnetFirewall();
+  const forwarding = new MemoryForwarding();
+  const lan = { lan0: [{ address: '10.2.0.1', family: 'IPv4' as const, internal: false }, { address: 'fd00:b::1', family: 'IPv6' as const, internal: false }] };
+  const e = agent('e', { advertiseRoutes: ['10.2.0.0/24'] }, 'k1', { firewall, forwarding, interfaces: () => lan });
+  await e.start();
+  try {
+    const sock = join(dir, 'e', 'conegate.sock');
+    await waitFor(() => twin.advertisedBy('e')?.length === 1, 'registered with its routes');
+    assert.match(await firewall.show(), /10\.2\.0\.0\/24/);
+    assert.equal(forwarding.state[4], true);
+    const r = await controlRequest(sock, 'set-routes', 10_000, { advertiseRoutes: ['fd00:b::/64', '10.2.0.0/24'], acceptRoutes: true });
+    assert.deepEqual(r, { advertiseRoutes: ['10.2.0.0/24', 'fd00:b::/64'], acceptRoutes: true });
+    assert.deepEqual(twin.advertisedBy('e'), ['10.2.0.0/24', 'fd00:b::/64']);
+    assert.match(await firewall.show(), /fd00:b::\/64/);
+    assert.equal(forwarding.state[6], true);
+    // A bad prefix changes nothing anywhere.
+    await assert.rejects(controlRequest(sock, 'set-routes', 10_000, { advertiseRoutes: ['10.2.0.1/24'] }), (x) => isConegateError(x) && x.code === 'CG_INPUT_INVALID');
+    await assert.rejects(controlRequest(sock, 'set-routes', 10_000, { advertiseRoutes: 'x' }), (x) => isConegateError(x) && x.code === 'CG_INPUT_INVALID');
+    assert.deepEqual(twin.advertisedBy('e'), ['10.2.0.0/24', 'fd00:b::/64']);
+    await controlRequest(sock, 'down');
+    await e.stopped;
+    assert.equal(await firewall.show(), '');
+    assert.deepEqual(forwarding.state, { 4: false, 6: false });
+  } finally {
+    await e.stop();
+  }
 });

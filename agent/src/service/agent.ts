@@ -18,6 +18,8 @@ import type { Component } from './component.ts';
 import { ControlServer } from './control-server.ts';
 import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
 import { natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
+import { checkPrefixes, subnetRouterFor, type SubnetRouter, type SubnetRouterDeps } from './subnet-router.ts';
+import type { ControlRequest } from './control-protocol.ts';
 
 export interface AgentOptions {
   config: Config;
@@ -29,12 +31,15 @@ export interface AgentOptions {
   clock: Clock;
   /** Tests: replace edges of the mesh node (memory TUN, no ifconfig, loopback endpoints). */
   meshDeps?: Partial<MeshNodeDeps>;
+  /** Tests: memory firewall and forwarding for the subnet router. */
+  subnetDeps?: Partial<SubnetRouterDeps>;
   pmpPort?: number;
 }
 
 export class Agent {
   readonly components: Component[] = [];
   mesh: MeshNode | undefined;
+  subnet: SubnetRouter | undefined;
   private pmp: ReturnType<typeof pmpComponent> | undefined;
   private control: ControlServer | undefined;
   private stopping: Promise<void> | undefined;
@@ -75,6 +80,8 @@ export class Agent {
       const mesh = await this.buildMesh(() => portmapEndpoint);
       this.mesh = mesh;
       this.components.push({ name: 'mesh', start: () => mesh.start(), stop: () => mesh.stop(), status: () => mesh.status() });
+      const subnet = (this.subnet = subnetRouterFor(config, { log, meshIf: () => mesh.tun?.name ?? config.wg.interface }, this.opts.subnetDeps));
+      this.components.push({ name: 'subnet', start: () => subnet.apply(config.mesh.advertiseRoutes), stop: () => subnet.stop(), status: () => subnet.status() });
       if (config.portmap.enabled) {
         this.components.push(
           portmapComponent(config, { ...deps, port: () => mesh.bind?.localPort ?? config.wg.listenPort, onEndpoint: (ep) => { portmapEndpoint = ep; mesh.reportEndpoints(); } }),
@@ -131,11 +138,21 @@ export class Agent {
         for (const f of Object.values(IDENTITY_FILES)) await rm(join(this.opts.stateDir, f), { force: true });
         return { loggedOut: true };
       },
+      'set-routes': (req: ControlRequest) => this.setRoutes(req),
       'pmp-list': () => {
         if (!this.pmp) throw new ConegateError('CG_UNSUPPORTED', 'the NAT-PMP/PCP server is not enabled in this agent (pmp.enabled)');
         return this.pmp.mappings();
       },
     };
+  }
+
+  /** Forwarding for the new prefixes first, then the coordinator: peers route them only once this router forwards. */
+  private async setRoutes(req: ControlRequest): Promise<unknown> {
+    if (!this.mesh || !this.subnet) throw new ConegateError('CG_UNSUPPORTED', 'the mesh is not enabled in this agent');
+    const advertiseRoutes = req.advertiseRoutes === undefined ? undefined : checkPrefixes(req.advertiseRoutes);
+    if (advertiseRoutes) await this.subnet.apply(advertiseRoutes);
+    await this.mesh.setRouting({ ...(advertiseRoutes ? { advertiseRoutes } : {}), ...(req.acceptRoutes === undefined ? {} : { acceptRoutes: req.acceptRoutes }) });
+    return this.mesh.routing();
   }
 
   stop(): Promise<void> {

@@ -3,7 +3,7 @@ import { createConnection } from 'node:net';
 import { ConegateError, EXIT_STATUS, type CgCode } from '../errors.ts';
 import type { ControlCommand, ControlResponse } from './control-protocol.ts';
 
-export async function controlRequest(path: string, cmd: ControlCommand, timeoutMs = 10_000): Promise<unknown> {
+export async function controlRequest(path: string, cmd: ControlCommand, timeoutMs = 10_000, params: Record<string, unknown> = {}): Promise<unknown> {
   const res = await new Promise<ControlResponse>((resolve, reject) => {
     const sock = createConnection(path);
     let buf = '';
@@ -11,7 +11,7 @@ export async function controlRequest(path: string, cmd: ControlCommand, timeoutM
       sock.destroy();
       reject(new ConegateError('CG_TIMEOUT', `the agent did not answer on ${path} within ${timeoutMs} ms`));
     }, timeoutMs);
-    sock.once('connect', () => sock.write(JSON.stringify({ id: 1, cmd }) + '\n'));
+    sock.once('connect', () => sock.write(JSON.stringify({ ...params, id: 1, cmd }) + '\n'));
     sock.on('data', (c: Buffer) => {
       buf += c.toString('utf8');
       const nl = buf.indexOf('\n');

@@ -10,13 +10,25 @@
 import { Ajv } from 'ajv';
 import { ConegateError } from '../errors.ts';
 
-export const CONTROL_COMMANDS = ['status', 'down', 'logout', 'pmp-list', 'ping'] as const;
+export const CONTROL_COMMANDS = ['status', 'down', 'logout', 'pmp-list', 'ping', 'set-routes'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 export interface ControlRequest {
   id?: number;
   cmd: ControlCommand;
+  /** Only for commands whose schema has them (set-routes). */
+  advertiseRoutes?: string[];
+  acceptRoutes?: boolean;
 }
+
+/** The parameters a command takes besides id and cmd (none unless listed). */
+const PARAMS: Partial<Record<ControlCommand, Record<string, unknown>>> = {
+  // `conegate up --advertise-routes/--accept-routes` against the running agent; prefixes are checked by the agent.
+  'set-routes': {
+    advertiseRoutes: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 } },
+    acceptRoutes: { type: 'boolean' },
+  },
+};
 
 export type ControlResponse = { id?: number; ok: true; result: unknown } | { id?: number; ok: false; error: { code: string; message: string } };
 
@@ -26,7 +38,7 @@ export const MAX_REQUEST_BYTES = 16 * 1024;
 const idSchema = { type: 'integer', minimum: 0, maximum: 2 ** 31 } as const;
 const ajv = new Ajv({ strict: true });
 const validators = Object.fromEntries(
-  CONTROL_COMMANDS.map((cmd) => [cmd, ajv.compile({ type: 'object', additionalProperties: false, required: ['cmd'], properties: { id: idSchema, cmd: { const: cmd } } })]),
+  CONTROL_COMMANDS.map((cmd) => [cmd, ajv.compile({ type: 'object', additionalProperties: false, required: ['cmd'], properties: { id: idSchema, cmd: { const: cmd }, ...PARAMS[cmd] } })]),
 ) as Record<ControlCommand, ReturnType<typeof ajv.compile>>;
 
 /** Parses one request line; throws ConegateError CG_INPUT_INVALID with what was wrong. */

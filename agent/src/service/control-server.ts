@@ -9,9 +9,9 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConegateError, isConegateError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { MAX_REQUEST_BYTES, parseControlRequest, type ControlCommand, type ControlResponse } from './control-protocol.ts';
+import { MAX_REQUEST_BYTES, parseControlRequest, type ControlCommand, type ControlRequest, type ControlResponse } from './control-protocol.ts';
 
-export type ControlHandlers = Record<ControlCommand, () => Promise<unknown> | unknown>;
+export type ControlHandlers = Record<ControlCommand, (req: ControlRequest) => Promise<unknown> | unknown>;
 
 const MAX_CONNECTIONS = 32;
 const IDLE_MS = 30_000;
@@ -88,7 +88,7 @@ export class ControlServer {
     try {
       const req = parseControlRequest(line);
       id = req.id;
-      const result = await this.handlers[req.cmd]();
+      const result = await this.handlers[req.cmd](req);
       this.write(sock, { ...(id === undefined ? {} : { id }), ok: true, result: result ?? null });
     } catch (err) {
       const code = isConegateError(err) ? err.code : 'CG_INTERNAL';

@@ -24,6 +24,7 @@ const handlers: ControlHandlers = {
   },
   'pmp-list': () => ({ mappings: [] }),
   ping: () => 'pong',
+  'set-routes': (req) => ({ advertiseRoutes: req.advertiseRoutes ?? null }),
 };
 
 before(async () => {
@@ -77,6 +78,11 @@ test('bad requests get an error answer on the same connection and the server kee
 test('request schemas: exact keys per command', () => {
   assert.deepEqual(parseControlRequest('{"cmd":"status","id":3}'), { cmd: 'status', id: 3 });
   assert.throws(() => parseControlRequest('{"cmd":"status","id":-1}'), (e) => isConegateError(e) && e.code === 'CG_INPUT_INVALID');
+  // set-routes takes its parameters; no other command takes any.
+  assert.deepEqual(parseControlRequest('{"cmd":"set-routes","advertiseRoutes":["10.2.0.0/24"],"acceptRoutes":true}'), { cmd: 'set-routes', advertiseRoutes: ['10.2.0.0/24'], acceptRoutes: true });
+  for (const bad of ['{"cmd":"status","advertiseRoutes":[]}', '{"cmd":"set-routes","advertiseRoutes":"10.2.0.0/24"}', '{"cmd":"set-routes","acceptRoutes":1}', `{"cmd":"set-routes","advertiseRoutes":${JSON.stringify(Array.from({ length: 65 }, (_, i) => `10.${i}.0.0/16`))}}`]) {
+    assert.throws(() => parseControlRequest(bad), (e) => isConegateError(e) && e.code === 'CG_INPUT_INVALID', bad);
+  }
 });
 
 test('no agent: CG_NOT_RUNNING; a stale socket file from a crash is replaced', async () => {

@@ -26,7 +26,8 @@ import { desiredPeers, planPeerSteps, type AppliedPeer } from '../node/peers-pla
 import { CoordSession } from '../node/session.ts';
 import { MeshStun } from '../node/stun-endpoints.ts';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import { applyRoutes, routePlan } from './tun-routes.ts';
+import { applyRoutes, routeChanges, routePlan } from './tun-routes.ts';
+import { interfaceAddresses } from './subnet-router.ts';
 import { peerStatus, type MeshStatus } from './mesh-status.ts';
 
 export interface MeshNodeConfig {
@@ -62,6 +63,8 @@ export class MeshNode {
   tun: TunDevice | undefined;
   readonly demuxCounts: Record<PacketKind, number> = { wg: 0, stun: 0, disco: 0, unknown: 0 };
   private applied = new Map<string, AppliedPeer>();
+  /** Prefixes routed into the TUN now. */
+  private routes = new Set<string>();
   private stun: MeshStun | undefined;
   private addressesSet = false;
   private cancelEndpointTimer: CancelTimer | undefined;
@@ -137,38 +140,60 @@ export class MeshNode {
       this.addressesSet = true;
       if (!this.deps.skipIfconfig) await applyPlan(planFor({ name: this.tun.name, mtu: this.config.wg.mtu, addresses: state.self.addresses, routes: [] })).catch((err: Error) => this.deps.log.error({ err: err.message }, 'mesh: cannot set the mesh addresses'));
     }
-    const steps = planPeerSteps(this.applied, desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes }));
-    const routesAdd: string[] = [];
-    const routesDel: string[] = [];
+    const ownAddresses = [...state.self.addresses, ...interfaceAddresses((this.deps.interfaces ?? networkInterfaces)(), this.tun.name)];
+    const steps = planPeerSteps(this.applied, desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes, ownAddresses }));
     for (const step of steps) {
       if (step.op === 'remove') {
         device.removePeer(keyFromHex(step.publicKeyHex));
         this.deps.log.info({ nodeKey: step.publicKeyHex }, 'mesh: peer removed');
-        routesDel.push(...(this.applied.get(step.publicKeyHex)?.allowedIps ?? []));
         this.applied.delete(step.publicKeyHex);
         continue;
       }
       const p = step.peer;
-      const old = this.applied.get(p.publicKeyHex);
       device.upsertPeer({ publicKey: keyFromHex(p.publicKeyHex), allowedIps: p.allowedIps, replaceAllowedIps: true, ...(p.endpoint ? { endpoint: p.endpoint } : {}) });
-      routesDel.push(...(old?.allowedIps ?? []).filter((c) => !p.allowedIps.includes(c)));
-      routesAdd.push(...p.allowedIps.filter((c) => !old?.allowedIps.includes(c)));
       this.applied.set(p.publicKeyHex, { allowedIps: p.allowedIps, endpoint: p.endpoint });
     }
     if (steps.length) this.deps.log.info({ peers: this.applied.size, changed: steps.length }, 'mesh: peers updated');
-    if (!this.deps.skipIfconfig) {
-      const onError = (err: Error) => this.deps.log.warn({ err: err.message }, 'mesh: route change failed');
-      await applyRoutes(routePlan('del', this.tun.name, routesDel), onError);
-      await applyRoutes(routePlan('add', this.tun.name, routesAdd), onError);
-    }
+    await this.syncRoutes();
+  }
+
+  /** Kernel routes into the TUN = the union of the peers' allowed IPs (tun-routes.ts routeChanges). */
+  private async syncRoutes(): Promise<void> {
+    const wanted = new Set([...this.applied.values()].flatMap((a) => a.allowedIps));
+    const { add, del } = routeChanges(this.routes, wanted);
+    this.routes = wanted;
+    if (this.deps.skipIfconfig || !this.tun || (!add.length && !del.length)) return;
+    const onError = (err: Error) => this.deps.log.warn({ err: err.message }, 'mesh: route change failed');
+    await applyRoutes(routePlan('del', this.tun.name, del), onError);
+    await applyRoutes(routePlan('add', this.tun.name, add), onError);
   }
 
   private async onRevoked(): Promise<void> {
     this.device?.removeAllPeers();
-    const routes = [...this.applied.values()].flatMap((a) => a.allowedIps);
     this.deps.log.info({ removed: this.applied.size }, 'mesh: all peers removed');
     this.applied.clear();
-    if (!this.deps.skipIfconfig && this.tun) await applyRoutes(routePlan('del', this.tun.name, routes), () => undefined);
+    await this.syncRoutes();
+  }
+
+  /**
+   * `conegate up --advertise-routes/--accept-routes` against the running agent: new advertised routes go
+   * to the coordinator in one short request; accept-routes takes effect on the map this node holds.
+   */
+  async setRouting(change: { advertiseRoutes?: string[]; acceptRoutes?: boolean }): Promise<void> {
+    if (change.acceptRoutes !== undefined && change.acceptRoutes !== this.config.mesh.acceptRoutes) {
+      this.config.mesh = { ...this.config.mesh, acceptRoutes: change.acceptRoutes };
+      this.queue(() => this.onMap());
+    }
+    if (change.advertiseRoutes !== undefined) {
+      this.config.mesh = { ...this.config.mesh, advertiseRoutes: change.advertiseRoutes };
+      await this.session?.setAdvertiseRoutes(change.advertiseRoutes);
+    }
+    await this.chain;
+  }
+
+  /** What this node advertises and whether it accepts routes, now. */
+  routing(): { advertiseRoutes: string[]; acceptRoutes: boolean } {
+    return { advertiseRoutes: this.config.mesh.advertiseRoutes, acceptRoutes: this.config.mesh.acceptRoutes };
   }
 
   status(): MeshStatus {

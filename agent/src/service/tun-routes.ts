@@ -21,3 +21,12 @@ export function routePlan(op: 'add' | 'del', ifname: string, cidrs: string[], pl
 export async function applyRoutes(plan: string[][], onError: (err: Error) => void): Promise<void> {
   for (const step of plan) await applyPlan([step]).catch(onError);
 }
+
+/**
+ * Kernel routes follow the union of every peer's allowed IPs, not per-peer adds and deletes: a prefix
+ * that moves from one router to another (failover) in two map updates must not be deleted by the
+ * second update after the first one routed it to the new owner.
+ */
+export function routeChanges(installed: ReadonlySet<string>, wanted: ReadonlySet<string>): { add: string[]; del: string[] } {
+  return { add: [...wanted].filter((c) => !installed.has(c)), del: [...installed].filter((c) => !wanted.has(c)) };
+}

@@ -38,9 +38,12 @@ test('up flags map onto the mesh section; the auth key never lands in the config
     hostname: 'edge-1',
     advertiseRoutes: ['192.168.10.0/24', '10.20.0.0/16'],
     acceptRoutes: true,
+    snatSubnetRoutes: true,
     stateDir: '/tmp/x',
     coordinatorFingerprint: 'ab'.repeat(32),
   });
+  assert.equal(applyUpFlags(c, { acceptRoutes: false }).mesh.acceptRoutes, false, '--no-accept-routes');
+  assert.equal(applyUpFlags(c, {}).mesh.acceptRoutes, true, 'no flag: the config stays');
   assert.ok(!JSON.stringify(c).includes('tskey-secret'));
   assert.throws(() => applyUpFlags(validateConfig({}), { ca: '/ca.pem', coordinatorFingerprint: 'ab'.repeat(32) }), (e) => isConegateError(e) && e.code === 'CG_USAGE');
   assert.throws(() => applyUpFlags(validateConfig({}), { coordinatorFingerprint: 'xyz' }), (e) => isConegateError(e) && e.code === 'CG_CONFIG_INVALID' && /mesh\.coordinatorFingerprint/.test(e.message));

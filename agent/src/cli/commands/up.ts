@@ -43,7 +43,7 @@ export function applyUpFlags(config: Config, f: UpFlags): Config {
   if (f.coordinator !== undefined) Object.assign(mesh, { coordinator: f.coordinator, enabled: true });
   if (f.hostname !== undefined) mesh.hostname = f.hostname;
   if (f.advertiseRoutes !== undefined) mesh.advertiseRoutes = f.advertiseRoutes.split(',').map((s) => s.trim()).filter(Boolean);
-  if (f.acceptRoutes) mesh.acceptRoutes = true;
+  if (f.acceptRoutes !== undefined) mesh.acceptRoutes = f.acceptRoutes;
   if (f.stateDir !== undefined) mesh.stateDir = f.stateDir;
   if (f.ca !== undefined) mesh.ca = f.ca;
   if (f.coordinatorFingerprint !== undefined) mesh.coordinatorFingerprint = f.coordinatorFingerprint;
@@ -119,6 +119,26 @@ async function runBackground(config: Config, argv: string[], authKey: string | u
   throw new ConegateError('CG_TIMEOUT', `the agent did not answer on ${socket} within 30 s; see ${logPath}`);
 }
 
+/**
+ * `conegate up --advertise-routes ...` / `--accept-routes` while the agent runs: the change goes to the
+ * running agent over the control socket (which tells the coordinator), instead of a second agent.
+ * Returns false when no agent answers (then `up` starts one).
+ */
+async function changeRunning(config: Config, f: UpFlags): Promise<boolean> {
+  const socket = controlSocketOf(config);
+  try {
+    await controlRequest(socket, 'status', 2000);
+  } catch (err) {
+    if (err instanceof ConegateError && err.code === 'CG_NOT_RUNNING') return false;
+    throw err;
+  }
+  if (f.advertiseRoutes === undefined && f.acceptRoutes === undefined) throw new ConegateError('CG_BUSY', `conegate is already running (${socket}); change routes with --advertise-routes/--accept-routes, or stop it first (conegate down)`);
+  const r = await controlRequest(socket, 'set-routes', 30_000, { ...(f.advertiseRoutes !== undefined ? { advertiseRoutes: config.mesh.advertiseRoutes } : {}), ...(f.acceptRoutes !== undefined ? { acceptRoutes: f.acceptRoutes } : {}) });
+  const st = r as { advertiseRoutes: string[]; acceptRoutes: boolean };
+  printResult(f.json === true, st, () => `conegate: advertising ${st.advertiseRoutes.join(', ') || 'no routes'}; accepting routes: ${st.acceptRoutes ? 'yes' : 'no'}`);
+  return true;
+}
+
 export function upCommand(): Command {
   return new Command('up')
     .description('run the agent service: mesh node and the router services the config enables')
@@ -128,6 +148,7 @@ export function upCommand(): Command {
     .option('--hostname <name>', 'name in the mesh (mesh.hostname)')
     .option('--advertise-routes <cidrs>', 'comma-separated subnets to offer (mesh.advertiseRoutes)')
     .option('--accept-routes', 'use approved subnet routes of other nodes (mesh.acceptRoutes)')
+    .option('--no-accept-routes', 'stop using other nodes\' subnet routes')
     .option('--state-dir <dir>', 'identity keys and control socket (mesh.stateDir)')
     .option('--ca <file>', 'CA that signed the coordinator certificate (mesh.ca)')
     .option('--coordinator-fingerprint <sha256>', 'pin the coordinator certificate (mesh.coordinatorFingerprint)')
@@ -140,6 +161,7 @@ export function upCommand(): Command {
       if (f.authKey !== undefined && f.authKeyStdin) throw new ConegateError('CG_USAGE', 'give --auth-key or --auth-key-stdin, not both');
       const authKey = f.authKeyStdin ? await readStdinLine() : f.authKey;
       if (f.foreground) return runForeground(config, g, authKey, f.json === true);
+      if (await changeRunning(config, f)) return;
       const argv = process.argv.slice(process.argv.indexOf('up'));
       const st = (await runBackground(config, argv, authKey)) as { mesh: MeshStatus | null };
       printResult(f.json === true, st, () => `conegate is up${st.mesh ? ` (mesh: ${st.mesh.coordinator.phase})` : ''}`);

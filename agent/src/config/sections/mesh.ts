@@ -14,6 +14,11 @@ export const meshSchema = {
     hostname: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,62}$', description: 'Name in the mesh; default: this host\'s name.' },
     advertiseRoutes: { type: 'array', items: { type: 'string', format: 'cidr' }, uniqueItems: true, maxItems: 64, default: [], description: 'Subnets behind this node offered to the mesh (an admin approves them).' },
     acceptRoutes: { type: 'boolean', default: false, description: 'Route approved subnets of other nodes through the mesh.' },
+    snatSubnetRoutes: {
+      type: 'boolean',
+      default: true,
+      description: 'Source-NAT mesh traffic into the advertised subnets to this router\'s LAN address, so LAN hosts need no route back to the mesh; off: LAN hosts (or their gateway) need routes to the mesh and remote subnets via this router.',
+    },
     stateDir: { type: 'string', minLength: 1, description: 'Identity keys and control socket; default: the top-level stateDir, then the platform\'s.' },
     ca: { type: 'string', minLength: 1, description: 'PEM file of the CA that signed the coordinator\'s certificate.' },
     coordinatorFingerprint: {
@@ -32,6 +37,7 @@ export interface MeshConfig {
   hostname?: string;
   advertiseRoutes: string[];
   acceptRoutes: boolean;
+  snatSubnetRoutes: boolean;
   stateDir?: string;
   ca?: string;
   coordinatorFingerprint?: string;

@@ -8,12 +8,21 @@
  * A stream attaches at the hub's cursor C: its first message (a full map, or on resume the changes
  * since the node's seq) reflects at least C, and deltas after C queue until that first message is out,
  * so nothing falls between the two (a change seen twice is harmless: patches are idempotent).
+ *
+ * Subnet routes: a peer's `routes` are the prefixes it is the primary router for (route-primaries.ts).
+ * The plan is redone on every batch that can change it (routes, nodes coming, going, connecting or
+ * disconnecting); nodes whose served set moved get a routes patch in that same delta. When a primary's
+ * grace runs out with no change in the log, a timer appends a 'routes' change for the nodes the prefix
+ * moves between (store.noteRoutesMoved), so the move is in the log and reaches resumed streams too.
+ * Online means "has a stream on this replica", as for `online` in the map: with several PostgreSQL
+ * replicas each plans from its own streams.
  */
 import type { Clock, CancelTimer } from '../../clock/clock.ts';
 import type { Logger } from '../../log/logger.ts';
 import { LIMITS, type MapMessage, type RelayMap } from '../protocol.ts';
 import type { ChangeRecord, CoordStore, NodeRecord, RouteRecord } from '../store/types.ts';
-import { buildBatch, deltaFor, foldChanges, peerOf, selfOf, type Delta } from './views.ts';
+import { movedNodes, planPrimaries, servedRoutes } from './route-primaries.ts';
+import { buildBatch, deltaFor, foldChanges, peerOf, selfOf, type Delta, type FoldedChange } from './views.ts';
 
 /** Where one stream's lines go; the HTTP edge implements it (and cuts a client that does not read). */
 export interface StreamSink {
@@ -41,7 +50,16 @@ export interface HubOptions {
   pageSize?: number;
   /** A resume further back than this many changes gets a full map instead. */
   maxCatchUp?: number;
+  /**
+   * How long a primary subnet router keeps its prefixes after its stream went away. Short enough that a
+   * dead router's site is reachable through another within 10 s (issue 18), long enough that a node
+   * reconnecting after a cut (first retry about 1 s, backoff.ts) or a coordinator restart moves nothing.
+   */
+  failoverGraceMs?: number;
 }
+
+/** Default failover grace (see HubOptions.failoverGraceMs). */
+export const FAILOVER_GRACE_MS = 8_000;
 
 interface Stream {
   nodeId: string;
@@ -60,6 +78,11 @@ export class MapHub {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Prefix -> primary node id, and since when (monotonic ms) each node without a stream is offline. */
+  private primaries = new Map<string, string>();
+  private readonly offlineSince = new Map<string, number>();
+  private startedAtMs = 0;
+  private cancelRecheck: CancelTimer | undefined;
   private readonly opts: Required<HubOptions>;
   /** Counters a test or the bench reads. */
   readonly stats = { batches: 0, linesWritten: 0, bytesWritten: 0, streamsCut: 0 };
@@ -71,6 +94,7 @@ export class MapHub {
       keepaliveJitterSec: options.keepaliveJitterSec ?? LIMITS.keepaliveJitterSec,
       pageSize: options.pageSize ?? 1000,
       maxCatchUp: options.maxCatchUp ?? 10_000,
+      failoverGraceMs: options.failoverGraceMs ?? FAILOVER_GRACE_MS,
     };
   }
 
@@ -78,6 +102,9 @@ export class MapHub {
     if (this.unsubscribe) return;
     this.stopped = false;
     this.cursor = await this.deps.store.latestSeq();
+    // Nodes not connected yet count as offline since now: the grace covers their reconnect after a restart.
+    this.startedAtMs = this.deps.clock.nowMs();
+    this.replan(await this.deps.store.listRoutes());
     this.unsubscribe = this.deps.store.onChange((seq) => this.wake(seq));
   }
 
@@ -88,6 +115,8 @@ export class MapHub {
     this.unsubscribe = undefined;
     this.coalesceTimer?.();
     this.coalesceTimer = undefined;
+    this.cancelRecheck?.();
+    this.cancelRecheck = undefined;
     for (const s of [...this.streams.values()]) this.close(s);
     this.streams.clear();
   }
@@ -114,6 +143,7 @@ export class MapHub {
     const atSeq = this.cursor;
     const stream: Stream = { nodeId: node.id, sink, pending: [], cancelKeepalive: () => {}, closed: false };
     this.streams.set(node.id, stream);
+    this.offlineSince.delete(node.id);
     try {
       await this.touch(node.id);
       const first = (since !== undefined && (await this.catchUp(node.id, since, atSeq))) || (await this.fullMap(node.id, atSeq));
@@ -141,7 +171,10 @@ export class MapHub {
     if (s.closed) return;
     s.closed = true;
     s.cancelKeepalive();
-    if (this.streams.get(s.nodeId) === s) this.streams.delete(s.nodeId);
+    if (this.streams.get(s.nodeId) === s) {
+      this.streams.delete(s.nodeId);
+      this.offlineSince.set(s.nodeId, this.deps.clock.nowMs());
+    }
     s.sink.end();
   }
 
@@ -169,7 +202,7 @@ export class MapHub {
       t: 'full',
       seq: atSeq,
       self: selfOf(me, routes),
-      peers: nodes.filter((n) => n.id !== nodeId).map((n) => peerOf(n, routes, this.isOnline(n.id))),
+      peers: nodes.filter((n) => n.id !== nodeId).map((n) => peerOf(n, servedRoutes(this.primaries, n.id), this.isOnline(n.id))),
       relays: this.deps.relays,
       keepaliveSec: this.opts.keepaliveSec,
     };
@@ -183,7 +216,7 @@ export class MapHub {
     const changes = (await this.deps.store.changesSince(since, this.opts.maxCatchUp + 1)).filter((c) => c.seq <= atSeq);
     if (changes.length > this.opts.maxCatchUp) return undefined;
     if (changes.length === 0) return { t: 'delta', seq: atSeq };
-    const batch = await this.batchOf(changes, atSeq);
+    const batch = await this.batchOf(changes, atSeq, false);
     return deltaFor(nodeId, batch) ?? { t: 'delta', seq: atSeq };
   }
 
@@ -218,7 +251,7 @@ export class MapHub {
           const changes = await this.deps.store.changesSince(this.cursor, this.opts.pageSize);
           if (changes.length === 0 || this.stopped) break;
           const seq = changes[changes.length - 1]!.seq;
-          this.broadcast(await this.batchOf(changes, seq));
+          this.broadcast(await this.batchOf(changes, seq, true));
           this.cursor = seq;
           if (changes.length < this.opts.pageSize) break;
         }
@@ -228,14 +261,69 @@ export class MapHub {
     }
   }
 
-  private async batchOf(changes: ChangeRecord[], seq: number) {
+  /**
+   * `live`: the batch goes to every stream now, so the primaries are planned again and nodes whose
+   * served routes moved join it. A catch-up for one stream plans nothing; it sends the routes of every
+   * node serving any (a move made without a log entry of the gaining node is covered that way).
+   */
+  private async batchOf(changes: ChangeRecord[], seq: number, live: boolean) {
     const folded = foldChanges(changes);
+    const values = [...folded.values()];
+    const replan = values.some((f) => f.routes || f.upsert || f.remove || f.fields.has('lastSeenMs'));
+    const needRoutes = replan || values.some((f) => f.routes || f.upsert);
+    const routes: RouteRecord[] = needRoutes ? await this.deps.store.listRoutes() : [];
+    if (replan) {
+      const touched = live ? this.replan(routes) : [...new Set(this.primaries.values())];
+      for (const id of touched) routesChanged(folded, id);
+    }
     const ids = [...folded.keys()];
     const loaded = await Promise.all(ids.map((id) => this.deps.store.nodeById(id)));
     const nodes = new Map(ids.map((id, i) => [id, loaded[i]] as const));
-    const needRoutes = [...folded.values()].some((f) => f.routes || f.upsert);
-    const routes: RouteRecord[] = needRoutes ? await this.deps.store.listRoutes() : [];
-    return buildBatch({ seq, folded, nodes, routes, online: (id) => this.isOnline(id) });
+    return buildBatch({ seq, folded, nodes, routes, served: (id) => servedRoutes(this.primaries, id), online: (id) => this.isOnline(id) });
+  }
+
+  private planFrom(routes: RouteRecord[]) {
+    return planPrimaries({
+      routes,
+      current: this.primaries,
+      online: (id) => this.isOnline(id),
+      offlineSinceMs: (id) => (this.isOnline(id) ? undefined : (this.offlineSince.get(id) ?? this.startedAtMs)),
+      nowMs: this.deps.clock.nowMs(),
+      graceMs: this.opts.failoverGraceMs,
+    });
+  }
+
+  /** Plans the primaries again; returns the nodes whose served routes moved. */
+  private replan(routes: RouteRecord[]): string[] {
+    const plan = this.planFrom(routes);
+    const moved = movedNodes(this.primaries, plan.primaries);
+    if (moved.length) this.deps.log.info({ primaries: Object.fromEntries(plan.primaries), moved }, 'coord: subnet route primaries changed');
+    this.primaries = plan.primaries;
+    this.armRecheck(plan.recheckAtMs);
+    return moved;
+  }
+
+  private armRecheck(atMs: number | undefined): void {
+    this.cancelRecheck?.();
+    this.cancelRecheck = undefined;
+    if (atMs === undefined || this.stopped) return;
+    this.cancelRecheck = this.deps.clock.setTimer(Math.max(0, atMs - this.deps.clock.nowMs()), () => {
+      this.cancelRecheck = undefined;
+      void this.recheck();
+    });
+  }
+
+  /** A grace ran out: if a prefix moves now, put the move in the log (the drain then plans and sends it). */
+  private async recheck(): Promise<void> {
+    try {
+      const plan = this.planFrom(await this.deps.store.listRoutes());
+      if (this.stopped) return;
+      const moved = movedNodes(this.primaries, plan.primaries);
+      if (moved.length) await this.deps.store.noteRoutesMoved(moved, this.deps.wallNowMs());
+      else this.armRecheck(plan.recheckAtMs);
+    } catch (err) {
+      this.deps.log.error({ err }, 'coord: subnet route failover check failed; retrying on the next change');
+    }
   }
 
   private broadcast(batch: ReturnType<typeof buildBatch>): void {
@@ -277,6 +365,12 @@ export class MapHub {
       if (!s.closed) this.armKeepalive(s);
     });
   }
+}
+
+function routesChanged(folded: Map<string, FoldedChange>, nodeId: string): void {
+  const f = folded.get(nodeId);
+  if (f) f.routes = true;
+  else folded.set(nodeId, { nodeId, upsert: false, remove: false, routes: true, fields: new Set() });
 }
 
 const KEEPALIVE_LINE = JSON.stringify({ t: 'keepalive' } satisfies MapMessage) + '\n';

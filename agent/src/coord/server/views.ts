@@ -14,18 +14,18 @@ export function meshAddresses(n: NodeRecord): string[] {
   return [`${n.ipv4}/32`, `${n.ipv6}/128`];
 }
 
-export function approvedRoutesOf(nodeId: string, routes: RouteRecord[]): string[] {
-  return routes.filter((r) => r.nodeId === nodeId && r.approved).map((r) => r.cidr).sort();
-}
-
-export function peerOf(n: NodeRecord, routes: RouteRecord[], online: boolean): Peer {
+/**
+ * `served`: the approved routes peers send through this node, i.e. those it is the primary router for
+ * (route-primaries.ts); a prefix two routers advertise is in exactly one of them.
+ */
+export function peerOf(n: NodeRecord, served: string[], online: boolean): Peer {
   return {
     id: n.id,
     name: n.name,
     nodeKey: n.nodeKey,
     discoKey: n.discoKey,
     addresses: meshAddresses(n),
-    routes: approvedRoutesOf(n.id, routes),
+    routes: served,
     endpoints: n.endpoints,
     homeRelay: n.homeRelay,
     online,
@@ -81,6 +81,8 @@ export interface BatchInput {
   nodes: Map<string, NodeRecord | undefined>;
   /** All routes, only needed (and only read) when the batch has a routes change. */
   routes: RouteRecord[];
+  /** The routes each node serves as primary (what its peers route through it). */
+  served: (nodeId: string) => string[];
   online: (nodeId: string) => boolean;
 }
 
@@ -104,7 +106,7 @@ export function buildBatch(input: BatchInput): Batch {
       remove.push(f.nodeId);
       continue;
     }
-    if (f.upsert) upsert.push(peerOf(n, input.routes, input.online(n.id)));
+    if (f.upsert) upsert.push(peerOf(n, input.served(n.id), input.online(n.id)));
     else {
       const p = peerPatchOf(n, f, input);
       if (Object.keys(p).length > 1) patch.push(p);
@@ -127,7 +129,7 @@ function peerPatchOf(n: NodeRecord, f: FoldedChange, input: BatchInput): PeerPat
   }
   // lastSeenMs moves on stream connect and disconnect: that is when `online` flips.
   if (f.fields.has('lastSeenMs')) p.online = input.online(n.id);
-  if (f.routes) p.routes = approvedRoutesOf(n.id, input.routes);
+  if (f.routes) p.routes = input.served(n.id);
   return p as PeerPatch;
 }
 

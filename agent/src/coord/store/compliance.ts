@@ -133,6 +133,8 @@ export function storeCompliance(label: string, make: () => Promise<StoreHarness>
         { nodeId: a.id, cidr: '10.3.0.0/16', approved: false },
       ]);
       assert.deepEqual(await appended(s, () => s.setRouteApproval(a.id, '10.1.0.0/16', false, T0 + 9)), [route]);
+      assert.deepEqual(await appended(s, () => s.noteRoutesMoved([a.id, 'nd_unknown', a.id], T0 + 9)), [route], 'a failover move: one entry per live node, no row changed');
+      assert.deepEqual(await appended(s, () => s.noteRoutesMoved([], T0 + 9)), []);
       await assert.rejects(s.setAdvertisedRoutes(a.id, ['10.1.0.1/16'], T0), (e) => isConegateError(e) && e.code === 'CG_INPUT_INVALID');
       await assert.rejects(s.setAdvertisedRoutes('nd_unknown', [], T0), isConegateError);
       assert.equal(await s.revokeNode(b.id, T0 + 10), true);

@@ -206,6 +206,12 @@ export class MemoryStore implements CoordStore {
     return true;
   }
 
+  async noteRoutesMoved(nodeIds: string[], nowMs: number): Promise<void> {
+    this.#open();
+    const live = [...new Set(nodeIds)].filter((id) => this.data.nodes.get(id)?.revokedAtMs === null);
+    if (live.length) this.#commit(live.map((nodeId) => ({ nodeId, kind: 'routes', fields: [] })), nowMs);
+  }
+
   async initSetting(key: string, value: string): Promise<string> {
     this.#open();
     if (!this.data.settings.has(key)) this.data.settings.set(key, value);

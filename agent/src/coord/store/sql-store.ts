@@ -220,6 +220,16 @@ export class SqlStore implements CoordStore {
     });
   }
 
+  async noteRoutesMoved(nodeIds: string[], nowMs: number): Promise<void> {
+    const ids = [...new Set(nodeIds)];
+    if (!ids.length) return;
+    await this.#write(async (q) => {
+      const live = await q.all(`SELECT id FROM nodes WHERE revoked_at_ms IS NULL AND id IN (${ids.map(() => '?').join(', ')})`, ids);
+      const known = new Set(live.map((r) => String(r.id)));
+      return { result: undefined, changes: ids.filter((id) => known.has(id)).map((nodeId) => ({ nodeId, kind: 'routes' as const, fields: [] })), atMs: nowMs };
+    });
+  }
+
   async initSetting(key: string, value: string): Promise<string> {
     return this.#db.write(async (q) => {
       // Settings share coord_meta with the schema's own keys, under a prefix so they can never clash.

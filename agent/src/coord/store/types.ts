@@ -124,6 +124,12 @@ export interface CoordStore {
   listRoutes(): Promise<RouteRecord[]>;
   /** false if the node does not advertise that route. Appends 'routes' when it changes. */
   setRouteApproval(nodeId: string, cidr: string, approved: boolean, nowMs: number): Promise<boolean>;
+  /**
+   * Appends a 'routes' change for each live node named, changing no row: a prefix moved between
+   * routers (failover, decided by the hub from who is online), so peers need those nodes' routes
+   * again, and a stream resuming from the log must see the move too. Unknown or revoked ids are skipped.
+   */
+  noteRoutesMoved(nodeIds: string[], nowMs: number): Promise<void>;
 
   /**
    * The value stored under `key`, storing `value` first when there is none, in one transaction: every

@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { routeChanges, routePlan } from './tun-routes.ts';
+
+test('kernel routes follow the union of allowed IPs: a prefix moving between peers in two updates stays routed', () => {
+  // Update 1: the new primary (router-2) gets the prefix while router-1 still has it in this node's view.
+  let installed = new Set(['100.64.0.2/32', '100.64.0.3/32', '10.2.0.0/24']);
+  let step = routeChanges(installed, new Set(['100.64.0.2/32', '100.64.0.3/32', '10.2.0.0/24']));
+  assert.deepEqual(step, { add: [], del: [] });
+  // Update 2: router-1 loses it; the prefix is still wanted (router-2), so it is not deleted.
+  installed = new Set(['100.64.0.2/32', '100.64.0.3/32', '10.2.0.0/24']);
+  step = routeChanges(installed, new Set(['100.64.0.2/32', '100.64.0.3/32', '10.2.0.0/24']));
+  assert.deepEqual(step.del, []);
+  // Gone from every peer: deleted; new: added.
+  step = routeChanges(installed, new Set(['100.64.0.2/32', 'fd00:b::/64']));
+  assert.deepEqual(step, { add: ['fd00:b::/64'], del: ['100.64.0.3/32', '10.2.0.0/24'] });
+});
+
+test('route plans per platform; never a default route through the mesh', () => {
+  assert.deepEqual(routePlan('add', 'cg0', ['10.2.0.0/24', 'fd00:b::/64', '0.0.0.0/0'], 'linux'), [
+    ['ip', 'route', 'replace', '10.2.0.0/24', 'dev', 'cg0'],
+    ['ip', '-6', 'route', 'replace', 'fd00:b::/64', 'dev', 'cg0'],
+  ]);
+  assert.deepEqual(routePlan('del', 'tun0', ['10.2.0.0/24'], 'freebsd'), [['route', '-q', '-n', 'delete', '-inet', '10.2.0.0/24', '-interface', 'tun0']]);
+});
