@@ -16,7 +16,7 @@ import {
 import { relayReason } from './reasons.ts';
 import { Rounds, type EngineSelf } from './rounds.ts';
 import { shouldSwitch } from './scoring.ts';
-import { PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
+import { FALLBACK_MAX_AGE_MS, PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
 import type { DiscoMessage } from './types.ts';
 
 export interface DiscoEngineConfig {
@@ -131,10 +131,18 @@ export class DiscoEngine implements PathEngine {
     // (an IPv6 error lands on IPv4), else to the relay, and ping the rest in the same round.
     s.best = undefined;
     const next = this.bestAnswering(s, nowMs);
-    if (next) this.switchTo(s, next, nowMs, `send to ${formatEndpoint(via.endpoint)} failed`);
-    else pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
-    if (!s.best) s.discoStartMs = nowMs;
-    return this.rounds.pingAll(s, nowMs, false);
+    const out: PathAction[] = [];
+    if (next) {
+      // Untrusted until its own pong: the relay carries a copy meanwhile (route returns both).
+      out.push(...this.switchTo(s, next, nowMs, `send to ${formatEndpoint(via.endpoint)} failed`, false));
+      out.push(this.rounds.ping(s, next, nowMs));
+    } else {
+      pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
+      s.discoStartMs = nowMs;
+    }
+    out.push(...this.rounds.pingAll(s, nowMs, false));
+    this.rounds.planWake(s, nowMs);
+    return out;
   }
 
   onLinkChange(nowMs: number): PathAction[] {
@@ -299,9 +307,9 @@ export class DiscoEngine implements PathEngine {
     return losers.length ? [{ t: 'close-sockets', ids: losers }] : [];
   }
 
-  private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string): PathAction[] {
+  private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string, trusted = true): PathAction[] {
     const old = s.best;
-    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: nowMs + TRUST_MS };
+    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: trusted ? nowMs + TRUST_MS : nowMs };
     s.heartbeatsLostInRow = 0;
     s.lastHeartbeatMs = nowMs;
     s.lastFullProbeMs ??= nowMs;
@@ -321,11 +329,15 @@ export class DiscoEngine implements PathEngine {
     return c ? measured(c) : undefined;
   }
 
-  /** The best candidate that answered within the trust window (fallback when the path in use fails). */
+  /**
+   * The fallback when the path in use fails to send: the best other candidate whose last ping was answered
+   * within two re-probe periods (other candidates are pinged only at re-probes, so "answered lately" cannot
+   * mean the 6.5 s trust window).
+   */
   private bestAnswering(s: PeerState, nowMs: number): Candidate | undefined {
     let best: Candidate | undefined;
     for (const c of s.cands.values()) {
-      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= TRUST_MS || (c.failedUntilMs ?? 0) > nowMs) continue;
+      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= FALLBACK_MAX_AGE_MS || c.outcomes.at(-1) !== true || (c.failedUntilMs ?? 0) > nowMs) continue;
       if (!best || shouldSwitch(measured(c)!, measured(best))) best = c;
     }
     return best;
