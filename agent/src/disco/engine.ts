@@ -90,6 +90,12 @@ export class DiscoEngine implements PathEngine {
     const key = this.byDisco.get(from);
     const s = key === undefined ? undefined : this.peers.get(key);
     if (!s) return [];
+    const out = this.dispatch(s, m, via, nowMs);
+    this.rounds.planWake(s, nowMs);
+    return out;
+  }
+
+  private dispatch(s: PeerState, m: DiscoMessage, via: Via, nowMs: number): PathAction[] {
     switch (m.type) {
       case 'ping':
         return this.onPing(s, m, via, nowMs);
@@ -113,7 +119,9 @@ export class DiscoEngine implements PathEngine {
     if (!s || !a || a.role !== 'hard' || nowMs >= a.endMs) return ids.length ? [{ t: 'close-sockets', ids }] : [];
     a.sockets.push(...ids);
     pushEvent(s, nowMs, `birthday attempt ${a.id}: ${ids.length} extra sockets open, pinging ${formatEndpoint(a.easy)} from each`);
-    return ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
+    const out = ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
+    this.rounds.planWake(s, nowMs);
+    return out;
   }
 
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
@@ -126,7 +134,10 @@ export class DiscoEngine implements PathEngine {
       recordOutcome(c, false);
     }
     for (const [tx, p] of s.pending) if (p.candKey === key) s.pending.delete(tx);
-    if (s.best?.candKey !== key) return [];
+    if (s.best?.candKey !== key) {
+      this.rounds.planWake(s, nowMs);
+      return [];
+    }
     // The path in use failed to send: fall through to the best other candidate that answered lately
     // (an IPv6 error lands on IPv4), else to the relay, and ping the rest in the same round.
     s.best = undefined;
