@@ -210,12 +210,14 @@ export class MeshSim {
     for (const n of this.nodes) n.perform(n.engine.setPeers(this.nodes.filter((o) => o !== n).map((o) => o.asPeer()), this.now));
   }
 
-  /** Both sides send traffic to each other every `everyMs` from now until `untilMs`. */
-  traffic(a: SimNode, b: SimNode, untilMs: number, everyMs = 100): void {
+  /** Both sides send traffic to each other every `everyMs` from now until `untilMs`; `b` starts
+   * `bDelayMs` later (the answer to a's first packet, which crossed the relay). */
+  traffic(a: SimNode, b: SimNode, untilMs: number, everyMs = 100, bDelayMs = 0): void {
+    const start = this.now;
     const step = () => {
       if (this.now > untilMs) return;
       a.perform(a.engine.onTraffic(b.nodeKey, this.now));
-      b.perform(b.engine.onTraffic(a.nodeKey, this.now));
+      if (this.now >= start + bDelayMs) b.perform(b.engine.onTraffic(a.nodeKey, this.now));
       this.at(everyMs, step);
     };
     step();

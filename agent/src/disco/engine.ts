@@ -281,7 +281,8 @@ export class DiscoEngine implements PathEngine {
     this.sourceIndex = undefined;
     // Reset the ping timers and ping all at once: our pings must cross the peer's, which are on the way now.
     for (const c of s.cands.values()) c.lastPingMs = undefined;
-    if (!s.best) s.discoStartMs = nowMs;
+    // Not a restart of the fast phase: two relayed peers would keep each other at 5 s rounds forever.
+    if (!s.best) s.discoStartMs ??= nowMs;
     s.lastRoundMs = nowMs;
     const out = this.rounds.pingAll(s, nowMs, true);
     // Answer with our own candidates and NAT kind (once per 5 s), so the peer can decide on a birthday attempt.
