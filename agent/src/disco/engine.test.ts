@@ -271,13 +271,16 @@ test('birthday, hard side: no pong by the deadline closes every extra socket; la
   assert.equal(e.status(PEER, 10_001)!.birthday!.last!.ok, false);
 });
 
-test('a removed peer\'s extra sockets are closed; status events stay bounded', () => {
+test('a removed peer\'s extra sockets are closed; status events and peer-reflexive candidates stay bounded', () => {
   const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
   const e = engine({ selfHard: true, peerEndpoints: [easy] });
   e.onDisco(PEER_DISCO, { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 2, probes: 10, ratePerSec: 10, deadlineMs: 10_000 }, { kind: 'tcp-relay', region: 'r1' }, 0);
   e.onSocketsOpened(PEER, [1, 2], 5);
   for (let i = 0; i < 100; i++) e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12), nodeKey: PEER }, direct({ address: '192.0.2.1', port: 1000 + i }), 10 + i);
   assert.equal(e.status(PEER, 200)!.events.length, 32);
+  assert.equal(e.status(PEER, 200)!.candidates.filter((c) => c.source === 'peer-reflexive').length, 64, 'peer-reflexive candidates bounded');
+  assert.equal(e.peerForSource({ address: '192.0.2.1', port: 1099 }, 0), PEER, 'the newest kept');
+  assert.equal(e.peerForSource({ address: '192.0.2.1', port: 1000 }, 0), undefined, 'the oldest forgotten');
   assert.deepEqual(e.setPeers([], 300), [{ t: 'close-sockets', ids: [1, 2] }]);
   assert.equal(e.status(PEER, 300), undefined);
   assert.deepEqual(e.route(PEER, 300), []);
