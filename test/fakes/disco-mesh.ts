@@ -190,8 +190,11 @@ export class MeshSim {
   private events: SimEvent[] = [];
   private seq = 0;
 
+  /** `seed` varies every node's keys, transaction ids and birthday ports (repeatable runs per seed). */
+  constructor(private readonly seed = 0) {}
+
   add(spec: SimNodeSpec): SimNode {
-    const n = new SimNode(spec, this, 1000 + this.nodes.length * 7919);
+    const n = new SimNode(spec, this, 1000 + this.seed * 104_729 + this.nodes.length * 7919);
     this.nodes.push(n);
     return n;
   }
