@@ -235,7 +235,7 @@ test('birthday is never tried when both sides are hard, nor by the hard side on 
   assert.equal(discos(hall, 'birthday').length, 0, 'only the easy side decides');
 });
 
-test('birthday, hard side: clamps the request to 256 sockets, pings from each, keeps the winner, closes the rest', () => {
+test('birthday, hard side: clamps the request to 256 sockets, pings from each, keeps the winner while it carries the peer, closes the rest', () => {
   const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
   const e = engine({ selfHard: true, peerEndpoints: [easy] });
   const req: DiscoMessage = { type: 'birthday', attempt: 3, hardAddress: '203.0.113.1', easy, sockets: 5000, probes: 60000, ratePerSec: 60000, deadlineMs: 600_000 };
@@ -253,6 +253,11 @@ test('birthday, hard side: clamps the request to 256 sockets, pings from each, k
   assert.equal(closed.length, 1);
   assert.deepEqual(closed[0]!.t === 'close-sockets' && closed[0]!.ids.length, 255);
   assert.equal(e.status(PEER, 2020)!.birthday!.last!.winner, '198.51.100.77:41641 on socket 77');
+  // Idle: once the path over socket 77 is forgotten (45 s without a ping or pong), socket 77 is closed.
+  const later: PathAction[] = [];
+  for (let w = e.nextWakeMs(); w !== undefined && w < 200_000; w = e.nextWakeMs()) later.push(...e.tick(w));
+  assert.deepEqual(later.filter((x) => x.t === 'close-sockets'), [{ t: 'close-sockets', ids: [77] }]);
+  assert.deepEqual(e.route(PEER, 200_000), [{ kind: 'tcp-relay', region: 'r1' }]);
   // A second request within 5 min is refused; an endpoint the peer never advertised is refused.
   assert.deepEqual(e.onDisco(PEER_DISCO, { ...req, attempt: 4 }, { kind: 'tcp-relay', region: 'r1' }, 60_000), []);
   const e2 = engine({ selfHard: true, peerEndpoints: [easy] });

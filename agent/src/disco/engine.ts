@@ -10,7 +10,8 @@ import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPat
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { finish, startHardSide, type BirthdayMessage } from './birthday.ts';
 import {
-  candidateKey, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, setCallMeMaybe, syncMapCandidates,
+  candidateKey, dropSocketCandidates, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
+  setCallMeMaybe, syncMapCandidates,
   type Candidate, type PeerState,
 } from './peer-state.ts';
 import { relayReason } from './reasons.ts';
@@ -151,7 +152,7 @@ export class DiscoEngine implements PathEngine {
       pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
       s.discoStartMs = nowMs;
     }
-    out.push(...this.rounds.pingAll(s, nowMs, false));
+    out.push(...this.release(s), ...this.rounds.pingAll(s, nowMs, false));
     this.rounds.planWake(s, nowMs);
     return out;
   }
@@ -313,6 +314,7 @@ export class DiscoEngine implements PathEngine {
     if (!hardWin && !easyWin) return [];
     const winner = c.socket ? `${formatEndpoint(c.endpoint)} on socket ${c.socket}` : formatEndpoint(c.endpoint);
     finish(s.birthday, nowMs, winner);
+    if (c.socket !== 0) s.keptSockets.push(c.socket);
     for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
     pushEvent(s, nowMs, `birthday attempt ${a.id} won by ${winner} after ${nowMs - a.startMs} ms`);
     const losers = a.sockets.filter((id) => id !== c.socket);
@@ -320,20 +322,20 @@ export class DiscoEngine implements PathEngine {
   }
 
   private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string, trusted = true): PathAction[] {
-    const old = s.best;
     s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: trusted ? nowMs + TRUST_MS : nowMs };
     s.heartbeatsLostInRow = 0;
     s.lastHeartbeatMs = nowMs;
     s.lastFullProbeMs ??= nowMs;
     pushEvent(s, nowMs, `${why}: direct via ${formatEndpoint(c.endpoint)}${c.socket ? ` (socket ${c.socket})` : ''}, rtt ${lastRtt(c)} ms`);
-    // An extra socket no path uses any more is closed (birthday sockets live only while they carry the peer).
-    const oldSocket = old?.via.socket ?? 0;
-    if (oldSocket !== 0 && oldSocket !== c.socket && !s.birthday.current?.sockets.includes(oldSocket)) {
-      for (const [k, x] of s.cands) if (x.socket === oldSocket) s.cands.delete(k);
-      this.sourceIndex = undefined;
-      return [{ t: 'close-sockets', ids: [oldSocket] }];
-    }
-    return [];
+    return this.release(s);
+  }
+
+  /** Closes kept extra sockets no path uses any more (birthday sockets live only while they carry the peer). */
+  private release(s: PeerState): PathAction[] {
+    const ids = releaseSockets(s);
+    if (ids.length === 0) return [];
+    this.sourceIndex = undefined;
+    return [{ t: 'close-sockets', ids }];
   }
 
   private bestMeasured(s: PeerState) {
@@ -357,7 +359,9 @@ export class DiscoEngine implements PathEngine {
 }
 
 function closeAllExtra(s: PeerState): PathAction[] {
-  const ids = new Set<SocketId>(s.birthday.current?.sockets ?? []);
+  const ids = new Set<SocketId>([...(s.birthday.current?.sockets ?? []), ...s.keptSockets]);
   if (s.best && s.best.via.socket !== 0) ids.add(s.best.via.socket);
+  s.keptSockets = [];
+  dropSocketCandidates(s, [...ids]);
   return ids.size ? [{ t: 'close-sockets', ids: [...ids] }] : [];
 }

@@ -66,6 +66,8 @@ export interface PeerState {
   events: { atMs: number; text: string }[];
   /** When the engine next needs to look at this peer (timers, pacing); undefined = only on events. */
   wakeMs?: number;
+  /** Extra sockets that won a birthday attempt: kept only while the path in use runs over them. */
+  keptSockets: SocketId[];
 }
 
 /**
@@ -97,7 +99,7 @@ export function candidateKey(endpoint: Endpoint, socket: SocketId): string {
 }
 
 export function newPeerState(peer: PathPeer): PeerState {
-  const s: PeerState = { peer, cands: new Map(), pending: new Map(), heartbeatsLostInRow: 0, birthday: { attempts: 0 }, events: [] };
+  const s: PeerState = { peer, cands: new Map(), pending: new Map(), heartbeatsLostInRow: 0, birthday: { attempts: 0 }, events: [], keptSockets: [] };
   syncMapCandidates(s);
   return s;
 }
@@ -169,6 +171,19 @@ export function dropSocketCandidates(s: PeerState, ids: SocketId[]): void {
   for (const [k, c] of s.cands) if (gone.has(c.socket)) s.cands.delete(k);
   for (const [tx, p] of s.pending) if (gone.has(p.socket)) s.pending.delete(tx);
   if (s.best && gone.has(s.best.via.socket)) s.best = undefined;
+}
+
+/**
+ * Kept extra sockets the path in use no longer runs over (it moved, was given up, or expired), with their
+ * candidates forgotten; the caller closes them. A birthday attempt's sockets are the attempt's business.
+ */
+export function releaseSockets(s: PeerState): SocketId[] {
+  const attempt = s.birthday.current?.sockets ?? [];
+  const gone = s.keptSockets.filter((id) => s.best?.via.socket !== id && !attempt.includes(id));
+  if (gone.length === 0) return [];
+  s.keptSockets = s.keptSockets.filter((id) => !gone.includes(id));
+  dropSocketCandidates(s, gone);
+  return gone;
 }
 
 export function recordOutcome(c: Candidate, ok: boolean): void {

@@ -8,7 +8,8 @@ import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { birthdayVerdict, BIRTHDAY_WAIT_MS, finish, nextProbeMs, probesDue, randomPort, startEasySide } from './birthday.ts';
 import { MAX_CMM_ENDPOINTS } from './codec.ts';
 import {
-  candidateKey, dropSocketCandidates, expireCandidates, isTrusted, lastRtt, trustEndsMs, pushEvent, recordOutcome, type Candidate, type PeerState,
+  candidateKey, dropSocketCandidates, expireCandidates, isTrusted, lastRtt, pushEvent, recordOutcome, releaseSockets, trustEndsMs,
+  type Candidate, type PeerState,
 } from './peer-state.ts';
 import { classifyAddress } from './scoring.ts';
 import {
@@ -45,6 +46,11 @@ export class Rounds {
     const out: PathAction[] = [];
     out.push(...this.expirePending(s, nowMs));
     if (expireCandidates(s, nowMs)) this.candidatesChanged();
+    const released = releaseSockets(s);
+    if (released.length) {
+      this.candidatesChanged();
+      out.push({ t: 'close-sockets', ids: released });
+    }
     out.push(...this.birthdayStep(s, nowMs));
     if (this.active(s, nowMs)) {
       if (isTrusted(s, nowMs)) {
@@ -205,14 +211,8 @@ export class Rounds {
       recordOutcome(c, false);
       if (s.best?.candKey !== c.key || ++s.heartbeatsLostInRow < LOST_PINGS_TO_DROP) continue;
       pushEvent(s, nowMs, `direct via ${formatEndpoint(c.endpoint)} stopped answering (${LOST_PINGS_TO_DROP} pings lost); on relay`);
-      const socket = s.best.via.socket;
       s.best = undefined;
       s.discoStartMs = nowMs;
-      if (socket !== 0) {
-        dropSocketCandidates(s, [socket]);
-        this.candidatesChanged();
-        out.push({ t: 'close-sockets', ids: [socket] });
-      }
     }
     return out;
   }
