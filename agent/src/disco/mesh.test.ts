@@ -7,7 +7,7 @@ import { MeshSim, routeOf, type SimNode, type SimNodeSpec } from '../../../test/
 const EASY = { mapping: 'eim', filtering: 'apdf' } as const; // a port-restricted home router (Linux MASQUERADE)
 const HARD = { mapping: 'apdm', filtering: 'apdf' } as const; // PF's default: a new port per destination
 
-const site = (name: string, n: number, nats: Array<{ mapping: 'eim' | 'apdm'; filtering: 'apdf' | 'eif' }>, extra: Partial<SimNodeSpec> = {}): SimNodeSpec => ({
+const site = (name: string, n: number, nats: Array<{ mapping: 'eim' | 'apdm'; filtering: 'apdf' | 'adf' | 'eif' }>, extra: Partial<SimNodeSpec> = {}): SimNodeSpec => ({
   name,
   v4: `10.0.${n}.2`,
   nats: nats.map((x, i) => ({ ...x, publicAddr: i === nats.length - 1 ? `203.0.113.${n}` : `100.64.${n}.1` })),
@@ -184,4 +184,22 @@ test('a fresh start with IPv6 broken goes direct on IPv4 in the first round, not
   sim.traffic(a, b, 30_000);
   const direct = sim.runUntilTrue(() => routeOf(a, b, sim.now) === 'direct', 5_000);
   assert.ok(direct !== undefined && direct - t0 < 1_000, `direct after ${direct === undefined ? 'never' : direct - t0} ms`);
+});
+
+test('one side hard, the other filtering by address only (or not at all): direct through the peer-reflexive port, no birthday', () => {
+  for (const filtering of ['adf', 'eif'] as const) {
+    const sim = new MeshSim();
+    const e = sim.add(site('easy', 1, [{ mapping: 'eim', filtering }]));
+    const h = sim.add(site('hard', 3, [HARD]));
+    sim.start();
+    sim.runUntil(100);
+    sim.traffic(e, h, 60_000, 100, 30);
+    const t = sim.runUntilTrue(() => routeOf(e, h, sim.now) === 'direct' && routeOf(h, e, sim.now) === 'direct', 2_000);
+    assert.ok(t !== undefined && t - 100 < 500, `${filtering}: direct after ${t === undefined ? 'never' : t - 100} ms`);
+    const via = e.engine.route(h.nodeKey, sim.now)[0]!;
+    assert.ok(via.kind === 'direct' && via.endpoint.port !== h.endpoints[0]!.port, 'the hard side\'s real port towards us, learnt from its ping');
+    assert.equal(e.engine.status(h.nodeKey, sim.now)!.candidates.find((c) => c.endpoint === `${via.endpoint.address}:${via.endpoint.port}`)?.source, 'peer-reflexive');
+    sim.runUntil(5_000);
+    assert.equal(h.stats.openRequests, 0, `${filtering}: no birthday attempt`);
+  }
 });
