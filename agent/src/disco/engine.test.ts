@@ -217,6 +217,24 @@ test('birthday, easy side: decided 500 ms after the hard side\'s call-me-maybe, 
   assert.equal(discos(e.tick(302_300), 'birthday').length, 1, 'after 5 min a new attempt');
 });
 
+test('birthday, easy side: the hard side\'s ping arriving first (answered by our ping-back) ends the attempt as won', () => {
+  const { e } = runBirthdayEasySide();
+  for (let t = 101; t <= 700; t++) e.tick(t);
+  assert.ok(e.status(PEER, 700)!.events.some((x) => /easy side/.test(x.text)), 'attempt started');
+  // One of the hard side's extra sockets got through before any of our probes hit its port.
+  const from = { address: '203.0.113.9', port: 40_123 };
+  const acts = e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(7), nodeKey: PEER }, direct(from), 710);
+  const pingBack = discos(acts, 'ping').find((p) => p.via.kind === 'direct' && p.via.endpoint.port === from.port);
+  assert.ok(pingBack, 'pinged back to the source');
+  e.onDisco(PEER_DISCO, { type: 'pong', txId: (pingBack.message as { txId: Uint8Array }).txId, src: OURS }, direct(from), 720);
+  let later = 0;
+  for (let t = 721; t <= 12_000; t += 5) later += discos(e.tick(t), 'ping').filter((p) => p.via.kind === 'direct' && p.via.endpoint.port !== from.port && p.via.endpoint.port !== 20000 && p.via.endpoint.port !== 20001).length;
+  const st = e.status(PEER, 12_000)!;
+  assert.equal(st.birthday!.last!.ok, true, 'reported as won');
+  assert.equal(later, 0, 'no probes after the win (each costs a NAT session entry)');
+  assert.equal(st.path?.kind, 'direct');
+});
+
 test('birthday is never tried when both sides are hard, nor by the hard side on its own', () => {
   const e = engine({ selfHard: true });
   e.onTraffic(PEER, 0);

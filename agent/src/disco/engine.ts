@@ -310,7 +310,10 @@ export class DiscoEngine implements PathEngine {
     const a = s.birthday.current;
     if (!a) return [];
     const hardWin = a.role === 'hard' && a.sockets.includes(c.socket);
-    const easyWin = a.role === 'easy' && probeOf === a.id;
+    // Easy side: a pong for one of our probes, or for the ping-back we sent when one of the hard side's
+    // sockets reached us first (its mapping existed before our probe hit that port). Either way the hard
+    // address answered: stop probing (every further probe costs both NATs a session entry).
+    const easyWin = a.role === 'easy' && c.socket === 0 && (probeOf === a.id || c.endpoint.address === a.hardAddress);
     if (!hardWin && !easyWin) return [];
     const winner = c.socket ? `${formatEndpoint(c.endpoint)} on socket ${c.socket}` : formatEndpoint(c.endpoint);
     finish(s.birthday, nowMs, winner);
