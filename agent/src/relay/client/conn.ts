@@ -104,7 +104,7 @@ export class RelayConnection {
     try {
       for (const frame of this.reader.feed(chunk)) {
         this.onFrame(frame);
-        if (this.state === 'closed') return;
+        if (this.isClosed()) return;
       }
     } catch (err) {
       this.end(err instanceof DecodeError ? `protocol error: ${err.reason}` : `protocol error: ${(err as Error).message}`);
@@ -160,6 +160,10 @@ export class RelayConnection {
         // (watch-conns, forward, peer-present...) mean nothing to a client and are ignored.
         return;
     }
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
   }
 
   private noteHealth(problem: string): void {
