@@ -22,6 +22,7 @@ export const RELAY_HTTP = {
   path: '/relay',
   upgrade: 'conegate-relay',
   wsProtocol: 'conegate-relay',
+  latencyPath: '/relay/latency',
   dialTimeoutMs: 10_000,
 } as const;
 
@@ -60,26 +61,31 @@ export function relayHostPort(url: string): { host: string; port: number; author
   return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port ? Number(u.port) : 443, authority: u.host };
 }
 
-export async function dialRelay(node: RelayNode, opts: DialOptions): Promise<Dialed> {
+/** TCP (through the proxy when one applies) and TLS verified against the node's pin or the system CAs. */
+export async function openVerified(node: RelayNode, proxySources: ProxySources, signal: AbortSignal, timeoutMs: number): Promise<{ tls: TLSSocket; proxy?: ProxyTarget; authority: string }> {
   const { host, port, authority } = relayHostPort(node.url);
-  const deadline = AbortSignal.timeout(opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   const started = performance.now();
-  const remaining = () => Math.max(1, (opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs) - (performance.now() - started));
-  const proxy = resolveProxy(host, port, opts.proxy);
+  const proxy = resolveProxy(host, port, proxySources);
   const tunnel = proxy ? await connectThroughProxy(proxy, host, port, signal) : undefined;
-  let tls: TLSSocket;
   try {
-    tls = await connectVerified(host, port, node.certSha256 ? { fingerprint: node.certSha256 } : {}, signal, remaining(), {
+    const tls = await connectVerified(host, port, node.certSha256 ? { fingerprint: node.certSha256 } : {}, signal, Math.max(1, timeoutMs - (performance.now() - started)), {
       peer: `the relay ${node.url}`,
       refusedCode: 'CG_RELAY_REFUSED',
       hint: 'the relay map pins another certificate, or no CA of this system signed it',
       ...(tunnel ? { socket: tunnel } : {}),
     });
+    return { tls, authority, ...(proxy ? { proxy } : {}) };
   } catch (err) {
     tunnel?.destroy();
     throw err;
   }
+}
+
+export async function dialRelay(node: RelayNode, opts: DialOptions): Promise<Dialed> {
+  const timeoutMs = opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs;
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+  const { tls, proxy, authority } = await openVerified(node, opts.proxy, signal, timeoutMs);
   try {
     const stream = opts.transport === 'upgrade' ? await upgrade(tls, authority, node.url, signal) : await websocket(tls, authority, node.url, signal, opts.randomBytes);
     return { stream, transport: opts.transport, ...(proxy ? { proxy: proxy.display } : {}) };
@@ -89,9 +95,52 @@ export async function dialRelay(node: RelayNode, opts: DialOptions): Promise<Dia
   }
 }
 
+/**
+ * Upgrade first; WebSocket when the relay (or a proxy in the way) answered the upgrade with anything
+ * but 101, or cut the connection after TLS. The transport that worked is remembered per server.
+ */
+export function autoDialer(opts: Omit<DialOptions, 'transport' | 'signal'> & { force?: RelayTransportKind }): (node: RelayNode, signal: AbortSignal) => Promise<Dialed> {
+  const learned = new Map<string, RelayTransportKind>();
+  return async (node, signal) => {
+    const first = opts.force ?? learned.get(node.url) ?? 'upgrade';
+    try {
+      const d = await dialRelay(node, { ...opts, transport: first, signal });
+      learned.set(node.url, first);
+      return d;
+    } catch (err) {
+      const fallback = opts.force === undefined && first === 'upgrade' && (err instanceof UpgradeRefused || (err as ConegateError).context?.stage === 'upgrade');
+      if (!fallback || signal.aborted) throw err;
+      const d = await dialRelay(node, { ...opts, transport: 'websocket', signal });
+      learned.set(node.url, 'websocket');
+      return d;
+    }
+  };
+}
+
+/** Latency of a relay server: HEAD /relay/latency on a fresh verified connection, timed from the request to the answer's head. */
+export async function probeLatency(node: RelayNode, opts: { proxy: ProxySources; signal: AbortSignal; timeoutMs?: number }): Promise<number> {
+  const { tls, authority } = await openVerified(node, opts.proxy, opts.signal, opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs);
+  try {
+    const t0 = performance.now();
+    tls.write(`HEAD ${RELAY_HTTP.latencyPath} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+    const head = await readHead(tls, opts.signal, `the relay ${node.url}`);
+    if (head.status !== 200) throw new ConegateError('CG_NETWORK', `the relay ${node.url} answered the latency probe with HTTP ${head.status}`);
+    return performance.now() - t0;
+  } finally {
+    tls.destroy();
+  }
+}
+
 async function upgrade(tls: TLSSocket, authority: string, url: string, signal: AbortSignal): Promise<ByteStream> {
   tls.write(`GET ${RELAY_HTTP.path} HTTP/1.1\r\nHost: ${authority}\r\nUpgrade: ${RELAY_HTTP.upgrade}\r\nConnection: Upgrade\r\n\r\n`);
-  const head = await readHead(tls, signal, `the relay ${url}`);
+  let head: ResponseHead;
+  try {
+    head = await readHead(tls, signal, `the relay ${url}`);
+  } catch (err) {
+    // A middlebox that cuts unknown upgrades: the WebSocket attempt may still pass.
+    if (err instanceof ConegateError && err.code === 'CG_NETWORK') err.context.stage = 'upgrade';
+    throw err;
+  }
   if (head.status !== 101 || !headerHasToken(head.headers.get('upgrade'), RELAY_HTTP.upgrade)) throw new UpgradeRefused(head.status, url);
   return socketStream(tls, head.rest);
 }
