@@ -7,6 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { realClock } from '../../clock/clock.ts';
 import type { RelayMap } from '../../coord/protocol.ts';
@@ -16,6 +17,7 @@ import { staticAdmission } from '../server/admission.ts';
 import { startTestRelay, testCert, waitUntil, type TestRelay } from '../server/testing.ts';
 import { wsAccept } from '../server/websocket.ts';
 import { wsTransport } from '../server/ws-transport.ts';
+import { RelayMesh } from '../mesh/mesh.ts';
 import { createRelayClient, type RelayClientConfig } from './create.ts';
 import type { RelayClient } from './client.ts';
 import { dialRelay } from './dial.ts';
@@ -152,4 +154,38 @@ test('relay client: a relay whose certificate is not the pinned one is refused b
   assert.equal(a.link.status().regions[0]!.connected, false);
   assert.equal(r.relay.stats().clients, 0);
   assert.equal(r.relay.stats().loginsRefused, 0, "the client never got as far as a login");
+});
+
+test('relay client HA with meshed relays: A on the first server, B on the second, traffic flows; the first killed, A is on the second within 5 s and traffic flows again', async () => {
+  const meshKey = randomBytes(32).toString('hex');
+  const rs = [await startTestRelay({ admission, config: { meshKey } }), await startTestRelay({ admission, config: { meshKey } })] as const;
+  relays.push(...rs);
+  const meshes = rs.map((r, i) => {
+    const other = rs[1 - i]!;
+    // The relay's own secret, as `relay serve` hands it to its mesh (the test helper keeps it in the config).
+    const secret = (r.relay as unknown as { config: { serverSecret: Uint8Array } }).config.serverSecret;
+    const mesh = new RelayMesh({ peers: [{ url: other.url, trust: { fingerprint: other.fingerprint } }], meshKey, secret, backoffStartMs: 50, backoffMaxMs: 200 }, { clock: realClock, log });
+    mesh.onPeerGone = (k, h) => r.relay.peerGone(k, h);
+    r.relay.attachMesh(mesh);
+    mesh.start();
+    return mesh;
+  });
+  try {
+    await wait(() => meshes.every((m) => m.linksUp() === 1), 'mesh links up');
+    const a = client();
+    const b = client();
+    // Same region, servers listed in opposite orders: A lands on the first relay, B on the second.
+    const region = (order: TestRelay[]): RelayMap => ({ regions: [{ id: 'ha', name: 'HA', nodes: order.map((r) => ({ url: r.url, certSha256: r.fingerprint })) }] });
+    a.link.setRelayMap(region([rs[0], rs[1]]));
+    b.link.setRelayMap(region([rs[1], rs[0]]));
+    await wait(() => a.link.status().regions[0]!.server === rs[0].url && b.link.status().regions[0]!.server === rs[1].url, 'A on the first relay, B on the second');
+    await wait(() => meshes[1]!.holds(a.key) && meshes[0]!.holds(b.key), 'each relay knows where the other client is');
+    await exchange(a, b, 'ha', 50);
+    meshes[0]!.stop();
+    await rs[0].stop();
+    await waitUntil(() => a.link.status().regions[0]!.server === rs[1].url, 5_000, 'A on the second relay');
+    await exchange(a, b, 'ha', 60);
+  } finally {
+    for (const m of meshes) m.stop();
+  }
 });
