@@ -82,7 +82,8 @@ export async function openVerified(node: RelayNode, proxySources: ProxySources, 
 }
 
 export async function dialRelay(node: RelayNode, opts: DialOptions): Promise<Dialed> {
-  const timeoutMs = opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs;
+  // AbortSignal.timeout takes whole milliseconds only.
+  const timeoutMs = Math.max(1, Math.round(opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs));
   const deadline = AbortSignal.timeout(timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   try {
@@ -109,6 +110,7 @@ export function autoDialer(opts: Omit<DialOptions, 'transport' | 'signal'> & { f
   const learned = new Map<string, RelayTransportKind>();
   return async (node, signal) => {
     const first = opts.force ?? learned.get(node.url) ?? 'upgrade';
+    const started = performance.now();
     try {
       const d = await dialRelay(node, { ...opts, transport: first, signal });
       learned.set(node.url, first);
@@ -116,7 +118,10 @@ export function autoDialer(opts: Omit<DialOptions, 'transport' | 'signal'> & { f
     } catch (err) {
       const fallback = opts.force === undefined && first === 'upgrade' && (err instanceof UpgradeRefused || (err as ConegateError).context?.stage === 'upgrade');
       if (!fallback || signal.aborted) throw err;
-      const d = await dialRelay(node, { ...opts, transport: 'websocket', signal });
+      // The WebSocket attempt gets what is left of the one dial deadline, not a new one.
+      const left = (opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs) - (performance.now() - started);
+      if (left <= 0) throw err;
+      const d = await dialRelay(node, { ...opts, transport: 'websocket', signal, timeoutMs: left });
       learned.set(node.url, 'websocket');
       return d;
     }
