@@ -34,11 +34,13 @@ test('relay probe: STUN at the relay STUN address first; HTTPS HEAD without one,
 
   const viaStun = await probe({ ...node, stun: stunAddr }, signal);
   assert.ok(viaStun >= 0);
-  assert.equal(stun.stats.answered, 1, 'measured by STUN');
+  // >= 1: on a busy machine the 100 ms retransmit may go out (and be answered) before the first answer.
+  const answered = stun.stats.answered;
+  assert.ok(answered >= 1, 'measured by STUN');
 
   const viaHttps = await probe(node, signal);
   assert.ok(viaHttps >= 0);
-  assert.equal(stun.stats.answered, 1, 'no STUN address: HTTPS');
+  assert.equal(stun.stats.answered, answered, 'no STUN address: HTTPS');
 
   const fallback = await probe({ ...node, stun: silentAddr }, signal);
   assert.ok(fallback >= 0, 'HTTPS after STUN gave up');
