@@ -9,7 +9,7 @@ declare -A NEED=(
   [nft]=nftables [ping]=iputils-ping [ip]=iproute2 [wireguard-go]=wireguard-go [wg]=wireguard-tools
   [miniupnpd]=miniupnpd-nftables [natpmpc]=natpmpc [upnpc]=miniupnpc [turnserver]=coturn
   [iperf3]=iperf3 [xmllint]=libxml2-utils [php]=php-cli [tcpdump]=tcpdump [openssl]=openssl
-  [systemd-analyze]=systemd
+  [systemd-analyze]=systemd [tinyproxy]=tinyproxy
 )
 missing=()
 for bin in "${!NEED[@]}"; do
@@ -45,7 +45,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # npm dependencies: install when node_modules is missing or older than the lock file.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A node_modules that is a symlink is shared with another checkout: `npm ci` would empty it under the
+# other checkout's feet, so it is left as it is (install in the checkout it points to).
+if [ -L node_modules ]; then
+  echo "setup: node_modules is a shared symlink; not reinstalling it" >&2
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies" >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
