@@ -26,6 +26,7 @@ export class MapEngine implements PathEngine {
   /** Source address -> port -> peer: no string built per received packet. */
   private readonly sources = new Map<string, Map<number, NodeKeyHex>>();
   private families: (4 | 6)[] = [4, 6];
+  private udpBlocked = false;
 
   constructor(opts: { families?: (4 | 6)[] } = {}) {
     if (opts.families) this.families = opts.families;
@@ -36,16 +37,7 @@ export class MapEngine implements PathEngine {
     for (const key of this.peers.keys()) if (!keep.has(key)) this.peers.delete(key);
     this.sources.clear();
     for (const p of peers) {
-      const direct = firstUsableEndpoint(p.endpoints.map((e) => ({ addr: formatEndpoint(e), type: 'configured' as const })), this.families);
-      const route: Via[] = direct ? [{ kind: 'direct', endpoint: direct, socket: MESH_SOCKET }] : p.homeRelay ? [{ kind: 'tcp-relay', region: p.homeRelay }] : [];
-      const old = this.peers.get(p.nodeKey);
-      const changed = !old || viaText(old.route[0]) !== viaText(route[0]);
-      const entry: Entry = { peer: p, route, sinceMs: changed ? nowMs : old.sinceMs, events: old?.events ?? [] };
-      if (changed) {
-        entry.events.push({ atMs: nowMs, text: `path ${viaText(route[0])} (from the map)` });
-        if (entry.events.length > MAX_EVENTS) entry.events.shift();
-      }
-      this.peers.set(p.nodeKey, entry);
+      this.place(p, nowMs);
       for (const e of p.endpoints) {
         let ports = this.sources.get(e.address);
         if (!ports) this.sources.set(e.address, (ports = new Map()));
@@ -55,8 +47,26 @@ export class MapEngine implements PathEngine {
     return [];
   }
 
-  setSelf(_self: Parameters<PathEngine['setSelf']>[0], _nowMs: number): PathAction[] {
+  /** UDP known not to pass (no STUN answer): every peer with a home relay goes through it. */
+  setSelf(self: Parameters<PathEngine['setSelf']>[0], nowMs: number): PathAction[] {
+    const blocked = self.udp === false;
+    if (blocked === this.udpBlocked) return [];
+    this.udpBlocked = blocked;
+    for (const e of this.peers.values()) this.place(e.peer, nowMs);
     return [];
+  }
+
+  private place(p: PathPeer, nowMs: number): void {
+    const direct = this.udpBlocked ? undefined : firstUsableEndpoint(p.endpoints.map((e) => ({ addr: formatEndpoint(e), type: 'configured' as const })), this.families);
+    const route: Via[] = direct ? [{ kind: 'direct', endpoint: direct, socket: MESH_SOCKET }] : p.homeRelay ? [{ kind: 'tcp-relay', region: p.homeRelay }] : [];
+    const old = this.peers.get(p.nodeKey);
+    const changed = !old || viaText(old.route[0]) !== viaText(route[0]);
+    const entry: Entry = { peer: p, route: changed ? route : old.route, sinceMs: changed ? nowMs : old.sinceMs, events: old?.events ?? [] };
+    if (changed) {
+      entry.events.push({ atMs: nowMs, text: `path ${viaText(route[0])} (${this.udpBlocked ? 'UDP blocked here' : 'from the map'})` });
+      if (entry.events.length > MAX_EVENTS) entry.events.shift();
+    }
+    this.peers.set(p.nodeKey, entry);
   }
 
   onTraffic(_peer: NodeKeyHex, _nowMs: number): PathAction[] {
@@ -100,7 +110,7 @@ export class MapEngine implements PathEngine {
       rttMs: undefined,
       sinceMs: path ? e.sinceMs : undefined,
       candidates: e.peer.endpoints.map((c) => ({ endpoint: formatEndpoint(c), source: 'map' as const })),
-      ...(path?.kind === 'direct' ? {} : { reason: { code: 'no-candidates' as const, text: 'no discovery on this node: the peer has no endpoint in the map' } }),
+      ...(path?.kind === 'direct' ? {} : { reason: this.udpBlocked ? { code: 'udp-blocked' as const, text: 'no STUN answer: UDP does not pass here' } : { code: 'no-candidates' as const, text: 'the peer has no endpoint in the map we can send to' } }),
       events: [...e.events],
     };
   }
