@@ -13,7 +13,9 @@ import type { DiscoMessage } from '../disco/types.ts';
 import { MapEngine } from './map-engine.ts';
 import { MemorySocketSet } from './memory-sockets.ts';
 import { PathRouter, TRAFFIC_EVERY_MS } from './router.ts';
-import { plainDiscoBox, StandInRelayHub } from './testkit.ts';
+import { DiscoSealer } from '../disco/sealer.ts';
+import { MemoryRelayFabric } from '../relay/memory.ts';
+import { sealerBox } from './disco-box.ts';
 import { MESH_SOCKET, type NodeKeyHex, type PathAction, type PathPeer, type Via } from './types.ts';
 
 /** The map engine with a route the test can override, and a record of every call the router made. */
@@ -71,16 +73,21 @@ interface Site {
 function twoSites(opts: { mapEndpoints?: boolean } = {}) {
   const clock = new FakeClock(1_000_000);
   const net = new MemoryNetwork();
-  const hub = new StandInRelayHub();
+  const hub = new MemoryRelayFabric();
+  const relayMap = { regions: [{ id: 'r1', name: 'one', nodes: [{ url: 'https://relay.invalid' }] }] };
   const mk = (name: string, last: number): Site => {
     const priv = generatePrivateKey(seededRandom(`router:${name}`));
     const pub = publicKey(priv);
     const key = keyToHex(pub);
-    const disco = keyToHex(publicKey(generatePrivateKey(seededRandom(`router:${name}:disco`))));
+    const discoPriv = generatePrivateKey(seededRandom(`router:${name}:disco`));
+    const disco = keyToHex(publicKey(discoPriv));
+    const sealer = new DiscoSealer(discoPriv, publicKey(discoPriv), { randomBytes: seededRandom(`router:${name}:nonce`), wallMs: () => clock.nowMs() });
+    const relay = hub.node(key);
+    relay.setRelayMap(relayMap);
     const at = { address: `192.0.2.${last}`, port: 41641 };
     const sockets = new MemorySocketSet(net, at);
     const engine = new ScriptedEngine();
-    const router = new PathRouter({ engine, sockets, relay: hub.link(key), disco: plainDiscoBox(disco), clock, log: silentLogger() });
+    const router = new PathRouter({ engine, sockets, relay, disco: sealerBox(sealer), clock, log: silentLogger() });
     const tun = new MemoryTun(`wg${name}`);
     const dev = new WgDevice({ privateKey: priv }, { clock, bind: router, tun, randomBytes: seededRandom(`router:${name}:dev`), wallClockMs: () => clock.nowMs(), jitterMs: () => 0 });
     dev.start();
@@ -112,7 +119,7 @@ test('direct: the device sends to a virtual endpoint, the packet goes from the m
   const { net, hub, a, b, ping } = twoSites();
   assert.equal(await ping(), 1);
   assert.ok(net.delivered > 0);
-  assert.equal(hub.delivered, 0);
+  assert.equal(hub.counters.delivered, 0);
   assert.match(b.dev.peers()[0]!.endpoint!.address, /^peer\.[0-9a-f]{64}$/);
   assert.equal(a.dev.peers()[0]!.endpoint!.address, `peer.${b.key}`);
   assert.ok(a.router.counters.demux.wg > 0 && b.router.counters.demux.wg > 0);
@@ -123,7 +130,7 @@ test('UDP dropped on the wire, no endpoints in the map: handshake and data go th
   net.tap = () => 'drop';
   assert.equal(await ping(3), 3);
   assert.equal(net.delivered, 0);
-  assert.ok(hub.delivered >= 5, 'initiation, response and data through the relay');
+  assert.ok(hub.counters.delivered >= 5, 'initiation, response and data through the relay');
   assert.equal(b.dev.peers()[0]!.endpoint!.address.startsWith('peer.'), true);
 });
 
@@ -131,7 +138,7 @@ test('a switch from relay to direct mid-session keeps the session (no new handsh
   const { hub, a, b, ping } = twoSites();
   a.engine.forced = b.engine.forced = [{ kind: 'tcp-relay', region: 'r1' }];
   assert.equal(await ping(2), 2);
-  const relayed = hub.delivered;
+  const relayed = hub.counters.delivered;
   const initiations = a.dev.stats().initiationsSent + b.dev.stats().initiationsSent;
   // Direct and relay both (an untrusted direct path): duplicates die in WireGuard's replay window.
   a.engine.forced = b.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }, { kind: 'tcp-relay', region: 'r1' }];
@@ -139,9 +146,9 @@ test('a switch from relay to direct mid-session keeps the session (no new handsh
   assert.equal(await ping(2), 2);
   a.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }];
   b.engine.forced = [{ kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }];
-  const relayedBefore = hub.delivered;
+  const relayedBefore = hub.counters.delivered;
   assert.equal(await ping(3), 3);
-  assert.equal(hub.delivered, relayedBefore, 'nothing through the relay once direct');
+  assert.equal(hub.counters.delivered, relayedBefore, 'nothing through the relay once direct');
   assert.ok(relayed > 0);
   assert.equal(a.dev.stats().initiationsSent + b.dev.stats().initiationsSent, initiations, 'same session');
   assert.equal(b.dev.peers()[0]!.endpoint!.address, `peer.${a.key}`);
@@ -173,14 +180,14 @@ test('discovery: actions are sealed to the peer\'s disco key and sent on their V
   assert.deepEqual((b.engine.discos.find((d) => d.via.kind === 'direct')!.via as { endpoint: Endpoint }).endpoint, a.at);
   assert.deepEqual([...(b.engine.discos[0]!.message as { txId: Uint8Array }).txId], [...ping.txId]);
   // A discovery packet from a disco key that is not a peer's never reaches the engine.
-  const stranger = plainDiscoBox('ab'.repeat(32)).seal(b.disco, ping);
+  const strangerKey = generatePrivateKey(seededRandom('stranger'));
+  const stranger = new DiscoSealer(strangerKey, publicKey(strangerKey), { randomBytes: seededRandom('s'), wallMs: () => clock.nowMs() }).seal(b.disco, ping);
   a.sockets.send(MESH_SOCKET, stranger, b.at);
   const garbage = Uint8Array.from([...DISCO_MAGIC, 1, 2, 3]);
   a.sockets.send(MESH_SOCKET, garbage, b.at);
   await settle();
   assert.equal(b.engine.discos.length, 2);
   assert.equal(b.router.counters.discoRejected, 2);
-  void clock;
 });
 
 test('onTraffic at most once per peer per interval on the send path', async () => {

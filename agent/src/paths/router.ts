@@ -68,6 +68,7 @@ export class PathRouter implements Bind {
   private readonly byVirtual = new Map<string, RoutedPeer>();
   private readonly byDisco = new Map<DiscoKeyHex, RoutedPeer>();
   private deliver: UdpHandler | undefined;
+  private readonly isKnownDisco = (k: DiscoKeyHex) => this.byDisco.has(k);
   private closed = false;
 
   constructor(private readonly deps: RouterDeps) {
@@ -188,8 +189,8 @@ export class PathRouter implements Bind {
 
   private disco(packet: Uint8Array, via: Via): void {
     if (this.closed) return;
-    const opened = this.deps.disco.open(packet);
-    if (!opened || !this.byDisco.has(opened.from)) {
+    const opened = this.deps.disco.open(packet, this.isKnownDisco);
+    if (!opened) {
       this.counters.discoRejected++;
       return;
     }
