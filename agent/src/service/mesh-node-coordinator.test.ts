@@ -69,7 +69,7 @@ test('two nodes on the real coordinator: map, WireGuard packet, revocation', asy
   const b = await node('b');
   try {
     await waitFor(() => a.node.status().peers.length === 1 && b.node.status().peers.length === 1, 'each sees the other', 15_000);
-    await waitFor(() => a.node.device!.peers()[0]?.endpoint !== undefined, 'a has b\'s endpoint', 15_000);
+    await waitFor(() => a.node.status().peers[0]?.path?.kind === 'direct', 'a sends to b\'s endpoint', 15_000);
     const sa = a.node.status();
     const sb = b.node.status();
     assert.equal(sa.peers[0]!.name, 'b');

@@ -60,7 +60,8 @@ test('two nodes: peers from the map, a packet crosses WireGuard on the shared so
   const b = await node('b', true);
   try {
     await waitFor(() => a.node.status().peers.length === 1 && b.node.status().peers.length === 1, 'each sees the other');
-    await waitFor(() => a.node.device!.peers()[0]?.endpoint !== undefined, 'a has b\'s endpoint from the map');
+    await waitFor(() => a.node.status().peers[0]?.path?.kind === 'direct', 'a sends to b directly at b\'s endpoint from the map');
+    assert.equal(a.node.device!.peers()[0]!.endpoint!.address, `peer.${b.node.status().self.nodeKey}`, 'the device has b\'s virtual endpoint');
     // b's upstream mapping is what b reports (first; the same address as a local one is listed once).
     assert.deepEqual(twin.nodeList().find((n) => n.name === 'b')!.endpoints.map((e) => e.type), ['portmap']);
     assert.deepEqual(a.node.status().peers[0]!.endpoints.map((e) => e.type), ['portmap']);
