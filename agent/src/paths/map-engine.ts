@@ -77,6 +77,11 @@ export class MapEngine implements PathEngine {
     return [];
   }
 
+  /** No birthday attempts here: sockets opened anyway are given back. */
+  onSocketsOpened(_peer: NodeKeyHex, ids: SocketId[], _nowMs: number): PathAction[] {
+    return ids.length ? [{ t: 'close-sockets', ids }] : [];
+  }
+
   onSendError(_peer: NodeKeyHex, _via: Via, _nowMs: number): PathAction[] {
     return [];
   }

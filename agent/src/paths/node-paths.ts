@@ -6,6 +6,7 @@
  */
 import type { Clock, CancelTimer } from '../clock/clock.ts';
 import type { Endpoint as MapEndpoint } from '../coord/protocol.ts';
+import { DiscoEngine } from '../disco/engine.ts';
 import { DiscoSealer } from '../disco/sealer.ts';
 import type { Logger } from '../log/logger.ts';
 import { parseHostPort, parseIp } from '../net/ip.ts';
@@ -14,7 +15,6 @@ import type { MeshStun } from '../node/stun-endpoints.ts';
 import type { DgramBind } from '../wg/bind/dgram.ts';
 import type { Endpoint } from '../wg/ports.ts';
 import { sealerBox } from './disco-box.ts';
-import { MapEngine } from './map-engine.ts';
 import { PathRouter } from './router.ts';
 import { DgramSocketSet, type SocketSetEdge } from './sockets.ts';
 import { MESH_SOCKET, type NodeKeyHex, type PathEngine, type PathPeer, type RelayLink } from './types.ts';
@@ -29,7 +29,9 @@ export interface NodePathsDeps {
   /** The mesh socket (owned by the caller). */
   bind: DgramBind;
   disco: { privateKey: Uint8Array; publicKey: Uint8Array };
-  /** Default: the map engine (direct to the map endpoint, else the home relay). */
+  /** Our WireGuard public key (hex): discovery pings carry it. */
+  nodeKey: NodeKeyHex;
+  /** Default: the discovery engine (agent/src/disco/engine.ts). */
   engine?: PathEngine;
   /** Relay links; absent: no relay. */
   relay?: RelayLink;
@@ -61,7 +63,7 @@ export class NodePaths {
 
   constructor(private readonly deps: NodePathsDeps) {
     this.sockets = new DgramSocketSet(deps.bind);
-    this.engine = deps.engine ?? new MapEngine();
+    this.engine = deps.engine ?? new DiscoEngine({ nodeKey: deps.nodeKey }, { randomBytes: deps.randomBytes });
     this.relay = deps.relay;
     const sealer = new DiscoSealer(deps.disco.privateKey, deps.disco.publicKey, { randomBytes: deps.randomBytes, wallMs: deps.wallMs });
     this.router = new PathRouter({

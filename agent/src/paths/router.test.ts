@@ -25,6 +25,7 @@ class ScriptedEngine extends MapEngine {
   discos: { from: string; message: DiscoMessage; via: Via }[] = [];
   sendErrors: { peer: string; via: Via }[] = [];
   ticks: number[] = [];
+  opened: { peer: string; ids: number[] }[] = [];
   wakeAt: number | undefined;
   next: PathAction[] = [];
   override route(peer: NodeKeyHex): Via[] {
@@ -40,6 +41,10 @@ class ScriptedEngine extends MapEngine {
   }
   override onSendError(peer: NodeKeyHex, via: Via): PathAction[] {
     this.sendErrors.push({ peer, via });
+    return [];
+  }
+  override onSocketsOpened(peer: NodeKeyHex, ids: number[]): PathAction[] {
+    this.opened.push({ peer, ids });
     return [];
   }
   override tick(nowMs: number): PathAction[] {
@@ -224,6 +229,7 @@ test('one timer at nextWakeMs; tick results are performed; close leaves no timer
   await settle();
   assert.deepEqual(a.engine.ticks, [clock.nowMs()]);
   assert.equal(a.sockets.extraCount(), 3);
+  assert.deepEqual(a.engine.opened, [{ peer: 'x', ids: [1, 2, 3] }], 'the engine hears which sockets opened');
   a.engine.next = [{ t: 'close-sockets', ids: [1, 2] }];
   a.engine.wakeAt = clock.nowMs() + 10;
   a.router.linkChanged();

@@ -35,7 +35,7 @@ export interface RouterDeps {
   /** STUN answers from any socket (the mesh STUN client matches them by transaction id). */
   onStun?: (packet: Uint8Array, from: Endpoint, socket: SocketId) => void;
   onReStun?: () => void;
-  /** The birthday executor, when wired: takes `open-sockets`. Without it the router opens them itself. */
+  /** Takes `open-sockets` instead of the router (tests). Without it the router opens them and tells the engine. */
   onOpenSockets?: (peer: NodeKeyHex, count: number) => void;
 }
 
@@ -214,6 +214,16 @@ export class PathRouter implements Bind {
     } else if (a.t === 're-stun') this.deps.onReStun?.();
     else if (a.t === 'close-sockets') this.deps.sockets.closeExtra(a.ids);
     else if (this.deps.onOpenSockets) this.deps.onOpenSockets(a.peer, a.count);
-    else void this.deps.sockets.openExtra(a.count);
+    else this.openSockets(a.peer, a.count);
+  }
+
+  /** Extra sockets for a birthday attempt; the engine hears which ones opened (none when the OS refused). */
+  private openSockets(peer: NodeKeyHex, count: number): void {
+    const { sockets, engine, clock } = this.deps;
+    const opened = (ids: SocketId[]) => {
+      if (this.closed) return sockets.closeExtra(ids);
+      this.loop.run(engine.onSocketsOpened(peer, ids, clock.nowMs()));
+    };
+    sockets.openExtra(count).then(opened, () => opened([]));
   }
 }

@@ -54,7 +54,7 @@ export interface MeshNodeDeps {
   includeLoopback?: boolean;
   /** The upstream port mapping's external endpoint, when port mapping runs. */
   portmapEndpoint?: () => string | undefined;
-  /** The path engine (default: the map engine: direct to the map endpoint, else the home relay). */
+  /** The path engine (default: the discovery engine). */
   pathEngine?: () => PathEngine;
   /** The relay link (default: none). */
   relayLink?: () => RelayLink;
@@ -96,6 +96,7 @@ export class MeshNode {
       log,
       bind,
       disco: this.deps.identity.disco,
+      nodeKey: keyToHex(this.deps.identity.node.publicKey),
       ...(this.deps.pathEngine ? { engine: this.deps.pathEngine() } : {}),
       ...(this.deps.relayLink ? { relay: this.deps.relayLink() } : {}),
       ...(this.stun ? { stun: this.stun } : {}),
