@@ -93,10 +93,17 @@ export class RelayServer implements ConnHost {
   private health = '';
   private cancelRecheck: CancelTimer | undefined;
   private started = false;
+  private mesh: MeshForwarder | undefined;
   readonly counters = { packetsRelayed: 0, packetsForwarded: 0, packetsDropped: 0, bytesRelayed: 0, loginsRefused: 0 };
 
   constructor(private readonly config: RelayServerConfig, private readonly deps: RelayServerDeps) {
     this.serverKey = x25519.getPublicKey(config.serverSecret);
+    this.mesh = deps.mesh;
+  }
+
+  /** The region's other relays (mesh/mesh.ts), known once every relay listens. */
+  attachMesh(mesh: MeshForwarder): void {
+    this.mesh = mesh;
   }
 
   start(): void {
@@ -339,7 +346,7 @@ export class RelayServer implements ConnHost {
       if (!wasForwarded) this.noteSender(dstHex, from.keyHex);
       return;
     }
-    if (!wasForwarded && this.deps.mesh?.forward(src, dst, dstHex, data)) {
+    if (!wasForwarded && this.mesh?.forward(src, dst, dstHex, data)) {
       this.counters.packetsForwarded++;
       this.noteSender(dstHex, from.keyHex);
       return;
