@@ -28,6 +28,7 @@ import { CoordSession } from '../node/session.ts';
 import { MeshStun } from '../node/stun-endpoints.ts';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { NodePaths } from '../paths/node-paths.ts';
+import { createRelayClient } from '../relay/client/create.ts';
 import type { NodeKeyHex, PathEngine, RelayLink } from '../paths/types.ts';
 import { applyRoutes, routePlan } from './tun-routes.ts';
 import { peerStatus, type MeshStatus } from './mesh-status.ts';
@@ -56,7 +57,7 @@ export interface MeshNodeDeps {
   portmapEndpoint?: () => string | undefined;
   /** The path engine (default: the discovery engine). */
   pathEngine?: () => PathEngine;
-  /** The relay link (default: none). */
+  /** The relay link (default: the relay client, through mesh.proxy or the environment's proxy). */
   relayLink?: () => RelayLink;
   /** The birthday executor, when one runs: takes the engine's `open-sockets`. */
   onOpenSockets?: (peer: NodeKeyHex, count: number) => void;
@@ -98,7 +99,7 @@ export class MeshNode {
       disco: this.deps.identity.disco,
       nodeKey: keyToHex(this.deps.identity.node.publicKey),
       ...(this.deps.pathEngine ? { engine: this.deps.pathEngine() } : {}),
-      ...(this.deps.relayLink ? { relay: this.deps.relayLink() } : {}),
+      relay: this.deps.relayLink ? this.deps.relayLink() : this.relayClient(),
       ...(this.stun ? { stun: this.stun } : {}),
       ...(this.deps.onOpenSockets ? { onOpenSockets: this.deps.onOpenSockets } : {}),
       onHomeRelay: (region) => this.session?.reportHomeRelay(region),
@@ -120,6 +121,17 @@ export class MeshNode {
     if (home) this.session.reportHomeRelay(home);
     this.reportEndpoints();
     log.info({ interface: tun.name, listenPort: bind.localPort, nodeKey: keyToHex(this.deps.identity.node.publicKey) }, 'mesh: node up');
+  }
+
+  private relayClient(): RelayLink {
+    const { mesh } = this.config;
+    return createRelayClient(mesh.proxy !== undefined ? { proxy: mesh.proxy } : {}, {
+      clock: this.deps.clock,
+      log: this.deps.log,
+      nodeSecret: this.deps.identity.node.privateKey,
+      // The home region stays put while the coordinator cannot tell peers about a new one.
+      coordinatorReachable: () => this.session?.phase === 'streaming',
+    });
   }
 
   /** Re-reads interfaces and the port mapping; the session sends only when the list changed. */
