@@ -80,12 +80,11 @@ async function ready(variant: Variant): Promise<Pair> {
   p.b.tun.onWrite = () => got++;
   for (let i = 0; i < 40 && (got === 0 || !p.directA()); i++) {
     p.a.tun.inject(pkt);
-    p.b.tun.inject(ipv4Packet(p.b.addr, p.a.addr, 40));
     await p.net.idle();
     p.clock.advance(1000);
     await p.net.idle();
   }
-  if (got === 0 || !p.directA()) throw new Error(`${variant}: no direct tunnel came up`);
+  if (got === 0 || !p.directA()) throw new Error(`${variant}: no direct tunnel came up (delivered ${got}, direct ${p.directA()}, net ${p.net.delivered}/${p.net.dropped}, a ${JSON.stringify(p.a.dev.stats())})`);
   p.b.tun.onWrite = undefined;
   return p;
 }

@@ -12,6 +12,8 @@ export class PathLoop {
   private armedAt: number | undefined;
   private stopped = false;
   ticks = 0;
+  /** Engine calls performed so far: anything the router caches from the engine is stale once this moves. */
+  runs = 0;
 
   constructor(
     private readonly engine: PathEngine,
@@ -22,6 +24,7 @@ export class PathLoop {
 
   /** Performs `actions` (the result of an engine call) and re-arms the timer. */
   run(actions: PathAction[]): void {
+    this.runs++;
     for (const a of actions) {
       try {
         this.perform(a);

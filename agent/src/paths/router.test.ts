@@ -12,7 +12,7 @@ import { ipv4Packet, seededRandom } from '../wg/testbed.ts';
 import type { DiscoMessage } from '../disco/types.ts';
 import { MapEngine } from './map-engine.ts';
 import { MemorySocketSet } from './memory-sockets.ts';
-import { PathRouter, TRAFFIC_EVERY_MS } from './router.ts';
+import { PathRouter, ROUTE_CACHE_MS, TRAFFIC_EVERY_MS } from './router.ts';
 import { DiscoSealer } from '../disco/sealer.ts';
 import { MemoryRelayFabric } from '../relay/memory.ts';
 import { sealerBox } from './disco-box.ts';
@@ -21,6 +21,8 @@ import { MESH_SOCKET, type NodeKeyHex, type PathAction, type PathPeer, type Via 
 /** The map engine with a route the test can override, and a record of every call the router made. */
 class ScriptedEngine extends MapEngine {
   forced: Via[] | undefined;
+  routeCalls = 0;
+  sourceCalls = 0;
   traffic: number[] = [];
   discos: { from: string; message: DiscoMessage; via: Via }[] = [];
   sendErrors: { peer: string; via: Via }[] = [];
@@ -28,7 +30,12 @@ class ScriptedEngine extends MapEngine {
   opened: { peer: string; ids: number[] }[] = [];
   wakeAt: number | undefined;
   next: PathAction[] = [];
+  override peerForSource(from: Endpoint, socket: number): NodeKeyHex | undefined {
+    this.sourceCalls++;
+    return super.peerForSource(from, socket);
+  }
   override route(peer: NodeKeyHex): Via[] {
+    this.routeCalls++;
     return this.forced ?? super.route(peer);
   }
   override onTraffic(_peer: NodeKeyHex, nowMs: number): PathAction[] {
@@ -146,11 +153,16 @@ test('a switch from relay to direct mid-session keeps the session (no new handsh
   const relayed = hub.counters.delivered;
   const initiations = a.dev.stats().initiationsSent + b.dev.stats().initiationsSent;
   // Direct and relay both (an untrusted direct path): duplicates die in WireGuard's replay window.
-  a.engine.forced = b.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }, { kind: 'tcp-relay', region: 'r1' }];
-  b.engine.forced = [{ kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }, { kind: 'tcp-relay', region: 'r1' }];
+  // A real engine changes its route only when called (a pong, a tick): any call refreshes the router's cache.
+  const decide = (s: Site, vias: Via[]) => {
+    s.engine.forced = vias;
+    s.router.linkChanged();
+  };
+  decide(a, [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }, { kind: 'tcp-relay', region: 'r1' }]);
+  decide(b, [{ kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }, { kind: 'tcp-relay', region: 'r1' }]);
   assert.equal(await ping(2), 2);
-  a.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }];
-  b.engine.forced = [{ kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }];
+  decide(a, [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }]);
+  decide(b, [{ kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }]);
   const relayedBefore = hub.counters.delivered;
   assert.equal(await ping(3), 3);
   assert.equal(hub.counters.delivered, relayedBefore, 'nothing through the relay once direct');
@@ -239,4 +251,20 @@ test('one timer at nextWakeMs; tick results are performed; close leaves no timer
   a.router.linkChanged();
   a.router.close();
   assert.equal(clock.pendingTimers(), base);
+});
+
+test('the engine\'s route and source answers are cached until the engine is next called, the route at most ROUTE_CACHE_MS', async () => {
+  const { a, b, clock, ping } = twoSites();
+  await ping(1);
+  const r0 = a.engine.routeCalls;
+  const s0 = b.engine.sourceCalls;
+  assert.equal(await ping(50), 50);
+  assert.equal(a.engine.routeCalls, r0, 'no route call per packet');
+  assert.equal(b.engine.sourceCalls, s0, 'no source lookup per packet');
+  clock.advance(ROUTE_CACHE_MS);
+  await ping(3);
+  assert.equal(a.engine.routeCalls, r0 + 1, 'asked again once the cache aged');
+  b.router.linkChanged();
+  await ping(3);
+  assert.equal(b.engine.sourceCalls, s0 + 1, 'asked again after an engine call');
 });

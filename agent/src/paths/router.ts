@@ -11,6 +11,11 @@
  *   which owns the engine's one timer.
  * Hot path: a Map lookup by the endpoint's address string (the device keeps one endpoint object per
  * peer), one clock read, and `onTraffic` at most once per peer per TRAFFIC_EVERY_MS; nothing allocated.
+ * The engine's answers are cached until the engine is next called (any event can change them): the
+ * route per peer also for at most ROUTE_CACHE_MS (trust expires with time alone, and may take that
+ * much longer to notice), and the peer per mesh-socket source address (bounded). Measured with
+ * `bench/paths.ts`: without the caches the discovery engine's route and source lookups (an array and
+ * a string per packet) cost about a fifth of the in-memory device throughput.
  */
 import type { Clock } from '../clock/clock.ts';
 import type { Logger } from '../log/logger.ts';
@@ -24,6 +29,9 @@ import { virtualEndpoint } from './virtual.ts';
 
 /** `onTraffic` at most this often per peer: the engine needs "traffic in the last 45 s", not every packet. */
 export const TRAFFIC_EVERY_MS = 1000;
+export const ROUTE_CACHE_MS = 250;
+/** Source addresses remembered between engine calls (a spray of forged sources only refills it). */
+const SOURCE_CACHE_MAX = 1024;
 
 export interface RouterDeps {
   engine: PathEngine;
@@ -44,6 +52,9 @@ interface RoutedPeer {
   discoKey: DiscoKeyHex;
   virtual: Endpoint;
   trafficAtMs: number;
+  vias: Via[];
+  viasRun: number;
+  viasAtMs: number;
 }
 
 export interface RouterCounters {
@@ -68,6 +79,10 @@ export class PathRouter implements Bind {
   private readonly byVirtual = new Map<string, RoutedPeer>();
   private readonly byDisco = new Map<DiscoKeyHex, RoutedPeer>();
   private deliver: UdpHandler | undefined;
+  /** Mesh socket source address -> port -> peer (null: not a peer's), valid while loop.runs === sourcesRun. */
+  private readonly sources = new Map<string, Map<number, RoutedPeer | null>>();
+  private sourcesRun = -1;
+  private sourcesSize = 0;
   private readonly isKnownDisco = (k: DiscoKeyHex) => this.byDisco.has(k);
   private closed = false;
 
@@ -95,7 +110,7 @@ export class PathRouter implements Bind {
     for (const p of peers) {
       let r = this.byKey.get(p.nodeKey);
       if (!r) {
-        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity };
+        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0 };
         this.byKey.set(p.nodeKey, r);
         this.byVirtual.set(r.virtual.address, r);
       } else if (r.discoKey !== p.discoKey) {
@@ -135,7 +150,12 @@ export class PathRouter implements Bind {
       peer.trafficAtMs = now;
       this.loop.run(engine.onTraffic(peer.key, now));
     }
-    const vias = engine.route(peer.key, now);
+    if (peer.viasRun !== this.loop.runs || now - peer.viasAtMs >= ROUTE_CACHE_MS) {
+      peer.vias = engine.route(peer.key, now);
+      peer.viasRun = this.loop.runs;
+      peer.viasAtMs = now;
+    }
+    const vias = peer.vias;
     if (vias.length === 0) {
       this.counters.noRoute += Array.isArray(packets) ? packets.length : 1;
       return;
@@ -169,11 +189,33 @@ export class PathRouter implements Bind {
     const kind = classifyPacket(packet);
     this.counters.demux[kind]++;
     if (kind === 'wg') {
-      const key = this.deps.engine.peerForSource(from, socket);
-      const peer = key === undefined ? undefined : this.byKey.get(key);
+      const peer = this.peerFrom(from, socket);
       this.deliver?.(packet, peer ? peer.virtual : from);
     } else if (kind === 'disco') this.disco(packet, { kind: 'direct', endpoint: from, socket });
     else if (kind === 'stun') this.deps.onStun?.(packet, from, socket);
+  }
+
+  private peerFrom(from: Endpoint, socket: SocketId): RoutedPeer | undefined {
+    if (socket !== MESH_SOCKET) return this.lookupSource(from, socket) ?? undefined;
+    if (this.sourcesRun !== this.loop.runs || this.sourcesSize >= SOURCE_CACHE_MAX) {
+      this.sources.clear();
+      this.sourcesSize = 0;
+      this.sourcesRun = this.loop.runs;
+    }
+    let ports = this.sources.get(from.address);
+    let hit = ports?.get(from.port);
+    if (hit === undefined) {
+      hit = this.lookupSource(from, socket);
+      if (!ports) this.sources.set(from.address, (ports = new Map()));
+      ports.set(from.port, hit);
+      this.sourcesSize++;
+    }
+    return hit ?? undefined;
+  }
+
+  private lookupSource(from: Endpoint, socket: SocketId): RoutedPeer | null {
+    const key = this.deps.engine.peerForSource(from, socket);
+    return (key === undefined ? undefined : this.byKey.get(key)) ?? null;
   }
 
   private fromRelay(src: NodeKeyHex, packet: Uint8Array, region: string): void {
