@@ -1,6 +1,6 @@
 // Acceptance for the mesh's packet paths (mesh parts 2 and 3) in the netns lab: the real coordinator
-// with a relay map, `conegate relay serve` (admission by the coordinator) and STUN on the lab internet
-// (s1), four `conegate up` nodes:
+// with a relay map and STUN (s1) and `conegate relay serve` with the coordinator's admission (s2), both
+// on TCP 443 (the only port the blocking firewalls let out), on the lab internet; four `conegate up` nodes:
 // (a) a.h1 and b.h1 behind firewalls that pass only TCP 443 out: ping, a TCP stream and iperf3 between
 //     their mesh addresses through the relay; `status` says tcp-relay and udp-blocked;
 // (b) c.h1 and d.h1 behind port-restricted (EIM) NATs, UDP between the two sites dropped at first:
@@ -37,7 +37,7 @@ interface StatusJson {
   mesh: { self: { name: string; addresses: string[] }; peers: PeerJson[]; relay: { home: string | undefined } | null };
 }
 
-describe('mesh paths in the netns lab: relayed and punched', () => {
+describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 }, () => {
   let lab: Lab;
   let dir: string;
   const procs: LabProcess[] = [];
@@ -67,7 +67,7 @@ describe('mesh paths in the netns lab: relayed and punched', () => {
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
   const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
   const iperf = async (client: string, server: string, serverAddr: string, seconds: number) => {
-    const srv = lab.spawn(server, ['iperf3', '-s', '-1', '-B', serverAddr], { description: `iperf3 server on ${server}` });
+    const srv = lab.spawn(server, ['iperf3', '-s', '-1', '-B', serverAddr, '--forceflush'], { description: `iperf3 server on ${server}` });
     procs.push(srv);
     await srv.waitForOutput(/listening/, 10_000);
     const r = await lab.exec(client, ['iperf3', '-c', serverAddr, '-t', String(seconds), '-J', '--connect-timeout', '5000'], { timeoutMs: (seconds + 30) * 1000 });
@@ -85,10 +85,11 @@ describe('mesh paths in the netns lab: relayed and punched', () => {
         { name: 'c', nat: 'port-restricted', hosts: ['h1'] },
         { name: 'd', nat: 'port-restricted', hosts: ['h1'] },
       ],
-      servers: ['s1'],
+      servers: ['s1', 's2'],
     });
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-paths-'));
     const s1 = lab.addr('s1');
+    const s2 = lab.addr('s2');
     for (const port of [3478, 3479]) {
       const stun = lab.spawnConegate('s1', ['stun', 'serve', '--listen', `${s1}:${port}`], { description: `conegate stun serve :${port}` });
       procs.push(stun);
@@ -98,16 +99,16 @@ describe('mesh paths in the netns lab: relayed and punched', () => {
     // then runs with the coordinator's admission, which needs the coordinator's own certificate pin.
     const relayState = join(dir, 'relay');
     writeFileSync(join(dir, 'allow-none'), '');
-    const first = lab.spawnConegate('s1', ['relay', 'serve', '--listen', `${s1}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--admission-allow-file', join(dir, 'allow-none'), '--json'], { description: 'conegate relay serve (certificate)' });
+    const first = lab.spawnConegate('s2', ['relay', 'serve', '--listen', `${s2}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--admission-allow-file', join(dir, 'allow-none'), '--json'], { description: 'conegate relay serve (certificate)' });
     const relayFp = (await first.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
     await first.stop();
-    writeFileSync(join(dir, 'relays.json'), JSON.stringify({ regions: [{ id: 'r1', name: 'lab', nodes: [{ url: `https://${s1}:443`, certSha256: relayFp }] }] }));
+    writeFileSync(join(dir, 'relays.json'), JSON.stringify({ regions: [{ id: 'r1', name: 'lab', nodes: [{ url: `https://${s2}:443`, certSha256: relayFp }] }] }));
     const adminSocket = join(dir, 'coord-admin.sock');
     const secret = join(dir, 'relay-secret');
-    const coord = lab.spawnConegate('s1', ['coord', 'serve', '--listen', `${s1}:8443`, '--db', join(dir, 'coord-db'), '--self-signed', '--admin-socket', adminSocket, '--relay-map', join(dir, 'relays.json'), '--relay-secret-file', secret, '--json'], { description: 'conegate coord serve' });
+    const coord = lab.spawnConegate('s1', ['coord', 'serve', '--listen', `${s1}:443`, '--db', join(dir, 'coord-db'), '--self-signed', '--admin-socket', adminSocket, '--relay-map', join(dir, 'relays.json'), '--relay-secret-file', secret, '--json'], { description: 'conegate coord serve' });
     procs.push(coord);
     const coordFp = (await coord.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
-    const relay = lab.spawnConegate('s1', ['relay', 'serve', '--listen', `${s1}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--coordinator', `https://${s1}:8443`, '--coordinator-fingerprint', coordFp, '--coordinator-secret-file', secret, '--json'], { description: 'conegate relay serve' });
+    const relay = lab.spawnConegate('s2', ['relay', 'serve', '--listen', `${s2}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--coordinator', `https://${s1}:443`, '--coordinator-fingerprint', coordFp, '--coordinator-secret-file', secret, '--json'], { description: 'conegate relay serve' });
     procs.push(relay);
     await relay.waitForOutput(/"fingerprint"/, 60_000, 'stdout');
     const key = await lab.execConegate('s1', ['coord', 'authkey', 'create', '--reusable', '--json', '--admin-socket', adminSocket], { timeoutMs: 30_000 });
@@ -121,7 +122,7 @@ describe('mesh paths in the netns lab: relayed and punched', () => {
           wg: { interface: `cgp${tag}${i}`, listenPort: 41641 },
           portmap: { enabled: false },
           netcheck: { stunServers: [`${s1}:3478`, `${s1}:3479`] },
-          mesh: { enabled: true, coordinator: `https://${s1}:8443`, coordinatorFingerprint: coordFp, hostname: node.replace('.', '-'), stateDir: join(dir, node) },
+          mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: coordFp, hostname: node.replace('.', '-'), stateDir: join(dir, node) },
         };
         writeFileSync(path, JSON.stringify(config));
         configs.set(node, path);
@@ -134,6 +135,9 @@ describe('mesh paths in the netns lab: relayed and punched', () => {
 
   after(async () => {
     for (const p of procs.reverse()) await p.stop();
+    // Every process's output, for a failure's post-mortem (CONEGATE_LAB_LOGDIR set by hand).
+    const logDir = process.env.CONEGATE_LAB_LOGDIR;
+    if (logDir) for (const [i, p] of procs.entries()) writeFileSync(join(logDir, `${i}-${p.node}.log`), `${p.description}\n${p.stdout}\n${p.stderr}`);
     await lab?.destroy();
   });
 
@@ -159,7 +163,7 @@ describe('mesh paths in the netns lab: relayed and punched', () => {
     const [sc, sd] = [await status('c.h1'), await status('d.h1')];
     await waitFor('c.h1 knows d.h1\'s home region', async () => ((await peerOf('c.h1', 'd.h1'))?.homeRelay === 'r1' ? true : undefined));
     // UDP between the two sites' public addresses dropped on c's router: only the relay carries c <-> d.
-    const cut = `table inet cgpaths { chain fwd { type filter hook forward priority -10; policy accept; ip daddr ${lab.addr('d.router')} meta l4proto udp drop; ip saddr ${lab.addr('d.router')} meta l4proto udp drop; } }`;
+    const cut = `table inet cgpaths {\n  chain cut {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${lab.addr('d.router')} meta l4proto udp drop\n    ip saddr ${lab.addr('d.router')} meta l4proto udp drop\n  }\n}\n`;
     await lab.nftApply('c.router', cut);
     await waitFor('c.h1 -> d.h1 ping (relayed)', async () => ((await ping('c.h1', meshV4(sd))) ? true : undefined));
     assert.equal((await peerOf('c.h1', 'd.h1'))?.path?.kind, 'tcp-relay', 'relayed while UDP between the sites is dropped');
