@@ -12,7 +12,7 @@ import type { BirthdayParams } from '../../agent/src/paths/birthday-plan.ts';
 import { createLab, type Lab } from './lab.ts';
 import { REFLECTOR_PORTS, startReflector } from './measure.ts';
 import type { LabProcess } from './proc.ts';
-import type { NatPreset } from './spec.ts';
+import type { NatPresetName, NatSpec } from './spec.ts';
 
 export const DRIVER = new URL('./birthday-driver.ts', import.meta.url).pathname;
 const MESH_PORT = 41641;
@@ -35,7 +35,7 @@ export interface BirthdayLab {
   hard: LabProcess;
   easy: LabProcess;
   attempt(k: number, budget?: Partial<Pick<BirthdayParams, 'sockets' | 'probes' | 'ratePerSec' | 'deadlineMs'>>): Promise<AttemptRecord>;
-  setEasyNat(nat: NatPreset): Promise<void>;
+  setEasyNat(nat: NatPresetName | NatSpec): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,7 +65,7 @@ export function externalPorts(conntrackList: string, toAddress: string, toPort: 
   return ports;
 }
 
-export async function startBirthdayLab(opts: { easyNat?: NatPreset } = {}): Promise<BirthdayLab> {
+export async function startBirthdayLab(opts: { easyNat?: NatPresetName } = {}): Promise<BirthdayLab> {
   const lab = await createLab({ sites: [{ name: 'h', nat: 'symmetric' }, { name: 'e', nat: opts.easyNat ?? 'port-restricted' }], servers: ['s1'] });
   const procs: LabProcess[] = [];
   try {
