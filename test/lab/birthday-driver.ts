@@ -10,7 +10,13 @@
  *   {"cmd":"stun","to":"ip:port"}  one request to a lab reflector from the mesh socket (3 tries, 1 s each)
  *                                  -> {"event":"stun","seen":"ip:port"} (or "seen":null)
  *   {"cmd":"attempt",...params}    -> {"event":"report","report":{...}} (or {"event":"refused","code","message"})
- *   {"cmd":"release"}              closes the attempt's sockets (the winner too) -> {"event":"released","report"}
+ *   {"cmd":"wg","privateKey":hex,"peerPublicKey":hex,"peer":"ip:port","peerTun":"10.9.0.2"}
+ *                                  starts a userspace WireGuard device (agent/src/wg, MemoryTun) on the socket
+ *                                  the attempt won (the mesh socket on the easy side) -> {"event":"wg","socket","localPort"}
+ *   {"cmd":"wg-send","src":"10.9.0.1","dst":"10.9.0.2"}  one IPv4 packet into the tunnel -> {"event":"wg-sent"}
+ *   {"cmd":"wg-wait","n":1}        -> {"event":"wg-recv","n","peer":{endpoint,rxBytes,txBytes}} once n packets came out
+ *                                  of the tunnel (or "timedOut":true after 10 s)
+ *   {"cmd":"release"}              closes the attempt's sockets (the winner too) and the device -> {"event":"released","report"}
  *   {"cmd":"exit"}                 (or end of stdin, or --max-ms) closes everything and exits.
  * Answers to the peer's pings continue after the first pong until "release", so the peer gets its pong.
  */
@@ -23,6 +29,8 @@ import type { BirthdayParams } from '../../agent/src/paths/birthday-plan.ts';
 import { DgramSocketSet } from '../../agent/src/paths/birthday-sockets.ts';
 import { MESH_SOCKET } from '../../agent/src/paths/types.ts';
 import { formatEndpoint } from '../../agent/src/wg/ports.ts';
+import { ipv4Packet } from '../../agent/src/wg/testbed.ts';
+import { wgOverSocket, type WgOverSocket } from './birthday-wg.ts';
 import { plainWire } from './birthday-wire.ts';
 import { parseEndpoint } from './probe.ts';
 
@@ -38,11 +46,13 @@ function arg(name: string): string | undefined {
 
 class Driver {
   attempt: BirthdayAttempt | undefined;
+  wg: WgOverSocket | undefined;
   private stunWaiter: ((seen: string) => void) | undefined;
 
   constructor(readonly sockets: DgramSocketSet) {
     sockets.onReceive((packet, from, socket) => {
       if (this.attempt?.handle(packet, from, socket)) return;
+      if (this.wg && socket === this.wg.bind.socket) return this.wg.bind.deliver(packet, from);
       if (socket === MESH_SOCKET && this.stunWaiter) {
         try {
           const seen = (JSON.parse(Buffer.from(packet).toString()) as { seen?: unknown }).seen;
@@ -72,7 +82,40 @@ class Driver {
     return null;
   }
 
+  startWg(c: { privateKey?: string; peerPublicKey?: string; peer?: string; peerTun?: string }): { socket: number; localPort: number | undefined } {
+    const won = this.attempt?.snapshot().winner;
+    const peer = parseEndpoint(c.peer ?? '');
+    if (!won || !peer || !c.privateKey || !c.peerPublicKey || !c.peerTun) throw new ConegateError('CG_INPUT_INVALID', 'wg: needs a won attempt, privateKey, peerPublicKey, peer, peerTun');
+    this.wg?.stop();
+    this.wg = wgOverSocket({ set: this.sockets, socket: won.socket, clock: realClock, privateKeyHex: c.privateKey, peerPublicKeyHex: c.peerPublicKey, peer, peerTun: c.peerTun });
+    return { socket: won.socket, localPort: this.sockets.localPort(won.socket) };
+  }
+
+  async wgWait(n: number): Promise<object> {
+    const tun = this.wg?.tun;
+    if (!tun) throw new ConegateError('CG_INPUT_INVALID', 'wg-wait: no device');
+    const enough = () => tun.written.length >= n;
+    const timedOut = enough()
+      ? false
+      : await new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(true), 10_000);
+          tun.onWrite = () => {
+            if (!enough()) return;
+            clearTimeout(t);
+            resolve(false);
+          };
+        });
+    const p = this.wg!.dev.peers()[0];
+    return { n: tun.written.length, timedOut, peer: p && { endpoint: p.endpoint && formatEndpoint(p.endpoint), rxBytes: p.rxBytes, txBytes: p.txBytes } };
+  }
+
+  stopWg(): void {
+    this.wg?.stop();
+    this.wg = undefined;
+  }
+
   run(params: BirthdayParams): Promise<BirthdayReport> {
+    this.stopWg();
     this.attempt?.release();
     this.attempt = new BirthdayAttempt(params, { sockets: this.sockets, clock: realClock, randomBytes, wire: plainWire(params.attempt) });
     return this.attempt.start();
@@ -93,8 +136,24 @@ async function serve(d: Driver, maxMs: number): Promise<void> {
     }
     if (cmd.cmd === 'exit') break;
     if (cmd.cmd === 'stun') answer(cmd.id, { event: 'stun', seen: await d.stun(cmd.to ?? '') });
-    else if (cmd.cmd === 'release') {
+    else if (cmd.cmd === 'wg') {
+      try {
+        answer(cmd.id, { event: 'wg', ...d.startWg(cmd as Record<string, string>) });
+      } catch (e) {
+        answer(cmd.id, { event: 'error', message: e instanceof Error ? e.message : String(e) });
+      }
+    } else if (cmd.cmd === 'wg-send') {
+      const c = cmd as { src?: string; dst?: string };
+      d.wg?.tun.inject(ipv4Packet(c.src ?? '10.9.0.1', c.dst ?? '10.9.0.2', 64));
+      answer(cmd.id, { event: d.wg ? 'wg-sent' : 'error' });
+    } else if (cmd.cmd === 'wg-wait') {
+      d.wgWait(Number((cmd as { n?: number }).n ?? 1)).then(
+        (r) => answer(cmd.id, { event: 'wg-recv', ...r }),
+        (e: unknown) => answer(cmd.id, { event: 'error', message: e instanceof Error ? e.message : String(e) }),
+      );
+    } else if (cmd.cmd === 'release') {
       const report = d.attempt?.snapshot();
+      d.stopWg();
       d.attempt?.release();
       d.attempt = undefined;
       answer(cmd.id, { event: 'released', report, extraOpen: d.sockets.extraCount() });
@@ -138,6 +197,7 @@ async function main(): Promise<number> {
     await serve(d, Number(arg('max-ms') ?? '600000'));
     return 0;
   } finally {
+    d.stopWg();
     d.attempt?.release();
     sockets.close();
   }

@@ -34,7 +34,9 @@ export interface BirthdayLab {
   lab: Lab;
   hard: LabProcess;
   easy: LabProcess;
-  attempt(k: number, budget?: Partial<Pick<BirthdayParams, 'sockets' | 'probes' | 'ratePerSec' | 'deadlineMs'>>): Promise<AttemptRecord>;
+  /** With `keep`, the sockets stay open after the attempt (the winner for a tunnel) until release(). */
+  attempt(k: number, budget?: Partial<Pick<BirthdayParams, 'sockets' | 'probes' | 'ratePerSec' | 'deadlineMs'>>, opts?: { keep?: boolean }): Promise<AttemptRecord>;
+  release(): Promise<void>;
   setEasyNat(nat: NatPresetName | NatSpec): Promise<void>;
   stop(): Promise<void>;
 }
@@ -42,7 +44,7 @@ export interface BirthdayLab {
 let nextId = 1;
 
 /** Sends one command to a driver and waits for the line answering it. */
-async function ask(p: LabProcess, cmd: object, timeoutMs: number): Promise<Record<string, unknown>> {
+export async function ask(p: LabProcess, cmd: object, timeoutMs: number): Promise<Record<string, unknown>> {
   const id = nextId++;
   p.write(JSON.stringify({ id, ...cmd }) + '\n');
   const m = await p.waitForOutput(new RegExp(`^\\{"id":${id},.*$`, 'm'), timeoutMs, 'stdout');
@@ -81,7 +83,10 @@ export async function startBirthdayLab(opts: { easyNat?: NatPresetName } = {}): 
     const flush = () => Promise.all(['h.router', 'e.router'].map((r) => lab.exec(r, ['conntrack', '-F'], { check: true })));
     const count = async (r: string) => Number((await lab.exec(r, ['conntrack', '-C'], { check: true })).stdout.trim());
 
-    const attempt: BirthdayLab['attempt'] = async (k, budget = {}) => {
+    const release = async () => {
+      await Promise.all([ask(hard, { cmd: 'release' }, 10_000), ask(easy, { cmd: 'release' }, 10_000)]);
+    };
+    const attempt: BirthdayLab['attempt'] = async (k, budget = {}, opts = {}) => {
       await flush();
       const stun = await ask(easy, { cmd: 'stun', to: reflector }, 10_000);
       if (typeof stun.seen !== 'string') throw new ConegateError('CG_NETWORK', `birthday lab: the easy side got no answer from the reflector ${reflector}`);
@@ -96,12 +101,12 @@ export async function startBirthdayLab(opts: { easyNat?: NatPresetName } = {}): 
       const easyR = report(e, 'easy');
       const conntrack = { hardNat: await count('h.router'), easyNat: await count('e.router') };
       const list = await lab.exec('h.router', ['conntrack', '-L', '-p', 'udp'], { check: true });
-      await Promise.all([ask(hard, { cmd: 'release' }, 10_000), ask(easy, { cmd: 'release' }, 10_000)]);
+      if (!opts.keep) await release();
       const ok = hardR.ok && easyR.ok;
       return { attempt: k, ok, hard: hardR, easy: easyR, ...(ok ? { msToBoth: Math.max(hardR.firstPongMs!, easyR.firstPongMs!) } : {}), conntrack, hardNatPorts: externalPorts(list.stdout, address, port) };
     };
     return {
-      lab, hard, easy, attempt,
+      lab, hard, easy, attempt, release,
       setEasyNat: (nat) => lab.setNat('e.router', nat),
       async stop() {
         for (const p of [hard, easy]) p.write(JSON.stringify({ cmd: 'exit' }) + '\n');

@@ -6,7 +6,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { birthdaySuccessProbability } from '../../agent/src/paths/birthday-plan.ts';
-import { DRIVER, median, startBirthdayLab, type AttemptRecord, type BirthdayLab } from './birthday-lab.ts';
+import { generatePrivateKey, keyToHex, publicKey } from '../../agent/src/wg/keys.ts';
+import { formatEndpoint } from '../../agent/src/wg/ports.ts';
+import { MESH_SOCKET } from '../../agent/src/paths/types.ts';
+import { DRIVER, ask, median, startBirthdayLab, type AttemptRecord, type BirthdayLab } from './birthday-lab.ts';
 import { requirePeers } from './require-peers.ts';
 
 const ATTEMPTS = 10;
@@ -71,6 +74,28 @@ describe('birthday attempts on real kernel NATs', () => {
     // On the easy NAT: one per probe sent (each to a new port), plus the reflector query (read back
     // once, in 1 of 20 attempts, one less than that: the table is counted while flows settle).
     for (const r of runs) assert.ok(r.conntrack.easyNat >= r.easy.probes && r.conntrack.easyNat <= r.easy.probes + 1, JSON.stringify(r.conntrack));
+  });
+
+  it('after a win, WireGuard (our userspace device) runs over the winning extra socket through both kernel NATs, both ways', async (t) => {
+    const r = await bl.attempt(50, {}, { keep: true });
+    try {
+      assert.ok(r.ok, JSON.stringify(r));
+      const [kh, ke] = [generatePrivateKey(), generatePrivateKey()];
+      const wgH = await ask(bl.hard, { cmd: 'wg', privateKey: keyToHex(kh), peerPublicKey: keyToHex(publicKey(ke)), peer: formatEndpoint(r.hard.winner!.remote), peerTun: '10.9.0.2' }, 10_000);
+      const wgE = await ask(bl.easy, { cmd: 'wg', privateKey: keyToHex(ke), peerPublicKey: keyToHex(publicKey(kh)), peer: formatEndpoint(r.easy.winner!.remote), peerTun: '10.9.0.1' }, 10_000);
+      assert.deepEqual([wgH.event, wgH.socket, wgE.socket], ['wg', r.hard.winner!.socket, MESH_SOCKET]);
+      await ask(bl.hard, { cmd: 'wg-send', src: '10.9.0.1', dst: '10.9.0.2' }, 10_000);
+      const atE = await ask(bl.easy, { cmd: 'wg-wait', n: 1 }, 20_000);
+      await ask(bl.easy, { cmd: 'wg-send', src: '10.9.0.2', dst: '10.9.0.1' }, 10_000);
+      const atH = await ask(bl.hard, { cmd: 'wg-wait', n: 1 }, 20_000);
+      t.diagnostic(JSON.stringify({ winner: r.hard.winner, atE, atH }));
+      assert.equal(atE.timedOut, false);
+      assert.equal(atH.timedOut, false);
+      // The easy side's device still sends to the hard NAT's winning mapping, the one its probe found.
+      assert.equal((atE.peer as { endpoint: string }).endpoint, formatEndpoint(r.easy.winner!.remote));
+    } finally {
+      await bl.release();
+    }
   });
 
   it('hard vs full cone: the hard side\'s first pings get through, every attempt, no probing needed', async (t) => {

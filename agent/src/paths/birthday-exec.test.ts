@@ -6,12 +6,11 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../clock/clock.ts';
 import { ConegateError } from '../errors.ts';
 import { MemoryNetwork } from '../wg/memory-bind.ts';
-import { MemoryTun } from '../wg/memory-tun.ts';
-import { WgDevice } from '../wg/device.ts';
-import { generatePrivateKey, publicKey } from '../wg/keys.ts';
+import { generatePrivateKey, keyToHex, publicKey } from '../wg/keys.ts';
 import { ipv4Packet, seededRandom } from '../wg/testbed.ts';
-import { formatEndpoint, type Bind, type Endpoint, type UdpHandler } from '../wg/ports.ts';
+import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { plainWire } from '../../../test/lab/birthday-wire.ts';
+import { wgOverSocket } from '../../../test/lab/birthday-wg.ts';
 import { BirthdayAttempt, type BirthdayReport } from './birthday-exec.ts';
 import type { BirthdayParams } from './birthday-plan.ts';
 import { MemorySocketSet } from './birthday-sockets.ts';
@@ -146,19 +145,6 @@ test('a pong that answers no ping of ours, or comes from another source, is not 
   assert.ok(h!.dropped >= 1, JSON.stringify(h));
 });
 
-/** A WireGuard bind that sends from one socket of the set and receives what arrives on it (a stand-in for the paths router). */
-function socketBind(set: SocketSet, socket: SocketId, other: (p: Uint8Array, f: Endpoint, s: SocketId) => void): Bind {
-  let handler: UdpHandler | undefined;
-  set.onReceive((p, f, s) => (s === socket ? handler?.(p, f) : other(p, f, s)));
-  return {
-    send: (packets, to) => {
-      for (const p of Array.isArray(packets) ? packets : [packets]) set.send(socket, p, to);
-    },
-    onReceive: (h) => (handler = h),
-    close: () => {},
-  };
-}
-
 test('after a win, WireGuard runs over the winning extra socket through the port-restricted filter', async () => {
   const w = world('wg', 'port-restricted');
   const ha = w.hardAttempt();
@@ -167,30 +153,33 @@ test('after a win, WireGuard runs over the winning extra socket through the port
   assert.ok(h!.ok && e!.ok);
   const k = h!.winner!.socket;
   const keys = { h: generatePrivateKey(seededRandom('kh')), e: generatePrivateKey(seededRandom('ke')) };
-  const tunH = new MemoryTun('wgh');
-  const tunE = new MemoryTun('wge');
-  const dev = (priv: Uint8Array, peerPriv: Uint8Array, bind: Bind, tun: MemoryTun, peerAt: Endpoint, peerTun: string, s: string) =>
-    new WgDevice({ privateKey: priv, peers: [{ publicKey: publicKey(peerPriv), allowedIps: [`${peerTun}/32`], endpoint: peerAt }] }, { clock: w.clock, bind, tun, randomBytes: seededRandom(s), wallClockMs: () => 1_800_000_000_000 + w.clock.nowMs(), jitterMs: () => 0 });
-  const devH = dev(keys.h, keys.e, socketBind(w.hard, k, (p, f, s) => ha.handle(p, f, s)), tunH, e!.winner!.remote.port === h!.winner!.localPort ? E : E, '10.9.0.2', 'dh');
-  const devE = dev(keys.e, keys.h, socketBind(w.easy, MESH_SOCKET, (p, f, s) => ea.handle(p, f, s)), tunE, e!.winner!.remote, '10.9.0.1', 'de');
-  devH.start();
-  devE.start();
+  const common = { clock: w.clock, wallClockMs: () => 1_800_000_000_000 + w.clock.nowMs() };
+  const wgH = wgOverSocket({ ...common, set: w.hard, socket: k, privateKeyHex: keyToHex(keys.h), peerPublicKeyHex: keyToHex(publicKey(keys.e)), peer: E, peerTun: '10.9.0.2', randomBytes: seededRandom('dh') });
+  const wgE = wgOverSocket({ ...common, set: w.easy, socket: MESH_SOCKET, privateKeyHex: keyToHex(keys.e), peerPublicKeyHex: keyToHex(publicKey(keys.h)), peer: e!.winner!.remote, peerTun: '10.9.0.1', randomBytes: seededRandom('de') });
+  // The set's owner routes: the attempt's own messages first, then WireGuard on the tunnel's socket.
+  const route = (a: BirthdayAttempt, wg: typeof wgH) => (p: Uint8Array, f: Endpoint, s: SocketId) => {
+    if (!a.handle(p, f, s) && s === wg.bind.socket) wg.bind.deliver(p, f);
+  };
+  w.hard.onReceive(route(ha, wgH));
+  w.easy.onReceive(route(ea, wgE));
   try {
-    tunH.inject(ipv4Packet('10.9.0.1', '10.9.0.2', 64));
-    for (let i = 0; i < 20 && tunE.written.length === 0; i++) {
+    wgH.tun.inject(ipv4Packet('10.9.0.1', '10.9.0.2', 64));
+    for (let i = 0; i < 20 && wgE.tun.written.length === 0; i++) {
       await w.net.idle();
       w.clock.advance(10);
     }
-    assert.equal(tunE.written.length, 1, 'the packet crossed the tunnel');
-    tunE.inject(ipv4Packet('10.9.0.2', '10.9.0.1', 64));
+    assert.equal(wgE.tun.written.length, 1, 'the packet crossed the tunnel');
+    wgE.tun.inject(ipv4Packet('10.9.0.2', '10.9.0.1', 64));
     await w.net.idle();
-    assert.equal(tunH.written.length, 1, 'and the answer came back');
-    // Only the winner carried it: the hard side has one extra socket and it is the winner.
+    assert.equal(wgH.tun.written.length, 1, 'and the answer came back');
+    // Only the winner carried it: the hard side has one extra socket, and the easy side's device
+    // still sends to the winner's mapping (no roaming to another port).
     assert.equal(w.hard.extraCount(), 1);
-    assert.equal(devH.peers()[0]!.endpoint!.port, E.port);
+    assert.deepEqual(wgE.dev.peers()[0]!.endpoint, e!.winner!.remote);
+    assert.deepEqual(wgE.dev.peers()[0]!.endpoint, { address: H, port: w.hard.localPort(k) });
   } finally {
-    devH.stop();
-    devE.stop();
+    wgH.stop();
+    wgE.stop();
     ha.release();
     ea.release();
   }
