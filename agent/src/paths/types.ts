@@ -105,6 +105,10 @@ export interface PathEngine {
   onTraffic(peer: NodeKeyHex, nowMs: number): PathAction[];
   /** A discovery message opened and verified by the loop, and where it came from. */
   onDisco(from: DiscoKeyHex, message: import('../disco/types.ts').DiscoMessage, via: Via, nowMs: number): PathAction[];
+  /** The loop opened the extra sockets an `open-sockets` action asked for (fewer when the OS refused; an
+   * empty list when it could open none): the engine pings the easy side from each, or closes them when
+   * the attempt is already over. */
+  onSocketsOpened(peer: NodeKeyHex, ids: SocketId[], nowMs: number): PathAction[];
   /** A send failed (e.g. EHOSTUNREACH, ENETUNREACH on IPv6): drop that path now, fall through. */
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[];
   /** Link or WAN change: forget best paths, re-STUN, re-probe. */

@@ -1,0 +1,161 @@
+/**
+ * The birthday-paradox attempt for a pair where exactly one NAT maps per destination (mesh facts, "Hard
+ * NAT by the birthday paradox"): the hard side opens n extra sockets, each pinging the easy side's one
+ * endpoint (n mappings in the hard NAT, each open to exactly that endpoint); the easy side sends M probes
+ * to distinct random ports of the hard side's address. P(hit) ~ 1 - e^(-nM/S), S = 64,511: n = 256 and
+ * M = 1,024 give 98%. Pure: decisions, budget and pacing; the engine turns them into actions.
+ *
+ * Roles: only the easy side decides (it knows both NAT kinds once the hard side's call-me-maybe says
+ * hardNat), after plain punching had BIRTHDAY_WAIT_MS to work; it sends `birthday` through the relay and
+ * starts probing BIRTHDAY_PROBE_DELAY_MS later. The hard side acts only on that message, clamps it to the
+ * budget below, and refuses it inside the back-off window or when the easy endpoint is not one the peer
+ * advertised (no spraying at third parties on a peer's word). Both sides stop at the deadline.
+ */
+import type { SocketId } from '../paths/types.ts';
+import type { Endpoint } from '../wg/ports.ts';
+import type { DiscoMessage } from './types.ts';
+
+export const BIRTHDAY_MAX_SOCKETS = 256;
+export const BIRTHDAY_MAX_PROBES = 1024;
+export const BIRTHDAY_MAX_RATE_PER_SEC = 200;
+export const BIRTHDAY_MAX_DURATION_MS = 10_000;
+/** At least this long between attempts of one pair (both sides enforce it). */
+export const BIRTHDAY_BACKOFF_MS = 5 * 60_000;
+/** After the hard side's call-me-maybe, plain punching gets this long (it works against an easy filter). */
+export const BIRTHDAY_WAIT_MS = 1_000;
+/** The easy side starts probing this long after sending `birthday`: the hard side's mappings must exist
+ * first (the message crosses the relay), and probes sent before are wasted budget. */
+export const BIRTHDAY_PROBE_DELAY_MS = 300;
+/** Ports 1025-65535: what NATs allocate from (S in the formula). */
+export const PORT_MIN = 1025;
+export const PORT_MAX = 65535;
+
+export type BirthdayMessage = Extract<DiscoMessage, { type: 'birthday' }>;
+
+export interface BirthdayAttempt {
+  id: number;
+  role: 'easy' | 'hard';
+  startMs: number;
+  endMs: number;
+  hardAddress: string;
+  easy: Endpoint;
+  probesPlanned: number;
+  probesSent: number;
+  ratePerSec: number;
+  probeStartMs: number;
+  socketsRequested: number;
+  /** Hard side: the extra sockets the loop opened (all closed but the winner at the end). */
+  sockets: SocketId[];
+  usedPorts: Set<number>;
+  winner?: string;
+}
+
+export interface BirthdayReport {
+  sockets: number;
+  probes: number;
+  winner?: string;
+  ms: number;
+  ok: boolean;
+  atMs: number;
+}
+
+export interface BirthdayState {
+  attempts: number;
+  lastStartMs?: number;
+  current?: BirthdayAttempt;
+  last?: BirthdayReport;
+  /** Easy side: when to decide (set on the hard side's call-me-maybe). */
+  dueMs?: number;
+  /** The last time an attempt was wanted but the back-off forbade it. */
+  blockedAtMs?: number;
+}
+
+export type BirthdayVerdict = 'go' | 'both-hard' | 'not-needed' | 'nat-unknown' | 'backoff' | 'running' | 'not-easy-side';
+
+/** Whether this (easy) side should start an attempt now. */
+export function birthdayVerdict(selfHard: boolean | undefined, peerHard: boolean | undefined, st: BirthdayState, nowMs: number): BirthdayVerdict {
+  if (selfHard === true && peerHard === true) return 'both-hard';
+  if (selfHard === undefined || peerHard === undefined) return 'nat-unknown';
+  if (!selfHard && !peerHard) return 'not-needed';
+  if (selfHard) return 'not-easy-side';
+  if (st.current) return 'running';
+  if (st.lastStartMs !== undefined && nowMs - st.lastStartMs < BIRTHDAY_BACKOFF_MS) return 'backoff';
+  return 'go';
+}
+
+/** The easy side's attempt and the message that starts the hard side's half. */
+export function startEasySide(st: BirthdayState, hardAddress: string, easy: Endpoint, nowMs: number): { attempt: BirthdayAttempt; message: BirthdayMessage } {
+  const attempt: BirthdayAttempt = {
+    id: st.attempts + 1, role: 'easy', startMs: nowMs, endMs: nowMs + BIRTHDAY_MAX_DURATION_MS, hardAddress, easy,
+    probesPlanned: BIRTHDAY_MAX_PROBES, probesSent: 0, ratePerSec: BIRTHDAY_MAX_RATE_PER_SEC,
+    probeStartMs: nowMs + BIRTHDAY_PROBE_DELAY_MS, socketsRequested: BIRTHDAY_MAX_SOCKETS, sockets: [], usedPorts: new Set(),
+  };
+  begin(st, attempt, nowMs);
+  const message: BirthdayMessage = {
+    type: 'birthday', attempt: attempt.id, hardAddress, easy, sockets: BIRTHDAY_MAX_SOCKETS,
+    probes: BIRTHDAY_MAX_PROBES, ratePerSec: BIRTHDAY_MAX_RATE_PER_SEC, deadlineMs: BIRTHDAY_MAX_DURATION_MS,
+  };
+  return { attempt, message };
+}
+
+/** The hard side's attempt from the peer's message, clamped to the budget; undefined when refused. */
+export function startHardSide(st: BirthdayState, m: BirthdayMessage, selfHard: boolean | undefined, easyAdvertised: boolean, nowMs: number): BirthdayAttempt | undefined {
+  if (selfHard !== true || !easyAdvertised || st.current) return undefined;
+  if (st.lastStartMs !== undefined && nowMs - st.lastStartMs < BIRTHDAY_BACKOFF_MS) return undefined;
+  const sockets = Math.min(m.sockets, BIRTHDAY_MAX_SOCKETS);
+  if (sockets === 0) return undefined;
+  const attempt: BirthdayAttempt = {
+    id: m.attempt, role: 'hard', startMs: nowMs, endMs: nowMs + Math.min(m.deadlineMs, BIRTHDAY_MAX_DURATION_MS), hardAddress: m.hardAddress,
+    easy: m.easy, probesPlanned: 0, probesSent: 0, ratePerSec: 0, probeStartMs: nowMs, socketsRequested: sockets, sockets: [], usedPorts: new Set(),
+  };
+  begin(st, attempt, nowMs);
+  return attempt;
+}
+
+function begin(st: BirthdayState, a: BirthdayAttempt, nowMs: number): void {
+  st.current = a;
+  st.attempts++;
+  st.lastStartMs = nowMs;
+  st.dueMs = undefined;
+}
+
+/** Probes the easy side owes at `nowMs` (paced at the rate, never past the budget or the deadline). */
+export function probesDue(a: BirthdayAttempt, nowMs: number): number {
+  if (a.role !== 'easy' || nowMs < a.probeStartMs || nowMs >= a.endMs) return 0;
+  const byRate = Math.floor(((nowMs - a.probeStartMs) * a.ratePerSec) / 1000) + 1;
+  return Math.max(0, Math.min(a.probesPlanned, byRate) - a.probesSent);
+}
+
+/** When the next probe is due (undefined when the budget is spent). */
+export function nextProbeMs(a: BirthdayAttempt): number | undefined {
+  if (a.role !== 'easy' || a.probesSent >= a.probesPlanned) return undefined;
+  const at = a.probeStartMs + Math.ceil((a.probesSent * 1000) / a.ratePerSec);
+  return at < a.endMs ? at : undefined;
+}
+
+/** A port not probed yet in this attempt, uniformly from PORT_MIN..PORT_MAX (rejection sampling). */
+export function randomPort(a: BirthdayAttempt, randomBytes: (n: number) => Uint8Array): number {
+  const span = PORT_MAX - PORT_MIN + 1;
+  for (;;) {
+    const b = randomBytes(2);
+    const v = (b[0]! << 8) | b[1]!;
+    if (v >= span) continue;
+    const port = PORT_MIN + v;
+    if (a.usedPorts.has(port)) continue;
+    a.usedPorts.add(port);
+    return port;
+  }
+}
+
+/** Ends the attempt (won or timed out) and records the report for `status`. */
+export function finish(st: BirthdayState, nowMs: number, winner: string | undefined): BirthdayAttempt | undefined {
+  const a = st.current;
+  if (!a) return undefined;
+  a.winner = winner;
+  st.current = undefined;
+  st.last = {
+    sockets: a.role === 'hard' ? a.sockets.length : a.socketsRequested, probes: a.role === 'easy' ? a.probesSent : a.sockets.length,
+    ms: nowMs - a.startMs, ok: winner !== undefined, atMs: nowMs, ...(winner !== undefined ? { winner } : {}),
+  };
+  return a;
+}

@@ -1,0 +1,339 @@
+/**
+ * The discovery engine (PathEngine, agent/src/paths/types.ts): pure, on `nowMs`, returning actions as
+ * data. Every peer starts on its home relay; on first traffic the engine pings every candidate and sends
+ * call-me-maybe through the relay in the same tick (coordinated punching, mesh facts); pongs measure RTT
+ * and the best direct path is chosen by scoring.ts with hysteresis; trust, heartbeats and re-probes keep
+ * it honest, and a lost path falls back to the relay and is found again within a minute.
+ * Rounds and timers are in rounds.ts; the birthday attempt's pure part in birthday.ts.
+ */
+import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPathStatus, SocketId, Via } from '../paths/types.ts';
+import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
+import { finish, startHardSide, type BirthdayMessage } from './birthday.ts';
+import {
+  candidateKey, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, setCallMeMaybe, syncMapCandidates,
+  type Candidate, type PeerState,
+} from './peer-state.ts';
+import { relayReason } from './reasons.ts';
+import { Rounds, type EngineSelf } from './rounds.ts';
+import { shouldSwitch } from './scoring.ts';
+import { PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
+import type { DiscoMessage } from './types.ts';
+
+export interface DiscoEngineConfig {
+  /** Our WireGuard public key (hex): pings carry it so the peer can tie our address to us. */
+  nodeKey: NodeKeyHex;
+}
+
+export interface DiscoEngineDeps {
+  /** Transaction ids, re-STUN jitter and birthday ports (injected: tests replay a seed). */
+  randomBytes: (n: number) => Uint8Array;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+export class DiscoEngine implements PathEngine {
+  private readonly peers = new Map<NodeKeyHex, PeerState>();
+  private readonly byDisco = new Map<DiscoKeyHex, NodeKeyHex>();
+  private readonly self: EngineSelf = { endpoints: [], mappingVariesByDest: undefined, udp: undefined };
+  private readonly rounds: Rounds;
+  private sourceIndex: Map<string, NodeKeyHex> | undefined;
+
+  constructor(config: DiscoEngineConfig, deps: DiscoEngineDeps) {
+    this.rounds = new Rounds(config.nodeKey, deps.randomBytes, this.self, () => (this.sourceIndex = undefined));
+  }
+
+  setPeers(peers: PathPeer[], nowMs: number): PathAction[] {
+    const out: PathAction[] = [];
+    const next = new Set(peers.map((p) => p.nodeKey));
+    for (const [key, s] of this.peers) {
+      if (next.has(key)) continue;
+      out.push(...closeAllExtra(s));
+      this.peers.delete(key);
+    }
+    this.byDisco.clear();
+    for (const p of peers) {
+      const s = this.peers.get(p.nodeKey);
+      if (!s) this.peers.set(p.nodeKey, newPeerState(p));
+      else {
+        s.peer = p;
+        syncMapCandidates(s);
+      }
+      this.byDisco.set(p.discoKey, p.nodeKey);
+    }
+    this.sourceIndex = undefined;
+    void nowMs;
+    return out;
+  }
+
+  setSelf(self: EngineSelf, nowMs: number): PathAction[] {
+    const changed = self.endpoints.map(formatEndpoint).sort().join() !== this.self.endpoints.map(formatEndpoint).sort().join();
+    Object.assign(this.self, { endpoints: [...self.endpoints], mappingVariesByDest: self.mappingVariesByDest, udp: self.udp });
+    this.rounds.stunDone(nowMs);
+    if (!changed) return [];
+    // New own candidates: tell every active peer at once, or it keeps pinging our old address.
+    const out: PathAction[] = [];
+    for (const s of this.peers.values()) if (this.rounds.active(s, nowMs)) out.push(...this.rounds.callMeMaybe(s, nowMs));
+    return out;
+  }
+
+  onTraffic(peer: NodeKeyHex, nowMs: number): PathAction[] {
+    const s = this.peers.get(peer);
+    if (!s) return [];
+    const wasActive = this.rounds.active(s, nowMs);
+    s.lastTrafficMs = nowMs;
+    if (wasActive) return [];
+    if (!s.best) s.discoStartMs = nowMs;
+    return this.rounds.service(s, nowMs);
+  }
+
+  onDisco(from: DiscoKeyHex, m: DiscoMessage, via: Via, nowMs: number): PathAction[] {
+    const key = this.byDisco.get(from);
+    const s = key === undefined ? undefined : this.peers.get(key);
+    if (!s) return [];
+    switch (m.type) {
+      case 'ping':
+        return this.onPing(s, m, via, nowMs);
+      case 'pong':
+        return this.onPong(s, m.txId, via, nowMs);
+      case 'call-me-maybe':
+        return this.onCallMeMaybe(s, m, nowMs);
+      case 'birthday':
+        return this.onBirthday(s, m, nowMs);
+    }
+  }
+
+  /**
+   * The loop opened the extra sockets an `open-sockets` action asked for (the hard side of a birthday
+   * attempt): each pings the easy side's endpoint once, which opens one mapping in our NAT towards it.
+   * Ids that arrive after the attempt ended are closed at once.
+   */
+  onSocketsOpened(peer: NodeKeyHex, ids: SocketId[], nowMs: number): PathAction[] {
+    const a = this.peers.get(peer)?.birthday.current;
+    const s = this.peers.get(peer);
+    if (!s || !a || a.role !== 'hard' || nowMs >= a.endMs) return ids.length ? [{ t: 'close-sockets', ids }] : [];
+    a.sockets.push(...ids);
+    pushEvent(s, nowMs, `birthday attempt ${a.id}: ${ids.length} extra sockets open, pinging ${formatEndpoint(a.easy)} from each`);
+    return ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
+  }
+
+  onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
+    const s = this.peers.get(peer);
+    if (!s || via.kind !== 'direct') return [];
+    const key = candidateKey(via.endpoint, via.socket);
+    const c = s.cands.get(key);
+    if (c) {
+      c.failedUntilMs = nowMs + SEND_ERROR_HOLD_MS;
+      recordOutcome(c, false);
+    }
+    for (const [tx, p] of s.pending) if (p.candKey === key) s.pending.delete(tx);
+    if (s.best?.candKey !== key) return [];
+    // The path in use failed to send: fall through to the best other candidate that answered lately
+    // (an IPv6 error lands on IPv4), else to the relay, and ping the rest in the same round.
+    s.best = undefined;
+    const next = this.bestAnswering(s, nowMs);
+    if (next) this.switchTo(s, next, nowMs, `send to ${formatEndpoint(via.endpoint)} failed`);
+    else pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
+    if (!s.best) s.discoStartMs = nowMs;
+    return this.rounds.pingAll(s, nowMs, false);
+  }
+
+  onLinkChange(nowMs: number): PathAction[] {
+    const out: PathAction[] = [this.rounds.restun(nowMs)];
+    for (const s of this.peers.values()) {
+      out.push(...closeAllExtra(s));
+      if (s.birthday.current) finish(s.birthday, nowMs, undefined);
+      if (s.best) pushEvent(s, nowMs, 'link change: best path forgotten');
+      s.best = undefined;
+      s.pending.clear();
+      for (const c of s.cands.values()) c.lastPingMs = undefined;
+      s.lastRoundMs = undefined;
+      s.discoStartMs = nowMs;
+      if (this.rounds.active(s, nowMs)) out.push(...this.rounds.service(s, nowMs));
+    }
+    this.sourceIndex = undefined;
+    return out;
+  }
+
+  tick(nowMs: number): PathAction[] {
+    const out: PathAction[] = [];
+    for (const s of this.peers.values()) {
+      if (s.wakeMs !== undefined && s.wakeMs <= nowMs) out.push(...this.rounds.service(s, nowMs));
+    }
+    out.push(...this.rounds.restunIfDue(this.peers.values(), nowMs));
+    return out;
+  }
+
+  nextWakeMs(): number | undefined {
+    let min = this.rounds.nextRestunMs();
+    for (const s of this.peers.values()) if (s.wakeMs !== undefined && (min === undefined || s.wakeMs < min)) min = s.wakeMs;
+    return min;
+  }
+
+  route(peer: NodeKeyHex, nowMs: number): Via[] {
+    const s = this.peers.get(peer);
+    if (!s) return [];
+    const relay: Via[] = s.peer.homeRelay ? [{ kind: 'tcp-relay', region: s.peer.homeRelay }] : [];
+    if (!s.best) return relay;
+    return isTrusted(s, nowMs) ? [s.best.via] : [s.best.via, ...relay];
+  }
+
+  peerForSource(from: Endpoint, socket: SocketId): NodeKeyHex | undefined {
+    if (!this.sourceIndex) {
+      this.sourceIndex = new Map();
+      for (const [key, s] of this.peers) for (const k of s.cands.keys()) this.sourceIndex.set(k, key);
+    }
+    return this.sourceIndex.get(candidateKey(from, socket));
+  }
+
+  status(peer: NodeKeyHex, nowMs: number): PeerPathStatus | undefined {
+    const s = this.peers.get(peer);
+    if (!s) return undefined;
+    const best = s.best ? s.cands.get(s.best.candKey) : undefined;
+    const reason = relayReason(s, this.self, nowMs);
+    const bd = s.birthday;
+    return {
+      path: s.best?.via ?? this.route(peer, nowMs)[0],
+      rttMs: best ? lastRtt(best) : undefined,
+      sinceMs: s.best?.sinceMs,
+      candidates: [...s.cands.values()].map((c) => ({
+        endpoint: c.socket === 0 ? formatEndpoint(c.endpoint) : `${formatEndpoint(c.endpoint)} (socket ${c.socket})`,
+        source: c.source,
+        ...(lastRtt(c) !== undefined && c.lastPongMs !== undefined ? { lastPongRttMs: lastRtt(c) } : {}),
+        ...(c.lastPingMs !== undefined ? { lastPingAgoMs: nowMs - c.lastPingMs } : {}),
+      })),
+      ...(reason ? { reason } : {}),
+      ...(bd.attempts > 0 ? { birthday: { attempts: bd.attempts, ...(bd.last ? { last: { ...bd.last } } : {}) } } : {}),
+      events: s.events.map((e) => ({ ...e })),
+    };
+  }
+
+  private onPing(s: PeerState, m: Extract<DiscoMessage, { type: 'ping' }>, via: Via, nowMs: number): PathAction[] {
+    // The disco key sealed it; the node key inside must be that peer's, or the address would be tied to
+    // the wrong peer.
+    if (m.nodeKey !== s.peer.nodeKey || via.kind !== 'direct') return [];
+    const { cand, isNew } = heardFrom(s, via.endpoint, via.socket, nowMs);
+    if (isNew) {
+      this.sourceIndex = undefined;
+      pushEvent(s, nowMs, `ping from new address ${formatEndpoint(via.endpoint)}${via.socket ? ` on socket ${via.socket}` : ''}`);
+    }
+    const out: PathAction[] = [{ t: 'disco', peer: s.peer.nodeKey, via, message: { type: 'pong', txId: m.txId, src: via.endpoint } }];
+    // The path works inbound right now: ping back unless it is confirmed, so both sides get a pong in one
+    // round trip instead of waiting for the next round. At most once per 5 s per candidate (no ping-pong).
+    const confirmed = cand.lastPongMs !== undefined && nowMs - cand.lastPongMs < TRUST_MS;
+    if (!confirmed && (cand.lastPingBackMs === undefined || nowMs - cand.lastPingBackMs >= PING_INTERVAL_MS)) {
+      cand.lastPingBackMs = nowMs;
+      out.push(this.rounds.ping(s, cand, nowMs));
+    }
+    return out;
+  }
+
+  private onPong(s: PeerState, txId: Uint8Array, via: Via, nowMs: number): PathAction[] {
+    const tx = hex(txId);
+    const p = s.pending.get(tx);
+    // A pong counts only from the address and socket the ping went to (no path confusion by a NAT or an
+    // on-path attacker reflecting it elsewhere).
+    if (!p || via.kind !== 'direct' || via.socket !== p.socket || candidateKey(via.endpoint, via.socket) !== p.candKey) return [];
+    s.pending.delete(tx);
+    let c = s.cands.get(p.candKey);
+    if (!c && p.birthdayAttempt !== undefined) {
+      c = heardFrom(s, p.endpoint, p.socket, nowMs).cand;
+      this.sourceIndex = undefined;
+    }
+    if (!c) return [];
+    recordRtt(c, nowMs - p.sentMs);
+    recordOutcome(c, true);
+    c.lastPongMs = nowMs;
+    c.failedUntilMs = undefined;
+    const out: PathAction[] = [];
+    if (s.best?.candKey === c.key) {
+      s.best.trustUntilMs = nowMs + TRUST_MS;
+      s.best.awaitingSinceMs = undefined;
+      s.heartbeatsLostInRow = 0;
+    } else if (!s.best || !isTrusted(s, nowMs) || shouldSwitch(measured(c)!, this.bestMeasured(s))) {
+      out.push(...this.switchTo(s, c, nowMs, s.best ? 'better path' : 'first pong'));
+    }
+    out.push(...this.birthdayWon(s, c, p.birthdayAttempt, nowMs));
+    return out;
+  }
+
+  private onCallMeMaybe(s: PeerState, m: Extract<DiscoMessage, { type: 'call-me-maybe' }>, nowMs: number): PathAction[] {
+    s.peerHardNat = m.hardNat;
+    setCallMeMaybe(s, m.endpoints);
+    this.sourceIndex = undefined;
+    // Reset the ping timers and ping all at once: our pings must cross the peer's, which are on the way now.
+    for (const c of s.cands.values()) c.lastPingMs = undefined;
+    if (!s.best) s.discoStartMs = nowMs;
+    s.lastRoundMs = nowMs;
+    const out = this.rounds.pingAll(s, nowMs, true);
+    // Answer with our own candidates and NAT kind (once per 5 s), so the peer can decide on a birthday attempt.
+    if (s.lastCmmSentMs === undefined || nowMs - s.lastCmmSentMs >= PING_INTERVAL_MS) out.push(...this.rounds.callMeMaybe(s, nowMs));
+    this.rounds.scheduleBirthday(s, nowMs);
+    out.push(...this.rounds.service(s, nowMs));
+    return out;
+  }
+
+  private onBirthday(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
+    const easyAdvertised = [...s.cands.values()].some((c) => c.source !== 'peer-reflexive' && formatEndpoint(c.endpoint) === formatEndpoint(m.easy));
+    const a = startHardSide(s.birthday, m, this.self.mappingVariesByDest, easyAdvertised, nowMs);
+    if (!a) {
+      pushEvent(s, nowMs, `birthday request ${m.attempt} refused (we are not the hard side, the endpoint was not advertised, or within 5 min of the last attempt)`);
+      return [];
+    }
+    pushEvent(s, nowMs, `birthday attempt ${a.id}: hard side, opening ${a.socketsRequested} sockets towards ${formatEndpoint(a.easy)}`);
+    this.rounds.planWake(s, nowMs);
+    return [{ t: 'open-sockets', peer: s.peer.nodeKey, count: a.socketsRequested }];
+  }
+
+  /** Ends a birthday attempt when a pong arrives on its extra socket (hard side) or for its probe (easy side). */
+  private birthdayWon(s: PeerState, c: Candidate, probeOf: number | undefined, nowMs: number): PathAction[] {
+    const a = s.birthday.current;
+    if (!a) return [];
+    const hardWin = a.role === 'hard' && a.sockets.includes(c.socket);
+    const easyWin = a.role === 'easy' && probeOf === a.id;
+    if (!hardWin && !easyWin) return [];
+    const winner = c.socket ? `${formatEndpoint(c.endpoint)} on socket ${c.socket}` : formatEndpoint(c.endpoint);
+    finish(s.birthday, nowMs, winner);
+    for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
+    pushEvent(s, nowMs, `birthday attempt ${a.id} won by ${winner} after ${nowMs - a.startMs} ms`);
+    const losers = a.sockets.filter((id) => id !== c.socket);
+    return losers.length ? [{ t: 'close-sockets', ids: losers }] : [];
+  }
+
+  private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string): PathAction[] {
+    const old = s.best;
+    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: nowMs + TRUST_MS };
+    s.heartbeatsLostInRow = 0;
+    s.lastHeartbeatMs = nowMs;
+    s.lastFullProbeMs ??= nowMs;
+    pushEvent(s, nowMs, `${why}: direct via ${formatEndpoint(c.endpoint)}${c.socket ? ` (socket ${c.socket})` : ''}, rtt ${lastRtt(c)} ms`);
+    // An extra socket no path uses any more is closed (birthday sockets live only while they carry the peer).
+    const oldSocket = old?.via.socket ?? 0;
+    if (oldSocket !== 0 && oldSocket !== c.socket && !s.birthday.current?.sockets.includes(oldSocket)) {
+      for (const [k, x] of s.cands) if (x.socket === oldSocket) s.cands.delete(k);
+      this.sourceIndex = undefined;
+      return [{ t: 'close-sockets', ids: [oldSocket] }];
+    }
+    return [];
+  }
+
+  private bestMeasured(s: PeerState) {
+    const c = s.best ? s.cands.get(s.best.candKey) : undefined;
+    return c ? measured(c) : undefined;
+  }
+
+  /** The best candidate that answered within the trust window (fallback when the path in use fails). */
+  private bestAnswering(s: PeerState, nowMs: number): Candidate | undefined {
+    let best: Candidate | undefined;
+    for (const c of s.cands.values()) {
+      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= TRUST_MS || (c.failedUntilMs ?? 0) > nowMs) continue;
+      if (!best || shouldSwitch(measured(c)!, measured(best))) best = c;
+    }
+    return best;
+  }
+}
+
+function closeAllExtra(s: PeerState): PathAction[] {
+  const ids = new Set<SocketId>(s.birthday.current?.sockets ?? []);
+  if (s.best && s.best.via.socket !== 0) ids.add(s.best.via.socket);
+  return ids.size ? [{ t: 'close-sockets', ids: [...ids] }] : [];
+}

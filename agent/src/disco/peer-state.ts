@@ -1,0 +1,191 @@
+/**
+ * What the engine knows per peer: candidates (map, call-me-maybe, peer-reflexive), pings in flight, the
+ * path in use, timers, and a bounded event history. Plain data plus small helpers; the decisions are in
+ * engine.ts, scoring.ts and birthday.ts.
+ */
+import type { NodeKeyHex, PathPeer, SocketId, Via } from '../paths/types.ts';
+import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
+import type { BirthdayState } from './birthday.ts';
+import type { Measured } from './scoring.ts';
+import { EVENT_HISTORY, LOSS_WINDOW, PEER_REFLEXIVE_TTL_MS, RTT_SAMPLES, SUSPECT_MIN_MS } from './timing.ts';
+
+export type CandidateSource = 'map' | 'call-me-maybe' | 'peer-reflexive';
+
+export interface Candidate {
+  key: string;
+  endpoint: Endpoint;
+  socket: SocketId;
+  source: CandidateSource;
+  lastPingMs?: number;
+  /** When the peer last pinged us from it (keeps a peer-reflexive candidate alive). */
+  lastHeardMs?: number;
+  lastPongMs?: number;
+  rttSamples: number[];
+  /** Recent ping outcomes, newest last: true = pong, false = lost. */
+  outcomes: boolean[];
+  failedUntilMs?: number;
+  /** Last ping sent because the peer pinged us from here (rate-limits answering pings with pings). */
+  lastPingBackMs?: number;
+}
+
+export interface PendingPing {
+  candKey: string;
+  endpoint: Endpoint;
+  socket: SocketId;
+  sentMs: number;
+  /** Set for birthday probes: they are not candidates until one answers. */
+  birthdayAttempt?: number;
+}
+
+export interface BestPath {
+  candKey: string;
+  via: Extract<Via, { kind: 'direct' }>;
+  sinceMs: number;
+  trustUntilMs: number;
+  /** Send time of the oldest ping on this path still unanswered (a stalled path is suspect early). */
+  awaitingSinceMs?: number;
+}
+
+export interface PeerState {
+  peer: PathPeer;
+  cands: Map<string, Candidate>;
+  pending: Map<string, PendingPing>;
+  best?: BestPath;
+  lastTrafficMs?: number;
+  discoStartMs?: number;
+  lastRoundMs?: number;
+  lastCmmSentMs?: number;
+  lastHeartbeatMs?: number;
+  lastFullProbeMs?: number;
+  heartbeatsLostInRow: number;
+  peerHardNat?: boolean;
+  birthday: BirthdayState;
+  events: { atMs: number; text: string }[];
+  /** When the engine next needs to look at this peer (timers, pacing); undefined = only on events. */
+  wakeMs?: number;
+}
+
+/**
+ * Whether the path in use is trusted: a pong within TRUST_MS, and no ping on it unanswered for longer than
+ * SUSPECT_MIN_MS or 3 RTTs. The second rule notices a dead path after ~1 s instead of 6.5 s, so packets
+ * go through the relay as well long before the path is given up.
+ */
+export function isTrusted(s: PeerState, nowMs: number): boolean {
+  const b = s.best;
+  if (!b || nowMs >= b.trustUntilMs) return false;
+  if (b.awaitingSinceMs === undefined) return true;
+  const c = s.cands.get(b.candKey);
+  const rtt = c ? (lastRtt(c) ?? 0) : 0;
+  return nowMs - b.awaitingSinceMs <= Math.max(SUSPECT_MIN_MS, 3 * rtt);
+}
+
+/** When the path in use stops being trusted if nothing arrives (for wake planning). */
+export function trustEndsMs(s: PeerState): number | undefined {
+  const b = s.best;
+  if (!b) return undefined;
+  if (b.awaitingSinceMs === undefined) return b.trustUntilMs;
+  const c = s.cands.get(b.candKey);
+  const rtt = c ? (lastRtt(c) ?? 0) : 0;
+  return Math.min(b.trustUntilMs, b.awaitingSinceMs + Math.max(SUSPECT_MIN_MS, 3 * rtt) + 1);
+}
+
+export function candidateKey(endpoint: Endpoint, socket: SocketId): string {
+  return `${socket}|${formatEndpoint(endpoint)}`;
+}
+
+export function newPeerState(peer: PathPeer): PeerState {
+  const s: PeerState = { peer, cands: new Map(), pending: new Map(), heartbeatsLostInRow: 0, birthday: { attempts: 0 }, events: [] };
+  syncMapCandidates(s);
+  return s;
+}
+
+function addCandidate(s: PeerState, endpoint: Endpoint, socket: SocketId, source: CandidateSource): Candidate {
+  const key = candidateKey(endpoint, socket);
+  let c = s.cands.get(key);
+  if (!c) {
+    c = { key, endpoint, socket, source, rttSamples: [], outcomes: [] };
+    s.cands.set(key, c);
+  } else if (source === 'map') {
+    c.source = 'map';
+  }
+  return c;
+}
+
+/** Replaces the map candidates (a new network map); candidates from other sources stay. */
+export function syncMapCandidates(s: PeerState): void {
+  const keep = new Set(s.peer.endpoints.map((e) => candidateKey(e, 0)));
+  for (const [k, c] of s.cands) if (c.source === 'map' && !keep.has(k) && s.best?.candKey !== k) s.cands.delete(k);
+  for (const e of s.peer.endpoints) addCandidate(s, e, 0, 'map');
+}
+
+/** Call-me-maybe replaces the previous call-me-maybe list (mesh facts: coordinated punching). */
+export function setCallMeMaybe(s: PeerState, endpoints: Endpoint[]): Candidate[] {
+  const keep = new Set(endpoints.map((e) => candidateKey(e, 0)));
+  for (const [k, c] of s.cands) if (c.source === 'call-me-maybe' && !keep.has(k) && s.best?.candKey !== k) s.cands.delete(k);
+  return endpoints.map((e) => addCandidate(s, e, 0, 'call-me-maybe'));
+}
+
+/** A ping from an address we did not know becomes a candidate on the socket it arrived on. */
+export function heardFrom(s: PeerState, endpoint: Endpoint, socket: SocketId, nowMs: number): { cand: Candidate; isNew: boolean } {
+  const isNew = !s.cands.has(candidateKey(endpoint, socket));
+  const cand = addCandidate(s, endpoint, socket, 'peer-reflexive');
+  cand.lastHeardMs = nowMs;
+  return { cand, isNew };
+}
+
+/** Drops peer-reflexive candidates 45 s after they were last heard from or answered (never the path in use
+ * while it answers). Returns whether anything changed. */
+export function expireCandidates(s: PeerState, nowMs: number): boolean {
+  let changed = false;
+  for (const [k, c] of s.cands) {
+    if (c.source !== 'peer-reflexive') continue;
+    const last = Math.max(c.lastHeardMs ?? -Infinity, c.lastPongMs ?? -Infinity);
+    if (last + PEER_REFLEXIVE_TTL_MS <= nowMs) {
+      s.cands.delete(k);
+      if (s.best?.candKey === k) s.best = undefined;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+/** Forgets candidates on extra sockets that were closed. */
+export function dropSocketCandidates(s: PeerState, ids: SocketId[]): void {
+  if (ids.length === 0) return;
+  const gone = new Set(ids);
+  for (const [k, c] of s.cands) if (gone.has(c.socket)) s.cands.delete(k);
+  for (const [tx, p] of s.pending) if (gone.has(p.socket)) s.pending.delete(tx);
+  if (s.best && gone.has(s.best.via.socket)) s.best = undefined;
+}
+
+export function recordOutcome(c: Candidate, ok: boolean): void {
+  c.outcomes.push(ok);
+  if (c.outcomes.length > LOSS_WINDOW) c.outcomes.shift();
+}
+
+export function recordRtt(c: Candidate, rttMs: number): void {
+  c.rttSamples.push(rttMs);
+  if (c.rttSamples.length > RTT_SAMPLES) c.rttSamples.shift();
+}
+
+/** The path's measurement for scoring: the minimum of recent RTTs (jitter does not make paths flap). */
+export function measured(c: Candidate): Measured | undefined {
+  if (c.rttSamples.length === 0) return undefined;
+  const lost = c.outcomes.filter((o) => !o).length;
+  return { kind: 'direct', address: c.endpoint.address, rttMs: Math.min(...c.rttSamples), loss: c.outcomes.length ? lost / c.outcomes.length : 0 };
+}
+
+export function lastRtt(c: Candidate): number | undefined {
+  return c.rttSamples.at(-1);
+}
+
+export function pushEvent(s: PeerState, atMs: number, text: string): void {
+  s.events.push({ atMs, text });
+  if (s.events.length > EVENT_HISTORY) s.events.shift();
+}
+
+export function isActive(s: PeerState, nowMs: number, activeMs: number): boolean {
+  return s.lastTrafficMs !== undefined && nowMs - s.lastTrafficMs < activeMs;
+}
+
+export type PeerTable = Map<NodeKeyHex, PeerState>;
