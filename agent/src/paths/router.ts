@@ -13,7 +13,7 @@
  * peer), one clock read, and `onTraffic` at most once per peer per TRAFFIC_EVERY_MS; nothing allocated.
  * The engine's answers are cached until the engine is next called (any event can change them): the
  * route per peer also for at most ROUTE_CACHE_MS (trust expires with time alone, and may take that
- * much longer to notice), and the peer per mesh-socket source address (bounded). Measured with
+ * much longer to notice), and the peer per socket and source address (bounded). Measured with
  * `bench/paths.ts`: without the caches the discovery engine's route and source lookups (an array and
  * a string per packet) cost about a fifth of the in-memory device throughput.
  */
@@ -21,6 +21,7 @@ import type { Clock } from '../clock/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import { classifyPacket, type PacketKind } from '../mesh/demux.ts';
 import type { Bind, Endpoint, UdpHandler } from '../wg/ports.ts';
+import { BirthdayOpener } from './birthday-open.ts';
 import type { DiscoBox } from './disco-box.ts';
 import { PathLoop } from './loop.ts';
 import type { SocketSetEdge } from './sockets.ts';
@@ -43,7 +44,7 @@ export interface RouterDeps {
   /** STUN answers from any socket (the mesh STUN client matches them by transaction id). */
   onStun?: (packet: Uint8Array, from: Endpoint, socket: SocketId) => void;
   onReStun?: () => void;
-  /** Takes `open-sockets` instead of the router (tests). Without it the router opens them and tells the engine. */
+  /** Takes `open-sockets` instead of the router's birthday opener (which opens them and tells the engine). */
   onOpenSockets?: (peer: NodeKeyHex, count: number) => void;
 }
 
@@ -75,12 +76,13 @@ export interface RouterCounters {
 export class PathRouter implements Bind {
   readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, sendErrors: 0 };
   readonly loop: PathLoop;
+  readonly opener: BirthdayOpener;
   private readonly byKey = new Map<NodeKeyHex, RoutedPeer>();
   private readonly byVirtual = new Map<string, RoutedPeer>();
   private readonly byDisco = new Map<DiscoKeyHex, RoutedPeer>();
   private deliver: UdpHandler | undefined;
-  /** Mesh socket source address -> port -> peer (null: not a peer's), valid while loop.runs === sourcesRun. */
-  private readonly sources = new Map<string, Map<number, RoutedPeer | null>>();
+  /** Socket -> source address -> port -> peer (null: not a peer's), valid while loop.runs === sourcesRun. */
+  private readonly sources = new Map<SocketId, Map<string, Map<number, RoutedPeer | null>>>();
   private sourcesRun = -1;
   private sourcesSize = 0;
   private readonly isKnownDisco = (k: DiscoKeyHex) => this.byDisco.has(k);
@@ -88,6 +90,7 @@ export class PathRouter implements Bind {
 
   constructor(private readonly deps: RouterDeps) {
     this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log);
+    this.opener = new BirthdayOpener({ sockets: deps.sockets, engine: deps.engine, clock: deps.clock, run: (a) => this.loop.run(a) });
     deps.sockets.onReceive((packet, from, socket) => this.fromSocket(packet, from, socket));
     deps.sockets.onSendError((socket, to) => this.sendError(socket, to));
     deps.relay?.onReceive((src, packet, region) => this.fromRelay(src, packet, region));
@@ -169,6 +172,7 @@ export class PathRouter implements Bind {
 
   close(): void {
     this.closed = true;
+    this.opener.close();
     this.loop.stop();
   }
 
@@ -196,17 +200,18 @@ export class PathRouter implements Bind {
   }
 
   private peerFrom(from: Endpoint, socket: SocketId): RoutedPeer | undefined {
-    if (socket !== MESH_SOCKET) return this.lookupSource(from, socket) ?? undefined;
     if (this.sourcesRun !== this.loop.runs || this.sourcesSize >= SOURCE_CACHE_MAX) {
       this.sources.clear();
       this.sourcesSize = 0;
       this.sourcesRun = this.loop.runs;
     }
-    let ports = this.sources.get(from.address);
+    let addrs = this.sources.get(socket);
+    if (!addrs) this.sources.set(socket, (addrs = new Map()));
+    let ports = addrs.get(from.address);
     let hit = ports?.get(from.port);
     if (hit === undefined) {
       hit = this.lookupSource(from, socket);
-      if (!ports) this.sources.set(from.address, (ports = new Map()));
+      if (!ports) addrs.set(from.address, (ports = new Map()));
       ports.set(from.port, hit);
       this.sourcesSize++;
     }
@@ -256,16 +261,6 @@ export class PathRouter implements Bind {
     } else if (a.t === 're-stun') this.deps.onReStun?.();
     else if (a.t === 'close-sockets') this.deps.sockets.closeExtra(a.ids);
     else if (this.deps.onOpenSockets) this.deps.onOpenSockets(a.peer, a.count);
-    else this.openSockets(a.peer, a.count);
-  }
-
-  /** Extra sockets for a birthday attempt; the engine hears which ones opened (none when the OS refused). */
-  private openSockets(peer: NodeKeyHex, count: number): void {
-    const { sockets, engine, clock } = this.deps;
-    const opened = (ids: SocketId[]) => {
-      if (this.closed) return sockets.closeExtra(ids);
-      this.loop.run(engine.onSocketsOpened(peer, ids, clock.nowMs()));
-    };
-    sockets.openExtra(count).then(opened, () => opened([]));
+    else this.opener.open(a.peer, a.count);
   }
 }
