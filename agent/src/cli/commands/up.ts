@@ -1,7 +1,8 @@
 /**
  * The agent service and the commands that talk to it over the control socket:
  *   up       run the agent (mesh node + enabled router services); in the background unless --foreground
- *   status   every peer: name, mesh addresses, keys, endpoints, home relay, last handshake, bytes
+ *   status   every peer: name, mesh addresses, keys, endpoints, home relay, last handshake, bytes, and its
+ *            path (direct endpoint or relay region, RTT, time on it, reason when relayed, birthday, events)
  *   down     stop the running agent
  *   logout   leave the mesh (the node disappears from every map; its keys are deleted)
  * Every `up` flag maps onto a key of the `mesh` section, so the service also runs from the config alone.
