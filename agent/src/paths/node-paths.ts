@@ -96,9 +96,19 @@ export class NodePaths {
     return this.router.setPeers(peers);
   }
 
-  /** Our own endpoints (what is reported to the coordinator) and what STUN says of the NAT. */
+  /**
+   * Our own endpoints (what is reported to the coordinator) and what STUN says of the NAT. A change of
+   * our interface addresses is a link change: the engine forgets its best paths and probes again
+   * (a path learnt on the old network may not exist on the new one).
+   */
   setSelf(endpoints: MapEndpoint[]): void {
+    const locals = (eps: MapEndpoint[]) => eps.filter((e) => e.type === 'local').map((e) => e.addr).sort().join();
+    const linkChanged = this.self.length > 0 && locals(this.self) !== locals(endpoints);
     this.self = endpoints;
+    if (linkChanged) {
+      this.deps.log.info({ endpoints: endpoints.map((e) => e.addr) }, 'mesh: interface addresses changed; paths probed again');
+      this.router.linkChanged();
+    }
     const nat = this.deps.stun?.natBehaviour() ?? { udp: undefined, mappingVariesByDest: undefined };
     this.router.setSelf({ endpoints: toPathEndpoints(endpoints), ...nat });
   }

@@ -13,6 +13,8 @@ import { decodeEcho, encodeEcho } from '../tun/icmp.ts';
 import { MemoryTun } from '../wg/memory-tun.ts';
 import { CoordTwin } from '../../../test/fakes/coordinator.ts';
 import { selfSignedCert } from '../../../test/fakes/tls-cert.ts';
+import { MapEngine } from '../paths/map-engine.ts';
+import type { PathAction } from '../paths/types.ts';
 import { MeshNode } from './mesh-node.ts';
 
 let twin: CoordTwin;
@@ -87,5 +89,43 @@ test('two nodes: peers from the map, a packet crosses WireGuard on the shared so
   } finally {
     await a.node.stop();
     await b.node.stop();
+  }
+});
+
+test('a change of the interface addresses is a link change for the path engine; the same addresses are not', async () => {
+  const config = validateConfig({ wg: { listenPort: 0 }, mesh: { enabled: true, hostname: 'lc' } });
+  const identity = await loadIdentity(join(dir, 'lc'));
+  let addr = '192.0.2.10';
+  let linkChanges = 0;
+  class CountingEngine extends MapEngine {
+    override onLinkChange(nowMs: number): PathAction[] {
+      linkChanges++;
+      return super.onLinkChange(nowMs);
+    }
+  }
+  const n = new MeshNode(
+    { mesh: config.mesh, wg: config.wg, authKey: async () => 'k1' },
+    {
+      log: silentLogger(),
+      clock: realClock,
+      identity,
+      api: new CoordClient({ url: twin.url, trust: { fingerprint }, machine: identity.machine }),
+      openTun: () => new MemoryTun('mem-lc'),
+      skipIfconfig: true,
+      interfaces: () => ({ eth0: [{ address: addr, family: 'IPv4', internal: false }] }),
+      pathEngine: () => new CountingEngine(),
+    },
+  );
+  await n.start();
+  try {
+    n.reportEndpoints();
+    assert.equal(linkChanges, 0);
+    addr = '198.51.100.10';
+    n.reportEndpoints();
+    assert.equal(linkChanges, 1);
+    n.reportEndpoints();
+    assert.equal(linkChanges, 1);
+  } finally {
+    await n.stop();
   }
 });
