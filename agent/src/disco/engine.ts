@@ -10,13 +10,14 @@ import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPat
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { finish, startHardSide, type BirthdayMessage } from './birthday.ts';
 import {
-  candidateKey, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, setCallMeMaybe, syncMapCandidates,
+  candidateKey, dropSocketCandidates, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
+  setCallMeMaybe, syncMapCandidates,
   type Candidate, type PeerState,
 } from './peer-state.ts';
 import { relayReason } from './reasons.ts';
 import { Rounds, type EngineSelf } from './rounds.ts';
 import { shouldSwitch } from './scoring.ts';
-import { PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
+import { FALLBACK_MAX_AGE_MS, PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
 import type { DiscoMessage } from './types.ts';
 
 export interface DiscoEngineConfig {
@@ -90,6 +91,12 @@ export class DiscoEngine implements PathEngine {
     const key = this.byDisco.get(from);
     const s = key === undefined ? undefined : this.peers.get(key);
     if (!s) return [];
+    const out = this.dispatch(s, m, via, nowMs);
+    this.rounds.planWake(s, nowMs);
+    return out;
+  }
+
+  private dispatch(s: PeerState, m: DiscoMessage, via: Via, nowMs: number): PathAction[] {
     switch (m.type) {
       case 'ping':
         return this.onPing(s, m, via, nowMs);
@@ -113,7 +120,9 @@ export class DiscoEngine implements PathEngine {
     if (!s || !a || a.role !== 'hard' || nowMs >= a.endMs) return ids.length ? [{ t: 'close-sockets', ids }] : [];
     a.sockets.push(...ids);
     pushEvent(s, nowMs, `birthday attempt ${a.id}: ${ids.length} extra sockets open, pinging ${formatEndpoint(a.easy)} from each`);
-    return ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
+    const out = ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
+    this.rounds.planWake(s, nowMs);
+    return out;
   }
 
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
@@ -126,15 +135,26 @@ export class DiscoEngine implements PathEngine {
       recordOutcome(c, false);
     }
     for (const [tx, p] of s.pending) if (p.candKey === key) s.pending.delete(tx);
-    if (s.best?.candKey !== key) return [];
+    if (s.best?.candKey !== key) {
+      this.rounds.planWake(s, nowMs);
+      return [];
+    }
     // The path in use failed to send: fall through to the best other candidate that answered lately
     // (an IPv6 error lands on IPv4), else to the relay, and ping the rest in the same round.
     s.best = undefined;
     const next = this.bestAnswering(s, nowMs);
-    if (next) this.switchTo(s, next, nowMs, `send to ${formatEndpoint(via.endpoint)} failed`);
-    else pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
-    if (!s.best) s.discoStartMs = nowMs;
-    return this.rounds.pingAll(s, nowMs, false);
+    const out: PathAction[] = [];
+    if (next) {
+      // Untrusted until its own pong: the relay carries a copy meanwhile (route returns both).
+      out.push(...this.switchTo(s, next, nowMs, `send to ${formatEndpoint(via.endpoint)} failed`, false));
+      out.push(this.rounds.ping(s, next, nowMs));
+    } else {
+      pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
+      s.discoStartMs = nowMs;
+    }
+    out.push(...this.release(s), ...this.rounds.pingAll(s, nowMs, false));
+    this.rounds.planWake(s, nowMs);
+    return out;
   }
 
   onLinkChange(nowMs: number): PathAction[] {
@@ -262,7 +282,8 @@ export class DiscoEngine implements PathEngine {
     this.sourceIndex = undefined;
     // Reset the ping timers and ping all at once: our pings must cross the peer's, which are on the way now.
     for (const c of s.cands.values()) c.lastPingMs = undefined;
-    if (!s.best) s.discoStartMs = nowMs;
+    // Not a restart of the fast phase: two relayed peers would keep each other at 5 s rounds forever.
+    if (!s.best) s.discoStartMs ??= nowMs;
     s.lastRoundMs = nowMs;
     const out = this.rounds.pingAll(s, nowMs, true);
     // Answer with our own candidates and NAT kind (once per 5 s), so the peer can decide on a birthday attempt.
@@ -293,27 +314,28 @@ export class DiscoEngine implements PathEngine {
     if (!hardWin && !easyWin) return [];
     const winner = c.socket ? `${formatEndpoint(c.endpoint)} on socket ${c.socket}` : formatEndpoint(c.endpoint);
     finish(s.birthday, nowMs, winner);
+    if (c.socket !== 0) s.keptSockets.push(c.socket);
     for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
     pushEvent(s, nowMs, `birthday attempt ${a.id} won by ${winner} after ${nowMs - a.startMs} ms`);
     const losers = a.sockets.filter((id) => id !== c.socket);
     return losers.length ? [{ t: 'close-sockets', ids: losers }] : [];
   }
 
-  private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string): PathAction[] {
-    const old = s.best;
-    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: nowMs + TRUST_MS };
+  private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string, trusted = true): PathAction[] {
+    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: trusted ? nowMs + TRUST_MS : nowMs };
     s.heartbeatsLostInRow = 0;
     s.lastHeartbeatMs = nowMs;
     s.lastFullProbeMs ??= nowMs;
     pushEvent(s, nowMs, `${why}: direct via ${formatEndpoint(c.endpoint)}${c.socket ? ` (socket ${c.socket})` : ''}, rtt ${lastRtt(c)} ms`);
-    // An extra socket no path uses any more is closed (birthday sockets live only while they carry the peer).
-    const oldSocket = old?.via.socket ?? 0;
-    if (oldSocket !== 0 && oldSocket !== c.socket && !s.birthday.current?.sockets.includes(oldSocket)) {
-      for (const [k, x] of s.cands) if (x.socket === oldSocket) s.cands.delete(k);
-      this.sourceIndex = undefined;
-      return [{ t: 'close-sockets', ids: [oldSocket] }];
-    }
-    return [];
+    return this.release(s);
+  }
+
+  /** Closes kept extra sockets no path uses any more (birthday sockets live only while they carry the peer). */
+  private release(s: PeerState): PathAction[] {
+    const ids = releaseSockets(s);
+    if (ids.length === 0) return [];
+    this.sourceIndex = undefined;
+    return [{ t: 'close-sockets', ids }];
   }
 
   private bestMeasured(s: PeerState) {
@@ -321,11 +343,15 @@ export class DiscoEngine implements PathEngine {
     return c ? measured(c) : undefined;
   }
 
-  /** The best candidate that answered within the trust window (fallback when the path in use fails). */
+  /**
+   * The fallback when the path in use fails to send: the best other candidate whose last ping was answered
+   * within two re-probe periods (other candidates are pinged only at re-probes, so "answered lately" cannot
+   * mean the 6.5 s trust window).
+   */
   private bestAnswering(s: PeerState, nowMs: number): Candidate | undefined {
     let best: Candidate | undefined;
     for (const c of s.cands.values()) {
-      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= TRUST_MS || (c.failedUntilMs ?? 0) > nowMs) continue;
+      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= FALLBACK_MAX_AGE_MS || c.outcomes.at(-1) !== true || (c.failedUntilMs ?? 0) > nowMs) continue;
       if (!best || shouldSwitch(measured(c)!, measured(best))) best = c;
     }
     return best;
@@ -333,7 +359,9 @@ export class DiscoEngine implements PathEngine {
 }
 
 function closeAllExtra(s: PeerState): PathAction[] {
-  const ids = new Set<SocketId>(s.birthday.current?.sockets ?? []);
+  const ids = new Set<SocketId>([...(s.birthday.current?.sockets ?? []), ...s.keptSockets]);
   if (s.best && s.best.via.socket !== 0) ids.add(s.best.via.socket);
+  s.keptSockets = [];
+  dropSocketCandidates(s, [...ids]);
   return ids.size ? [{ t: 'close-sockets', ids: [...ids] }] : [];
 }

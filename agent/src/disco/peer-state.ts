@@ -9,6 +9,9 @@ import type { BirthdayState } from './birthday.ts';
 import type { Measured } from './scoring.ts';
 import { EVENT_HISTORY, LOSS_WINDOW, PEER_REFLEXIVE_TTL_MS, RTT_SAMPLES, SUSPECT_MIN_MS } from './timing.ts';
 
+/** Peer-reflexive candidates kept per peer at most. */
+export const MAX_PEER_REFLEXIVE = 64;
+
 export type CandidateSource = 'map' | 'call-me-maybe' | 'peer-reflexive';
 
 export interface Candidate {
@@ -63,6 +66,8 @@ export interface PeerState {
   events: { atMs: number; text: string }[];
   /** When the engine next needs to look at this peer (timers, pacing); undefined = only on events. */
   wakeMs?: number;
+  /** Extra sockets that won a birthday attempt: kept only while the path in use runs over them. */
+  keptSockets: SocketId[];
 }
 
 /**
@@ -94,7 +99,7 @@ export function candidateKey(endpoint: Endpoint, socket: SocketId): string {
 }
 
 export function newPeerState(peer: PathPeer): PeerState {
-  const s: PeerState = { peer, cands: new Map(), pending: new Map(), heartbeatsLostInRow: 0, birthday: { attempts: 0 }, events: [] };
+  const s: PeerState = { peer, cands: new Map(), pending: new Map(), heartbeatsLostInRow: 0, birthday: { attempts: 0 }, events: [], keptSockets: [] };
   syncMapCandidates(s);
   return s;
 }
@@ -128,9 +133,19 @@ export function setCallMeMaybe(s: PeerState, endpoints: Endpoint[]): Candidate[]
 /** A ping from an address we did not know becomes a candidate on the socket it arrived on. */
 export function heardFrom(s: PeerState, endpoint: Endpoint, socket: SocketId, nowMs: number): { cand: Candidate; isNew: boolean } {
   const isNew = !s.cands.has(candidateKey(endpoint, socket));
+  if (isNew) evictPeerReflexive(s, MAX_PEER_REFLEXIVE - 1);
   const cand = addCandidate(s, endpoint, socket, 'peer-reflexive');
   cand.lastHeardMs = nowMs;
   return { cand, isNew };
+}
+
+/** A peer behind a NAT that maps per destination shows up from many ports; memory stays bounded by
+ * forgetting the least recently heard peer-reflexive candidates (never the path in use). */
+function evictPeerReflexive(s: PeerState, keep: number): void {
+  const prflx = [...s.cands.values()].filter((c) => c.source === 'peer-reflexive' && c.key !== s.best?.candKey);
+  if (prflx.length <= keep) return;
+  prflx.sort((a, b) => (a.lastHeardMs ?? 0) - (b.lastHeardMs ?? 0));
+  for (const c of prflx.slice(0, prflx.length - keep)) s.cands.delete(c.key);
 }
 
 /** Drops peer-reflexive candidates 45 s after they were last heard from or answered (never the path in use
@@ -156,6 +171,19 @@ export function dropSocketCandidates(s: PeerState, ids: SocketId[]): void {
   for (const [k, c] of s.cands) if (gone.has(c.socket)) s.cands.delete(k);
   for (const [tx, p] of s.pending) if (gone.has(p.socket)) s.pending.delete(tx);
   if (s.best && gone.has(s.best.via.socket)) s.best = undefined;
+}
+
+/**
+ * Kept extra sockets the path in use no longer runs over (it moved, was given up, or expired), with their
+ * candidates forgotten; the caller closes them. A birthday attempt's sockets are the attempt's business.
+ */
+export function releaseSockets(s: PeerState): SocketId[] {
+  const attempt = s.birthday.current?.sockets ?? [];
+  const gone = s.keptSockets.filter((id) => s.best?.via.socket !== id && !attempt.includes(id));
+  if (gone.length === 0) return [];
+  s.keptSockets = s.keptSockets.filter((id) => !gone.includes(id));
+  dropSocketCandidates(s, gone);
+  return gone;
 }
 
 export function recordOutcome(c: Candidate, ok: boolean): void {

@@ -8,11 +8,12 @@ import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { birthdayVerdict, BIRTHDAY_WAIT_MS, finish, nextProbeMs, probesDue, randomPort, startEasySide } from './birthday.ts';
 import { MAX_CMM_ENDPOINTS } from './codec.ts';
 import {
-  candidateKey, dropSocketCandidates, expireCandidates, isTrusted, lastRtt, trustEndsMs, pushEvent, recordOutcome, type Candidate, type PeerState,
+  candidateKey, dropSocketCandidates, expireCandidates, isTrusted, lastRtt, pushEvent, recordOutcome, releaseSockets, trustEndsMs,
+  type Candidate, type PeerState,
 } from './peer-state.ts';
 import { classifyAddress } from './scoring.ts';
 import {
-  ACTIVE_MS, HEARTBEAT_MS, LOST_PINGS_TO_DROP, PING_INTERVAL_MS, PING_TIMEOUT_MS, RELAYED_FAST_PHASE_MS, RELAYED_ROUND_FAST_MS,
+  ACTIVE_MS, HEARTBEAT_MS, LOST_PINGS_TO_DROP, PEER_REFLEXIVE_TTL_MS, PING_INTERVAL_MS, PING_TIMEOUT_MS, RELAYED_FAST_PHASE_MS, RELAYED_ROUND_FAST_MS,
   RELAYED_ROUND_SLOW_MS, REPROBE_MS, REPROBE_SKIP_RTT_MS, RESTUN_JITTER_MS, RESTUN_MIN_MS, STUN_STALE_MS,
 } from './timing.ts';
 
@@ -45,6 +46,11 @@ export class Rounds {
     const out: PathAction[] = [];
     out.push(...this.expirePending(s, nowMs));
     if (expireCandidates(s, nowMs)) this.candidatesChanged();
+    const released = releaseSockets(s);
+    if (released.length) {
+      this.candidatesChanged();
+      out.push({ t: 'close-sockets', ids: released });
+    }
     out.push(...this.birthdayStep(s, nowMs));
     if (this.active(s, nowMs)) {
       if (isTrusted(s, nowMs)) {
@@ -145,6 +151,9 @@ export class Rounds {
       if (np !== undefined) times.push(np);
     }
     if (s.birthday.dueMs !== undefined) times.push(s.birthday.dueMs);
+    for (const c of s.cands.values()) {
+      if (c.source === 'peer-reflexive') times.push(Math.max(c.lastHeardMs ?? -Infinity, c.lastPongMs ?? -Infinity) + PEER_REFLEXIVE_TTL_MS);
+    }
     if (this.active(s, nowMs)) {
       if (isTrusted(s, nowMs)) {
         times.push((s.lastHeartbeatMs ?? nowMs) + HEARTBEAT_MS, trustEndsMs(s)!);
@@ -202,14 +211,8 @@ export class Rounds {
       recordOutcome(c, false);
       if (s.best?.candKey !== c.key || ++s.heartbeatsLostInRow < LOST_PINGS_TO_DROP) continue;
       pushEvent(s, nowMs, `direct via ${formatEndpoint(c.endpoint)} stopped answering (${LOST_PINGS_TO_DROP} pings lost); on relay`);
-      const socket = s.best.via.socket;
       s.best = undefined;
       s.discoStartMs = nowMs;
-      if (socket !== 0) {
-        dropSocketCandidates(s, [socket]);
-        this.candidatesChanged();
-        out.push({ t: 'close-sockets', ids: [socket] });
-      }
     }
     return out;
   }
