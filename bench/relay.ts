@@ -80,16 +80,38 @@ async function blast(send: (frame: Uint8Array) => boolean, drain: () => Promise<
   return { sent: count, received: got, dropped: count - got, seconds: round(seconds, 2), packetsPerSec: Math.round(got / seconds), mbitPerSec: round((got * PACKET * 8) / seconds / 1e6) };
 }
 
+const SENDER = new URL('../test/fakes/relay-sender.ts', import.meta.url).pathname;
+
+/** A in its own process sends to B (here) through the relay: what B receives, and how fast. */
 async function throughputRelay(r: { url: string; fingerprint: string }, a: TestNode, b: TestNode, count: number) {
-  const la = await dialRelay({ url: r.url, trust: { fingerprint: r.fingerprint }, secret: a.secret });
   const lb = await dialRelay({ url: r.url, trust: { fingerprint: r.fingerprint }, secret: b.secret });
   let n = 0;
-  lb.onMessage((m) => void (m.kind === 'recv' && n++));
-  const res = await blast(la.write, () => new Promise((res) => la.socket.once('drain', res)), () => n, encodeSend(b.key, randomBytes(PACKET)), count);
-  const rtts = await latency(la, lb, a, b, arg(process.argv, 'rtts', 2000));
-  la.close();
-  lb.close();
-  return { ...res, rttP50Ms: round(pct(rtts, 50), 3), rttP99Ms: round(pct(rtts, 99), 3) };
+  lb.onMessage((m) => void (m.kind === 'recv' && m.data.length === PACKET && n++));
+  const child = spawn(process.execPath, ['--import', 'tsx', SENDER, r.url, r.fingerprint, Buffer.from(a.secret).toString('hex'), b.hex, String(count), String(PACKET)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    await new Promise((res) => child.stdout!.once('data', res));
+    const t0 = performance.now();
+    child.stdin!.write('go\n');
+    let last = -1;
+    let lastAt = performance.now();
+    while (n < count) {
+      await new Promise((res) => setTimeout(res, 20));
+      if (n !== last) {
+        last = n;
+        lastAt = performance.now();
+      } else if (performance.now() - lastAt > 1_000) break;
+    }
+    const seconds = (lastAt - t0) / 1000;
+    const res = { sent: count, received: n, dropped: count - n, seconds: round(seconds, 2), packetsPerSec: Math.round(n / seconds), mbitPerSec: round((n * PACKET * 8) / seconds / 1e6) };
+    child.stdin!.write('bye\n');
+    const la = await dialRelay({ url: r.url, trust: { fingerprint: r.fingerprint }, secret: a.secret });
+    const rtts = await latency(la, lb, a, b, arg(process.argv, 'rtts', 2000));
+    la.close();
+    return { ...res, rttP50Ms: round(pct(rtts, 50), 3), rttP99Ms: round(pct(rtts, 99), 3) };
+  } finally {
+    child.kill('SIGTERM');
+    lb.close();
+  }
 }
 
 async function latency(la: RelayLink, lb: RelayLink, a: TestNode, b: TestNode, n: number): Promise<number[]> {

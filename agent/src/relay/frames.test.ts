@@ -176,3 +176,17 @@ test('property: any byte string fed in any split yields frames or DecodeError, n
     { numRuns: 2000 },
   );
 });
+
+test('decoded keys and the reader\'s held-back tail are copies: reusing the input buffer changes nothing', () => {
+  const buf = Buffer.from(encodePeerGone(keyA, 'disconnected'));
+  const r = new FrameReader();
+  const frames = r.feed(buf.subarray(0, 20)); // header and part of the body: held back
+  assert.equal(frames.length, 0);
+  buf.fill(0, 0, 20);
+  const [f] = r.feed(Buffer.from(encodePeerGone(keyA, 'disconnected')).subarray(20));
+  const gone = decodePeerGone(f!.body);
+  const again = Buffer.from(encodePeerGone(keyB, 'not-here'));
+  const key = decodePeerGone(new FrameReader().feed(again)[0]!.body).key;
+  again.fill(0);
+  assert.deepEqual([toHex(gone.key), toHex(key)], [A, B]);
+});

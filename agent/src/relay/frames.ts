@@ -91,6 +91,14 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * A copy of b[start, end). Bodies are often views of a Node Buffer, whose slice() is another view;
+ * decoded keys must not change if the caller reuses its buffer.
+ */
+export function copyOf(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+  return Uint8Array.prototype.slice.call(b, start, end);
+}
+
 function checkKey(key: Uint8Array, what: string): void {
   if (key.length !== KEY_BYTES) throw new RangeError(`${what} must be ${KEY_BYTES} bytes, got ${key.length}`);
 }
@@ -115,7 +123,7 @@ export function decodeServerKey(body: Uint8Array): Uint8Array {
   for (let i = 0; i < SERVER_KEY_MAGIC.length; i++) {
     if (body[i] !== SERVER_KEY_MAGIC[i]) throw new DecodeError('server-key magic mismatch');
   }
-  return body.slice(SERVER_KEY_MAGIC.length, SERVER_KEY_MAGIC.length + KEY_BYTES);
+  return copyOf(body, SERVER_KEY_MAGIC.length, SERVER_KEY_MAGIC.length + KEY_BYTES);
 }
 
 // ---- client-info / server-info (the sealed boxes are made in frames-seal.ts) ----
@@ -128,7 +136,7 @@ export function encodeClientInfo(clientKey: Uint8Array, sealed: Uint8Array): Uin
 export function decodeClientInfo(body: Uint8Array): { clientKey: Uint8Array; sealed: Uint8Array } {
   need(body, KEY_BYTES, 'client-info');
   if (body.length > MAX_CLIENT_INFO_BYTES) throw new DecodeError('client-info too large', { length: body.length });
-  return { clientKey: body.slice(0, KEY_BYTES), sealed: body.subarray(KEY_BYTES) };
+  return { clientKey: copyOf(body, 0, KEY_BYTES), sealed: body.subarray(KEY_BYTES) };
 }
 
 export function encodeServerInfo(sealed: Uint8Array): Uint8Array {
@@ -214,7 +222,7 @@ export function decodePeerGone(body: Uint8Array): { key: Uint8Array; reason: Pee
   need(body, KEY_BYTES, 'peer-gone');
   const code = body.length > KEY_BYTES ? body[KEY_BYTES] : 0;
   if (code !== 0 && code !== 1) throw new DecodeError('peer-gone reason unknown', { code });
-  return { key: body.slice(0, KEY_BYTES), reason: code === 0 ? 'disconnected' : 'not-here' };
+  return { key: copyOf(body, 0, KEY_BYTES), reason: code === 0 ? 'disconnected' : 'not-here' };
 }
 
 export interface PeerPresent {
@@ -227,7 +235,7 @@ export interface PeerPresent {
 
 export function encodePeerPresent(p: PeerPresent): Uint8Array {
   checkKey(p.key, 'peer key');
-  if (p.ip === undefined) return encodeFrame(FrameType.PEER_PRESENT, p.key.slice());
+  if (p.ip === undefined) return encodeFrame(FrameType.PEER_PRESENT, copyOf(p.key));
   if (p.ip.length !== 16) throw new RangeError('peer-present address must be 16 bytes');
   const tail = new Uint8Array(3);
   new DataView(tail.buffer).setUint16(0, p.port ?? 0);
@@ -237,31 +245,31 @@ export function encodePeerPresent(p: PeerPresent): Uint8Array {
 
 export function decodePeerPresent(body: Uint8Array): PeerPresent {
   need(body, KEY_BYTES, 'peer-present');
-  const key = body.slice(0, KEY_BYTES);
+  const key = copyOf(body, 0, KEY_BYTES);
   if (body.length < KEY_BYTES + 19) return { key };
-  const ip = body.slice(KEY_BYTES, KEY_BYTES + 16);
+  const ip = copyOf(body, KEY_BYTES, KEY_BYTES + 16);
   const v = new DataView(body.buffer, body.byteOffset, body.length);
   return { key, ip, port: v.getUint16(KEY_BYTES + 16), flags: v.getUint8(KEY_BYTES + 18) };
 }
 
 export function encodeClosePeer(key: Uint8Array): Uint8Array {
   checkKey(key, 'peer key');
-  return encodeFrame(FrameType.CLOSE_PEER, key.slice());
+  return encodeFrame(FrameType.CLOSE_PEER, copyOf(key));
 }
 
 export function decodeClosePeer(body: Uint8Array): Uint8Array {
   need(body, KEY_BYTES, 'close-peer');
-  return body.slice(0, KEY_BYTES);
+  return copyOf(body, 0, KEY_BYTES);
 }
 
 function encodePingLike(type: number, data: Uint8Array): Uint8Array {
   if (data.length !== PING_BYTES) throw new RangeError(`ping data must be ${PING_BYTES} bytes`);
-  return encodeFrame(type, data.slice());
+  return encodeFrame(type, copyOf(data));
 }
 
 function decodePingLike(body: Uint8Array, what: string): Uint8Array {
   if (body.length !== PING_BYTES) throw new DecodeError(`${what} body must be ${PING_BYTES} bytes`, { length: body.length });
-  return body.slice();
+  return copyOf(body);
 }
 
 export const encodePing = (data: Uint8Array): Uint8Array => encodePingLike(FrameType.PING, data);
@@ -341,7 +349,7 @@ export class FrameReader {
     }
     // Keep only the unfinished tail, copied so the caller may reuse its chunk buffer.
     buf = buf.subarray(at);
-    this.pending = buf.length === 0 ? new Uint8Array(0) : buf.slice();
+    this.pending = buf.length === 0 ? new Uint8Array(0) : copyOf(buf);
     return out;
   }
 }

@@ -101,3 +101,24 @@ test('relay conn: anything but server-key first is refused', async () => {
   await assert.rejects(login, (e: { code: string }) => e.code === 'CG_RELAY_REFUSED');
   assert.match(log.at(-1)!, /expected server-key, got recv/);
 });
+
+test('relay conn: any bytes from the relay, before or after login, end in frames or a closed connection, never a throw', async () => {
+  const fc = (await import('fast-check')).default;
+  await fc.assert(
+    fc.asyncProperty(fc.boolean(), fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 6 }), async (loggedIn, chunks) => {
+      const { conn, server, relay } = setup();
+      const login = conn.login().then(
+        () => undefined,
+        (e: unknown) => assert.equal((e as { name: string }).name, 'ConegateError'),
+      );
+      if (loggedIn) {
+        relay.start();
+        await login;
+      }
+      for (const c of chunks) server.write(c);
+      conn.close();
+      await login;
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -53,6 +53,7 @@ export class RelayConnection {
   private state: State = 'await-server-key';
   private readonly reader = new f.FrameReader();
   private serverKey: Uint8Array | undefined;
+  private serverInfo: ServerInfo | undefined;
   private readTimer: CancelTimer | undefined;
   private loginTimer: CancelTimer | undefined;
   private loginWaiters: { resolve: (i: ServerInfo) => void; reject: (e: Error) => void } | undefined;
@@ -74,6 +75,8 @@ export class RelayConnection {
   login(): Promise<ServerInfo> {
     return new Promise((resolve, reject) => {
       if (this.state === 'closed') return reject(new ConegateError('CG_NETWORK', 'relay connection closed before login'));
+      // A stream may hand over bytes it held as soon as we listen: the login can be done already.
+      if (this.serverInfo) return resolve(this.serverInfo);
       this.loginWaiters = { resolve, reject };
       this.loginTimer = this.opts.clock.setTimer(this.opts.loginTimeoutMs ?? CONN_TIMING.loginTimeoutMs, () => this.end('login timed out'));
     });
@@ -128,6 +131,7 @@ export class RelayConnection {
       if (msg.kind === 'health') return this.noteHealth(msg.problem);
       if (msg.kind !== 'server-info') throw new DecodeError(`expected server-info, got ${msg.kind}`);
       const info = openServerInfo(msg.sealed, this.opts.nodeSecret, this.serverKey!);
+      this.serverInfo = info;
       this.state = 'ready';
       this.loginTimer?.();
       this.loginWaiters?.resolve(info);

@@ -7,7 +7,8 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import type { Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/logger.ts';
 import { RelayClient } from './client.ts';
-import { autoDialer, probeLatency, type RelayTransportKind } from './dial.ts';
+import { autoDialer, type RelayTransportKind } from './dial.ts';
+import { relayProbe } from './probe.ts';
 import { resolveProxy, type ProxySources } from './proxy.ts';
 
 export interface RelayClientConfig {
@@ -39,7 +40,7 @@ export function createRelayClient(config: RelayClientConfig, deps: RelayClientEd
     randomBytes,
     random: Math.random,
     dial: autoDialer({ proxy, randomBytes, ...(config.transport ? { force: config.transport } : {}) }),
-    probe: (node, signal) => probeLatency(node, { proxy, signal }),
+    probe: relayProbe(proxy),
     ...(deps.coordinatorReachable ? { coordinatorReachable: deps.coordinatorReachable } : {}),
   });
 }

@@ -85,12 +85,18 @@ export async function dialRelay(node: RelayNode, opts: DialOptions): Promise<Dia
   const timeoutMs = opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs;
   const deadline = AbortSignal.timeout(timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
-  const { tls, proxy, authority } = await openVerified(node, opts.proxy, signal, timeoutMs);
   try {
-    const stream = opts.transport === 'upgrade' ? await upgrade(tls, authority, node.url, signal) : await websocket(tls, authority, node.url, signal, opts.randomBytes);
-    return { stream, transport: opts.transport, ...(proxy ? { proxy: proxy.display } : {}) };
+    const { tls, proxy, authority } = await openVerified(node, opts.proxy, signal, timeoutMs);
+    try {
+      const stream = opts.transport === 'upgrade' ? await upgrade(tls, authority, node.url, signal) : await websocket(tls, authority, node.url, signal, opts.randomBytes);
+      return { stream, transport: opts.transport, ...(proxy ? { proxy: proxy.display } : {}) };
+    } catch (err) {
+      tls.destroy();
+      throw err;
+    }
   } catch (err) {
-    tls.destroy();
+    // Whatever stage the deadline cut (TCP, proxy, TLS, upgrade) reports "aborted": say what it was.
+    if (deadline.aborted && !opts.signal?.aborted) throw new ConegateError('CG_TIMEOUT', `cannot connect to the relay ${node.url} within ${timeoutMs} ms (TCP, proxy, TLS and upgrade together)`, { cause: err, context: { stage: (err as ConegateError).context?.stage } });
     throw err;
   }
 }

@@ -71,6 +71,8 @@ test('CONNECT refusals: 407 names the credentials, others the status; the passwo
   assert.doesNotMatch(e407.message, /hunter2/);
   const noCreds = connectRefusal(407, '', parseProxyUrl('http://p.example:3128', 'x'), 'relay.example:443');
   assert.match(noCreds.message, /requires authentication/);
+  // tinyproxy's 401 for the same thing.
+  assert.match(connectRefusal(401, 'Unauthorized', withCreds, 'relay.example:443').message, /refused the credentials in the proxy URL \(401\)/);
   const e403 = connectRefusal(403, 'Forbidden', withCreds, 'relay.example:443');
   assert.match(e403.message, /refused CONNECT to relay\.example:443: 403 Forbidden/);
   assert.doesNotMatch(JSON.stringify(e403.context), /hunter2/);

@@ -123,8 +123,10 @@ export function connectRequest(host: string, port: number, credentials: string |
 
 /** The error for a CONNECT answer that is not 2xx: 407 says the credentials, anything else the refusal. */
 export function connectRefusal(status: number, reason: string, proxy: ProxyTarget, target: string): ConegateError {
-  if (status === 407) {
-    const what = proxy.credentials === undefined ? 'requires authentication: put user:password in the proxy URL (http://user:password@host:port)' : 'refused the credentials in the proxy URL (407)';
+  // RFC 9110 section 15.5.8 says 407; tinyproxy 1.11 (Debian 12) answers a CONNECT with missing or
+  // wrong BasicAuth credentials with 401, so both mean "the credentials".
+  if (status === 407 || status === 401) {
+    const what = proxy.credentials === undefined ? 'requires authentication: put user:password in the proxy URL (http://user:password@host:port)' : `refused the credentials in the proxy URL (${status})`;
     return new ConegateError('CG_PROXY_REFUSED', `the HTTP proxy ${proxy.display} ${what}`, { context: { proxy: proxy.display, status } });
   }
   return new ConegateError('CG_PROXY_REFUSED', `the HTTP proxy ${proxy.display} refused CONNECT to ${target}: ${status} ${reason}`.trim(), { context: { proxy: proxy.display, status } });

@@ -16,16 +16,21 @@ export function keyPair(): { secret: Uint8Array; public: Uint8Array } {
   return { secret, public: x25519.getPublicKey(secret) };
 }
 
-/** Two ends of a pipe; bytes written on one arrive (synchronously) on the other. */
+/**
+ * Two ends of a pipe; bytes written on one arrive (synchronously) on the other, or wait, like a
+ * socket's, until that end has a data listener.
+ */
 export function pipe(): [ByteStream & { closed: boolean }, ByteStream & { closed: boolean }] {
-  const make = () => ({ data: [] as ((c: Uint8Array) => void)[], close: [] as (() => void)[] });
+  const make = () => ({ data: [] as ((c: Uint8Array) => void)[], close: [] as (() => void)[], early: [] as Uint8Array[] });
   const h = [make(), make()];
   const ends = [0, 1].map((i) => {
     const other = h[1 - i]!;
     const end = {
       closed: false,
       write(b: Uint8Array) {
-        if (!end.closed) for (const fn of other.data) fn(b.slice());
+        if (end.closed) return;
+        if (other.data.length === 0) other.early.push(b.slice());
+        for (const fn of other.data) fn(b.slice());
       },
       close() {
         if (end.closed) return;
@@ -33,7 +38,10 @@ export function pipe(): [ByteStream & { closed: boolean }, ByteStream & { closed
         ends[1 - i]!.closed = true;
         for (const fn of [...h[0]!.close, ...h[1]!.close]) fn();
       },
-      onData: (fn: (c: Uint8Array) => void) => void h[i]!.data.push(fn),
+      onData: (fn: (c: Uint8Array) => void) => {
+        h[i]!.data.push(fn);
+        for (const b of h[i]!.early.splice(0)) fn(b);
+      },
       onClose: (fn: () => void) => void h[i]!.close.push(fn),
     };
     return end;

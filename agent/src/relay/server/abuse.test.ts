@@ -112,3 +112,34 @@ test('fuzz: 10,000 random frames on fresh and logged-in connections leave the re
     await r.stop();
   }
 });
+
+test('a flooding client is back-pressured (its reads paused) while another client keeps being served', async () => {
+  const clock = new FakeClock();
+  const r = await startTestRelay({ admission: staticAdmission([]), clock, config: { clientReadLimit: { perSec: 100_000, burst: 70_000 } } });
+  try {
+    const login = async () => {
+      const t = new MemoryTransport();
+      r.relay.accept(t);
+      const node = newNode();
+      r.admission.keys!.add(node.hex);
+      const serverKey = decodeServerKey(t.frames()[0]!.body);
+      t.deliver(encodeClientInfo(node.key, sealJson({ version: 1 }, node.secret, serverKey, rnd)));
+      await waitUntil(() => t.frames().some((f) => f.type === FrameType.SERVER_INFO), 5_000, 'login');
+      return { t, node };
+    };
+    const flood = await login();
+    const calm = await login();
+    const sink = await login();
+    const big = encodeSend(sink.node.key, new Uint8Array(60_000));
+    for (let i = 0; i < 3; i++) flood.t.deliver(big); // 180 KB against a 70 KB burst
+    assert.equal(flood.t.paused, true, 'the flooder is paused');
+    calm.t.deliver(encodeSend(sink.node.key, Buffer.from('calm')));
+    await new Promise<void>((res) => queueMicrotask(res));
+    assert.equal(calm.t.paused, false, 'the calm client is not');
+    assert.ok(sink.t.frames().some((f) => f.type === FrameType.RECV && Buffer.from(f.body.subarray(32)).toString() === 'calm'));
+    clock.advance(1_200); // 110 KB of debt at 100 KB/s
+    assert.equal(flood.t.paused, false, 'resumed once the debt is paid');
+  } finally {
+    await r.stop();
+  }
+});

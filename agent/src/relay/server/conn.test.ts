@@ -5,7 +5,7 @@ import { decodeRecv, encodePing, encodeRecv, FrameType, type Frame } from '../fr
 import { RelayConn, type ConnHost, type ConnOptions } from './conn.ts';
 import { MemoryTransport } from './memory-transport.ts';
 
-const OPTS: ConnOptions = { queueDepth: 32, writeTimeoutMs: 2_000, keepaliveMs: 60_000, keepaliveJitterMs: 5_000, maxBufferedBytes: 1 << 20, writeBatchBytes: 32 * 1024 };
+const OPTS: ConnOptions = { queueDepth: 32, writeTimeoutMs: 2_000, keepaliveMs: 60_000, keepaliveJitterMs: 5_000, maxBufferedBytes: 1 << 20, writeBatchBytes: 32 * 1024, socketBufferBytes: 1 };
 const SRC = new Uint8Array(32).fill(7);
 const tick = () => new Promise<void>((r) => queueMicrotask(r));
 
@@ -96,4 +96,11 @@ test('a bad frame header closes the connection at once, without buffering the an
   assert.deepEqual(seen.map((f) => f.type), [FrameType.PING]);
   assert.match(closes[0]!, /bad frame/);
   assert.equal(t.closed, true);
+});
+
+test('one read carrying more packets than a queue holds loses none while the socket takes them', () => {
+  const { t, conn } = setup({ socketBufferBytes: 1 << 20 });
+  for (let i = 0; i < 100; i++) conn.sendPacket(packet(i % 250), false);
+  assert.equal(conn.droppedPackets, 0);
+  assert.equal(payloads(t.frames()).length, 100 - (conn as any).data.length);
 });

@@ -23,6 +23,8 @@ export interface ConnOptions {
   maxBufferedBytes: number;
   /** Frames are gathered into writes of about this size (one TLS record each, not one per packet). */
   writeBatchBytes: number;
+  /** Packets move from the queues to the socket while it holds less than this. */
+  socketBufferBytes: number;
 }
 
 export interface ConnHost {
@@ -106,7 +108,11 @@ export class RelayConn {
   /** A packet frame (recv or forward) into its queue; the oldest is dropped when the queue is full. */
   sendPacket(frame: Uint8Array, discovery: boolean): void {
     if (this.closed) return;
-    (discovery ? this.disco : this.data).push(frame);
+    const q = discovery ? this.disco : this.data;
+    q.push(frame);
+    // One read can carry more packets than a queue holds (a 64 KiB TLS read is 50 packets of 1,200
+    // bytes): move them to the socket now rather than drop the head before the end-of-read flush.
+    if (q.length >= q.capacity >> 1) this.flush();
     if (!this.flushQueued) {
       this.flushQueued = true;
       // Frames handed over in one read are written together after it: fewer writes, fewer TLS records.
@@ -165,9 +171,15 @@ export class RelayConn {
     }
   }
 
+  /**
+   * Moves queued packets to the transport while it holds less than socketBufferBytes. A write()
+   * returning false only means the stream passed its small high-water mark; stopping there would leave
+   * the 32-packet queues as the only buffer and drop most of a burst. Past socketBufferBytes the queues
+   * fill and drop their oldest, and 'drain' (with the write timeout armed) resumes the pump.
+   */
   private flush(): void {
-    if (this.closed || this.cancelWriteTimer) return;
-    for (;;) {
+    if (this.closed) return;
+    while (this.transport.bufferedBytes < this.opts.socketBufferBytes) {
       const batch: Uint8Array[] = [];
       let size = 0;
       while (size < this.opts.writeBatchBytes) {
@@ -177,9 +189,9 @@ export class RelayConn {
         size += f.length;
       }
       if (batch.length === 0) return;
-      const ok = this.transport.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size));
-      if (!ok) return this.awaitDrain();
+      if (!this.transport.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size))) this.awaitDrain();
     }
+    this.awaitDrain();
   }
 
   /** Not drained within the write timeout: the client is gone or not reading; it must not hold us. */

@@ -162,6 +162,10 @@ export class RelayServer implements ConnHost {
       ...(this.config.clientReadLimit ? { readLimit: this.config.clientReadLimit } : {}),
       maxBufferedBytes: 4 * 1024 * 1024,
       writeBatchBytes: 32 * 1024,
+      // What a receiving client may have in flight beyond its two queues. 256 KiB dropped 75% of a
+      // 40k packet/s burst on loopback (bursts outrun the TLS write); 1 MiB keeps it to a few percent
+      // and bounds a slow reader's memory (bench/relay.ts).
+      socketBufferBytes: 1024 * 1024,
     };
   }
 
@@ -214,7 +218,7 @@ export class RelayServer implements ConnHost {
     if (login.admitting) {
       // Clients may send right after client-info; keep a little until admission answers.
       if (login.pending.length >= (this.config.maxPendingFrames ?? 64)) return conn.close('too much before login');
-      login.pending.push({ type: frame.type, body: frame.body.slice() });
+      login.pending.push({ type: frame.type, body: f.copyOf(frame.body) });
       return;
     }
     if (frame.type !== f.FrameType.CLIENT_INFO) return conn.close('expected client-info');

@@ -70,7 +70,7 @@ export class WsReader {
       if (used === 0) break;
       at += used;
     }
-    this.pending = at === buf.length ? new Uint8Array(0) : buf.slice(at);
+    this.pending = at === buf.length ? new Uint8Array(0) : Uint8Array.prototype.slice.call(buf, at);
     if (this.pending.length > this.maxMessageBytes + 14) throw new DecodeError('websocket frame over the limit');
     return out;
   }
@@ -102,7 +102,8 @@ export class WsReader {
     const maskAt = at + head;
     if (masked) head += 4;
     if (buf.length - at < head + len) return 0;
-    const payload = buf.slice(at + head, at + head + len);
+    // A copy: Buffer#slice would be a view, and unmasking in place would change the caller's chunk.
+    const payload = Uint8Array.prototype.slice.call(buf, at + head, at + head + len);
     if (masked) for (let i = 0; i < len; i++) payload[i] = payload[i]! ^ buf[maskAt + (i & 3)]!;
     this.handle(fin, opcode, payload, out);
     return head + len;
