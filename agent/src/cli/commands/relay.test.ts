@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { newMachineKey } from '../../coord/sign.ts';
-import { connectClient, newNode, waitUntil } from '../../relay/server/testing.ts';
+import { createServer, type AddressInfo } from 'node:net';
+import { encodeSend } from '../../relay/frames.ts';
+import { connectClient, newNode, testCert, waitUntil, type TestClient } from '../../relay/server/testing.ts';
 import { SimNode } from '../../../../test/fakes/coord-node.ts';
 import { CONEGATE_BIN, runCli, startCoordProcess } from '../../../../test/fakes/coord-process.ts';
 import { recordPid } from '../../../../test/lab/proc.ts';
@@ -15,8 +17,16 @@ import { recordPid } from '../../../../test/lab/proc.ts';
 const dir = mkdtempSync(join(tmpdir(), 'relay-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function startRelay(args: string[]) {
-  const child = spawn(process.execPath, [CONEGATE_BIN, '--log-level', 'warn', 'relay', 'serve', '--listen', '127.0.0.1:0', '--self-signed', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONEGATE_CONFIG: '' } });
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((res) => s.close(() => res()));
+  return port;
+}
+
+async function startRelay(args: string[], defaults = true) {
+  const child = spawn(process.execPath, [CONEGATE_BIN, '--log-level', 'warn', 'relay', 'serve', ...(defaults ? ['--listen', '127.0.0.1:0', '--self-signed'] : []), '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONEGATE_CONFIG: '' } });
   recordPid(child.pid!, 'conegate relay serve');
   let out = '';
   let err = '';
@@ -36,8 +46,8 @@ async function startRelay(args: string[]) {
   return {
     ...info,
     url: `https://${info.listen}`,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGTERM');
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
       await exited;
     },
   };
@@ -98,5 +108,47 @@ test('with a coordinator: a registered node is admitted, an unknown key refused,
   } finally {
     await relay.kill();
     await coord.kill('SIGTERM');
+  }
+});
+
+/** Sends from one client to a key until the other client has it: at most `tries` packets, 200 ms apart. */
+async function sendUntilReceived(from: TestClient, to: TestClient, dst: Uint8Array, text: string, tries = 50): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    from.link.write(encodeSend(dst, Buffer.from(text)));
+    const got = await to.waitFor((m) => m.kind === 'recv' && Buffer.from(m.data).toString() === text, 200).then(() => true, () => false);
+    if (got) return;
+  }
+  throw new Error(`"${text}" never arrived`);
+}
+
+test('two relay processes of one region: A on the first, B on the second, both ways; kill -9 of the first, A back on the second', async () => {
+  const meshKeyFile = join(dir, 'mesh.key');
+  writeFileSync(meshKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  const cert = await testCert();
+  writeFileSync(join(dir, 'ha.crt'), cert.cert);
+  writeFileSync(join(dir, 'ha.key'), cert.key, { mode: 0o600 });
+  const [a, b] = [newNode(), newNode()];
+  const allow = join(dir, 'allow-ha');
+  writeFileSync(allow, `${a.hex}\n${b.hex}\n`);
+  const [p1, p2] = [await freePort(), await freePort()];
+  const peer = (port: number) => `https://127.0.0.1:${port}#sha256=${cert.fingerprint}`;
+  const common = ['--admission-allow-file', allow, '--mesh-key-file', meshKeyFile, '--tls-cert', join(dir, 'ha.crt'), '--tls-key', join(dir, 'ha.key')];
+  const r1 = await startRelay(['--listen', `127.0.0.1:${p1}`, '--state-dir', join(dir, 'ha1'), ...common, '--mesh-peer', peer(p2)], false);
+  const r2 = await startRelay(['--listen', `127.0.0.1:${p2}`, '--state-dir', join(dir, 'ha2'), ...common, '--mesh-peer', peer(p1)], false);
+  try {
+    const ca = await connectClient(r1, a);
+    const cb = await connectClient(r2, b);
+    await sendUntilReceived(cb, ca, a.key, 'b->a');
+    await sendUntilReceived(ca, cb, b.key, 'a->b');
+    await r1.kill('SIGKILL');
+    await ca.closed;
+    const again = await connectClient(r2, a);
+    await sendUntilReceived(cb, again, a.key, 'b->a again');
+    await sendUntilReceived(again, cb, b.key, 'a->b again');
+    again.link.close();
+    cb.link.close();
+  } finally {
+    await r1.kill();
+    await r2.kill();
   }
 });

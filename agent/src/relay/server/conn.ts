@@ -132,7 +132,11 @@ export class RelayConn {
     });
   }
 
-  close(reason: string): void {
+  /**
+   * Ends the connection. `goodbye` (a restarting frame) is sent first and the socket ended gracefully,
+   * cut anyway after goodbyeMs if the peer does not close its side.
+   */
+  close(reason: string, goodbye?: { frame: Uint8Array; waitMs: number }): void {
     if (this.closed) return;
     this.closed = true;
     this.cancelWriteTimer?.();
@@ -140,7 +144,12 @@ export class RelayConn {
     this.cancelResume?.();
     this.disco.clear();
     this.data.clear();
-    this.transport.close();
+    if (goodbye) {
+      this.transport.write(goodbye.frame);
+      this.transport.end();
+      const cancel = this.deps.clock.setTimer(goodbye.waitMs, () => this.transport.close());
+      this.transport.onClose(cancel);
+    } else this.transport.close();
     this.host.onClose(this, reason);
   }
 

@@ -43,6 +43,11 @@ export class MemoryTransport implements RelayTransport {
     this.closed = true;
     for (const fn of this.closeFns) fn();
   }
+  ended = false;
+  end(): void {
+    this.ended = true;
+    this.close();
+  }
   onData(fn: (chunk: Uint8Array) => void): void {
     this.dataFn = fn;
   }

@@ -165,3 +165,13 @@ test('keepalive frames every 60 s + jitter; health frame on a problem and when i
     await r.stop();
   }
 });
+
+test('stopping the relay tells each client to come back (restarting), then the connection ends', async () => {
+  const a = newNode();
+  const r = await startTestRelay({ admission: staticAdmission([a.hex]) });
+  const ca = await connectClient(r, a);
+  await r.stop();
+  await ca.closed;
+  const m = ca.messages.find((x) => x.kind === 'restarting');
+  assert.deepEqual(m, { kind: 'restarting', reconnectInMs: 500, tryForMs: 30_000 });
+});

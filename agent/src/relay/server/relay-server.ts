@@ -15,18 +15,17 @@
  * - "Not here" is answered for discovery packets only, at most 1/s per client (burst 3): a node then
  *   stops punching towards a peer that left, and a flood of sends to nowhere costs us little.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { CancelTimer, Clock } from '../../clock/clock.ts';
 import { DecodeError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import { isDisco } from '../../mesh/demux.ts';
-import { parseIp, toMappedV6 } from '../../net/ip.ts';
 import { TokenBucket, type BucketSpec } from '../../net/ratelimit.ts';
 import * as f from '../frames.ts';
 import { decodeMessage, type RelayMessage } from '../frames-message.ts';
-import { openClientInfo, RELAY_PROTOCOL_VERSION, sealJson, type RandomBytes } from '../frames-seal.ts';
+import { RELAY_PROTOCOL_VERSION, sealJson, type RandomBytes } from '../frames-seal.ts';
 import type { Admission } from './admission.ts';
 import { RelayConn, type ConnHost, type ConnOptions } from './conn.ts';
+import { checkLogin, presentFrameFor } from './login.ts';
 import type { RelayTransport } from './transport.ts';
 import { x25519 } from '@noble/curves/ed25519.js';
 
@@ -117,11 +116,14 @@ export class RelayServer implements ConnHost {
     this.started = false;
     this.cancelRecheck?.();
     this.cancelRecheck = undefined;
-    for (const c of [...this.conns]) c.close('server stopping');
+    // Clients are told to come back (here after a restart, or to another relay of the region) rather
+    // than find out from a dead socket.
+    const goodbye = { frame: f.encodeRestarting({ reconnectInMs: 500, tryForMs: 30_000 }), waitMs: 1_000 };
+    for (const c of [...this.conns]) c.close('server stopping', c.key && !c.isMesh ? goodbye : undefined);
   }
 
   stats(): RelayStats {
-    return { clients: this.clients.size, meshPeers: this.meshConns.size, ...this.counters };
+    return { clients: this.clients.size - new Set([...this.meshConns].map((c) => c.keyHex)).size, meshPeers: this.meshConns.size, ...this.counters };
   }
 
   /** Keys of the clients connected here (what a watching relay learns as peer-present). */
@@ -221,25 +223,13 @@ export class RelayServer implements ConnHost {
       login.pending.push({ type: frame.type, body: f.copyOf(frame.body) });
       return;
     }
-    if (frame.type !== f.FrameType.CLIENT_INFO) return conn.close('expected client-info');
-    let clientKey: Uint8Array;
-    let info;
-    try {
-      ({ clientKey } = f.decodeClientInfo(frame.body));
-      info = openClientInfo(f.decodeClientInfo(frame.body).sealed, this.config.serverSecret, clientKey);
-    } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
+    const v = checkLogin(frame, this.config.serverSecret, this.config.meshKey);
+    if (!v.ok) {
       this.counters.loginsRefused++;
-      return conn.close(`login refused: ${err.reason}`);
+      return conn.close(v.reason);
     }
-    const keyHex = Buffer.from(clientKey).toString('hex');
-    if (info.meshKey !== undefined) {
-      if (!this.meshKeyMatches(info.meshKey)) {
-        this.counters.loginsRefused++;
-        return conn.close('wrong mesh key');
-      }
-      return this.finishLogin(conn, login, clientKey, keyHex, true, info.prober === true);
-    }
+    const { key: clientKey, keyHex } = v;
+    if (v.mesh) return this.finishLogin(conn, login, clientKey, keyHex, true, v.prober);
     login.admitting = true;
     this.deps.admission.admitted([keyHex]).then(
       (yes) => {
@@ -249,7 +239,7 @@ export class RelayServer implements ConnHost {
           conn.sendControl(f.encodeHealth('this node key is not admitted to this relay'));
           return conn.close('not admitted');
         }
-        this.finishLogin(conn, login, clientKey, keyHex, false, info.prober === true);
+        this.finishLogin(conn, login, clientKey, keyHex, false, v.prober);
       },
       (err: unknown) => {
         this.counters.loginsRefused++;
@@ -259,12 +249,6 @@ export class RelayServer implements ConnHost {
         conn.close('admission unavailable');
       },
     );
-  }
-
-  private meshKeyMatches(given: string): boolean {
-    const want = this.config.meshKey;
-    if (!want) return false;
-    return timingSafeEqual(Buffer.from(given, 'hex'), Buffer.from(want, 'hex'));
   }
 
   private finishLogin(conn: RelayConn, login: LoginState, key: Uint8Array, keyHex: string, mesh: boolean, prober: boolean): void {
@@ -290,9 +274,7 @@ export class RelayServer implements ConnHost {
   }
 
   private presentFrame(conn: RelayConn): Uint8Array {
-    const ip = parseIp(conn.transport.remoteAddress.replace(/^::ffff:(?=\d+\.)/, ''));
-    const ip16 = ip ? (ip.family === 4 ? toMappedV6(ip.bytes) : ip.bytes) : undefined;
-    return f.encodePeerPresent({ key: conn.key!, ...(ip16 ? { ip: ip16, port: conn.transport.remotePort, flags: 0 } : {}) });
+    return presentFrameFor(conn.key!, conn.transport.remoteAddress, conn.transport.remotePort);
   }
 
   // ---- after login ----

@@ -14,6 +14,8 @@ export interface RelayTransport {
   resume(): void;
   /** Ends the connection now (idempotent); onClose follows. */
   close(): void;
+  /** Ends it after what is written has been sent (a goodbye frame); the caller still bounds the wait. */
+  end(): void;
   readonly remoteAddress: string;
   readonly remotePort: number;
   onData(fn: (chunk: Uint8Array) => void): void;
@@ -35,6 +37,7 @@ export function socketTransport(socket: Socket, head: Uint8Array = new Uint8Arra
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     close: () => socket.destroy(),
+    end: () => socket.end(),
     remoteAddress: socket.remoteAddress ?? '',
     remotePort: socket.remotePort ?? 0,
     onData(fn) {

@@ -41,6 +41,7 @@ export function wsTransport(socket: Socket, head: Uint8Array): RelayTransport {
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     close: () => socket.destroy(),
+    end: () => closeWith(1001), // RFC 6455 7.4.1: going away (server shutting down)
     remoteAddress: socket.remoteAddress ?? '',
     remotePort: socket.remotePort ?? 0,
     onData(fn) {
