@@ -174,6 +174,13 @@ export const MAP_FORMATS = {
   'host-port': (v: string) => parseHostPort(v) !== undefined,
 };
 
+export const relayAdmitRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodeKeys'],
+  properties: { nodeKeys: { type: 'array', minItems: 1, maxItems: LIMITS.maxAdmitKeys, items: key } },
+} as const;
+
 /** The relay map file given with --relay-map. */
 export const relayMapFileSchema = relayMapSchema;
 
