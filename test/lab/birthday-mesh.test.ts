@@ -63,6 +63,18 @@ describe('birthday attempt with conegate up: symmetric NAT vs port-restricted NA
   };
   const peerOf = async (node: string, peer: string) => (await status(node)).mesh.peers.find((p) => p.name === peer.replace('.', '-'));
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
+  let upArgs: (node: string) => string[] = () => [];
+  const ups = new Map<string, LabProcess>();
+  const startUp = async () => {
+    await Promise.all(
+      NODES.map(async (node) => {
+        const p = lab.spawnConegate(node, upArgs(node), { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
+        procs.push(p);
+        ups.set(node, p);
+        await p.waitForOutput(/agent: up/, 60_000, 'stderr');
+      }),
+    );
+  };
   const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
 
   before(async () => {
@@ -107,11 +119,10 @@ describe('birthday attempt with conegate up: symmetric NAT vs port-restricted NA
         };
         writeFileSync(path, JSON.stringify(config));
         configs.set(node, path);
-        const p = lab.spawnConegate(node, ['up', '--foreground', '--config', path, '--auth-key', authKey], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
-        procs.push(p);
-        await p.waitForOutput(/agent: up/, 60_000, 'stderr');
       }),
     );
+    upArgs = (node) => ['up', '--foreground', '--config', configs.get(node)!, '--auth-key', authKey];
+    await startUp();
   });
 
   after(async () => {
@@ -121,18 +132,33 @@ describe('birthday attempt with conegate up: symmetric NAT vs port-restricted NA
     await lab?.destroy();
   });
 
-  it('relayed first, then direct by the birthday attempt; the tunnel runs over the hard side\'s winning extra socket', async () => {
+  /** Traffic from the hard side, then both sides' paths once the hard side's is direct or its attempt failed. */
+  const attempt = async () => {
     await waitFor('both know each other\'s home region', async () => ((await peerOf('h.h1', 'e.h1'))?.homeRelay === 'r1' && (await peerOf('e.h1', 'h.h1'))?.homeRelay === 'r1' ? true : undefined));
     const [sh, se] = [await status('h.h1'), await status('e.h1')];
     const t0 = Date.now();
     // First traffic from the hard side: the relay carries it while discovery runs.
     await waitFor('h.h1 -> e.h1 ping', async () => ((await ping('h.h1', meshV4(se))) ? true : undefined), 30_000);
     const firstPingMs = Date.now() - t0;
-    const hPath = await waitFor('h.h1 direct to e.h1', async () => {
+    const hPath = await waitFor('h.h1 direct to e.h1, or its birthday attempt failed', async () => {
       const p = (await peerOf('h.h1', 'e.h1'))?.path;
-      return p?.kind === 'direct' ? p : undefined;
+      return p?.kind === 'direct' || p?.birthday?.last?.ok === false ? p : undefined;
     }, 45_000);
-    const directMs = Date.now() - t0;
+    return { sh, se, firstPingMs, hPath, directMs: Date.now() - t0 };
+  };
+
+  it('relayed first, then direct by the birthday attempt; the tunnel runs over the hard side\'s winning extra socket', async () => {
+    let first = await attempt();
+    if (first.hPath.kind !== 'direct') {
+      // 98% per attempt: one failure in 50 is expected, and the engine then backs off 5 min. Fresh
+      // processes (the back-off lives in memory) get one more attempt; a second failure fails the test.
+      process.stderr.write(`birthday via conegate up: first attempt failed (${JSON.stringify(first.hPath.birthday)}); restarting both nodes for one more\n`);
+      for (const node of NODES) await ups.get(node)!.stop();
+      await startUp();
+      first = await attempt();
+    }
+    const { sh, se, firstPingMs, hPath, directMs } = first;
+    assert.equal(hPath.kind, 'direct', JSON.stringify(hPath));
     const ePath = await waitFor('e.h1 direct to h.h1', async () => {
       const p = (await peerOf('e.h1', 'h.h1'))?.path;
       return p?.kind === 'direct' ? p : undefined;
