@@ -16,7 +16,7 @@ import {
 import { relayReason } from './reasons.ts';
 import { Rounds, type EngineSelf } from './rounds.ts';
 import { shouldSwitch } from './scoring.ts';
-import { PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
+import { FALLBACK_MAX_AGE_MS, PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
 import type { DiscoMessage } from './types.ts';
 
 export interface DiscoEngineConfig {
@@ -90,6 +90,12 @@ export class DiscoEngine implements PathEngine {
     const key = this.byDisco.get(from);
     const s = key === undefined ? undefined : this.peers.get(key);
     if (!s) return [];
+    const out = this.dispatch(s, m, via, nowMs);
+    this.rounds.planWake(s, nowMs);
+    return out;
+  }
+
+  private dispatch(s: PeerState, m: DiscoMessage, via: Via, nowMs: number): PathAction[] {
     switch (m.type) {
       case 'ping':
         return this.onPing(s, m, via, nowMs);
@@ -113,7 +119,9 @@ export class DiscoEngine implements PathEngine {
     if (!s || !a || a.role !== 'hard' || nowMs >= a.endMs) return ids.length ? [{ t: 'close-sockets', ids }] : [];
     a.sockets.push(...ids);
     pushEvent(s, nowMs, `birthday attempt ${a.id}: ${ids.length} extra sockets open, pinging ${formatEndpoint(a.easy)} from each`);
-    return ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
+    const out = ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
+    this.rounds.planWake(s, nowMs);
+    return out;
   }
 
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
@@ -126,15 +134,26 @@ export class DiscoEngine implements PathEngine {
       recordOutcome(c, false);
     }
     for (const [tx, p] of s.pending) if (p.candKey === key) s.pending.delete(tx);
-    if (s.best?.candKey !== key) return [];
+    if (s.best?.candKey !== key) {
+      this.rounds.planWake(s, nowMs);
+      return [];
+    }
     // The path in use failed to send: fall through to the best other candidate that answered lately
     // (an IPv6 error lands on IPv4), else to the relay, and ping the rest in the same round.
     s.best = undefined;
     const next = this.bestAnswering(s, nowMs);
-    if (next) this.switchTo(s, next, nowMs, `send to ${formatEndpoint(via.endpoint)} failed`);
-    else pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
-    if (!s.best) s.discoStartMs = nowMs;
-    return this.rounds.pingAll(s, nowMs, false);
+    const out: PathAction[] = [];
+    if (next) {
+      // Untrusted until its own pong: the relay carries a copy meanwhile (route returns both).
+      out.push(...this.switchTo(s, next, nowMs, `send to ${formatEndpoint(via.endpoint)} failed`, false));
+      out.push(this.rounds.ping(s, next, nowMs));
+    } else {
+      pushEvent(s, nowMs, `send to ${formatEndpoint(via.endpoint)} failed; on relay`);
+      s.discoStartMs = nowMs;
+    }
+    out.push(...this.rounds.pingAll(s, nowMs, false));
+    this.rounds.planWake(s, nowMs);
+    return out;
   }
 
   onLinkChange(nowMs: number): PathAction[] {
@@ -262,7 +281,8 @@ export class DiscoEngine implements PathEngine {
     this.sourceIndex = undefined;
     // Reset the ping timers and ping all at once: our pings must cross the peer's, which are on the way now.
     for (const c of s.cands.values()) c.lastPingMs = undefined;
-    if (!s.best) s.discoStartMs = nowMs;
+    // Not a restart of the fast phase: two relayed peers would keep each other at 5 s rounds forever.
+    if (!s.best) s.discoStartMs ??= nowMs;
     s.lastRoundMs = nowMs;
     const out = this.rounds.pingAll(s, nowMs, true);
     // Answer with our own candidates and NAT kind (once per 5 s), so the peer can decide on a birthday attempt.
@@ -299,9 +319,9 @@ export class DiscoEngine implements PathEngine {
     return losers.length ? [{ t: 'close-sockets', ids: losers }] : [];
   }
 
-  private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string): PathAction[] {
+  private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string, trusted = true): PathAction[] {
     const old = s.best;
-    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: nowMs + TRUST_MS };
+    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: trusted ? nowMs + TRUST_MS : nowMs };
     s.heartbeatsLostInRow = 0;
     s.lastHeartbeatMs = nowMs;
     s.lastFullProbeMs ??= nowMs;
@@ -321,11 +341,15 @@ export class DiscoEngine implements PathEngine {
     return c ? measured(c) : undefined;
   }
 
-  /** The best candidate that answered within the trust window (fallback when the path in use fails). */
+  /**
+   * The fallback when the path in use fails to send: the best other candidate whose last ping was answered
+   * within two re-probe periods (other candidates are pinged only at re-probes, so "answered lately" cannot
+   * mean the 6.5 s trust window).
+   */
   private bestAnswering(s: PeerState, nowMs: number): Candidate | undefined {
     let best: Candidate | undefined;
     for (const c of s.cands.values()) {
-      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= TRUST_MS || (c.failedUntilMs ?? 0) > nowMs) continue;
+      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= FALLBACK_MAX_AGE_MS || c.outcomes.at(-1) !== true || (c.failedUntilMs ?? 0) > nowMs) continue;
       if (!best || shouldSwitch(measured(c)!, measured(best))) best = c;
     }
     return best;

@@ -9,6 +9,9 @@ import type { BirthdayState } from './birthday.ts';
 import type { Measured } from './scoring.ts';
 import { EVENT_HISTORY, LOSS_WINDOW, PEER_REFLEXIVE_TTL_MS, RTT_SAMPLES, SUSPECT_MIN_MS } from './timing.ts';
 
+/** Peer-reflexive candidates kept per peer at most. */
+export const MAX_PEER_REFLEXIVE = 64;
+
 export type CandidateSource = 'map' | 'call-me-maybe' | 'peer-reflexive';
 
 export interface Candidate {
@@ -128,9 +131,19 @@ export function setCallMeMaybe(s: PeerState, endpoints: Endpoint[]): Candidate[]
 /** A ping from an address we did not know becomes a candidate on the socket it arrived on. */
 export function heardFrom(s: PeerState, endpoint: Endpoint, socket: SocketId, nowMs: number): { cand: Candidate; isNew: boolean } {
   const isNew = !s.cands.has(candidateKey(endpoint, socket));
+  if (isNew) evictPeerReflexive(s, MAX_PEER_REFLEXIVE - 1);
   const cand = addCandidate(s, endpoint, socket, 'peer-reflexive');
   cand.lastHeardMs = nowMs;
   return { cand, isNew };
+}
+
+/** A peer behind a NAT that maps per destination shows up from many ports; memory stays bounded by
+ * forgetting the least recently heard peer-reflexive candidates (never the path in use). */
+function evictPeerReflexive(s: PeerState, keep: number): void {
+  const prflx = [...s.cands.values()].filter((c) => c.source === 'peer-reflexive' && c.key !== s.best?.candKey);
+  if (prflx.length <= keep) return;
+  prflx.sort((a, b) => (a.lastHeardMs ?? 0) - (b.lastHeardMs ?? 0));
+  for (const c of prflx.slice(0, prflx.length - keep)) s.cands.delete(c.key);
 }
 
 /** Drops peer-reflexive candidates 45 s after they were last heard from or answered (never the path in use

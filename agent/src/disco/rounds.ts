@@ -12,7 +12,7 @@ import {
 } from './peer-state.ts';
 import { classifyAddress } from './scoring.ts';
 import {
-  ACTIVE_MS, HEARTBEAT_MS, LOST_PINGS_TO_DROP, PING_INTERVAL_MS, PING_TIMEOUT_MS, RELAYED_FAST_PHASE_MS, RELAYED_ROUND_FAST_MS,
+  ACTIVE_MS, HEARTBEAT_MS, LOST_PINGS_TO_DROP, PEER_REFLEXIVE_TTL_MS, PING_INTERVAL_MS, PING_TIMEOUT_MS, RELAYED_FAST_PHASE_MS, RELAYED_ROUND_FAST_MS,
   RELAYED_ROUND_SLOW_MS, REPROBE_MS, REPROBE_SKIP_RTT_MS, RESTUN_JITTER_MS, RESTUN_MIN_MS, STUN_STALE_MS,
 } from './timing.ts';
 
@@ -145,6 +145,9 @@ export class Rounds {
       if (np !== undefined) times.push(np);
     }
     if (s.birthday.dueMs !== undefined) times.push(s.birthday.dueMs);
+    for (const c of s.cands.values()) {
+      if (c.source === 'peer-reflexive') times.push(Math.max(c.lastHeardMs ?? -Infinity, c.lastPongMs ?? -Infinity) + PEER_REFLEXIVE_TTL_MS);
+    }
     if (this.active(s, nowMs)) {
       if (isTrusted(s, nowMs)) {
         times.push((s.lastHeartbeatMs ?? nowMs) + HEARTBEAT_MS, trustEndsMs(s)!);

@@ -30,6 +30,8 @@ export const RELAYED_FAST_PHASE_MS = 30_000;
 export const RELAYED_ROUND_SLOW_MS = 30_000;
 /** The path in use is given up (relay only) after this many heartbeats in a row without a pong. */
 export const LOST_PINGS_TO_DROP = 3;
+/** On a send error, another candidate whose last ping was answered within this long takes over at once. */
+export const FALLBACK_MAX_AGE_MS = 2 * 60_000;
 /** A candidate whose send failed (EHOSTUNREACH, ENETUNREACH) is skipped this long, then tried again. */
 export const SEND_ERROR_HOLD_MS = 5_000;
 /** Re-STUN while active, every 20 s plus up to 6 s of jitter (NAT UDP timeouts are often 30 s). */
@@ -41,6 +43,6 @@ export const STUN_STALE_MS = 27_000;
 export const SWITCH_MIN_POINTS = 1;
 /** Ping outcomes remembered per candidate to measure loss; RTT samples kept (the minimum is used). */
 export const LOSS_WINDOW = 8;
-export const RTT_SAMPLES = 4;
+export const RTT_SAMPLES = 8;
 /** Path-change events kept per peer for `status`. */
 export const EVENT_HISTORY = 32;
