@@ -78,6 +78,14 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
     return { code: r.code, error: j.error, bytes: j.end?.sum_received?.bytes ?? 0, mbps: (j.end?.sum_received?.bits_per_second ?? 0) / 1e6, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
   };
 
+  const agents = new Map<string, LabProcess>();
+  const startAgent = async (node: string, extra: string[] = []) => {
+    const p = lab.spawnConegate(node, ['up', '--foreground', '--config', configs.get(node)!, ...extra], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
+    procs.push(p);
+    agents.set(node, p);
+    await p.waitForOutput(/agent: up/, 60_000, 'stderr');
+  };
+
   before(async () => {
     requirePeers({ ping: 'iputils-ping', iperf3: 'iperf3', nft: 'nftables', openssl: 'openssl' });
     lab = await createLab({
@@ -129,9 +137,7 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
         };
         writeFileSync(path, JSON.stringify(config));
         configs.set(node, path);
-        const p = lab.spawnConegate(node, ['up', '--foreground', '--config', path, '--auth-key', authKey], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
-        procs.push(p);
-        await p.waitForOutput(/agent: up/, 60_000, 'stderr');
+        await startAgent(node, ['--auth-key', authKey]);
       }),
     );
   });
@@ -210,13 +216,28 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
   it('(c) symmetric NAT against port-restricted: direct through a birthday attempt over an extra socket', async () => {
     const sc = await status('c.h1');
     await waitFor('e.h1 knows c.h1\'s home region', async () => ((await peerOf('e.h1', 'c.h1'))?.homeRelay === 'r1' ? true : undefined));
-    const t0 = Date.now();
-    await waitFor('e.h1 -> c.h1 ping', async () => ((await ping('e.h1', meshV4(sc))) ? true : undefined));
-    const p = await waitFor('e.h1 -> c.h1 direct', async () => {
-      await ping('e.h1', meshV4(sc));
-      const x = await peerOf('e.h1', 'c.h1');
-      return x?.path?.kind === 'direct' ? x : undefined;
-    }, 120_000);
+    // One attempt succeeds with ~98% (256 sockets x 1,024 probes); a failed one makes both engines wait
+    // 5 minutes, so the second try is on fresh processes (same identities, no auth key needed).
+    const attempt = async () => {
+      await waitFor('e.h1 -> c.h1 ping', async () => ((await ping('e.h1', meshV4(sc))) ? true : undefined));
+      return waitFor('e.h1 -> c.h1 direct, or the attempt failed', async () => {
+        await ping('e.h1', meshV4(sc));
+        const x = await peerOf('e.h1', 'c.h1');
+        return x?.path?.kind === 'direct' || x?.path?.reason?.code === 'birthday-failed' || x?.path?.reason?.code === 'birthday-backoff' ? x : undefined;
+      }, 60_000);
+    };
+    let t0 = Date.now();
+    let p = await attempt();
+    if (p.path?.kind !== 'direct') {
+      process.stderr.write(`birthday: the first attempt failed (${JSON.stringify(p.path)}); once more on fresh processes\n`);
+      for (const node of ['e.h1', 'c.h1']) {
+        await agents.get(node)!.stop();
+        await startAgent(node);
+      }
+      t0 = Date.now();
+      p = await attempt();
+    }
+    assert.equal(p.path?.kind, 'direct', JSON.stringify(p.path));
     const ms = Date.now() - t0;
     const raw = (await status('e.h1')).mesh.peers.find((x) => x.name === 'c-h1')!.path as PathJson & { socket: number | null; birthday: unknown };
     process.stderr.write(`birthday: direct ${ms} ms after the first ping; path ${p.path!.endpoint} socket ${raw.socket}; report ${JSON.stringify(raw.birthday)}\n`);
