@@ -31,6 +31,7 @@ export type CgCode =
   | 'CG_STORE_FAILED'
   | 'CG_RELAY_REFUSED'
   | 'CG_PROXY_REFUSED'
+  | 'CG_BIRTHDAY_REFUSED'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -84,6 +85,7 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_STORE_FAILED: 1,
   CG_RELAY_REFUSED: 1,
   CG_PROXY_REFUSED: 1,
+  CG_BIRTHDAY_REFUSED: 1,
   CG_INTERNAL: 1,
 };
 
