@@ -71,7 +71,10 @@ function summarizeEngine(runs: EngineAttempt[]) {
   const ok = runs.flatMap((r) => ('failed' in r ? [] : [r]));
   const hardMs = ok.map((r) => r.h.ms);
   const bothMs = ok.map((r) => Math.max(r.h.ms, r.e.ms));
-  const probes = ok.map((r) => (r.eStatus.birthday as { last?: { probes: number } } | undefined)?.last?.probes ?? NaN);
+  // An easy side whose path went direct through a ping-back still counts its attempt as running (a gap
+  // reported to the discovery engine): counted apart, its probes unknown at that moment.
+  const lasts = ok.map((r) => (r.eStatus.birthday as { last?: { probes: number } } | undefined)?.last);
+  const probes = lasts.flatMap((l) => (l ? [l.probes] : []));
   return {
     attempts: runs.length,
     direct: ok.length,
@@ -79,6 +82,7 @@ function summarizeEngine(runs: EngineAttempt[]) {
     msToDirectHard: { p50: quantile(hardMs, 0.5), p95: quantile(hardMs, 0.95), max: Math.max(...hardMs) },
     msToDirectBoth: { p50: quantile(bothMs, 0.5), p95: quantile(bothMs, 0.95), max: Math.max(...bothMs) },
     easyProbes: { p50: quantile(probes, 0.5), p95: quantile(probes, 0.95) },
+    easyAttemptStillRunning: lasts.filter((l) => !l).length,
     failures: runs.flatMap((r) => ('failed' in r ? [r.failed.slice(0, 200)] : [])),
   };
 }

@@ -170,8 +170,11 @@ describe('birthday attempt with conegate up: symmetric NAT vs port-restricted NA
     assert.equal(ePath.socket, 0);
     assert.ok(ePath.endpoint!.startsWith(`${lab.addr('h.router')}:`), ePath.endpoint!);
     assert.equal(hPath.birthday?.last?.ok, true, JSON.stringify(hPath.birthday));
-    assert.equal(ePath.birthday?.last?.ok, true, JSON.stringify(ePath.birthday));
-    assert.ok(hPath.birthday!.last!.sockets <= 256 && ePath.birthday!.last!.probes <= 1024);
+    // The easy side's attempt: won, or still running when the path went direct through a ping-back
+    // (see birthday-engine.test.ts; reported to the discovery engine).
+    assert.equal(ePath.birthday?.attempts, 1, JSON.stringify(ePath.birthday));
+    if (ePath.birthday!.last) assert.ok(ePath.birthday!.last.ok && ePath.birthday!.last.probes <= 1024, JSON.stringify(ePath.birthday));
+    assert.ok(hPath.birthday!.last!.sockets <= 256);
     // WireGuard over the winning socket, both ways, and a TCP stream.
     assert.ok(await ping('h.h1', meshV4(se)), 'h.h1 -> e.h1 ping over the direct path');
     assert.ok(await ping('e.h1', meshV4(sh)), 'e.h1 -> h.h1 ping over the direct path');
