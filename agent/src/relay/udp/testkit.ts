@@ -1,0 +1,56 @@
+/** Helpers for the UDP relay's tests: deterministic node keys and sealed control packets. */
+import { createHash } from 'node:crypto';
+import { keyToHex } from '../../wg/keys.ts';
+import type { Endpoint } from '../../wg/ports.ts';
+import { decodeControlEnvelope, encodeControlPacket, openControl, type ControlMessage } from './codec.ts';
+import { publicKeyOf, sharedBoxKey } from './seal.ts';
+
+export interface TestNode {
+  name: string;
+  discoPrivate: Uint8Array;
+  discoPublic: Uint8Array;
+  discoHex: string;
+  nodeKey: Uint8Array;
+  nodeHex: string;
+}
+
+export function testNode(name: string): TestNode {
+  const discoPrivate = Uint8Array.from(createHash('sha256').update(`disco ${name}`).digest());
+  const discoPublic = publicKeyOf(discoPrivate);
+  const nodeKey = publicKeyOf(Uint8Array.from(createHash('sha256').update(`node ${name}`).digest()));
+  return { name, discoPrivate, discoPublic, discoHex: keyToHex(discoPublic), nodeKey, nodeHex: keyToHex(nodeKey) };
+}
+
+/** A map of mesh members, as the relay's deps want it. */
+export function testMap(nodes: TestNode[]): { nodeForDisco(d: string): string | undefined; isMember(n: string): boolean; remove(n: TestNode): void } {
+  const members = new Map(nodes.map((n) => [n.discoHex, n.nodeHex]));
+  return {
+    nodeForDisco: (d) => members.get(d),
+    isMember: (n) => [...members.values()].includes(n),
+    remove: (n) => void members.delete(n.discoHex),
+  };
+}
+
+/** Deterministic "random" bytes: a counter through SHA-256. */
+export function testRandom(seed = 'seed'): (n: number) => Uint8Array {
+  let i = 0;
+  return (n) => {
+    const out = new Uint8Array(n);
+    for (let o = 0; o < n; o += 32) out.set(createHash('sha256').update(`${seed} ${i++}`).digest().subarray(0, Math.min(32, n - o)), o);
+    return out;
+  };
+}
+
+export function sealFrom(from: TestNode, toDiscoPublic: Uint8Array, m: ControlMessage): Uint8Array {
+  return encodeControlPacket(m, from.discoPublic, sharedBoxKey(from.discoPrivate, toDiscoPublic)!, new Uint8Array(24).fill(7));
+}
+
+export function openAt(to: TestNode, packet: Uint8Array): ControlMessage {
+  const env = decodeControlEnvelope(packet);
+  return openControl(env, sharedBoxKey(to.discoPrivate, env.senderKey)!);
+}
+
+export interface Sent {
+  packet: Uint8Array;
+  to: Endpoint;
+}
