@@ -54,3 +54,33 @@ export interface Sent {
   packet: Uint8Array;
   to: Endpoint;
 }
+
+/** One UDP socket on loopback as a one-socket SocketSet (what the path router's socket set gives the client). */
+export async function loopbackSocket(): Promise<{
+  send(socket: number, packet: Uint8Array, to: Endpoint): void;
+  onReceive(h: (packet: Uint8Array, from: Endpoint, socket: number) => void): void;
+  port: number;
+  close(): Promise<void>;
+}> {
+  const { createSocket } = await import('node:dgram');
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  let handler: (packet: Uint8Array, from: Endpoint, socket: number) => void = () => undefined;
+  s.on('message', (msg, rinfo) => handler(msg, rinfo, 0));
+  s.on('error', () => undefined);
+  return {
+    send: (_socket, packet, to) => s.send(packet, to.port, to.address, () => undefined),
+    onReceive: (h) => void (handler = h),
+    port: s.address().port,
+    close: () => new Promise<void>((resolve) => s.close(() => resolve())),
+  };
+}
+
+/** Resolves when cond() holds, checking on every event-loop turn; rejects after `timeoutMs` with `what`. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
