@@ -1,3 +1,5 @@
+import { udpRelaySchema, type UdpRelayConfig } from './udp-relay.ts';
+
 /**
  * Config section `mesh`: the node's coordinator session (`conegate up`). Every `up` flag has its key
  * here, so the service runs from the config file alone. The auth key is a secret: it lives in a file
@@ -22,6 +24,7 @@ export const meshSchema = {
       description: 'SHA-256 of the coordinator\'s certificate (hex, colons allowed), pinned instead of a CA.',
     },
     controlSocket: { type: 'string', minLength: 1, description: 'Control socket path; default <stateDir>/conegate.sock.' },
+    udpRelay: { ...udpRelaySchema, default: {} },
   },
 } as const;
 
@@ -36,4 +39,5 @@ export interface MeshConfig {
   ca?: string;
   coordinatorFingerprint?: string;
   controlSocket?: string;
+  udpRelay: UdpRelayConfig;
 }
