@@ -60,6 +60,7 @@ export class CoordSession {
   private cancelWait: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private endpointsWanted: Endpoint[] | undefined;
+  private udpRelayWanted: string | undefined;
   private endpointsSent: string | undefined;
 
   constructor(private readonly config: SessionConfig, private readonly deps: SessionDeps, private readonly events: SessionEvents = {}) {}
@@ -76,9 +77,11 @@ export class CoordSession {
     await this.running;
   }
 
-  /** Endpoints this node can be reached at; sent now if the stream is up, else after the next connect. */
-  reportEndpoints(endpoints: Endpoint[]): void {
+  /** Endpoints this node can be reached at, and the "ip:port" of the UDP relay it offers (mesh.udpRelay);
+   * sent now if the stream is up, else after the next connect. */
+  reportEndpoints(endpoints: Endpoint[], udpRelay?: string): void {
     this.endpointsWanted = endpoints.slice(0, LIMITS.maxEndpoints);
+    this.udpRelayWanted = udpRelay;
     if (this.phase === 'streaming') void this.flushEndpoints();
   }
 
@@ -89,10 +92,11 @@ export class CoordSession {
   private async flushEndpoints(): Promise<void> {
     const want = this.endpointsWanted;
     if (!want) return;
-    const text = JSON.stringify(want);
+    const udpRelay = this.udpRelayWanted;
+    const text = JSON.stringify([want, udpRelay]);
     if (text === this.endpointsSent) return;
     try {
-      await this.deps.api.endpoints({ endpoints: want });
+      await this.deps.api.endpoints(udpRelay === undefined ? { endpoints: want } : { endpoints: want, udpRelay });
       this.endpointsSent = text;
       this.endpointReports.ok++;
       this.deps.log.info({ endpoints: want.map((e) => e.addr) }, 'mesh: endpoints reported');
