@@ -1,0 +1,139 @@
+/**
+ * UDP relay throughput: 1,200-byte datagrams from one socket to another on loopback, directly and through
+ * the UDP relay (a relay process of its own: test/lab/udp-relay-node.ts relay), in one run, alternating
+ * rounds (median reported, every round kept: this machine is shared). Reports delivered packets/s,
+ * Mbit/s of payload, loss, and the relay process's CPU over each relayed round.
+ * The TCP relay column comes when the relay server (agent/src/relay/server) is on this branch.
+ *
+ *   npm run bench udp-relay [-- --seconds=3 --rounds=3]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { realClock } from '../agent/src/clock/clock.ts';
+import { createUdpRelayClient } from '../agent/src/relay/udp/client.ts';
+import { testNode, waitFor } from '../agent/src/relay/udp/testkit.ts';
+import type { UdpRelayVia } from '../agent/src/relay/udp/types.ts';
+
+const SIZE = 1200;
+const BURST = 32;
+
+function opt(args: string[], name: string, fallback: number): number {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.split('=')[1]) : fallback;
+}
+
+function cpuSec(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function udpSocket(): Promise<Socket> {
+  const s = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  s.on('error', () => undefined);
+  return s;
+}
+
+interface Round {
+  pps: number;
+  mbps: number;
+  lossPercent: number;
+  relayCpuPercent?: number;
+}
+
+/** Sends for `seconds` in bursts (one burst per event-loop turn), counts what arrives; rate over the sending time. */
+async function blast(send: () => void, received: () => number, seconds: number): Promise<Round> {
+  const start = received();
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  let sent = 0;
+  while (performance.now() < end) {
+    for (let i = 0; i < BURST; i++) send();
+    sent += BURST;
+    await new Promise((r) => setImmediate(r));
+  }
+  // Late packets still in the socket buffers count; bounded wait.
+  const settle = performance.now() + 500;
+  let last = received();
+  while (performance.now() < settle) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (received() === last && received() - start >= sent) break;
+    last = received();
+  }
+  const got = received() - start;
+  const sec = (performance.now() - t0) / 1000;
+  return { pps: Math.round(got / sec), mbps: Math.round(((got * SIZE * 8) / sec / 1e6) * 10) / 10, lossPercent: Math.round((1 - got / sent) * 1000) / 10 };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function run(args: string[]): Promise<object> {
+  const seconds = opt(args, 'seconds', 3);
+  const rounds = opt(args, 'rounds', 3);
+  const port = 20000 + (process.pid % 20000);
+  const relayProc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/lab/udp-relay-node.ts', 'relay', '--listen', `127.0.0.1:${port}`, '--members', 'relay,a,b'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      relayProc.stdout!.on('data', (d: Buffer) => d.toString().includes('"listening"') && resolve());
+      relayProc.once('exit', (code) => reject(new Error(`relay exited (${code})`)));
+    });
+    const sa = await udpSocket();
+    const sb = await udpSocket();
+    const A = testNode('a');
+    const B = testNode('b');
+    const R = testNode('relay');
+    const relay = { endpoint: { address: '127.0.0.1', port }, nodeKey: R.nodeHex, discoKey: R.discoHex };
+    const mk = (me: typeof A, s: Socket) => {
+      const c = createUdpRelayClient({ discoPrivate: me.discoPrivate, discoPublic: me.discoPublic, nodeKey: me.nodeKey, clock: realClock, sockets: { send: (_i, p, to) => s.send(p, to.port, to.address) } });
+      s.on('message', (m, r) => {
+        if (!c.receive(m, r, 0)) direct++;
+      });
+      return c;
+    };
+    let direct = 0;
+    let relayed = 0;
+    const a = mk(A, sa);
+    const b = mk(B, sb);
+    b.onPacket(() => relayed++);
+    a.want(B.nodeHex, relay);
+    b.want(A.nodeHex, relay);
+    await waitFor(() => !!a.via(B.nodeHex) && !!b.via(A.nodeHex), 'both bound');
+    const via = a.via(B.nodeHex) as UdpRelayVia;
+    const payload = new Uint8Array(SIZE).fill(0x5a);
+    const bPort = sb.address().port;
+    const results: { direct: Round[]; udpRelay: Round[] } = { direct: [], udpRelay: [] };
+    for (let i = 0; i < rounds; i++) {
+      results.direct.push(await blast(() => sa.send(payload, bPort, '127.0.0.1'), () => direct, seconds));
+      const c0 = cpuSec(relayProc.pid!);
+      const t0 = performance.now();
+      const r = await blast(() => a.send(via, payload), () => relayed, seconds);
+      r.relayCpuPercent = Math.round(((cpuSec(relayProc.pid!) - c0) / ((performance.now() - t0) / 1000)) * 1000) / 10;
+      results.udpRelay.push(r);
+    }
+    a.close();
+    b.close();
+    sa.close();
+    sb.close();
+    const summary = (rs: Round[]) => ({ pps: median(rs.map((r) => r.pps)), mbps: median(rs.map((r) => r.mbps)), lossPercent: median(rs.map((r) => r.lossPercent)) });
+    const d = summary(results.direct);
+    const u = summary(results.udpRelay);
+    return {
+      datagramBytes: SIZE,
+      seconds,
+      rounds,
+      direct: d,
+      udpRelay: { ...u, relayCpuPercent: median(results.udpRelay.map((r) => r.relayCpuPercent!)) },
+      udpRelayVsDirect: Math.round((u.pps / d.pps) * 100) / 100,
+      tcpRelay: 'not measured: the TCP relay server is not on this branch',
+      allRounds: results,
+      machine: { cpus: cpus().length, loadavg1: loadavg()[0], note: 'shared 2-core machine; one sender process, relay in its own process, loopback' },
+    };
+  } finally {
+    relayProc.kill('SIGTERM');
+  }
+}
