@@ -142,7 +142,20 @@ export type CoordErrorCode =
   | 'rate-limited'
   | 'too-large'
   | 'no-address'
-  | 'internal';
+  | 'internal'
+  | 'relay-unauthorized';
+
+/**
+ * POST /v1/relay/admit (relay servers only; `authorization: Bearer <relay secret>`): which of these
+ * node keys belong to a live (registered, not revoked) node. The relay admits a client only if its key
+ * is in `admitted`, and re-asks for its connected keys to disconnect revoked ones.
+ */
+export interface RelayAdmitRequest {
+  nodeKeys: KeyHex[];
+}
+export interface RelayAdmitResponse {
+  admitted: KeyHex[];
+}
 
 /**
  * Request authentication: header `authorization: CG1 <machineKeyHex> <timeMs> <signatureHex>`, where the
@@ -169,6 +182,8 @@ export const LIMITS = {
   keepaliveSec: 50,
   keepaliveJitterSec: 9,
   streamSilenceTimeoutMs: 120_000,
+  /** Node keys per relay admission request. */
+  maxAdmitKeys: 1000,
   /** Changes are coalesced this long before they are sent. */
   coalesceMs: 250,
 } as const;

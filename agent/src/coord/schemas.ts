@@ -177,8 +177,37 @@ export const MAP_FORMATS = {
   'host-port': (v: string) => parseHostPort(v) !== undefined,
 };
 
-/** The relay map file given with --relay-map. */
-export const relayMapFileSchema = relayMapSchema;
+export const relayAdmitRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodeKeys'],
+  properties: { nodeKeys: { type: 'array', minItems: 1, maxItems: LIMITS.maxAdmitKeys, items: key } },
+} as const;
+
+/**
+ * The relay map file given with --relay-map: the stream's schema, but strict (an operator's typo such as
+ * "certSha265" must be an error at start, not a pin silently missing from every node's map).
+ */
+export const relayMapFileSchema = {
+  ...relayMapSchema,
+  additionalProperties: false,
+  properties: {
+    regions: {
+      ...relayMapSchema.properties.regions,
+      items: {
+        ...relayMapSchema.properties.regions.items,
+        additionalProperties: false,
+        properties: {
+          ...relayMapSchema.properties.regions.items.properties,
+          nodes: {
+            ...relayMapSchema.properties.regions.items.properties.nodes,
+            items: { ...relayMapSchema.properties.regions.items.properties.nodes.items, additionalProperties: false },
+          },
+        },
+      },
+    },
+  },
+} as const;
 
 // Admin bodies (over the local admin socket only).
 export const adminAuthKeyCreateSchema = {

@@ -39,6 +39,17 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Spends `cost` tokens even if that overdraws the bucket (a byte stream cannot refuse bytes already
+   * read), and returns how many ms until the balance is back at zero: 0 means go on reading, more means
+   * pause reads that long (the relay's per-client back-pressure).
+   */
+  charge(cost: number, nowMs: number): number {
+    this.tokens = this.level(nowMs) - cost;
+    this.atMs = Math.max(this.atMs, nowMs);
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.spec.perSec) * 1000);
+  }
+
   /** Seconds until a token is there again (for Retry-After); 0 if there is one now. */
   retryAfterSec(nowMs: number): number {
     const level = this.level(nowMs);

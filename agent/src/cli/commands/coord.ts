@@ -43,14 +43,15 @@ export function coordCommand(): Command {
     .option('--prefix <cidr>', 'IPv4 pool for mesh addresses (default 100.64.0.0/10)')
     .option('--prefix6 <cidr>', 'IPv6 pool (default a random ULA /48, chosen once)')
     .option('--relay-map <file>', 'relay map JSON ({"regions": [...]}) sent to every node')
+    .option('--relay-secret-file <file>', 'secret relay servers use to ask which node keys to admit (made 0600 if missing; give the same file to relay serve --coordinator-secret-file)')
     .addOption(new Option('--register-limit <burst:perSec>', 'registrations per source address (benchmarks simulate many nodes on one address)').default('20:2').hideHelp())
     .addOption(socketOption())
     .addOption(jsonOption())
-    .action(async (opts: { listen: string; registerLimit: string; db: string; tlsCert?: string; tlsKey?: string; selfSigned?: boolean; tlsDir?: string; prefix?: string; prefix6?: string; relayMap?: string; adminSocket: string; json?: boolean }, c: Command) => {
+    .action(async (opts: { listen: string; registerLimit: string; db: string; tlsCert?: string; tlsKey?: string; selfSigned?: boolean; tlsDir?: string; prefix?: string; prefix6?: string; relayMap?: string; relaySecretFile?: string; adminSocket: string; json?: boolean }, c: Command) => {
       const log = loggerFor(globalOptions(c));
       const running = await serveCoordinator(opts, log);
-      const info = { listen: running.listen, fingerprint: running.fingerprint, adminSocket: opts.adminSocket, db: opts.db.replace(/\/\/[^@/]*@/, '//***@') };
-      printResult(opts.json === true, info, () => `coordinator on https://${info.listen}\ncertificate sha256 ${info.fingerprint}\nadmin socket ${info.adminSocket}`);
+      const info = { listen: running.listen, fingerprint: running.fingerprint, adminSocket: opts.adminSocket, db: opts.db.replace(/\/\/[^@/]*@/, '//***@'), ...(opts.relaySecretFile ? { relaySecretFile: opts.relaySecretFile } : {}) };
+      printResult(opts.json === true, info, () => `coordinator on https://${info.listen}\ncertificate sha256 ${info.fingerprint}\nadmin socket ${info.adminSocket}${info.relaySecretFile ? `\nrelay secret in ${info.relaySecretFile}` : ''}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

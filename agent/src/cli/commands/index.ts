@@ -38,4 +38,5 @@ export const COMMANDS: CommandEntry[] = [
   lazy('down', 'stop the running agent', () => import('./up.ts').then((m) => m.downCommand())),
   lazy('logout', 'leave the mesh: this node leaves every map and its keys are deleted', () => import('./up.ts').then((m) => m.logoutCommand())),
   lazy('coord', 'mesh coordinator: serve it, and manage auth keys, nodes and routes', () => import('./coord.ts').then((m) => m.coordCommand())),
+  lazy('relay', 'relay server: packets between nodes over TLS on TCP 443 when no direct path exists', () => import('./relay.ts').then((m) => m.relayCommand())),
 ];

@@ -22,6 +22,7 @@ import { registerAdminApi } from './admin-api.ts';
 import { installErrorHandling, installJsonParser } from './http-errors.ts';
 import { MapHub, type HubOptions } from './hub.ts';
 import { registerNodeApi } from './node-api.ts';
+import { registerRelayApi } from './relay-api.ts';
 import { DEFAULT_REGISTER_LIMIT, TokenBuckets, type RateLimitConfig } from './ratelimit.ts';
 import type { TlsIdentity } from './tls.ts';
 
@@ -45,6 +46,8 @@ export interface CoordinatorConfig {
   /** Default: a random ULA /48 chosen at the first start and kept in the store. */
   prefix6?: string;
   relays?: RelayMap;
+  /** Shared secret relay servers present to POST /v1/relay/admit; absent = no relay admission here. */
+  relaySecret?: string;
   adminSocket?: string;
   registerLimit?: RateLimitConfig;
   maxStreamBufferBytes?: number;
@@ -147,6 +150,7 @@ export class Coordinator {
       },
       { store: this.deps.store, hub: this.hub, log: this.deps.log, wallNowMs: this.deps.wallNowMs, monoNowMs: () => this.deps.clock.nowMs() },
     );
+    if (this.config.relaySecret) registerRelayApi(app, this.config.relaySecret, this.deps.store);
     return app;
   }
 

@@ -12,6 +12,7 @@ import type { Logger } from '../../log/logger.ts';
 import { parseCidr, parseIp } from '../../net/ip.ts';
 import type { RelayMap } from '../protocol.ts';
 import { MAP_FORMATS, relayMapFileSchema } from '../schemas.ts';
+import { readSecretFile, writeSecretFile } from '../../secrets/file.ts';
 import { isPostgresUrl, openCoordStore } from '../store/index.ts';
 import { Coordinator } from './coordinator.ts';
 import { loadTls, selfSignedTls, type TlsIdentity } from './tls.ts';
@@ -29,6 +30,8 @@ export interface ServeOptions {
   prefix?: string;
   prefix6?: string;
   relayMap?: string;
+  /** File holding the secret relay servers authenticate with (made 0600 with a random secret if missing). */
+  relaySecretFile?: string;
   adminSocket: string;
   /** "BURST:PERSEC" for /v1/register per source address. */
   registerLimit?: string;
@@ -73,6 +76,19 @@ export async function readRelayMap(file: string | undefined): Promise<RelayMap> 
   return parsed as RelayMap;
 }
 
+/** The relay secret in `file`: read if it exists, otherwise made (32 random bytes, base64url) and written 0600. */
+export async function relaySecretFrom(file: string): Promise<string> {
+  const existing = await readSecretFile(file, 'the relay secret');
+  if (existing === undefined) {
+    const secret = randomBytes(32).toString('base64url');
+    await writeSecretFile(file, `${secret}\n`, { createDir: true });
+    return secret;
+  }
+  const secret = existing.trim();
+  if (!/^[A-Za-z0-9_-]{32,256}$/.test(secret)) throw new ConegateError('CG_CONFIG_INVALID', `--relay-secret-file ${file}: expected one line of 32 to 256 characters A-Z a-z 0-9 _ -`);
+  return secret;
+}
+
 async function tlsFor(o: ServeOptions, host: string): Promise<TlsIdentity> {
   if (o.selfSigned && (o.tlsCert || o.tlsKey)) throw new ConegateError('CG_USAGE', 'use either --self-signed or --tls-cert with --tls-key, not both');
   if (o.selfSigned) {
@@ -91,11 +107,12 @@ export async function serveCoordinator(o: ServeOptions, log: Logger): Promise<Ru
   const limit = /^(\d{1,7}):(\d{1,7})$/.exec(o.registerLimit ?? '20:2');
   if (!limit || Number(limit[1]) < 1 || Number(limit[2]) < 1) throw new ConegateError('CG_USAGE', `--register-limit ${o.registerLimit}: expected BURST:PERSEC, both at least 1`);
   const relays = await readRelayMap(o.relayMap);
+  const relaySecret = o.relaySecretFile ? await relaySecretFrom(o.relaySecretFile) : undefined;
   const tls = await tlsFor(o, host);
   const bytes = (n: number) => randomBytes(n);
   const store = await openCoordStore(o.db, { randomBytes: bytes });
   const coordinator = new Coordinator(
-    { host, port, tls, relays, adminSocket: o.adminSocket, registerLimit: { burst: Number(limit[1]), perSec: Number(limit[2]), maxKeys: 10_000 }, ...(o.prefix ? { prefix4: o.prefix } : {}), ...(o.prefix6 ? { prefix6: o.prefix6 } : {}) },
+    { host, port, tls, relays, ...(relaySecret ? { relaySecret } : {}), adminSocket: o.adminSocket, registerLimit: { burst: Number(limit[1]), perSec: Number(limit[2]), maxKeys: 10_000 }, ...(o.prefix ? { prefix4: o.prefix } : {}), ...(o.prefix6 ? { prefix6: o.prefix6 } : {}) },
     { store, clock: realClock, wallNowMs: Date.now, random: Math.random, randomBytes: bytes, log },
   );
   try {

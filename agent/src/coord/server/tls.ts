@@ -47,10 +47,13 @@ export async function loadTls(certFile: string, keyFile: string): Promise<TlsIde
   }
 }
 
-/** The self-signed identity in `dir`, made on first use. `names` (IPs or DNS names) go into subjectAltName. */
-export async function selfSignedTls(dir: string, names: string[]): Promise<TlsIdentity> {
-  const keyFile = join(dir, SELF_SIGNED_KEY);
-  const certFile = join(dir, SELF_SIGNED_CERT);
+/**
+ * The self-signed identity in `dir`, made on first use. `names` (IPs or DNS names) go into subjectAltName.
+ * `as` names the files and the certificate's CN for other servers (the relay) that reuse this.
+ */
+export async function selfSignedTls(dir: string, names: string[], as: { base: string; cn: string } = { base: 'coord-tls', cn: 'conegate-coordinator' }): Promise<TlsIdentity> {
+  const keyFile = join(dir, `${as.base}.key`);
+  const certFile = join(dir, `${as.base}.crt`);
   try {
     return await loadTls(certFile, keyFile);
   } catch (err) {
@@ -62,7 +65,7 @@ export async function selfSignedTls(dir: string, names: string[]): Promise<TlsId
   await writeFile(keyFile, keyPem, { mode: 0o600, flag: 'wx' });
   const san = ['localhost', ...names].map((n) => (isIp(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   try {
-    await run('openssl', ['req', '-x509', '-new', '-key', keyFile, '-out', certFile, '-days', '3650', '-subj', '/CN=conegate-coordinator', '-addext', `subjectAltName=${san}`], { timeout: 30_000 });
+    await run('openssl', ['req', '-x509', '-new', '-key', keyFile, '-out', certFile, '-days', '3650', '-subj', `/CN=${as.cn}`, '-addext', `subjectAltName=${san}`], { timeout: 30_000 });
   } catch (cause) {
     const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ConegateError(missing ? 'CG_PEER_MISSING' : 'CG_COMMAND_FAILED', missing ? 'openssl is needed to make a self-signed certificate: install the Debian package openssl (or pass --tls-cert and --tls-key)' : 'openssl could not make the self-signed certificate', { cause });
