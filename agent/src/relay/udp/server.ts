@@ -55,7 +55,9 @@ export function createUdpRelayServer(config: UdpRelayServerConfig, deps: UdpRela
   return {
     start() {
       starting ??= new Promise<void>((resolve, reject) => {
-        const s = createSocket({ type: 'udp4', reuseAddr: false });
+        // Larger socket buffers absorb a burst from one client while the event loop serves another (the
+        // kernel caps them at net.core.rmem_max / wmem_max).
+        const s = createSocket({ type: 'udp4', reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
         s.once('error', (err) => {
           s.close();
           starting = undefined;
