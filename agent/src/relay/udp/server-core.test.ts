@@ -99,8 +99,11 @@ test('bind: challenge, answer, bound; data is then forwarded by rewriting the he
 test('spoofing: an answer from another source, a bind by a node outside the pair, data from an unbound source are refused', () => {
   const t = setup();
   const r = t.allocate(A, A_SRC, B) as { vni: number };
-  const spoofed = t.bind(A, A_SRC, r.vni, { address: '203.0.113.66', port: 1 });
-  assert.equal(spoofed?.type === 'refused' && spoofed.reason, 'bad-challenge');
+  // The MAC covers the address and the port: changing either one is enough to fail.
+  for (const elsewhere of [{ address: '203.0.113.66', port: A_SRC.port }, { address: A_SRC.address, port: 1 }]) {
+    const spoofed = t.bind(A, A_SRC, r.vni, elsewhere);
+    assert.equal(spoofed?.type === 'refused' && spoofed.reason, 'bad-challenge', JSON.stringify(elsewhere));
+  }
   const outsider = t.bind(C, A_SRC, r.vni);
   assert.equal(outsider?.type === 'refused' && outsider.reason, 'not-in-pair');
   assert.deepEqual(t.core.allocation(r.vni)?.bound, [false, false]);
