@@ -6,6 +6,10 @@
 //          binds through the relay, sends N datagrams to the peer (after one came back from it; `burst`
 //          every 5 ms), and
 //          prints {"sent":N,"received":M,"vni":V,"ms":T} once M reaches N or the time is up.
+//   sender --me a --peer b --relay IP:PORT --direct IP:PORT   (bench/udp-relay.ts) binds, says hello
+//          until the peer answers, prints {"ready":true}; then per stdin line "relay S" or "direct S"
+//          sends 1,200-byte datagrams for S seconds (through the relay, or straight to --direct) and
+//          prints {"sent":N}; "bye" ends it.
 import { createSocket } from 'node:dgram';
 import { realClock } from '../../agent/src/clock/clock.ts';
 import { parseHostPort } from '../../agent/src/net/ip.ts';
@@ -101,9 +105,59 @@ async function client(): Promise<void> {
   socket.close();
 }
 
+async function sender(): Promise<void> {
+  const me = testNode(arg('me'));
+  const peer = testNode(arg('peer'));
+  const relayNode = testNode('relay');
+  const direct = hostPort(arg('direct'));
+  const socket = createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  socket.on('error', () => undefined);
+  const c = createUdpRelayClient({
+    discoPrivate: me.discoPrivate, discoPublic: me.discoPublic, nodeKey: me.nodeKey, clock: realClock,
+    sockets: { send: (_s, packet, to) => socket.send(packet, to.port, to.address) },
+  });
+  socket.on('message', (msg, rinfo) => c.receive(msg, rinfo, 0));
+  let heard = false;
+  c.onPacket(() => void (heard = true));
+  c.want(peer.nodeHex, { endpoint: hostPort(arg('relay')), nodeKey: relayNode.nodeHex, discoKey: relayNode.discoHex });
+  const deadline = performance.now() + 30_000;
+  for (let i = 0; !heard && performance.now() < deadline; i++) {
+    const via = c.via(peer.nodeHex);
+    if (via && i % 40 === 0) c.send(via, Uint8Array.of(1), 'disco');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const via = c.via(peer.nodeHex);
+  if (!via || !heard) {
+    console.error('udp-relay-node: the peer never answered through the relay');
+    process.exit(1);
+  }
+  console.log(JSON.stringify({ ready: true }));
+  const payload = new Uint8Array(1200).fill(0x5a);
+  const { createInterface } = await import('node:readline');
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [what, secs] = line.trim().split(' ');
+    if (what === 'bye') break;
+    const end = performance.now() + Number(secs) * 1000;
+    let sent = 0;
+    while (performance.now() < end) {
+      for (let i = 0; i < 32; i++) {
+        if (what === 'relay') c.send(via, payload);
+        else socket.send(payload, direct.port, direct.address);
+      }
+      sent += 32;
+      await new Promise((r) => setImmediate(r));
+    }
+    console.log(JSON.stringify({ sent }));
+  }
+  c.close();
+  socket.close();
+}
+
 const mode = process.argv[2];
 if (mode === 'relay') await relay();
 else if (mode === 'client') await client();
+else if (mode === 'sender') await sender();
 else {
   console.error('usage: udp-relay-node relay|client ...');
   process.exit(2);
