@@ -76,3 +76,14 @@ test('a port already in use is a clear CG_NETWORK error, and stop() on a server 
   await server.stop();
   await s.close();
 });
+
+test('an IPv6 listen address gets an IPv6 socket', async () => {
+  const map = testMap([RELAY]);
+  const server = createUdpRelayServer(
+    { host: '::1', port: 0, limits: DEFAULT_LIMITS },
+    { clock: realClock, discoPrivate: RELAY.discoPrivate, discoPublic: RELAY.discoPublic, ...map, publicEndpoint: () => ({ address: '::1', port: 1 }) },
+  );
+  await server.start();
+  assert.ok(server.port()! > 0);
+  await server.stop();
+});

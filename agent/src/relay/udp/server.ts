@@ -11,7 +11,7 @@ import type { Endpoint } from '../../wg/ports.ts';
 import { UdpRelayCore, type UdpRelayCoreDeps, type UdpRelayLimits, type UdpRelayStats } from './server-core.ts';
 
 export interface UdpRelayServerConfig {
-  /** Address to listen on (default all IPv4 addresses). */
+  /** Address to listen on (default all IPv4 addresses; an IPv6 address listens on IPv6). */
   host?: string;
   /** UDP port; 0 picks a free one (tests). */
   port: number;
@@ -57,7 +57,7 @@ export function createUdpRelayServer(config: UdpRelayServerConfig, deps: UdpRela
       starting ??= new Promise<void>((resolve, reject) => {
         // Larger socket buffers absorb a burst from one client while the event loop serves another (the
         // kernel caps them at net.core.rmem_max / wmem_max).
-        const s = createSocket({ type: 'udp4', reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+        const s = createSocket({ type: config.host?.includes(':') ? 'udp6' : 'udp4', reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
         s.once('error', (err) => {
           s.close();
           starting = undefined;
