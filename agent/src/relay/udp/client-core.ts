@@ -154,8 +154,9 @@ export class UdpRelayClientCore {
         return [{ t: 'change', peer: e.peer, via: e.via }];
       }
       case 'refused':
-        // The relay forgot the endpoint (expired, restarted): allocate again at once; anything else waits.
-        if (m.reason === 'unknown-vni') return [...this.lose(e), ...this.startAllocate(e, nowMs)];
+        // The relay forgot an endpoint we had bound (expired, restarted): allocate again at once. A fresh
+        // allocation refused like that is a relay that cannot keep one: wait, never loop at network speed.
+        if (m.reason === 'unknown-vni' && e.via) return [...this.lose(e), ...this.startAllocate(e, nowMs)];
         return this.fail(e, m.reason, nowMs);
       default:
         return [];

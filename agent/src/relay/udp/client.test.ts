@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../clock/clock.ts';
 import type { Endpoint } from '../../wg/ports.ts';
-import { encodeData } from './codec.ts';
+import { decodeHeader, encodeData } from './codec.ts';
 import { createUdpRelayClient } from './client.ts';
 import { DEFAULT_LIMITS, UdpRelayCore } from './server-core.ts';
-import { testMap, testNode, testRandom, type TestNode } from './testkit.ts';
+import { openAt, sealFrom, testMap, testNode, testRandom, type TestNode } from './testkit.ts';
 import type { UdpRelayNode, UdpRelayVia } from './types.ts';
 
 const RELAY = testNode('relay');
@@ -175,4 +175,39 @@ test('a peer the relay does not know: allocation refused, the path fails with th
   a.want(testNode('stranger').nodeHex, t.relayNode);
   t.flush();
   assert.deepEqual(a.status().map((s) => [s.state, s.error]), [['failed', 'unknown-key']]);
+});
+
+test('a relay that refuses every fresh endpoint ("unknown-vni" right after allocating) gets a few requests, not a loop', () => {
+  const clock = new FakeClock(0);
+  let requests = 0;
+  const queue: (() => void)[] = [];
+  const a = createUdpRelayClient({
+    discoPrivate: A.discoPrivate, discoPublic: A.discoPublic, nodeKey: A.nodeKey, clock, randomBytes: testRandom('a'),
+    sockets: {
+      send: (_s, packet) => {
+        requests++;
+        assert.equal(decodeHeader(packet).protocol, 'control');
+        const m = openAt(RELAY, packet);
+        const reply =
+          m.type === 'allocate'
+            ? sealFrom(RELAY, A.discoPublic, { type: 'allocated', txId: m.txId, status: 'ok', vni: 77, unboundLifetimeSec: 30, relay: RELAY_EP })
+            : m.type === 'bind'
+              ? sealFrom(RELAY, A.discoPublic, { type: 'refused', vni: m.vni, generation: m.generation, reason: 'unknown-vni' })
+              : undefined;
+        const flagged = reply?.slice();
+        if (flagged) flagged[1]! |= 1;
+        if (flagged) queue.push(() => a.receive(flagged, RELAY_EP, 0));
+      },
+    },
+  });
+  a.want(B.nodeHex, { endpoint: RELAY_EP, nodeKey: RELAY.nodeHex, discoKey: RELAY.discoHex });
+  for (let i = 0; queue.length && i < 1000; i++) queue.shift()!();
+  assert.deepEqual(a.status().map((s) => [s.state, s.error]), [['failed', 'unknown-vni']]);
+  for (let t = 0; t < 60; t++) {
+    clock.advance(1000);
+    for (let i = 0; queue.length && i < 1000; i++) queue.shift()!();
+  }
+  // One allocate and one bind per 30 s back-off: 2 at the start, 2 more after each of the two back-offs.
+  assert.ok(requests <= 6, `requests: ${requests}`);
+  a.close();
 });
