@@ -5,10 +5,10 @@
  * (its sections belong to their areas); this module classifies and checks them for load.ts and
  * host-checks.ts, so each value is judged as what it is, never an address as an interface.
  */
-import { parseCidr, parseIPv4, parseIp } from '../net/ip.ts';
+import { parseCidr, parseHostPort, parseIPv4, parseIp } from '../net/ip.ts';
 import { parseProxyUrl } from '../relay/client/proxy.ts';
 
-export type ValueForm = { kind: 'ifname'; name: string } | { kind: 'ipv4'; address: string } | { kind: 'ipv4-cidr'; address: string; prefixLen: number } | { kind: 'invalid'; why: string };
+export type ValueForm = { kind: 'ifname'; name: string } | { kind: 'ipv4'; address: string } | { kind: 'ip-port'; address: string; port: number } | { kind: 'ipv4-cidr'; address: string; prefixLen: number } | { kind: 'invalid'; why: string };
 
 /**
  * Interface names as the platforms write them: Linux (eth0, enp3s0f1, br0, eth0.10, wg-mesh), FreeBSD
@@ -43,7 +43,6 @@ export function classifyIfname(value: string): ValueForm {
   return { kind: 'invalid', why: 'is not an interface name (a letter, then up to 14 letters, digits, _ . = + -)' };
 }
 
-/** Problems with the form of every form-dependent value, in the config's field-path notation. */
 /** `mesh.proxy`: "none" or an http:// proxy URL with a port; the why never repeats a password. */
 export function classifyProxy(value: string): { kind: 'none' } | { kind: 'url' } | { kind: 'invalid'; why: string } {
   if (value === 'none') return { kind: 'none' };
@@ -55,7 +54,15 @@ export function classifyProxy(value: string): { kind: 'none' } | { kind: 'url' }
   }
 }
 
-export function formProblems(config: { pmp: { lan: string[]; wan?: string }; nat: { wan: string[] }; mesh?: { proxy?: string } }): string[] {
+/** mesh.udpRelay.advertise: peers send to it as it is, so the host must be an IP literal, not a name. */
+export function classifyRelayAdvertise(value: string): ValueForm {
+  const hp = parseHostPort(value);
+  if (hp && parseIp(hp.host)) return { kind: 'ip-port', address: hp.host, port: hp.port };
+  return { kind: 'invalid', why: 'is not ip:port with an IP address (e.g. 203.0.113.5:41642 or [2001:db8::5]:41642)' };
+}
+
+/** Problems with the form of every form-dependent value, in the config's field-path notation. */
+export function formProblems(config: { pmp: { lan: string[]; wan?: string }; nat: { wan: string[] }; mesh?: { proxy?: string; udpRelay?: { advertise?: string } } }): string[] {
   const out: string[] = [];
   const check = (path: string, value: string, f: ValueForm) => {
     if (f.kind === 'invalid') out.push(`${path}: ${JSON.stringify(value)} ${f.why}`);
@@ -68,5 +75,7 @@ export function formProblems(config: { pmp: { lan: string[]; wan?: string }; nat
     const f = classifyProxy(proxy);
     if (f.kind === 'invalid') out.push(`mesh.proxy: ${f.why}`);
   }
+  const advertise = config.mesh?.udpRelay?.advertise;
+  if (advertise !== undefined) check('mesh.udpRelay.advertise', advertise, classifyRelayAdvertise(advertise));
   return out;
 }

@@ -34,6 +34,9 @@ export interface Peer {
   homeRelay: string | null;
   online: boolean;
   lastSeenMs: number;
+  /** "ip:port" of the UDP relay this peer offers (mesh.udpRelay). It is part of the endpoint report: a
+   * peer, or a patch carrying `endpoints`, without it = the peer offers none. */
+  udpRelay?: string;
 }
 
 /** Per-field update of a peer: absent field = unchanged. `id` is always present. */
@@ -113,6 +116,8 @@ export interface RegisterResponse {
 export interface EndpointsRequest {
   endpoints: Endpoint[];
   homeRelay?: string | null;
+  /** "ip:port" of the UDP relay this node offers; absent = it offers none (each report replaces the last). */
+  udpRelay?: string;
 }
 
 /** POST /v1/routes: replace the set of routes this node advertises. */

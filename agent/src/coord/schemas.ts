@@ -56,6 +56,7 @@ export const endpointsRequestSchema = {
   properties: {
     endpoints: { type: 'array', maxItems: LIMITS.maxEndpoints, items: endpointSchema },
     homeRelay: { anyOf: [relayId, { type: 'null' }] },
+    udpRelay: { type: 'string', format: 'ip-port', maxLength: 64 },
   },
 } as const;
 
@@ -89,9 +90,11 @@ const peerProps = {
   homeRelay: { anyOf: [relayId, { type: 'null' }] },
   online: { type: 'boolean' },
   lastSeenMs: { type: 'number', minimum: 0 },
+  udpRelay: { type: 'string', format: 'ip-port', maxLength: 64 },
 } as const;
 
-const peerSchema = { type: 'object', required: Object.keys(peerProps), properties: peerProps } as const;
+// udpRelay came later: a peer without it offers no UDP relay.
+const peerSchema = { type: 'object', required: Object.keys(peerProps).filter((k) => k !== 'udpRelay'), properties: peerProps } as const;
 const patchSchema = { type: 'object', required: ['id'], properties: peerProps } as const;
 const selfProps = {
   id: peerProps.id,

@@ -26,8 +26,10 @@ const peerFields = {
   homeRelay: { type: ['string', 'null'] },
   online: { type: 'boolean' },
   lastSeenMs: { type: 'number' },
+  udpRelay: { type: 'string', format: 'host-port' },
 } as const;
-const peer = { type: 'object', required: Object.keys(peerFields), properties: peerFields } as const;
+// udpRelay came later: a coordinator that does not know it sends none.
+const peer = { type: 'object', required: Object.keys(peerFields).filter((k) => k !== 'udpRelay'), properties: peerFields } as const;
 const patch = { type: 'object', required: ['id'], properties: peerFields } as const;
 const selfFields = {
   id: peerFields.id,

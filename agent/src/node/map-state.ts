@@ -31,6 +31,8 @@ export type ApplyResult =
 function applyPatch(p: Peer, patch: PeerPatch): Peer {
   const next: Peer = { ...p };
   for (const [k, v] of Object.entries(patch)) if (k !== 'id' && v !== undefined) (next as unknown as Record<string, unknown>)[k] = v;
+  // udpRelay is part of the endpoint report: new endpoints without it mean the peer stopped relaying.
+  if (patch.endpoints !== undefined && patch.udpRelay === undefined) delete next.udpRelay;
   return next;
 }
 

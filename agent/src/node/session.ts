@@ -60,6 +60,7 @@ export class CoordSession {
   private cancelWait: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private endpointsWanted: Endpoint[] | undefined;
+  private udpRelayWanted: string | undefined;
   private endpointsSent: string | undefined;
   private homeRelay: string | undefined;
 
@@ -95,9 +96,11 @@ export class CoordSession {
     await this.running;
   }
 
-  /** Endpoints this node can be reached at; sent now if the stream is up, else after the next connect. */
-  reportEndpoints(endpoints: Endpoint[]): void {
+  /** Endpoints this node can be reached at, and the "ip:port" of the UDP relay it offers (mesh.udpRelay);
+   * sent now if the stream is up, else after the next connect. */
+  reportEndpoints(endpoints: Endpoint[], udpRelay?: string): void {
     this.endpointsWanted = endpoints.slice(0, LIMITS.maxEndpoints);
+    this.udpRelayWanted = udpRelay;
     if (this.phase === 'streaming') void this.flushEndpoints();
   }
 
@@ -114,7 +117,8 @@ export class CoordSession {
   private async flushEndpoints(): Promise<void> {
     const want = this.endpointsWanted;
     if (!want) return;
-    const req = this.homeRelay === undefined ? { endpoints: want } : { endpoints: want, homeRelay: this.homeRelay };
+    const udpRelay = this.udpRelayWanted;
+    const req = { endpoints: want, ...(this.homeRelay !== undefined ? { homeRelay: this.homeRelay } : {}), ...(udpRelay !== undefined ? { udpRelay } : {}) };
     const text = JSON.stringify(req);
     if (text === this.endpointsSent) return;
     try {

@@ -1,3 +1,5 @@
+import { udpRelaySchema, type UdpRelayConfig } from './udp-relay.ts';
+
 /**
  * Config section `mesh`: the node's coordinator session (`conegate up`). Every `up` flag has its key
  * here, so the service runs from the config file alone. The auth key is a secret: it lives in a file
@@ -32,6 +34,7 @@ export const meshSchema = {
       minLength: 1,
       description: 'HTTP proxy for relay connections (CONNECT): http://[user:password@]host:port, or "none" to ignore HTTPS_PROXY; default: HTTPS_PROXY/https_proxy, with NO_PROXY honoured.',
     },
+    udpRelay: { ...udpRelaySchema, default: {} },
   },
 } as const;
 
@@ -48,4 +51,5 @@ export interface MeshConfig {
   coordinatorFingerprint?: string;
   controlSocket?: string;
   proxy?: string;
+  udpRelay: UdpRelayConfig;
 }

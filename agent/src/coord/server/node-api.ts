@@ -105,7 +105,9 @@ export function registerNodeApi(app: FastifyInstance, config: NodeApiConfig, dep
 
   app.post<{ Body: EndpointsRequest }>('/v1/endpoints', { schema: { body: endpointsRequestSchema } }, async (req, reply) => {
     const node = await liveNode(req);
-    const patch = req.body.homeRelay === undefined ? { endpoints: req.body.endpoints } : { endpoints: req.body.endpoints, homeRelay: req.body.homeRelay };
+    const { udpRelay } = req.body;
+    const endpoints = udpRelay === undefined ? req.body.endpoints : [...req.body.endpoints, { addr: udpRelay, type: 'udp-relay' as const }];
+    const patch = req.body.homeRelay === undefined ? { endpoints } : { endpoints, homeRelay: req.body.homeRelay };
     await store.updateNode(node.id, patch, deps.wallNowMs());
     return reply.code(204).send();
   });

@@ -26,11 +26,22 @@ export function peerOf(n: NodeRecord, served: string[], online: boolean): Peer {
     discoKey: n.discoKey,
     addresses: meshAddresses(n),
     routes: served,
-    endpoints: n.endpoints,
+    ...splitEndpoints(n),
     homeRelay: n.homeRelay,
     online,
     lastSeenMs: n.lastSeenMs,
   };
+}
+
+/** A stored endpoint list as the peer fields: the path candidates, and the UDP relay when there is one. */
+function splitEndpoints(n: NodeRecord): { endpoints: Peer['endpoints']; udpRelay?: string } {
+  const endpoints: Peer['endpoints'] = [];
+  let udpRelay: string | undefined;
+  for (const e of n.endpoints) {
+    if (e.type === 'udp-relay') udpRelay = e.addr;
+    else endpoints.push(e);
+  }
+  return udpRelay === undefined ? { endpoints } : { endpoints, udpRelay };
 }
 
 export function selfOf(n: NodeRecord, routes: RouteRecord[]): SelfNode {
@@ -127,6 +138,8 @@ function peerPatchOf(n: NodeRecord, f: FoldedChange, input: BatchInput): PeerPat
     const to = PEER_FIELDS[field];
     if (to) p[to] = (n as unknown as Record<string, unknown>)[field];
   }
+  // The UDP relay travels in the stored endpoint list: an endpoints patch states both (no udpRelay = none).
+  if (f.fields.has('endpoints')) Object.assign(p, splitEndpoints(n));
   // lastSeenMs moves on stream connect and disconnect: that is when `online` flips.
   if (f.fields.has('lastSeenMs')) p.online = input.online(n.id);
   if (f.routes) p.routes = input.served(n.id);

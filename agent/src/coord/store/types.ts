@@ -9,6 +9,12 @@
  */
 import type { Endpoint, KeyHex } from '../protocol.ts';
 
+/** A node's UDP relay address as stored among its endpoints (never sent as an endpoint). */
+export interface UdpRelayEntry {
+  addr: string;
+  type: 'udp-relay';
+}
+
 export interface AuthKeyRecord {
   /** Public id, shown in lists ("ak_" + hex); the secret is never stored, only its SHA-256. */
   id: string;
@@ -36,7 +42,9 @@ export interface NodeRecord {
   ipv4: string;
   ipv6: string;
   tags: string[];
-  endpoints: Endpoint[];
+  /** Path candidates, plus the node's UDP relay address as one entry of type 'udp-relay' when it offers
+   * one: kept in the same JSON column (no migration), split into Peer.udpRelay by the views. */
+  endpoints: (Endpoint | UdpRelayEntry)[];
   homeRelay: string | null;
   authKeyId: string;
   createdAtMs: number;
