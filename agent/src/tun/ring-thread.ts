@@ -41,6 +41,8 @@ export class RingThread<R extends RingLike> {
   /** Call after pushes: wakes a sleeping consumer once per event-loop turn. */
   wake: () => void = () => undefined;
   private worker: Worker | undefined;
+  /** The ring of the running worker, handed out as `ring` only once the worker is ready. */
+  private workerRing: R | undefined;
   private exits = new Set<Promise<void>>();
   private idleTimer: NodeJS.Timeout | undefined;
   private lastHead: number | undefined;
@@ -71,6 +73,7 @@ export class RingThread<R extends RingLike> {
     const { ring, worker } = this.spec.create();
     this.starts++;
     this.worker = worker;
+    this.workerRing = ring;
     const exit = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.exits.add(exit);
     void exit.then(() => {
@@ -115,24 +118,23 @@ export class RingThread<R extends RingLike> {
 
   private stopThread(): void {
     const worker = this.worker;
-    const ring = this.ring;
+    const ring = this.workerRing;
     this.detach();
-    if (!worker) return;
+    if (!worker || !ring) return;
     // ref'd until it exits: an otherwise idle process must not end before the thread has let go of the fd.
     worker.ref();
-    if (ring) {
-      Atomics.store(ring.ctrl, STOP, 1);
-      Atomics.notify(ring.ctrl, HEAD);
-    } else {
-      // Still starting (no 'ready' yet): its ring was never handed out, nothing to lose.
-      void worker.terminate();
-    }
+    // Always the stop flag, never terminate(): a worker still starting may be inside koffi's native
+    // module init, and terminating it there is a fatal error of the whole process (napi_throw while
+    // the isolate terminates; seen in the TUN compliance suite). It sees the flag once set up.
+    Atomics.store(ring.ctrl, STOP, 1);
+    Atomics.notify(ring.ctrl, HEAD);
   }
 
   private detach(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.worker = undefined;
+    this.workerRing = undefined;
     this.ring = undefined;
     this.wake = () => undefined;
     this.meter.reset();
