@@ -7,7 +7,7 @@
  * instead of the bundle: the development path, whose loader thread alone costs ~70 MB).
  * Appliances run the bundle, so the shipped dist/conegate.js is what is measured by default.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab } from '../test/lab/lab.ts';
@@ -20,11 +20,37 @@ const procField = (pid: number, field: string) => Number(new RegExp(`^${field}:\
 
 const mb = (k: number) => Math.round((k / 1024) * 10) / 10;
 
+/** Where the resident memory is: /proc/<pid>/smaps_rollup split into anonymous (heaps, stacks) and file-backed (code, libraries). */
+function rssBreakdown(pid: number): { anonMb: number; fileMb: number } {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (f: string) => Number(new RegExp(`^${f}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { anonMb: mb(kb('Anonymous')), fileMb: mb(kb('Rss') - kb('Anonymous')) };
+}
+
+/** Thread names (comm) with their count: V8 platform workers, libuv pool, and any data-plane workers. */
+function threadNames(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const name = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+    out[name] = (out[name] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** `--env=K=V,K2=V2`: one more variant of the bundle with these environment variables (A/B of data-plane modes). */
+function envVariant(args: string[]): Record<string, string> | undefined {
+  const a = args.find((x) => x.startsWith('--env='));
+  if (!a) return undefined;
+  return Object.fromEntries(a.slice('--env='.length).split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 export async function run(args: string[]): Promise<object> {
   const peers = opt(args, 'peers', 100);
   const idleSec = opt(args, 'idle-sec', 20);
   // The shipped bundle (bench.sh builds dist/ first), or the sources through tsx with --tsx.
-  const variants: { name: string; dev: boolean }[] = args.includes('--tsx') ? [{ name: 'tsx (sources, development path)', dev: true }] : [{ name: 'bundle (dist/conegate.js, as shipped)', dev: false }];
+  const variants: { name: string; dev: boolean; env?: Record<string, string> }[] = args.includes('--tsx') ? [{ name: 'tsx (sources, development path)', dev: true }] : [{ name: 'bundle (dist/conegate.js, as shipped)', dev: false }];
+  const extraEnv = envVariant(args);
+  if (extraEnv) variants.push({ name: `bundle with ${JSON.stringify(extraEnv)}`, dev: false, env: extraEnv });
   const lab = await createLab({ servers: ['s1'] });
   const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'bench-agent-'));
   try {
@@ -37,7 +63,7 @@ export async function run(args: string[]): Promise<object> {
     const rows = [];
     for (const v of variants) {
       const argv = (a: string[]) => (v.dev ? [process.execPath, '--import', 'tsx', join(ROOT, 'agent/src/cli/run.ts'), ...a] : [process.execPath, join(ROOT, 'bin/conegate.js'), ...a]);
-      const agent = lab.spawn('s1', argv(['up', '--foreground', '--json', '--config', cfg, '--auth-key', ready.authKey]), { stopTimeoutMs: 10_000 });
+      const agent = lab.spawn('s1', argv(['up', '--foreground', '--json', '--config', cfg, '--auth-key', ready.authKey]), { stopTimeoutMs: 10_000, ...(v.env ? { env: v.env } : {}) });
       await agent.waitForOutput(/"up":true/, 120_000, 'stdout');
       const deadline = Date.now() + 120_000;
       let listed = 0;
@@ -55,9 +81,11 @@ export async function run(args: string[]): Promise<object> {
       }
       const hwm = procField(agent.pid, 'VmHWM');
       const threads = procField(agent.pid, 'Threads');
+      const breakdown = rssBreakdown(agent.pid);
+      const names = threadNames(agent.pid);
       await agent.stop();
       samples.sort((a, b) => a - b);
-      rows.push({ variant: v.name, rssMb: { median: mb(samples[2]!), max: mb(samples[4]!) }, peakRssMb: mb(hwm), osThreads: threads, pass: mb(samples[2]!) < 80 });
+      rows.push({ variant: v.name, rssMb: { median: mb(samples[2]!), max: mb(samples[4]!) }, peakRssMb: mb(hwm), ...breakdown, osThreads: threads, threads: names, pass: mb(samples[2]!) < 80 });
     }
     await coord.stop();
     return { peers, idleSec, goalMb: 80, rows, node: process.version, note: 'shared 2-core machine: other engineers run tests at the same time; worker threads (TUN reader, TUN writer, UDP sender) are ~10 MB each' };

@@ -79,14 +79,20 @@ export const errorBodySchema = {
   properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
 } as const;
 
+// The map stream, as the node checks every line (node/map-message.ts) and the coordinator's tests check
+// what it sends: one schema for both sides. Bounds are looser than the requests' (a newer coordinator
+// may merge more endpoints or use longer ids; a map the node refuses costs a full resync), while what
+// reaches the WireGuard device stays strict: hex keys, IP literals with ports, CIDRs.
+const streamEndpoint = { type: 'object', required: ['addr', 'type'], properties: endpointSchema.properties } as const;
+const streamCidrList = { type: 'array', maxItems: 1024, items: { type: 'string', format: 'cidr-host' } } as const;
 const peerProps = {
-  id: { type: 'string', minLength: 1, maxLength: 64 },
+  id: { type: 'string', minLength: 1, maxLength: 128 },
   name: { type: 'string', maxLength: 255 },
   nodeKey: key,
   discoKey: key,
-  addresses: { type: 'array', maxItems: 8, items: { type: 'string', format: 'cidr-host' } },
-  routes: { type: 'array', maxItems: LIMITS.maxRoutes, items: cidr },
-  endpoints: { type: 'array', maxItems: LIMITS.maxEndpoints, items: endpointSchema },
+  addresses: streamCidrList,
+  routes: streamCidrList,
+  endpoints: { type: 'array', maxItems: LIMITS.maxEndpoints * 4, items: streamEndpoint },
   homeRelay: { anyOf: [relayId, { type: 'null' }] },
   online: { type: 'boolean' },
   lastSeenMs: { type: 'number', minimum: 0 },
@@ -105,7 +111,7 @@ const selfProps = {
   addresses: peerProps.addresses,
   advertisedRoutes: peerProps.routes,
   approvedRoutes: peerProps.routes,
-  tags: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+  tags: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 64 } },
 } as const;
 const relayMapSchema = {
   type: 'object',
@@ -150,7 +156,7 @@ export const mapMessageSchema = {
         self: { type: 'object', required: Object.keys(selfProps), properties: selfProps },
         peers: { type: 'array', items: peerSchema },
         relays: relayMapSchema,
-        keepaliveSec: { type: 'integer', minimum: 1 },
+        keepaliveSec: { type: 'number', exclusiveMinimum: 0 },
       },
     },
     {

@@ -19,7 +19,7 @@ import { handlePcp, handlePmp, MAX_PACKET, type RequestContext, type Source } fr
 import { RateLimiter } from './ratelimit.ts';
 import { DecisionTally } from './tally.ts';
 import { MappingTable } from './table.ts';
-import { readState, restore, snapshot, writeStateAtomic } from './state.ts';
+import { recoverSaved, saveState } from './recovery.ts';
 
 export interface CoreDeps {
   clock: Clock;
@@ -214,34 +214,16 @@ export class PmpCore {
   private async recover(): Promise<void> {
     const log = this.deps.log;
     const now = this.deps.clock.nowMs();
-    let lost = 'no state file';
-    if (this.options.stateFile) {
-      try {
-        const s = await readState(this.options.stateFile);
-        if (!s) lost = 'no saved state';
-        else if (!s.clean) lost = 'previous run did not stop cleanly';
-        else if (s.backend !== this.deps.backend.name) lost = `backend changed from ${s.backend}`;
-        else if (s.externalAddress !== this.externalAddress) lost = 'WAN address changed while stopped';
-        else {
-          const r = restore(s, now, this.wallNowMs());
-          const installed = new Set((await this.deps.backend.list()).map((m) => m.id));
-          if (r.mappings.every((m) => installed.has(m.id))) {
-            for (const m of r.mappings) this.table.put(m);
-            this.epoch = new Epoch(now, r.epochSec);
-            for (const m of (await this.deps.backend.list()).filter((x) => !this.table.all().some((t) => t.id === x.id))) await this.deps.backend.remove(m.id);
-            log.info({ mappings: r.mappings.length, epochSec: r.epochSec }, 'pmpd: state restored, epoch continues');
-            lost = '';
-          } else lost = 'firewall lost mappings while stopped';
-        }
-      } catch (err) {
-        lost = `state unreadable: ${(err as Error).message}`;
-      }
-    }
-    if (lost) {
+    const r = await recoverSaved({ stateFile: this.options.stateFile, backend: this.deps.backend, externalAddress: this.externalAddress, nowMs: now, wallNowMs: this.wallNowMs() });
+    if (r.kind === 'restored') {
+      for (const m of r.mappings) this.table.put(m);
+      this.epoch = new Epoch(now, r.epochSec);
+      log.info({ mappings: r.mappings.length, epochSec: r.epochSec }, 'pmpd: state restored, epoch continues');
+    } else {
       await this.deps.backend.flush();
       this.epoch = new Epoch(now);
       this.stats.epochResets++;
-      log.warn({ reason: lost }, 'pmpd: starting a new epoch');
+      log.warn({ reason: r.reason }, 'pmpd: starting a new epoch');
     }
     await this.persist(false);
     this.armExpiry();
@@ -267,21 +249,11 @@ export class PmpCore {
   }
 
   private async persist(clean: boolean): Promise<void> {
-    if (!this.options.stateFile) return;
-    const s = snapshot({
-      mappings: this.table.all(),
-      epochSec: this.epochSec(),
-      nowMs: this.deps.clock.nowMs(),
-      wallNowMs: this.wallNowMs(),
-      clean,
-      externalAddress: this.externalAddress,
-      backend: this.deps.backend.name,
-    });
-    try {
-      await writeStateAtomic(this.options.stateFile, s);
-    } catch (err) {
-      this.deps.log.error({ err, file: this.options.stateFile }, 'pmpd: cannot write state');
-    }
+    const stateFile = this.options.stateFile;
+    if (!stateFile) return;
+    const { table, externalAddress } = this;
+    const err = await saveState({ stateFile, mappings: table.all(), epochSec: this.epochSec(), nowMs: this.deps.clock.nowMs(), wallNowMs: this.wallNowMs(), clean, externalAddress, backend: this.deps.backend.name });
+    if (err) this.deps.log.error({ err, file: stateFile }, 'pmpd: cannot write state');
   }
 
   private schedulePersist(): void {

@@ -16,6 +16,7 @@ import { IDENTITY_FILES, loadIdentity } from '../node/identity.ts';
 import { readSecretFile } from '../secrets/file.ts';
 import type { Component } from './component.ts';
 import { ControlServer } from './control-server.ts';
+import { idleTrimComponent, type IdleTrimDeps } from './idle-trim.ts';
 import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
 import { natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
 import { checkPrefixes, subnetRouterFor, type SubnetRouter, type SubnetRouterDeps } from './subnet-router.ts';
@@ -34,6 +35,8 @@ export interface AgentOptions {
   /** Tests: memory firewall and forwarding for the subnet router. */
   subnetDeps?: Partial<SubnetRouterDeps>;
   pmpPort?: number;
+  /** Tests: the idle trim's collector (idle-trim.ts); null turns it off. */
+  gc?: IdleTrimDeps['gc'];
 }
 
 export class Agent {
@@ -89,6 +92,7 @@ export class Agent {
       }
     }
     if (config.netcheck.stunServers.length > 0) this.components.push(netcheckComponent(config, deps));
+    this.components.push(idleTrimComponent({ clock, ...(this.opts.gc !== undefined ? { gc: this.opts.gc } : {}) }));
   }
 
   private async buildMesh(portmapEndpoint: () => string | undefined): Promise<MeshNode> {

@@ -3,6 +3,8 @@
  * the NAT-PMP/PCP server (pmp), the upstream port mapping of the mesh port (portmap), the
  * endpoint-independent NAT rules (nat: applied at start and again after the WAN address changes) and a
  * periodic netcheck. Each is a thin component over the area's own code; the logic lives there.
+ * That code is imported when a component starts, not with this file: an agent that runs only the mesh
+ * never loads the PF/nftables generator, the NAT-PMP server or netcheck (issue 16: idle RSS).
  */
 import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -11,18 +13,10 @@ import { dirname } from 'node:path';
 import type { Clock, CancelTimer } from '../clock/clock.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../log/logger.ts';
-import { PmpServer } from '../pmpd/server.ts';
-import { defaultStateFile, makeBackend, policyFromConfig, resolveLan, wanSource } from '../pmpd/setup.ts';
-import { createPortmapper, netcheckPortmapProbe, type Portmapper } from '../portmap/index.ts';
-import { NatApplier } from '../fw/nat/applier.ts';
-import { processRunner } from '../fw/nat/runner.ts';
-import { backendFor, generateFor } from '../fw/nat/session.ts';
-import { buildReport } from '../netcheck/classify.ts';
-import { resolveEndpoint } from '../netcheck/resolve.ts';
-import { observe } from '../netcheck/run.ts';
+import type { PmpServer } from '../pmpd/server.ts';
+import type { Portmapper } from '../portmap/index.ts';
 import type { NetcheckReport } from '../netcheck/types.ts';
 import { detectPlatform } from '../platform/detect.ts';
-import { openDgramBind } from '../stun/dgram-bind.ts';
 import { idempotent, type Component } from './component.ts';
 import { formatAddrPort } from '../node/endpoints.ts';
 import { join } from 'node:path';
@@ -38,6 +32,7 @@ export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number
   const c = idempotent(
     'pmp',
     async () => {
+      const [{ PmpServer }, { defaultStateFile, makeBackend, policyFromConfig, resolveLan, wanSource }] = await Promise.all([import('../pmpd/server.ts'), import('../pmpd/setup.ts')]);
       const lan = resolveLan(config.pmp.lan);
       const stateFile = config.pmp.stateFile ?? defaultStateFile({ ...config, stateDir: config.stateDir ?? deps.stateDir });
       await mkdir(dirname(stateFile), { recursive: true, mode: 0o700 });
@@ -61,6 +56,7 @@ export function portmapComponent(config: Config, deps: ServiceDeps & { port: () 
   return idempotent(
     'portmap',
     async () => {
+      const { createPortmapper } = await import('../portmap/index.ts');
       pm = await createPortmapper(config.portmap, { protocol: 'udp', internalPort: deps.port() }, { clock: deps.clock, log: deps.log });
       pm.on('endpointChanged', (ch) => {
         current = ch.endpoint ? formatAddrPort(ch.endpoint.address, ch.endpoint.port) : undefined;
@@ -74,25 +70,34 @@ export function portmapComponent(config: Config, deps: ServiceDeps & { port: () 
   );
 }
 
-/** Current IPv4 addresses of the WAN interfaces, as one comparable string. */
-function wanFingerprint(wan: string[]): string {
-  const ifs = networkInterfaces();
-  return wan.map((w) => `${w}=${(ifs[w] ?? []).map((a) => a.address).sort().join(',')}`).join(';');
+/**
+ * The addresses of the WAN interfaces as one comparable string. `nat.wan` empty means "every WAN"
+ * (the rules then cover all interfaces with a gateway): every non-loopback interface counts, except
+ * `exclude` (the mesh TUN, whose addresses are ours, not the WAN's). Before, an empty list gave a
+ * constant fingerprint and a WAN change never re-applied the rules.
+ */
+export function wanFingerprint(ifs: Record<string, { address: string; internal: boolean }[] | undefined>, wan: string[], exclude: string[] = []): string {
+  const names = wan.length > 0 ? wan : Object.keys(ifs).filter((n) => !exclude.includes(n) && (ifs[n] ?? []).some((a) => !a.internal));
+  return [...names].sort().map((w) => `${w}=${(ifs[w] ?? []).map((a) => a.address).sort().join(',')}`).join(';');
 }
 
 export function natComponent(config: Config, deps: ServiceDeps): Component {
   let cancel: CancelTimer | undefined;
   let last = '';
   let lastResult = 'not applied';
-  const run = processRunner();
+  let applies = 0;
+  const fingerprint = () => wanFingerprint(networkInterfaces(), config.nat.wan, [config.wg.interface]);
   const apply = async () => {
+    applies++;
     try {
+      const [{ NatApplier }, { processRunner }, { backendFor, generateFor }] = await Promise.all([import('../fw/nat/applier.ts'), import('../fw/nat/runner.ts'), import('../fw/nat/session.ts')]);
+      const run = processRunner();
       const gen = await generateFor(config.nat, {}, run);
       const applier = new NatApplier({ backend: backendFor(gen.backend, gen.target, run), stateDir: join(config.stateDir ?? deps.stateDir, 'nat'), clock: deps.clock });
       // The service re-applies rules already confirmed by a person (config): no grace period here.
       const r = await applier.apply(gen.text, { confirmMs: 0 });
       lastResult = `${r.outcome}: ${r.reason}`;
-      deps.log.info({ target: gen.target, outcome: r.outcome }, 'nat: rules applied');
+      deps.log.info({ target: gen.target, outcome: r.outcome, applies }, 'nat: rules applied');
     } catch (err) {
       lastResult = `failed: ${(err as Error).message}`;
       deps.log.error({ err: (err as Error).message }, 'nat: apply failed');
@@ -100,8 +105,9 @@ export function natComponent(config: Config, deps: ServiceDeps): Component {
   };
   const poll = () => {
     cancel = deps.clock.setTimer(config.nat.pollSec * 1000, () => {
-      const now = wanFingerprint(config.nat.wan);
+      const now = fingerprint();
       const changed = now !== last;
+      if (changed) deps.log.info({ wan: now }, 'nat: WAN addresses changed, applying the rules again');
       last = now;
       void (changed ? apply() : Promise.resolve()).then(poll);
     });
@@ -109,12 +115,12 @@ export function natComponent(config: Config, deps: ServiceDeps): Component {
   return idempotent(
     'nat',
     async () => {
-      last = wanFingerprint(config.nat.wan);
+      last = fingerprint();
       await apply();
       poll();
     },
     async () => cancel?.(),
-    () => ({ last: lastResult }),
+    () => ({ last: lastResult, applies, wan: last }),
   );
 }
 
@@ -126,6 +132,13 @@ export function netcheckComponent(config: Config, deps: ServiceDeps): Component 
   let stopped = false;
   const once = async () => {
     try {
+      const [{ buildReport }, { resolveEndpoint }, { observe }, { netcheckPortmapProbe }, { openDgramBind }] = await Promise.all([
+        import('../netcheck/classify.ts'),
+        import('../netcheck/resolve.ts'),
+        import('../netcheck/run.ts'),
+        import('../portmap/index.ts'),
+        import('../stun/dgram-bind.ts'),
+      ]);
       const obs = await observe(
         { servers: config.netcheck.stunServers, timeoutMs: config.netcheck.timeoutMs },
         {

@@ -1,13 +1,18 @@
 /**
- * A TUN device over an open descriptor, shared by Linux and FreeBSD: reads happen in a worker thread
- * (reader-worker.ts), writes on the calling thread. FreeBSD's TUNSIFHEAD mode puts a 4-byte address
+ * A TUN device over an open descriptor, shared by Linux and FreeBSD. Reads: the main thread reads when
+ * a poll on libuv's pool (pool-readiness.ts) or a poll worker says the fd is readable, or a reader
+ * worker copies (modes below). Writes: on the calling thread, or through a ring to a writer thread that
+ * runs while traffic flows (ring-thread.ts). FreeBSD's TUNSIFHEAD mode puts a 4-byte address
  * family (network order) before every packet; `afHeader` strips it on read and adds it on write.
  */
 import { Worker } from 'node:worker_threads';
 import { ConegateError } from '../errors.ts';
 import { ERRNO, koffiPath, libc } from './libc.ts';
+import type { DemandPolicy } from './demand.ts';
+import { PoolReadiness } from './pool-readiness.ts';
 import { POLL_WORKER_SOURCE, STATE_ARMED, type PollWorkerData } from './poll-worker.ts';
-import { CTRL_HEAD, CTRL_SLEEPING, CTRL_STOP, createWriteRing, ringPush, ringWakeSoon, WRITER_WORKER_SOURCE, type WriteRing, type WriterWorkerData } from './write-ring.ts';
+import { RingThread, threadModeFrom, type ThreadMode } from './ring-thread.ts';
+import { createWriteRing, ringPush, WRITER_WORKER_SOURCE, type WriteRing, type WriterWorkerData } from './write-ring.ts';
 import { READER_WORKER_SOURCE, type ReaderErrorMessage, type ReaderWorkerData, type SlabMessage } from './reader-worker.ts';
 import type { TunDevice, TunStats } from './tun.ts';
 
@@ -22,16 +27,19 @@ const SLAB_BYTES = 256 * 1024;
 
 /**
  * How packets get from the fd to the handler:
- *  - 'poll' (default): a worker waits for readability, the main thread reads (poll-worker.ts);
+ *  - 'pool' (default): poll() on libuv's thread pool waits for readability, the main thread reads
+ *    (pool-readiness.ts): no worker thread, so an idle agent does not pay for one;
+ *  - 'poll': a worker waits for readability, the main thread reads (poll-worker.ts);
  *  - 'copy': a worker reads and transfers slabs of packets (reader-worker.ts).
  */
-export type TunReadMode = 'poll' | 'copy';
+export type TunReadMode = 'pool' | 'poll' | 'copy';
 
 /**
- * Where writes happen: 'thread' (default) queues them to a writer thread through a shared ring
- * (write-ring.ts); 'main' calls write() on the calling thread.
+ * Where writes happen: 'auto' (default) on the calling thread until packets come fast, then through a
+ * shared ring (write-ring.ts) to a writer thread, stopped again when idle (ring-thread.ts); 'thread'
+ * always through the writer thread; 'main' always on the calling thread.
  */
-export type TunWriteMode = 'thread' | 'main';
+export type TunWriteMode = ThreadMode;
 /** Ring slots: ~2 ms of a saturated gigabit link; a full ring drops, as a full TUN queue would. */
 const RING_SLOTS = 1024;
 
@@ -47,10 +55,12 @@ export interface FdTunParams {
   libcName: string;
   /** Address families for the 4-byte header, or undefined when packets carry no header (Linux IFF_NO_PI). */
   afHeader?: { inet: number; inet6: number };
-  /** Default: CONEGATE_TUN_READ if set, else 'poll'. */
+  /** Default: CONEGATE_TUN_READ if set, else 'pool'. */
   readMode?: TunReadMode;
-  /** Default: CONEGATE_TUN_WRITE if set, else 'thread'. */
+  /** Default: CONEGATE_TUN_WRITE if set, else 'auto'. */
   writeMode?: TunWriteMode;
+  /** When the 'auto' writer thread starts and stops (tests shorten it). */
+  demand?: DemandPolicy;
 }
 
 export class FdTun implements TunDevice {
@@ -64,9 +74,8 @@ export class FdTun implements TunDevice {
   private readonly scratch: Uint8Array | undefined;
   private handler: ((packet: Uint8Array) => void) | undefined;
   private worker: Worker | undefined;
-  private writer: Worker | undefined;
-  private ring: WriteRing | undefined;
-  private wakeWriter: () => void = () => undefined;
+  private readiness: PoolReadiness | undefined;
+  private readonly writer: RingThread<WriteRing>;
   private readonly afScratch = new Uint8Array(4);
   private readonly stop = new Int32Array(new SharedArrayBuffer(4));
   /** Readiness mode: [0] ARMED/READING handshake, [1] stop flag (see poll-worker.ts). */
@@ -82,11 +91,17 @@ export class FdTun implements TunDevice {
     this.af = p.afHeader;
     this.hdr = p.afHeader ? 4 : 0;
     this.scratch = p.afHeader ? new Uint8Array(p.mtu + 4) : undefined;
-    const mode = p.readMode ?? (process.env.CONEGATE_TUN_READ === 'copy' ? 'copy' : 'poll');
+    const env = process.env.CONEGATE_TUN_READ;
+    const mode = p.readMode ?? (env === 'copy' || env === 'poll' ? env : 'pool');
     if (mode === 'copy') this.startReader(p.libcName);
-    else this.startPoller(p.libcName);
-    const writeMode = p.writeMode ?? (process.env.CONEGATE_TUN_WRITE === 'main' ? 'main' : 'thread');
-    if (writeMode === 'thread') this.startWriter(p.libcName);
+    else if (mode === 'poll') this.startPoller(p.libcName);
+    else this.startPool();
+    this.writer = this.writerThread(p.libcName, p.writeMode ?? threadModeFrom(process.env.CONEGATE_TUN_WRITE), p.demand);
+  }
+
+  /** Whether writes go through the writer thread now (tests, diagnostics). */
+  get writerActive(): boolean {
+    return this.writer.ring !== undefined;
   }
 
   onPacket(handler: (packet: Uint8Array) => void): void {
@@ -104,7 +119,8 @@ export class FdTun implements TunDevice {
       this.stats.dropped++;
       return;
     }
-    if (this.ring) {
+    const ring = this.writer.ring;
+    if (ring) {
       let header: Uint8Array | undefined;
       if (this.af) {
         if (packet.length === 0) {
@@ -114,12 +130,13 @@ export class FdTun implements TunDevice {
         new DataView(this.afScratch.buffer).setUint32(0, (packet[0] as number) >> 4 === 6 ? this.af.inet6 : this.af.inet);
         header = this.afScratch;
       }
-      if (ringPush(this.ring, packet, header)) {
+      if (ringPush(ring, packet, header)) {
         this.stats.txPackets++;
-        this.wakeWriter();
+        this.writer.wake();
       } else this.stats.dropped++;
       return;
     }
+    this.writer.noteMain();
     let buf = packet;
     if (this.scratch && this.af) {
       if (packet.length === 0 || packet.length > this.mtu) {
@@ -145,7 +162,7 @@ export class FdTun implements TunDevice {
   private async shutdown(): Promise<void> {
     // Exit promises are taken before the stop flags are raised: a worker that sees its flag and exits
     // before we get round to waiting for it must not leave us waiting forever.
-    const exits = [this.worker, this.writer].filter((w): w is Worker => w !== undefined).map((w) => {
+    const exits = [this.worker].filter((w): w is Worker => w !== undefined).map((w) => {
       // ref'd while we wait: an otherwise idle process would exit before the wait ends.
       w.ref();
       return new Promise<void>((resolve) => w.once('exit', () => resolve()));
@@ -153,14 +170,9 @@ export class FdTun implements TunDevice {
     Atomics.store(this.stop, 0, 1);
     Atomics.store(this.state, 1, 1);
     Atomics.notify(this.state, 0);
-    if (this.ring) {
-      Atomics.store(this.ring.ctrl, CTRL_STOP, 1);
-      Atomics.notify(this.ring.ctrl, 0);
-    }
     // The loops see their flags within one poll/wait timeout; the fd is closed only once no thread uses it.
-    await Promise.all(exits);
+    await Promise.all([...exits, this.writer.close(), this.readiness?.close()]);
     this.worker = undefined;
-    this.writer = undefined;
     libc().close(this.fd);
   }
 
@@ -186,23 +198,28 @@ export class FdTun implements TunDevice {
     this.worker = worker;
   }
 
-  private startWriter(libcName: string): void {
-    // Slots hold a whole packet plus FreeBSD's 4-byte header, rounded up to keep them 64-byte aligned.
-    const ring = createWriteRing(RING_SLOTS, (this.mtu + this.hdr + 63) & ~63);
-    const data: WriterWorkerData = { koffiPath: koffiPath(), libcName, fd: this.fd, ring, waitMs: POLL_MS };
-    const writer = new Worker(WRITER_WORKER_SOURCE, { eval: true, workerData: data });
-    // The writer reports writes the kernel refused; they count as drops like on the main-thread path.
-    writer.on('message', (failed: number) => {
-      this.stats.dropped += failed;
-      this.stats.txPackets -= failed;
-    });
-    writer.on('error', () => {
-      this.stats.dropped++;
-    });
-    writer.unref();
-    this.ring = ring;
-    this.wakeWriter = ringWakeSoon(ring.ctrl, CTRL_SLEEPING, CTRL_HEAD);
-    this.writer = writer;
+  private writerThread(libcName: string, mode: TunWriteMode, demand: DemandPolicy | undefined): RingThread<WriteRing> {
+    return new RingThread(mode, {
+      create: () => {
+        // Slots hold a whole packet plus FreeBSD's 4-byte header, rounded up to keep them 64-byte aligned.
+        const ring = createWriteRing(RING_SLOTS, (this.mtu + this.hdr + 63) & ~63);
+        const data: WriterWorkerData = { koffiPath: koffiPath(), libcName, fd: this.fd, ring, waitMs: POLL_MS };
+        return { ring, worker: new Worker(WRITER_WORKER_SOURCE, { eval: true, workerData: data }) };
+      },
+      // The writer reports writes the kernel refused; they count as drops like on the main-thread path.
+      onFailed: (failed) => {
+        this.stats.dropped += failed;
+        this.stats.txPackets -= failed;
+      },
+      onError: () => {
+        this.stats.dropped++;
+      },
+    }, demand);
+  }
+
+  private startPool(): void {
+    this.readiness = new PoolReadiness(this.fd, () => this.drain());
+    this.readiness.arm();
   }
 
   private startPoller(libcName: string): void {
@@ -231,11 +248,12 @@ export class FdTun implements TunDevice {
       const buf = this.slab.subarray(this.slabUsed, this.slabUsed + max);
       const len = c.read(this.fd, buf, max);
       if (len < 0) {
-        // EAGAIN: drained. Anything else (the interface went away) also ends this burst; the poller
-        // reports readiness again if there is more to see.
         this.stats.slabs++;
-        Atomics.store(this.state, 0, STATE_ARMED);
-        Atomics.notify(this.state, 0);
+        // EAGAIN: drained, wait for the next burst. Anything else (EIO, EBADF: the interface went away)
+        // ends reading: a poll that keeps reporting an error would otherwise spin (a busy pool thread).
+        const errno = c.errno();
+        if (errno === ERRNO.EAGAIN || errno === ERRNO.EINTR) this.rearm();
+        else this.stats.dropped++;
         return;
       }
       // Keep packets 8-byte aligned in the slab, so views over them stay cheap for typed-array readers.
@@ -250,6 +268,12 @@ export class FdTun implements TunDevice {
     }
     // Budget spent: let UDP and timers run, then continue without waiting for the poller.
     setImmediate(() => this.drain());
+  }
+
+  private rearm(): void {
+    if (this.readiness) return this.readiness.arm();
+    Atomics.store(this.state, 0, STATE_ARMED);
+    Atomics.notify(this.state, 0);
   }
 
   private onMessage(msg: SlabMessage | ReaderErrorMessage): void {

@@ -19,8 +19,19 @@ export interface Libc {
   write(fd: number, buf: Uint8Array, len: number): number;
   read(fd: number, buf: Uint8Array, len: number): number;
   close(fd: number): number;
+  /** pipe2(2) with O_CLOEXEC: fds[0] the read end, fds[1] the write end. */
+  pipe(fds: Int32Array): number;
+  /**
+   * poll(2) run on libuv's thread pool (a koffi async call): no thread of our own and no JS isolate,
+   * the callback runs on the calling thread. `fds` holds struct pollfd entries (8 bytes each); their
+   * revents are copied back before the callback.
+   */
+  pollAsync(fds: Uint8Array, count: number, timeoutMs: number, done: (err: unknown, ready: number) => void): void;
   errno(): number;
 }
+
+/** <fcntl.h> O_CLOEXEC: Linux (x86-64, arm64) and FreeBSD differ. */
+const O_CLOEXEC = process.platform === 'freebsd' ? 0x100000 : 0x80000;
 
 let cached: Libc | undefined;
 
@@ -44,6 +55,8 @@ export function libc(): Libc {
   const write = lib.func('long write(int fd, void *buf, unsigned long len)');
   const read = lib.func('long read(int fd, void *buf, unsigned long len)');
   const close = lib.func('int close(int fd)');
+  const pipe2 = lib.func('int pipe2(_Out_ int *fds, int flags)');
+  const poll = lib.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)');
   cached = {
     open: (path, flags) => open(path, flags) as number,
     ioctl: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
@@ -51,6 +64,8 @@ export function libc(): Libc {
     write: (fd, buf, len) => Number(write(fd, buf, len)),
     read: (fd, buf, len) => Number(read(fd, buf, len)),
     close: (fd) => close(fd) as number,
+    pipe: (fds) => pipe2(fds, O_CLOEXEC) as number,
+    pollAsync: (fds, count, timeoutMs, done) => poll.async(fds, count, timeoutMs, done),
     errno: () => koffi.errno(),
   };
   return cached;

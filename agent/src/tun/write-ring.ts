@@ -80,7 +80,8 @@ export interface WriterWorkerData {
  * Worker source for the consumer side of a ring with this file's ctrl layout (head, tail, sleeping,
  * stop), shared by the TUN writer and the UDP sender (wg/bind/send-ring.ts). `setup` runs once with
  * `lib` (libc via koffi), `workerData`, `ring` and `slots` in scope; `consume` is an expression over
- * `slot` that is false when that packet failed. Failures are counted and posted when the ring is idle.
+ * `slot` that is false when that packet failed. Posts 'ready' once set up; failures are counted and
+ * posted (as a number) when the ring is idle.
  */
 export function ringConsumerSource(setup: string, consume: string): string {
   return String.raw`
@@ -90,6 +91,8 @@ const lib = koffi.load(workerData.libcName);
 const { ring, waitMs } = workerData;
 const { ctrl, slots } = ring;
 ${setup}
+// The producer hands the ring out only from here on (ring-thread.ts): nothing waits in a ring nobody reads.
+parentPort.postMessage('ready');
 let failed = 0;
 let reported = 0;
 while (Atomics.load(ctrl, 3) === 0) {

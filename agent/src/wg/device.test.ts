@@ -256,6 +256,49 @@ test('crossed initiations (both sides start at once) settle on working sessions'
   tb.stop();
 });
 
+test('crossed initiations complete within one round trip: no retransmit, no REKEY_TIMEOUT wait', async () => {
+  // No jitter and no clock advance: only the crossing itself may produce the sessions.
+  const tb = makeTestbed({ seed: 'crossed-rtt' });
+  const { a, b } = tb;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 10));
+  await tb.net.idle();
+  for (const [name, n] of [['a', a], ['b', b]] as const) {
+    const st = n.dev.stats();
+    assert.equal(st.initiationsSent, 1, `${name}: one initiation, no retry`);
+    assert.equal(st.initiationsReceived, 1, `${name}: the initiations crossed`);
+    assert.equal(st.responsesReceived, 1, `${name}: the response to its own initiation was used`);
+    assert.deepEqual(Object.entries(st.drops).filter(([, v]) => v > 0), [], `${name}: nothing dropped`);
+  }
+  assert.equal(a.tun.written.length, 1, 'b -> a delivered');
+  assert.equal(b.tun.written.length, 1, 'a -> b delivered');
+  for (let i = 0; i < 3; i++) {
+    a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 20 + i));
+    b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 20 + i));
+    await tb.net.idle();
+  }
+  assert.equal(a.tun.written.length, 4);
+  assert.equal(b.tun.written.length, 4);
+  assert.equal(a.dev.stats().internalErrors + b.dev.stats().internalErrors, 0);
+  tb.stop();
+  assert.equal(tb.clock.pendingTimers(), 0);
+});
+
+test('a crossing where only one initiation arrives (the other lost on the way) still completes at once', async () => {
+  const tb = makeTestbed({ seed: 'crossed-half' });
+  const { a, b } = tb;
+  // A's initiation is lost (B's NAT had not opened yet); B's arrives while A's is pending.
+  let dropped = 0;
+  tb.net.tap = (p, _from, to) => (p[0] === 1 && to.address === b.at.address && dropped++ === 0 ? 'drop' : 'pass');
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 10));
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 10));
+  await tb.net.idle();
+  assert.equal(dropped, 1);
+  assert.equal(a.tun.written.length, 1);
+  assert.equal(b.tun.written.length, 1, "A's staged packet went out on B's session");
+  tb.stop();
+});
+
 test('REKEY_AFTER_MESSAGES and REJECT_AFTER_MESSAGES at the device (small limits)', async () => {
   const tb = makeTestbed({ seed: 'msglimits', limits: { rekeyAfterMessages: 5, rejectAfterMessages: 8 } });
   const { a, b } = tb;

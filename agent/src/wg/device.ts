@@ -11,7 +11,7 @@ import type { Logger } from '../log/logger.ts';
 import { AllowedIps } from './allowed-ips.ts';
 import { MacChecker } from './cookie.ts';
 import { DEFAULT_HANDSHAKE_LOAD_THRESHOLD, REKEY_TIMEOUT_JITTER_MAX_MS } from './constants.ts';
-import { HandshakeLoad, handleCookieReply, handleInitiation, handleResponse, sendInitiation } from './handshake-path.ts';
+import { dropCrossed, HandshakeLoad, handleCookieReply, handleInitiation, handleResponse, sendInitiation } from './handshake-path.ts';
 import { IndexTable } from './index-table.ts';
 import { HandshakeRateLimiter } from './ratelimiter.ts';
 import { receiveTransport, sendKeepalive, sendNow, sendStaged } from './transport-path.ts';
@@ -345,6 +345,7 @@ export class WgDevice implements Device {
     peer.previous = peer.current = peer.next = undefined;
     this.index.deleteHandshake(peer.hs.localIndex, peer);
     zeroHandshake(peer.hs);
+    dropCrossed(this, peer);
   }
 
   // ---- timers -------------------------------------------------------------------------------------

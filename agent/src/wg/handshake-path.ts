@@ -17,7 +17,7 @@ import {
   encodeResponse,
   readU32,
 } from './messages.ts';
-import { consumeInitiation, consumeResponse, createInitiation, createResponse, deriveSessionKeys } from './noise.ts';
+import { cloneHandshake, consumeInitiation, consumeResponse, createInitiation, createResponse, deriveSessionKeys, zeroHandshake, type PeerHandshake } from './noise.ts';
 import type { Peer } from './peer.ts';
 import type { Endpoint } from './ports.ts';
 import { Session } from './session.ts';
@@ -62,6 +62,8 @@ export function sendInitiation(dev: WgDevice, peer: Peer, retry: boolean): void 
   if (!peer.endpoint) return dev.drop('noEndpoint');
   peer.lastSentHandshakeMs = now;
   dev.index.deleteHandshake(peer.hs.localIndex, peer);
+  // A new initiation supersedes one kept from a crossing: only the newest may complete.
+  dropCrossed(dev, peer);
   const localIndex = dev.index.newHandshakeIndex(peer);
   const body = createInitiation(dev.identity, peer.hs, localIndex, generatePrivateKey(dev.randomBytes), tai64n(dev.wallClockMs()));
   if (!body) {
@@ -103,27 +105,48 @@ function admit(dev: WgDevice, packet: Uint8Array, from: Endpoint, now: number): 
   return true;
 }
 
+/** Forgets our initiation kept from a crossing (its index and its key material). */
+export function dropCrossed(dev: WgDevice, peer: Peer): void {
+  const mine = peer.crossed;
+  if (!mine) return;
+  peer.crossed = undefined;
+  dev.index.deleteHandshake(mine.localIndex, peer);
+  zeroHandshake(mine);
+}
+
 export function handleInitiation(dev: WgDevice, packet: Uint8Array, from: Endpoint): void {
   if (packet.length !== INITIATION_LEN) return dev.drop('decode');
   const now = dev.clock.nowMs();
   if (!admit(dev, packet, from, now)) return;
   const msg = decodeInitiation(packet);
   let found: Peer | undefined;
-  let pendingIndex = 0;
+  let mine: PeerHandshake | undefined;
   const result = consumeInitiation(
     dev.identity!,
     msg,
     (pub) => {
       found = dev.peersById.get(keyToHex(pub));
-      pendingIndex = found?.hs.localIndex ?? 0;
+      // Taken before consumeInitiation overwrites the state with the responder's.
+      if (found?.hs.stage === 'initiationCreated') mine = cloneHandshake(found.hs);
       return found?.hs;
     },
     now,
   );
-  if (!result.ok || !found) return dev.drop(result.ok ? 'handshakeFailed' : result.reason);
+  if (!result.ok || !found) {
+    if (mine) zeroHandshake(mine);
+    return dev.drop(result.ok ? 'handshakeFailed' : result.reason);
+  }
   const peer = found;
-  // Crossed initiations: theirs wins on our side, so our own pending one is forgotten.
-  dev.index.deleteHandshake(pendingIndex, peer);
+  // Crossed initiations (both sides initiated at once, e.g. traffic-triggered on both ends of a path
+  // just opened): we answer theirs AND keep ours pending under its index. wireguard-go and Linux
+  // forget their own here (CreateMessageResponse drops the handshake's index), so when both cross,
+  // each drops the other's response, both hold an unconfirmed responder session and nothing moves
+  // until a retransmit REKEY_TIMEOUT later. Kept, whichever response arrives first completes a
+  // session within one round trip, and the other side confirms ours by the data we send on it.
+  if (mine) {
+    dropCrossed(dev, peer);
+    peer.crossed = mine;
+  }
   dev.counters.initiationsReceived++;
   peer.rxBytes += packet.length;
   dev.updateEndpoint(peer, from);
@@ -157,8 +180,12 @@ export function handleResponse(dev: WgDevice, packet: Uint8Array, from: Endpoint
   const entry = dev.index.get(msg.receiver);
   if (!entry || entry.kind !== 'handshake') return dev.drop('unknownReceiver');
   const peer = entry.peer;
-  if (!consumeResponse(dev.identity!, peer.hs, msg)) return dev.drop('handshakeFailed');
-  const keys = deriveSessionKeys(peer.hs, true);
+  // A response to our initiation that a crossing one displaced from peer.hs (handleInitiation).
+  const crossed = peer.crossed !== undefined && peer.crossed.localIndex === msg.receiver ? peer.crossed : undefined;
+  const hs = crossed ?? peer.hs;
+  if (!consumeResponse(dev.identity!, hs, msg)) return dev.drop('handshakeFailed');
+  const keys = deriveSessionKeys(hs, true);
+  if (crossed) peer.crossed = undefined;
   if (!keys) return dev.drop('handshakeFailed');
   dev.installSession(peer, new Session(keys, now, dev.limits), true);
   dev.counters.responsesReceived++;

@@ -246,6 +246,20 @@ export function deriveSessionKeys(hs: PeerHandshake, isInitiator: boolean): Sess
   return keys;
 }
 
+/**
+ * A copy of an in-flight handshake, sharing no buffer with it: what a crossed initiation leaves of our
+ * own (handshake-path.ts keeps it so that a response to it still completes).
+ */
+export function cloneHandshake(hs: PeerHandshake): PeerHandshake {
+  return {
+    ...hs,
+    hash: Uint8Array.from(hs.hash),
+    chainKey: Uint8Array.from(hs.chainKey),
+    localEphemeral: Uint8Array.from(hs.localEphemeral),
+    remoteEphemeral: Uint8Array.from(hs.remoteEphemeral),
+  };
+}
+
 /** Forgets the in-flight handshake (keys and ephemerals), keeping the peer's identity and replay state. */
 export function zeroHandshake(hs: PeerHandshake): void {
   hs.chainKey.fill(0);

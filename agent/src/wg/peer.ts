@@ -16,6 +16,11 @@ export class Peer {
   readonly publicKey: Uint8Array;
   readonly id: string;
   hs: PeerHandshake;
+  /**
+   * Our own initiation, kept when the peer's crossed it (both sides initiated at once) and we answered
+   * theirs: a response to ours still completes it (handshake-path.ts). Undefined otherwise.
+   */
+  crossed: PeerHandshake | undefined = undefined;
   readonly macs: MacSender;
   readonly timers: PeerTimers;
   endpoint: Endpoint | undefined;

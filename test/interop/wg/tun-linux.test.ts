@@ -1,8 +1,9 @@
 /**
  * Runs the TUN compliance suite against the Linux device inside a lab namespace: the interface appears
  * in the namespace of the process that creates it, so the suite runs as a child test run there. Once
- * with the default read/write paths (poll worker + main-thread reads, writer thread), once with the
- * alternatives (a worker reading and transferring slabs, writes on the main thread).
+ * with the default read/write paths (poll on libuv's pool + main-thread reads, writer thread on
+ * demand), then with the alternatives (poll worker + writer thread always; a worker reading and
+ * transferring slabs, writes on the main thread).
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ after(async () => {
   await lab?.destroy();
 });
 
-for (const [read, write] of [['poll', 'thread'], ['copy', 'main']] as const) {
+for (const [read, write] of [['pool', 'auto'], ['poll', 'thread'], ['copy', 'main']] as const) {
   it(`Linux TUN passes the TUN compliance suite in a namespace (read ${read}, write ${write})`, async () => {
     // env -u: the child is a test run of its own, not a subtest of this file's run.
     const r = await lab.exec(

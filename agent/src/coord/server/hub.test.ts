@@ -1,8 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Ajv } from 'ajv';
 import type { MapMessage } from '../protocol.ts';
+import { MAP_FORMATS, mapMessageSchema } from '../schemas.ts';
 import type { StreamSink } from './hub.ts';
 import { testCoordinator, type TestCoord } from './testing.ts';
+
+// Every line the hub sends must pass the schema the node checks it with (node/map-message.ts).
+const ajv = new Ajv({ allErrors: true, strict: false });
+for (const [name, validate] of Object.entries(MAP_FORMATS)) ajv.addFormat(name, { type: 'string', validate });
+const validMapMessage = ajv.compile(mapMessageSchema);
 
 /** A sink that records lines; `full` makes it refuse writes like a client that stopped reading. */
 class Sink implements StreamSink {
@@ -12,7 +19,9 @@ class Sink implements StreamSink {
   write(line: string): boolean {
     if (this.ended || this.full) return false;
     assert.ok(line.endsWith('\n'));
-    this.lines.push(JSON.parse(line) as MapMessage);
+    const msg = JSON.parse(line) as unknown;
+    assert.ok(validMapMessage(msg), `the node would refuse ${line.trim()}: ${JSON.stringify(validMapMessage.errors)}`);
+    this.lines.push(msg as MapMessage);
     return true;
   }
   end(): void {

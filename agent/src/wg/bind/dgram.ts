@@ -5,8 +5,9 @@
  * sharing one completion callback (which only counts errors).
  * `rebind(port)` moves to a new port keeping the handler (UAPI `listen_port=`): the new sockets are
  * opened before the old ones close, so a busy port fails with nothing changed (as wireguard-go does).
- * On Linux with koffi, sends go through a sender thread (send-ring.ts) unless sendMode is 'main' or
- * CONEGATE_UDP_SEND=main. Measured in bench/wg.ts (2 runs x 5 alternating rounds, shared 2-core lab
+ * On Linux with koffi, sends go through a sender thread (send-ring.ts) while traffic flows (sendMode
+ * 'auto', the default: the thread starts under load and stops when idle, ring-thread.ts), always
+ * ('thread') or never ('main'); CONEGATE_UDP_SEND sets the default. Measured in bench/wg.ts (2 runs x 5 alternating rounds, shared 2-core lab
  * machine, ratio to wireguard-go per round): median 1.07 with the thread, 1.005 on the main thread;
  * before the sender's wake-up was deferred to once per event-loop turn the thread lost (0.94 / 0.78).
  */
@@ -15,9 +16,10 @@ import { Worker } from 'node:worker_threads';
 import { ConegateError } from '../../errors.ts';
 import { koffiPath } from '../../tun/libc.ts';
 import type { Bind, Endpoint, UdpHandler } from '../ports.ts';
-import { ringWakeSoon } from '../../tun/write-ring.ts';
+import type { DemandPolicy } from '../../tun/demand.ts';
+import { RingThread, threadModeFrom, type ThreadMode } from '../../tun/ring-thread.ts';
 import { setSocketMark, socketMark } from './mark.ts';
-import { createSendRing, S_HEAD, S_SLEEPING, S_STOP, SENDER_WORKER_SOURCE, sendPush, sockaddrFor, type SenderWorkerData, type SendRing } from './send-ring.ts';
+import { createSendRing, SENDER_WORKER_SOURCE, sendPush, sockaddrFor, type SenderWorkerData, type SendRing } from './send-ring.ts';
 
 export interface DgramBindOptions {
   /** UDP port; 0 picks one (both families then share the port the IPv4 socket got). */
@@ -29,8 +31,10 @@ export interface DgramBindOptions {
   ipv4Only?: boolean;
   /** Socket buffer sizes in bytes; larger buffers absorb bursts at high packet rates. Default 1 MiB. */
   bufferBytes?: number;
-  /** 'thread' (default on Linux with koffi) or 'main'; CONEGATE_UDP_SEND sets the default. */
-  sendMode?: 'thread' | 'main';
+  /** 'auto' (default; a thread only under load, Linux with koffi), 'thread' or 'main'; CONEGATE_UDP_SEND sets the default. */
+  sendMode?: ThreadMode;
+  /** When the 'auto' sender thread starts and stops (tests shorten it). */
+  demand?: DemandPolicy;
 }
 
 export interface DgramBindStats {
@@ -66,10 +70,7 @@ export class DgramBind implements Bind {
   private closed = false;
   private fd4: number | undefined;
   private fd6: number | undefined;
-  private ring: SendRing | undefined;
-  private sender: Worker | undefined;
-  private wakeSender: () => void = () => undefined;
-  private senderExit: Promise<void> | undefined;
+  private sender: RingThread<SendRing> | undefined;
   /** Destination sockaddrs by endpoint object: the device keeps one object per peer endpoint. */
   private readonly sockaddrs = new WeakMap<Endpoint, Uint8Array>();
   private readonly onSendError = (err: Error | null) => {
@@ -82,8 +83,8 @@ export class DgramBind implements Bind {
   static async open(options: DgramBindOptions): Promise<DgramBind> {
     const b = new DgramBind(options);
     await b.openSockets(options.port);
-    const mode = options.sendMode ?? (process.env.CONEGATE_UDP_SEND === 'main' ? 'main' : 'thread');
-    if (mode === 'thread' && process.platform === 'linux') b.startSender();
+    const mode = options.sendMode ?? threadModeFrom(process.env.CONEGATE_UDP_SEND);
+    if (mode !== 'main' && process.platform === 'linux') b.startSender(mode);
     return b;
   }
 
@@ -95,8 +96,15 @@ export class DgramBind implements Bind {
     this.handler = handler;
   }
 
+  /** Whether sends go through the sender thread now (tests, diagnostics). */
+  get senderActive(): boolean {
+    return this.sender?.ring !== undefined;
+  }
+
   send(packets: Uint8Array | Uint8Array[], to: Endpoint): void {
-    if (this.ring) return this.sendThreaded(packets, to);
+    const ring = this.sender?.ring;
+    if (ring) return this.sendThreaded(ring, packets, to);
+    this.sender?.noteMain(Array.isArray(packets) ? packets.length : 1);
     const sock = to.address.includes(':') ? this.v6 : this.v4;
     if (!sock) {
       this.stats.sendErrors++;
@@ -116,8 +124,7 @@ export class DgramBind implements Bind {
     }
   }
 
-  private sendThreaded(packets: Uint8Array | Uint8Array[], to: Endpoint): void {
-    const ring = this.ring as SendRing;
+  private sendThreaded(ring: SendRing, packets: Uint8Array | Uint8Array[], to: Endpoint): void {
     const fd = to.address.includes(':') ? this.fd6 : this.fd4;
     let sa = this.sockaddrs.get(to);
     if (!sa) {
@@ -136,7 +143,7 @@ export class DgramBind implements Bind {
       }
     } else if (sendPush(ring, packets, fd, sa)) this.stats.txPackets++;
     else this.stats.sendErrors++;
-    this.wakeSender();
+    this.sender?.wake();
   }
 
   /**
@@ -179,20 +186,16 @@ export class DgramBind implements Bind {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ring && this.sender) {
+    if (this.sender) {
       await this.drainSends();
-      Atomics.store(this.ring.ctrl, S_STOP, 1);
-      Atomics.notify(this.ring.ctrl, 0);
-      this.sender.ref();
-      await this.senderExit;
-      this.ring = undefined;
+      await this.sender.close();
     }
     this.closeSockets();
   }
 
   /** Waits (bounded, 1 s) until the sender thread has taken every queued datagram off the ring. */
   private async drainSends(): Promise<void> {
-    const ring = this.ring;
+    const ring = this.sender?.ring;
     if (!ring) return;
     const deadline = performance.now() + 1000;
     while (Atomics.load(ring.ctrl, 0) !== Atomics.load(ring.ctrl, 1) && performance.now() < deadline) {
@@ -200,30 +203,27 @@ export class DgramBind implements Bind {
     }
   }
 
-  private startSender(): void {
-    this.fd4 = socketFd(this.v4);
-    this.fd6 = socketFd(this.v6);
-    if (this.fd4 === undefined) return;
+  private startSender(mode: ThreadMode): void {
+    if (socketFd(this.v4) === undefined) return;
     let path: string;
     try {
       path = koffiPath();
     } catch {
       return;
     }
-    const ring = createSendRing(SEND_SLOTS, SEND_SLOT_BYTES);
-    const data: SenderWorkerData = { koffiPath: path, libcName: 'libc.so.6', ring, waitMs: 100 };
-    const sender = new Worker(SENDER_WORKER_SOURCE, { eval: true, workerData: data });
-    this.senderExit = new Promise((resolve) => sender.once('exit', () => resolve()));
-    sender.on('message', (failed: number) => {
-      this.stats.sendErrors += failed;
-    });
-    sender.on('error', () => {
-      this.stats.sendErrors++;
-    });
-    sender.unref();
-    this.ring = ring;
-    this.wakeSender = ringWakeSoon(ring.ctrl, S_SLEEPING, S_HEAD);
-    this.sender = sender;
+    this.sender = new RingThread(mode, {
+      create: () => {
+        const ring = createSendRing(SEND_SLOTS, SEND_SLOT_BYTES);
+        const data: SenderWorkerData = { koffiPath: path, libcName: 'libc.so.6', ring, waitMs: 100 };
+        return { ring, worker: new Worker(SENDER_WORKER_SOURCE, { eval: true, workerData: data }) };
+      },
+      onFailed: (failed) => {
+        this.stats.sendErrors += failed;
+      },
+      onError: () => {
+        this.stats.sendErrors++;
+      },
+    }, this.options.demand);
   }
 
   private closeSockets(): void {
