@@ -32,7 +32,9 @@ test('up flags map onto the mesh section; the auth key never lands in the config
     stateDir: '/tmp/x',
     coordinatorFingerprint: 'ab'.repeat(32),
   });
-  assert.deepEqual(c.mesh, {
+  const { udpRelay, ...mesh } = c.mesh;
+  assert.equal(udpRelay.enabled, false, 'a UDP relay is offered only when the admin enables it');
+  assert.deepEqual(mesh, {
     enabled: true,
     coordinator: 'https://coord.example:8443',
     hostname: 'edge-1',
