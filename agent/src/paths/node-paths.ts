@@ -86,6 +86,11 @@ export class NodePaths {
   }
 
   /** The map changed: relay map to the relay link, peers to the engine; returns each peer's virtual endpoint. */
+  /** The prefixes routed into our TUN: candidates inside them are never paths (see PathRouter.setTunnelPrefixes). */
+  setTunnelPrefixes(cidrs: string[]): void {
+    this.router.setTunnelPrefixes(cidrs);
+  }
+
   applyMap(state: MapState): Map<NodeKeyHex, Endpoint> {
     const relayText = JSON.stringify(state.relays);
     if (this.relay && relayText !== this.relayMapText) {

@@ -268,3 +268,26 @@ test('the engine\'s route and source answers are cached until the engine is next
   await ping(3);
   assert.equal(b.engine.sourceCalls, s0 + 1, 'asked again after an engine call');
 });
+
+test('a candidate or source inside the prefixes routed into our own tunnel is never a path (no WireGuard inside WireGuard)', async () => {
+  const { a, b, settle } = twoSites({ mapEndpoints: false });
+  // b's LAN 10.1.0.0/24 is an accepted subnet route at a (reached through the tunnel), and 10.9.0.0/24 the mesh.
+  a.router.setTunnelPrefixes(['10.9.0.0/24', '10.1.0.0/24']);
+  const seen: PathPeer[][] = [];
+  const orig = a.engine.setPeers.bind(a.engine);
+  a.engine.setPeers = (peers, now) => {
+    seen.push(peers);
+    return orig(peers, now);
+  };
+  a.router.setPeers([{ nodeKey: b.key, discoKey: b.disco, endpoints: [{ address: '10.1.0.1', port: 41641 }, b.at], homeRelay: 'r1' }]);
+  assert.deepEqual(seen.at(-1)![0]!.endpoints, [b.at], 'the map candidate inside an accepted route is dropped');
+  // Discovery and WireGuard from b's mesh address reached a's mesh socket through a's own tunnel: not heard.
+  const fromTunnel = { address: '10.9.0.2', port: 41641 };
+  const receive = (a.router as unknown as { fromSocket(p: Uint8Array, f: Endpoint, s: number): void }).fromSocket.bind(a.router);
+  const discosBefore = a.engine.discos.length;
+  receive(Uint8Array.of(...DISCO_MAGIC, ...new Uint8Array(80)), fromTunnel, MESH_SOCKET);
+  assert.equal(a.router.counters.discoRejected, 0, 'dropped before any attempt to open it');
+  assert.equal(a.router.counters.tunnelSource, 1);
+  assert.equal(a.engine.discos.length, discosBefore);
+  await settle();
+});

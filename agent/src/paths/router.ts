@@ -20,6 +20,7 @@
 import type { Clock } from '../clock/clock.ts';
 import type { Logger } from '../log/logger.ts';
 import { classifyPacket, type PacketKind } from '../mesh/demux.ts';
+import { cidrContains, parseCidr, parseIp, type Cidr } from '../net/ip.ts';
 import type { Bind, Endpoint, UdpHandler } from '../wg/ports.ts';
 import { BirthdayOpener } from './birthday-open.ts';
 import type { DiscoBox } from './disco-box.ts';
@@ -71,10 +72,12 @@ export interface RouterCounters {
   /** Packets routed to a UDP relay (not carried by this node yet; dropped). */
   udpRelayDropped: number;
   sendErrors: number;
+  /** Discovery or WireGuard from an address routed into our own tunnel (a path over the mesh itself): dropped. */
+  tunnelSource: number;
 }
 
 export class PathRouter implements Bind {
-  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, sendErrors: 0 };
+  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, sendErrors: 0, tunnelSource: 0 };
   readonly loop: PathLoop;
   readonly opener: BirthdayOpener;
   private readonly byKey = new Map<NodeKeyHex, RoutedPeer>();
@@ -87,6 +90,8 @@ export class PathRouter implements Bind {
   private sourcesSize = 0;
   private readonly isKnownDisco = (k: DiscoKeyHex) => this.byDisco.has(k);
   private closed = false;
+  private tunnel: Cidr[] = [];
+  private readonly tunnelMemo = new Map<string, boolean>();
 
   constructor(private readonly deps: RouterDeps) {
     this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log);
@@ -123,8 +128,33 @@ export class PathRouter implements Bind {
       this.byDisco.set(p.discoKey, r);
       out.set(p.nodeKey, r.virtual);
     }
-    this.loop.run(this.deps.engine.setPeers(peers, this.deps.clock.nowMs()));
+    const usable = peers.map((p) => ({ ...p, endpoints: p.endpoints.filter((e) => !this.inTunnel(e.address)) }));
+    this.loop.run(this.deps.engine.setPeers(usable, this.deps.clock.nowMs()));
     return out;
+  }
+
+  /**
+   * The prefixes routed into our own TUN (peers' mesh addresses and accepted subnet routes). A candidate
+   * inside them would be reached THROUGH the tunnel: a "direct" path that is really WireGuard inside
+   * WireGuard, with a low RTT that wins the score and then breaks when the tunnel under it moves. Such
+   * candidates are never given to the engine (map, call-me-maybe) and such sources never heard (peer-
+   * reflexive), so a path is always outside the mesh. Call before setPeers when the routes change.
+   */
+  setTunnelPrefixes(cidrs: string[]): void {
+    this.tunnel = cidrs.map((c) => parseCidr(c, { loose: true })).filter((c): c is Cidr => c !== undefined);
+    this.tunnelMemo.clear();
+  }
+
+  private inTunnel(address: string): boolean {
+    if (this.tunnel.length === 0) return false;
+    let hit = this.tunnelMemo.get(address);
+    if (hit !== undefined) return hit;
+    const ip = parseIp(address);
+    hit = ip !== undefined && this.tunnel.some((c) => cidrContains(c, ip.bytes));
+    // Bounded: sources come from the network; past the bound the memo starts over.
+    if (this.tunnelMemo.size >= 4096) this.tunnelMemo.clear();
+    this.tunnelMemo.set(address, hit);
+    return hit;
   }
 
   setSelf(self: Parameters<PathEngine['setSelf']>[0]): void {
@@ -194,8 +224,13 @@ export class PathRouter implements Bind {
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.peerFrom(from, socket);
-      this.deliver?.(packet, peer ? peer.virtual : from);
-    } else if (kind === 'disco') this.disco(packet, { kind: 'direct', endpoint: from, socket });
+      if (peer) this.deliver?.(packet, peer.virtual);
+      else if (this.inTunnel(from.address)) this.counters.tunnelSource++;
+      else this.deliver?.(packet, from);
+    } else if (kind === 'disco') {
+      if (this.inTunnel(from.address)) this.counters.tunnelSource++;
+      else this.disco(packet, { kind: 'direct', endpoint: from, socket });
+    }
     else if (kind === 'stun') this.deps.onStun?.(packet, from, socket);
   }
 
@@ -241,7 +276,9 @@ export class PathRouter implements Bind {
       this.counters.discoRejected++;
       return;
     }
-    this.loop.run(this.deps.engine.onDisco(opened.from, opened.message, via, this.deps.clock.nowMs()));
+    let message = opened.message;
+    if (message.type === 'call-me-maybe') message = { ...message, endpoints: message.endpoints.filter((e) => !this.inTunnel(e.address)) };
+    this.loop.run(this.deps.engine.onDisco(opened.from, message, via, this.deps.clock.nowMs()));
   }
 
   private sendError(socket: SocketId, to: Endpoint): void {

@@ -170,8 +170,10 @@ export class MeshNode {
     }
     const ownAddresses = [...state.self.addresses, ...interfaceAddresses((this.deps.interfaces ?? networkInterfaces)(), this.tun.name)];
     // Every peer's endpoint is its virtual endpoint: the path engine decides where packets go.
+    const wanted = desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes, ownAddresses });
+    this.paths?.setTunnelPrefixes(wanted.flatMap((d) => d.allowedIps));
     const virtual = this.paths?.applyMap(state);
-    const desired = desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes, ownAddresses }).map((d) => ({ ...d, endpoint: virtual?.get(d.publicKeyHex) }));
+    const desired = wanted.map((d) => ({ ...d, endpoint: virtual?.get(d.publicKeyHex) }));
     const steps = planPeerSteps(this.applied, desired);
     for (const step of steps) {
       if (step.op === 'remove') {
