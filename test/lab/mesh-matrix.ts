@@ -1,0 +1,245 @@
+/**
+ * The mesh NAT matrix (#18 acceptance): ONE lab with one `conegate up` node per NAT kind, all in one
+ * mesh, every pair driven at once. For each pair: ping between the mesh addresses from both sides, poll
+ * `status --json` on both until both say direct or the budget runs out, and record the path (direct, or
+ * relayed with the reason the node gave), the time from the pair's first ping to both sides direct
+ * (resolution: one polling round, ~1-3 s on a loaded machine), and whether a birthday attempt made it.
+ * Expected (docs/mesh-paths.md): direct on every pair except hard+hard (both-hard) and anything with UDP
+ * blocked (udp-blocked); pings work on every pair, relayed or not.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLab, type Lab } from './lab.ts';
+import { hostOf, startMatrixMesh, type MatrixMesh, type PathJson, type StatusJson } from './mesh-matrix-mesh.ts';
+import type { LabSpec } from './spec.ts';
+
+export type NodeClass = 'public' | 'easy' | 'hard' | 'udp-blocked';
+export interface MatrixNode {
+  node: string;
+  label: string;
+  cls: NodeClass;
+  /** The NAT in front filters by address and port (so a hard peer needs the birthday attempt). */
+  apdf: boolean;
+}
+
+/** One node per NAT kind; two hard ones so that hard+hard is a cell. */
+export const MATRIX_NODES: readonly MatrixNode[] = [
+  { node: 'pub', label: 'no NAT', cls: 'public', apdf: false },
+  { node: 'full.h1', label: 'EIM/EIF full-cone', cls: 'easy', apdf: false },
+  { node: 'rcone.h1', label: 'EIM/ADF restricted', cls: 'easy', apdf: false },
+  { node: 'prc.h1', label: 'EIM/APDF port-restr', cls: 'easy', apdf: true },
+  { node: 'dbl.h1', label: 'double NAT', cls: 'easy', apdf: true },
+  { node: 'cgn.h1', label: 'CGNAT + home', cls: 'easy', apdf: true },
+  { node: 'hard.h1', label: 'symmetric (hard)', cls: 'hard', apdf: true },
+  { node: 'hard2.h1', label: 'symmetric 2', cls: 'hard', apdf: true },
+  { node: 'udpb.h1', label: 'UDP blocked', cls: 'udp-blocked', apdf: true },
+];
+
+/** The lab: a site per NAT kind; `pub` is an internet server (no NAT) like s1 (coordinator, STUN) and s2 (relay). */
+export function matrixSpec(): LabSpec {
+  return {
+    sites: [
+      { name: 'full', nat: 'full-cone' },
+      { name: 'rcone', nat: 'restricted-cone' },
+      { name: 'prc', nat: 'port-restricted' },
+      { name: 'dbl', nat: 'port-restricted', uplink: 'outer' },
+      { name: 'cgn', nat: 'port-restricted', uplink: 'carrier' },
+      { name: 'hard', nat: 'symmetric' },
+      { name: 'hard2', nat: 'symmetric' },
+      { name: 'udpb', nat: 'port-restricted', firewall: 'udp-blocked' },
+    ],
+    isps: [
+      { name: 'outer', nat: 'port-restricted', inside: 'private' },
+      // Carrier-grade NATs map endpoint-independently (RFC 6888 REQ-1 by way of RFC 4787).
+      { name: 'carrier', nat: 'port-restricted', inside: 'cgnat' },
+    ],
+    servers: ['s1', 's2', 'pub'],
+  };
+}
+
+export interface Expectation {
+  direct: boolean;
+  /** The relay reason expected when not direct. */
+  reason?: string;
+  birthday: boolean;
+}
+
+export function expectFor(a: MatrixNode, b: MatrixNode): Expectation {
+  if (a.cls === 'udp-blocked' || b.cls === 'udp-blocked') return { direct: false, reason: 'udp-blocked', birthday: false };
+  if (a.cls === 'hard' && b.cls === 'hard') return { direct: false, reason: 'both-hard', birthday: false };
+  const oneHard = (x: MatrixNode, y: MatrixNode) => x.cls === 'hard' && y.apdf;
+  return { direct: true, birthday: oneHard(a, b) || oneHard(b, a) };
+}
+
+export interface MatrixCell {
+  a: string;
+  b: string;
+  expected: Expectation;
+  /** Each side's view of the other at the end. */
+  aPath: string;
+  bPath: string;
+  direct: boolean;
+  reason: string | null;
+  birthday: boolean;
+  /** From the pair's first ping to both sides direct (null: never). */
+  toDirectMs: number | null;
+  pingAB: boolean;
+  pingBA: boolean;
+  ok: boolean;
+  /** Why the cell fails its expectation (empty when ok). */
+  problem: string;
+}
+
+export interface MatrixReport {
+  pass: string;
+  nodes: readonly MatrixNode[];
+  cells: MatrixCell[];
+  summary: Record<string, { n: number; p50Ms: number | null; p95Ms: number | null }>;
+  budgetMs: number;
+  startedAt: string;
+}
+
+const describePath = (p: PathJson | null | undefined) => (!p ? 'none' : p.kind === 'direct' ? `direct ${p.endpoint}${p.socket ? ` socket ${p.socket}` : ''}` : `${p.kind}${p.reason ? ` (${p.reason.code}: ${p.reason.text})` : ''}`);
+const usedBirthday = (p: PathJson | null | undefined) => p?.kind === 'direct' && ((p.socket ?? 0) !== 0 || p.birthday?.last?.ok === true);
+
+async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++]!);
+  }));
+}
+
+function quantile(xs: number[], q: number): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+}
+
+export interface RunOptions {
+  /** Budget for every pair to go direct, from the first pings. @default 30000 */
+  budgetMs?: number;
+  pass?: string;
+  log?: (line: string) => void;
+}
+
+/** Drives every pair at once on a running mesh and returns the cells. */
+export async function runMatrix(lab: Lab, mesh: MatrixMesh, opts: RunOptions = {}): Promise<MatrixReport> {
+  const budgetMs = opts.budgetMs ?? 30_000;
+  const log = opts.log ?? (() => {});
+  const nodes = MATRIX_NODES;
+  const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', mesh.meshV4(to)], { timeoutMs: 5000 })).code === 0;
+  const pairs: Array<[MatrixNode, MatrixNode]> = [];
+  for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) pairs.push([nodes[i]!, nodes[j]!]);
+  const views = new Map<string, StatusJson>();
+  const view = (from: string, to: string) => views.get(from)?.mesh.peers.find((p) => p.name === hostOf(to))?.path;
+  const poll = () => pool([...nodes], nodes.length, async (n) => void views.set(n.node, await mesh.status(n.node).catch(() => views.get(n.node)!)));
+  // Every peer must know every other's home relay first: the first packet then has a way to go.
+  const known = Date.now() + 60_000;
+  for (;;) {
+    await poll();
+    const missing = nodes.filter((n) => nodes.some((m) => m !== n && !views.get(n.node)?.mesh.peers.find((p) => p.name === hostOf(m.node))?.homeRelay));
+    if (!missing.length) break;
+    if (Date.now() > known) throw new Error(`peers' home relays still unknown on ${missing.map((n) => n.node).join(', ')} after 60 s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const startedAt = new Date().toISOString();
+  const firstPing = new Map<string, number>();
+  const directAt = new Map<string, number>();
+  const key = (a: MatrixNode, b: MatrixNode) => `${a.node}|${b.node}`;
+  const settled = (a: MatrixNode, b: MatrixNode) => {
+    if (directAt.has(key(a, b))) return true;
+    const e = expectFor(a, b);
+    return !e.direct && view(a.node, b.node)?.reason?.code === e.reason && view(b.node, a.node)?.reason?.code === e.reason;
+  };
+  const end = Date.now() + budgetMs;
+  let round = 0;
+  while (Date.now() < end) {
+    round++;
+    const open = pairs.filter(([a, b]) => !settled(a, b));
+    if (!open.length) break;
+    // Traffic both ways on every open pair (the engine probes only while the tunnel is in use).
+    await pool(open, 12, async ([a, b]) => {
+      if (!firstPing.has(key(a, b))) firstPing.set(key(a, b), Date.now());
+      await Promise.all([ping(a.node, b.node), ping(b.node, a.node)]);
+    });
+    await poll();
+    const now = Date.now();
+    for (const [a, b] of open) if (view(a.node, b.node)?.kind === 'direct' && view(b.node, a.node)?.kind === 'direct') directAt.set(key(a, b), now);
+    log(`round ${round}: ${pairs.length - open.length} of ${pairs.length} pairs settled`);
+  }
+  // Pings on every pair at the end: relayed or direct, the mesh must carry them (3 tries each way).
+  const reach = new Map<string, [boolean, boolean]>();
+  const tryPing = async (x: string, y: string) => {
+    for (let i = 0; i < 3; i++) if (await ping(x, y)) return true;
+    return false;
+  };
+  await pool(pairs, 12, async ([a, b]) => void reach.set(key(a, b), [await tryPing(a.node, b.node), await tryPing(b.node, a.node)]));
+  await poll();
+  const cells = pairs.map(([a, b]) => cellOf(a, b, view(a.node, b.node), view(b.node, a.node), firstPing.get(key(a, b)), directAt.get(key(a, b)), reach.get(key(a, b))!));
+  return { pass: opts.pass ?? 'plain', nodes, cells, summary: summarize(cells), budgetMs, startedAt };
+}
+
+function cellOf(a: MatrixNode, b: MatrixNode, pa: PathJson | null | undefined, pb: PathJson | null | undefined, t0: number | undefined, tDirect: number | undefined, [pingAB, pingBA]: [boolean, boolean]): MatrixCell {
+  const expected = expectFor(a, b);
+  const direct = tDirect !== undefined;
+  const reason = pa?.kind !== 'direct' ? (pa?.reason?.code ?? null) : pb?.kind !== 'direct' ? (pb?.reason?.code ?? null) : null;
+  const birthday = usedBirthday(pa) || usedBirthday(pb);
+  const problems: string[] = [];
+  if (expected.direct && !direct) problems.push(`expected direct; ${a.node} says ${describePath(pa)}, ${b.node} says ${describePath(pb)}`);
+  if (!expected.direct && direct) problems.push('expected relayed, went direct');
+  if (!expected.direct && reason !== expected.reason) problems.push(`expected reason ${expected.reason}, got ${reason}`);
+  if (!pingAB || !pingBA) problems.push(`ping ${a.node}->${b.node} ${pingAB ? 'ok' : 'FAILED'}, ${b.node}->${a.node} ${pingBA ? 'ok' : 'FAILED'}`);
+  return {
+    a: a.node, b: b.node, expected, aPath: describePath(pa), bPath: describePath(pb), direct, reason, birthday,
+    toDirectMs: direct && t0 !== undefined ? tDirect! - t0 : null, pingAB, pingBA, ok: problems.length === 0, problem: problems.join('; '),
+  };
+}
+
+function summarize(cells: MatrixCell[]): MatrixReport['summary'] {
+  const out: MatrixReport['summary'] = {};
+  const add = (name: string, xs: number[]) => (out[name] = { n: xs.length, p50Ms: quantile(xs, 0.5), p95Ms: quantile(xs, 0.95) });
+  const direct = cells.filter((c) => c.toDirectMs !== null);
+  add('direct without birthday', direct.filter((c) => !c.birthday).map((c) => c.toDirectMs!));
+  add('direct by birthday', direct.filter((c) => c.birthday).map((c) => c.toDirectMs!));
+  out.relayed = { n: cells.filter((c) => !c.direct).length, p50Ms: null, p95Ms: null };
+  return out;
+}
+
+/** Rows x columns: `D` direct, `B` direct by birthday, `R:reason` relayed; `!` where the cell fails. */
+export function formatMatrix(r: MatrixReport): string[] {
+  const short = (c: MatrixCell) => `${c.direct ? (c.birthday ? 'B' : 'D') : `R:${c.reason ?? '?'}`}${c.direct && c.toDirectMs !== null ? ` ${(c.toDirectMs / 1000).toFixed(1)}s` : ''}${c.ok ? '' : ' !'}`;
+  const w = 18;
+  const lines = [`mesh NAT matrix (${r.pass}): D direct, B direct by birthday, R relayed (reason); time = first ping to both sides direct; ! = not as expected`, ''];
+  lines.push(''.padEnd(w) + r.nodes.map((n) => n.node.replace('.h1', '').padEnd(w)).join(''));
+  for (const a of r.nodes) {
+    const row = r.nodes.map((b) => {
+      if (a === b) return '-'.padEnd(w);
+      const c = r.cells.find((x) => (x.a === a.node && x.b === b.node) || (x.a === b.node && x.b === a.node));
+      return (c ? short(c) : '?').padEnd(w);
+    });
+    lines.push(`${a.label.slice(0, w - 1).padEnd(w)}${row.join('')}`);
+  }
+  lines.push('');
+  for (const [k, v] of Object.entries(r.summary)) lines.push(`${k}: ${v.n} pairs${v.p50Ms !== null ? `, p50 ${(v.p50Ms / 1000).toFixed(1)} s, p95 ${(v.p95Ms! / 1000).toFixed(1)} s` : ''}`);
+  const bad = r.cells.filter((c) => !c.ok);
+  lines.push(bad.length ? `${bad.length} cells not as expected:` : 'every cell as expected');
+  for (const c of bad) lines.push(`  ${c.a} x ${c.b}: ${c.problem}`);
+  return lines;
+}
+
+/** Builds the one lab, starts the mesh, runs the matrix, tears everything down (also on failure). */
+export async function runMatrixLab(dir: string, opts: RunOptions = {}): Promise<MatrixReport> {
+  const lab = await createLab(matrixSpec());
+  let mesh: MatrixMesh | undefined;
+  try {
+    mesh = await startMatrixMesh(lab, dir, MATRIX_NODES.map((n) => n.node));
+    return await runMatrix(lab, mesh, opts);
+  } finally {
+    if (mesh) {
+      // Each process's output beside the report, for a failed cell's post-mortem.
+      for (const [i, p] of mesh.procs.entries()) writeFileSync(join(dir, `${i}-${p.node}.log`), `${p.description}\n${p.stdout}\n${p.stderr}`);
+      await mesh.stop();
+    }
+    await lab.destroy();
+  }
+}
