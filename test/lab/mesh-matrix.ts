@@ -3,7 +3,7 @@
  * mesh, every pair driven at once. For each pair: ping between the mesh addresses from both sides, poll
  * `status --json` on both until both say direct or the budget runs out, and record the path (direct, or
  * relayed with the reason the node gave), the time from the pair's first ping to both sides direct
- * (resolution: one polling round, ~1-3 s on a loaded machine), and whether a birthday attempt made it.
+ * (from the engines' own "direct via" events in status, so polling adds nothing), and whether a birthday attempt made it.
  * Expected (docs/mesh-paths.md): direct on every pair except hard+hard (both-hard) and anything with UDP
  * blocked (udp-blocked); pings work on every pair, relayed or not.
  */
@@ -143,29 +143,30 @@ export async function runMatrix(lab: Lab, mesh: MatrixMesh, opts: RunOptions = {
     await new Promise((r) => setTimeout(r, 500));
   }
   const startedAt = new Date().toISOString();
-  const firstPing = new Map<string, number>();
-  const directAt = new Map<string, number>();
   const key = (a: MatrixNode, b: MatrixNode) => `${a.node}|${b.node}`;
+  // Traffic both ways on every pair at once, from now until the budget ends (the engine probes only
+  // while the tunnel is in use): one bounded `ping` process per direction, 2 packets a second.
+  const t0 = Date.now();
+  const seconds = Math.ceil(budgetMs / 1000);
+  const pingers = pairs.flatMap(([a, b]) => [[a, b], [b, a]].map(([x, y]) => lab.spawn(x!.node, ['ping', '-q', '-i', '0.5', '-c', String(seconds * 2), '-w', String(seconds), mesh.meshV4(y!.node)], { description: `ping ${x!.node} -> ${y!.node}` })));
   const settled = (a: MatrixNode, b: MatrixNode) => {
-    if (directAt.has(key(a, b))) return true;
     const e = expectFor(a, b);
-    return !e.direct && view(a.node, b.node)?.reason?.code === e.reason && view(b.node, a.node)?.reason?.code === e.reason;
+    if (e.direct) return view(a.node, b.node)?.kind === 'direct' && view(b.node, a.node)?.kind === 'direct';
+    return reasonOf(a, b, view(a.node, b.node), view(b.node, a.node)) === e.reason;
   };
-  const end = Date.now() + budgetMs;
+  const end = t0 + budgetMs;
   let round = 0;
-  while (Date.now() < end) {
-    round++;
-    const open = pairs.filter(([a, b]) => !settled(a, b));
-    if (!open.length) break;
-    // Traffic both ways on every open pair (the engine probes only while the tunnel is in use).
-    await pool(open, 12, async ([a, b]) => {
-      if (!firstPing.has(key(a, b))) firstPing.set(key(a, b), Date.now());
-      await Promise.all([ping(a.node, b.node), ping(b.node, a.node)]);
-    });
-    await poll();
-    const now = Date.now();
-    for (const [a, b] of open) if (view(a.node, b.node)?.kind === 'direct' && view(b.node, a.node)?.kind === 'direct') directAt.set(key(a, b), now);
-    log(`round ${round}: ${pairs.length - open.length} of ${pairs.length} pairs settled`);
+  try {
+    while (Date.now() < end) {
+      round++;
+      await poll();
+      const open = pairs.filter(([a, b]) => !settled(a, b)).length;
+      log(`${((Date.now() - t0) / 1000).toFixed(1)} s, status round ${round}: ${pairs.length - open} of ${pairs.length} pairs settled`);
+      if (!open) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await Promise.all(pingers.map((p) => p.stop()));
   }
   // Pings on every pair at the end: relayed or direct, the mesh must carry them (3 tries each way).
   const reach = new Map<string, [boolean, boolean]>();
@@ -175,14 +176,33 @@ export async function runMatrix(lab: Lab, mesh: MatrixMesh, opts: RunOptions = {
   };
   await pool(pairs, 12, async ([a, b]) => void reach.set(key(a, b), [await tryPing(a.node, b.node), await tryPing(b.node, a.node)]));
   await poll();
-  const cells = pairs.map(([a, b]) => cellOf(a, b, view(a.node, b.node), view(b.node, a.node), firstPing.get(key(a, b)), directAt.get(key(a, b)), reach.get(key(a, b))!));
+  const cells = pairs.map(([a, b]) => cellOf(a, b, view(a.node, b.node), view(b.node, a.node), t0, reach.get(key(a, b))!));
   return { pass: opts.pass ?? 'plain', nodes, cells, summary: summarize(cells), budgetMs, startedAt };
 }
 
-function cellOf(a: MatrixNode, b: MatrixNode, pa: PathJson | null | undefined, pb: PathJson | null | undefined, t0: number | undefined, tDirect: number | undefined, [pingAB, pingBA]: [boolean, boolean]): MatrixCell {
+/** When a path became direct: the engine's first "…: direct via" event (wall clock, from status). */
+function directSince(p: PathJson | null | undefined): number | undefined {
+  if (p?.kind !== 'direct') return undefined;
+  const e = p.events.find((x) => x.text.includes(': direct via'));
+  return e ? Date.parse(e.at) : undefined;
+}
+
+/**
+ * The reason a relayed pair gives: the UDP-blocked node's own (its peer cannot know why nothing answers
+ * and says no-answer), otherwise the first relayed side's.
+ */
+export function reasonOf(a: MatrixNode, b: MatrixNode, pa: PathJson | null | undefined, pb: PathJson | null | undefined): string | null {
+  if (b.cls === 'udp-blocked') return pb?.kind === 'direct' ? null : (pb?.reason?.code ?? null);
+  if (a.cls === 'udp-blocked') return pa?.kind === 'direct' ? null : (pa?.reason?.code ?? null);
+  return pa?.kind !== 'direct' ? (pa?.reason?.code ?? null) : pb?.kind !== 'direct' ? (pb?.reason?.code ?? null) : null;
+}
+
+function cellOf(a: MatrixNode, b: MatrixNode, pa: PathJson | null | undefined, pb: PathJson | null | undefined, t0: number, [pingAB, pingBA]: [boolean, boolean]): MatrixCell {
   const expected = expectFor(a, b);
-  const direct = tDirect !== undefined;
-  const reason = pa?.kind !== 'direct' ? (pa?.reason?.code ?? null) : pb?.kind !== 'direct' ? (pb?.reason?.code ?? null) : null;
+  const [da, db] = [directSince(pa), directSince(pb)];
+  const direct = pa?.kind === 'direct' && pb?.kind === 'direct';
+  const tDirect = direct && da !== undefined && db !== undefined ? Math.max(da, db) : undefined;
+  const reason = reasonOf(a, b, pa, pb);
   const birthday = usedBirthday(pa) || usedBirthday(pb);
   const problems: string[] = [];
   if (expected.direct && !direct) problems.push(`expected direct; ${a.node} says ${describePath(pa)}, ${b.node} says ${describePath(pb)}`);
@@ -191,7 +211,7 @@ function cellOf(a: MatrixNode, b: MatrixNode, pa: PathJson | null | undefined, p
   if (!pingAB || !pingBA) problems.push(`ping ${a.node}->${b.node} ${pingAB ? 'ok' : 'FAILED'}, ${b.node}->${a.node} ${pingBA ? 'ok' : 'FAILED'}`);
   return {
     a: a.node, b: b.node, expected, aPath: describePath(pa), bPath: describePath(pb), direct, reason, birthday,
-    toDirectMs: direct && t0 !== undefined ? tDirect! - t0 : null, pingAB, pingBA, ok: problems.length === 0, problem: problems.join('; '),
+    toDirectMs: tDirect !== undefined ? Math.max(0, tDirect - t0) : null, pingAB, pingBA, ok: problems.length === 0, problem: problems.join('; '),
   };
 }
 
