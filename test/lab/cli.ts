@@ -88,18 +88,20 @@ function buildProgram(): Command {
     .command('matrix')
     .description('the mesh NAT matrix: coordinator, relay and one `conegate up` node per NAT kind in one lab; every pair direct or relayed, and why')
     .option('--json', 'print the report as JSON (the table goes to stderr)')
-    .option('--out <file>', 'write the JSON report here', 'bench/results/mesh-matrix.json')
+    .option('--out <file>', 'write the JSON report here (default bench/results/mesh-matrix.json, or mesh-matrix-router-nat.json with --router-nat)')
     .option('--budget <seconds>', 'how long every pair may take to go direct', '30')
-    .action(async (opts: { json?: boolean; out: string; budget: string }) => {
+    .option('--router-nat', 'second pass: `conegate nat apply` (endpoint-independent mapping) on the hard sites\' routers first')
+    .action(async (opts: { json?: boolean; out?: string; budget: string; routerNat?: boolean }) => {
+      const out = opts.out ?? `bench/results/mesh-matrix${opts.routerNat ? '-router-nat' : ''}.json`;
       const budget = Number(opts.budget);
       if (!Number.isInteger(budget) || budget < 5 || budget > 300) throw new ConegateError('CG_USAGE', '--budget must be 5..300 seconds');
       const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-matrix-'));
-      const report = await runMatrixLab(dir, { budgetMs: budget * 1000, log: (l) => process.stderr.write(`${l}\n`) });
+      const report = await runMatrixLab(dir, { budgetMs: budget * 1000, routerNat: opts.routerNat === true, log: (l) => process.stderr.write(`${l}\n`) });
       const json = JSON.stringify(report, null, 2);
       writeFileSync(join(dir, 'mesh-matrix.json'), json);
-      mkdirSync(dirname(opts.out), { recursive: true });
-      writeFileSync(opts.out, json + '\n');
-      (opts.json ? process.stderr : process.stdout).write(`${formatMatrix(report).join('\n')}\n(report in ${opts.out}; process logs in ${dir})\n`);
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, json + '\n');
+      (opts.json ? process.stderr : process.stdout).write(`${formatMatrix(report).join('\n')}\n(report in ${out}; process logs in ${dir})\n`);
       if (opts.json) process.stdout.write(json + '\n');
       if (report.cells.some((c) => !c.ok && !c.known)) process.exitCode = 1;
     });

@@ -35,6 +35,22 @@ export const MATRIX_NODES: readonly MatrixNode[] = [
   { node: 'udpb.h1', label: 'UDP blocked', cls: 'udp-blocked', apdf: true },
 ];
 
+/**
+ * The second pass: conegate's own endpoint-independent NAT (`conegate nat apply`, as in the demo) on
+ * the hard sites' routers. Those nodes then map like a port-restricted home router: no birthday needed.
+ */
+export function routerNatNodes(): MatrixNode[] {
+  return MATRIX_NODES.map((n) => (n.cls === 'hard' ? { ...n, cls: 'easy', label: `${n.label.replace(' (hard)', '')} +nat` } : n));
+}
+
+async function applyRouterNat(lab: Lab, router: string): Promise<void> {
+  const r = lab.node(router);
+  const lanNet = `${r.lan!.v4!.replace(/\.\d+$/, '.0')}/${r.lan!.v4Prefix ?? 24}`;
+  const args = ['nat', 'apply', '--backend', 'nftables', '--wan', r.wan!.name, '--sources', lanNet, '--confirm-sec', '0', '--state-dir', join(lab.workDir, `conegate-nat-${router}`), '--json'];
+  // An empty CONEGATE_CONFIG: the defaults plus these flags, never the machine's own config file.
+  await lab.execConegate(router, args, { env: { CONEGATE_CONFIG: '' }, timeoutMs: 60_000, check: true });
+}
+
 /** The lab: a site per NAT kind; `pub` is an internet server (no NAT) like s1 (coordinator, STUN) and s2 (relay). */
 export function matrixSpec(): LabSpec {
   return {
@@ -131,6 +147,8 @@ export interface RunOptions {
   /** Budget for every pair to go direct, from the first pings. @default 30000 */
   budgetMs?: number;
   pass?: string;
+  /** The nodes and what they are (routerNatNodes() for the second pass). @default MATRIX_NODES */
+  nodes?: readonly MatrixNode[];
   log?: (line: string) => void;
 }
 
@@ -138,7 +156,7 @@ export interface RunOptions {
 export async function runMatrix(lab: Lab, mesh: MatrixMesh, opts: RunOptions = {}): Promise<MatrixReport> {
   const budgetMs = opts.budgetMs ?? 30_000;
   const log = opts.log ?? (() => {});
-  const nodes = MATRIX_NODES;
+  const nodes = opts.nodes ?? MATRIX_NODES;
   const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', mesh.meshV4(to)], { timeoutMs: 5000 })).code === 0;
   const pairs: Array<[MatrixNode, MatrixNode]> = [];
   for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) pairs.push([nodes[i]!, nodes[j]!]);
@@ -184,10 +202,10 @@ export async function runMatrix(lab: Lab, mesh: MatrixMesh, opts: RunOptions = {
   } finally {
     await Promise.all(pingers.map((p) => p.stop()));
   }
-  // Pings on every pair at the end: relayed or direct, the mesh must carry them (3 tries each way).
+  // Pings on every pair at the end: relayed or direct, the mesh must carry them (up to 8 one-second tries each way: a WireGuard handshake may be under way after a failed attempt).
   const reach = new Map<string, [boolean, boolean]>();
   const tryPing = async (x: string, y: string) => {
-    for (let i = 0; i < 3; i++) if (await ping(x, y)) return true;
+    for (let i = 0; i < 8; i++) if (await ping(x, y)) return true;
     return false;
   };
   await pool(pairs, 12, async ([a, b]) => void reach.set(key(a, b), [await tryPing(a.node, b.node), await tryPing(b.node, a.node)]));
@@ -268,10 +286,14 @@ export function formatMatrix(r: MatrixReport): string[] {
 }
 
 /** Builds the one lab, starts the mesh, runs the matrix, tears everything down (also on failure). */
-export async function runMatrixLab(dir: string, opts: RunOptions = {}): Promise<MatrixReport> {
+export async function runMatrixLab(dir: string, opts: RunOptions & { routerNat?: boolean } = {}): Promise<MatrixReport> {
   const lab = await createLab(matrixSpec());
   let mesh: MatrixMesh | undefined;
   try {
+    if (opts.routerNat) {
+      for (const n of MATRIX_NODES.filter((x) => x.cls === 'hard')) await applyRouterNat(lab, n.node.replace('.h1', '.router'));
+      opts = { ...opts, nodes: routerNatNodes(), pass: opts.pass ?? 'conegate nat on the hard routers' };
+    }
     mesh = await startMatrixMesh(lab, dir, MATRIX_NODES.map((n) => n.node));
     return await runMatrix(lab, mesh, opts);
   } finally {
