@@ -35,3 +35,17 @@ describe('mesh NAT matrix in the netns lab', () => {
     }
   });
 });
+
+describe('mesh NAT matrix with conegate nat on the hard routers', () => {
+  it('endpoint-independent mapping on the hard sites: every pair but UDP blocked direct, no birthday attempt', { timeout: 180_000 }, async () => {
+    requirePeers({ ping: 'iputils-ping', nft: 'nftables', openssl: 'openssl' });
+    const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-matrix-nat-'));
+    const report = await runMatrixLab(dir, { budgetMs: 30_000, routerNat: true, log: (l) => process.stderr.write(`${l}\n`) });
+    writeFileSync(join(dir, 'mesh-matrix.json'), JSON.stringify(report, null, 2));
+    process.stderr.write(`${formatMatrix(report).join('\n')}\n(report and logs in ${dir})\n`);
+    const bad = report.cells.filter((c) => !c.ok);
+    assert.equal(bad.length, 0, bad.map((c) => `${c.a} x ${c.b}: ${c.problem}`).join('\n'));
+    assert.deepEqual(report.cells.filter((c) => c.birthday).map((c) => `${c.a} x ${c.b}`), [], 'no birthday attempt was needed');
+    assert.ok(report.cells.some((c) => c.a === 'hard.h1' && c.b === 'hard2.h1' && c.direct), 'hard x hard direct');
+  });
+});
