@@ -2,17 +2,21 @@
  * `conegate-lab` (bin/conegate-lab.js): the lab's CLI.
  *   demo [--json]                      build the demo topology, measure, change, measure again, tear down
  *   grid [--json]                      hole punching across every pair of NAT presets (lab vs model)
+ *   matrix [--json] [--out FILE]       the mesh NAT matrix: one node per NAT kind, every pair's path
  *   up (--preset NAME | --spec FILE)   build a lab and leave it running (state in /run/conegate-lab/)
  *   down (ID... | --all)               tear down labs made by `up`
  *   list [--json]                      labs made by `up` and their namespaces
  *   presets                            topology and NAT presets
  * Exit status: 0 ok, 1 operation failed, 2 bad usage or bad spec.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConegateError, exitStatusOf, isConegateError } from '../../agent/src/errors.ts';
 import { DEMO_SPEC, runDemo } from './demo.ts';
 import { formatGrid, gridSpec, runGrid } from './grid.ts';
+import { formatMatrix, runMatrixLab } from './mesh-matrix.ts';
 import { createLab, destroyAllLabs } from './lab.ts';
 import { LAB_PRESETS, NAT_PRESETS, type LabSpec } from './spec.ts';
 import { downLabs, listLabs, saveLabState } from './state.ts';
@@ -78,6 +82,28 @@ function buildProgram(): Command {
       } finally {
         await lab.destroy();
       }
+    });
+
+  program
+    .command('matrix')
+    .description('the mesh NAT matrix: coordinator, relay and one `conegate up` node per NAT kind in one lab; every pair direct or relayed, and why')
+    .option('--json', 'print the report as JSON (the table goes to stderr)')
+    .option('--out <file>', 'write the JSON report here (default bench/results/mesh-matrix.json, or mesh-matrix-router-nat.json with --router-nat)')
+    .option('--budget <seconds>', 'how long every pair may take to go direct', '30')
+    .option('--router-nat', 'second pass: `conegate nat apply` (endpoint-independent mapping) on the hard sites\' routers first')
+    .action(async (opts: { json?: boolean; out?: string; budget: string; routerNat?: boolean }) => {
+      const out = opts.out ?? `bench/results/mesh-matrix${opts.routerNat ? '-router-nat' : ''}.json`;
+      const budget = Number(opts.budget);
+      if (!Number.isInteger(budget) || budget < 5 || budget > 300) throw new ConegateError('CG_USAGE', '--budget must be 5..300 seconds');
+      const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-matrix-'));
+      const report = await runMatrixLab(dir, { budgetMs: budget * 1000, routerNat: opts.routerNat === true, log: (l) => process.stderr.write(`${l}\n`) });
+      const json = JSON.stringify(report, null, 2);
+      writeFileSync(join(dir, 'mesh-matrix.json'), json);
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, json + '\n');
+      (opts.json ? process.stderr : process.stdout).write(`${formatMatrix(report).join('\n')}\n(report in ${out}; process logs in ${dir})\n`);
+      if (opts.json) process.stdout.write(json + '\n');
+      if (report.cells.some((c) => !c.ok && !c.known)) process.exitCode = 1;
     });
 
   program
