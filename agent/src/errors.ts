@@ -29,6 +29,9 @@ export type CgCode =
   | 'CG_NOT_RUNNING'
   | 'CG_NOT_FOUND'
   | 'CG_STORE_FAILED'
+  | 'CG_RELAY_REFUSED'
+  | 'CG_PROXY_REFUSED'
+  | 'CG_BIRTHDAY_REFUSED'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -80,6 +83,9 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_NOT_RUNNING: 1,
   CG_NOT_FOUND: 1,
   CG_STORE_FAILED: 1,
+  CG_RELAY_REFUSED: 1,
+  CG_PROXY_REFUSED: 1,
+  CG_BIRTHDAY_REFUSED: 1,
   CG_INTERNAL: 1,
 };
 

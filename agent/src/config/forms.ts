@@ -6,6 +6,7 @@
  * host-checks.ts, so each value is judged as what it is, never an address as an interface.
  */
 import { parseCidr, parseIPv4, parseIp } from '../net/ip.ts';
+import { parseProxyUrl } from '../relay/client/proxy.ts';
 
 export type ValueForm = { kind: 'ifname'; name: string } | { kind: 'ipv4'; address: string } | { kind: 'ipv4-cidr'; address: string; prefixLen: number } | { kind: 'invalid'; why: string };
 
@@ -43,7 +44,18 @@ export function classifyIfname(value: string): ValueForm {
 }
 
 /** Problems with the form of every form-dependent value, in the config's field-path notation. */
-export function formProblems(config: { pmp: { lan: string[]; wan?: string }; nat: { wan: string[] } }): string[] {
+/** `mesh.proxy`: "none" or an http:// proxy URL with a port; the why never repeats a password. */
+export function classifyProxy(value: string): { kind: 'none' } | { kind: 'url' } | { kind: 'invalid'; why: string } {
+  if (value === 'none') return { kind: 'none' };
+  try {
+    parseProxyUrl(value, 'mesh.proxy');
+    return { kind: 'url' };
+  } catch (err) {
+    return { kind: 'invalid', why: (err as Error).message.replace(/^mesh\.proxy: /, '') };
+  }
+}
+
+export function formProblems(config: { pmp: { lan: string[]; wan?: string }; nat: { wan: string[] }; mesh?: { proxy?: string } }): string[] {
   const out: string[] = [];
   const check = (path: string, value: string, f: ValueForm) => {
     if (f.kind === 'invalid') out.push(`${path}: ${JSON.stringify(value)} ${f.why}`);
@@ -51,5 +63,10 @@ export function formProblems(config: { pmp: { lan: string[]; wan?: string }; nat
   config.pmp.lan.forEach((v, i) => check(`pmp.lan[${i}]`, v, classifyLan(v)));
   if (config.pmp.wan !== undefined) check('pmp.wan', config.pmp.wan, classifyPmpWan(config.pmp.wan));
   config.nat.wan.forEach((v, i) => check(`nat.wan[${i}]`, v, classifyIfname(v)));
+  const proxy = config.mesh?.proxy;
+  if (proxy !== undefined) {
+    const f = classifyProxy(proxy);
+    if (f.kind === 'invalid') out.push(`mesh.proxy: ${f.why}`);
+  }
   return out;
 }

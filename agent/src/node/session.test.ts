@@ -102,3 +102,27 @@ test('a delta that removes this node is a revocation; a delta out of step asks f
   assert.equal(s.phase, 'revoked');
   assert.equal(clock.pendingTimers(), 0);
 });
+
+test('the home relay region goes with the endpoint report, and a new home is reported even when the endpoints did not change', async () => {
+  const clock = new FakeClock();
+  const { api, streams } = memoryApi();
+  const sent: unknown[] = [];
+  api.endpoints = async (req) => {
+    sent.push(req);
+  };
+  const s = new CoordSession({ hostname: 'me', advertiseRoutes: [], authKey: async () => undefined }, { api, identity, clock, log: silentLogger(), random: () => 0 });
+  s.start();
+  await until(() => streams.length === 1);
+  streams[0]!.push({ t: 'full', seq: 1, self, peers: [], relays: { regions: [] }, keepaliveSec: 50 });
+  await until(() => s.phase === 'streaming');
+  const eps = [{ addr: '192.0.2.1:41641', type: 'stun' as const }];
+  s.reportEndpoints(eps);
+  await until(() => sent.length === 1);
+  s.reportHomeRelay('fra');
+  await until(() => sent.length === 2);
+  s.reportHomeRelay('fra');
+  s.reportEndpoints(eps);
+  await tick();
+  assert.deepEqual(sent, [{ endpoints: eps }, { endpoints: eps, homeRelay: 'fra' }]);
+  await s.stop();
+});

@@ -61,6 +61,7 @@ export class CoordSession {
   private running: Promise<void> | undefined;
   private endpointsWanted: Endpoint[] | undefined;
   private endpointsSent: string | undefined;
+  private homeRelay: string | undefined;
 
   /** Routes this node advertises now (config, then `setAdvertiseRoutes`); a re-registration sends them too. */
   private advertise: string[];
@@ -100,6 +101,12 @@ export class CoordSession {
     if (this.phase === 'streaming') void this.flushEndpoints();
   }
 
+  /** The relay region this node is reachable through; sent with the endpoints (peers relay to it). */
+  reportHomeRelay(region: string): void {
+    this.homeRelay = region;
+    if (this.phase === 'streaming') void this.flushEndpoints();
+  }
+
   private get done(): boolean {
     return this.phase === 'stopped' || this.phase === 'revoked' || this.phase === 'refused';
   }
@@ -107,13 +114,14 @@ export class CoordSession {
   private async flushEndpoints(): Promise<void> {
     const want = this.endpointsWanted;
     if (!want) return;
-    const text = JSON.stringify(want);
+    const req = this.homeRelay === undefined ? { endpoints: want } : { endpoints: want, homeRelay: this.homeRelay };
+    const text = JSON.stringify(req);
     if (text === this.endpointsSent) return;
     try {
-      await this.deps.api.endpoints({ endpoints: want });
+      await this.deps.api.endpoints(req);
       this.endpointsSent = text;
       this.endpointReports.ok++;
-      this.deps.log.info({ endpoints: want.map((e) => e.addr) }, 'mesh: endpoints reported');
+      this.deps.log.info({ endpoints: want.map((e) => e.addr), homeRelay: this.homeRelay }, 'mesh: endpoints reported');
     } catch (err) {
       this.endpointReports.failed++;
       this.deps.log.warn({ err: (err as Error).message }, 'mesh: endpoint report failed; retried after the next connect');

@@ -16,6 +16,10 @@ export class MeshStun {
   private readonly mapped = new Map<string, string>();
   private readonly pending = new Map<string, string>();
   ignored = 0;
+  /** Probe rounds sent, and answers accepted (ever): "UDP passes here" needs one answer. */
+  rounds = 0;
+  answers = 0;
+  private answersAtRound = 0;
 
   constructor(
     private readonly servers: string[],
@@ -27,6 +31,8 @@ export class MeshStun {
   /** Sends one binding request per server (a lost one is simply retried at the next round). */
   async probe(): Promise<void> {
     this.pending.clear();
+    this.rounds++;
+    this.answersAtRound = this.answers;
     for (const s of this.servers) {
       const hp = parseHostPort(s);
       if (!hp) continue;
@@ -62,6 +68,7 @@ export class MeshStun {
       return;
     }
     this.pending.delete(key);
+    this.answers++;
     const text = formatAddrPort(mapped.address, mapped.port);
     if (this.mapped.get(server) !== text) {
       this.mapped.set(server, text);
@@ -71,5 +78,22 @@ export class MeshStun {
 
   endpoints(): string[] {
     return [...new Set(this.mapped.values())];
+  }
+
+  /** True once the latest round has had an answer. */
+  answeredThisRound(): boolean {
+    return this.answers > this.answersAtRound;
+  }
+
+  /**
+   * What the NAT does, as far as STUN shows: `udp` false only after two rounds without any answer
+   * ever (one lost datagram is not a blocked network); `mappingVariesByDest` true when two servers
+   * saw different mapped endpoints (the NAT maps per destination), false when at least two saw the
+   * same one, undefined with fewer than two answers.
+   */
+  natBehaviour(): { udp: boolean | undefined; mappingVariesByDest: boolean | undefined } {
+    const udp = this.answers > 0 ? true : this.rounds >= 2 ? false : undefined;
+    if (this.mapped.size < 2) return { udp, mappingVariesByDest: undefined };
+    return { udp, mappingVariesByDest: new Set(this.mapped.values()).size > 1 };
   }
 }

@@ -9,7 +9,8 @@
  */
 import { connect, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
-import { ConegateError } from '../errors.ts';
+import type { Duplex } from 'node:stream';
+import { ConegateError, type CgCode } from '../errors.ts';
 
 export interface TlsTrust {
   /** PEM text of the CA. */
@@ -22,12 +23,26 @@ export function normalizeFingerprint(text: string): string {
   return text.replace(/:/g, '').toLowerCase();
 }
 
-export function connectVerified(host: string, port: number, trust: TlsTrust, signal?: AbortSignal, timeoutMs = 10_000): Promise<TLSSocket> {
+/** Who is on the other end, for the messages; the defaults are the coordinator's. */
+export interface TlsPeerNaming {
+  /** "the coordinator", "the relay at https://..." */
+  peer: string;
+  /** Code for "certificate not trusted / pin mismatch". */
+  refusedCode: CgCode;
+  /** What to do about an untrusted certificate. */
+  hint: string;
+  /** Run TLS over this already connected stream (an HTTP proxy's CONNECT tunnel) instead of dialing host:port. */
+  socket?: Duplex;
+}
+
+const COORDINATOR: TlsPeerNaming = { peer: 'the coordinator', refusedCode: 'CG_COORD_REFUSED', hint: 'give --ca FILE or --coordinator-fingerprint SHA256' };
+
+export function connectVerified(host: string, port: number, trust: TlsTrust, signal?: AbortSignal, timeoutMs = 10_000, naming: TlsPeerNaming = COORDINATOR): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const pin = trust.fingerprint ? normalizeFingerprint(trust.fingerprint) : undefined;
+    const { peer, refusedCode, hint } = naming;
     const sock = connect({
-      host,
-      port,
+      ...(naming.socket ? { socket: naming.socket } : { host, port }),
       ...(isIP(host) ? {} : { servername: host }),
       ALPNProtocols: ['http/1.1'],
       ...(pin ? { rejectUnauthorized: false } : trust.ca ? { ca: trust.ca } : {}),
@@ -48,9 +63,9 @@ export function connectVerified(host: string, port: number, trust: TlsTrust, sig
       // OpenSSL's verification failures (DEPTH_ZERO_SELF_SIGNED_CERT, ERR_TLS_CERT_ALTNAME_INVALID, ...)
       // are a refusal to trust the peer, not a network problem: say so, so nobody retries into it.
       if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(err.code ?? '')) {
-        return fail(new ConegateError('CG_COORD_REFUSED', `the coordinator's certificate is not trusted (${err.code}): give --ca FILE or --coordinator-fingerprint SHA256`, { cause: err, context: { coordCode: 'untrusted-certificate' } }));
+        return fail(new ConegateError(refusedCode, `${peer}'s certificate is not trusted (${err.code}): ${hint}`, { cause: err, context: { coordCode: 'untrusted-certificate' } }));
       }
-      fail(new ConegateError('CG_NETWORK', `cannot reach the coordinator at ${host}:${port}: ${err.message}`, { cause: err }));
+      fail(new ConegateError('CG_NETWORK', `cannot reach ${peer} at ${host}:${port}: ${err.message}`, { cause: err }));
     };
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -58,9 +73,9 @@ export function connectVerified(host: string, port: number, trust: TlsTrust, sig
     sock.once('secureConnect', () => {
       if (pin) {
         const got = normalizeFingerprint(sock.getPeerCertificate().fingerprint256 ?? '');
-        if (got !== pin) return fail(new ConegateError('CG_COORD_REFUSED', `the coordinator's certificate fingerprint ${got} is not the pinned ${pin}: refusing to talk to it`, { context: { coordCode: 'fingerprint-mismatch' } }));
+        if (got !== pin) return fail(new ConegateError(refusedCode, `${peer}'s certificate fingerprint ${got} is not the pinned ${pin}: refusing to talk to it`, { context: { coordCode: 'fingerprint-mismatch' } }));
       } else if (!sock.authorized) {
-        return fail(new ConegateError('CG_COORD_REFUSED', `the coordinator's certificate is not trusted: ${String(sock.authorizationError)}`, { context: { coordCode: 'untrusted-certificate' } }));
+        return fail(new ConegateError(refusedCode, `${peer}'s certificate is not trusted: ${String(sock.authorizationError)}`, { context: { coordCode: 'untrusted-certificate' } }));
       }
       cleanup();
       resolve(sock);

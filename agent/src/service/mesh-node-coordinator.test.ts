@@ -69,7 +69,7 @@ test('two nodes on the real coordinator: map, WireGuard packet, revocation', asy
   const b = await node('b');
   try {
     await waitFor(() => a.node.status().peers.length === 1 && b.node.status().peers.length === 1, 'each sees the other', 15_000);
-    await waitFor(() => a.node.device!.peers()[0]?.endpoint !== undefined, 'a has b\'s endpoint', 15_000);
+    await waitFor(() => (a.node.status().peers[0]?.endpoints.length ?? 0) > 0, 'a has b\'s endpoint from the map', 15_000);
     const sa = a.node.status();
     const sb = b.node.status();
     assert.equal(sa.peers[0]!.name, 'b');
@@ -78,7 +78,10 @@ test('two nodes on the real coordinator: map, WireGuard packet, revocation', asy
     const src = sa.self.addresses.find((x) => !x.includes(':'))!.split('/')[0]!;
     const dst = sb.self.addresses.find((x) => !x.includes(':'))!.split('/')[0]!;
     a.tun.inject(encodeEcho({ src, dst, id: 1, seq: 1, payload: new Uint8Array(8), reply: false }));
-    await waitFor(() => b.tun.written.length > 0, 'packet arrives at b');
+    // The first packet starts discovery (no relay here): the handshake goes direct once a pong came back.
+    await waitFor(() => b.tun.written.length > 0, 'packet arrives at b', 15_000);
+    assert.equal(a.node.status().peers[0]!.path!.kind, 'direct');
+    assert.ok(a.node.status().peers[0]!.path!.rttMs !== null, 'RTT from the pong');
     assert.equal(decodeEcho(b.tun.written[0]!).src, src);
 
     const r = await coord.admin.inject({ method: 'POST', url: `/admin/nodes/${sb.self.id}/revoke` });

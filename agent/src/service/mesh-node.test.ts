@@ -13,6 +13,8 @@ import { decodeEcho, encodeEcho } from '../tun/icmp.ts';
 import { MemoryTun } from '../wg/memory-tun.ts';
 import { CoordTwin } from '../../../test/fakes/coordinator.ts';
 import { selfSignedCert } from '../../../test/fakes/tls-cert.ts';
+import { MapEngine } from '../paths/map-engine.ts';
+import type { PathAction } from '../paths/types.ts';
 import { MeshNode } from './mesh-node.ts';
 
 let twin: CoordTwin;
@@ -60,7 +62,8 @@ test('two nodes: peers from the map, a packet crosses WireGuard on the shared so
   const b = await node('b', true);
   try {
     await waitFor(() => a.node.status().peers.length === 1 && b.node.status().peers.length === 1, 'each sees the other');
-    await waitFor(() => a.node.device!.peers()[0]?.endpoint !== undefined, 'a has b\'s endpoint from the map');
+    await waitFor(() => (a.node.status().peers[0]?.endpoints.length ?? 0) > 0, 'a has b\'s endpoint from the map', 15_000);
+    assert.equal(a.node.device!.peers()[0]!.endpoint!.address, `peer.${b.node.status().self.nodeKey}`, 'the device has b\'s virtual endpoint');
     // b's upstream mapping is what b reports (first; the same address as a local one is listed once).
     assert.deepEqual(twin.nodeList().find((n) => n.name === 'b')!.endpoints.map((e) => e.type), ['portmap']);
     assert.deepEqual(a.node.status().peers[0]!.endpoints.map((e) => e.type), ['portmap']);
@@ -72,7 +75,10 @@ test('two nodes: peers from the map, a packet crosses WireGuard on the shared so
     const src = sa.self.addresses[0]!.split('/')[0]!;
     const dst = sb.self.addresses[0]!.split('/')[0]!;
     a.tun.inject(encodeEcho({ src, dst, id: 1, seq: 1, payload: new Uint8Array(8), reply: false }));
-    await waitFor(() => b.tun.written.length > 0, 'packet arrives at b');
+    // The first packet starts discovery (no relay here): the handshake goes direct once a pong came back.
+    await waitFor(() => b.tun.written.length > 0, 'packet arrives at b', 15_000);
+    assert.equal(a.node.status().peers[0]!.path!.kind, 'direct');
+    assert.ok(a.node.status().peers[0]!.path!.rttMs !== null, 'RTT from the pong');
     assert.equal(decodeEcho(b.tun.written[0]!).dst, dst);
     await waitFor(() => a.node.status().peers[0]!.lastHandshake !== null && a.node.status().peers[0]!.txBytes > 0, 'handshake shown');
     assert.ok(a.node.demuxCounts.wg > 0);
@@ -83,5 +89,43 @@ test('two nodes: peers from the map, a packet crosses WireGuard on the shared so
   } finally {
     await a.node.stop();
     await b.node.stop();
+  }
+});
+
+test('a change of the interface addresses is a link change for the path engine; the same addresses are not', async () => {
+  const config = validateConfig({ wg: { listenPort: 0 }, mesh: { enabled: true, hostname: 'lc' } });
+  const identity = await loadIdentity(join(dir, 'lc'));
+  let addr = '192.0.2.10';
+  let linkChanges = 0;
+  class CountingEngine extends MapEngine {
+    override onLinkChange(nowMs: number): PathAction[] {
+      linkChanges++;
+      return super.onLinkChange(nowMs);
+    }
+  }
+  const n = new MeshNode(
+    { mesh: config.mesh, wg: config.wg, authKey: async () => 'k1' },
+    {
+      log: silentLogger(),
+      clock: realClock,
+      identity,
+      api: new CoordClient({ url: twin.url, trust: { fingerprint }, machine: identity.machine }),
+      openTun: () => new MemoryTun('mem-lc'),
+      skipIfconfig: true,
+      interfaces: () => ({ eth0: [{ address: addr, family: 'IPv4', internal: false }] }),
+      pathEngine: () => new CountingEngine(),
+    },
+  );
+  await n.start();
+  try {
+    n.reportEndpoints();
+    assert.equal(linkChanges, 0);
+    addr = '198.51.100.10';
+    n.reportEndpoints();
+    assert.equal(linkChanges, 1);
+    n.reportEndpoints();
+    assert.equal(linkChanges, 1);
+  } finally {
+    await n.stop();
   }
 });

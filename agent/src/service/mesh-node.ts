@@ -1,6 +1,8 @@
 /**
- * The mesh node inside `conegate up`: the one UDP socket (demultiplexed by mesh/demux), the WireGuard
- * Device on it, the TUN, and the coordinator session whose map configures the device's peers.
+ * The mesh node inside `conegate up`: the mesh UDP socket, the packet paths on it (agent/src/paths: the
+ * router is the WireGuard device's Bind; every peer's endpoint is its virtual endpoint, and the path
+ * engine decides direct or relayed per packet), the TUN, and the coordinator session whose map
+ * configures the device's peers, the path engine and the relay link.
  * - A peer removed from the map is removed from the device at once (its sessions go with it).
  * - When the coordinator is away the device keeps its peers and sessions (nothing is torn down).
  * - A revoked node removes every peer and stops its session.
@@ -10,11 +12,10 @@ import { hostname as osHostname, networkInterfaces } from 'node:os';
 import type { Clock, CancelTimer } from '../clock/clock.ts';
 import type { ConegateError } from '../errors.ts';
 import type { MeshConfig, WgConfig } from '../config/types.ts';
-import { classifyPacket, type PacketKind } from '../mesh/demux.ts';
 import type { Logger } from '../log/logger.ts';
 import { createDevice } from '../wg/device.ts';
 import { keyFromHex, keyToHex } from '../wg/keys.ts';
-import type { Bind, Endpoint, TunDevice } from '../wg/ports.ts';
+import type { TunDevice } from '../wg/ports.ts';
 import type { Device } from '../wg/types.ts';
 import { DgramBind } from '../wg/bind/dgram.ts';
 import { openTun } from '../tun/open.ts';
@@ -26,6 +27,9 @@ import { desiredPeers, planPeerSteps, type AppliedPeer } from '../node/peers-pla
 import { CoordSession } from '../node/session.ts';
 import { MeshStun } from '../node/stun-endpoints.ts';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { NodePaths } from '../paths/node-paths.ts';
+import { createRelayClient } from '../relay/client/create.ts';
+import type { NodeKeyHex, PathEngine, RelayLink } from '../paths/types.ts';
 import { applyRoutes, routeChanges, routePlan } from './tun-routes.ts';
 import { interfaceAddresses } from './subnet-router.ts';
 import { peerStatus, type MeshStatus } from './mesh-status.ts';
@@ -52,6 +56,12 @@ export interface MeshNodeDeps {
   includeLoopback?: boolean;
   /** The upstream port mapping's external endpoint, when port mapping runs. */
   portmapEndpoint?: () => string | undefined;
+  /** The path engine (default: the discovery engine). */
+  pathEngine?: () => PathEngine;
+  /** The relay link (default: the relay client, through mesh.proxy or the environment's proxy). */
+  relayLink?: () => RelayLink;
+  /** The birthday executor, when one runs: takes the engine's `open-sockets`. */
+  onOpenSockets?: (peer: NodeKeyHex, count: number) => void;
 }
 
 const ENDPOINT_CHECK_MS = 30_000;
@@ -61,7 +71,7 @@ export class MeshNode {
   session: CoordSession | undefined;
   bind: DgramBind | undefined;
   tun: TunDevice | undefined;
-  readonly demuxCounts: Record<PacketKind, number> = { wg: 0, stun: 0, disco: 0, unknown: 0 };
+  paths: NodePaths | undefined;
   private applied = new Map<string, AppliedPeer>();
   /** Prefixes routed into the TUN now. */
   private routes = new Set<string>();
@@ -83,14 +93,26 @@ export class MeshNode {
     const tun = this.deps.openTun ? this.deps.openTun(wg.interface, wg.mtu) : openTun({ name: wg.interface, mtu: wg.mtu });
     this.tun = tun;
     const bind = this.bind;
-    // The device sends through the shared socket but never owns its receive side: the demux does.
-    const deviceBind: Bind = { send: (p, to) => bind.send(p, to), onReceive: () => undefined, localPort: bind.localPort, close: () => undefined };
-    this.device = createDevice({ privateKey: this.deps.identity.node.privateKey }, { clock: this.deps.clock, bind: deviceBind, tun, log });
+    const randomBytes = (n: number) => new Uint8Array(nodeRandomBytes(n));
+    if (this.config.stunServers?.length) this.stun = new MeshStun(this.config.stunServers, (p, to) => bind.send(p, to), randomBytes, () => this.reportEndpoints());
+    const paths = new NodePaths({
+      clock: this.deps.clock,
+      log,
+      bind,
+      disco: this.deps.identity.disco,
+      nodeKey: keyToHex(this.deps.identity.node.publicKey),
+      ...(this.deps.pathEngine ? { engine: this.deps.pathEngine() } : {}),
+      relay: this.deps.relayLink ? this.deps.relayLink() : this.relayClient(),
+      ...(this.stun ? { stun: this.stun } : {}),
+      ...(this.deps.onOpenSockets ? { onOpenSockets: this.deps.onOpenSockets } : {}),
+      onHomeRelay: (region) => this.session?.reportHomeRelay(region),
+      randomBytes,
+      wallMs: () => Date.now(),
+    });
+    this.paths = paths;
+    // The router is the device's Bind: it owns the socket's receive side and demultiplexes it.
+    this.device = createDevice({ privateKey: this.deps.identity.node.privateKey }, { clock: this.deps.clock, bind: paths.router, tun, log });
     this.device.start();
-    bind.onReceive((packet, from) => this.demux(packet, from));
-    if (this.config.stunServers?.length) {
-      this.stun = new MeshStun(this.config.stunServers, (p, to) => bind.send(p, to), (n) => new Uint8Array(nodeRandomBytes(n)), () => this.reportEndpoints());
-    }
     if (!this.deps.skipIfconfig) await applyPlan(planFor({ name: tun.name, mtu: wg.mtu, addresses: wg.addresses, routes: [] }));
     this.session = new CoordSession(
       { hostname: this.config.mesh.hostname ?? shortHostname(), advertiseRoutes: this.config.mesh.advertiseRoutes, authKey: this.config.authKey },
@@ -98,8 +120,21 @@ export class MeshNode {
       { map: () => this.queue(() => this.onMap()), revoked: () => this.queue(() => this.onRevoked()), refused: (err) => this.config.onRefused?.(err) },
     );
     this.session.start();
+    const home = paths.relay?.home();
+    if (home) this.session.reportHomeRelay(home);
     this.reportEndpoints();
     log.info({ interface: tun.name, listenPort: bind.localPort, nodeKey: keyToHex(this.deps.identity.node.publicKey) }, 'mesh: node up');
+  }
+
+  private relayClient(): RelayLink {
+    const { mesh } = this.config;
+    return createRelayClient(mesh.proxy !== undefined ? { proxy: mesh.proxy } : {}, {
+      clock: this.deps.clock,
+      log: this.deps.log,
+      nodeSecret: this.deps.identity.node.privateKey,
+      // The home region stays put while the coordinator cannot tell peers about a new one.
+      coordinatorReachable: () => this.session?.phase === 'streaming',
+    });
   }
 
   /** Re-reads interfaces and the port mapping; the session sends only when the list changed. */
@@ -115,16 +150,9 @@ export class MeshNode {
       stun: this.stun?.endpoints() ?? [],
     });
     this.session.reportEndpoints(eps);
-    void this.stun?.probe();
+    this.paths?.setSelf(eps);
+    this.paths?.probeStun();
     this.cancelEndpointTimer = this.deps.clock.setTimer(ENDPOINT_CHECK_MS, () => this.reportEndpoints());
-  }
-
-  private demux(packet: Uint8Array, from: Endpoint): void {
-    const kind = classifyPacket(packet);
-    this.demuxCounts[kind]++;
-    if (kind === 'wg') this.device?.receiveUdp(packet, from);
-    else if (kind === 'stun') this.stun?.onPacket(packet, from);
-    // 'disco' waits for mesh part 3; 'unknown' is only counted.
   }
 
   /** Map updates run one at a time, each against the newest map, so a slow `ip` call never reorders them. */
@@ -141,7 +169,10 @@ export class MeshNode {
       if (!this.deps.skipIfconfig) await applyPlan(planFor({ name: this.tun.name, mtu: this.config.wg.mtu, addresses: state.self.addresses, routes: [] })).catch((err: Error) => this.deps.log.error({ err: err.message }, 'mesh: cannot set the mesh addresses'));
     }
     const ownAddresses = [...state.self.addresses, ...interfaceAddresses((this.deps.interfaces ?? networkInterfaces)(), this.tun.name)];
-    const steps = planPeerSteps(this.applied, desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes, ownAddresses }));
+    // Every peer's endpoint is its virtual endpoint: the path engine decides where packets go.
+    const virtual = this.paths?.applyMap(state);
+    const desired = desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes, ownAddresses }).map((d) => ({ ...d, endpoint: virtual?.get(d.publicKeyHex) }));
+    const steps = planPeerSteps(this.applied, desired);
     for (const step of steps) {
       if (step.op === 'remove') {
         device.removePeer(keyFromHex(step.publicKeyHex));
@@ -197,7 +228,18 @@ export class MeshNode {
   }
 
   status(): MeshStatus {
-    return peerStatus(this.session, this.device?.peers() ?? [], { listenPort: this.bind?.localPort ?? 0, interface: this.tun?.name ?? '', demux: this.demuxCounts, identity: this.deps.identity });
+    return peerStatus(this.session, this.device?.peers() ?? [], {
+      listenPort: this.bind?.localPort ?? 0,
+      interface: this.tun?.name ?? '',
+      demux: this.demuxCounts,
+      identity: this.deps.identity,
+      path: (key) => this.paths?.peerPath(key),
+      relay: this.paths?.relayStatus(),
+    });
+  }
+
+  get demuxCounts(): NodePaths['router']['counters']['demux'] {
+    return this.paths?.router.counters.demux ?? { wg: 0, stun: 0, disco: 0, unknown: 0 };
   }
 
   /** `conegate logout`: leave every map, drop every peer; the machine key stays (register again with a key). */
@@ -216,6 +258,7 @@ export class MeshNode {
     await this.session?.stop();
     await this.chain;
     this.device?.stop();
+    await this.paths?.close();
     await this.bind?.close();
     await this.tun?.close();
     this.deps.log.info('mesh: node stopped');

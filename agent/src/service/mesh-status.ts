@@ -1,6 +1,6 @@
 /**
  * What `conegate status` shows: the node itself and every peer of the map, joined with the device's
- * view of it (current endpoint, last handshake, bytes). Plain JSON-able data, public keys only.
+ * view of it (last handshake, bytes) and the path engine's (path kind, endpoint or region, RTT, reason). Plain JSON-able data, public keys only.
  */
 import type { Endpoint as MapEndpoint } from '../coord/protocol.ts';
 import { keyToHex } from '../wg/keys.ts';
@@ -9,6 +9,8 @@ import type { NodeIdentity } from '../node/identity.ts';
 import { publicIdentity } from '../node/identity.ts';
 import type { CoordSession } from '../node/session.ts';
 import type { PacketKind } from '../mesh/demux.ts';
+import type { RelayLinkStatus } from '../paths/types.ts';
+import type { PeerPathView } from '../paths/view.ts';
 
 export interface PeerView {
   id: string;
@@ -18,8 +20,10 @@ export interface PeerView {
   nodeKey: string;
   discoKey: string;
   endpoints: MapEndpoint[];
-  /** Where the device sends now (the map's choice, or where the peer roamed to). */
+  /** The peer's ip:port in use when the path is direct (null when relayed or no path). */
   currentEndpoint: string | null;
+  /** The path in use: kind, endpoint or relay region, RTT, time on it, reason when relayed, birthday, events. */
+  path: PeerPathView | null;
   homeRelay: string | null;
   online: boolean;
   lastHandshake: string | null;
@@ -32,15 +36,17 @@ export interface MeshStatus {
   self: { id: string | null; name: string | null; addresses: string[]; machineKey: string; nodeKey: string; discoKey: string; interface: string; listenPort: number };
   peers: PeerView[];
   demux: Record<PacketKind, number>;
+  /** Relay regions: home, connected or not, server, latency, proxy (absent without a relay link). */
+  relay: RelayLinkStatus | null;
 }
 
-export function peerStatus(session: CoordSession | undefined, devicePeers: PeerStatus[], extra: { listenPort: number; interface: string; demux: Record<PacketKind, number>; identity: NodeIdentity }): MeshStatus {
+export function peerStatus(session: CoordSession | undefined, devicePeers: PeerStatus[], extra: { listenPort: number; interface: string; demux: Record<PacketKind, number>; identity: NodeIdentity; path?: (nodeKey: string) => PeerPathView | undefined; relay?: RelayLinkStatus | undefined }): MeshStatus {
   const byKey = new Map(devicePeers.map((p) => [keyToHex(p.publicKey), p] as const));
   const map = session?.map;
   const self = map?.self ?? session?.self;
   const peers: PeerView[] = [...(map?.peers.values() ?? [])].map((p) => {
     const d = byKey.get(p.nodeKey);
-    const ep = d?.endpoint;
+    const path = extra.path?.(p.nodeKey) ?? null;
     return {
       id: p.id,
       name: p.name,
@@ -49,7 +55,8 @@ export function peerStatus(session: CoordSession | undefined, devicePeers: PeerS
       nodeKey: p.nodeKey,
       discoKey: p.discoKey,
       endpoints: p.endpoints,
-      currentEndpoint: ep ? (ep.address.includes(':') ? `[${ep.address}]:${ep.port}` : `${ep.address}:${ep.port}`) : null,
+      currentEndpoint: path?.kind === 'direct' ? path.endpoint : null,
+      path,
       homeRelay: p.homeRelay,
       online: p.online,
       lastHandshake: d && d.lastHandshakeWallMs > 0 ? new Date(d.lastHandshakeWallMs).toISOString() : null,
@@ -62,5 +69,6 @@ export function peerStatus(session: CoordSession | undefined, devicePeers: PeerS
     self: { id: self?.id ?? null, name: self?.name ?? null, addresses: self?.addresses ?? [], ...publicIdentity(extra.identity), interface: extra.interface, listenPort: extra.listenPort },
     peers,
     demux: extra.demux,
+    relay: extra.relay ?? null,
   };
 }

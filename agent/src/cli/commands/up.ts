@@ -1,11 +1,13 @@
 /**
  * The agent service and the commands that talk to it over the control socket:
  *   up       run the agent (mesh node + enabled router services); in the background unless --foreground
- *   status   every peer: name, mesh addresses, keys, endpoints, home relay, last handshake, bytes
+ *   status   every peer: name, mesh addresses, keys, endpoints, home relay, last handshake, bytes, and its
+ *            path (direct endpoint or relay region, RTT, time on it, reason when relayed, birthday, events)
  *   down     stop the running agent
  *   logout   leave the mesh (the node disappears from every map; its keys are deleted)
  * Every `up` flag maps onto a key of the `mesh` section, so the service also runs from the config alone.
  */
+import { pathLine } from '../../paths/view.ts';
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -176,7 +178,12 @@ export function humanStatus(st: { mesh: MeshStatus | null; components: Record<st
     for (const p of m.peers) {
       const hs = p.lastHandshake ? `handshake ${p.lastHandshake}` : 'no handshake';
       lines.push(`  ${p.name.padEnd(16)} ${p.addresses.join(' ').padEnd(40)} ${p.currentEndpoint ?? '-'}  ${hs}  rx ${p.rxBytes} tx ${p.txBytes}${p.homeRelay ? `  relay ${p.homeRelay}` : ''}`);
+      lines.push(`    ${pathLine(p.path ?? undefined)}`);
+      const b = p.path?.birthday?.last;
+      if (b) lines.push(`    birthday: ${b.ok ? `won by ${b.winner ?? '?'}` : 'no probe got through'} (${b.sockets} sockets, ${b.probes} probes, ${b.ms} ms, attempts ${p.path!.birthday!.attempts})`);
+      for (const e of p.path?.events.slice(-3) ?? []) lines.push(`    ${e.at}  ${e.text}`);
     }
+    if (m.relay) lines.push(`  relay: home ${m.relay.home ?? '-'}; ${m.relay.regions.map((r) => `${r.id} ${r.connected ? 'connected' : 'idle'}${r.latencyMs !== undefined ? ` ${Math.round(r.latencyMs)} ms` : ''}${r.viaProxy ? ' via proxy' : ''}`).join(', ') || 'no regions'}`);
     if (m.peers.length === 0) lines.push('  no peers');
   } else lines.push('mesh: off');
   for (const [name, s] of Object.entries(st.components)) lines.push(`${name}: ${JSON.stringify(s)}`);

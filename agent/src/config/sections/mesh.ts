@@ -27,6 +27,11 @@ export const meshSchema = {
       description: 'SHA-256 of the coordinator\'s certificate (hex, colons allowed), pinned instead of a CA.',
     },
     controlSocket: { type: 'string', minLength: 1, description: 'Control socket path; default <stateDir>/conegate.sock.' },
+    proxy: {
+      type: 'string',
+      minLength: 1,
+      description: 'HTTP proxy for relay connections (CONNECT): http://[user:password@]host:port, or "none" to ignore HTTPS_PROXY; default: HTTPS_PROXY/https_proxy, with NO_PROXY honoured.',
+    },
   },
 } as const;
 
@@ -42,4 +47,5 @@ export interface MeshConfig {
   ca?: string;
   coordinatorFingerprint?: string;
   controlSocket?: string;
+  proxy?: string;
 }

@@ -1,0 +1,270 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../clock/clock.ts';
+import { silentLogger } from '../log/logger.ts';
+import { DISCO_MAGIC } from '../mesh/demux.ts';
+import { WgDevice } from '../wg/device.ts';
+import { generatePrivateKey, keyToHex, publicKey } from '../wg/keys.ts';
+import { MemoryNetwork } from '../wg/memory-bind.ts';
+import { MemoryTun } from '../wg/memory-tun.ts';
+import type { Endpoint } from '../wg/ports.ts';
+import { ipv4Packet, seededRandom } from '../wg/testbed.ts';
+import type { DiscoMessage } from '../disco/types.ts';
+import { MapEngine } from './map-engine.ts';
+import { MemorySocketSet } from './memory-sockets.ts';
+import { PathRouter, ROUTE_CACHE_MS, TRAFFIC_EVERY_MS } from './router.ts';
+import { DiscoSealer } from '../disco/sealer.ts';
+import { MemoryRelayFabric } from '../relay/memory.ts';
+import { sealerBox } from './disco-box.ts';
+import { MESH_SOCKET, type NodeKeyHex, type PathAction, type PathPeer, type Via } from './types.ts';
+
+/** The map engine with a route the test can override, and a record of every call the router made. */
+class ScriptedEngine extends MapEngine {
+  forced: Via[] | undefined;
+  routeCalls = 0;
+  sourceCalls = 0;
+  traffic: number[] = [];
+  discos: { from: string; message: DiscoMessage; via: Via }[] = [];
+  sendErrors: { peer: string; via: Via }[] = [];
+  ticks: number[] = [];
+  opened: { peer: string; ids: number[] }[] = [];
+  wakeAt: number | undefined;
+  next: PathAction[] = [];
+  override peerForSource(from: Endpoint, socket: number): NodeKeyHex | undefined {
+    this.sourceCalls++;
+    return super.peerForSource(from, socket);
+  }
+  override route(peer: NodeKeyHex): Via[] {
+    this.routeCalls++;
+    return this.forced ?? super.route(peer);
+  }
+  override onTraffic(_peer: NodeKeyHex, nowMs: number): PathAction[] {
+    this.traffic.push(nowMs);
+    return this.take();
+  }
+  override onDisco(from: string, message: DiscoMessage, via: Via): PathAction[] {
+    this.discos.push({ from, message, via });
+    return [];
+  }
+  override onSendError(peer: NodeKeyHex, via: Via): PathAction[] {
+    this.sendErrors.push({ peer, via });
+    return [];
+  }
+  override onSocketsOpened(peer: NodeKeyHex, ids: number[]): PathAction[] {
+    this.opened.push({ peer, ids });
+    return [];
+  }
+  override tick(nowMs: number): PathAction[] {
+    this.ticks.push(nowMs);
+    this.wakeAt = undefined;
+    return this.take();
+  }
+  override nextWakeMs(): number | undefined {
+    return this.wakeAt;
+  }
+  private take(): PathAction[] {
+    const a = this.next;
+    this.next = [];
+    return a;
+  }
+}
+
+interface Site {
+  key: NodeKeyHex;
+  disco: string;
+  at: Endpoint;
+  tunAddress: string;
+  sockets: MemorySocketSet;
+  engine: ScriptedEngine;
+  router: PathRouter;
+  dev: WgDevice;
+  tun: MemoryTun;
+  pub: Uint8Array;
+}
+
+function twoSites(opts: { mapEndpoints?: boolean } = {}) {
+  const clock = new FakeClock(1_000_000);
+  const net = new MemoryNetwork();
+  const hub = new MemoryRelayFabric();
+  const relayMap = { regions: [{ id: 'r1', name: 'one', nodes: [{ url: 'https://relay.invalid' }] }] };
+  const mk = (name: string, last: number): Site => {
+    const priv = generatePrivateKey(seededRandom(`router:${name}`));
+    const pub = publicKey(priv);
+    const key = keyToHex(pub);
+    const discoPriv = generatePrivateKey(seededRandom(`router:${name}:disco`));
+    const disco = keyToHex(publicKey(discoPriv));
+    const sealer = new DiscoSealer(discoPriv, publicKey(discoPriv), { randomBytes: seededRandom(`router:${name}:nonce`), wallMs: () => clock.nowMs() });
+    const relay = hub.node(key);
+    relay.setRelayMap(relayMap);
+    const at = { address: `192.0.2.${last}`, port: 41641 };
+    const sockets = new MemorySocketSet(net, at);
+    const engine = new ScriptedEngine();
+    const router = new PathRouter({ engine, sockets, relay, disco: sealerBox(sealer), clock, log: silentLogger() });
+    const tun = new MemoryTun(`wg${name}`);
+    const dev = new WgDevice({ privateKey: priv }, { clock, bind: router, tun, randomBytes: seededRandom(`router:${name}:dev`), wallClockMs: () => clock.nowMs(), jitterMs: () => 0 });
+    dev.start();
+    return { key, disco, at, tunAddress: `10.9.0.${last}`, sockets, engine, router, dev, tun, pub };
+  };
+  const a = mk('a', 1);
+  const b = mk('b', 2);
+  const peerOf = (s: Site): PathPeer => ({ nodeKey: s.key, discoKey: s.disco, endpoints: opts.mapEndpoints === false ? [] : [s.at], homeRelay: 'r1' });
+  for (const [self, other] of [[a, b], [b, a]] as const) {
+    const virtual = self.router.setPeers([peerOf(other)]).get(other.key)!;
+    self.dev.upsertPeer({ publicKey: other.pub, allowedIps: [`${other.tunAddress}/32`], endpoint: virtual });
+  }
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) {
+      await net.idle();
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  const ping = async (n = 1) => {
+    const before = b.tun.written.length;
+    for (let i = 0; i < n; i++) a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+    await settle();
+    return b.tun.written.length - before;
+  };
+  return { clock, net, hub, a, b, settle, ping };
+}
+
+test('direct: the device sends to a virtual endpoint, the packet goes from the mesh socket, and comes back from the same virtual endpoint', async () => {
+  const { net, hub, a, b, ping } = twoSites();
+  assert.equal(await ping(), 1);
+  assert.ok(net.delivered > 0);
+  assert.equal(hub.counters.delivered, 0);
+  assert.match(b.dev.peers()[0]!.endpoint!.address, /^peer\.[0-9a-f]{64}$/);
+  assert.equal(a.dev.peers()[0]!.endpoint!.address, `peer.${b.key}`);
+  assert.ok(a.router.counters.demux.wg > 0 && b.router.counters.demux.wg > 0);
+});
+
+test('UDP dropped on the wire, no endpoints in the map: handshake and data go through the relay', async () => {
+  const { net, hub, b, ping } = twoSites({ mapEndpoints: false });
+  net.tap = () => 'drop';
+  assert.equal(await ping(3), 3);
+  assert.equal(net.delivered, 0);
+  assert.ok(hub.counters.delivered >= 5, 'initiation, response and data through the relay');
+  assert.equal(b.dev.peers()[0]!.endpoint!.address.startsWith('peer.'), true);
+});
+
+test('a switch from relay to direct mid-session keeps the session (no new handshake) and the endpoint', async () => {
+  const { hub, a, b, ping } = twoSites();
+  a.engine.forced = b.engine.forced = [{ kind: 'tcp-relay', region: 'r1' }];
+  assert.equal(await ping(2), 2);
+  const relayed = hub.counters.delivered;
+  const initiations = a.dev.stats().initiationsSent + b.dev.stats().initiationsSent;
+  // Direct and relay both (an untrusted direct path): duplicates die in WireGuard's replay window.
+  // A real engine changes its route only when called (a pong, a tick): any call refreshes the router's cache.
+  const decide = (s: Site, vias: Via[]) => {
+    s.engine.forced = vias;
+    s.router.linkChanged();
+  };
+  decide(a, [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }, { kind: 'tcp-relay', region: 'r1' }]);
+  decide(b, [{ kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }, { kind: 'tcp-relay', region: 'r1' }]);
+  assert.equal(await ping(2), 2);
+  decide(a, [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }]);
+  decide(b, [{ kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }]);
+  const relayedBefore = hub.counters.delivered;
+  assert.equal(await ping(3), 3);
+  assert.equal(hub.counters.delivered, relayedBefore, 'nothing through the relay once direct');
+  assert.ok(relayed > 0);
+  assert.equal(a.dev.stats().initiationsSent + b.dev.stats().initiationsSent, initiations, 'same session');
+  assert.equal(b.dev.peers()[0]!.endpoint!.address, `peer.${a.key}`);
+});
+
+test('WireGuard from a source no peer is known by reaches the device with its real address', async () => {
+  const { a, b, settle } = twoSites({ mapEndpoints: false });
+  const seen: Endpoint[] = [];
+  b.router.onReceive((_p, from) => seen.push(from));
+  const wgData = new Uint8Array(48);
+  wgData[0] = 4;
+  a.sockets.send(MESH_SOCKET, wgData, b.at);
+  await settle();
+  assert.deepEqual(seen, [a.at]);
+});
+
+test('discovery: actions are sealed to the peer\'s disco key and sent on their Via; received ones reach the engine with the Via they came by', async () => {
+  const { a, b, settle, clock } = twoSites();
+  const ping: DiscoMessage = { type: 'ping', txId: new Uint8Array(12).fill(7), nodeKey: a.key };
+  a.engine.next = [
+    { t: 'disco', peer: b.key, via: { kind: 'tcp-relay', region: 'r1' }, message: ping },
+    { t: 'disco', peer: b.key, via: { kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }, message: ping },
+  ];
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+  await settle();
+  const vias = b.engine.discos.map((d) => d.via.kind).sort();
+  assert.deepEqual(vias, ['direct', 'tcp-relay']);
+  assert.ok(b.engine.discos.every((d) => d.from === a.disco && d.message.type === 'ping'));
+  assert.deepEqual((b.engine.discos.find((d) => d.via.kind === 'direct')!.via as { endpoint: Endpoint }).endpoint, a.at);
+  assert.deepEqual([...(b.engine.discos[0]!.message as { txId: Uint8Array }).txId], [...ping.txId]);
+  // A discovery packet from a disco key that is not a peer's never reaches the engine.
+  const strangerKey = generatePrivateKey(seededRandom('stranger'));
+  const stranger = new DiscoSealer(strangerKey, publicKey(strangerKey), { randomBytes: seededRandom('s'), wallMs: () => clock.nowMs() }).seal(b.disco, ping);
+  a.sockets.send(MESH_SOCKET, stranger, b.at);
+  const garbage = Uint8Array.from([...DISCO_MAGIC, 1, 2, 3]);
+  a.sockets.send(MESH_SOCKET, garbage, b.at);
+  await settle();
+  assert.equal(b.engine.discos.length, 2);
+  assert.equal(b.router.counters.discoRejected, 2);
+});
+
+test('onTraffic at most once per peer per interval on the send path', async () => {
+  const { a, clock, ping } = twoSites();
+  await ping(20);
+  const first = a.engine.traffic.length;
+  assert.equal(first, 1);
+  clock.advance(TRAFFIC_EVERY_MS - 1);
+  await ping(5);
+  assert.equal(a.engine.traffic.length, 1);
+  clock.advance(1);
+  await ping(1);
+  assert.equal(a.engine.traffic.length, 2);
+});
+
+test('a send that fails at once (unreachable family) is reported to the engine for that peer and path', async () => {
+  const { a, b, ping } = twoSites();
+  a.sockets.unreachable.add(b.at.address);
+  await ping(1);
+  assert.ok(a.engine.sendErrors.length > 0);
+  assert.equal(a.engine.sendErrors[0]!.peer, b.key);
+  assert.deepEqual(a.engine.sendErrors[0]!.via, { kind: 'direct', endpoint: b.at, socket: MESH_SOCKET });
+});
+
+test('one timer at nextWakeMs; tick results are performed; close leaves no timer', async () => {
+  const { a, clock, settle } = twoSites();
+  const base = clock.pendingTimers();
+  a.engine.wakeAt = clock.nowMs() + 500;
+  a.router.linkChanged();
+  a.router.linkChanged();
+  assert.equal(clock.pendingTimers(), base + 1);
+  a.engine.next = [{ t: 'open-sockets', peer: 'x', count: 3 }];
+  clock.advance(500);
+  await settle();
+  assert.deepEqual(a.engine.ticks, [clock.nowMs()]);
+  assert.equal(a.sockets.extraCount(), 3);
+  assert.deepEqual(a.engine.opened, [{ peer: 'x', ids: [1, 2, 3] }], 'the engine hears which sockets opened');
+  a.engine.next = [{ t: 'close-sockets', ids: [1, 2] }];
+  a.engine.wakeAt = clock.nowMs() + 10;
+  a.router.linkChanged();
+  clock.advance(10);
+  assert.equal(a.sockets.extraCount(), 1);
+  a.engine.wakeAt = clock.nowMs() + 10;
+  a.router.linkChanged();
+  a.router.close();
+  assert.equal(clock.pendingTimers(), base);
+});
+
+test('the engine\'s route and source answers are cached until the engine is next called, the route at most ROUTE_CACHE_MS', async () => {
+  const { a, b, clock, ping } = twoSites();
+  await ping(1);
+  const r0 = a.engine.routeCalls;
+  const s0 = b.engine.sourceCalls;
+  assert.equal(await ping(50), 50);
+  assert.equal(a.engine.routeCalls, r0, 'no route call per packet');
+  assert.equal(b.engine.sourceCalls, s0, 'no source lookup per packet');
+  clock.advance(ROUTE_CACHE_MS);
+  await ping(3);
+  assert.equal(a.engine.routeCalls, r0 + 1, 'asked again once the cache aged');
+  b.router.linkChanged();
+  await ping(3);
+  assert.equal(b.engine.sourceCalls, s0 + 1, 'asked again after an engine call');
+});

@@ -1,0 +1,51 @@
+/**
+ * A peer's path as `status` shows it: plain JSON, wall-clock times (ISO) instead of the engine's
+ * monotonic milliseconds, the endpoint in use or the relay region, and the reason when not direct.
+ */
+import { formatEndpoint } from '../wg/ports.ts';
+import type { PathKind, PeerPathStatus, RelayReason } from './types.ts';
+
+export interface PeerPathView {
+  kind: PathKind | 'none';
+  /** Direct: the peer's ip:port in use; UDP relay: the relay's ip:port. */
+  endpoint: string | null;
+  /** TCP relay: the region. */
+  region: string | null;
+  /** Our socket the path uses (0 = the mesh socket; others are birthday sockets). */
+  socket: number | null;
+  rttMs: number | null;
+  /** Seconds on this path. */
+  forSec: number | null;
+  reason: { code: RelayReason; text: string } | null;
+  candidates: PeerPathStatus['candidates'];
+  birthday: { attempts: number; last?: { sockets: number; probes: number; winner?: string; ms: number; ok: boolean; at: string } } | null;
+  events: { at: string; text: string }[];
+}
+
+export function peerPathView(st: PeerPathStatus, nowMs: number, wallMs: number): PeerPathView {
+  const wall = (atMs: number) => new Date(wallMs - (nowMs - atMs)).toISOString();
+  const p = st.path;
+  const last = st.birthday?.last;
+  return {
+    kind: p?.kind ?? 'none',
+    endpoint: p?.kind === 'direct' ? formatEndpoint(p.endpoint) : p?.kind === 'udp-relay' ? formatEndpoint(p.relay) : null,
+    region: p?.kind === 'tcp-relay' ? p.region : null,
+    socket: p?.kind === 'direct' || p?.kind === 'udp-relay' ? p.socket : null,
+    rttMs: st.rttMs ?? null,
+    forSec: st.sinceMs === undefined ? null : Math.max(0, Math.round((nowMs - st.sinceMs) / 1000)),
+    reason: st.reason ?? null,
+    candidates: st.candidates,
+    birthday: st.birthday ? { attempts: st.birthday.attempts, ...(last ? { last: { sockets: last.sockets, probes: last.probes, ...(last.winner ? { winner: last.winner } : {}), ms: last.ms, ok: last.ok, at: wall(last.atMs) } } : {}) } : null,
+    events: st.events.map((e) => ({ at: wall(e.atMs), text: e.text })),
+  };
+}
+
+/** One line for the text form of `status`. */
+export function pathLine(v: PeerPathView | undefined): string {
+  if (!v || v.kind === 'none') return `path none${v?.reason ? ` (${v.reason.code})` : ''}`;
+  const where = v.kind === 'tcp-relay' ? `region ${v.region}` : `${v.endpoint}${v.socket ? ` socket ${v.socket}` : ''}`;
+  const rtt = v.rttMs !== null ? ` rtt ${Math.round(v.rttMs)} ms` : '';
+  const since = v.forSec !== null ? ` for ${v.forSec} s` : '';
+  const why = v.reason && v.kind !== 'direct' ? ` (${v.reason.code}: ${v.reason.text})` : '';
+  return `path ${v.kind} ${where}${rtt}${since}${why}`;
+}

@@ -1,0 +1,198 @@
+/**
+ * One logged-in connection from this node to one relay server, over any byte stream (the socket after
+ * the 101, WebSocket binary messages, an in-memory pipe in tests). It speaks the frames of
+ * agent/src/relay/frames.ts:
+ *   server-key  -> we send client-info sealed from our node key to the server key
+ *   server-info -> opens with the server key: the server holds its key; login done
+ * then recv / peer-gone / ping (answered at once with pong) / keepalive / health / restarting.
+ *
+ * The read deadline (120 s without a byte, tailscale's derphttp value: the server sends a keepalive
+ * every 60 s + jitter) and the login deadline run on the injected clock. Any protocol error closes
+ * this connection only, with the reason; the region above decides about reconnecting.
+ */
+import type { CancelTimer, Clock } from '../../clock/clock.ts';
+import { ConegateError, DecodeError } from '../../errors.ts';
+import * as f from '../frames.ts';
+import { decodeMessage } from '../frames-message.ts';
+import { openServerInfo, RELAY_PROTOCOL_VERSION, sealJson, type RandomBytes, type ServerInfo } from '../frames-seal.ts';
+
+/** A bidirectional byte stream; write never throws (a dead stream drops and reports close). */
+export interface ByteStream {
+  write(bytes: Uint8Array): void;
+  close(): void;
+  onData(fn: (chunk: Uint8Array) => void): void;
+  onClose(fn: () => void): void;
+}
+
+export const CONN_TIMING = {
+  loginTimeoutMs: 10_000,
+  readTimeoutMs: 120_000,
+} as const;
+
+export interface ConnEvents {
+  recv(src: Uint8Array, data: Uint8Array): void;
+  peerGone(key: Uint8Array, reason: f.PeerGoneReason): void;
+  health?(problem: string): void;
+  restarting?(r: f.Restarting): void;
+  /** Once, whatever ended the connection. */
+  closed(reason: string): void;
+}
+
+export interface ConnOptions {
+  nodeSecret: Uint8Array;
+  nodePublic: Uint8Array;
+  clock: Clock;
+  randomBytes: RandomBytes;
+  loginTimeoutMs?: number;
+  readTimeoutMs?: number;
+}
+
+type State = 'await-server-key' | 'await-server-info' | 'ready' | 'closed';
+
+export class RelayConnection {
+  private state: State = 'await-server-key';
+  private readonly reader = new f.FrameReader();
+  private serverKey: Uint8Array | undefined;
+  private serverInfo: ServerInfo | undefined;
+  private readTimer: CancelTimer | undefined;
+  private loginTimer: CancelTimer | undefined;
+  private loginWaiters: { resolve: (i: ServerInfo) => void; reject: (e: Error) => void } | undefined;
+  /** The last problem the server reported with a health frame ('' = healthy). */
+  health = '';
+  pingsAnswered = 0;
+
+  constructor(
+    private readonly stream: ByteStream,
+    private readonly opts: ConnOptions,
+    private readonly events: ConnEvents,
+  ) {
+    stream.onData((chunk) => this.onData(chunk));
+    stream.onClose(() => this.end('the connection closed'));
+    this.armRead();
+  }
+
+  /** Resolves after the server's sealed server-info opened; rejects (and closes) otherwise. */
+  login(): Promise<ServerInfo> {
+    return new Promise((resolve, reject) => {
+      if (this.state === 'closed') return reject(new ConegateError('CG_NETWORK', 'relay connection closed before login'));
+      // A stream may hand over bytes it held as soon as we listen: the login can be done already.
+      if (this.serverInfo) return resolve(this.serverInfo);
+      this.loginWaiters = { resolve, reject };
+      this.loginTimer = this.opts.clock.setTimer(this.opts.loginTimeoutMs ?? CONN_TIMING.loginTimeoutMs, () => this.end('login timed out'));
+    });
+  }
+
+  get ready(): boolean {
+    return this.state === 'ready';
+  }
+
+  /** Queues one packet to dst; false when the connection is not logged in. */
+  send(dst: Uint8Array, data: Uint8Array): boolean {
+    if (this.state !== 'ready') return false;
+    this.stream.write(f.encodeSend(dst, data));
+    return true;
+  }
+
+  notePreferred(home: boolean): void {
+    if (this.state === 'ready') this.stream.write(f.encodeNotePreferred(home));
+  }
+
+  close(reason = 'closed by us'): void {
+    this.end(reason);
+  }
+
+  private onData(chunk: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.armRead();
+    try {
+      for (const frame of this.reader.feed(chunk)) {
+        this.onFrame(frame);
+        if (this.isClosed()) return;
+      }
+    } catch (err) {
+      this.end(err instanceof DecodeError ? `protocol error: ${err.reason}` : `protocol error: ${(err as Error).message}`);
+    }
+  }
+
+  private onFrame(frame: f.Frame): void {
+    const msg = decodeMessage(frame);
+    if (!msg) return;
+    if (this.state === 'await-server-key') {
+      if (msg.kind !== 'server-key') throw new DecodeError(`expected server-key, got ${msg.kind}`);
+      this.serverKey = msg.serverKey;
+      const info = { version: RELAY_PROTOCOL_VERSION, canAckPings: true };
+      // State first: the answer may arrive inside write() on an in-process stream.
+      this.state = 'await-server-info';
+      this.stream.write(f.encodeClientInfo(this.opts.nodePublic, sealJson(info, this.opts.nodeSecret, msg.serverKey, this.opts.randomBytes)));
+      return;
+    }
+    if (this.state === 'await-server-info') {
+      // A relay that refuses the login (admission) closes the connection; anything else first is wrong.
+      if (msg.kind === 'health') return this.noteHealth(msg.problem);
+      if (msg.kind !== 'server-info') throw new DecodeError(`expected server-info, got ${msg.kind}`);
+      const info = openServerInfo(msg.sealed, this.opts.nodeSecret, this.serverKey!);
+      this.serverInfo = info;
+      this.state = 'ready';
+      this.loginTimer?.();
+      this.loginWaiters?.resolve(info);
+      this.loginWaiters = undefined;
+      return;
+    }
+    this.onReadyFrame(msg);
+  }
+
+  private onReadyFrame(msg: NonNullable<ReturnType<typeof decodeMessage>>): void {
+    switch (msg.kind) {
+      case 'recv':
+        this.events.recv(msg.srcKey, msg.data);
+        return;
+      case 'peer-gone':
+        this.events.peerGone(msg.key, msg.reason);
+        return;
+      case 'ping':
+        this.pingsAnswered++;
+        this.stream.write(f.encodePong(msg.data));
+        return;
+      case 'health':
+        this.noteHealth(msg.problem);
+        return;
+      case 'restarting':
+        this.events.restarting?.({ reconnectInMs: msg.reconnectInMs, tryForMs: msg.tryForMs });
+        return;
+      default:
+        // keepalive only re-arms the read deadline (done for every byte); frames meant for relays
+        // (watch-conns, forward, peer-present...) mean nothing to a client and are ignored.
+        return;
+    }
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private noteHealth(problem: string): void {
+    this.health = problem;
+    this.events.health?.(problem);
+  }
+
+  private armRead(): void {
+    this.readTimer?.();
+    this.readTimer = this.opts.clock.setTimer(this.opts.readTimeoutMs ?? CONN_TIMING.readTimeoutMs, () => this.end('nothing heard from the relay for 120 s'));
+  }
+
+  private end(reason: string): void {
+    if (this.state === 'closed') return;
+    const wasReady = this.state === 'ready';
+    this.state = 'closed';
+    this.readTimer?.();
+    this.loginTimer?.();
+    this.stream.close();
+    if (!wasReady && this.loginWaiters) {
+      // A relay that refuses a key (admission) just closes: from here that looks like a network end.
+      const code = reason.startsWith('protocol error') ? 'CG_RELAY_REFUSED' : 'CG_NETWORK';
+      this.loginWaiters.reject(new ConegateError(code, `relay login failed: ${reason}`, { context: { reason } }));
+      this.loginWaiters = undefined;
+    }
+    this.events.closed(reason);
+  }
+}

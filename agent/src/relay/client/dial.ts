@@ -1,0 +1,276 @@
+/**
+ * The edge: from a relay node of the map to a byte stream carrying relay frames.
+ *   [HTTP proxy CONNECT] -> TLS verified (the map's SHA-256 pin, else the system CAs) ->
+ *   `GET /relay` with `Upgrade: conegate-relay` (101, then raw frames), or WebSocket (101, then the
+ *   same frames in binary messages) when the upgrade is refused or the path only passes WebSocket.
+ * One deadline covers all of it (10 s, as tailscale's derphttp dial: DNS + TCP + TLS + upgrade).
+ * Nothing is written before the certificate is checked (tls-connect.ts).
+ */
+import { connect as tcpConnect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { ConegateError, DecodeError } from '../../errors.ts';
+import type { RelayNode } from '../../coord/protocol.ts';
+import { connectVerified } from '../../node/tls-connect.ts';
+import type { ByteStream } from './conn.ts';
+import { headerHasToken, parseResponseHead, type ResponseHead } from './http-head.ts';
+import { connectRefusal, connectRequest, resolveProxy, type ProxySources, type ProxyTarget } from './proxy.ts';
+import { encodeWsFrame, wsAccept, WsOpcode, WsReader, wsUpgradeRequest } from './ws.ts';
+import { MAX_CLIENT_INFO_BYTES } from '../frames.ts';
+
+/** What the relay server serves (agent/src/relay/server, docs/mesh-protocol.md "Relay"). */
+export const RELAY_HTTP = {
+  path: '/relay',
+  upgrade: 'conegate-relay',
+  wsProtocol: 'conegate-relay',
+  latencyPath: '/relay/latency',
+  dialTimeoutMs: 10_000,
+} as const;
+
+export type RelayTransportKind = 'upgrade' | 'websocket';
+
+export interface DialOptions {
+  proxy: ProxySources;
+  transport: RelayTransportKind;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  randomBytes: (n: number) => Uint8Array;
+}
+
+export interface Dialed {
+  stream: ByteStream;
+  transport: RelayTransportKind;
+  /** The proxy used (without credentials), if any. */
+  proxy?: string;
+}
+
+/** The relay answered the upgrade with something other than 101: try WebSocket. */
+export class UpgradeRefused extends ConegateError {
+  constructor(readonly status: number, url: string) {
+    super('CG_RELAY_REFUSED', `the relay ${url} refused the upgrade (HTTP ${status})`, { context: { status } });
+  }
+}
+
+export function relayHostPort(url: string): { host: string; port: number; authority: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConegateError('CG_INPUT_INVALID', `relay URL "${url}" is not a URL`);
+  }
+  if (u.protocol !== 'https:') throw new ConegateError('CG_INPUT_INVALID', `relay URL "${url}" is not https`);
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port ? Number(u.port) : 443, authority: u.host };
+}
+
+/** TCP (through the proxy when one applies) and TLS verified against the node's pin or the system CAs. */
+export async function openVerified(node: RelayNode, proxySources: ProxySources, signal: AbortSignal, timeoutMs: number): Promise<{ tls: TLSSocket; proxy?: ProxyTarget; authority: string }> {
+  const { host, port, authority } = relayHostPort(node.url);
+  const started = performance.now();
+  const proxy = resolveProxy(host, port, proxySources);
+  const tunnel = proxy ? await connectThroughProxy(proxy, host, port, signal) : undefined;
+  try {
+    const tls = await connectVerified(host, port, node.certSha256 ? { fingerprint: node.certSha256 } : {}, signal, Math.max(1, timeoutMs - (performance.now() - started)), {
+      peer: `the relay ${node.url}`,
+      refusedCode: 'CG_RELAY_REFUSED',
+      hint: 'the relay map pins another certificate, or no CA of this system signed it',
+      ...(tunnel ? { socket: tunnel } : {}),
+    });
+    return { tls, authority, ...(proxy ? { proxy } : {}) };
+  } catch (err) {
+    tunnel?.destroy();
+    throw err;
+  }
+}
+
+export async function dialRelay(node: RelayNode, opts: DialOptions): Promise<Dialed> {
+  const timeoutMs = opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs;
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+  try {
+    const { tls, proxy, authority } = await openVerified(node, opts.proxy, signal, timeoutMs);
+    try {
+      const stream = opts.transport === 'upgrade' ? await upgrade(tls, authority, node.url, signal) : await websocket(tls, authority, node.url, signal, opts.randomBytes);
+      return { stream, transport: opts.transport, ...(proxy ? { proxy: proxy.display } : {}) };
+    } catch (err) {
+      tls.destroy();
+      throw err;
+    }
+  } catch (err) {
+    // Whatever stage the deadline cut (TCP, proxy, TLS, upgrade) reports "aborted": say what it was.
+    if (deadline.aborted && !opts.signal?.aborted) throw new ConegateError('CG_TIMEOUT', `cannot connect to the relay ${node.url} within ${timeoutMs} ms (TCP, proxy, TLS and upgrade together)`, { cause: err, context: { stage: (err as ConegateError).context?.stage } });
+    throw err;
+  }
+}
+
+/**
+ * Upgrade first; WebSocket when the relay (or a proxy in the way) answered the upgrade with anything
+ * but 101, or cut the connection after TLS. The transport that worked is remembered per server.
+ */
+export function autoDialer(opts: Omit<DialOptions, 'transport' | 'signal'> & { force?: RelayTransportKind }): (node: RelayNode, signal: AbortSignal) => Promise<Dialed> {
+  const learned = new Map<string, RelayTransportKind>();
+  return async (node, signal) => {
+    const first = opts.force ?? learned.get(node.url) ?? 'upgrade';
+    try {
+      const d = await dialRelay(node, { ...opts, transport: first, signal });
+      learned.set(node.url, first);
+      return d;
+    } catch (err) {
+      const fallback = opts.force === undefined && first === 'upgrade' && (err instanceof UpgradeRefused || (err as ConegateError).context?.stage === 'upgrade');
+      if (!fallback || signal.aborted) throw err;
+      const d = await dialRelay(node, { ...opts, transport: 'websocket', signal });
+      learned.set(node.url, 'websocket');
+      return d;
+    }
+  };
+}
+
+/** Latency of a relay server: HEAD /relay/latency on a fresh verified connection, timed from the request to the answer's head. */
+export async function probeLatency(node: RelayNode, opts: { proxy: ProxySources; signal: AbortSignal; timeoutMs?: number }): Promise<number> {
+  const { tls, authority } = await openVerified(node, opts.proxy, opts.signal, opts.timeoutMs ?? RELAY_HTTP.dialTimeoutMs);
+  try {
+    const t0 = performance.now();
+    tls.write(`HEAD ${RELAY_HTTP.latencyPath} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+    const head = await readHead(tls, opts.signal, `the relay ${node.url}`);
+    if (head.status !== 200) throw new ConegateError('CG_NETWORK', `the relay ${node.url} answered the latency probe with HTTP ${head.status}`);
+    return performance.now() - t0;
+  } finally {
+    tls.destroy();
+  }
+}
+
+async function upgrade(tls: TLSSocket, authority: string, url: string, signal: AbortSignal): Promise<ByteStream> {
+  tls.write(`GET ${RELAY_HTTP.path} HTTP/1.1\r\nHost: ${authority}\r\nUpgrade: ${RELAY_HTTP.upgrade}\r\nConnection: Upgrade\r\n\r\n`);
+  let head: ResponseHead;
+  try {
+    head = await readHead(tls, signal, `the relay ${url}`);
+  } catch (err) {
+    // A middlebox that cuts unknown upgrades: the WebSocket attempt may still pass.
+    if (err instanceof ConegateError && err.code === 'CG_NETWORK') err.context.stage = 'upgrade';
+    throw err;
+  }
+  if (head.status !== 101 || !headerHasToken(head.headers.get('upgrade'), RELAY_HTTP.upgrade)) throw new UpgradeRefused(head.status, url);
+  return socketStream(tls, head.rest);
+}
+
+async function websocket(tls: TLSSocket, authority: string, url: string, signal: AbortSignal, randomBytes: (n: number) => Uint8Array): Promise<ByteStream> {
+  const key = Buffer.from(randomBytes(16)).toString('base64');
+  tls.write(wsUpgradeRequest(authority, RELAY_HTTP.path, key, RELAY_HTTP.wsProtocol));
+  const head = await readHead(tls, signal, `the relay ${url}`);
+  if (head.status !== 101) throw new ConegateError('CG_RELAY_REFUSED', `the relay ${url} refused the WebSocket upgrade (HTTP ${head.status})`, { context: { status: head.status } });
+  if (head.headers.get('sec-websocket-accept') !== wsAccept(key)) throw new ConegateError('CG_RELAY_REFUSED', `the relay ${url} answered the WebSocket upgrade with a wrong Sec-WebSocket-Accept`);
+  return wsStream(tls, head.rest, randomBytes);
+}
+
+/** Reads an HTTP response head, then pauses the socket so no byte after it is lost before the next reader. */
+function readHead(sock: Socket, signal: AbortSignal, who: string): Promise<ResponseHead> {
+  return new Promise((resolve, reject) => {
+    let buf = new Uint8Array(0);
+    const done = (fn: () => void) => {
+      sock.off('data', onData);
+      sock.off('close', onClose);
+      sock.off('error', onError);
+      signal.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onData = (chunk: Buffer) => {
+      const next = new Uint8Array(buf.length + chunk.length);
+      next.set(buf);
+      next.set(chunk, buf.length);
+      buf = next;
+      try {
+        const head = parseResponseHead(buf);
+        if (!head) return;
+        sock.pause();
+        done(() => resolve({ ...head, rest: head.rest.slice() }));
+      } catch (err) {
+        done(() => reject(new ConegateError('CG_NETWORK', `${who} answered with something that is not HTTP (${(err as DecodeError).reason})`)));
+      }
+    };
+    const onClose = () => done(() => reject(new ConegateError('CG_NETWORK', `${who} closed the connection before answering`)));
+    const onError = (err: Error) => done(() => reject(new ConegateError('CG_NETWORK', `${who}: ${err.message}`, { cause: err })));
+    const onAbort = () => done(() => reject(new ConegateError('CG_TIMEOUT', `${who} did not answer within the dial deadline`)));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    sock.on('data', onData);
+    sock.once('close', onClose);
+    sock.once('error', onError);
+    sock.resume();
+  });
+}
+
+function connectThroughProxy(proxy: ProxyTarget, host: string, port: number, signal: AbortSignal): Promise<Socket> {
+  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect({ host: proxy.host, port: proxy.port });
+    sock.setNoDelay(true);
+    const fail = (err: ConegateError) => {
+      sock.destroy();
+      reject(err);
+    };
+    const onError = (err: Error) => fail(new ConegateError('CG_NETWORK', `cannot reach the HTTP proxy ${proxy.display}: ${err.message}`, { cause: err }));
+    const onAbort = () => fail(new ConegateError('CG_TIMEOUT', `the HTTP proxy ${proxy.display} did not connect to ${target} within the dial deadline`));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    sock.once('error', onError);
+    sock.once('connect', () => {
+      sock.off('error', onError);
+      signal.removeEventListener('abort', onAbort);
+      sock.write(connectRequest(host, port, proxy.credentials));
+      readHead(sock, signal, `the HTTP proxy ${proxy.display}`).then(
+        (head) => {
+          if (head.status < 200 || head.status > 299) return fail(connectRefusal(head.status, head.reason, proxy, target));
+          // The tunnel carries TLS next; the proxy sends nothing of its own after its answer.
+          if (head.rest.length) sock.unshift(Buffer.from(head.rest));
+          resolve(sock);
+        },
+        (err: ConegateError) => fail(err),
+      );
+    });
+  });
+}
+
+function socketStream(sock: TLSSocket, head: Uint8Array): ByteStream {
+  sock.setNoDelay(true);
+  sock.on('error', () => {}); // surfaces as 'close'
+  return {
+    write: (b) => void (!sock.destroyed && sock.write(b)),
+    close: () => sock.destroy(),
+    onData(fn) {
+      if (head.length) queueMicrotask(() => fn(head));
+      sock.on('data', (c: Buffer) => fn(new Uint8Array(c.buffer, c.byteOffset, c.length)));
+      sock.resume();
+    },
+    onClose: (fn) => void sock.once('close', fn),
+  };
+}
+
+function wsStream(sock: TLSSocket, head: Uint8Array, randomBytes: (n: number) => Uint8Array): ByteStream {
+  sock.setNoDelay(true);
+  sock.on('error', () => {});
+  // A relay frame is at most client-info sized; a message holding one frame is below this.
+  const reader = new WsReader(MAX_CLIENT_INFO_BYTES + 64);
+  const send = (opcode: number, b: Uint8Array) => void (!sock.destroyed && sock.write(encodeWsFrame(opcode, b, randomBytes(4))));
+  return {
+    write: (b) => send(WsOpcode.BINARY, b),
+    close: () => {
+      send(WsOpcode.CLOSE, Uint8Array.of(0x03, 0xe8));
+      sock.destroy();
+    },
+    onData(fn) {
+      const feed = (c: Uint8Array) => {
+        try {
+          for (const ev of reader.feed(c)) {
+            if (ev.t === 'binary') fn(ev.data);
+            else if (ev.t === 'ping') send(WsOpcode.PONG, ev.data);
+            else if (ev.t === 'close') sock.destroy();
+          }
+        } catch {
+          sock.destroy(); // a broken WebSocket stream ends this connection only
+        }
+      };
+      if (head.length) queueMicrotask(() => feed(head));
+      sock.on('data', (c: Buffer) => feed(new Uint8Array(c.buffer, c.byteOffset, c.length)));
+      sock.resume();
+    },
+    onClose: (fn) => void sock.once('close', fn),
+  };
+}
