@@ -44,6 +44,8 @@ export interface MeshPeerView {
   summary: string;
   /** The path engine's candidates for the peer at the end (status --json). */
   candidates: unknown[];
+  /** birthday.attempts from status at the end (0 when status shows none). */
+  birthdayAttempts: number;
   lastHandshake: string | null;
   rxBytes: number;
   txBytes: number;
@@ -303,7 +305,7 @@ export async function runMeshStage(lab: Lab): Promise<MeshStageReport> {
         name: st.mesh?.self.name ?? null,
         meshAddr: v4Of(st.mesh?.self.addresses ?? []),
         advertised: [run.lanOf(n)],
-        peers: p ? [{ name: p.name, timeline: s.timeline, summary: summarize(s.timeline, p.path?.reason?.text, inMesh), candidates: (p.path as { candidates?: unknown[] } | null)?.candidates ?? [], lastHandshake: p.lastHandshake, rxBytes: p.rxBytes, txBytes: p.txBytes }] : [],
+        peers: p ? [{ name: p.name, timeline: s.timeline, summary: summarize(s.timeline, p.path?.reason?.text, inMesh), candidates: (p.path as { candidates?: unknown[] } | null)?.candidates ?? [], birthdayAttempts: p.path?.birthday?.attempts ?? 0, lastHandshake: p.lastHandshake, rxBytes: p.rxBytes, txBytes: p.txBytes }] : [],
       });
     }
     report.lan = { from: LAN_FROM, to: LAN_TO, toAddr: lab.addr(LAN_TO), ping: await run.ping(5), tcp: await run.tcp() };
@@ -321,13 +323,15 @@ export function printMeshStage(m: MeshStageReport, n: number, print: (line: stri
   print('');
   print(`Stage ${n}: ${m.title}`);
   print(`  coordinator ${m.coordinator.url || '-'} (self-signed; agents pin sha256 ${m.coordinator.fingerprint ? `${m.coordinator.fingerprint.slice(0, 16)}...` : '-'}), STUN ${m.stun}, relay ${m.relay.url || '-'} region ${m.relay.region}`);
-  print('  shown after `nat apply` on a.router (stage 2); the routers\' own mesh sockets use the routers\' WAN addresses');
+  print('  shown after stage 2. `nat apply --sources <LAN>` maps the LAN hosts\' traffic; the mesh nodes here are the routers');
+  print('  themselves, whose WireGuard sockets use their own WAN addresses (port 41641 admitted on each router\'s WAN)');
   for (const node of m.nodes) {
     print(`  ${node.node} (${node.name ?? '-'}, mesh ${node.meshAddr ?? '-'}, advertises ${node.advertised.join(', ')} approved by coord routes approve)`);
     for (const p of node.peers) {
       print(`    path to ${p.name}, from conegate status --json (seconds after both agents were up):`);
       for (const s of p.timeline) print(`      ${s.atSec.toFixed(1).padStart(5)} s  ${where(s)}${s.reason ? ` (${s.reason})` : ''}${s.viaBirthday ? ' via birthday' : ''}`);
       print(`      => ${p.summary}`);
+      print(`      birthday attempts (status): ${p.birthdayAttempts}`);
     }
   }
   const l = m.lan;
