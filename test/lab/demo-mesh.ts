@@ -138,23 +138,35 @@ export function insideMesh(endpoint: string | null, meshAddrs: string[], routed:
   });
 }
 
-/** Says the timeline as observed (pure): never a path status did not show. */
+/**
+ * Says the timeline as observed, in order (pure): never a path status did not show. Consecutive steps
+ * of one kind are one segment (a relay's reason may change within it); a long story keeps its ends.
+ */
 export function summarize(timeline: PathStep[], reasonText?: string | null, inMesh: (endpoint: string | null) => boolean = () => false): string {
   if (!timeline.length) return 'status showed no path';
-  const relayed = timeline.find((s) => s.kind === 'tcp-relay' || s.kind === 'udp-relay');
-  const direct = timeline.find((s) => s.kind === 'direct');
-  const last = timeline[timeline.length - 1]!;
-  const parts: string[] = [];
-  if (relayed) parts.push(`relayed (${where(relayed)}) at ${relayed.atSec.toFixed(1)} s`);
-  if (direct) {
-    const took = relayed && relayed.atSec <= direct.atSec ? `, ${(direct.atSec - relayed.atSec).toFixed(1)} s after the relay` : '';
-    parts.push(`DIRECT to ${direct.endpoint} at ${direct.atSec.toFixed(1)} s${took}${direct.viaBirthday ? ' via birthday' : ''}`);
-    if (inMesh(direct.endpoint)) parts.push(`NOT REALLY DIRECT: status says direct, but ${direct.endpoint} is an address the mesh routes (a mesh address or an advertised LAN), so these packets go through the tunnel`);
+  const segs: PathStep[][] = [];
+  for (const s of timeline) {
+    const cur = segs[segs.length - 1];
+    const same = cur && cur[0]!.kind === s.kind && (s.kind !== 'direct' || cur[0]!.endpoint === s.endpoint);
+    if (same) cur.push(s);
+    else segs.push([s]);
   }
-  if (last !== direct && last.kind !== 'direct') {
-    parts.push(`${direct ? 'now' : 'stays'} ${where(last)}${last.reason ? ` (reason ${last.reason}${reasonText ? `: ${reasonText}` : ''})` : ''}`);
-  }
-  return parts.join(', then ');
+  const say = (seg: PathStep[], i: number): string => {
+    const s = seg[0]!;
+    const prev = segs[i - 1]?.[0];
+    if (s.kind === 'direct') {
+      const took = prev && prev.kind !== 'direct' ? `, ${(s.atSec - prev.atSec).toFixed(1)} s after the ${prev.kind === 'none' ? 'start' : 'relay'}` : '';
+      const fake = inMesh(s.endpoint) ? ` (NOT REALLY DIRECT: ${s.endpoint} is an address the mesh itself routes, so these packets go through the tunnel)` : '';
+      return `DIRECT to ${s.endpoint} at ${s.atSec.toFixed(1)} s${took}${s.viaBirthday ? ' via birthday' : ''}${fake}`;
+    }
+    const what = s.kind === 'none' ? 'no path' : `${i > 0 ? 'back ' : ''}relayed (${where(s)})`;
+    const last = i === segs.length - 1 ? seg[seg.length - 1]! : undefined;
+    const why = last?.reason ? `, stays relayed (reason ${last.reason}${reasonText ? `: ${reasonText}` : ''})` : '';
+    return `${what} at ${s.atSec.toFixed(1)} s${why}`;
+  };
+  const parts = segs.map(say);
+  const shown = parts.length > 5 ? [...parts.slice(0, 2), `(${parts.length - 4} more changes)`, ...parts.slice(-2)] : parts;
+  return shown.join(', then ');
 }
 
 class MeshRun {
