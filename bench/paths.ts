@@ -125,5 +125,10 @@ export async function run(args: string[] = []): Promise<unknown> {
     packetsPerSec: { plain: m('plain'), routerMapEngine: m('router-map'), routerDiscoEngine: m('router-disco') },
     perRound: pps,
     ratioToPlain: { routerMapEngine: Number((m('router-map') / m('plain')).toFixed(3)), routerDiscoEngine: Number((m('router-disco') / m('plain')).toFixed(3)) },
+    // The same within each round (the variants run back to back, so a load change mid-run cancels out).
+    medianRoundRatio: {
+      routerMapEngine: Number(median(pps['router-map'].map((x, i) => x / pps.plain[i]!)).toFixed(3)),
+      routerDiscoEngine: Number(median(pps['router-disco'].map((x, i) => x / pps.plain[i]!)).toFixed(3)),
+    },
   };
 }

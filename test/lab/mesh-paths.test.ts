@@ -165,6 +165,9 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
       return x?.path?.kind === 'tcp-relay' && x.path.reason?.code === 'udp-blocked' ? x : undefined;
     });
     assert.equal(p.path!.region, 'r1');
+    const text = await lab.execConegate('a.h1', ['status', '--config', configs.get('a.h1')!], { timeoutMs: 30_000 });
+    assert.match(text.stdout, /path tcp-relay region r1 .*\(udp-blocked: /);
+    process.stderr.write(`status on a.h1:\n${text.stdout}`);
     process.stderr.write(`relayed: first ping after ${firstPingMs} ms; iperf3 ${run.mbps.toFixed(1)} Mbit/s, ${run.bytes} bytes, ${run.retransmits} retransmits\n`);
   });
 
