@@ -301,8 +301,10 @@ export async function runMeshStage(lab: Lab): Promise<MeshStageReport> {
     for (const n of MESH_NODES) agents.push(await run.startRouter(n, coord, stun));
     await Promise.all(agents.map((p) => p.waitForOutput(/agent: up/, 45_000, 'stderr')));
     const t0 = Date.now();
+    // Followed from the start: the relayed phase can be short once discovery finds a path.
+    const following = run.follow(t0);
     for (const n of MESH_NODES) await run.approve(n, coord.admin);
-    const seen = await run.follow(t0);
+    const seen = await following;
     const finals = new Map<string, StatusJson>();
     for (const n of MESH_NODES) finals.set(n, await run.status(n));
     const meshAddrs = [...finals.values()].map((st) => v4Of(st.mesh?.self.addresses ?? [])).filter((a): a is string => !!a);
