@@ -25,6 +25,8 @@ export const RELAY_REGION = 'lab';
 const MESH_PORT = 41641;
 /** How long the stage follows the paths before it reports what it has (bounded demo). */
 const FOLLOW_MS = 45_000;
+/** Bound on the 2 s iperf3 run: a stalled stream is reported, not waited for. */
+const TCP_LIMIT_MS = 20_000;
 
 /** One change of a peer's path as status showed it, seconds after both agents were up. */
 export interface PathStep {
@@ -252,10 +254,10 @@ class MeshRun {
     const srv = this.lab.spawn(LAN_TO, ['iperf3', '-s', '-1', '-B', to, '--forceflush'], { description: 'iperf3 server on b.h1' });
     try {
       await srv.waitForOutput(/listening/, 10_000);
-      const r = await this.lab.exec(LAN_FROM, ['iperf3', '-c', to, '-t', '2', '-J', '--connect-timeout', '5000'], { timeoutMs: 30_000 });
+      const r = await this.lab.exec(LAN_FROM, ['iperf3', '-c', to, '-t', '2', '-J', '--connect-timeout', '5000'], { timeoutMs: TCP_LIMIT_MS });
       const j = JSON.parse(r.stdout || '{}') as { error?: string; end?: { sum_received?: { bytes: number; bits_per_second: number } } };
       const bytes = j.end?.sum_received?.bytes ?? 0;
-      return { ok: r.code === 0 && bytes > 0, bytes, mbps: (j.end?.sum_received?.bits_per_second ?? 0) / 1e6, error: j.error ?? (r.code === 0 ? null : `iperf3 exit ${r.code}`) };
+      return { ok: r.code === 0 && bytes > 0, bytes, mbps: (j.end?.sum_received?.bits_per_second ?? 0) / 1e6, error: j.error ?? (r.code === 0 ? null : r.code === null ? `iperf3 did not finish within ${TCP_LIMIT_MS / 1000} s (the stream stalled)` : `iperf3 exit ${r.code}`) };
     } finally {
       await srv.stop();
     }
