@@ -115,26 +115,24 @@ describe('lab demo', () => {
       const a2 = afterEif!.sites.find((s) => s.site === 'a')!;
       assert.deepEqual([a2.measured.mapping, a2.measured.filtering], ['eim', 'eif']);
       assert.equal(afterEif!.direct.ok, true);
-      // The mesh stage: coordinator + three agents; what status says is what ping found.
+      // The mesh stage: coordinator, relay, both routers as mesh nodes and subnet routers.
       const mesh = report.mesh!;
       assert.equal(mesh.error, null);
       assert.match(mesh.coordinator.fingerprint, /^[0-9a-f]{64}$/);
-      // One side alone never opens b's NATs (address-and-port-dependent filtering at both hops).
-      assert.deepEqual([mesh.oneWay!.received, mesh.oneWay!.lastHandshake], [0, null]);
-      assert.equal(mesh.pings.length, 6);
+      assert.equal(mesh.nodes.length, 2);
       for (const n of mesh.nodes) {
-        assert.equal(n.peers.length, 2, n.node);
-        for (const p of n.peers) {
-          const ping = mesh.pings.find((x) => x.from === n.node && x.toAddr === p.meshAddr)!;
-          // 'direct' only with a handshake, bytes back and ping replies; else the reason is said.
-          assert.equal(p.path === 'direct', !!p.lastHandshake && p.rxBytes > 0 && ping.received > 0, JSON.stringify(p));
-          if (p.path === 'none') assert.match(p.reason!, /hole punching\/relay/);
-        }
+        assert.equal(n.peers.length, 1, n.node);
+        const p = n.peers[0]!;
+        // Every step is what status said: the relay region first or a direct path, nothing invented.
+        assert.ok(p.timeline.length > 0, JSON.stringify(p));
+        assert.ok(p.timeline.some((s) => s.kind === 'tcp-relay' && s.region === 'lab') || p.timeline.some((s) => s.kind === 'direct'), JSON.stringify(p));
       }
-      // Both sides sending at once: the crossing handshakes open both sites' NATs (a's is EIM now).
-      const aToB = mesh.nodes.find((n) => n.node === 'a.h1')!.peers.find((p) => p.name === 'b-h1')!;
-      assert.equal(aToB.path, 'direct', JSON.stringify(aToB));
-      assert.ok(aToB.currentEndpoint?.startsWith(`${lab.addr('cgn')}:`), 'b is reached at its carrier address');
+      // LAN to LAN through both routers, from hosts that run no mesh software.
+      assert.ok(mesh.lan!.ping.received > 0, JSON.stringify(mesh.lan));
+      // The TCP run is reported as it went (it can stall while a path goes through the tunnel itself,
+      // see the NOT REALLY DIRECT flag): bytes when it worked, an error when not.
+      assert.ok(mesh.lan!.tcp.ok ? mesh.lan!.tcp.bytes > 0 : !!mesh.lan!.tcp.error, JSON.stringify(mesh.lan));
+      assert.ok(lines.some((l) => /iperf3 -t 2 a\.h1 -> b\.h1: (WORKS|FAILS)/.test(l)));
       assert.ok(lines.some((l) => /^Stage 4: the mesh/.test(l)));
     } finally {
       await lab.destroy();

@@ -1,27 +1,60 @@
-// The mesh stage's verdict per peer (pure): "direct" only with a handshake, bytes back and ping
-// replies; otherwise a reason that says what status showed (nothing back, crossed initiations, ...).
+// The mesh stage's reading of status (pure): a step only when the path changed, and a summary that says
+// relayed, then direct (endpoint, time, "via birthday" only when status said so), or why it stays relayed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { peerPath, type StatusPeer } from './demo-mesh.ts';
+import { insideMesh, nextStep, summarize, type PathStep, type StatusPathView } from './demo-mesh.ts';
 
-const peer = (over: Partial<StatusPeer>): StatusPeer => ({ name: 'b-h1', addresses: ['100.64.0.2/32'], endpoints: [], currentEndpoint: '203.0.113.100:41641', lastHandshake: null, rxBytes: 0, txBytes: 0, ...over });
-const ping = (received: number) => ({ from: 'a.h1', to: 'b.h1', toAddr: '100.64.0.2', sent: 12, received });
+const view = (over: Partial<StatusPathView>): StatusPathView => ({ kind: 'tcp-relay', endpoint: null, region: 'lab', socket: null, reason: { code: 'starting', text: 'no pong yet' }, birthday: null, ...over });
+const direct = (over: Partial<StatusPathView> = {}) => view({ kind: 'direct', endpoint: '203.0.113.20:41641', region: null, socket: 0, reason: null, ...over });
 
-describe('mesh stage: path per peer', () => {
-  it('direct with a handshake, bytes back and ping replies', () => {
-    assert.deepEqual(peerPath(peer({ lastHandshake: '2026-12-07T04:00:00.000Z', rxBytes: 3000 }), ping(12)), { path: 'direct', reason: null });
+function follow(views: [number, StatusPathView | null][]): PathStep[] {
+  const t: PathStep[] = [];
+  for (const [at, v] of views) {
+    const s = nextStep(t, v, at);
+    if (s) t.push(s);
+  }
+  return t;
+}
+
+describe('mesh stage: path over time from status', () => {
+  it('records only changes', () => {
+    const t = follow([[0.5, null], [1, view({})], [1.5, view({})], [4.2, direct()], [5, direct()]]);
+    assert.deepEqual(t.map((s) => [s.atSec, s.kind]), [[0.5, 'none'], [1, 'tcp-relay'], [4.2, 'direct']]);
   });
-  it('nothing back: the NATs dropped our handshakes', () => {
-    const r = peerPath(peer({ txBytes: 296 }), ping(0));
-    assert.equal(r.path, 'none');
-    assert.match(r.reason!, /nothing came back from 203\.0\.113\.100:41641.*hole punching\/relay \(next\)/);
+  it('relayed, then direct with the endpoint and the time it took', () => {
+    const s = summarize(follow([[1, view({})], [4.2, direct()]]));
+    assert.equal(s, 'relayed (tcp-relay, region lab) at 1.0 s, then DIRECT to 203.0.113.20:41641 at 4.2 s, 3.2 s after the relay');
   });
-  it('only initiations received: the handshakes crossed', () => {
-    assert.match(peerPath(peer({ rxBytes: 296, txBytes: 480 }), ping(0)).reason!, /initiations arrived \(2 x 148 B\).*crossed/);
+  it('"via birthday" only when status says the birthday attempt made the path', () => {
+    const bd = { attempts: 1, last: { ok: true, ms: 900 } };
+    assert.match(summarize(follow([[1, view({})], [3, direct({ socket: 7, birthday: bd })]])), /via birthday$/);
+    assert.doesNotMatch(summarize(follow([[1, view({})], [3, direct({ birthday: { attempts: 1, last: { ok: false, ms: 900 } } })]])), /birthday/);
   });
-  it('a handshake without ping replies is no path either', () => {
-    const r = peerPath(peer({ lastHandshake: '2026-12-07T04:00:00.000Z', rxBytes: 92 }), ping(0));
-    assert.equal(r.path, 'none');
-    assert.match(r.reason!, /0\/12 pings answered/);
+  it('a peer that stays relayed says the reason status gave', () => {
+    const s = summarize(follow([[1, view({})], [6, view({ reason: { code: 'both-hard', text: 'both NATs map per destination' } })]]), 'both NATs map per destination');
+    assert.equal(s, 'relayed (tcp-relay, region lab) at 1.0 s, stays relayed (reason both-hard: both NATs map per destination)');
+  });
+  it('a path that flaps is told in order, back on the relay with its reason', () => {
+    const s = summarize(follow([[1, view({})], [4, direct()], [9, view({ reason: { code: 'no-answer', text: 'x' } })]]), 'x');
+    assert.equal(s, 'relayed (tcp-relay, region lab) at 1.0 s, then DIRECT to 203.0.113.20:41641 at 4.0 s, 3.0 s after the relay, then back relayed (tcp-relay, region lab) at 9.0 s, stays relayed (reason no-answer: x)');
+  });
+  it('no status path at all is said as such', () => {
+    assert.equal(summarize([]), 'status showed no path');
+  });
+});
+
+describe('mesh stage: a "direct" endpoint the mesh itself routes', () => {
+  const inMesh = (ep: string | null) => insideMesh(ep, ['100.64.0.1', '100.64.0.2'], ['10.1.0.0/24', '10.2.0.0/24']);
+  it('a peer mesh address or an advertised LAN is inside the mesh; a public endpoint is not', () => {
+    assert.equal(inMesh('100.64.0.2:41641'), true);
+    assert.equal(inMesh('10.1.0.1:41641'), true);
+    assert.equal(inMesh('203.0.113.101:41641'), false);
+    assert.equal(inMesh('100.64.1.10:41641'), false);
+    assert.equal(inMesh('[2001:db8::1]:41641'), false);
+  });
+  it('the summary says such a path is not really direct', () => {
+    const t = follow([[1, view({})], [3, direct({ endpoint: '100.64.0.2:41641' })]]);
+    assert.match(summarize(t, null, inMesh), /NOT REALLY DIRECT: 100\.64\.0\.2:41641/);
+    assert.doesNotMatch(summarize(follow([[1, view({})], [3, direct()]]), null, inMesh), /NOT REALLY/);
   });
 });

@@ -142,18 +142,10 @@ function printSummary(stages: StageReport[], mesh: MeshStageReport | undefined, 
   const width = Math.max(...rows.map((r) => r.length)) + 2;
   stages.forEach((st, i) => print(`  stage ${i + 1}  ${rows[i]!.padEnd(width)}-> direct UDP ${st.direct.ok ? 'WORKS' : 'FAILS'}   (${st.title})`));
   if (!mesh) return;
-  const seen = new Set<string>();
   print(`  stage ${stages.length + 1}  the mesh${mesh.error ? ` (incomplete: ${mesh.error})` : ''}`);
-  for (const n of mesh.nodes) {
-    for (const p of n.peers) {
-      const key = [n.name, p.name].sort().join(' <-> ');
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const back = mesh.nodes.find((x) => x.name === p.name)?.peers.find((x) => x.name === n.name);
-      const both = p.path === 'direct' && back?.path === 'direct';
-      print(`           ${key.padEnd(14)} ${both ? `DIRECT (${p.currentEndpoint} / ${back?.currentEndpoint})` : 'no path yet: needs hole punching/relay (next)'}`);
-    }
-  }
+  for (const n of mesh.nodes) for (const p of n.peers) print(`           ${`${n.name ?? n.node} -> ${p.name}`.padEnd(22)} ${p.summary}`);
+  const l = mesh.lan;
+  if (l) print(`           ${`${l.from} -> ${l.to} (LANs)`.padEnd(22)} ping ${l.ping.received}/${l.ping.sent}, iperf3 ${l.tcp.ok ? `${l.tcp.mbps.toFixed(0)} Mbit/s` : 'FAILS'}`);
 }
 
 function printTopology(lab: Lab, print: (line: string) => void): void {
