@@ -25,6 +25,8 @@ export const BIRTHDAY_BACKOFF_MS = 5 * 60_000;
  * independent or address-dependent filter within one round trip of the pings crossing). Every 100 ms here
  * is 100 ms on the time to direct: the lab measured p95 4.6 s from the first packet with 1 s. */
 export const BIRTHDAY_WAIT_MS = 500;
+/** A ping from the peer heard this recently means plain punching is working: no birthday attempt. */
+export const BIRTHDAY_HEARD_MS = 2_000;
 /** The easy side starts probing this long after sending `birthday`: the hard side's mappings must exist
  * first (the message crosses the relay), and probes sent before are wasted budget. */
 export const BIRTHDAY_PROBE_DELAY_MS = 300;

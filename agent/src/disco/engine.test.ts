@@ -235,6 +235,16 @@ test('birthday, easy side: the hard side\'s ping arriving first (answered by our
   assert.equal(st.path?.kind, 'direct');
 });
 
+test('birthday, easy side: not started when the hard side\'s plain pings already reach us (its sockets stay free for peers that need them)', () => {
+  const { e } = runBirthdayEasySide();
+  // The hard side answered our call-me-maybe by pinging us from its mesh socket, and that ping got in.
+  e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(3), nodeKey: PEER }, direct({ address: '203.0.113.9', port: 40_777 }), 300);
+  let birthdays = 0;
+  for (let t = 301; t <= 2_000; t++) birthdays += discos(e.tick(t), 'birthday').length;
+  assert.equal(birthdays, 0);
+  assert.ok(e.status(PEER, 2_000)!.events.some((x) => /birthday not needed/.test(x.text)));
+});
+
 test('birthday is never tried when both sides are hard, nor by the hard side on its own', () => {
   const e = engine({ selfHard: true });
   e.onTraffic(PEER, 0);
@@ -280,6 +290,27 @@ test('birthday, hard side: clamps the request to 256 sockets, pings from each, k
   assert.deepEqual(e.onDisco(PEER_DISCO, { ...req, attempt: 4 }, { kind: 'tcp-relay', region: 'r1' }, 60_000), []);
   const e2 = engine({ selfHard: true, peerEndpoints: [easy] });
   assert.deepEqual(e2.onDisco(PEER_DISCO, { ...req, easy: { address: '192.0.2.200', port: 53 } }, { kind: 'tcp-relay', region: 'r1' }, 1000), []);
+});
+
+test('birthday, hard side: one attempt at a time per node (the 256 extra sockets are one budget); a second peer\'s request is refused', () => {
+  const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
+  const easy2: Endpoint = { address: '198.51.100.78', port: 41641 };
+  const PEER2 = 'dd'.repeat(32);
+  const PEER2_DISCO = 'ee'.repeat(32);
+  const e = new DiscoEngine({ nodeKey: SELF }, { randomBytes: seededBytes(7) });
+  e.setSelf({ endpoints: [OURS], mappingVariesByDest: true, udp: true }, 0);
+  e.setPeers([
+    { nodeKey: PEER, discoKey: PEER_DISCO, endpoints: [easy], homeRelay: 'r1' },
+    { nodeKey: PEER2, discoKey: PEER2_DISCO, endpoints: [easy2], homeRelay: 'r1' },
+  ], 0);
+  const req: DiscoMessage = { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 256, probes: 1024, ratePerSec: 200, deadlineMs: 10_000 };
+  assert.deepEqual(e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000), [{ t: 'open-sockets', peer: PEER, count: 256 }]);
+  assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1500), []);
+  assert.ok(e.status(PEER2, 1500)!.events.some((x) => /refused: another peer's attempt holds the extra sockets/.test(x.text)));
+  // Once the first attempt is over (no pong by its deadline), the second peer may ask again at once.
+  e.onSocketsOpened(PEER, [1, 2, 3], 1001);
+  for (let t = 1002; t <= 12_000; t += 500) e.tick(t);
+  assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, attempt: 2, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 12_000), [{ t: 'open-sockets', peer: PEER2, count: 256 }]);
 });
 
 test('birthday, hard side: no pong by the deadline closes every extra socket; late sockets are closed at once', () => {

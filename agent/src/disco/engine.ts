@@ -294,6 +294,13 @@ export class DiscoEngine implements PathEngine {
   }
 
   private onBirthday(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
+    // The extra sockets are one budget per node (256): a second attempt at the same time would get none
+    // and still cost this peer its 5 min back-off. Refused; the peer asks again after its own back-off.
+    const busy = [...this.peers.values()].find((o) => o !== s && o.birthday.current?.role === 'hard');
+    if (busy) {
+      pushEvent(s, nowMs, `birthday request ${m.attempt} refused: another peer's attempt holds the extra sockets`);
+      return [];
+    }
     const easyAdvertised = [...s.cands.values()].some((c) => c.source !== 'peer-reflexive' && formatEndpoint(c.endpoint) === formatEndpoint(m.easy));
     const a = startHardSide(s.birthday, m, this.self.mappingVariesByDest, easyAdvertised, nowMs);
     if (!a) {

@@ -5,7 +5,7 @@
  */
 import type { NodeKeyHex, PathAction, SocketId } from '../paths/types.ts';
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
-import { birthdayVerdict, BIRTHDAY_WAIT_MS, finish, nextProbeMs, probesDue, randomPort, startEasySide } from './birthday.ts';
+import { birthdayVerdict, BIRTHDAY_HEARD_MS, BIRTHDAY_WAIT_MS, finish, nextProbeMs, probesDue, randomPort, startEasySide } from './birthday.ts';
 import { MAX_CMM_ENDPOINTS } from './codec.ts';
 import {
   candidateKey, dropSocketCandidates, expireCandidates, isTrusted, lastRtt, pushEvent, recordOutcome, releaseSockets, trustEndsMs,
@@ -239,6 +239,14 @@ export class Rounds {
     if (st.dueMs === undefined || nowMs < st.dueMs) return [];
     st.dueMs = undefined;
     if (s.best) return [];
+    // The hard side's plain pings already reach us (a full-cone or public easy side, or filtering that
+    // let them in): the pong that makes the path is on its way. A birthday attempt now would only cost
+    // the hard side up to 256 sockets that another peer's attempt may need; the next call-me-maybe
+    // schedules one again if no path came of it.
+    if ([...s.cands.values()].some((c) => c.socket === 0 && c.lastHeardMs !== undefined && nowMs - c.lastHeardMs <= BIRTHDAY_HEARD_MS)) {
+      pushEvent(s, nowMs, 'birthday not needed: the peer\'s pings reach us, a direct path is being confirmed');
+      return [];
+    }
     return this.decideBirthday(s, nowMs);
   }
 
