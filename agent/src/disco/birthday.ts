@@ -70,6 +70,10 @@ export interface BirthdayState {
   last?: BirthdayReport;
   /** Easy side: when to decide (set on the hard side's call-me-maybe). */
   dueMs?: number;
+  /** The highest attempt id used with this peer (ids stay unique when a void attempt is not counted). */
+  lastId?: number;
+  /** lastStartMs before the current attempt began (restored when the peer was busy and it was void). */
+  startBeforeMs?: number;
   /** The last time an attempt was wanted but the back-off forbade it. */
   blockedAtMs?: number;
 }
@@ -90,7 +94,7 @@ export function birthdayVerdict(selfHard: boolean | undefined, peerHard: boolean
 /** The easy side's attempt and the message that starts the hard side's half. */
 export function startEasySide(st: BirthdayState, hardAddress: string, easy: Endpoint, nowMs: number): { attempt: BirthdayAttempt; message: BirthdayMessage } {
   const attempt: BirthdayAttempt = {
-    id: st.attempts + 1, role: 'easy', startMs: nowMs, endMs: nowMs + BIRTHDAY_MAX_DURATION_MS, hardAddress, easy,
+    id: (st.lastId ?? 0) + 1, role: 'easy', startMs: nowMs, endMs: nowMs + BIRTHDAY_MAX_DURATION_MS, hardAddress, easy,
     probesPlanned: BIRTHDAY_MAX_PROBES, probesSent: 0, ratePerSec: BIRTHDAY_MAX_RATE_PER_SEC,
     probeStartMs: nowMs + BIRTHDAY_PROBE_DELAY_MS, socketsRequested: BIRTHDAY_MAX_SOCKETS, sockets: [], usedPorts: new Set(),
   };
@@ -119,8 +123,18 @@ export function startHardSide(st: BirthdayState, m: BirthdayMessage, selfHard: b
 function begin(st: BirthdayState, a: BirthdayAttempt, nowMs: number): void {
   st.current = a;
   st.attempts++;
+  st.lastId = Math.max(st.lastId ?? 0, a.id);
+  st.startBeforeMs = st.lastStartMs;
   st.lastStartMs = nowMs;
   st.dueMs = undefined;
+}
+
+/** Easy side: the hard side was busy, our attempt is void (no back-off from it); decide again at `retryAtMs`. */
+export function cancelBusy(st: BirthdayState, retryAtMs: number): void {
+  st.current = undefined;
+  st.attempts--;
+  st.lastStartMs = st.startBeforeMs;
+  st.dueMs = retryAtMs;
 }
 
 /** Probes the easy side owes at `nowMs` (paced at the rate, never past the budget or the deadline). */

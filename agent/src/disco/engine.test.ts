@@ -245,6 +245,26 @@ test('birthday, easy side: not started when the hard side\'s plain pings already
   assert.ok(e.status(PEER, 2_000)!.events.some((x) => /birthday not needed/.test(x.text)));
 });
 
+test('birthday, easy side: a busy answer from the hard side voids our attempt (no probes after it, no 5 min back-off) and we ask again when its sockets are free', () => {
+  const { e } = runBirthdayEasySide();
+  let bday: Disco | undefined;
+  for (let t = 101; t <= 700 && !bday; t++) bday = discos(e.tick(t), 'birthday')[0];
+  assert.ok(bday);
+  const m = bday.message as Extract<DiscoMessage, { type: 'birthday' }>;
+  e.onDisco(PEER_DISCO, { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 4_000 }, { kind: 'tcp-relay', region: 'r1' }, 720);
+  let probesWhileBusy = 0;
+  let again: Disco | undefined;
+  for (let t = 721; t <= 6_000 && !again; t++) {
+    if (t % 100 === 0) e.onTraffic(PEER, t);
+    const acts = e.tick(t);
+    again = discos(acts, 'birthday')[0];
+    if (!again) probesWhileBusy += discos(acts, 'ping').filter((p) => p.via.kind === 'direct' && p.via.endpoint.port !== 20000 && p.via.endpoint.port !== 20001).length;
+  }
+  assert.equal(probesWhileBusy, 0);
+  assert.ok(again, 'asked again within ~4.5 s, not after 5 min');
+  assert.equal((again.message as { attempt: number }).attempt, 2);
+});
+
 test('birthday is never tried when both sides are hard, nor by the hard side on its own', () => {
   const e = engine({ selfHard: true });
   e.onTraffic(PEER, 0);
@@ -305,7 +325,8 @@ test('birthday, hard side: one attempt at a time per node (the 256 extra sockets
   ], 0);
   const req: DiscoMessage = { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 256, probes: 1024, ratePerSec: 200, deadlineMs: 10_000 };
   assert.deepEqual(e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000), [{ t: 'open-sockets', peer: PEER, count: 256 }]);
-  assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1500), []);
+  const busy = e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1500);
+  assert.deepEqual(busy, [{ t: 'disco', peer: PEER2, via: { kind: 'tcp-relay', region: 'r1' }, message: { ...req, easy: easy2, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 9500 } }], 'busy, retry after 9.5 s');
   assert.ok(e.status(PEER2, 1500)!.events.some((x) => /refused: another peer's attempt holds the extra sockets/.test(x.text)));
   // Once the first attempt is over (no pong by its deadline), the second peer may ask again at once.
   e.onSocketsOpened(PEER, [1, 2, 3], 1001);

@@ -8,7 +8,7 @@
  */
 import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPathStatus, SocketId, Via } from '../paths/types.ts';
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
-import { finish, startHardSide, type BirthdayMessage } from './birthday.ts';
+import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_WAIT_MS, cancelBusy, finish, startHardSide, type BirthdayMessage } from './birthday.ts';
 import {
   candidateKey, dropSocketCandidates, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
   setCallMeMaybe, syncMapCandidates,
@@ -294,12 +294,16 @@ export class DiscoEngine implements PathEngine {
   }
 
   private onBirthday(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
-    // The extra sockets are one budget per node (256): a second attempt at the same time would get none
-    // and still cost this peer its 5 min back-off. Refused; the peer asks again after its own back-off.
-    const busy = [...this.peers.values()].find((o) => o !== s && o.birthday.current?.role === 'hard');
+    if (m.sockets === 0) return this.onBirthdayBusy(s, m, nowMs);
+    // The extra sockets are one budget per node (256): a second attempt at the same time would get none.
+    // Refused with "busy, retry after" (a birthday message with 0 sockets) so the peer cancels its half
+    // without the 5 min back-off and asks again when the sockets are free.
+    const busy = [...this.peers.values()].find((o) => o !== s && o.birthday.current?.role === 'hard')?.birthday.current;
     if (busy) {
-      pushEvent(s, nowMs, `birthday request ${m.attempt} refused: another peer's attempt holds the extra sockets`);
-      return [];
+      pushEvent(s, nowMs, `birthday request ${m.attempt} refused: another peer's attempt holds the extra sockets for ${busy.endMs - nowMs} ms`);
+      if (!s.peer.homeRelay) return [];
+      const message: BirthdayMessage = { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: Math.max(0, busy.endMs - nowMs) };
+      return [{ t: 'disco', peer: s.peer.nodeKey, via: { kind: 'tcp-relay', region: s.peer.homeRelay }, message }];
     }
     const easyAdvertised = [...s.cands.values()].some((c) => c.source !== 'peer-reflexive' && formatEndpoint(c.endpoint) === formatEndpoint(m.easy));
     const a = startHardSide(s.birthday, m, this.self.mappingVariesByDest, easyAdvertised, nowMs);
@@ -310,6 +314,18 @@ export class DiscoEngine implements PathEngine {
     pushEvent(s, nowMs, `birthday attempt ${a.id}: hard side, opening ${a.socketsRequested} sockets towards ${formatEndpoint(a.easy)}`);
     this.rounds.planWake(s, nowMs);
     return [{ t: 'open-sockets', peer: s.peer.nodeKey, count: a.socketsRequested }];
+  }
+
+  /** Easy side: the hard side is busy with another peer's attempt; cancel ours (it never really ran, so no
+   * back-off) and decide again once its sockets are free. */
+  private onBirthdayBusy(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
+    const a = s.birthday.current;
+    if (!a || a.role !== 'easy' || a.id !== m.attempt) return [];
+    cancelBusy(s.birthday, nowMs + Math.min(m.deadlineMs, BIRTHDAY_MAX_DURATION_MS) + BIRTHDAY_WAIT_MS);
+    for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
+    pushEvent(s, nowMs, `birthday attempt ${a.id} put off: the peer's sockets are busy for ${m.deadlineMs} ms (${a.probesSent} probes sent)`);
+    this.rounds.planWake(s, nowMs);
+    return [];
   }
 
   /** Ends a birthday attempt when a pong arrives on its extra socket (hard side) or for its probe (easy side). */
