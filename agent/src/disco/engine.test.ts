@@ -325,7 +325,7 @@ test('birthday, hard side: one attempt at a time per node (the 256 extra sockets
   ], 0);
   const req: DiscoMessage = { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 256, probes: 1024, ratePerSec: 200, deadlineMs: 10_000 };
   assert.deepEqual(e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000), [{ t: 'open-sockets', peer: PEER, count: 256 }]);
-  const busy = e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1500);
+  const busy = e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1500.4);
   assert.deepEqual(busy, [{ t: 'disco', peer: PEER2, via: { kind: 'tcp-relay', region: 'r1' }, message: { ...req, easy: easy2, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 9500 } }], 'busy, retry after 9.5 s');
   assert.ok(e.status(PEER2, 1500)!.events.some((x) => /refused: another peer's attempt holds the extra sockets/.test(x.text)));
   // Once the first attempt is over (no pong by its deadline), the second peer may ask again at once.

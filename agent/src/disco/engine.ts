@@ -300,9 +300,11 @@ export class DiscoEngine implements PathEngine {
     // without the 5 min back-off and asks again when the sockets are free.
     const busy = [...this.peers.values()].find((o) => o !== s && o.birthday.current?.role === 'hard')?.birthday.current;
     if (busy) {
-      pushEvent(s, nowMs, `birthday request ${m.attempt} refused: another peer's attempt holds the extra sockets for ${busy.endMs - nowMs} ms`);
+      // Whole milliseconds: the wire field is an integer and a real clock's nowMs is not.
+      const freeInMs = Math.max(0, Math.ceil(busy.endMs - nowMs));
+      pushEvent(s, nowMs, `birthday request ${m.attempt} refused: another peer's attempt holds the extra sockets for ${freeInMs} ms`);
       if (!s.peer.homeRelay) return [];
-      const message: BirthdayMessage = { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: Math.max(0, busy.endMs - nowMs) };
+      const message: BirthdayMessage = { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: freeInMs };
       return [{ t: 'disco', peer: s.peer.nodeKey, via: { kind: 'tcp-relay', region: s.peer.homeRelay }, message }];
     }
     const easyAdvertised = [...s.cands.values()].some((c) => c.source !== 'peer-reflexive' && formatEndpoint(c.endpoint) === formatEndpoint(m.easy));
