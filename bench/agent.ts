@@ -88,7 +88,7 @@ export async function run(args: string[]): Promise<object> {
       rows.push({ variant: v.name, rssMb: { median: mb(samples[2]!), max: mb(samples[4]!) }, peakRssMb: mb(hwm), ...breakdown, osThreads: threads, threads: names, pass: mb(samples[2]!) < 80 });
     }
     await coord.stop();
-    return { peers, idleSec, goalMb: 80, rows, node: process.version, note: 'shared 2-core machine: other engineers run tests at the same time; worker threads (TUN reader, TUN writer, UDP sender) are ~10 MB each' };
+    return { peers, idleSec, goalMb: 80, rows, node: process.version, note: 'shared 2-core machine (other test runs at the same time); worker threads (TUN reader, TUN writer, UDP sender) are ~10 MB each' };
   } finally {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });

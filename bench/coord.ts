@@ -71,6 +71,6 @@ export async function run(args: string[]): Promise<unknown> {
     seconds,
     runs,
     goal: { p99Ms: 2000, cpuPctOfOneCore: 50 },
-    note: 'shared 2-core machine with other engineers working: timings are noisy',
+    note: 'shared 2-core machine with other load: timings are noisy',
   };
 }

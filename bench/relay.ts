@@ -217,7 +217,7 @@ export async function run(args: string[]): Promise<unknown> {
     const baseline = await throughputBaseline(count);
     const fuzzed = await fuzz(arg(args, 'fuzz', 1_000_000));
     return {
-      note: 'shared 2-core machine, other engineers running tests: figures are noisy. Baseline = plain TLS byte forwarder (no framing, no keys), same packets; derper is not packaged in Debian.',
+      note: 'shared 2-core machine with other load: figures are noisy. Baseline = plain TLS byte forwarder (no framing, no keys), same packets; derper is not packaged in Debian.',
       packetBytes: PACKET,
       relay: { ...viaRelay, rssMbAtStart: rssStart, rssMbAfterThroughput: rssAfterThroughput, idleClients: idle, rssMbWithIdleClients: rssIdle },
       baselineTlsForwarder: baseline,

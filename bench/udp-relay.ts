@@ -214,7 +214,7 @@ export async function run(args: string[]): Promise<object> {
       tcpRelayVsDirect: Math.round((summary(tcp).pps / d.pps) * 100) / 100,
       udpRelayVsTcpRelay: Math.round((u.pps / summary(tcp).pps) * 100) / 100,
       allRounds: { ...results, tcpRelay: tcp },
-      machine: { cpus: cpus().length, loadavg1: loadavg()[0], note: 'shared 2-core machine under other engineers\' load; sender, receiver and relay in three processes, loopback' },
+      machine: { cpus: cpus().length, loadavg1: loadavg()[0], note: 'shared 2-core machine under other load; sender, receiver and relay in three processes, loopback' },
     };
   } finally {
     relayProc.kill('SIGTERM');

@@ -89,7 +89,7 @@ function buildProgram(): Command {
     .description('the mesh NAT matrix: coordinator, relay and one `conegate up` node per NAT kind in one lab; every pair direct or relayed, and why')
     .option('--json', 'print the report as JSON (the table goes to stderr)')
     .option('--out <file>', 'write the JSON report here (default bench/results/mesh-matrix.json, or mesh-matrix-router-nat.json with --router-nat)')
-    .option('--budget <seconds>', 'how long every pair may take to go direct', '30')
+    .option('--budget <seconds>', 'how long every pair may take to go direct', '45')
     .option('--router-nat', 'second pass: `conegate nat apply` (endpoint-independent mapping) on the hard sites\' routers first')
     .action(async (opts: { json?: boolean; out?: string; budget: string; routerNat?: boolean }) => {
       const out = opts.out ?? `bench/results/mesh-matrix${opts.routerNat ? '-router-nat' : ''}.json`;

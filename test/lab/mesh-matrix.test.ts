@@ -23,16 +23,17 @@ describe('mesh NAT matrix in the netns lab', () => {
   it('every pair of NAT kinds at once: direct, or relayed with the expected reason, and pings through', { timeout: 240_000 }, async () => {
     requirePeers({ ping: 'iputils-ping', nft: 'nftables', openssl: 'openssl' });
     const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-matrix-'));
-    const report = await runMatrixLab(dir, { budgetMs: 30_000, log: (l) => process.stderr.write(`${l}\n`) });
+    const report = await runMatrixLab(dir, { budgetMs: 45_000, log: (l) => process.stderr.write(`${l}\n`) });
     writeFileSync(join(dir, 'mesh-matrix.json'), JSON.stringify(report, null, 2));
     process.stderr.write(`${formatMatrix(report).join('\n')}\n(report and logs in ${dir})\n`);
     const bad = report.cells.filter((c) => !c.ok && !c.known);
     assert.equal(bad.length, 0, bad.map((c) => `${c.a} x ${c.b}: ${c.problem}`).join('\n'));
-    // The known limitation (concurrent birthday attempts on one hard node share its 256 extra sockets)
-    // still leaves one birthday win per hard node: that one must happen.
-    for (const hard of MATRIX_NODES.filter((n) => n.cls === 'hard')) {
-      assert.ok(report.cells.some((c) => (c.a === hard.node || c.b === hard.node) && c.direct && c.birthday), `${hard.node}: no pair went direct by a birthday attempt`);
-    }
+    // A hard node runs one birthday attempt at a time (its 256 extra sockets are one budget) and asks the
+    // others to wait; every attempt that runs wins with P = 98.3%, so at most one miss is allowed per run.
+    const misses = report.cells.filter((c) => !c.ok && c.known);
+    assert.ok(misses.length <= 1, `${misses.length} birthday misses: ${misses.map((c) => `${c.a} x ${c.b}`).join(', ')}`);
+    const wins = report.cells.filter((c) => c.direct && c.birthday).length;
+    assert.ok(wins >= report.cells.filter((c) => c.expected.birthday).length - 1, `only ${wins} pairs went direct by a birthday attempt`);
   });
 });
 
