@@ -262,6 +262,14 @@ test('birthday, easy side: a busy answer from the hard side voids our attempt (n
   }
   assert.equal(probesWhileBusy, 0);
   assert.ok(again, 'asked again within ~4.5 s, not after 5 min');
+  // Busy again, then "free now" (0 ms) before the announced time: asked again at once.
+  const m2 = again.message as Extract<DiscoMessage, { type: 'birthday' }>;
+  const at = 6_100;
+  e.onDisco(PEER_DISCO, { ...m2, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 9_000 }, { kind: 'tcp-relay', region: 'r1' }, at);
+  e.onDisco(PEER_DISCO, { ...m2, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 0 }, { kind: 'tcp-relay', region: 'r1' }, at + 1_000);
+  let third: Disco | undefined;
+  for (let t = at + 1_001; t <= at + 1_100 && !third; t++) third = discos(e.tick(t), 'birthday')[0];
+  assert.ok(third, 'asked again right after "free"');
   assert.equal((again.message as { attempt: number }).attempt, 2);
 });
 
@@ -330,7 +338,12 @@ test('birthday, hard side: one attempt at a time per node (the 256 extra sockets
   assert.ok(e.status(PEER2, 1500)!.events.some((x) => /refused: another peer's attempt holds the extra sockets/.test(x.text)));
   // Once the first attempt is over (no pong by its deadline), the second peer may ask again at once.
   e.onSocketsOpened(PEER, [1, 2, 3], 1001);
-  for (let t = 1002; t <= 12_000; t += 500) e.tick(t);
+  const afterEnd: PathAction[] = [];
+  for (let t = 1002; t <= 12_000; t += 500) afterEnd.push(...e.tick(t));
+  // The attempt ended: the waiting peer is told the sockets are free (a busy answer with 0 ms), once.
+  const free = discos(afterEnd, 'birthday');
+  assert.equal(free.length, 1);
+  assert.deepEqual([free[0]!.peer, (free[0]!.message as { sockets: number; deadlineMs: number }).sockets, (free[0]!.message as { deadlineMs: number }).deadlineMs], [PEER2, 0, 0]);
   assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, attempt: 2, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 12_000), [{ t: 'open-sockets', peer: PEER2, count: 256 }]);
 });
 

@@ -34,6 +34,8 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 export class DiscoEngine implements PathEngine {
   private readonly peers = new Map<NodeKeyHex, PeerState>();
+  /** Hard side: peers told "busy" while another attempt held the extra sockets; told "free" when it ends. */
+  private readonly birthdayWaiting = new Map<NodeKeyHex, BirthdayMessage>();
   private readonly byDisco = new Map<DiscoKeyHex, NodeKeyHex>();
   private readonly self: EngineSelf = { endpoints: [], mappingVariesByDest: undefined, udp: undefined };
   private readonly rounds: Rounds;
@@ -180,6 +182,21 @@ export class DiscoEngine implements PathEngine {
       if (s.wakeMs !== undefined && s.wakeMs <= nowMs) out.push(...this.rounds.service(s, nowMs));
     }
     out.push(...this.rounds.restunIfDue(this.peers.values(), nowMs));
+    out.push(...this.notifyBirthdayFree());
+    return out;
+  }
+
+  /** Hard side: once no attempt holds the extra sockets, tell the peers that were told "busy" (a busy
+   * answer with 0 ms), so they ask again now instead of at the end of the attempt's deadline. */
+  private notifyBirthdayFree(): PathAction[] {
+    if (this.birthdayWaiting.size === 0) return [];
+    for (const o of this.peers.values()) if (o.birthday.current?.role === 'hard') return [];
+    const out: PathAction[] = [];
+    for (const [key, m] of this.birthdayWaiting) {
+      const o = this.peers.get(key);
+      if (o?.peer.homeRelay) out.push({ t: 'disco', peer: key, via: { kind: 'tcp-relay', region: o.peer.homeRelay }, message: { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 0 } });
+    }
+    this.birthdayWaiting.clear();
     return out;
   }
 
@@ -304,6 +321,7 @@ export class DiscoEngine implements PathEngine {
       const freeInMs = Math.max(0, Math.ceil(busy.endMs - nowMs));
       pushEvent(s, nowMs, `birthday request ${m.attempt} refused: another peer's attempt holds the extra sockets for ${freeInMs} ms`);
       if (!s.peer.homeRelay) return [];
+      this.birthdayWaiting.set(s.peer.nodeKey, m);
       const message: BirthdayMessage = { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: freeInMs };
       return [{ t: 'disco', peer: s.peer.nodeKey, via: { kind: 'tcp-relay', region: s.peer.homeRelay }, message }];
     }
@@ -322,6 +340,13 @@ export class DiscoEngine implements PathEngine {
    * back-off) and decide again once its sockets are free. */
   private onBirthdayBusy(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
     const a = s.birthday.current;
+    if (!a && m.deadlineMs === 0 && s.birthday.dueMs !== undefined && !s.best) {
+      // "Free now": the attempt that held the peer's sockets ended early; ask again at once.
+      s.birthday.dueMs = nowMs;
+      pushEvent(s, nowMs, 'birthday: the peer\'s sockets are free, asking again');
+      this.rounds.planWake(s, nowMs);
+      return [];
+    }
     if (!a || a.role !== 'easy' || a.id !== m.attempt) return [];
     cancelBusy(s.birthday, nowMs + Math.min(m.deadlineMs, BIRTHDAY_MAX_DURATION_MS) + BIRTHDAY_WAIT_MS);
     for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
@@ -346,7 +371,7 @@ export class DiscoEngine implements PathEngine {
     for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
     pushEvent(s, nowMs, `birthday attempt ${a.id} won by ${winner} after ${nowMs - a.startMs} ms`);
     const losers = a.sockets.filter((id) => id !== c.socket);
-    return losers.length ? [{ t: 'close-sockets', ids: losers }] : [];
+    return [...(losers.length ? [{ t: 'close-sockets' as const, ids: losers }] : []), ...this.notifyBirthdayFree()];
   }
 
   private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string, trusted = true): PathAction[] {
