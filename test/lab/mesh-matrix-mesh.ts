@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
+import { startMeshServers } from './mesh-servers.ts';
 
 export interface PathJson {
   kind: string;
@@ -47,33 +48,6 @@ export interface MeshOptions {
   extraConfig?: (node: string) => Record<string, unknown>;
 }
 
-async function startServers(lab: Lab, dir: string, procs: LabProcess[]): Promise<{ coordFp: string; authKey: string }> {
-  const s1 = lab.addr('s1');
-  const s2 = lab.addr('s2');
-  for (const port of [3478, 3479]) {
-    const stun = lab.spawnConegate('s1', ['stun', 'serve', '--listen', `${s1}:${port}`], { description: `conegate stun serve :${port}` });
-    procs.push(stun);
-    await stun.waitForOutput(/listening on/, 60_000, 'stdout');
-  }
-  // The relay's self-signed certificate (kept in its state dir) goes into the relay map first.
-  const relayState = join(dir, 'relay');
-  writeFileSync(join(dir, 'allow-none'), '');
-  const first = lab.spawnConegate('s2', ['relay', 'serve', '--listen', `${s2}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--admission-allow-file', join(dir, 'allow-none'), '--json'], { description: 'conegate relay serve (certificate)' });
-  const relayFp = (await first.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
-  await first.stop();
-  writeFileSync(join(dir, 'relays.json'), JSON.stringify({ regions: [{ id: 'r1', name: 'lab', nodes: [{ url: `https://${s2}:443`, certSha256: relayFp }] }] }));
-  const adminSocket = join(dir, 'coord-admin.sock');
-  const secret = join(dir, 'relay-secret');
-  const coord = lab.spawnConegate('s1', ['coord', 'serve', '--listen', `${s1}:443`, '--db', join(dir, 'coord-db'), '--self-signed', '--admin-socket', adminSocket, '--relay-map', join(dir, 'relays.json'), '--relay-secret-file', secret, '--json'], { description: 'conegate coord serve' });
-  procs.push(coord);
-  const coordFp = (await coord.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
-  const relay = lab.spawnConegate('s2', ['relay', 'serve', '--listen', `${s2}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--coordinator', `https://${s1}:443`, '--coordinator-fingerprint', coordFp, '--coordinator-secret-file', secret, '--json'], { description: 'conegate relay serve' });
-  procs.push(relay);
-  await relay.waitForOutput(/"fingerprint"/, 60_000, 'stdout');
-  const key = await lab.execConegate('s1', ['coord', 'authkey', 'create', '--reusable', '--json', '--admin-socket', adminSocket], { timeoutMs: 30_000 });
-  if (key.code !== 0) throw new Error(`coord authkey create: ${key.stderr}`);
-  return { coordFp, authKey: (JSON.parse(key.stdout) as { secret: string }).secret };
-}
 
 /** Starts the servers and `conegate up` on every node; resolves once each agent said "agent: up". */
 export async function startMatrixMesh(lab: Lab, dir: string, nodes: readonly string[], opts: MeshOptions = {}): Promise<MatrixMesh> {
@@ -100,7 +74,7 @@ export async function startMatrixMesh(lab: Lab, dir: string, nodes: readonly str
     },
   };
   try {
-    const { coordFp, authKey } = await startServers(lab, dir, procs);
+    const { coordFp, authKey } = await startMeshServers(lab, dir, procs);
     const s1 = lab.addr('s1');
     await Promise.all(
       nodes.map(async (node, i) => {

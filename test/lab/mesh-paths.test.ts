@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
+import { startMeshServers } from './mesh-servers.ts';
 
 const NODES = ['a.h1', 'b.h1', 'c.h1', 'd.h1', 'e.h1'] as const;
 
@@ -100,31 +101,7 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
     });
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-paths-'));
     const s1 = lab.addr('s1');
-    const s2 = lab.addr('s2');
-    for (const port of [3478, 3479]) {
-      const stun = lab.spawnConegate('s1', ['stun', 'serve', '--listen', `${s1}:${port}`], { description: `conegate stun serve :${port}` });
-      procs.push(stun);
-      await stun.waitForOutput(/listening on/, 60_000, 'stdout');
-    }
-    // The relay's self-signed certificate (kept in its state dir) goes into the relay map; the relay
-    // then runs with the coordinator's admission, which needs the coordinator's own certificate pin.
-    const relayState = join(dir, 'relay');
-    writeFileSync(join(dir, 'allow-none'), '');
-    const first = lab.spawnConegate('s2', ['relay', 'serve', '--listen', `${s2}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--admission-allow-file', join(dir, 'allow-none'), '--json'], { description: 'conegate relay serve (certificate)' });
-    const relayFp = (await first.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
-    await first.stop();
-    writeFileSync(join(dir, 'relays.json'), JSON.stringify({ regions: [{ id: 'r1', name: 'lab', nodes: [{ url: `https://${s2}:443`, certSha256: relayFp }] }] }));
-    const adminSocket = join(dir, 'coord-admin.sock');
-    const secret = join(dir, 'relay-secret');
-    const coord = lab.spawnConegate('s1', ['coord', 'serve', '--listen', `${s1}:443`, '--db', join(dir, 'coord-db'), '--self-signed', '--admin-socket', adminSocket, '--relay-map', join(dir, 'relays.json'), '--relay-secret-file', secret, '--json'], { description: 'conegate coord serve' });
-    procs.push(coord);
-    const coordFp = (await coord.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
-    const relay = lab.spawnConegate('s2', ['relay', 'serve', '--listen', `${s2}:443`, '--self-signed', '--state-dir', relayState, '--region', 'r1', '--coordinator', `https://${s1}:443`, '--coordinator-fingerprint', coordFp, '--coordinator-secret-file', secret, '--json'], { description: 'conegate relay serve' });
-    procs.push(relay);
-    await relay.waitForOutput(/"fingerprint"/, 60_000, 'stdout');
-    const key = await lab.execConegate('s1', ['coord', 'authkey', 'create', '--reusable', '--json', '--admin-socket', adminSocket], { timeoutMs: 30_000 });
-    assert.equal(key.code, 0, key.stderr);
-    const authKey = (JSON.parse(key.stdout) as { secret: string }).secret;
+    const { coordFp, authKey } = await startMeshServers(lab, dir, procs);
     await Promise.all(
       NODES.map(async (node, i) => {
         const path = join(dir, `${node}.json`);
