@@ -9,7 +9,7 @@ declare -A NEED=(
   [nft]=nftables [ping]=iputils-ping [ip]=iproute2 [wireguard-go]=wireguard-go [wg]=wireguard-tools
   [miniupnpd]=miniupnpd-nftables [natpmpc]=natpmpc [upnpc]=miniupnpc [turnserver]=coturn
   [iperf3]=iperf3 [xmllint]=libxml2-utils [php]=php-cli [tcpdump]=tcpdump [openssl]=openssl
-  [systemd-analyze]=systemd [conntrack]=conntrack [tinyproxy]=tinyproxy
+  [systemd-analyze]=systemd [conntrack]=conntrack [tinyproxy]=tinyproxy [chromium]=chromium
 )
 missing=()
 for bin in "${!NEED[@]}"; do
