@@ -8,6 +8,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { ConegateError } from '../errors.ts';
 import { LIMITS, type EndpointsRequest, type ErrorBody, type RegisterRequest, type RegisterResponse, type RoutesRequest } from '../coord/protocol.ts';
 import type { KeyPair } from './identity.ts';
+import type { MeshClock } from './mesh-clock.ts';
 import { authorization } from './request-sign.ts';
 import { connectVerified, type TlsTrust } from './tls-connect.ts';
 
@@ -27,6 +28,11 @@ export interface CoordClientOptions {
   machine: KeyPair;
   /** Wall clock for the signature time (the server compares it with its own). */
   wallClockMs?: () => number;
+  /**
+   * The mesh clock: signs with the coordinator's time and learns it from each answer's Date header, so a
+   * node whose own clock is wrong still registers (wins over wallClockMs).
+   */
+  clock?: MeshClock;
 }
 
 export function coordError(status: number, body: string): ConegateError {
@@ -86,7 +92,9 @@ export class CoordClient implements CoordApi {
     const host = this.base.hostname.replace(/^\[|\]$/g, '');
     const port = Number(this.base.port || 443);
     const sock = await connectVerified(host, port, this.opts.trust, signal);
-    const auth = authorization(this.opts.machine, method, pathWithQuery, payload, (this.opts.wallClockMs ?? Date.now)());
+    const clock = this.opts.clock;
+    const sentLocalMs = clock?.localMs() ?? 0;
+    const auth = authorization(this.opts.machine, method, pathWithQuery, payload, clock ? clock.nowMs() : (this.opts.wallClockMs ?? Date.now)());
     return new Promise((resolve, reject) => {
       const req = request({
         method,
@@ -96,18 +104,29 @@ export class CoordClient implements CoordApi {
         headers: { authorization: auth, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
         ...(signal ? { signal } : {}),
       });
-      req.once('response', resolve);
+      req.once('response', (res: IncomingMessage) => {
+        clock?.observe(res.headers.date, sentLocalMs, clock.localMs());
+        resolve(res);
+      });
       req.once('error', (err) => reject(new ConegateError('CG_NETWORK', `coordinator request ${method} ${path} failed: ${err.message}`, { cause: err })));
       req.end(payload);
     });
   }
 
-  private async json<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  private async json<T>(method: string, path: string, body: unknown, signal?: AbortSignal, retried = false): Promise<T> {
+    const offsetBefore = this.opts.clock?.status().offsetMs;
     const res = await this.send(method, path, body, signal);
     const text = await readBody(res, 1024 * 1024);
     // Any 2xx is success: the coordinator answers 204 (no body) to endpoint and route updates.
     const status = res.statusCode ?? 0;
-    if (status < 200 || status > 299) throw coordError(status, text);
+    if (status < 200 || status > 299) {
+      const err = coordError(status, text);
+      // Refused for skew, and the answer taught the mesh clock the coordinator's time: sign again once.
+      if (!retried && err.context.coordCode === 'clock-skew' && this.opts.clock && this.opts.clock.status().offsetMs !== offsetBefore) {
+        return this.json<T>(method, path, body, signal, true);
+      }
+      throw err;
+    }
     try {
       return (text ? JSON.parse(text) : {}) as T;
     } catch (cause) {

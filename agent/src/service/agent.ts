@@ -5,6 +5,7 @@
  * runs, before anything changes), then each component; if one fails to start, those already started
  * are stopped in reverse and the error is thrown: never a half-started agent.
  */
+import { MeshClock } from '../node/mesh-clock.ts';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../clock/clock.ts';
@@ -108,13 +109,14 @@ export class Agent {
       }
     }
     const identity = await loadIdentity(stateDir, undefined, config.wg.privateKeyFile !== undefined ? { nodeKeyFile: config.wg.privateKeyFile } : {});
-    const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine });
+    const meshClock = new MeshClock();
+    const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine, clock: meshClock });
     const authKey = async () => this.opts.authKey ?? (m.authKeyFile ? (await readSecretFile(m.authKeyFile, 'auth key file'))?.trim() : undefined);
     const onRefused = (err: ConegateError) => {
       this.fatal = err;
       void this.stop();
     };
-    return new MeshNode({ mesh: m, wg: config.wg, authKey, stunServers: config.netcheck.stunServers, onRefused }, { log, clock, identity, api, portmapEndpoint, ...this.opts.meshDeps });
+    return new MeshNode({ mesh: m, wg: config.wg, authKey, stunServers: config.netcheck.stunServers, onRefused }, { log, clock, identity, api, portmapEndpoint, meshClock, ...this.opts.meshDeps });
   }
 
   status(): unknown {

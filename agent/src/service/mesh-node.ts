@@ -20,6 +20,7 @@ import type { Device } from '../wg/types.ts';
 import { DgramBind } from '../wg/bind/dgram.ts';
 import { openTun } from '../tun/open.ts';
 import { applyPlan, planFor } from '../tun/ifconfig.ts';
+import type { MeshClock } from '../node/mesh-clock.ts';
 import type { CoordApi } from '../node/coord-client.ts';
 import { gatherEndpoints, type IfAddr } from '../node/endpoints.ts';
 import type { NodeIdentity } from '../node/identity.ts';
@@ -62,6 +63,8 @@ export interface MeshNodeDeps {
   relayLink?: () => RelayLink;
   /** The birthday executor, when one runs: takes the engine's `open-sockets`. */
   onOpenSockets?: (peer: NodeKeyHex, count: number) => void;
+  /** The coordinator's time (the coordinator client keeps it): discovery messages are stamped with it. */
+  meshClock?: MeshClock;
 }
 
 const ENDPOINT_CHECK_MS = 30_000;
@@ -107,7 +110,7 @@ export class MeshNode {
       ...(this.deps.onOpenSockets ? { onOpenSockets: this.deps.onOpenSockets } : {}),
       onHomeRelay: (region) => this.session?.reportHomeRelay(region),
       randomBytes,
-      wallMs: () => Date.now(),
+      wallMs: () => this.deps.meshClock?.nowMs() ?? Date.now(),
     });
     this.paths = paths;
     // The router is the device's Bind: it owns the socket's receive side and demultiplexes it.
@@ -237,6 +240,7 @@ export class MeshNode {
       identity: this.deps.identity,
       path: (key) => this.paths?.peerPath(key),
       relay: this.paths?.relayStatus(),
+      ...(this.deps.meshClock ? { clock: this.deps.meshClock.status() } : {}),
     });
   }
 

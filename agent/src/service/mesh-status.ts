@@ -2,6 +2,7 @@
  * What `conegate status` shows: the node itself and every peer of the map, joined with the device's
  * view of it (last handshake, bytes) and the path engine's (path kind, endpoint or region, RTT, reason). Plain JSON-able data, public keys only.
  */
+import type { MeshClockStatus } from '../node/mesh-clock.ts';
 import type { Endpoint as MapEndpoint } from '../coord/protocol.ts';
 import { keyToHex } from '../wg/keys.ts';
 import type { PeerStatus } from '../wg/types.ts';
@@ -32,7 +33,8 @@ export interface PeerView {
 }
 
 export interface MeshStatus {
-  coordinator: { phase: string; lastError: string | null; reconnects: number; seq: number | null };
+  /** clockOffsetMs: the coordinator's clock minus ours, as the mesh clock learnt it (0 with a good clock). */
+  coordinator: { phase: string; lastError: string | null; reconnects: number; seq: number | null; clockOffsetMs: number };
   self: { id: string | null; name: string | null; addresses: string[]; machineKey: string; nodeKey: string; discoKey: string; interface: string; listenPort: number };
   peers: PeerView[];
   demux: Record<PacketKind, number>;
@@ -40,7 +42,7 @@ export interface MeshStatus {
   relay: RelayLinkStatus | null;
 }
 
-export function peerStatus(session: CoordSession | undefined, devicePeers: PeerStatus[], extra: { listenPort: number; interface: string; demux: Record<PacketKind, number>; identity: NodeIdentity; path?: (nodeKey: string) => PeerPathView | undefined; relay?: RelayLinkStatus | undefined }): MeshStatus {
+export function peerStatus(session: CoordSession | undefined, devicePeers: PeerStatus[], extra: { listenPort: number; interface: string; demux: Record<PacketKind, number>; identity: NodeIdentity; path?: (nodeKey: string) => PeerPathView | undefined; relay?: RelayLinkStatus | undefined; clock?: MeshClockStatus }): MeshStatus {
   const byKey = new Map(devicePeers.map((p) => [keyToHex(p.publicKey), p] as const));
   const map = session?.map;
   const self = map?.self ?? session?.self;
@@ -65,7 +67,7 @@ export function peerStatus(session: CoordSession | undefined, devicePeers: PeerS
     };
   });
   return {
-    coordinator: { phase: session?.phase ?? 'off', lastError: session?.lastError ?? null, reconnects: session?.reconnects ?? 0, seq: map?.seq ?? null },
+    coordinator: { phase: session?.phase ?? 'off', lastError: session?.lastError ?? null, reconnects: session?.reconnects ?? 0, seq: map?.seq ?? null, clockOffsetMs: extra.clock?.offsetMs ?? 0 },
     self: { id: self?.id ?? null, name: self?.name ?? null, addresses: self?.addresses ?? [], ...publicIdentity(extra.identity), interface: extra.interface, listenPort: extra.listenPort },
     peers,
     demux: extra.demux,

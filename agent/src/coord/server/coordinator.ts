@@ -136,6 +136,11 @@ export class Coordinator {
     });
     installJsonParser(app);
     installErrorHandling(app, this.deps.log);
+    // Nodes set their mesh clock from this header (node/mesh-clock.ts): it must be the clock that checks
+    // their signatures, which is the injected one, not the process's.
+    app.addHook('onSend', async (_req, reply) => {
+      reply.header('date', new Date(this.deps.wallNowMs()).toUTCString());
+    });
     const limiter = new TokenBuckets(this.config.registerLimit ?? DEFAULT_REGISTER_LIMIT);
     const self = this;
     registerNodeApi(

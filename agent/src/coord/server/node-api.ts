@@ -97,7 +97,7 @@ export function registerNodeApi(app: FastifyInstance, config: NodeApiConfig, dep
     const since = req.query.since === undefined ? undefined : Number(req.query.since);
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', date: new Date(deps.wallNowMs()).toUTCString() });
     const sink = responseSink(res, config.maxStreamBufferBytes);
     res.on('close', () => void hub.detach(node.id, sink));
     await hub.attach(node, sink, since);
