@@ -93,7 +93,7 @@ export class CoordClient implements CoordApi {
     const port = Number(this.base.port || 443);
     const sock = await connectVerified(host, port, this.opts.trust, signal);
     const clock = this.opts.clock;
-    const sentLocalMs = clock?.localMs() ?? 0;
+    const sentMonoMs = clock?.monoMs() ?? 0;
     const auth = authorization(this.opts.machine, method, pathWithQuery, payload, clock ? clock.nowMs() : (this.opts.wallClockMs ?? Date.now)());
     return new Promise((resolve, reject) => {
       const req = request({
@@ -105,7 +105,7 @@ export class CoordClient implements CoordApi {
         ...(signal ? { signal } : {}),
       });
       req.once('response', (res: IncomingMessage) => {
-        clock?.observe(res.headers.date, sentLocalMs, clock.localMs());
+        clock?.observe(res.headers.date, sentMonoMs, clock.monoMs());
         resolve(res);
       });
       req.once('error', (err) => reject(new ConegateError('CG_NETWORK', `coordinator request ${method} ${path} failed: ${err.message}`, { cause: err })));
@@ -114,7 +114,7 @@ export class CoordClient implements CoordApi {
   }
 
   private async json<T>(method: string, path: string, body: unknown, signal?: AbortSignal, retried = false): Promise<T> {
-    const offsetBefore = this.opts.clock?.status().offsetMs;
+    const correctionsBefore = this.opts.clock?.status().corrections;
     const res = await this.send(method, path, body, signal);
     const text = await readBody(res, 1024 * 1024);
     // Any 2xx is success: the coordinator answers 204 (no body) to endpoint and route updates.
@@ -122,7 +122,7 @@ export class CoordClient implements CoordApi {
     if (status < 200 || status > 299) {
       const err = coordError(status, text);
       // Refused for skew, and the answer taught the mesh clock the coordinator's time: sign again once.
-      if (!retried && err.context.coordCode === 'clock-skew' && this.opts.clock && this.opts.clock.status().offsetMs !== offsetBefore) {
+      if (!retried && err.context.coordCode === 'clock-skew' && this.opts.clock && this.opts.clock.status().corrections !== correctionsBefore) {
         return this.json<T>(method, path, body, signal, true);
       }
       throw err;

@@ -20,28 +20,37 @@ import { createLogger } from '../log/logger.ts';
 import { generatePrivateKey, publicKey } from '../wg/keys.ts';
 import { CoordClient } from './coord-client.ts';
 import { loadIdentity } from './identity.ts';
-import { MeshClock, offsetFromDate } from './mesh-clock.ts';
+import { MeshClock, anchorFromDate } from './mesh-clock.ts';
 
 const HOUR = 3_600_000;
 
-test('offsetFromDate: the middle of the Date second and of the round trip; junk and impossible timing ignored', () => {
-  const date = new Date(Date.UTC(2026, 11, 7, 10, 0, 0)).toUTCString();
+test('anchorFromDate: the middle of the Date second and of the round trip; junk and impossible timing ignored', () => {
   const server = Date.UTC(2026, 11, 7, 10, 0, 0);
-  assert.equal(offsetFromDate(date, server - HOUR - 100, server - HOUR + 100), HOUR + 500);
-  for (const bad of [undefined, '', 'yesterday', 'x'.repeat(100)]) assert.equal(offsetFromDate(bad, 0, 1), undefined);
-  assert.equal(offsetFromDate(date, 10, 5), undefined, 'received before sent');
+  assert.equal(anchorFromDate(new Date(server).toUTCString(), 1_000, 1_200), server + 500 - 1_100);
+  for (const bad of [undefined, '', 'yesterday', 'x'.repeat(100)]) assert.equal(anchorFromDate(bad, 0, 1), undefined);
+  assert.equal(anchorFromDate(new Date(server).toUTCString(), 10, 5), undefined, 'received before sent');
 });
 
-test('MeshClock: a good clock keeps offset 0 (answers within the tolerance), a wrong one is corrected once', () => {
-  let local = Date.UTC(2026, 11, 7, 10, 0, 0, 200);
-  const clock = new MeshClock(() => local);
-  assert.equal(clock.observe(new Date(local).toUTCString(), local - 20, local + 20), false);
-  assert.equal(clock.nowMs(), local);
-  local -= 2 * HOUR;
-  assert.equal(clock.observe(new Date(local + 2 * HOUR).toUTCString(), local - 20, local + 20), true);
-  assert.ok(Math.abs(clock.nowMs() - (local + 2 * HOUR)) <= 1_000);
-  assert.equal(clock.observe(new Date(local + 2 * HOUR + 1_000).toUTCString(), local, local), false, 'within tolerance: no jitter');
-  assert.ok(clock.status().adjustedAt !== null);
+test('MeshClock: a good clock is kept (answers within the tolerance); a wrong one is corrected and then ignores local clock steps', () => {
+  const truth = Date.UTC(2026, 11, 7, 10, 0, 0, 200);
+  let mono = 5_000;
+  let localSkew = 0;
+  const clock = new MeshClock(() => truth + (mono - 5_000) + localSkew, () => mono);
+  const answer = () => new Date(truth + (mono - 5_000)).toUTCString();
+  assert.equal(clock.observe(answer(), mono - 20, mono + 20), false);
+  assert.equal(clock.nowMs(), truth);
+  assert.deepEqual(clock.status(), { offsetMs: 0, adjustedAt: null, corrections: 0 });
+  localSkew = -2 * HOUR; // booted without a real-time clock
+  mono += 1_000;
+  assert.equal(clock.observe(answer(), mono - 20, mono + 20), true);
+  assert.ok(Math.abs(clock.nowMs() - (truth + 1_000)) <= 1_000, 'the coordinator time');
+  assert.ok(Math.abs(clock.status().offsetMs - 2 * HOUR) <= 1_000);
+  mono += 1_000;
+  assert.equal(clock.observe(answer(), mono - 10, mono + 10), false, 'within tolerance: no jitter');
+  localSkew = 0; // NTP steps the local clock: the mesh time does not move
+  mono += 1_000;
+  assert.ok(Math.abs(clock.nowMs() - (truth + 3_000)) <= 1_000);
+  assert.equal(clock.status().corrections, 1);
 });
 
 let dir: string;
@@ -92,11 +101,11 @@ test('discovery between a node with a wrong clock and one with a right clock wor
   const ping = { type: 'ping' as const, txId: new Uint8Array(randomBytes(12)), nodeKey: 'c'.repeat(64) };
   const bSealer = new DiscoSealer(b.privateKey, b.publicKey, { randomBytes: (n) => new Uint8Array(randomBytes(n)), wallMs: Date.now });
   const open = (sealerOfA: DiscoSealer) => bSealer.open(sealerOfA.seal(Buffer.from(b.publicKey).toString('hex'), ping), () => true);
-  const ownClock = new DiscoSealer(a.privateKey, a.publicKey, { randomBytes: (n) => new Uint8Array(randomBytes(n)), wallMs: () => slow.localMs() });
+  const ownClock = new DiscoSealer(a.privateKey, a.publicKey, { randomBytes: (n) => new Uint8Array(randomBytes(n)), wallMs: () => Date.now() - 2 * HOUR });
   assert.throws(() => open(ownClock), /replay: stale/);
   // What the coordinator's answer teaches the slow node (its Date header is the right time).
-  const sent = slow.localMs();
-  assert.equal(slow.observe(new Date().toUTCString(), sent, sent), true);
+  const sent = slow.monoMs();
+  assert.equal(slow.observe(new Date().toUTCString(), sent, slow.monoMs()), true);
   const meshClock = new DiscoSealer(a.privateKey, a.publicKey, { randomBytes: (n) => new Uint8Array(randomBytes(n)), wallMs: () => slow.nowMs() });
   assert.equal(open(meshClock).message?.type, 'ping');
 });

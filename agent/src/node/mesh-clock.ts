@@ -9,59 +9,69 @@
  * the mesh then speaks the coordinator's time, whatever its own clock says.
  *
  * `Date` has one-second resolution and is written some time between our send and our receive, so one
- * sample is off by up to 0.5 s + the round trip. Offsets within `toleranceMs` of the current one are
- * ignored: a node with a good clock keeps offset 0, and the offset does not jitter with each answer.
+ * sample is off by up to 0.5 s + the round trip. A correction within `toleranceMs` of the current mesh
+ * time is ignored: a node with a good clock keeps its own, and the mesh time does not jitter per answer.
+ * Once corrected, the mesh time runs on the monotonic clock (anchored to the coordinator's time), so a
+ * later step of the local clock (NTP catching up) does not move it; the next answers keep it in line.
  */
 export interface MeshClockStatus {
+  /** Mesh time minus the local wall clock now (0 while never corrected). */
   offsetMs: number;
-  /** Local wall time of the last adjustment (null while the local clock was never corrected). */
+  /** Local wall time of the last correction (null while never corrected). */
   adjustedAt: number | null;
+  corrections: number;
 }
 
 export class MeshClock {
-  private offset = 0;
+  /** Mesh time minus monotonic time, once corrected. */
+  private anchor: number | undefined;
   private adjustedAt: number | null = null;
+  private corrections = 0;
 
   constructor(
     private readonly localWallMs: () => number = Date.now,
+    readonly monoMs: () => number = () => performance.now(),
     private readonly toleranceMs = 2_000,
   ) {}
 
-  /** The mesh time: what signatures and discovery messages carry. */
+  /** The mesh time, integer ms: what signatures and discovery messages carry. */
   nowMs(): number {
-    return this.localWallMs() + this.offset;
-  }
-
-  /** Local wall time, for measuring a request's send and receive. */
-  localMs(): number {
-    return this.localWallMs();
+    return this.meshAt(this.monoMs());
   }
 
   /**
-   * One coordinator answer: its `Date` header and our local send and receive times. Returns true when
-   * the offset changed (a request refused for clock skew is then worth one retry).
+   * One coordinator answer: its `Date` header and our monotonic send and receive times. Returns true when
+   * the mesh time was corrected (a request refused for clock skew is then worth one retry).
    */
-  observe(dateHeader: string | undefined, sentLocalMs: number, receivedLocalMs: number): boolean {
-    const estimate = offsetFromDate(dateHeader, sentLocalMs, receivedLocalMs);
-    if (estimate === undefined || Math.abs(estimate - this.offset) <= this.toleranceMs) return false;
-    this.offset = Math.round(estimate);
-    this.adjustedAt = receivedLocalMs;
+  observe(dateHeader: string | undefined, sentMonoMs: number, receivedMonoMs: number): boolean {
+    const anchor = anchorFromDate(dateHeader, sentMonoMs, receivedMonoMs);
+    if (anchor === undefined) return false;
+    const mid = (sentMonoMs + receivedMonoMs) / 2;
+    if (Math.abs(mid + anchor - this.meshAt(mid)) <= this.toleranceMs) return false;
+    this.anchor = anchor;
+    this.adjustedAt = this.localWallMs();
+    this.corrections++;
     return true;
   }
 
   status(): MeshClockStatus {
-    return { offsetMs: Math.round(this.offset), adjustedAt: this.adjustedAt };
+    return { offsetMs: this.anchor === undefined ? 0 : this.nowMs() - Math.floor(this.localWallMs()), adjustedAt: this.adjustedAt, corrections: this.corrections };
+  }
+
+  private meshAt(mono: number): number {
+    if (this.anchor !== undefined) return Math.floor(mono + this.anchor);
+    return Math.floor(this.localWallMs() - (this.monoMs() - mono));
   }
 }
 
 /**
- * The offset (coordinator minus local) one answer suggests, or undefined for a missing or unparsable
- * header or impossible timing. The server's true time lies in [Date, Date + 1 s) at some instant between
- * our send and receive: take the middle of both ranges.
+ * The anchor (coordinator time minus monotonic time) one answer suggests, or undefined for a missing or
+ * unparsable header or impossible timing. The server's true time lies in [Date, Date + 1 s) at some
+ * instant between our send and receive: take the middle of both ranges.
  */
-export function offsetFromDate(dateHeader: string | undefined, sentLocalMs: number, receivedLocalMs: number): number | undefined {
+export function anchorFromDate(dateHeader: string | undefined, sentMonoMs: number, receivedMonoMs: number): number | undefined {
   if (!dateHeader || dateHeader.length > 64) return undefined;
   const serverMs = Date.parse(dateHeader);
-  if (!Number.isFinite(serverMs) || receivedLocalMs < sentLocalMs) return undefined;
-  return serverMs + 500 - (sentLocalMs + receivedLocalMs) / 2;
+  if (!Number.isFinite(serverMs) || receivedMonoMs < sentMonoMs) return undefined;
+  return Math.round(serverMs + 500 - (sentMonoMs + receivedMonoMs) / 2);
 }
