@@ -2,7 +2,7 @@
  * The socket edge of the NAT-PMP/PCP server: one UDP socket per LAN address on port 5351 carrying
  * both protocols (the version byte tells them apart, see core.ts), replies from the address that was
  * asked, announcements multicast from each LAN address, and the WAN address followed by an address
- * monitor (wanwatch.ts) with a poll as fallback. Requests from outside the LAN subnets are ignored
+ * monitor (net/address-watch.ts) with a poll as fallback. Requests from outside the LAN subnets are ignored
  * without an answer (never a reflector for the internet).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
@@ -14,7 +14,7 @@ import { PMP_SERVER_PORT } from '../pmp/codec.ts';
 import { PmpCore, type CoreDeps, type CoreOptions } from './core.ts';
 import type { Announcement } from './announce.ts';
 import { V6Announcer, linkLocalBinder, type BindV6 } from './announce6.ts';
-import { MonitorWatch, type AddressWatch } from './wanwatch.ts';
+import { MonitorWatch, type AddressWatch } from '../net/address-watch.ts';
 
 export interface LanAddress {
   address: string;

@@ -20,6 +20,7 @@ import { loadIdentity } from '../node/identity.ts';
 import { waitFor } from '../node/testkit-net.ts';
 import { decodeEcho, encodeEcho } from '../tun/icmp.ts';
 import { MemoryTun } from '../wg/memory-tun.ts';
+import type { AddressWatch } from '../net/address-watch.ts';
 import { MeshNode } from './mesh-node.ts';
 
 let coord: Coordinator;
@@ -43,7 +44,10 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function node(name: string): Promise<{ node: MeshNode; tun: MemoryTun }> {
+type Interfaces = () => Record<string, { address: string; family: 'IPv4'; internal: boolean }[]>;
+const loopbackOnly: Interfaces = () => ({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }] });
+
+async function node(name: string, extra: { interfaces?: Interfaces; addressWatch?: AddressWatch } = {}): Promise<{ node: MeshNode; tun: MemoryTun }> {
   const config = validateConfig({ wg: { listenPort: 0 }, mesh: { enabled: true, hostname: name } });
   const identity = await loadIdentity(join(dir, name));
   const tun = new MemoryTun(`mem-${name}`);
@@ -57,7 +61,8 @@ async function node(name: string): Promise<{ node: MeshNode; tun: MemoryTun }> {
       openTun: () => tun,
       skipIfconfig: true,
       includeLoopback: true,
-      interfaces: () => ({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }] }),
+      interfaces: extra.interfaces ?? loopbackOnly,
+      ...(extra.addressWatch ? { addressWatch: extra.addressWatch } : {}),
     },
   );
   await n.start();
@@ -92,4 +97,24 @@ test('two nodes on the real coordinator: map, WireGuard packet, revocation', asy
     await a.node.stop();
     await b.node.stop();
   }
+});
+
+test('an address change reaches the coordinator and the peers at once (address monitor), not at the 30 s re-read', async () => {
+  let onChange: (() => void) | undefined;
+  const watch: AddressWatch = { start: (cb) => void (onChange = cb), stop: () => void (onChange = undefined) };
+  let addrs = [{ address: '127.0.0.1', family: 'IPv4' as const, internal: true }];
+  const a = await node('wa', { interfaces: () => ({ lo: addrs }), addressWatch: watch });
+  const b = await node('wb');
+  try {
+    const seen = () => b.node.status().peers.find((p) => p.name === 'wa')?.endpoints.map((e) => e.addr.split(':')[0]) ?? [];
+    await waitFor(() => seen().includes('127.0.0.1'), 'b has a\'s first endpoint', 15_000);
+    assert.ok(onChange, 'the node watches addresses while up');
+    addrs = [...addrs, { address: '127.0.0.2', family: 'IPv4', internal: true }];
+    for (let i = 0; i < 5; i++) onChange!(); // a burst of monitor lines: read once after it settles
+    await waitFor(() => seen().includes('127.0.0.2'), 'b has a\'s new endpoint', 5_000);
+  } finally {
+    await a.node.stop();
+    await b.node.stop();
+  }
+  assert.equal(onChange, undefined, 'the watch stopped with the node');
 });

@@ -21,6 +21,7 @@ import { DgramBind } from '../wg/bind/dgram.ts';
 import { openTun } from '../tun/open.ts';
 import { applyPlan, planFor } from '../tun/ifconfig.ts';
 import type { MeshClock } from '../node/mesh-clock.ts';
+import { MonitorWatch, type AddressWatch } from '../net/address-watch.ts';
 import type { CoordApi } from '../node/coord-client.ts';
 import { gatherEndpoints, type IfAddr } from '../node/endpoints.ts';
 import type { NodeIdentity } from '../node/identity.ts';
@@ -65,9 +66,16 @@ export interface MeshNodeDeps {
   onOpenSockets?: (peer: NodeKeyHex, count: number) => void;
   /** The coordinator's time (the coordinator client keeps it): discovery messages are stamped with it. */
   meshClock?: MeshClock;
+  /**
+   * Address changes as they happen (default: the `ip monitor` / `route monitor` child; none when
+   * skipIfconfig, as in tests): a link change re-reads the endpoints and re-runs STUN at once.
+   */
+  addressWatch?: AddressWatch | null;
 }
 
 const ENDPOINT_CHECK_MS = 30_000;
+/** An address change comes as a burst of monitor lines (address, route, flags): read once after it. */
+const ADDRESS_SETTLE_MS = 300;
 
 export class MeshNode {
   device: Device | undefined;
@@ -81,6 +89,8 @@ export class MeshNode {
   private stun: MeshStun | undefined;
   private addressesSet = false;
   private cancelEndpointTimer: CancelTimer | undefined;
+  private cancelSettle: CancelTimer | undefined;
+  private addressWatch: AddressWatch | undefined;
   private started = false;
   private chain: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
@@ -126,6 +136,7 @@ export class MeshNode {
     const home = paths.relay?.home();
     if (home) this.session.reportHomeRelay(home);
     this.reportEndpoints();
+    this.watchAddresses();
     log.info({ interface: tun.name, listenPort: bind.localPort, nodeKey: keyToHex(this.deps.identity.node.publicKey) }, 'mesh: node up');
   }
 
@@ -137,6 +148,19 @@ export class MeshNode {
       nodeSecret: this.deps.identity.node.privateKey,
       // The home region stays put while the coordinator cannot tell peers about a new one.
       coordinatorReachable: () => this.session?.phase === 'streaming',
+    });
+  }
+
+  private watchAddresses(): void {
+    const watch = this.deps.addressWatch === undefined ? (this.deps.skipIfconfig ? null : new MonitorWatch({ log: this.deps.log, what: 'mesh' })) : this.deps.addressWatch;
+    if (!watch) return;
+    this.addressWatch = watch;
+    watch.start(() => {
+      this.cancelSettle?.();
+      this.cancelSettle = this.deps.clock.setTimer(ADDRESS_SETTLE_MS, () => {
+        this.cancelSettle = undefined;
+        this.reportEndpoints();
+      });
     });
   }
 
@@ -261,6 +285,8 @@ export class MeshNode {
 
   private async doStop(): Promise<void> {
     this.cancelEndpointTimer?.();
+    this.cancelSettle?.();
+    this.addressWatch?.stop();
     await this.session?.stop();
     await this.chain;
     this.device?.stop();

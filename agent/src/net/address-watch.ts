@@ -1,10 +1,11 @@
 /**
- * Notices address changes as they happen, so a new or changed WAN address is picked up (and
- * announced, RFC 6886 3.2.1 / RFC 6887 8.5) within a second instead of at the next poll: a
+ * Notices address changes as they happen: the NAT-PMP/PCP server picks up a new WAN address (and
+ * announces it, RFC 6886 3.2.1 / RFC 6887 8.5) and the mesh node re-reads its endpoints and re-runs STUN
+ * (a link change) within a second instead of at the next poll: a
  * long-lived `ip -o monitor address` child on Linux (one line per RTM_NEWADDR / RTM_DELADDR),
- * `route -n monitor` on FreeBSD. Each line only says "look again": the server re-reads the WAN
- * address itself, so a missed or partial line costs nothing. The 5 s poll stays as the fallback when
- * the monitor cannot run or dies.
+ * `route -n monitor` on FreeBSD. Each line only says "look again": the user re-reads the addresses
+ * itself, so a missed or partial line costs nothing. Each user keeps its poll as the fallback when the
+ * monitor cannot run or dies.
  */
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../log/logger.ts';
@@ -30,7 +31,8 @@ export class MonitorWatch implements AddressWatch {
   private stopped = false;
 
   constructor(
-    private readonly deps: { log: Logger; spawn?: Spawn },
+    /** `what`: who watches, for the log ("pmpd", "mesh"). */
+    private readonly deps: { log: Logger; spawn?: Spawn; what?: string },
     /** null: no monitor on this platform, polling only. */
     private readonly command: [string, string[]] | null = monitorCommand() ?? null,
   ) {}
@@ -43,14 +45,14 @@ export class MonitorWatch implements AddressWatch {
     try {
       child = (this.deps.spawn ?? ((c, a) => nodeSpawn(c, a, { stdio: ['ignore', 'pipe', 'ignore'] })))(cmd, args);
     } catch (err) {
-      this.deps.log.warn({ err, cmd }, 'pmpd: cannot watch addresses; polling the WAN address only');
+      this.deps.log.warn({ err, cmd }, `${this.deps.what ?? 'pmpd'}: cannot watch addresses; polling only`);
       return;
     }
     this.child = child;
     child.on('error', (err) => this.deps.log.warn({ err, cmd }, 'pmpd: cannot watch addresses; polling the WAN address only'));
     child.on('exit', (code, signal) => {
       this.child = undefined;
-      if (!this.stopped) this.deps.log.warn({ cmd, code, signal }, 'pmpd: address monitor ended; polling the WAN address only');
+      if (!this.stopped) this.deps.log.warn({ cmd, code, signal }, `${this.deps.what ?? 'pmpd'}: address monitor ended; polling only`);
     });
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', () => onChange());

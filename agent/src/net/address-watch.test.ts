@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 import { silentLogger } from '../log/logger.ts';
-import { MonitorWatch, monitorCommand } from './wanwatch.ts';
+import { MonitorWatch, monitorCommand } from './address-watch.ts';
 
 test('address monitor: each output line asks for a look; stop() ends the child by its PID; no monitor where there is none', async () => {
   assert.deepEqual(monitorCommand('linux'), ['ip', ['-o', 'monitor', 'address']]);
