@@ -132,3 +132,21 @@ test('tar writer: long paths (pax), modes and contents read back by the system t
   const out = await runTool('tar', ['-xOf', join(dir, 'a.tar'), long]);
   assert.equal(out.stdout, 'long\n');
 });
+
+test('the shipped layout runs: the unpacked UniFi lib starts the real bundle and loads koffi\'s binary', async () => {
+  // The real bundle (scripts/run-tests.mjs builds dist/ first) and the installed koffi for this host;
+  // only the Node runtime is a stand-in (this test runs the lib with the Node running the test).
+  const dir = await tempDir('pkg-real');
+  const s = await standIns(dir, '@koromix/koffi-linux-x64');
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  const [tgz] = await packageMain(['--platform', 'unifi', '--arch', arch, '--bundle', join(ROOT, 'dist'), '--web', s.web, '--koffi', join(ROOT, 'node_modules/koffi'), '--koffi-native', join(ROOT, `node_modules/@koromix/koffi-linux-${arch}`), '--node', s.node, '--out', join(dir, 'out')]);
+  assert.equal((await runTool('tar', ['-xzf', tgz!, '-C', dir])).code, 0);
+  const lib = join(dir, `conegate-0.1.0-unifi-${arch}`, 'lib');
+  const version = await runTool(process.execPath, [join(lib, 'conegate.js'), '--version']);
+  assert.equal(version.code, 0, version.stderr);
+  assert.equal(version.stdout.trim(), '0.1.0');
+  const koffi = await runTool(process.execPath, ['-e', `const k = require(${JSON.stringify(join(lib, 'node_modules/koffi'))}); process.stdout.write(typeof k.load)`]);
+  assert.equal(koffi.stdout, 'function', koffi.stderr);
+  const files = await listFiles(lib);
+  assert.equal(files.some((f) => /better-sqlite3|koffi\/(src\/koffi\/src\/.*\.cc|vendor|doc)\//.test(f)), false, 'no coordinator addon, no koffi sources');
+});

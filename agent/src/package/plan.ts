@@ -75,13 +75,22 @@ function webFiles(inputs: PlanInputs): { js: TreeFile; css: TreeFile } {
   return { js: file(inputs.web, 'app.js', 'front-end bundle (dist/web)'), css: file(inputs.web, 'app.css', 'front-end bundle (dist/web)') };
 }
 
+/**
+ * What of koffi runs: its JS (index, indirect, src/koffi/**.js|cjs), package.json and licence; not its
+ * C++ sources, vendored headers, docs or build tool (cnoke.cjs), which are 1.3 MB of the 1.9.
+ */
+export function koffiRuntimeFile(rel: string): boolean {
+  if (/^(doc|vendor|lib)\//.test(rel) || rel === 'cnoke.cjs') return false;
+  return /\.(c?js|json)$/.test(rel) || /^LICENSE/.test(rel);
+}
+
 /** The agent's runtime files under `root`: bundle, koffi, koffi's binary for the target. */
 function agentLib(inputs: PlanInputs, root: string): { path: string; mode: number; data: Uint8Array }[] {
   if (!inputs.bundle.some((f) => f.rel === 'conegate.js')) throw new ConegateError('CG_NOT_FOUND', 'agent bundle: conegate.js is missing (npm run build)');
   if (inputs.koffiNative.files.length === 0) throw new ConegateError('CG_NOT_FOUND', `${inputs.koffiNative.name}: no files`);
   return [
     ...inputs.bundle.map((f) => ({ path: `${root}/${f.rel}`, mode: 0o644, data: f.data })),
-    ...inputs.koffi.map((f) => ({ path: `${root}/node_modules/koffi/${f.rel}`, mode: 0o644, data: f.data })),
+    ...inputs.koffi.filter((f) => koffiRuntimeFile(f.rel)).map((f) => ({ path: `${root}/node_modules/koffi/${f.rel}`, mode: 0o644, data: f.data })),
     ...inputs.koffiNative.files.map((f) => ({ path: `${root}/node_modules/${inputs.koffiNative.name}/${f.rel}`, mode: 0o644, data: f.data })),
   ];
 }

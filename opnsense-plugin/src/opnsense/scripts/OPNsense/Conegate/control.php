@@ -28,6 +28,7 @@ if (!is_array($request) || !in_array($request['cmd'] ?? null, CONEGATE_PAGE_COMM
     conegate_fail('CG_INPUT_INVALID', 'not a command the page may send');
 }
 
+// CONEGATE_BIN: configd's environment, set only by the tests (a stand-in that records its argv).
 $bin = getenv('CONEGATE_BIN') ?: CONEGATE_BIN;
 $env = ['PATH' => '/usr/local/bin:/usr/bin:/bin', 'CONEGATE_CONFIG' => CONEGATE_CONFIG];
 $proc = proc_open([$bin, 'control', json_encode($request)], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, $env);
