@@ -76,6 +76,10 @@ test('opnsense: the agent package (node22) and os-conegate (depends on it), mani
   const src = (await listFiles(join(ROOT, 'opnsense-plugin/src'))).map((f) => `/usr/local/${f}`);
   assert.deepEqual(Object.keys(plugin.files).sort(), [...src, '/usr/local/opnsense/www/css/conegate/app.css', '/usr/local/opnsense/www/js/conegate/app.js'].sort());
   assert.match(plugin.scripts['post-install']!, /configd/);
+  // configd runs the control script directly (its #! line): it must stay executable in the package.
+  const listing = (await runTool('tar', ['-tvzf', paths[1]!])).stdout.split('\n');
+  assert.match(listing.find((l) => l.endsWith('/scripts/OPNsense/Conegate/control.php')) ?? '', /^-rwxr-xr-x /);
+  assert.match((await runTool('tar', ['-tvzf', paths[0]!])).stdout.split('\n').find((l) => l.endsWith('/usr/local/bin/conegate')) ?? '', /^-rwxr-xr-x /);
 });
 
 test('pfsense: pfSense-pkg-conegate ships exactly its pkg-plist, with its install scripts', async () => {
@@ -149,4 +153,15 @@ test('the shipped layout runs: the unpacked UniFi lib starts the real bundle and
   assert.equal(koffi.stdout, 'function', koffi.stderr);
   const files = await listFiles(lib);
   assert.equal(files.some((f) => /better-sqlite3|koffi\/(src\/koffi\/src\/.*\.cc|vendor|doc)\//.test(f)), false, 'no coordinator addon, no koffi sources');
+});
+
+test('pkg manifests escape what pkg url-decodes: % and non-ASCII in desc, scripts and paths', async () => {
+  const { pkgManifests } = await import('../../agent/src/package/pkg-manifest.ts');
+  const meta = { name: 'x', origin: 'net/x', version: '1.0.0', comment: 'c', desc: '100% café', maintainer: 'm', www: 'w', abi: 'FreeBSD:14:*', prefix: '/usr/local', licenses: [], categories: ['net'], deps: {}, scripts: { 'post-install': 'printf "%s\\n" ok\n' } };
+  const { manifest } = pkgManifests(meta, [{ path: '/usr/local/share/x/50%.txt', mode: 0o644, data: new Uint8Array([1]) }]);
+  const m = JSON.parse(manifest) as { desc: string; scripts: Record<string, string>; files: Record<string, string> };
+  assert.equal(decodeURIComponent(m.desc), '100% café');
+  assert.equal(m.desc, '100%25 caf%c3%a9');
+  assert.equal(decodeURIComponent(m.scripts['post-install']!), 'printf "%s\\n" ok\n');
+  assert.deepEqual(Object.keys(m.files), ['/usr/local/share/x/50%25.txt']);
 });

@@ -40,6 +40,14 @@ export interface PkgFile {
   data: Uint8Array;
 }
 
+/**
+ * pkg url-decodes file paths, `desc` and scripts when it reads a manifest (libpkg pkg_manifest.c
+ * urldecode), and encodes '%' and non-ASCII bytes when it writes one; so do we.
+ */
+export function pkgEscape(text: string): string {
+  return [...new TextEncoder().encode(text)].map((b) => (b === 0x25 || b > 0x7e ? `%${b.toString(16).padStart(2, '0')}` : String.fromCharCode(b))).join('');
+}
+
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -65,14 +73,14 @@ export function pkgManifests(meta: PkgMeta, files: PkgFile[]): { manifest: strin
     flatsize: files.reduce((n, f) => n + f.data.length, 0),
     licenselogic: 'single',
     licenses: meta.licenses,
-    desc: meta.desc,
+    desc: pkgEscape(meta.desc),
     categories: meta.categories,
     deps: meta.deps,
   };
   const manifest = {
     ...compact,
-    files: Object.fromEntries([...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((f) => [f.path, `1$${sha256Hex(f.data)}`])),
-    scripts: meta.scripts,
+    files: Object.fromEntries([...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((f) => [pkgEscape(f.path), `1$${sha256Hex(f.data)}`])),
+    scripts: Object.fromEntries(Object.entries(meta.scripts).map(([k, v]) => [k, pkgEscape(v)])),
   };
   return { manifest: JSON.stringify(manifest, null, 1), compact: JSON.stringify(compact, null, 1) };
 }
