@@ -182,3 +182,51 @@ test('API controller: each route becomes its control command; settings writes ar
   assert.deepEqual(out.map((o) => o.ok), [true, true, false, true, true, false, true, false]);
   assert.match(out[7]!.error!.message, /Services > conegate > Settings/);
 });
+
+test('Apply: the agent validates the rendered config first; a refusal is returned with the field, nothing restarts', async () => {
+  const run = async (validateAnswer: string, enabled: string) => {
+    const code = `
+      namespace OPNsense\\Base { class ApiMutableServiceControllerBase { public $request; public static $model;
+        protected function getModel() { return self::$model; } protected function sessionClose() {} } }
+      namespace OPNsense\\Core { class Backend { public static $calls = []; public function configdRun($a) {
+        self::$calls[] = $a; return $a === 'conegate validate' ? ${JSON.stringify(validateAnswer)} : 'OK'; } } }
+      namespace { class Req { function isPost() { return true; } }
+        require '${MVC}/controllers/OPNsense/Conegate/Api/ServiceController.php';
+        \\OPNsense\\Base\\ApiMutableServiceControllerBase::$model = (object)['enabled' => '${enabled}'];
+        $c = new \\OPNsense\\Conegate\\Api\\ServiceController(); $c->request = new Req();
+        echo json_encode(['answer' => $c->reconfigureAction(), 'calls' => \\OPNsense\\Core\\Backend::$calls]); }`;
+    return JSON.parse(await php(code)) as { answer: { status: string; message?: string }; calls: string[] };
+  };
+  const refused = await run('/usr/local/etc/conegate/conegate.json is invalid:\n  mesh.hostname: "-x" does not match ^[A-Za-z0-9]', '1');
+  assert.equal(refused.answer.status, 'failed');
+  assert.match(refused.answer.message!, /mesh\.hostname/);
+  assert.deepEqual(refused.calls, ["template reload 'OPNsense/Conegate'", 'conegate validate']);
+  const ok = await run('/usr/local/etc/conegate/conegate.json: valid\n', '1');
+  assert.deepEqual(ok, { answer: { status: 'ok' }, calls: ["template reload 'OPNsense/Conegate'", 'conegate validate', 'conegate restart'] });
+  const off = await run('', '0');
+  assert.deepEqual(off.calls, ["template reload 'OPNsense/Conegate'", 'conegate stop']);
+});
+
+test('plugin hooks: the service is listed only when enabled; boot renders then starts; a new WAN address re-applies NAT only when on', async () => {
+  const code = (enabled: string, nat: string) => `
+    namespace OPNsense\\Conegate { class General { public $enabled = '${enabled}'; public $natEnabled = '${nat}'; } }
+    namespace OPNsense\\Core { class Backend { public static $calls = []; public function configdRun($a) { self::$calls[] = $a; return ''; } } }
+    namespace { if (!function_exists('gettext')) { function gettext($s) { return $s; } }
+      require '${ROOT}opnsense-plugin/src/etc/inc/plugins.inc.d/conegate.inc';
+      $hooks = conegate_configure();
+      foreach ($hooks as $list) foreach ($list as $h) { if (!function_exists(explode(':', $h)[0])) { echo 'missing ' . $h; exit(1); } }
+      $services = conegate_services();
+      conegate_configure_do();
+      conegate_configure_wan(false, 'wan');
+      echo json_encode(['hooks' => $hooks, 'services' => $services, 'calls' => \\OPNsense\\Core\\Backend::$calls]); }`;
+  const on = JSON.parse(await php(code('1', '1'))) as { hooks: Record<string, string[]>; services: { name: string; pidfile: string; configd: Record<string, string[]> }[]; calls: string[] };
+  assert.deepEqual(Object.keys(on.hooks).sort(), ['bootup', 'newwanip']);
+  assert.equal(on.services[0]!.name, 'conegate');
+  assert.equal(on.services[0]!.pidfile, '/var/run/conegate.pid', 'the rc.d script\'s daemon(8) pid file');
+  assert.deepEqual(on.calls, ['template reload OPNsense/Conegate', 'conegate start', 'conegate nat-apply']);
+  const off = JSON.parse(await php(code('0', '1'))) as { services: unknown[]; calls: string[] };
+  assert.deepEqual(off.services, []);
+  assert.deepEqual(off.calls, ['template reload OPNsense/Conegate']);
+  const noNat = JSON.parse(await php(code('1', '0'))) as { calls: string[] };
+  assert.deepEqual(noNat.calls, ['template reload OPNsense/Conegate', 'conegate start']);
+});
