@@ -66,6 +66,7 @@ test('opnsense: the agent package (node22) and os-conegate (depends on it), mani
   const agent = await checkManifestMatchesFiles(paths[0]!);
   assert.deepEqual(agent.deps, { node22: { origin: 'www/node22', version: '22' } });
   assert.equal(agent.abi, 'FreeBSD:14:amd64');
+  assert.equal((agent as unknown as { arch: string }).arch, 'freebsd:14:x86:64');
   assert.ok(agent.files['/usr/local/lib/conegate/conegate.js']);
   assert.ok(agent.files['/usr/local/lib/conegate/node_modules/@koromix/koffi-freebsd-x64/build/koffi.node']);
   assert.ok(agent.files['/usr/local/etc/rc.d/conegate'] && agent.files['/usr/local/bin/conegate']);

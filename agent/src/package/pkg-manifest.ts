@@ -52,6 +52,16 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/**
+ * pkg's older `arch` spelling of an ABI (pkg_arch.c): FreeBSD:14:amd64 -> freebsd:14:x86:64,
+ * FreeBSD:14:aarch64 -> freebsd:14:aarch64:64, FreeBSD:14:* -> freebsd:14:*.
+ */
+export function legacyArch(abi: string): string {
+  const [os = '', major = '', machine = ''] = abi.split(':');
+  const tail = machine === 'amd64' ? 'x86:64' : machine === 'aarch64' ? 'aarch64:64' : machine;
+  return `${os.toLowerCase()}:${major}:${tail}`;
+}
+
 /** The two manifests as JSON text. */
 export function pkgManifests(meta: PkgMeta, files: PkgFile[]): { manifest: string; compact: string } {
   const seen = new Set<string>();
@@ -68,7 +78,7 @@ export function pkgManifests(meta: PkgMeta, files: PkgFile[]): { manifest: strin
     maintainer: meta.maintainer,
     www: meta.www,
     abi: meta.abi,
-    arch: meta.abi.toLowerCase(),
+    arch: legacyArch(meta.abi),
     prefix: meta.prefix,
     flatsize: files.reduce((n, f) => n + f.data.length, 0),
     licenselogic: 'single',
