@@ -37,5 +37,5 @@ display_top_tabs($tab_array);
 <link rel="stylesheet" href="/conegate/app.css" />
 <?=conegate_transport_block($conegate_csrf)?>
 <div id="conegate-app"></div>
-<script type="module" src="/conegate/app.js"></script>
+<script src="/conegate/app.js" defer></script>
 <?php include("foot.inc"); ?>

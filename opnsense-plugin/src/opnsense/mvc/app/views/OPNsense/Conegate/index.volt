@@ -11,4 +11,4 @@
         <div id="conegate-app"></div>
     </div>
 </section>
-<script type="module" src="{{ cache_safe('/ui/js/conegate/app.js') }}"></script>
+<script src="{{ cache_safe('/ui/js/conegate/app.js') }}" defer></script>
