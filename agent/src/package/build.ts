@@ -58,7 +58,12 @@ export async function readTree(dir: string, skip: string[] = []): Promise<TreeFi
 }
 
 async function koffiNativeName(dir: string): Promise<string> {
-  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+  let pkg: { name?: unknown };
+  try {
+    pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+  } catch (e) {
+    throw new ConegateError('CG_NOT_FOUND', `${dir}: no readable package.json (want the @koromix/koffi-<os>-<arch> package): ${(e as Error).message}`);
+  }
   if (typeof pkg.name !== 'string' || !/^@koromix\/koffi-[a-z]+-[a-z0-9]+$/.test(pkg.name)) {
     throw new ConegateError('CG_INPUT_INVALID', `${dir}: not a koffi platform package (name ${JSON.stringify(pkg.name)})`);
   }
