@@ -115,6 +115,8 @@ check_platform() {
 		case "$(uname -m)" in aarch64 | arm64) want=arm64 ;; x86_64) want=x64 ;; *) want=$(uname -m) ;; esac
 		have=$(cat "$SRC/ARCH")
 		[ "$have" = "$want" ] || { say "this package is for $have, this gateway is $want: use conegate-*-unifi-$want.tar.gz"; exit 2; }
+		# Before anything is replaced: the new runtime must run here (libc, page size, CPU features).
+		"$SRC/node/bin/node" --version >/dev/null 2>&1 || { say "the bundled Node does not run on this gateway; nothing was changed"; exit 1; }
 	fi
 }
 
@@ -149,8 +151,8 @@ install_payload() {
 	restore_hook
 	restore_units
 	if [ "$LIVE" = 1 ]; then
-		systemctl restart conegate.service
 		systemctl start conegate-repair.timer conegate-nat.path
+		systemctl restart conegate.service || { say "installed, but the agent did not start: journalctl -u conegate"; exit 1; }
 	fi
 	say "installed $(cat "$DATA/VERSION") ($(cat "$DATA/ARCH")) in $DATA"
 }
