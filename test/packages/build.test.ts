@@ -107,6 +107,17 @@ test('pkg-plist out of step with the files stops the build, naming the file', as
   await assert.rejects(build('pfsense', [], root), (e: unknown) => e instanceof ConegateError && /listed, not shipped: \/usr\/local\/www\/conegate\/gone\.js/.test(e.message));
 });
 
+test('only the agent of the bundle folder is shipped, not earlier output written inside it', async () => {
+  const dir = await tempDir('pkg-inside');
+  const s = await standIns(dir, '@koromix/koffi-freebsd-x64');
+  const args = ['--platform', 'opnsense', '--bundle', s.bundle, '--web', s.web, '--koffi', s.koffi, '--koffi-native', s.koffiNative, '--out', join(s.bundle, 'packages')];
+  await packageMain(args);
+  await writeFile(join(s.bundle, 'notes.md'), 'not the agent');
+  const [agent] = await packageMain(args);
+  const { manifest } = await openPkg(agent!);
+  assert.deepEqual(Object.keys(manifest.files).filter((f) => f.startsWith('/usr/local/lib/conegate/') && !f.includes('/node_modules/')).sort(), ['/usr/local/lib/conegate/chunks/main-AB12.js', '/usr/local/lib/conegate/conegate.js']);
+});
+
 test('the same inputs give the same bytes; bad options are refused with the reason', async () => {
   const a = await build('opnsense');
   const b = await build('opnsense');

@@ -70,6 +70,15 @@ async function koffiNativeName(dir: string): Promise<string> {
   return pkg.name;
 }
 
+/**
+ * What of dist/ is the agent: the entry, its chunks and esbuild's legal-comment files. Not what else
+ * lands there (the front-end in web/, node_modules shipped separately, build metadata, and
+ * dist/packages itself, the default output folder).
+ */
+export function isBundleFile(rel: string): boolean {
+  return rel === 'conegate.js' || /^chunks\/[^/]+\.(js|LEGAL\.txt)$/.test(rel) || /^[^/]+\.LEGAL\.txt$/.test(rel);
+}
+
 export function artefactBytes(a: Artefact, mtimeSec: number): Uint8Array {
   const entries = a.kind === 'pkg' ? pkgArchiveEntries(a.meta, a.files) : a.entries;
   return gzipSync(tarArchive(entries, mtimeSec), { level: 9 });
@@ -83,7 +92,7 @@ export async function buildPackages(o: BuildOptions): Promise<string[]> {
     version: o.version,
     plugin: await readTree(join(o.root, pluginDir), ['README.md']),
     ...(freebsd ? { rcScript: new Uint8Array(await readFile(join(o.root, 'agent/init/conegate.rc'))) } : {}),
-    bundle: (await readTree(o.bundleDir, ['node_modules', 'web', 'meta.json'])),
+    bundle: (await readTree(o.bundleDir, ['node_modules', 'web', 'packages'])).filter((f) => isBundleFile(f.rel)),
     koffi: await readTree(o.koffiDir),
     koffiNative: { name: await koffiNativeName(o.koffiNativeDir), files: await readTree(o.koffiNativeDir) },
     web: await readTree(o.webDir),
