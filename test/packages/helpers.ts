@@ -1,5 +1,6 @@
 /** Shared by the package tests: run php/python/xmllint, list a plugin tree, stand-in runtimes. */
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -54,8 +55,16 @@ export async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+const made: string[] = [];
+// Every temporary tree a test made goes when the test file's process ends, whatever the outcome.
+process.on('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 export async function tempDir(tag: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `cg-${tag}-`));
+  const dir = await mkdtemp(join(tmpdir(), `cg-${tag}-`));
+  made.push(dir);
+  return dir;
 }
 
 /** The text inside <script type="application/json" id="conegate-transport">...</script>. */
