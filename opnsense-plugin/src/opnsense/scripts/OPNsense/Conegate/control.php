@@ -33,7 +33,7 @@ $bin = getenv('CONEGATE_BIN') ?: CONEGATE_BIN;
 $env = ['PATH' => '/usr/local/bin:/usr/bin:/bin', 'CONEGATE_CONFIG' => CONEGATE_CONFIG];
 $proc = proc_open([$bin, 'control', json_encode($request)], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, $env);
 if (!is_resource($proc)) {
-    conegate_fail('CG_AGENT_UNREACHABLE', 'cannot run conegate');
+    conegate_fail('CG_NOT_RUNNING', 'cannot run conegate');
 }
 $out = stream_get_contents($pipes[1]);
 $err = stream_get_contents($pipes[2]);
@@ -45,4 +45,4 @@ if (is_array($answer) && array_key_exists('ok', $answer)) {
     echo json_encode($answer), "\n";
     exit(0);
 }
-conegate_fail('CG_AGENT_UNREACHABLE', trim((string)$err) !== '' ? trim(substr((string)$err, 0, 500)) : "conegate control exited with status $status");
+conegate_fail('CG_NOT_RUNNING', trim((string)$err) !== '' ? trim(substr((string)$err, 0, 500)) : "conegate control exited with status $status");

@@ -31,7 +31,7 @@ class AgentController extends ApiControllerBase
         $out = (new Backend())->configdpRun('conegate control', [$arg]);
         $answer = json_decode((string)$out, true);
         if (!is_array($answer) || !array_key_exists('ok', $answer)) {
-            return ['ok' => false, 'error' => ['code' => 'CG_AGENT_UNREACHABLE', 'message' => 'no answer from the conegate agent (is the service running?)']];
+            return ['ok' => false, 'error' => ['code' => 'CG_NOT_RUNNING', 'message' => 'no answer from the conegate agent (is the service running?)']];
         }
         return $answer;
     }
