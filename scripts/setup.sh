@@ -15,6 +15,8 @@ missing=()
 for bin in "${!NEED[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${NEED[$bin]}")
 done
+# The OPNsense plugin tests render configd's templates as configd does, with python3's Jinja2.
+python3 -c 'import jinja2' >/dev/null 2>&1 || missing+=(python3-jinja2)
 # Binary -> Debian package for programs outside PATH (the store and coordinator tests start their own
 # PostgreSQL cluster with initdb/postgres from /usr/lib/postgresql/<version>/bin).
 declare -A NEED_PATH=( ['/usr/lib/postgresql/*/bin/initdb']=postgresql )

@@ -20,7 +20,7 @@ import { applierFakeView, firstTranslation, pmpdFakeView, type Packet } from '..
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OPN_INC = `${ROOT}opnsense-plugin/src/etc/inc/plugins.inc.d/conegate.inc`;
-const PFS_INC = `${ROOT}pfsense-plugin/src/usr/local/pkg/conegate.inc`;
+const PFS_INC = `${ROOT}pfsense-plugin/files/usr/local/pkg/conegate.inc`;
 const FAKE_PMPD = `${ROOT}agent/src/fw/testdata/fake-pfctl`;
 const skeleton = (name: string) => readFileSync(new URL(`./fixtures/skeleton/${name}.conf`, import.meta.url), 'utf8');
 /** The fixture without its header (leading comment lines that cite the source). */
