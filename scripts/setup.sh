@@ -10,6 +10,7 @@ declare -A NEED=(
   [miniupnpd]=miniupnpd-nftables [natpmpc]=natpmpc [upnpc]=miniupnpc [turnserver]=coturn
   [iperf3]=iperf3 [xmllint]=libxml2-utils [php]=php-cli [tcpdump]=tcpdump [openssl]=openssl
   [systemd-analyze]=systemd [conntrack]=conntrack [tinyproxy]=tinyproxy [chromium]=chromium
+  [sshd]=openssh-server [tcsh]=tcsh
 )
 missing=()
 for bin in "${!NEED[@]}"; do
