@@ -10,6 +10,7 @@ import { createLab, type Lab } from '../test/lab/lab.ts';
 import type { LabSpec } from '../test/lab/spec.ts';
 import type { LabProcess } from '../test/lab/proc.ts';
 import { startMeshServers } from '../test/lab/mesh-servers.ts';
+import { conegateArgv } from '../test/conegate.ts';
 import { cpuSecFromStat, dropUdpText, parseIperf, rssMbFromStatus, type IperfRun } from './mesh-figures.ts';
 
 /** The port every agent's WireGuard socket listens on (admitted on the routers' WAN, as the demo does). */
@@ -71,7 +72,7 @@ export class MeshBenchLab {
    * `conegate up` on a node. A router gets its WAN port admitted and the mesh interface admitted into its
    * LAN (as its admin would: the lab router's forward policy drops) and, with `subnet`, advertises its LAN.
    */
-  async startAgent(node: string, opts: { subnet?: boolean } = {}): Promise<LabProcess> {
+  async startAgent(node: string, opts: { subnet?: boolean; nodeArgs?: string[] } = {}): Promise<LabProcess> {
     const ifname = this.lab.uniqueIfname('m');
     const isRouter = this.lab.node(node).kind === 'router';
     if (isRouter) {
@@ -94,7 +95,9 @@ export class MeshBenchLab {
     };
     writeFileSync(path, JSON.stringify(config));
     this.configs.set(node, path);
-    const p = this.lab.spawnConegate(node, ['up', '--foreground', '--config', path, '--auth-key', this.servers!.authKey], { env: { CONEGATE_CONFIG: '' }, description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
+    // nodeArgs (e.g. --cpu-prof): Node options for the agent's process, the bundle as shipped otherwise.
+    const argv = conegateArgv(['up', '--foreground', '--config', path, '--auth-key', this.servers!.authKey], opts.nodeArgs ?? []);
+    const p = this.lab.spawn(node, argv, { env: { CONEGATE_CONFIG: '' }, description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
     this.procs.push(p);
     this.agents.set(node, p);
     await p.waitForOutput(/agent: up/, 60_000, 'stderr');

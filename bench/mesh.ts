@@ -15,7 +15,8 @@
  * Per case: Mbit/s (median of rounds, each direction), CPU seconds per Gbit carried of each router's
  * process and of the relay server (from /proc/PID/stat), RSS at the end.
  *
- *   node scripts/build.mjs && node --import tsx bench/run.ts mesh [-- --seconds=10 --rounds=3 --one-way]
+ *   node scripts/build.mjs && node --import tsx bench/run.ts mesh [-- --seconds=10 --rounds=3 --one-way --node-arg=--cpu-prof]
+ * (`npm run bench mesh` does the same after scripts/setup.sh)
  */
 import { cpus, loadavg } from 'node:os';
 import { DEMO_SPEC } from '../test/lab/demo.ts';
@@ -106,7 +107,8 @@ export async function run(args: string[] = []): Promise<unknown> {
   const scratch = new Scratch();
   try {
     const lab = m.lab;
-    for (const r of ROUTERS) await m.startAgent(r, { subnet: true });
+    const nodeArgs = args.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
+    for (const r of ROUTERS) await m.startAgent(r, { subnet: true, nodeArgs });
     for (const r of ROUTERS) await m.approveLan(r);
     const wgProcs = await startWireguardRouters(m, scratch);
     const [h1a, h1b, h2b] = [lab.addr('a.h1'), lab.addr('b.h1'), lab.addr('b.h2')];

@@ -10,7 +10,10 @@
  * Baseline in the same run: a plain TLS forwarder (child process, no framing or keys: bytes from the
  * first connection piped to the second) carrying the same frames. Tailscale's derper is not packaged
  * in Debian, so it is not compared here.
- *   npm run bench relay [-- --packets 100000 --rtts 2000 --idle 1000 --fuzz 1000000]
+ * WireGuard columns (bench/relay-wg.ts, needs root for the netns lab): iperf3 between two `conegate up`
+ * nodes direct, through the TCP relay and (node-relay level, labelled) through the UDP relay, same run,
+ * with the relay's CPU seconds per Gbit; `--wg-seconds 0` leaves them out.
+ *   npm run bench relay [-- --packets 100000 --rtts 2000 --idle 1000 --fuzz 1000000 --wg-seconds 10 --wg-rounds 3]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +30,7 @@ import { MemoryTransport } from '../agent/src/relay/server/memory-transport.ts';
 import { newNode, startTestRelay, type TestNode } from '../agent/src/relay/server/testing.ts';
 import { conegateArgv, conegateEnv } from '../test/conegate.ts';
 import { selfSignedCert } from '../test/fakes/tls-cert.ts';
+import { wireguardThroughRelays } from './relay-wg.ts';
 
 const PACKET = 1200;
 
@@ -216,6 +220,8 @@ export async function run(args: string[]): Promise<unknown> {
     for (const l of links) l.close();
     const baseline = await throughputBaseline(count);
     const fuzzed = await fuzz(arg(args, 'fuzz', 1_000_000));
+    const wgSeconds = arg(args, 'wg-seconds', 10);
+    const wireguard = wgSeconds > 0 ? await wireguardThroughRelays({ seconds: wgSeconds, rounds: arg(args, 'wg-rounds', 3) }) : 'left out (--wg-seconds 0)';
     return {
       note: 'shared 2-core machine with other load: figures are noisy. Baseline = plain TLS byte forwarder (no framing, no keys), same packets; derper is not packaged in Debian.',
       packetBytes: PACKET,
@@ -223,6 +229,7 @@ export async function run(args: string[]): Promise<unknown> {
       baselineTlsForwarder: baseline,
       relayVsBaseline: round(viaRelay.packetsPerSec / baseline.packetsPerSec, 2),
       fuzz: fuzzed,
+      wireguard,
     };
   } finally {
     relay.child.kill('SIGTERM');
