@@ -62,6 +62,22 @@ export class MeshBenchLab {
     return p;
   }
 
+  /**
+   * Replaces the relay server with one run with Node options (e.g. --cpu-prof), same arguments as
+   * startMeshServers gives it (its state dir keeps the certificate the relay map pins).
+   */
+  async restartRelay(nodeArgs: string[]): Promise<LabProcess> {
+    const old = this.relayProcess;
+    await old.stop();
+    this.procs.splice(this.procs.indexOf(old), 1);
+    const [s1, s2] = [this.lab.addr('s1'), this.lab.addr('s2')];
+    const args = ['relay', 'serve', '--listen', `${s2}:443`, '--self-signed', '--state-dir', join(this.dir, 'relay'), '--region', 'r1', '--coordinator', `https://${s1}:443`, '--coordinator-fingerprint', this.servers!.coordFp, '--coordinator-secret-file', join(this.dir, 'relay-secret'), '--json'];
+    const p = this.lab.spawn('s2', conegateArgv(args, nodeArgs), { description: 'conegate relay serve', stopTimeoutMs: 10_000 });
+    this.procs.push(p);
+    await p.waitForOutput(/"fingerprint"/, 60_000, 'stdout');
+    return p;
+  }
+
   /** The LAN prefix of a site's router. */
   lanOf(router: string): string {
     const lan = this.lab.node(router).lan!;
