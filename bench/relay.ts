@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import fc from 'fast-check';
-import { decodeServerKey, encodeClientInfo, encodeFrame, encodeSend, FrameReader, FrameType } from '../agent/src/relay/frames.ts';
+import { decodeServerKey, encodeClientInfo, encodeFrame, encodeRecv, encodeSend, FrameReader, FrameType } from '../agent/src/relay/frames.ts';
 import { sealJson } from '../agent/src/relay/frames-seal.ts';
 import { dialRelay, type RelayLink } from '../agent/src/relay/mesh/dial.ts';
 import { staticAdmission } from '../agent/src/relay/server/admission.ts';
@@ -167,6 +167,21 @@ async function throughputBaseline(count: number) {
   }
 }
 
+/** CPU microseconds to build one 1,420-byte recv frame (what the relay does per forwarded packet): median of 7 runs. */
+function frameEncodeCpuUs(): number {
+  const key = new Uint8Array(32).fill(7);
+  const data = new Uint8Array(1420).fill(9);
+  const runs: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = process.cpuUsage();
+    let bytes = 0;
+    for (let i = 0; i < 200_000; i++) bytes += encodeRecv(key, data).length;
+    const u = process.cpuUsage(t0);
+    if (bytes > 0) runs.push((u.user + u.system) / 200_000);
+  }
+  return round(pct(runs, 50), 2);
+}
+
 async function idleClients(r: { url: string; fingerprint: string }, nodes: TestNode[]): Promise<RelayLink[]> {
   const links: RelayLink[] = [];
   for (let i = 0; i < nodes.length; i += 50) {
@@ -229,6 +244,7 @@ export async function run(args: string[]): Promise<unknown> {
       baselineTlsForwarder: baseline,
       relayVsBaseline: round(viaRelay.packetsPerSec / baseline.packetsPerSec, 2),
       fuzz: fuzzed,
+      frameEncodeCpuUs: frameEncodeCpuUs(),
       wireguard,
     };
   } finally {
