@@ -10,7 +10,10 @@
  * Baseline in the same run: a plain TLS forwarder (child process, no framing or keys: bytes from the
  * first connection piped to the second) carrying the same frames. Tailscale's derper is not packaged
  * in Debian, so it is not compared here.
- *   npm run bench relay [-- --packets 100000 --rtts 2000 --idle 1000 --fuzz 1000000]
+ * WireGuard columns (bench/relay-wg.ts, needs root for the netns lab): iperf3 between two `conegate up`
+ * nodes direct, through the TCP relay and (node-relay level, labelled) through the UDP relay, same run,
+ * with the relay's CPU seconds per Gbit; `--wg-seconds 0` leaves them out.
+ *   npm run bench relay [-- --packets 100000 --rtts 2000 --idle 1000 --fuzz 1000000 --wg-seconds 10 --wg-rounds 3]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import fc from 'fast-check';
-import { decodeServerKey, encodeClientInfo, encodeFrame, encodeSend, FrameReader, FrameType } from '../agent/src/relay/frames.ts';
+import { decodeServerKey, encodeClientInfo, encodeFrame, encodeRecv, encodeSend, FrameReader, FrameType } from '../agent/src/relay/frames.ts';
 import { sealJson } from '../agent/src/relay/frames-seal.ts';
 import { dialRelay, type RelayLink } from '../agent/src/relay/mesh/dial.ts';
 import { staticAdmission } from '../agent/src/relay/server/admission.ts';
@@ -27,6 +30,7 @@ import { MemoryTransport } from '../agent/src/relay/server/memory-transport.ts';
 import { newNode, startTestRelay, type TestNode } from '../agent/src/relay/server/testing.ts';
 import { conegateArgv, conegateEnv } from '../test/conegate.ts';
 import { selfSignedCert } from '../test/fakes/tls-cert.ts';
+import { wireguardThroughRelays } from './relay-wg.ts';
 
 const PACKET = 1200;
 
@@ -163,6 +167,21 @@ async function throughputBaseline(count: number) {
   }
 }
 
+/** CPU microseconds to build one 1,420-byte recv frame (what the relay does per forwarded packet): median of 7 runs. */
+function frameEncodeCpuUs(): number {
+  const key = new Uint8Array(32).fill(7);
+  const data = new Uint8Array(1420).fill(9);
+  const runs: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = process.cpuUsage();
+    let bytes = 0;
+    for (let i = 0; i < 200_000; i++) bytes += encodeRecv(key, data).length;
+    const u = process.cpuUsage(t0);
+    if (bytes > 0) runs.push((u.user + u.system) / 200_000);
+  }
+  return round(pct(runs, 50), 2);
+}
+
 async function idleClients(r: { url: string; fingerprint: string }, nodes: TestNode[]): Promise<RelayLink[]> {
   const links: RelayLink[] = [];
   for (let i = 0; i < nodes.length; i += 50) {
@@ -216,6 +235,8 @@ export async function run(args: string[]): Promise<unknown> {
     for (const l of links) l.close();
     const baseline = await throughputBaseline(count);
     const fuzzed = await fuzz(arg(args, 'fuzz', 1_000_000));
+    const wgSeconds = arg(args, 'wg-seconds', 10);
+    const wireguard = wgSeconds > 0 ? await wireguardThroughRelays({ seconds: wgSeconds, rounds: arg(args, 'wg-rounds', 3) }) : 'left out (--wg-seconds 0)';
     return {
       note: 'shared 2-core machine with other load: figures are noisy. Baseline = plain TLS byte forwarder (no framing, no keys), same packets; derper is not packaged in Debian.',
       packetBytes: PACKET,
@@ -223,6 +244,8 @@ export async function run(args: string[]): Promise<unknown> {
       baselineTlsForwarder: baseline,
       relayVsBaseline: round(viaRelay.packetsPerSec / baseline.packetsPerSec, 2),
       fuzz: fuzzed,
+      frameEncodeCpuUs: frameEncodeCpuUs(),
+      wireguard,
     };
   } finally {
     relay.child.kill('SIGTERM');

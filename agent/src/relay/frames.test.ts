@@ -129,6 +129,20 @@ test('FrameReader: a header over the limit throws at once, before the body is bu
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const packet = fc.uint8Array({ maxLength: 2000 });
 
+test('data frames are built in one piece with the same bytes as encodeFrame(type, key + data), up to the largest packet', () => {
+  // The length header past 16 bits (a 64 KiB packet + keys) checks every byte of the hand-written header.
+  const k1 = new Uint8Array(32).fill(1);
+  const k2 = new Uint8Array(32).fill(2);
+  for (const size of [0, 1, 1420, MAX_PACKET_BYTES]) {
+    const data = Uint8Array.from({ length: size }, (_, i) => i & 0xff);
+    const join = (...p: Uint8Array[]) => Uint8Array.from(p.flatMap((x) => [...x]));
+    assert.deepEqual(encodeSend(k2, data), encodeFrame(FrameType.SEND, join(k2, data)));
+    assert.deepEqual(encodeRecv(k1, data), encodeFrame(FrameType.RECV, join(k1, data)));
+    assert.deepEqual(encodeForward(k1, k2, data), encodeFrame(FrameType.FORWARD, join(k1, k2, data)));
+  }
+  assert.throws(() => encodeSend(k2, new Uint8Array(MAX_PACKET_BYTES + 1)), RangeError);
+});
+
 test('property: decode(encode(x)) is x for the data frames', () => {
   fc.assert(
     fc.property(key32, key32, packet, (src, dst, data) => {

@@ -1,0 +1,87 @@
+/**
+ * The WireGuard columns of `npm run bench relay` (issue 17): iperf3 TCP between two `conegate up` nodes
+ * (the bundle) over their mesh addresses, in one run:
+ * - direct (the path status shows once discovery found it);
+ * - through the TCP relay (`conegate relay serve` on s2): UDP between the two nodes dropped by nft, so
+ *   their path moves to the relay; the relay process's CPU seconds per Gbit carried from /proc/PID/stat;
+ * - through the UDP relay: the agent's paths do not use the UDP relay yet (README: "the agent's paths do
+ *   not use it yet"), so this column is measured at the node-relay level by bench/udp-relay.ts (1,200-byte
+ *   datagrams through a relay node against the same sockets direct, loopback), and labelled so.
+ * Both nodes are site routers behind endpoint-independent NATs (port-restricted), running the agent on
+ * the router itself with the mesh port admitted on its WAN, so the direct path comes up at once.
+ */
+import { cpuSecPerGbit, median, ratio, round } from './mesh-figures.ts';
+import { MeshBenchLab } from './mesh-lab.ts';
+import { run as udpRelayBench } from './udp-relay.ts';
+
+const NODES = ['a.router', 'b.router'] as const;
+const PATH_WAIT_MS = 90_000;
+
+interface Case {
+  mbps: number;
+  rounds: number[];
+  /** CPU seconds per Gbit carried: each node's agent, and the relay server. */
+  cpuSecPerGbit: { nodeA: number | null; nodeB: number | null; relay: number | null };
+}
+
+/** iperf3 rounds a -> b over the mesh; CPU of both agents and the relay over all rounds. */
+async function rounds(m: MeshBenchLab, to: string, seconds: number, n: number): Promise<Case> {
+  const watch = [...NODES.map((x) => m.agents.get(x)!.pid), m.relayProcess.pid];
+  const mbps: number[] = [];
+  const cpu = [0, 0, 0];
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const r = await m.iperf('a.router', 'b.router', to, seconds, false, watch);
+    mbps.push(r.mbps);
+    bytes += r.bytes;
+    r.cpuSec.forEach((c, k) => (cpu[k]! += c));
+  }
+  return { mbps: median(mbps), rounds: mbps, cpuSecPerGbit: { nodeA: cpuSecPerGbit(cpu[0]!, bytes), nodeB: cpuSecPerGbit(cpu[1]!, bytes), relay: cpuSecPerGbit(cpu[2]!, bytes) } };
+}
+
+export async function wireguardThroughRelays(opts: { seconds: number; rounds: number }): Promise<unknown> {
+  const m = await MeshBenchLab.create({
+    sites: [
+      { name: 'a', nat: 'port-restricted', hosts: ['h1'] },
+      { name: 'b', nat: 'port-restricted', hosts: ['h1'] },
+    ],
+    servers: ['s1', 's2'],
+  });
+  let direct: Case;
+  let tcpRelay: Case;
+  try {
+    for (const n of NODES) await m.startAgent(n);
+    const [ma, mb] = [await m.meshAddr('a.router'), await m.meshAddr('b.router')];
+    await m.waitPath('a.router', 'b.router', 'direct', 'a.router', mb, PATH_WAIT_MS);
+    await m.waitPath('b.router', 'a.router', 'direct', 'b.router', ma, PATH_WAIT_MS);
+    direct = await rounds(m, mb, opts.seconds, opts.rounds);
+    await m.dropUdp('a.router', m.lab.addr('b.router'));
+    await m.waitPath('a.router', 'b.router', 'tcp-relay', 'a.router', mb, PATH_WAIT_MS);
+    await m.waitPath('b.router', 'a.router', 'tcp-relay', 'b.router', ma, PATH_WAIT_MS);
+    tcpRelay = await rounds(m, mb, opts.seconds, opts.rounds);
+  } finally {
+    await m.destroy();
+  }
+  // Node-relay level (no WireGuard, no agent): see the header.
+  const u = (await udpRelayBench([`--seconds=${Math.min(opts.seconds, 5)}`, `--rounds=${opts.rounds}`])) as { direct: { mbps: number }; udpRelay: { mbps: number; relayCpuPercent: number }; udpRelayVsDirect: number };
+  const udpRelayCpuPerGbit = u.udpRelay.mbps > 0 ? round(u.udpRelay.relayCpuPercent / 100 / (u.udpRelay.mbps / 1000), 2) : null;
+  return {
+    what: 'iperf3 TCP a.router -> b.router over their mesh addresses (conegate up, the bundle), same run',
+    seconds: opts.seconds,
+    rounds: opts.rounds,
+    direct,
+    tcpRelay,
+    udpRelay: {
+      level: 'node-relay level, NOT WireGuard/iperf3: the agent\'s paths do not use the UDP relay yet; 1,200-byte datagrams through a relay node vs the same sockets direct, loopback (bench/udp-relay.ts)',
+      mbps: u.udpRelay.mbps,
+      directMbpsSameLevel: u.direct.mbps,
+      relayCpuSecPerGbit: udpRelayCpuPerGbit,
+      vsDirectSameLevel: u.udpRelayVsDirect,
+    },
+    ratios: {
+      tcpRelayVsDirect: ratio(tcpRelay.mbps, direct.mbps),
+      udpRelayVsDirectNodeLevel: u.udpRelayVsDirect,
+      goals: 'TCP relay >= 0.5x direct, UDP relay >= 0.8x direct (issue 17)',
+    },
+  };
+}
