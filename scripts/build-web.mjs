@@ -3,6 +3,7 @@
 // (or alone: `node scripts/build-web.mjs`):
 //   dist/web/app.js      preact + htm + uPlot and the views, one IIFE for browsers (loaded with defer)
 //   dist/web/app.css     the page's styles and uPlot's, all under .cg / .uplot
+//   dist/web/favicon.svg the tab icon
 //   dist/web/index.html  the template; a host replaces <!--conegate-transport--> with its PageTransport block
 // No CDN and nothing inline: every host serves these files from its own origin under a strict CSP.
 import { build } from 'esbuild';
@@ -32,12 +33,12 @@ export async function buildWeb(outDir = join(ROOT, 'dist', 'web')) {
   });
   const template = readFileSync(join(ROOT, 'agent/web-ui/index.html'), 'utf8');
   if (!template.includes('<!--conegate-transport-->')) throw new Error('build-web: agent/web-ui/index.html lost its transport marker');
-  copyFileSync(join(ROOT, 'agent/web-ui/index.html'), join(outDir, 'index.html'));
+  for (const f of ['index.html', 'favicon.svg']) copyFileSync(join(ROOT, 'agent/web-ui', f), join(outDir, f));
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   return { bytes };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { bytes } = await buildWeb();
-  process.stderr.write(`build: dist/web/ (app.js, app.css, index.html), ${(bytes / 1024).toFixed(0)} KiB\n`);
+  process.stderr.write(`build: dist/web/ (app.js, app.css, index.html, favicon.svg), ${(bytes / 1024).toFixed(0)} KiB\n`);
 }

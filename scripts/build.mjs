@@ -76,4 +76,4 @@ const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWi
 const total = outputs.reduce((n, [, o]) => n + o.bytes, 0);
 process.stderr.write(`build: dist/conegate.js and ${outputs.length - 1} chunks, ${(total / 1024).toFixed(0)} KiB; shipped beside it: ${EXTERNAL.flatMap((e) => e.ship).join(', ')}\n`);
 const web = await buildWeb(join(OUT, 'web'));
-process.stderr.write(`build: dist/web/ (app.js, app.css, index.html), ${(web.bytes / 1024).toFixed(0)} KiB\n`);
+process.stderr.write(`build: dist/web/ (app.js, app.css, index.html, favicon.svg), ${(web.bytes / 1024).toFixed(0)} KiB\n`);

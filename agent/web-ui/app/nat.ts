@@ -39,9 +39,7 @@ export function NatView({ api, nat, now, offsetMs, onChanged }: Props) {
 
   return html`<div>
     <div class="cg-summary">
-      NAT rules: <strong>${nat.enabled ? 'enabled' : 'disabled in the config'}</strong>
-      ${nat.backend ? html` · backend <span class="cg-mono">${nat.backend}</span>` : null}
-      · applied ${formatInstant(nat.appliedAt)}
+      NAT rules: <strong>${nat.enabled ? 'enabled' : 'disabled in the config'}</strong>${nat.backend ? html` · backend <span class="cg-mono">${nat.backend}</span>` : null}${` · applied ${formatInstant(nat.appliedAt)}`}
     </div>
     ${nat.pending
       ? html`<div class="cg-alert cg-alert-warn" data-pending>

@@ -19,7 +19,7 @@ export function PeersView({ peers, now }: { peers: PagePeer[]; now: number }) {
     <thead>
       <tr>
         <th class="cg-narrow"></th><th>Name</th><th>Mesh addresses</th><th>Path</th><th>Endpoint</th><th class="cg-num">RTT</th>
-        <th>Handshake</th><th class="cg-num">Rx / Tx</th><th>On path</th><th>Why relayed</th>
+        <th>Handshake</th><th class="cg-num">Rx / Tx</th><th>On path</th>
       </tr>
     </thead>
     <tbody>
@@ -30,17 +30,19 @@ export function PeersView({ peers, now }: { peers: PagePeer[]; now: number }) {
           html`<tr key=${p.id} class=${isOpen ? 'cg-row cg-row-open' : 'cg-row'} data-peer=${p.id} onClick=${() => toggle(p.id)}>
             <td class="cg-narrow"><button type="button" class="cg-expand" aria-expanded=${isOpen} aria-label=${`details of ${p.name}`}>${isOpen ? '▾' : '▸'}</button></td>
             <td data-col="name"><span class=${p.online ? 'cg-dot cg-on' : 'cg-dot cg-off'} title=${p.online ? 'online' : 'offline'}></span>${p.name}</td>
-            <td class="cg-mono">${p.addresses.join(', ')}</td>
-            <td data-col="path"><span class=${`cg-path cg-path-${p.path}`}>${pathLabel(p)}</span></td>
+            <td class="cg-mono cg-addrs">${p.addresses.map((a) => html`<div key=${a}>${a}</div>`)}</td>
+            <td data-col="path">
+              <span class=${`cg-path cg-path-${p.path}`}>${pathLabel(p)}</span>
+              ${p.reason ? html`<div class="cg-reason" data-col="reason" title=${p.reason.code}>${p.reason.text}</div>` : null}
+            </td>
             <td class="cg-mono" data-col="endpoint">${p.endpoint ?? '–'}${family ? html` <span class="cg-tag">${family}</span>` : null}</td>
             <td class="cg-num">${formatRtt(p.rttMs)}</td>
-            <td title=${formatInstant(p.lastHandshake)}>${formatAgo(p.lastHandshake, now)}</td>
-            <td class="cg-num">${formatBytes(p.rxBytes)} / ${formatBytes(p.txBytes)}</td>
-            <td>${formatDuration(p.forSec)}</td>
-            <td data-col="reason" title=${p.reason?.code ?? ''}>${p.reason?.text ?? ''}</td>
+            <td class="cg-nowrap" title=${formatInstant(p.lastHandshake)}>${formatAgo(p.lastHandshake, now)}</td>
+            <td class="cg-num"><div title="received">↓ ${formatBytes(p.rxBytes)}</div><div title="sent">↑ ${formatBytes(p.txBytes)}</div></td>
+            <td class="cg-nowrap">${formatDuration(p.forSec)}</td>
           </tr>`,
         ];
-        if (isOpen) rows.push(html`<tr key=${`${p.id}-detail`} class="cg-detail" data-detail=${p.id}><td colspan="10"><${PeerDetail} peer=${p} /></td></tr>`);
+        if (isOpen) rows.push(html`<tr key=${`${p.id}-detail`} class="cg-detail" data-detail=${p.id}><td colspan="9"><${PeerDetail} peer=${p} /></td></tr>`);
         return rows;
       })}
     </tbody>
