@@ -30,7 +30,16 @@ export interface FakeAgentOptions {
   live?: 'sse' | 'poll';
   port?: number;
   webDir?: string;
+  /**
+   * Behave like the pfSense package page instead: transport {host: 'pfsense', base: '/conegate/api.php?r=',
+   * live: 'poll'}, every write must carry the CSRF header, and api.php hands each call to the /api/v1 route.
+   */
+  appliance?: { csrfToken: string };
 }
+
+/** The CSRF header pfSense's pages send (its csrf-magic). */
+export const APPLIANCE_CSRF_HEADER = 'X-CSRF-Token';
+const APPLIANCE_BASE = '/conegate/api.php?r=';
 
 export interface FakeAgent {
   url: string;
@@ -58,7 +67,9 @@ function firstField(problems: string[]): { field: string | undefined; message: s
 
 export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeAgent> {
   const webDir = opts.webDir ?? join(ROOT, 'dist/web');
-  const transport: PageTransport = { host: 'agent', base: '/api/v1', live: opts.live ?? 'sse', pollMs: 1000, platform: 'linux' };
+  const transport: PageTransport = opts.appliance
+    ? { host: 'pfsense', base: APPLIANCE_BASE, live: 'poll', pollMs: 2000, platform: 'pfsense', csrf: { header: APPLIANCE_CSRF_HEADER, token: opts.appliance.csrfToken } }
+    : { host: 'agent', base: '/api/v1', live: opts.live ?? 'sse', pollMs: 1000, platform: 'linux' };
   const index = injectTransport(readFileSync(join(webDir, 'index.html'), 'utf8'), transport);
   const files: Record<string, [string, Buffer]> = {
     '/app.js': ['text/javascript; charset=utf-8', readFileSync(join(webDir, 'app.js'))],
@@ -176,6 +187,23 @@ export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeA
     agent.update((m) => (m.nat = { ...m.nat, pending: null }));
     return { ok: true };
   });
+
+  if (opts.appliance) {
+    const csrf = opts.appliance.csrfToken;
+    // The package's PHP: the appliance session is the auth; the route is in the query string.
+    app.route<{ Querystring: { r?: string } }>({
+      method: ['GET', 'POST'],
+      url: '/conegate/api.php',
+      handler: async (req, reply) => {
+        if (req.method === 'POST' && req.headers[APPLIANCE_CSRF_HEADER.toLowerCase()] !== csrf) return fail(reply, 403, 'CG_CSRF', 'CSRF check failed');
+        const r = req.query.r ?? '';
+        if (!/^\/[a-z/]+$/.test(r) || r === '/events' || r === '/session') return fail(reply, 404, 'CG_NOT_FOUND', `no route ${r}`);
+        const headers: Record<string, string> = { 'content-type': 'application/json', ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) };
+        const res = await app.inject({ method: req.method as 'GET' | 'POST', url: `/api/v1${r}`, headers, ...(req.method === 'POST' ? { payload: JSON.stringify(req.body ?? {}) } : {}) });
+        return reply.code(res.statusCode).type('application/json').send(res.body);
+      },
+    });
+  }
 
   agent.url = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   return agent;
