@@ -149,6 +149,9 @@ describe('the conegate page in chromium', () => {
     assert.match(text, /^Refused: /);
     assert.ok(text.includes(target.invalidField), text);
     assert.equal(await editor.getAttribute('aria-invalid'), 'true');
+    // The cursor is put on the refused key (for a field ending in a key, not an array index).
+    const lastKey = /([A-Za-z0-9_]+)$/.exec(target.invalidField)?.[1];
+    if (lastKey) assert.equal(await page.evaluate('(() => { const e = document.getElementById("cg-config"); return e.value.slice(e.selectionStart, e.selectionEnd); })()'), lastKey);
     await shot('settings');
     await editor.fill(JSON.stringify(target.validEdit(config), null, 2));
     await page.click('.cg-settings button[type=submit]');

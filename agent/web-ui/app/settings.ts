@@ -3,9 +3,10 @@
  * refusal names the field. Applied live where the agent can, else pending until a restart.
  */
 import { html } from 'htm/preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { PageModel } from '../../src/web/model.ts';
 import { formatInstant } from '../format.ts';
+import { locateField } from '../locate.ts';
 import { problemText } from '../transport.ts';
 import { ApiError, type Api, type SettingsState } from './api.ts';
 
@@ -15,6 +16,19 @@ export function SettingsView({ api, state }: { api: Api; state: PageModel['setti
   const [error, setError] = useState<{ field: string | null; text: string } | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const editor = useRef<HTMLTextAreaElement>(null);
+
+  // A refusal that names a field puts the cursor on that key, so the admin sees which line to fix.
+  useEffect(() => {
+    const el = editor.current;
+    if (el === null || !error?.field) return;
+    const at = locateField(el.value, error.field);
+    if (at === null) return;
+    el.focus();
+    el.setSelectionRange(at.start, at.end);
+    const line = el.value.slice(0, at.start).split('\n').length;
+    el.scrollTop = Math.max(0, (line - 4) * (el.scrollHeight / Math.max(1, el.value.split('\n').length)));
+  }, [error]);
 
   const load = async () => {
     try {
@@ -64,6 +78,7 @@ export function SettingsView({ api, state }: { api: Api; state: PageModel['setti
     <label for="cg-config">Config (the same JSON as the config file; unknown keys are refused)</label>
     <textarea
       id="cg-config"
+      ref=${editor}
       class=${error?.field ? 'cg-code cg-invalid' : 'cg-code'}
       spellcheck="false"
       rows="18"
