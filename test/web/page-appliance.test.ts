@@ -67,4 +67,21 @@ describe('the page on a pfSense host: polling, CSRF header, query-string API bas
     assert.equal(agent.model.mappings!.epochSec, epoch);
     assert.deepEqual(problems, []);
   });
+
+  test('a model the page cannot read fails in its view only, with a message, and comes back with the next good one', async () => {
+    await page.click('a[data-tab="peers"]');
+    const addresses = agent.model.peers[0]!.addresses;
+    agent.update((m) => ((m.peers[0] as { addresses: unknown }).addresses = 42));
+    const error = page.locator('[data-view-error]');
+    await error.waitFor({ timeout: SHOW_MS });
+    assert.match(await error.innerText(), /The Peers view could not be shown: /);
+    await page.click('a[data-tab="mappings"]');
+    await page.locator('tr[data-mapping]').first().waitFor({ timeout: SHOW_MS });
+    await page.click('a[data-tab="peers"]');
+    await error.waitFor({ timeout: SHOW_MS });
+    agent.update((m) => (m.peers[0]!.addresses = addresses));
+    await page.locator('tr[data-peer]').first().waitFor({ timeout: SHOW_MS });
+    assert.equal(await error.count(), 0);
+    assert.deepEqual(problems, []);
+  });
 });

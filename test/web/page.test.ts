@@ -104,6 +104,8 @@ describe('the conegate page in chromium', () => {
     const detail = page.locator(`tr[data-detail="${id}"]`);
     await detail.locator('.cg-timeline li').first().waitFor({ timeout: SHOW_MS });
     await detail.locator('.cg-chart canvas').waitFor({ timeout: SHOW_MS });
+    // Admins' screens: the whole table fits 1024 px without scrolling sideways.
+    assert.equal(await page.evaluate('(() => { const b = document.querySelector(".cg-body"); return b.scrollWidth <= b.clientWidth; })()'), true);
     await shot('peers');
   });
 

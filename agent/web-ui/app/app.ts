@@ -12,6 +12,7 @@ import { NatView } from './nat.ts';
 import { PeersView } from './peers.ts';
 import { SettingsView } from './settings.ts';
 import { useNow } from './hooks.ts';
+import { ViewBoundary } from './boundary.ts';
 
 const TABS = [
   ['peers', 'Peers'],
@@ -86,6 +87,20 @@ export function App({ api }: { api: Api }) {
   const counts: Partial<Record<Tab, string>> = model
     ? { peers: String(model.peers.length), mappings: String(model.mappings?.items.length ?? 0), checks: blocking > 0 ? `${blocking} blocking` : '' }
     : {};
+  const view = (t: Tab, m: PageModel) => {
+    switch (t) {
+      case 'peers':
+        return html`<${PeersView} peers=${m.peers} now=${now + offsetMs} />`;
+      case 'mappings':
+        return html`<${MappingsView} api=${api} mappings=${m.mappings} onChanged=${refresh} />`;
+      case 'checks':
+        return html`<${ChecksView} netcheck=${m.netcheck} ips=${m.ips} now=${now + offsetMs} />`;
+      case 'nat':
+        return html`<${NatView} api=${api} nat=${m.nat} now=${now} offsetMs=${offsetMs} onChanged=${refresh} />`;
+      case 'settings':
+        return html`<${SettingsView} api=${api} state=${m.settings} />`;
+    }
+  };
   return html`<div class="cg">
     <header class="cg-head">
       <div class="cg-title">
@@ -107,17 +122,7 @@ export function App({ api }: { api: Api }) {
       )}
     </nav>
     <main class="cg-body">
-      ${model === null
-        ? html`<p class="cg-muted">Loading…</p>`
-        : tab === 'peers'
-          ? html`<${PeersView} peers=${model.peers} now=${now + offsetMs} />`
-          : tab === 'mappings'
-            ? html`<${MappingsView} api=${api} mappings=${model.mappings} onChanged=${refresh} />`
-            : tab === 'checks'
-              ? html`<${ChecksView} netcheck=${model.netcheck} ips=${model.ips} now=${now + offsetMs} />`
-              : tab === 'nat'
-                ? html`<${NatView} api=${api} nat=${model.nat} now=${now} offsetMs=${offsetMs} onChanged=${refresh} />`
-                : html`<${SettingsView} api=${api} state=${model.settings} />`}
+      ${model === null ? html`<p class="cg-muted">Loading…</p>` : html`<${ViewBoundary} key=${tab} resetKey=${model.generatedAt} name=${TABS.find(([id]) => id === tab)![1]}>${view(tab, model)}</${ViewBoundary}>`}
     </main>
     <footer class="cg-foot cg-muted">conegate ${model?.version ?? ''} · coordinator ${self?.coordinator ?? '–'}</footer>
   </div>`;
