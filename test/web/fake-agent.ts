@@ -1,8 +1,8 @@
 /**
  * A fake agent for developing the page and for the browser tests: serves the built bundle (dist/web/)
  * with the PageTransport injected and a strict CSP, and the /api/v1 routes of the agent's web server
- * (same paths, bodies and `{error: {code, message, field}}` answers) over an in-memory PageModel that a
- * test mutates. Settings are validated with the real config schema (agent/src/config).
+ * (same paths, bodies and `{error: {code, message, field}}` answers) over FakePageState, which a test
+ * mutates. Optionally the pfSense package's shape instead (api.php?r=, polling, CSRF header).
  *
  *   node --import tsx test/web/fake-agent.ts [--port 8380] [--token TOKEN] [--poll] [--animate]
  */
@@ -11,18 +11,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { validateConfig } from '../../agent/src/config/load.ts';
 import { ConegateError } from '../../agent/src/errors.ts';
 import type { PageMapping, PageModel, PagePeer, PageTransport } from '../../agent/src/web/model.ts';
 import { injectTransport } from '../../agent/web-ui/host.ts';
-import { SAMPLE_CONFIG, sampleModel } from './sample-model.ts';
+import { FakePageState, type PageCommand } from './fake-state.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** The agent's page policy: nothing inline, nothing from elsewhere. */
 export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-/** Sections the fake cannot change live (the real agent decides its own list). */
-const RESTART_SECTIONS = ['wg', 'mesh'];
+/** The CSRF header pfSense's pages send (its csrf-magic). */
+export const APPLIANCE_CSRF_HEADER = 'X-CSRF-Token';
+const APPLIANCE_BASE = '/conegate/api.php?r=';
 
 export interface FakeAgentOptions {
   /** When set, every API route needs the session cookie that POST /api/v1/session {token} gives. */
@@ -37,32 +37,23 @@ export interface FakeAgentOptions {
   appliance?: { csrfToken: string };
 }
 
-/** The CSRF header pfSense's pages send (its csrf-magic). */
-export const APPLIANCE_CSRF_HEADER = 'X-CSRF-Token';
-const APPLIANCE_BASE = '/conegate/api.php?r=';
-
 export interface FakeAgent {
   url: string;
-  model: PageModel;
-  config: unknown;
+  state: FakePageState;
+  readonly model: PageModel;
   /** Requests per route, so a test can tell a write really reached the agent. */
   hits: Map<string, number>;
-  /** Changes the model and pushes it to the open event streams. */
   update(change: (m: PageModel) => void): void;
   setPeer(id: string, patch: Partial<PagePeer>): void;
   addMapping(m: Omit<PageMapping, 'id'>): PageMapping;
   close(): Promise<void>;
 }
 
+/** HTTP status per error code, as the agent's server maps them. */
+const STATUS: Record<string, number> = { CG_INPUT_INVALID: 400, CG_CONFIG_INVALID: 400, CG_USAGE: 400, CG_NOT_FOUND: 404, CG_NOTHING_PENDING: 409 };
+
 function fail(reply: FastifyReply, status: number, code: string, message: string, field?: string) {
   return reply.code(status).send({ error: { code, message, ...(field ? { field } : {}) } });
-}
-
-/** `wg.listenPort: 70000 is out of range` -> `wg.listenPort`, the field the agent names first. */
-function firstField(problems: string[]): { field: string | undefined; message: string } {
-  const first = problems[0] ?? 'config is invalid';
-  const m = /^([A-Za-z0-9_.[\]]+): /.exec(first);
-  return { field: m?.[1], message: problems.join('; ') };
 }
 
 export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeAgent> {
@@ -76,69 +67,52 @@ export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeA
     '/app.css': ['text/css; charset=utf-8', readFileSync(join(webDir, 'app.css'))],
     '/favicon.svg': ['image/svg+xml', readFileSync(join(webDir, 'favicon.svg'))],
   };
+  const state = new FakePageState();
   const sessions = new Set<string>();
   const streams = new Set<ServerResponse>();
   const hits = new Map<string, number>();
-  let settingsState = { pending: false, appliedAt: sampleModel(Date.now()).settings.appliedAt, restartNeeded: [] as string[] };
-
-  const agent: FakeAgent = {
-    url: '',
-    model: sampleModel(Date.now()),
-    config: structuredClone(SAMPLE_CONFIG),
-    hits,
-    update(change) {
-      change(agent.model);
-      push();
-    },
-    setPeer(id, patch) {
-      agent.update((m) => {
-        const p = m.peers.find((x) => x.id === id);
-        if (!p) throw new Error(`fake agent: no peer ${id}`);
-        Object.assign(p, patch);
-      });
-    },
-    addMapping(m) {
-      const mapping: PageMapping = { ...m, id: `${m.client}/${m.protocol}/${m.internalPort}` };
-      agent.update((model) => model.mappings?.items.push(mapping));
-      return mapping;
-    },
-    close: async () => {
-      clearInterval(ticker);
-      for (const s of streams) s.end();
-      await app.close();
-    },
-  };
-
-  const snapshot = (): PageModel => ({ ...agent.model, generatedAt: new Date().toISOString(), settings: { ...settingsState } });
-  const send = (s: ServerResponse) => s.write(`event: page\ndata: ${JSON.stringify(snapshot())}\n\n`);
-  const push = () => streams.forEach(send);
-  // The real agent pushes on change at most every second; time on path moves every second anyway.
-  const ticker = setInterval(() => {
-    for (const p of agent.model.peers) if (p.forSec !== null) p.forSec += 1;
-    push();
-  }, 1000);
+  const send = (s: ServerResponse) => s.write(`event: page\ndata: ${JSON.stringify(state.snapshot())}\n\n`);
+  state.onChange(() => streams.forEach(send));
+  // Time on path moves every second; the real agent pushes at most once a second.
+  const ticker = setInterval(() => state.update((m) => m.peers.forEach((p) => p.forSec !== null && (p.forSec += 1))), 1000);
 
   const app = Fastify({ logger: false, forceCloseConnections: true });
   app.addHook('onRequest', async (req, reply) => {
-    const route = req.routeOptions.url ?? req.url;
-    hits.set(`${req.method} ${route}`, (hits.get(`${req.method} ${route}`) ?? 0) + 1);
+    const key = `${req.method} ${req.routeOptions.url ?? req.url}`;
+    hits.set(key, (hits.get(key) ?? 0) + 1);
     reply.header('content-security-policy', CSP).header('x-frame-options', 'DENY').header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
     if (!req.url.startsWith('/api/v1/') || req.url === '/api/v1/session' || opts.token === undefined) return;
     const cookie = /(?:^|;\s*)cg_session=([A-Za-z0-9_-]+)/.exec(req.headers.cookie ?? '')?.[1];
     const bearer = req.headers.authorization === `Bearer ${opts.token}`;
     if (!bearer && (cookie === undefined || !sessions.has(cookie))) return fail(reply, 401, 'CG_AUTH', 'sign in with the token first');
   });
+  app.setErrorHandler((err, _req, reply) => {
+    if (!(err instanceof ConegateError)) return fail(reply, 500, 'CG_INTERNAL', 'internal error');
+    const problems = (err.context.problems as string[] | undefined) ?? [err.message];
+    const field = /^([A-Za-z0-9_.[\]]+): /.exec(problems[0] ?? '')?.[1];
+    return fail(reply, STATUS[err.code] ?? 500, err.code, problems.join('; '), field);
+  });
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(index));
   for (const [path, [type, body]] of Object.entries(files)) app.get(path, async (_req, reply) => reply.type(type).send(body));
-
   app.post<{ Body: { token?: unknown } }>('/api/v1/session', async (req, reply) => {
     if (opts.token !== undefined && req.body?.token !== opts.token) return fail(reply, 401, 'CG_AUTH', 'wrong token');
     const sid = randomBytes(24).toString('base64url');
     sessions.add(sid);
     return reply.header('set-cookie', `cg_session=${sid}; HttpOnly; SameSite=Strict; Path=/`).send({ ok: true });
   });
-  app.get('/api/v1/page', async () => snapshot());
+  const routes: [string, string, PageCommand][] = [
+    ['GET', '/api/v1/page', 'page'],
+    ['POST', '/api/v1/pmp/delete', 'pmp-delete'],
+    ['GET', '/api/v1/settings', 'settings-get'],
+    ['POST', '/api/v1/settings', 'settings-set'],
+    ['POST', '/api/v1/nat/apply', 'nat-apply'],
+    ['POST', '/api/v1/nat/confirm', 'nat-confirm'],
+    ['POST', '/api/v1/nat/revert', 'nat-revert'],
+  ];
+  for (const [method, url, cmd] of routes) {
+    app.route<{ Body: Record<string, unknown> }>({ method: method as 'GET' | 'POST', url, handler: async (req) => state.call(cmd, req.body ?? {}) });
+  }
   app.get('/api/v1/events', (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'content-security-policy': CSP });
@@ -146,48 +120,6 @@ export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeA
     send(reply.raw);
     req.raw.on('close', () => streams.delete(reply.raw));
   });
-  app.post<{ Body: { client?: unknown; protocol?: unknown; internalPort?: unknown } }>('/api/v1/pmp/delete', async (req, reply) => {
-    const { client, protocol, internalPort } = req.body ?? {};
-    const items = agent.model.mappings?.items ?? [];
-    const at = items.findIndex((m) => m.client === client && m.protocol === protocol && m.internalPort === internalPort);
-    if (at < 0) return fail(reply, 404, 'CG_NOT_FOUND', `no mapping ${String(client)} ${String(protocol)} ${String(internalPort)}`);
-    agent.update(() => items.splice(at, 1));
-    return { deleted: 1 };
-  });
-  app.get('/api/v1/settings', async () => ({ config: agent.config, ...settingsState }));
-  app.post<{ Body: { config?: unknown } }>('/api/v1/settings', async (req, reply) => {
-    const config = req.body?.config;
-    try {
-      validateConfig(config, 'settings');
-    } catch (e) {
-      if (!(e instanceof ConegateError)) throw e;
-      const { field, message } = firstField((e.context.problems as string[] | undefined) ?? [e.message]);
-      return fail(reply, 400, e.code, message, field);
-    }
-    const old = agent.config as Record<string, unknown>;
-    const next = config as Record<string, unknown>;
-    const restartNeeded = RESTART_SECTIONS.filter((s) => JSON.stringify(old[s]) !== JSON.stringify(next[s]));
-    agent.config = structuredClone(config);
-    settingsState = { pending: restartNeeded.length > 0, appliedAt: restartNeeded.length > 0 ? settingsState.appliedAt : new Date().toISOString(), restartNeeded };
-    push();
-    return { config: agent.config, ...settingsState };
-  });
-  app.post<{ Body: { confirmSeconds?: unknown } }>('/api/v1/nat/apply', async (req, reply) => {
-    const sec = req.body?.confirmSeconds ?? 60;
-    if (typeof sec !== 'number' || !Number.isInteger(sec) || sec < 10 || sec > 3600) return fail(reply, 400, 'CG_INPUT_INVALID', 'confirmSeconds: expected a whole number from 10 to 3600', 'confirmSeconds');
-    agent.update((m) => (m.nat = { ...m.nat, pending: { revertAt: new Date(Date.now() + sec * 1000).toISOString() }, appliedAt: new Date().toISOString() }));
-    return { ok: true };
-  });
-  app.post('/api/v1/nat/confirm', async (_req, reply) => {
-    if (agent.model.nat.pending === null) return fail(reply, 409, 'CG_NAT_NOTHING_PENDING', 'nothing to confirm: no change is waiting');
-    agent.update((m) => (m.nat = { ...m.nat, pending: null }));
-    return { ok: true };
-  });
-  app.post('/api/v1/nat/revert', async () => {
-    agent.update((m) => (m.nat = { ...m.nat, pending: null }));
-    return { ok: true };
-  });
-
   if (opts.appliance) {
     const csrf = opts.appliance.csrfToken;
     // The package's PHP: the appliance session is the auth; the route is in the query string.
@@ -205,8 +137,23 @@ export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeA
     });
   }
 
-  agent.url = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
-  return agent;
+  const url = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
+  return {
+    url,
+    state,
+    get model() {
+      return state.model;
+    },
+    hits,
+    update: (change) => state.update(change),
+    setPeer: (id, patch) => state.setPeer(id, patch),
+    addMapping: (m) => state.addMapping(m),
+    close: async () => {
+      clearInterval(ticker);
+      for (const s of streams) s.end();
+      await app.close();
+    },
+  };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -214,8 +161,7 @@ async function main(argv: string[]): Promise<void> {
     const at = argv.indexOf(name);
     return at >= 0 ? argv[at + 1] : undefined;
   };
-  const port = Number(arg('--port') ?? '8380');
-  const agent = await startFakeAgent({ port, token: arg('--token'), live: argv.includes('--poll') ? 'poll' : 'sse' });
+  const agent = await startFakeAgent({ port: Number(arg('--port') ?? '8380'), token: arg('--token'), live: argv.includes('--poll') ? 'poll' : 'sse' });
   process.stdout.write(`fake agent: ${agent.url}/\n`);
   if (argv.includes('--animate')) {
     // Flip the relayed peer between relay and direct, so a developer sees live updates.
