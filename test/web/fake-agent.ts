@@ -35,6 +35,8 @@ export interface FakeAgentOptions {
    * live: 'poll'}, every write must carry the CSRF header, and api.php hands each call to the /api/v1 route.
    */
   appliance?: { csrfToken: string };
+  /** The event stream answers 503 (the agent's limit of open pages reached): the page must fall back to polling. */
+  eventsRefused?: boolean;
 }
 
 export interface FakeAgent {
@@ -43,6 +45,8 @@ export interface FakeAgent {
   readonly model: PageModel;
   /** Requests per route, so a test can tell a write really reached the agent. */
   hits: Map<string, number>;
+  /** Ends every session (as a token rotation does): the next API call answers 401. */
+  endSessions(): void;
   update(change: (m: PageModel) => void): void;
   setPeer(id: string, patch: Partial<PagePeer>): void;
   addMapping(m: Omit<PageMapping, 'id'>): PageMapping;
@@ -114,6 +118,7 @@ export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeA
     app.route<{ Body: Record<string, unknown> }>({ method: method as 'GET' | 'POST', url, handler: async (req) => state.call(cmd, req.body ?? {}) });
   }
   app.get('/api/v1/events', (req: FastifyRequest, reply: FastifyReply) => {
+    if (opts.eventsRefused) return fail(reply, 503, 'CG_BUSY', 'too many live pages');
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'content-security-policy': CSP });
     streams.add(reply.raw);
@@ -145,6 +150,7 @@ export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeA
       return state.model;
     },
     hits,
+    endSessions: () => sessions.clear(),
     update: (change) => state.update(change),
     setPeer: (id, patch) => state.setPeer(id, patch),
     addMapping: (m) => state.addMapping(m),
