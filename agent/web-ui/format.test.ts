@@ -73,3 +73,14 @@ test('instants in UTC without milliseconds; tristate answers', () => {
   assert.equal(formatTristate(true, 'works'), 'works');
   assert.equal(formatTristate(false), 'no');
 });
+
+test('counters age between models on the agent clock', async () => {
+  const { agedDown, agedUp, elapsedSec } = await import('./format.ts');
+  assert.equal(elapsedSec('2026-12-07T10:00:00Z', Date.parse('2026-12-07T10:00:07.900Z')), 7);
+  assert.equal(elapsedSec('2026-12-07T10:00:00Z', Date.parse('2026-12-07T09:59:58Z')), 0);
+  assert.equal(elapsedSec('nope', 0), 0);
+  assert.equal(agedUp(312, 7), 319);
+  assert.equal(agedUp(null, 7), null);
+  assert.equal(agedDown(5, 7), 0);
+  assert.equal(agedDown(7200, 7), 7193);
+});

@@ -107,3 +107,23 @@ export function formatInstant(iso: string | null): string {
 export function formatTristate(value: boolean | null, yes = 'yes', no = 'no'): string {
   return value === null ? 'unknown' : value ? yes : no;
 }
+
+/**
+ * Whole seconds since the model was generated, on the agent's clock. The agent pushes a model only when
+ * something other than its counters changed (time on path, lifetimes and the epoch age every second),
+ * so the page ages those itself between models.
+ */
+export function elapsedSec(generatedAtIso: string, agentNowMs: number): number {
+  const at = Date.parse(generatedAtIso);
+  return Number.isNaN(at) ? 0 : Math.max(0, Math.floor((agentNowMs - at) / 1000));
+}
+
+/** A counter that grows with time (time on path, epoch), aged by `elapsed`. */
+export function agedUp(value: number | null, elapsed: number): number | null {
+  return value === null ? null : value + elapsed;
+}
+
+/** A lifetime that runs down, aged by `elapsed`, never below 0. */
+export function agedDown(value: number, elapsed: number): number {
+  return Math.max(0, value - elapsed);
+}

@@ -37,6 +37,8 @@ export interface FakeAgentOptions {
   appliance?: { csrfToken: string };
   /** The event stream answers 503 (the agent's limit of open pages reached): the page must fall back to polling. */
   eventsRefused?: boolean;
+  /** Push only on a change, like the agent (whose pushes leave out the ageing counters); default: every second. */
+  quiet?: boolean;
 }
 
 export interface FakeAgent {
@@ -78,7 +80,7 @@ export async function startFakeAgent(opts: FakeAgentOptions = {}): Promise<FakeA
   const send = (s: ServerResponse) => s.write(`event: page\ndata: ${JSON.stringify(state.snapshot())}\n\n`);
   state.onChange(() => streams.forEach(send));
   // Time on path moves every second; the real agent pushes at most once a second.
-  const ticker = setInterval(() => state.update((m) => m.peers.forEach((p) => p.forSec !== null && (p.forSec += 1))), 1000);
+  const ticker = opts.quiet ? undefined : setInterval(() => state.update((m) => m.peers.forEach((p) => p.forSec !== null && (p.forSec += 1))), 1000);
 
   const app = Fastify({ logger: false, forceCloseConnections: true });
   app.addHook('onRequest', async (req, reply) => {

@@ -60,3 +60,38 @@ describe('the page when the event stream is refused and the session ends', () =>
     await page.locator('tr[data-peer="n-branch"] [data-col="path"] .cg-path', { hasText: 'UDP relay' }).waitFor({ timeout: PATH_CHANGE_BOUND_MS });
   });
 });
+
+describe('the page between pushes: counters age on their own', () => {
+  let browser: Browser;
+  let page: Page;
+  let agent: FakeAgent;
+
+  before(async () => {
+    agent = await startFakeAgent({ quiet: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    page = await browser.newPage({ viewport: { width: 1024, height: 720 } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await agent?.close();
+  });
+
+  test('time on path counts up and a mapping lifetime counts down with no new model', async () => {
+    await page.goto(`${agent.url}/`);
+    const onPath = page.locator('tr[data-peer="n-branch"] td').nth(8);
+    await onPath.waitFor({ timeout: SHOW_MS });
+    const first = await onPath.innerText();
+    const pushes = agent.hits.get('GET /api/v1/events') ?? 0;
+    await onPath.filter({ hasNotText: first }).waitFor({ timeout: SHOW_MS });
+    // Two units are shown, so a lifetime under an hour moves every second.
+    agent.addMapping({ client: '192.168.1.50', protocol: 'udp', internalPort: 5000, externalPort: 5000, lifetimeSec: 90, via: 'pcp' });
+    await page.click('a[data-tab="mappings"]');
+    const lifetime = page.locator('tr[data-mapping="192.168.1.50/udp/5000"] [data-col="lifetime"]');
+    await lifetime.waitFor({ timeout: SHOW_MS });
+    const was = await lifetime.innerText();
+    await lifetime.filter({ hasNotText: was }).waitFor({ timeout: SHOW_MS });
+    assert.equal(agent.hits.get('GET /api/v1/events') ?? 0, pushes, 'one event stream, no reconnect');
+    assert.equal(agent.hits.get('GET /api/v1/page') ?? 0, 0, 'no polling either');
+  });
+});

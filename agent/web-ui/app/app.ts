@@ -2,7 +2,7 @@
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { PageModel } from '../../src/web/model.ts';
-import { clockOffsetMs, formatAgo } from '../format.ts';
+import { clockOffsetMs, elapsedSec, formatAgo } from '../format.ts';
 import { problemText, type ApiProblem } from '../transport.ts';
 import type { Api, LiveState } from './api.ts';
 import { ChecksView } from './checks.ts';
@@ -88,11 +88,12 @@ export function App({ api }: { api: Api }) {
     ? { peers: String(model.peers.length), mappings: String(model.mappings?.items.length ?? 0), checks: blocking > 0 ? `${blocking} blocking` : '' }
     : {};
   const view = (t: Tab, m: PageModel) => {
+    const elapsed = elapsedSec(m.generatedAt, now + offsetMs);
     switch (t) {
       case 'peers':
-        return html`<${PeersView} peers=${m.peers} now=${now + offsetMs} />`;
+        return html`<${PeersView} peers=${m.peers} now=${now + offsetMs} elapsed=${elapsed} />`;
       case 'mappings':
-        return html`<${MappingsView} api=${api} mappings=${m.mappings} onChanged=${refresh} />`;
+        return html`<${MappingsView} api=${api} mappings=${m.mappings} elapsed=${elapsed} onChanged=${refresh} />`;
       case 'checks':
         return html`<${ChecksView} netcheck=${m.netcheck} ips=${m.ips} now=${now + offsetMs} />`;
       case 'nat':

@@ -2,10 +2,11 @@
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
 import type { PagePeer } from '../../src/web/model.ts';
-import { endpointFamily, formatAgo, formatBytes, formatDuration, formatInstant, formatRtt, pathLabel } from '../format.ts';
+import { agedUp, endpointFamily, formatAgo, formatBytes, formatDuration, formatInstant, formatRtt, pathLabel } from '../format.ts';
 import { LatencyChart } from './chart.ts';
 
-export function PeersView({ peers, now }: { peers: PagePeer[]; now: number }) {
+/** `now` is the agent's clock; `elapsed` the seconds since the model was made (time on path ages by it). */
+export function PeersView({ peers, now, elapsed }: { peers: PagePeer[]; now: number; elapsed: number }) {
   const [open, setOpen] = useState<Set<string>>(new Set());
   const toggle = (id: string) =>
     setOpen((prev) => {
@@ -39,7 +40,7 @@ export function PeersView({ peers, now }: { peers: PagePeer[]; now: number }) {
             <td class="cg-num">${formatRtt(p.rttMs)}</td>
             <td class="cg-nowrap" title=${formatInstant(p.lastHandshake)}>${formatAgo(p.lastHandshake, now)}</td>
             <td class="cg-num"><div title="received">↓ ${formatBytes(p.rxBytes)}</div><div title="sent">↑ ${formatBytes(p.txBytes)}</div></td>
-            <td class="cg-nowrap">${formatDuration(p.forSec)}</td>
+            <td class="cg-nowrap">${formatDuration(agedUp(p.forSec, elapsed))}</td>
           </tr>`,
         ];
         if (isOpen) rows.push(html`<tr key=${`${p.id}-detail`} class="cg-detail" data-detail=${p.id}><td colspan="9"><${PeerDetail} peer=${p} /></td></tr>`);
