@@ -4,12 +4,14 @@
 //   dist/chunks/*.js     one chunk per command module and the code they share: each command's
 //                        `import()` in agent/src/cli/commands/index.ts loads only what it needs
 //   dist/node_modules/   the packages that cannot be bundled (EXTERNAL below), copied as installed
+//   dist/web/            the page's front-end (scripts/build-web.mjs)
 // The worker threads (agent/src/tun/, agent/src/wg/bind/) are source strings evaluated with
 // `new Worker(src, { eval: true })`, so they are inside the bundle already; they load koffi by the
 // absolute path the main thread resolves, which is dist/node_modules/koffi.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { buildWeb } from './build-web.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const OUT = join(ROOT, 'dist');
@@ -73,3 +75,5 @@ writeFileSync(join(OUT, 'meta.json'), JSON.stringify(result.metafile));
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
 const total = outputs.reduce((n, [, o]) => n + o.bytes, 0);
 process.stderr.write(`build: dist/conegate.js and ${outputs.length - 1} chunks, ${(total / 1024).toFixed(0)} KiB; shipped beside it: ${EXTERNAL.flatMap((e) => e.ship).join(', ')}\n`);
+const web = await buildWeb(join(OUT, 'web'));
+process.stderr.write(`build: dist/web/ (app.js, app.css, index.html, favicon.svg), ${(web.bytes / 1024).toFixed(0)} KiB\n`);

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc --noEmit -p tsconfig.json
+# The page's browser code has its own project (DOM types): agent/web-ui/README.md.
+npx tsc --noEmit -p agent/web-ui/tsconfig.json
 # The bundle, as shipped: every test that starts `conegate` runs it (test/conegate.ts).
 node scripts/build.mjs
 status=0
