@@ -29,6 +29,8 @@ export interface PeerView {
   /** The relay in use when relayed (UDP relay node, or TCP relay region and server); null when direct. */
   relay: PeerRelayView | null;
   homeRelay: string | null;
+  /** "ip:port" of the UDP relay this peer offers to other pairs (null: none). */
+  udpRelay: string | null;
   online: boolean;
   lastHandshake: string | null;
   rxBytes: number;
@@ -72,6 +74,7 @@ export function peerStatus(session: CoordSession | undefined, devicePeers: PeerS
       path,
       relay: relayView(path, map?.peers.values(), extra.relay),
       homeRelay: p.homeRelay,
+      udpRelay: p.udpRelay ?? null,
       online: p.online,
       lastHandshake: d && d.lastHandshakeWallMs > 0 ? new Date(d.lastHandshakeWallMs).toISOString() : null,
       rxBytes: d?.rxBytes ?? 0,
