@@ -154,6 +154,9 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     const text = await lab.execConegate('a.h1', ['status', '--config', configs.get('a.h1')!], { timeoutMs: 30_000 });
     assert.match(text.stdout, new RegExp(`path udp-relay ${s3Relay.replace(/\./g, '\\.')} .*\\(both-hard: .*\\[udp-relay: through the UDP relay`));
     assert.match(text.stdout, /via UDP relay node s3 /);
+    const pingA = await lab.execConegate('a.h1', ['ping', 'b-h1', '-c', '1', '--config', configs.get('a.h1')!], { timeoutMs: 30_000 });
+    assert.equal(pingA.code, 0, pingA.stderr);
+    assert.match(pingA.stdout, new RegExp(`^pong from b-h1 \\(${meshV4(sb).replace(/\./g, '\\.')}\\) via UDP relay node s3 ${s3Relay.replace(/\./g, '\\.')} in \\d+ ms$`, 'm'));
 
     const before3 = (await status('s3')).mesh.udpRelay!;
     assert.ok(before3.allocations >= 1 && before3.forwarded > 0, `s3 relays: ${JSON.stringify(before3)}`);
@@ -200,6 +203,10 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     const afterA = (await peerOf('a.h1', 'b.h1'))!.path!.packets!;
     assert.ok(afterA.tcpRelay > beforeA.tcpRelay, 'the TCP relay carries a -> b now');
     assert.ok(await ping('b.h1', meshV4(sa)), 'b.h1 -> a.h1 ping after the fallback');
+    const pingA = await lab.execConegate('a.h1', ['ping', 'b-h1', '-c', '1', '--config', configs.get('a.h1')!], { timeoutMs: 30_000 });
+    assert.equal(pingA.code, 0, pingA.stderr);
+    assert.match(pingA.stdout, /^pong from b-h1 \(.*\) via TCP relay region r1 in \d+ ms$/m);
+    assert.match(pingA.stdout, /udp-relay-failed/);
     process.stderr.write(`relay node killed: a on the TCP relay alone after ${fallbackMs} ms (a copy goes through it from ~3 s); stream ${run.bytes} bytes, ${run.mbps.toFixed(1)} Mbit/s, ${run.retransmits} retransmits\n`);
   });
 });

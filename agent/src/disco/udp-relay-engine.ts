@@ -81,6 +81,12 @@ export class UdpRelayEngine implements PathEngine {
   }
 
   onDisco(from: DiscoKeyHex, m: DiscoMessage, via: Via, nowMs: number): PathAction[] {
+    if (via.kind === 'tcp-relay' && m.type === 'ping') {
+      // `conegate ping` on a peer that is relayed: answered through the same relay (the discovery engine
+      // answers direct pings only: a relayed ping says nothing about a direct path).
+      const key = this.byDisco.get(from);
+      return key !== undefined && m.nodeKey === key ? [{ t: 'disco', peer: key, via, message: { type: 'pong', txId: m.txId, src: { address: '0.0.0.0', port: 0 } } }] : [];
+    }
     if (via.kind !== 'udp-relay' || (m.type !== 'ping' && m.type !== 'pong')) return [...this.inner.onDisco(from, m, via, nowMs), ...this.serviceAll(nowMs)];
     const key = this.byDisco.get(from);
     const u = key === undefined ? undefined : this.udp.get(key);

@@ -149,6 +149,11 @@ export class NodePaths {
     return st ? peerPathView(st, now, this.deps.wallMs(), this.router.peerPackets(nodeKey)) : undefined;
   }
 
+  /** `conegate ping`: a discovery ping on the peer's current path(s); the first pong says which path and how fast. */
+  ping(nodeKey: NodeKeyHex, timeoutMs: number): ReturnType<PathRouter['probe']> {
+    return this.router.probe(nodeKey, this.deps.randomBytes(12), this.deps.nodeKey, timeoutMs);
+  }
+
   /** WireGuard packets sent to the peer per path kind. */
   peerPackets(nodeKey: NodeKeyHex): PeerPathPackets | undefined {
     return this.router.peerPackets(nodeKey);

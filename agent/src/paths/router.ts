@@ -28,6 +28,7 @@ import type { Bind, Endpoint, UdpHandler } from '../wg/ports.ts';
 import { BirthdayOpener } from './birthday-open.ts';
 import type { DiscoBox } from './disco-box.ts';
 import { PathLoop } from './loop.ts';
+import { PeerProbes, type ProbeResult } from './probe.ts';
 import type { SocketSetEdge } from './sockets.ts';
 import type { UdpRelayClientApi } from '../relay/udp/types.ts';
 import { MESH_SOCKET, type DiscoKeyHex, type NodeKeyHex, type PathAction, type PathEngine, type PathPeer, type RelayLink, type SocketId, type Via } from './types.ts';
@@ -108,6 +109,7 @@ export class PathRouter implements Bind {
   private closed = false;
   private tunnel: Cidr[] = [];
   private readonly tunnelMemo = new Map<string, boolean>();
+  private readonly probes = new PeerProbes();
 
   constructor(private readonly deps: RouterDeps) {
     this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log);
@@ -119,6 +121,17 @@ export class PathRouter implements Bind {
     deps.udpRelay?.onChange((peer, via) => {
       if (!this.closed && deps.engine.onUdpRelay) this.loop.run(deps.engine.onUdpRelay(peer, via, deps.clock.nowMs()));
     });
+  }
+
+  /** `conegate ping`: a discovery ping on every path the peer's packets take now; the first pong wins. */
+  probe(peer: NodeKeyHex, txId: Uint8Array, nodeKey: NodeKeyHex, timeoutMs: number): Promise<ProbeResult | undefined> {
+    const p = this.byKey.get(peer);
+    const vias = p ? this.deps.engine.route(peer, this.deps.clock.nowMs()) : [];
+    if (!p || vias.length === 0 || this.closed) return Promise.resolve(undefined);
+    const { clock } = this.deps;
+    const done = this.probes.start(peer, Buffer.from(txId).toString('hex'), clock.nowMs(), timeoutMs, (ms, fn) => clock.setTimer(ms, fn));
+    for (const via of vias) this.sendVia(peer, this.deps.disco.seal(p.discoKey, { type: 'ping', txId, nodeKey }), via, 'disco');
+    return done;
   }
 
   /** WireGuard packets sent to `peer` per path kind, since the peer appeared. */
@@ -232,6 +245,7 @@ export class PathRouter implements Bind {
 
   close(): void {
     this.closed = true;
+    this.probes.close();
     this.opener.close();
     this.loop.stop();
   }
@@ -322,6 +336,8 @@ export class PathRouter implements Bind {
       return;
     }
     let message = opened.message;
+    const from = message.type === 'pong' ? this.byDisco.get(opened.from) : undefined;
+    if (from && message.type === 'pong' && this.probes.onPong(from.key, Buffer.from(message.txId).toString('hex'), via, this.deps.clock.nowMs())) return;
     if (message.type === 'call-me-maybe') message = { ...message, endpoints: message.endpoints.filter((e) => !this.inTunnel(e.address)) };
     this.loop.run(this.deps.engine.onDisco(opened.from, message, via, this.deps.clock.nowMs()));
   }

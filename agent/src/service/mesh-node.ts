@@ -11,7 +11,7 @@
  */
 import { hostname as osHostname, networkInterfaces } from 'node:os';
 import type { Clock, CancelTimer } from '../clock/clock.ts';
-import type { ConegateError } from '../errors.ts';
+import { ConegateError } from '../errors.ts';
 import type { MeshConfig, WgConfig } from '../config/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { createDevice } from '../wg/device.ts';
@@ -68,6 +68,15 @@ export interface MeshNodeDeps {
 }
 
 const ENDPOINT_CHECK_MS = 30_000;
+
+export interface PeerPing {
+  peer: string;
+  nodeKey: string;
+  address: string | null;
+  pong: { kind: 'direct'; endpoint: string; rttMs: number } | { kind: 'udp-relay'; endpoint: string; node: string | null; rttMs: number } | { kind: 'tcp-relay'; region: string; rttMs: number } | null;
+  path: MeshStatus['peers'][number]['path'];
+  relay: MeshStatus['peers'][number]['relay'];
+}
 
 export class MeshNode {
   device: Device | undefined;
@@ -273,6 +282,29 @@ export class MeshNode {
       udpRelay: this.udpRelay ? { port: this.udpRelay.port() ?? null, advertised: this.udpRelayAdvert() ?? null, ...this.udpRelay.stats() } : undefined,
       udpRelayClient: this.paths?.udpRelay.counters(),
     });
+  }
+
+  /**
+   * `conegate ping PEER`: one discovery ping on the path(s) the peer's packets take now. The answer names
+   * the path that carried the pong (direct ip:port, UDP relay node, TCP relay region) and the peer's path
+   * status (why relayed, why UDP or TCP relay); `pong` is null when nothing came back in time.
+   */
+  async pingPeer(target: string, timeoutMs: number): Promise<PeerPing> {
+    const peers = [...(this.session?.map?.peers.values() ?? [])];
+    const t = target.toLowerCase();
+    const p = peers.find((x) => x.name.toLowerCase() === t || x.nodeKey === t || x.addresses.some((a) => a.split('/')[0] === t));
+    if (!p || !this.paths) throw new ConegateError('CG_NOT_FOUND', `no peer ${JSON.stringify(target.slice(0, 64))} in the map (give a name, a mesh address or a node key; see conegate status)`);
+    const r = await this.paths.ping(p.nodeKey, timeoutMs);
+    const view = this.status().peers.find((x) => x.nodeKey === p.nodeKey);
+    let pong: PeerPing['pong'] = null;
+    if (r) {
+      const v = r.via;
+      const relayNode = v.kind === 'udp-relay' ? peers.find((x) => x.udpRelay === `${v.relay.address}:${v.relay.port}`)?.name ?? null : null;
+      pong = v.kind === 'direct' ? { kind: 'direct', endpoint: `${v.endpoint.address}:${v.endpoint.port}`, rttMs: r.rttMs }
+        : v.kind === 'udp-relay' ? { kind: 'udp-relay', endpoint: `${v.relay.address}:${v.relay.port}`, node: relayNode, rttMs: r.rttMs }
+        : { kind: 'tcp-relay', region: v.region, rttMs: r.rttMs };
+    }
+    return { peer: p.name, nodeKey: p.nodeKey, address: p.addresses[0]?.split('/')[0] ?? null, pong, path: view?.path ?? null, relay: view?.relay ?? null };
   }
 
   get demuxCounts(): NodePaths['router']['counters']['demux'] {
