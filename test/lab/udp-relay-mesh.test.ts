@@ -187,6 +187,9 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     const stream = iperf('a.h1', 'b.h1', meshV4(sb), seconds);
     await new Promise((r) => setTimeout(r, 4000));
     const s3 = agents.get('s3')!;
+    // Pings every 200 ms across the kill (bounded: 75 of them): the lost ones measure the gap.
+    const gap = lab.exec('a.h1', ['ping', '-c', '75', '-i', '0.2', '-W', '1', meshV4(sb)], { timeoutMs: 40_000 });
+    await new Promise((r) => setTimeout(r, 1000));
     const tKill = Date.now();
     process.kill(s3.pid!, 'SIGKILL');
     await s3.done;
@@ -196,6 +199,9 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     }, 30_000);
     const fallbackMs = Date.now() - tKill;
     const run = await stream;
+    const g = await gap;
+    const counts = /(\d+) packets transmitted, (\d+) received/.exec(g.stdout);
+    const lostPings = counts ? Number(counts[1]) - Number(counts[2]) : -1;
     assert.equal(run.code, 0, `the stream survived the relay's death: ${run.error ?? ''}`);
     assert.ok(run.bytes > 0);
     assert.equal(back.path!.relayChoice?.code, 'udp-relay-failed');
@@ -207,6 +213,6 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     assert.equal(pingA.code, 0, pingA.stderr);
     assert.match(pingA.stdout, /^pong from b-h1 \(.*\) via TCP relay region r1 in \d+ ms$/m);
     assert.match(pingA.stdout, /udp-relay-failed/);
-    process.stderr.write(`relay node killed: a on the TCP relay alone after ${fallbackMs} ms (a copy goes through it from ~3 s); stream ${run.bytes} bytes, ${run.mbps.toFixed(1)} Mbit/s, ${run.retransmits} retransmits\n`);
+    process.stderr.write(`relay node killed: ${lostPings} of 75 pings (every 200 ms) lost, a gap of about ${lostPings * 200} ms; a on the TCP relay alone after ${fallbackMs} ms; stream ${run.bytes} bytes, ${run.mbps.toFixed(1)} Mbit/s, ${run.retransmits} retransmits\n`);
   });
 });
