@@ -87,7 +87,7 @@ export class UdpRelayEngine implements PathEngine {
       const key = this.byDisco.get(from);
       return key !== undefined && m.nodeKey === key ? [{ t: 'disco', peer: key, via, message: { type: 'pong', txId: m.txId, src: { address: '0.0.0.0', port: 0 } } }] : [];
     }
-    if (via.kind !== 'udp-relay' || (m.type !== 'ping' && m.type !== 'pong')) return [...this.inner.onDisco(from, m, via, nowMs), ...this.serviceAll(nowMs)];
+    if (via.kind !== 'udp-relay' || (m.type !== 'ping' && m.type !== 'pong')) return [...this.inner.onDisco(from, m, via, nowMs), ...this.servicePeer(this.byDisco.get(from), nowMs)];
     const key = this.byDisco.get(from);
     const u = key === undefined ? undefined : this.udp.get(key);
     if (!u) return [];
@@ -134,7 +134,7 @@ export class UdpRelayEngine implements PathEngine {
   }
 
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
-    return [...this.inner.onSendError(peer, via, nowMs), ...this.serviceAll(nowMs)];
+    return [...this.inner.onSendError(peer, via, nowMs), ...this.servicePeer(peer, nowMs)];
   }
 
   onLinkChange(nowMs: number): PathAction[] {
@@ -191,6 +191,11 @@ export class UdpRelayEngine implements PathEngine {
     return { ...st, path: u.via, rttMs: rttOf(u), sinceMs: u.confirmedSinceMs, events, relayChoice: choice, ...udpRelay, ...(reason ? { reason } : {}) };
   }
 
+  private servicePeer(peer: NodeKeyHex | undefined, nowMs: number): PathAction[] {
+    const u = peer === undefined ? undefined : this.udp.get(peer);
+    return u ? this.service(u, nowMs) : [];
+  }
+
   private serviceAll(nowMs: number): PathAction[] {
     const out: PathAction[] = [];
     for (const u of this.udp.values()) out.push(...this.service(u, nowMs));
@@ -205,14 +210,21 @@ export class UdpRelayEngine implements PathEngine {
 
   /** The UDP relay's timed work for one peer: want / let go, heartbeats, lost pings. */
   private serviceOnce(u: UdpRelayPeer, nowMs: number): PathAction[] {
+    // Cheap exits first: this runs for every peer on every tick (the discovery engine's status is not free).
     if (u.lastTrafficMs === undefined) return [];
+    const active = isActive(u, nowMs);
+    if (u.wantedAtMs === undefined && (!active || !u.relay)) {
+      u.relayedSinceMs = undefined;
+      return [];
+    }
     const out: PathAction[] = [];
-    const st = this.inner.status(u.peer, nowMs);
     const route = this.inner.route(u.peer, nowMs);
     const directTrusted = route.length === 1 && route[0]!.kind === 'direct';
-    if (directTrusted || !isActive(u, nowMs)) u.relayedSinceMs = undefined;
+    if (directTrusted || !active) u.relayedSinceMs = undefined;
     else u.relayedSinceMs ??= nowMs;
-    const want = shouldWant(u, { directTrusted, reason: st?.reason?.code, udpBlocked: this.udpBlocked, nowMs });
+    // The reason matters only for the decision to ask; once asked it is not read again.
+    const reason = u.wantedAtMs === undefined && !directTrusted ? this.inner.status(u.peer, nowMs)?.reason?.code : undefined;
+    const want = shouldWant(u, { directTrusted, reason, udpBlocked: this.udpBlocked, nowMs });
     if (u.retryAtMs !== undefined && nowMs >= u.retryAtMs) u.retryAtMs = undefined;
     if (!want) {
       if (u.wantedAtMs !== undefined) out.push(...this.unwant(u, nowMs, directTrusted ? 'a direct path won' : isActive(u, nowMs) ? 'not needed' : 'no traffic for 45 s'));
@@ -220,7 +232,7 @@ export class UdpRelayEngine implements PathEngine {
     }
     if (u.wantedAtMs === undefined) {
       u.wantedAtMs = nowMs;
-      this.event(u, nowMs, `asking node ${u.relay!.nodeKey.slice(0, 8)} for a UDP relay path (${st?.reason?.code ?? 'no direct path yet'})`);
+      this.event(u, nowMs, `asking node ${u.relay!.nodeKey.slice(0, 8)} for a UDP relay path (${reason ?? 'no direct path yet'})`);
       return [{ t: 'udp-relay', peer: u.peer, relay: u.relay }];
     }
     if (!u.via) return out;
