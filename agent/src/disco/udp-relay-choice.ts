@@ -19,6 +19,8 @@ export const UDP_RELAY_TIMING = {
   /** Pings through the relay while the peer is active: often enough that a dead relay is noticed (suspect
    * after SUSPECT_MIN_MS unanswered) within about 3 s, which is the fallback time to the TCP relay. */
   heartbeatMs: 2_000,
+  /** A ping through the relay from the peer before we have a pong: pinged back at most this often. */
+  pingBackMs: 250,
   /** Heartbeats lost in a row before the UDP relay path is dropped and asked for again after `retryMs`. */
   lostToDrop: 3,
   retryMs: 30_000,
@@ -39,6 +41,7 @@ export interface UdpRelayPeer {
   relayedSinceMs?: number;
   lastTrafficMs?: number;
   lastPingMs?: number;
+  lastPingBackMs?: number;
   lastPongMs?: number;
   confirmedSinceMs?: number;
   /** Send time of the oldest unanswered ping through the relay. */

@@ -35,8 +35,14 @@ test('both hard, a third node relays UDP: both sides move from the TCP relay to 
   const { sim, a, b, r } = hardPairWithRelay();
   assert.equal(routeOf(a, b, sim.now), 'tcp-relay', 'every peer starts on the TCP relay');
   sim.traffic(a, b, sim.now + 120_000, 100, 100);
+  const asked = sim.runUntilTrue(() => udpActions(a).length > 0 && udpActions(b).length > 0, 10_000);
+  assert.ok(asked !== undefined, 'both ask for the UDP relay once discovery says both-hard');
   const t = sim.runUntilTrue(() => routeOf(a, b, sim.now) === 'udp-relay' && routeOf(b, a, sim.now) === 'udp-relay', 10_000);
   assert.ok(t !== undefined, `on the UDP relay (a: ${routeOf(a, b, sim.now)}, b: ${routeOf(b, a, sim.now)})`);
+  // Bound one relay RTT (30 ms) after asking; the side that bound first has its ping dropped (the relay
+  // forwards once both are bound): the other side's ping is answered and pinged back at once, so both
+  // are confirmed within a few relayed round trips (60 ms each), not a 2 s heartbeat later.
+  assert.ok(t - asked <= 300, `both on the UDP relay ${t - asked} ms after asking`);
   for (const [x, y] of [[a, b], [b, a]] as const) {
     const st = x.engine.status(y.nodeKey, sim.now)!;
     assert.equal(st.path?.kind, 'udp-relay');

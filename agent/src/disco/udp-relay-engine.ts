@@ -93,7 +93,15 @@ export class UdpRelayEngine implements PathEngine {
     if (!u) return [];
     if (m.type === 'ping') {
       if (m.nodeKey !== u.peer) return [];
-      return [{ t: 'disco', peer: u.peer, via, message: { type: 'pong', txId: m.txId, src: via.relay } }];
+      const out: PathAction[] = [{ t: 'disco', peer: u.peer, via, message: { type: 'pong', txId: m.txId, src: via.relay } }];
+      // The peer's ping got through, so both sides are bound now: ping back at once instead of at the next
+      // heartbeat (our ping at bind time was dropped if we bound first). At most once per PING_BACK_MS.
+      if (u.via && u.via.vni === via.vni && usable(u, nowMs) === 'no' && nowMs - (u.lastPingBackMs ?? -Infinity) >= UDP_RELAY_TIMING.pingBackMs) {
+        u.lastPingBackMs = nowMs;
+        out.push(this.ping(u, nowMs));
+        this.plan(u, nowMs);
+      }
+      return out;
     }
     const sent = u.pending.get(hex(m.txId));
     if (sent === undefined || !u.via || u.via.vni !== via.vni) return [];
