@@ -20,6 +20,8 @@ interface TwinNode {
   n: number;
   endpoints: Endpoint[];
   homeRelay: string | null;
+  /** The UDP relay the node offers (from its endpoint report; absent = none). */
+  udpRelay?: string;
   advertised: string[];
   approved: string[];
   revoked: boolean;
@@ -100,7 +102,7 @@ export class CoordTwin {
   }
 
   private peer(n: TwinNode): Peer {
-    return { id: n.id, name: n.name, nodeKey: n.nodeKey, discoKey: n.discoKey, addresses: [`100.64.0.${n.n}/32`, `fd7a:115c:a1e0::${n.n.toString(16)}/128`], routes: n.approved, endpoints: n.endpoints, homeRelay: n.homeRelay, online: true, lastSeenMs: 0 };
+    return { id: n.id, name: n.name, nodeKey: n.nodeKey, discoKey: n.discoKey, addresses: [`100.64.0.${n.n}/32`, `fd7a:115c:a1e0::${n.n.toString(16)}/128`], routes: n.approved, endpoints: n.endpoints, homeRelay: n.homeRelay, ...(n.udpRelay ? { udpRelay: n.udpRelay } : {}), online: true, lastSeenMs: 0 };
   }
   private self(n: TwinNode): SelfNode {
     return { id: n.id, name: n.name, machineKey: n.machineKey, nodeKey: n.nodeKey, discoKey: n.discoKey, addresses: this.peer(n).addresses, advertisedRoutes: n.advertised, approvedRoutes: n.approved, tags: [] };
@@ -133,9 +135,12 @@ export class CoordTwin {
     if (node.revoked) return this.fail(res, 403, 'node-revoked', 'this node was revoked');
     if (url.pathname === '/v1/map' && req.method === 'GET') return this.map(node, url.searchParams.get('since'), res);
     if (url.pathname === '/v1/endpoints' && req.method === 'POST') {
-      const b = JSON.parse(body) as { endpoints: Endpoint[] };
+      const b = JSON.parse(body) as { endpoints: Endpoint[]; udpRelay?: string };
       node.endpoints = b.endpoints;
-      this.emit({ patch: [{ id: node.id, endpoints: node.endpoints }] });
+      // As the real coordinator: a report without udpRelay withdraws it.
+      if (b.udpRelay === undefined) delete node.udpRelay;
+      else node.udpRelay = b.udpRelay;
+      this.emit({ patch: [{ id: node.id, endpoints: node.endpoints, ...(node.udpRelay ? { udpRelay: node.udpRelay } : {}) }] });
       return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     }
     if (url.pathname === '/v1/routes' && req.method === 'POST') {

@@ -2,15 +2,17 @@
  * A whole mesh in one process for the discovery engine's tests: DiscoEngines with real sealed discovery
  * messages (DiscoSealer), an in-memory internet with modelled NATs (test/lab/model.ts NatBox: EIM / per-
  * address / per-endpoint mapping and filtering, chains for CGNAT), IPv6 without NAT, UDP-blocked sites, a
- * relay twin, and a discrete-event clock. The sim plays the path loop's part: it seals and sends what the
+ * relay twin, a UDP relay twin (nodes with `udpRelay`, engines wrapped by UdpRelayEngine when the sim is
+ * made with `{ udpRelays: true }`), and a discrete-event clock. The sim plays the path loop's part: it seals and sends what the
  * engines ask, opens what arrives and feeds it back, and runs STUN against two servers.
  * Everything is deterministic: seeded randomness, fixed latencies plus seeded jitter.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { DiscoEngine } from '../../agent/src/disco/engine.ts';
 import { DiscoSealer } from '../../agent/src/disco/sealer.ts';
+import { UdpRelayEngine } from '../../agent/src/disco/udp-relay-engine.ts';
 import { isDisco } from '../../agent/src/mesh/demux.ts';
-import type { NodeKeyHex, PathAction, PathPeer, SocketId, Via } from '../../agent/src/paths/types.ts';
+import type { NodeKeyHex, PathAction, PathEngine, PathPeer, SocketId, UdpRelayTarget, Via } from '../../agent/src/paths/types.ts';
 import type { Endpoint } from '../../agent/src/wg/ports.ts';
 import { NatBox } from '../lab/model.ts';
 import type { FilteringType, MappingType } from '../lab/spec.ts';
@@ -25,7 +27,11 @@ export interface SimNodeSpec {
   v6?: string;
   udpBlocked?: boolean;
   region?: string;
+  /** This node offers a UDP relay on its public IPv4, port UDP_RELAY_PORT. */
+  udpRelay?: boolean;
 }
+
+export const UDP_RELAY_PORT = 41642;
 
 export const MESH_PORT = 41641;
 const STUN_SERVERS: Endpoint[] = [{ address: '192.0.2.1', port: 3478 }, { address: '192.0.2.2', port: 3478 }];
@@ -45,7 +51,7 @@ export function seededBytes(seed: number): (n: number) => Uint8Array {
 }
 
 export class SimNode {
-  readonly engine: DiscoEngine;
+  readonly engine: PathEngine;
   readonly sealer: DiscoSealer;
   readonly nodeKey: NodeKeyHex;
   readonly boxes: NatBox[];
@@ -53,7 +59,11 @@ export class SimNode {
   readonly sockets = new Map<SocketId, number>([[0, MESH_PORT]]);
   private nextSocket = 1;
   v6Broken = false;
-  stats = { opened: 0, closed: 0, pingsSent: 0, discoIn: 0, dropped: 0, sendErrors: 0, openRequests: 0 };
+  /** The UDP relay twin: the relay this node wants per peer, and the bound path (what the client reports). */
+  readonly udpWants = new Map<NodeKeyHex, { relay: UdpRelayTarget; via?: Extract<Via, { kind: 'udp-relay' }> }>();
+  /** This node's UDP relay is down (killed): it neither binds nor forwards. */
+  udpRelayDown = false;
+  stats = { opened: 0, closed: 0, pingsSent: 0, discoIn: 0, dropped: 0, sendErrors: 0, openRequests: 0, udpRelayed: 0 };
   actions: PathAction[] = [];
   endpoints: Endpoint[] = [];
 
@@ -62,7 +72,8 @@ export class SimNode {
     const dsk = rnd(32);
     this.nodeKey = Buffer.from(rnd(32)).toString('hex');
     this.sealer = new DiscoSealer(dsk, x25519.getPublicKey(dsk), { randomBytes: rnd, wallMs: () => WALL_BASE_MS + sim.now });
-    this.engine = new DiscoEngine({ nodeKey: this.nodeKey }, { randomBytes: rnd });
+    const disco = new DiscoEngine({ nodeKey: this.nodeKey }, { randomBytes: rnd });
+    this.engine = sim.options.udpRelays ? new UdpRelayEngine(disco, { nodeKey: this.nodeKey }, { randomBytes: rnd }) : disco;
     this.boxes = (spec.nats ?? []).map((n) => new NatBox({ mapping: n.mapping, filtering: n.filtering }, n.publicAddr));
   }
 
@@ -85,6 +96,7 @@ export class SimNode {
       if (a.t === 're-stun') this.sim.at(20, () => this.stun());
       else if (a.t === 'open-sockets') this.openSockets(a.peer, a.count);
       else if (a.t === 'close-sockets') this.closeSockets(a.ids);
+      else if (a.t === 'udp-relay') this.udpRelayWant(a.peer, a.relay);
       else this.sendDisco(a.peer, a.via, a.message);
     }
   }
@@ -137,11 +149,40 @@ export class SimNode {
     for (const id of ids) if (id !== 0 && this.sockets.delete(id)) this.stats.closed++;
   }
 
+  /** The UDP relay client's part: bind one round trip to the relay later (the relay gives a pair one VNI). */
+  private udpRelayWant(peer: NodeKeyHex, relay: UdpRelayTarget | undefined): void {
+    if (!relay) {
+      this.udpWants.delete(peer);
+      return;
+    }
+    const want: { relay: UdpRelayTarget; via?: Extract<Via, { kind: 'udp-relay' }> } = { relay };
+    this.udpWants.set(peer, want);
+    const node = this.sim.nodes.find((n) => n.nodeKey === relay.nodeKey);
+    const rtt = 2 * this.sim.udpRelayOneWayMs;
+    this.sim.at(rtt, () => {
+      if (this.udpWants.get(peer) !== want || !node || node.udpRelayDown || this.spec.udpBlocked) return;
+      const pair = [this.nodeKey, peer].sort().join('');
+      want.via = { kind: 'udp-relay', relay: relay.endpoint, vni: parseInt(pair.slice(0, 6), 16), socket: 0 };
+      this.perform(this.engine.onUdpRelay!(peer, want.via, this.sim.now));
+    });
+  }
+
   private sendDisco(peer: NodeKeyHex, via: Via, message: Parameters<DiscoSealer['seal']>[1]): void {
     const dst = this.sim.node(peer);
     if (!dst) return;
     const packet = this.sealer.seal(dst.sealer.publicKeyHex, message);
     if (message.type === 'ping') this.stats.pingsSent++;
+    if (via.kind === 'udp-relay') {
+      // Forwarded only while the relay runs and both sides are bound to the same endpoint.
+      const relay = this.sim.nodes.find((n) => n.nodeKey === this.udpWants.get(peer)?.relay.nodeKey);
+      const back = dst.udpWants.get(this.nodeKey)?.via;
+      if (!relay || !back || back.vni !== via.vni) return;
+      this.stats.udpRelayed++;
+      this.sim.at(2 * this.sim.udpRelayOneWayMs, () => {
+        if (!relay.udpRelayDown && dst.udpWants.get(this.nodeKey)?.via === back) dst.receive(packet, back);
+      });
+      return;
+    }
     if (via.kind === 'tcp-relay') {
       this.sim.at(this.sim.relayOneWayMs, () => dst.receive(packet, { kind: 'tcp-relay', region: via.region }));
       return;
@@ -169,7 +210,7 @@ export class SimNode {
 
   /** What the coordinator would tell peers about this node. */
   asPeer(): PathPeer {
-    return { nodeKey: this.nodeKey, discoKey: this.sealer.publicKeyHex, endpoints: [...this.endpoints], homeRelay: this.region };
+    return { nodeKey: this.nodeKey, discoKey: this.sealer.publicKeyHex, endpoints: [...this.endpoints], homeRelay: this.region, ...(this.spec.udpRelay ? { udpRelay: `${this.publicV4()}:${UDP_RELAY_PORT}` } : {}) };
   }
 }
 
@@ -183,6 +224,8 @@ export class MeshSim {
   now = 0;
   readonly nodes: SimNode[] = [];
   relayOneWayMs = 30;
+  /** One-way latency to or from a UDP relay node (a relayed datagram takes two). */
+  udpRelayOneWayMs = 15;
   /** One-way latency of a direct datagram; tests override it (jitter, per-family). */
   latency: (from: SimNode, to: SimNode, v6: boolean) => number = () => 10;
   /** Direct UDP between these two nodes is dropped (both directions) while this says so. */
@@ -191,7 +234,7 @@ export class MeshSim {
   private seq = 0;
 
   /** `seed` varies every node's keys, transaction ids and birthday ports (repeatable runs per seed). */
-  constructor(private readonly seed = 0) {}
+  constructor(private readonly seed = 0, readonly options: { udpRelays?: boolean } = {}) {}
 
   add(spec: SimNodeSpec): SimNode {
     const n = new SimNode(spec, this, 1000 + this.seed * 104_729 + this.nodes.length * 7919);

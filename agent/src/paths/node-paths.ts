@@ -1,13 +1,18 @@
 /**
  * The packet paths of one mesh node, assembled: the socket set on the node's mesh socket, the path
- * engine, the relay link, the discovery sealer, the router (the device's Bind) and the mesh STUN
- * client's schedule. The mesh node feeds it the network map and its own endpoints; it answers with each
+ * engine (discovery wrapped by the UDP relay step), the relay link, the UDP relay client (on the mesh
+ * socket: the relay sees our tunnel's own source), the discovery sealer, the router (the device's Bind)
+ * and the mesh STUN client's schedule. The mesh node feeds it the network map and its own endpoints; it answers with each
  * peer's virtual endpoint (for the device) and each peer's path for `status`.
  */
 import type { Clock, CancelTimer } from '../clock/clock.ts';
 import type { Endpoint as MapEndpoint } from '../coord/protocol.ts';
 import { DiscoEngine } from '../disco/engine.ts';
 import { DiscoSealer } from '../disco/sealer.ts';
+import { UdpRelayEngine } from '../disco/udp-relay-engine.ts';
+import { createUdpRelayClient, type UdpRelayClientCounters } from '../relay/udp/client.ts';
+import type { UdpRelayClientApi } from '../relay/udp/types.ts';
+import { keyFromHex } from '../wg/keys.ts';
 import type { Logger } from '../log/logger.ts';
 import { parseHostPort, parseIp } from '../net/ip.ts';
 import type { MapState } from '../node/map-state.ts';
@@ -19,6 +24,7 @@ import { PathRouter } from './router.ts';
 import { DgramSocketSet, type SocketSetEdge } from './sockets.ts';
 import { MESH_SOCKET, type NodeKeyHex, type PathEngine, type PathPeer, type RelayLink } from './types.ts';
 import { peerPathView, type PeerPathView } from './view.ts';
+import type { PeerPathPackets } from './router.ts';
 
 /** A STUN round with no answer is repeated this soon (the facts sheet: HTTPS probes after 3 s). */
 const STUN_RETRY_MS = 3000;
@@ -57,19 +63,25 @@ export class NodePaths {
   readonly engine: PathEngine;
   readonly router: PathRouter;
   readonly relay: RelayLink | undefined;
+  readonly udpRelay: UdpRelayClientApi & { counters(): UdpRelayClientCounters };
   private relayMapText = '';
   private self: MapEndpoint[] = [];
   private cancelStun: CancelTimer | undefined;
 
   constructor(private readonly deps: NodePathsDeps) {
     this.sockets = new DgramSocketSet(deps.bind);
-    this.engine = deps.engine ?? new DiscoEngine({ nodeKey: deps.nodeKey }, { randomBytes: deps.randomBytes });
+    this.engine = deps.engine ?? new UdpRelayEngine(new DiscoEngine({ nodeKey: deps.nodeKey }, { randomBytes: deps.randomBytes }), { nodeKey: deps.nodeKey }, { randomBytes: deps.randomBytes });
     this.relay = deps.relay;
+    this.udpRelay = createUdpRelayClient({
+      discoPrivate: deps.disco.privateKey, discoPublic: deps.disco.publicKey, nodeKey: keyFromHex(deps.nodeKey),
+      clock: deps.clock, sockets: this.sockets, randomBytes: deps.randomBytes,
+    });
     const sealer = new DiscoSealer(deps.disco.privateKey, deps.disco.publicKey, { randomBytes: deps.randomBytes, wallMs: deps.wallMs });
     this.router = new PathRouter({
       engine: this.engine,
       sockets: this.sockets,
       relay: deps.relay,
+      udpRelay: this.udpRelay,
       disco: sealerBox(sealer),
       clock: deps.clock,
       log: deps.log,
@@ -97,7 +109,7 @@ export class NodePaths {
       this.relayMapText = relayText;
       this.relay.setRelayMap(state.relays);
     }
-    const peers: PathPeer[] = [...state.peers.values()].map((p) => ({ nodeKey: p.nodeKey, discoKey: p.discoKey, endpoints: toPathEndpoints(p.endpoints), homeRelay: p.homeRelay }));
+    const peers: PathPeer[] = [...state.peers.values()].map((p) => ({ nodeKey: p.nodeKey, discoKey: p.discoKey, endpoints: toPathEndpoints(p.endpoints), homeRelay: p.homeRelay, ...(p.udpRelay ? { udpRelay: p.udpRelay } : {}) }));
     return this.router.setPeers(peers);
   }
 
@@ -134,7 +146,17 @@ export class NodePaths {
   peerPath(nodeKey: NodeKeyHex): PeerPathView | undefined {
     const now = this.deps.clock.nowMs();
     const st = this.engine.status(nodeKey, now);
-    return st ? peerPathView(st, now, this.deps.wallMs()) : undefined;
+    return st ? peerPathView(st, now, this.deps.wallMs(), this.router.peerPackets(nodeKey)) : undefined;
+  }
+
+  /** `conegate ping`: a discovery ping on the peer's current path(s); the first pong says which path and how fast. */
+  ping(nodeKey: NodeKeyHex, timeoutMs: number): ReturnType<PathRouter['probe']> {
+    return this.router.probe(nodeKey, this.deps.randomBytes(12), this.deps.nodeKey, timeoutMs);
+  }
+
+  /** WireGuard packets sent to the peer per path kind. */
+  peerPackets(nodeKey: NodeKeyHex): PeerPathPackets | undefined {
+    return this.router.peerPackets(nodeKey);
   }
 
   relayStatus(): ReturnType<RelayLink['status']> | undefined {
@@ -144,6 +166,7 @@ export class NodePaths {
   async close(): Promise<void> {
     this.cancelStun?.();
     this.router.close();
+    this.udpRelay.close();
     await this.relay?.close();
     await this.sockets.close();
   }

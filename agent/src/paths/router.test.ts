@@ -17,6 +17,9 @@ import { DiscoSealer } from '../disco/sealer.ts';
 import { MemoryRelayFabric } from '../relay/memory.ts';
 import { sealerBox } from './disco-box.ts';
 import { MESH_SOCKET, type NodeKeyHex, type PathAction, type PathPeer, type Via } from './types.ts';
+import { createUdpRelayClient } from '../relay/udp/client.ts';
+import { DEFAULT_LIMITS, UdpRelayCore } from '../relay/udp/server-core.ts';
+import type { UdpRelayVia } from '../relay/udp/types.ts';
 
 /** The map engine with a route the test can override, and a record of every call the router made. */
 class ScriptedEngine extends MapEngine {
@@ -30,6 +33,11 @@ class ScriptedEngine extends MapEngine {
   opened: { peer: string; ids: number[] }[] = [];
   wakeAt: number | undefined;
   next: PathAction[] = [];
+  udpChanges: { peer: string; via: UdpRelayVia | undefined }[] = [];
+  onUdpRelay(peer: NodeKeyHex, via: UdpRelayVia | undefined): PathAction[] {
+    this.udpChanges.push({ peer, via });
+    return [];
+  }
   override peerForSource(from: Endpoint, socket: number): NodeKeyHex | undefined {
     this.sourceCalls++;
     return super.peerForSource(from, socket);
@@ -80,7 +88,10 @@ interface Site {
   dev: WgDevice;
   tun: MemoryTun;
   pub: Uint8Array;
+  udp: ReturnType<typeof createUdpRelayClient>;
 }
+
+const UDP_RELAY_AT: Endpoint = { address: '192.0.2.9', port: 41642 };
 
 function twoSites(opts: { mapEndpoints?: boolean } = {}) {
   const clock = new FakeClock(1_000_000);
@@ -99,11 +110,12 @@ function twoSites(opts: { mapEndpoints?: boolean } = {}) {
     const at = { address: `192.0.2.${last}`, port: 41641 };
     const sockets = new MemorySocketSet(net, at);
     const engine = new ScriptedEngine();
-    const router = new PathRouter({ engine, sockets, relay, disco: sealerBox(sealer), clock, log: silentLogger() });
+    const udp = createUdpRelayClient({ discoPrivate: discoPriv, discoPublic: publicKey(discoPriv), nodeKey: pub, clock, sockets, randomBytes: seededRandom(`router:${name}:udp`) });
+    const router = new PathRouter({ engine, sockets, relay, udpRelay: udp, disco: sealerBox(sealer), clock, log: silentLogger() });
     const tun = new MemoryTun(`wg${name}`);
     const dev = new WgDevice({ privateKey: priv }, { clock, bind: router, tun, randomBytes: seededRandom(`router:${name}:dev`), wallClockMs: () => clock.nowMs(), jitterMs: () => 0 });
     dev.start();
-    return { key, disco, at, tunAddress: `10.9.0.${last}`, sockets, engine, router, dev, tun, pub };
+    return { key, disco, at, tunAddress: `10.9.0.${last}`, sockets, engine, router, dev, tun, pub, udp };
   };
   const a = mk('a', 1);
   const b = mk('b', 2);
@@ -125,6 +137,23 @@ function twoSites(opts: { mapEndpoints?: boolean } = {}) {
     return b.tun.written.length - before;
   };
   return { clock, net, hub, a, b, settle, ping };
+}
+
+/** A UDP relay node's core on the same memory network (what a third node runs), admitting a and b. */
+function udpRelayNode(t: ReturnType<typeof twoSites>) {
+  const priv = generatePrivateKey(seededRandom('router:relay:disco'));
+  const members = new Map([[t.a.disco, t.a.key], [t.b.disco, t.b.key]]);
+  const sockets = new MemorySocketSet(t.net, UDP_RELAY_AT);
+  const core = new UdpRelayCore(
+    {
+      discoPrivate: priv, discoPublic: publicKey(priv), nodeForDisco: (d) => members.get(d), isMember: (n) => [...members.values()].includes(n),
+      publicEndpoint: () => UDP_RELAY_AT, randomBytes: seededRandom('router:relay'), send: (packet, to) => sockets.send(MESH_SOCKET, packet, to),
+    },
+    DEFAULT_LIMITS,
+    t.clock.nowMs(),
+  );
+  sockets.onReceive((packet, from) => core.onPacket(packet, from, t.clock.nowMs()));
+  return { core, node: { endpoint: UDP_RELAY_AT, nodeKey: keyToHex(new Uint8Array(32).fill(9)), discoKey: keyToHex(publicKey(priv)) } };
 }
 
 test('direct: the device sends to a virtual endpoint, the packet goes from the mesh socket, and comes back from the same virtual endpoint', async () => {
@@ -290,4 +319,51 @@ test('a candidate or source inside the prefixes routed into our own tunnel is ne
   assert.equal(a.router.counters.tunnelSource, 1);
   assert.equal(a.engine.discos.length, discosBefore);
   await settle();
+});
+
+test('UDP relay Via: from the TCP relay to a node\'s UDP relay mid-session (same session), data and discovery through it, bound paths reach the engine', async () => {
+  const t = twoSites();
+  const { a, b, net, hub, ping, settle } = t;
+  const relay = udpRelayNode(t);
+  // No direct path between a and b: only datagrams to or from the relay node pass.
+  net.tap = (_p, from, to) => (from.address === UDP_RELAY_AT.address || to.address === UDP_RELAY_AT.address ? 'pass' : 'drop');
+  a.engine.forced = b.engine.forced = [{ kind: 'tcp-relay', region: 'r1' }];
+  assert.equal(await ping(2), 2);
+  const initiations = a.dev.stats().initiationsSent + b.dev.stats().initiationsSent;
+  // The engine's udp-relay action goes to the client; the bound path comes back to the engine.
+  a.engine.next = [{ t: 'udp-relay', peer: b.key, relay: relay.node }];
+  b.engine.next = [{ t: 'udp-relay', peer: a.key, relay: relay.node }];
+  t.clock.advance(TRAFFIC_EVERY_MS); // the next packet tells the engine of traffic, which returns the actions
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 40));
+  await settle();
+  const av = a.udp.via(b.key);
+  const bv = b.udp.via(a.key);
+  assert.ok(av && bv && av.vni === bv.vni, 'both bound to one endpoint on the relay');
+  assert.deepEqual(a.engine.udpChanges.map((c) => c.via?.vni), [av.vni]);
+  assert.deepEqual(b.engine.udpChanges.map((c) => c.via?.vni), [bv.vni]);
+  a.engine.forced = [av];
+  b.engine.forced = [bv];
+  a.router.linkChanged();
+  b.router.linkChanged();
+  const tcpBefore = hub.counters.delivered;
+  const forwardedBefore = relay.core.stats().forwarded;
+  assert.equal(await ping(3), 3);
+  assert.equal(hub.counters.delivered, tcpBefore, 'nothing through the TCP relay once on the UDP relay');
+  assert.ok(relay.core.stats().forwarded - forwardedBefore >= 3, 'the UDP relay forwarded the data');
+  assert.equal(a.dev.stats().initiationsSent + b.dev.stats().initiationsSent, initiations, 'same WireGuard session');
+  assert.equal(b.dev.peers()[0]!.endpoint!.address, `peer.${a.key}`, 'relayed WireGuard reaches the device from the virtual endpoint');
+  assert.ok(a.router.peerPackets(b.key)!.udpRelay >= 3 && a.router.peerPackets(b.key)!.tcpRelay >= 2);
+  // Discovery through the UDP relay reaches the peer's engine with the udp-relay Via.
+  a.engine.next = [{ t: 'disco', peer: b.key, via: av, message: { type: 'ping', txId: new Uint8Array(12).fill(3), nodeKey: a.key } }];
+  t.clock.advance(TRAFFIC_EVERY_MS);
+  assert.equal(await ping(1), 1);
+  const d = b.engine.discos.find((x) => x.via.kind === 'udp-relay');
+  assert.ok(d && d.from === a.disco && d.message.type === 'ping');
+  // Dropped by the engine: the client lets the path go and the engine hears of it.
+  b.engine.next = [{ t: 'udp-relay', peer: a.key, relay: undefined }];
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 40));
+  await settle();
+  assert.equal(b.udp.via(a.key), undefined);
+  assert.equal(b.engine.udpChanges.at(-1)?.via, undefined);
 });

@@ -1,12 +1,15 @@
 /**
  * The path router: the WireGuard device's Bind in a mesh node (docs/mesh-paths.md).
  * - Send: a virtual endpoint (virtual.ts) names a peer; the engine's `route` says where the packet
- *   goes (direct from one of our sockets, or a TCP relay region; two Vias = send on both). A real
+ *   goes (direct from one of our sockets, a UDP relay through a node, or a TCP relay region; two Vias =
+ *   send on both). A real
  *   address is sent as it is from the mesh socket (plain WireGuard roaming).
  * - Receive: every socket's datagrams and every relay packet go through the demux. WireGuard from a
  *   socket is handed to the device from the peer's virtual endpoint when the engine knows the source
  *   (`peerForSource`), else from the real address; WireGuard from a relay from the sender's virtual
- *   endpoint. Discovery is opened and given to the engine; STUN goes to the node's STUN client.
+ *   endpoint. Discovery is opened and given to the engine; STUN goes to the node's STUN client. UDP relay
+ *   packets (first byte 0xCB, never a WireGuard or discovery first byte) go to the UDP relay client, whose
+ *   WireGuard payloads reach the device from the sender's virtual endpoint too.
  * - The engine's actions are performed here (seal and send discovery, extra sockets) through the loop,
  *   which owns the engine's one timer.
  * Hot path: a Map lookup by the endpoint's address string (the device keeps one endpoint object per
@@ -25,7 +28,9 @@ import type { Bind, Endpoint, UdpHandler } from '../wg/ports.ts';
 import { BirthdayOpener } from './birthday-open.ts';
 import type { DiscoBox } from './disco-box.ts';
 import { PathLoop } from './loop.ts';
+import { PeerProbes, type ProbeResult } from './probe.ts';
 import type { SocketSetEdge } from './sockets.ts';
+import type { UdpRelayClientApi } from '../relay/udp/types.ts';
 import { MESH_SOCKET, type DiscoKeyHex, type NodeKeyHex, type PathAction, type PathEngine, type PathPeer, type RelayLink, type SocketId, type Via } from './types.ts';
 import { virtualEndpoint } from './virtual.ts';
 
@@ -39,6 +44,8 @@ export interface RouterDeps {
   engine: PathEngine;
   sockets: SocketSetEdge;
   relay?: RelayLink | undefined;
+  /** The UDP relay client (relay paths through nodes); absent: such routes are dropped and counted. */
+  udpRelay?: UdpRelayClientApi | undefined;
   disco: DiscoBox;
   clock: Clock;
   log: Logger;
@@ -57,6 +64,14 @@ interface RoutedPeer {
   vias: Via[];
   viasRun: number;
   viasAtMs: number;
+  /** WireGuard packets sent per path kind (status shows them: which path carried the tunnel). */
+  sent: PeerPathPackets;
+}
+
+export interface PeerPathPackets {
+  direct: number;
+  udpRelay: number;
+  tcpRelay: number;
 }
 
 export interface RouterCounters {
@@ -69,15 +84,17 @@ export interface RouterCounters {
   relayUnknownSource: number;
   /** Discovery packets that did not open (bad box, unknown sender, replay). */
   discoRejected: number;
-  /** Packets routed to a UDP relay (not carried by this node yet; dropped). */
+  /** Packets routed to a UDP relay while no UDP relay client runs (dropped). */
   udpRelayDropped: number;
+  /** Datagrams the UDP relay client took (control and relayed data). */
+  udpRelayIn: number;
   sendErrors: number;
   /** Discovery or WireGuard from an address routed into our own tunnel (a path over the mesh itself): dropped. */
   tunnelSource: number;
 }
 
 export class PathRouter implements Bind {
-  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, sendErrors: 0, tunnelSource: 0 };
+  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, udpRelayIn: 0, sendErrors: 0, tunnelSource: 0 };
   readonly loop: PathLoop;
   readonly opener: BirthdayOpener;
   private readonly byKey = new Map<NodeKeyHex, RoutedPeer>();
@@ -92,6 +109,7 @@ export class PathRouter implements Bind {
   private closed = false;
   private tunnel: Cidr[] = [];
   private readonly tunnelMemo = new Map<string, boolean>();
+  private readonly probes = new PeerProbes();
 
   constructor(private readonly deps: RouterDeps) {
     this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log);
@@ -99,6 +117,27 @@ export class PathRouter implements Bind {
     deps.sockets.onReceive((packet, from, socket) => this.fromSocket(packet, from, socket));
     deps.sockets.onSendError((socket, to) => this.sendError(socket, to));
     deps.relay?.onReceive((src, packet, region) => this.fromRelay(src, packet, region));
+    deps.udpRelay?.onPacket((peer, payload, protocol, via) => this.fromUdpRelay(peer, payload, protocol, via));
+    deps.udpRelay?.onChange((peer, via) => {
+      if (!this.closed && deps.engine.onUdpRelay) this.loop.run(deps.engine.onUdpRelay(peer, via, deps.clock.nowMs()));
+    });
+  }
+
+  /** `conegate ping`: a discovery ping on every path the peer's packets take now; the first pong wins. */
+  probe(peer: NodeKeyHex, txId: Uint8Array, nodeKey: NodeKeyHex, timeoutMs: number): Promise<ProbeResult | undefined> {
+    const p = this.byKey.get(peer);
+    const vias = p ? this.deps.engine.route(peer, this.deps.clock.nowMs()) : [];
+    if (!p || vias.length === 0 || this.closed) return Promise.resolve(undefined);
+    const { clock } = this.deps;
+    const done = this.probes.start(peer, Buffer.from(txId).toString('hex'), clock.nowMs(), timeoutMs, (ms, fn) => clock.setTimer(ms, fn));
+    for (const via of vias) this.sendVia(peer, this.deps.disco.seal(p.discoKey, { type: 'ping', txId, nodeKey }), via, 'disco');
+    return done;
+  }
+
+  /** WireGuard packets sent to `peer` per path kind, since the peer appeared. */
+  peerPackets(peer: NodeKeyHex): PeerPathPackets | undefined {
+    const p = this.byKey.get(peer);
+    return p ? { ...p.sent } : undefined;
   }
 
   get localPort(): number | undefined {
@@ -118,7 +157,7 @@ export class PathRouter implements Bind {
     for (const p of peers) {
       let r = this.byKey.get(p.nodeKey);
       if (!r) {
-        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0 };
+        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0, sent: { direct: 0, udpRelay: 0, tcpRelay: 0 } };
         this.byKey.set(p.nodeKey, r);
         this.byVirtual.set(r.virtual.address, r);
       } else if (r.discoKey !== p.discoKey) {
@@ -195,6 +234,10 @@ export class PathRouter implements Bind {
     }
     for (let i = 0; i < vias.length; i++) {
       const via = vias[i]!;
+      const n = Array.isArray(packets) ? packets.length : 1;
+      if (via.kind === 'direct') peer.sent.direct += n;
+      else if (via.kind === 'udp-relay') peer.sent.udpRelay += n;
+      else peer.sent.tcpRelay += n;
       if (Array.isArray(packets)) for (let j = 0; j < packets.length; j++) this.sendVia(peer.key, packets[j]!, via);
       else this.sendVia(peer.key, packets, via);
     }
@@ -202,6 +245,7 @@ export class PathRouter implements Bind {
 
   close(): void {
     this.closed = true;
+    this.probes.close();
     this.opener.close();
     this.loop.stop();
   }
@@ -211,16 +255,21 @@ export class PathRouter implements Bind {
     else this.deps.sockets.send(MESH_SOCKET, packets, to);
   }
 
-  private sendVia(peer: NodeKeyHex, packet: Uint8Array, via: Via): void {
+  private sendVia(peer: NodeKeyHex, packet: Uint8Array, via: Via, protocol: 'wireguard' | 'disco' = 'wireguard'): void {
     if (via.kind === 'direct') this.deps.sockets.send(via.socket, packet, via.endpoint);
     else if (via.kind === 'tcp-relay') {
       if (this.deps.relay) this.deps.relay.send(via.region, peer, packet);
       else this.counters.noRoute++;
-    } else this.counters.udpRelayDropped++;
+    } else if (this.deps.udpRelay) this.deps.udpRelay.send(via, packet, protocol);
+    else this.counters.udpRelayDropped++;
   }
 
   private fromSocket(packet: Uint8Array, from: Endpoint, socket: SocketId): void {
     const kind = classifyPacket(packet);
+    if (kind === 'unknown' && this.deps.udpRelay?.receive(packet, from, socket)) {
+      this.counters.udpRelayIn++;
+      return;
+    }
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.peerFrom(from, socket);
@@ -269,6 +318,16 @@ export class PathRouter implements Bind {
     } else if (kind === 'disco') this.disco(packet, { kind: 'tcp-relay', region });
   }
 
+  private fromUdpRelay(key: NodeKeyHex, payload: Uint8Array, protocol: 'wireguard' | 'disco', via: Via): void {
+    if (this.closed) return;
+    const kind = classifyPacket(payload);
+    if (protocol === 'wireguard' && kind === 'wg') {
+      const peer = this.byKey.get(key);
+      if (peer) this.deliver?.(payload, peer.virtual);
+      else this.counters.relayUnknownSource++;
+    } else if (protocol === 'disco' && kind === 'disco') this.disco(payload, via);
+  }
+
   private disco(packet: Uint8Array, via: Via): void {
     if (this.closed) return;
     const opened = this.deps.disco.open(packet, this.isKnownDisco);
@@ -277,6 +336,8 @@ export class PathRouter implements Bind {
       return;
     }
     let message = opened.message;
+    const from = message.type === 'pong' ? this.byDisco.get(opened.from) : undefined;
+    if (from && message.type === 'pong' && this.probes.onPong(from.key, Buffer.from(message.txId).toString('hex'), via, this.deps.clock.nowMs())) return;
     if (message.type === 'call-me-maybe') message = { ...message, endpoints: message.endpoints.filter((e) => !this.inTunnel(e.address)) };
     this.loop.run(this.deps.engine.onDisco(opened.from, message, via, this.deps.clock.nowMs()));
   }
@@ -294,8 +355,12 @@ export class PathRouter implements Bind {
     if (a.t === 'disco') {
       const peer = this.byKey.get(a.peer);
       if (!peer) return;
-      this.sendVia(a.peer, this.deps.disco.seal(peer.discoKey, a.message), a.via);
+      this.sendVia(a.peer, this.deps.disco.seal(peer.discoKey, a.message), a.via, 'disco');
     } else if (a.t === 're-stun') this.deps.onReStun?.();
+    else if (a.t === 'udp-relay') {
+      if (a.relay) this.deps.udpRelay?.want(a.peer, a.relay);
+      else this.deps.udpRelay?.drop(a.peer);
+    }
     else if (a.t === 'close-sockets') this.deps.sockets.closeExtra(a.ids);
     else if (this.deps.onOpenSockets) this.deps.onOpenSockets(a.peer, a.count);
     else this.opener.open(a.peer, a.count);

@@ -37,6 +37,16 @@ export type RelayReason =
   | 'no-answer' // candidates pinged, nothing came back (firewall, IPS, or the peer is offline)
   | 'peer-offline';
 
+/** Why a relayed peer is on the UDP relay or the TCP relay (`status` shows the code and the text). */
+export type RelayChoiceCode =
+  | 'udp-relay' // a node in the map relays UDP for the pair and pongs come back through it
+  | 'udp-relay-starting' // allocating / binding / waiting for the first pong through the UDP relay
+  | 'udp-relay-suspect' // pings through the UDP relay went unanswered: the TCP relay carries a copy
+  | 'udp-relay-failed' // the UDP relay refused or did not answer; retried later
+  | 'no-udp-relay' // no node in the map offers a UDP relay (other than the two peers)
+  | 'udp-blocked' // UDP does not leave this network: no UDP relay can help
+  | 'waiting-for-direct'; // discovery has not given up on a direct path yet
+
 /**
  * The node's connections to relay servers (TCP/443 and WebSocket, through an HTTP proxy when set).
  * Implemented by the relay client (agent/src/relay/client) and by an in-memory twin for unit tests.
@@ -83,6 +93,15 @@ export interface PathPeer {
   /** ip:port candidates the peer reported through the coordinator. */
   endpoints: Endpoint[];
   homeRelay: string | null;
+  /** "ip:port" of the UDP relay this peer offers to others (Peer.udpRelay; absent: none). */
+  udpRelay?: string;
+}
+
+/** A mesh node offering a UDP relay, as the engine asks the UDP relay client to use it. */
+export interface UdpRelayTarget {
+  endpoint: Endpoint;
+  nodeKey: NodeKeyHex;
+  discoKey: DiscoKeyHex;
 }
 
 /** What the engine asks the loop to do (plain data; the loop seals and sends). */
@@ -90,7 +109,9 @@ export type PathAction =
   | { t: 'disco'; peer: NodeKeyHex; via: Via; message: import('../disco/types.ts').DiscoMessage }
   | { t: 're-stun' }
   | { t: 'open-sockets'; peer: NodeKeyHex; count: number }
-  | { t: 'close-sockets'; ids: SocketId[] };
+  | { t: 'close-sockets'; ids: SocketId[] }
+  /** Keep a UDP relay path to `peer` through `relay` (allocate and bind), or stop using one (undefined). */
+  | { t: 'udp-relay'; peer: NodeKeyHex; relay: UdpRelayTarget | undefined };
 
 /**
  * The discovery engine (pure, injected clock): candidates, pings/pongs, call-me-maybe, the birthday
@@ -113,6 +134,9 @@ export interface PathEngine {
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[];
   /** Link or WAN change: forget best paths, re-STUN, re-probe. */
   onLinkChange(nowMs: number): PathAction[];
+  /** The UDP relay client bound a path to `peer` (via) or lost it (undefined). Optional: engines
+   * without UDP relay support ignore it. */
+  onUdpRelay?(peer: NodeKeyHex, via: Extract<Via, { kind: 'udp-relay' }> | undefined, nowMs: number): PathAction[];
   /** Timers: heartbeats, re-probes, trust expiry, birthday pacing. Call at `nextWakeMs()`. */
   tick(nowMs: number): PathAction[];
   nextWakeMs(): number | undefined;
@@ -133,6 +157,10 @@ export interface PeerPathStatus {
   candidates: { endpoint: string; source: 'map' | 'call-me-maybe' | 'peer-reflexive'; lastPongRttMs?: number; lastPingAgoMs?: number }[];
   reason?: { code: RelayReason; text: string };
   birthday?: { attempts: number; last?: { sockets: number; probes: number; winner?: string; ms: number; ok: boolean; atMs: number } };
+  /** The relay side of the choice, when not direct: why a UDP relay or the TCP relay carries the peer. */
+  relayChoice?: { code: RelayChoiceCode; text: string };
+  /** The UDP relay path to this peer, while one is wanted. */
+  udpRelay?: { node: NodeKeyHex; address: string; state: 'binding' | 'bound' | 'confirmed' | 'suspect' | 'failed'; rttMs?: number };
   /** Recent path changes, newest last (bounded). */
   events: { atMs: number; text: string }[];
 }

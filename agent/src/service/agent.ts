@@ -145,6 +145,11 @@ export class Agent {
         return { loggedOut: true };
       },
       'set-routes': (req: ControlRequest) => this.setRoutes(req),
+      'ping-peer': (req: ControlRequest) => {
+        if (!this.mesh) throw new ConegateError('CG_UNSUPPORTED', 'the mesh is not enabled in this agent');
+        if (req.peer === undefined) throw new ConegateError('CG_INPUT_INVALID', 'ping-peer: peer is missing');
+        return this.mesh.pingPeer(req.peer, req.timeoutMs ?? 2000);
+      },
       'pmp-list': () => {
         if (!this.pmp) throw new ConegateError('CG_UNSUPPORTED', 'the NAT-PMP/PCP server is not enabled in this agent (pmp.enabled)');
         return this.pmp.mappings();

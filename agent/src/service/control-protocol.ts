@@ -10,7 +10,7 @@
 import { Ajv } from 'ajv';
 import { ConegateError } from '../errors.ts';
 
-export const CONTROL_COMMANDS = ['status', 'down', 'logout', 'pmp-list', 'ping', 'set-routes'] as const;
+export const CONTROL_COMMANDS = ['status', 'down', 'logout', 'pmp-list', 'ping', 'set-routes', 'ping-peer'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 export interface ControlRequest {
@@ -19,6 +19,9 @@ export interface ControlRequest {
   /** Only for commands whose schema has them (set-routes). */
   advertiseRoutes?: string[];
   acceptRoutes?: boolean;
+  /** ping-peer: the peer (name, mesh address or node key) and how long to wait for its pong. */
+  peer?: string;
+  timeoutMs?: number;
 }
 
 /** The parameters a command takes besides id and cmd (none unless listed). */
@@ -27,6 +30,11 @@ const PARAMS: Partial<Record<ControlCommand, Record<string, unknown>>> = {
   'set-routes': {
     advertiseRoutes: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 } },
     acceptRoutes: { type: 'boolean' },
+  },
+  // `conegate ping PEER`: one discovery ping on the path the peer's packets take now.
+  'ping-peer': {
+    peer: { type: 'string', minLength: 1, maxLength: 128 },
+    timeoutMs: { type: 'integer', minimum: 100, maximum: 10_000 },
   },
 };
 

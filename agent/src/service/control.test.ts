@@ -25,6 +25,7 @@ const handlers: ControlHandlers = {
   'pmp-list': () => ({ mappings: [] }),
   ping: () => 'pong',
   'set-routes': (req) => ({ advertiseRoutes: req.advertiseRoutes ?? null }),
+  'ping-peer': (req) => ({ peer: req.peer ?? null, timeoutMs: req.timeoutMs ?? null }),
 };
 
 before(async () => {
@@ -83,6 +84,14 @@ test('request schemas: exact keys per command', () => {
   for (const bad of ['{"cmd":"status","advertiseRoutes":[]}', '{"cmd":"set-routes","advertiseRoutes":"10.2.0.0/24"}', '{"cmd":"set-routes","acceptRoutes":1}', `{"cmd":"set-routes","advertiseRoutes":${JSON.stringify(Array.from({ length: 65 }, (_, i) => `10.${i}.0.0/16`))}}`]) {
     assert.throws(() => parseControlRequest(bad), (e) => isConegateError(e) && e.code === 'CG_INPUT_INVALID', bad);
   }
+});
+
+test('ping-peer: a peer and a bounded timeout, nothing else', async () => {
+  assert.deepEqual(parseControlRequest('{"cmd":"ping-peer","peer":"b-h1","timeoutMs":2000}'), { cmd: 'ping-peer', peer: 'b-h1', timeoutMs: 2000 });
+  for (const bad of ['{"cmd":"ping-peer","peer":""}', '{"cmd":"ping-peer","peer":"b","timeoutMs":99}', '{"cmd":"ping-peer","peer":"b","timeoutMs":10001}', `{"cmd":"ping-peer","peer":"${'x'.repeat(129)}"}`, '{"cmd":"ping-peer","peer":"b","count":3}', '{"cmd":"status","peer":"b"}']) {
+    assert.throws(() => parseControlRequest(bad), (e) => isConegateError(e) && e.code === 'CG_INPUT_INVALID', bad);
+  }
+  assert.deepEqual(await controlRequest(server.path, 'ping-peer', 5000, { peer: 'b-h1', timeoutMs: 500 }), { peer: 'b-h1', timeoutMs: 500 });
 });
 
 test('no agent: CG_NOT_RUNNING; a stale socket file from a crash is replaced', async () => {

@@ -16,6 +16,17 @@ import { selfSignedCert } from '../../../test/fakes/tls-cert.ts';
 import { MapEngine } from '../paths/map-engine.ts';
 import type { PathAction } from '../paths/types.ts';
 import { MeshNode } from './mesh-node.ts';
+import { createSocket } from 'node:dgram';
+import { isConegateError } from '../errors.ts';
+
+/** A UDP port free right now (the relay's config needs a real port number). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 let twin: CoordTwin;
 let dir: string;
@@ -33,8 +44,8 @@ after(async () => {
 });
 
 /** `portmap`: pretend an upstream mapping maps the mesh port to itself (reported as type 'portmap'). */
-async function node(name: string, portmap = false): Promise<{ node: MeshNode; tun: MemoryTun }> {
-  const config = validateConfig({ wg: { listenPort: 0 }, mesh: { enabled: true, hostname: name } });
+async function node(name: string, portmap = false, udpRelay?: { enabled: true; port: number; advertise: string }): Promise<{ node: MeshNode; tun: MemoryTun }> {
+  const config = validateConfig({ wg: { listenPort: 0 }, mesh: { enabled: true, hostname: name, ...(udpRelay ? { udpRelay } : {}) } });
   const identity = await loadIdentity(join(dir, name));
   const tun = new MemoryTun(`mem-${name}`);
   let self: MeshNode | undefined;
@@ -128,4 +139,38 @@ test('a change of the interface addresses is a link change for the path engine; 
   } finally {
     await n.stop();
   }
+});
+
+test('mesh.udpRelay: the node relays for others on its own port, peers see it in the map, status shows it; conegate ping names the path', async () => {
+  const port = await freeUdpPort();
+  const r = await node('ur', false, { enabled: true, port, advertise: `127.0.0.1:${port}` });
+  const a = await node('ua');
+  try {
+    assert.equal(r.node.status().udpRelay?.port, port);
+    assert.equal(a.node.status().udpRelay, null, 'off by default');
+    await waitFor(() => a.node.status().peers.find((p) => p.name === 'ur')?.udpRelay === `127.0.0.1:${port}`, 'a sees ur\'s UDP relay in the map', 15_000);
+    assert.equal(r.node.status().udpRelay?.advertised, `127.0.0.1:${port}`);
+    // ping: the first one starts discovery; a later one is answered on the direct path.
+    await assert.rejects(a.node.pingPeer('nobody', 500), (e) => isConegateError(e) && e.code === 'CG_NOT_FOUND');
+    let got: Awaited<ReturnType<MeshNode['pingPeer']>> | undefined;
+    const [src, dst] = [a.node.status().self.addresses[0]!.split('/')[0]!, r.node.status().self.addresses[0]!.split('/')[0]!];
+    assert.equal((await a.node.pingPeer('ur', 500)).pong, null, 'no path yet (no relay here, no pong yet): no pong');
+    // Traffic starts discovery; once the path is direct, ping answers on it.
+    a.tun.inject(encodeEcho({ src, dst, id: 2, seq: 1, payload: new Uint8Array(8), reply: false }));
+    await waitFor(() => a.node.status().peers.find((p) => p.name === 'ur')?.path?.kind === 'direct', 'a direct path to ur', 15_000);
+    got = await a.node.pingPeer('ur', 2000);
+    assert.equal(got.pong?.kind, 'direct', JSON.stringify(got));
+    assert.equal(got!.peer, 'ur');
+    assert.match((got!.pong as { endpoint: string }).endpoint, /^127\.0\.0\.1:\d+$/);
+  } finally {
+    await a.node.stop();
+    await r.node.stop();
+  }
+  // stop() frees the relay's port.
+  const s = createSocket('udp4');
+  await new Promise<void>((res, rej) => {
+    s.once('error', rej);
+    s.bind(port, '127.0.0.1', () => res());
+  });
+  s.close();
 });

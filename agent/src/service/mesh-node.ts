@@ -2,7 +2,8 @@
  * The mesh node inside `conegate up`: the mesh UDP socket, the packet paths on it (agent/src/paths: the
  * router is the WireGuard device's Bind; every peer's endpoint is its virtual endpoint, and the path
  * engine decides direct or relayed per packet), the TUN, and the coordinator session whose map
- * configures the device's peers, the path engine and the relay link.
+ * configures the device's peers, the path engine and the relay link. With `mesh.udpRelay.enabled` it
+ * also relays UDP for other pairs of nodes (agent/src/relay/udp, its own port) and advertises that.
  * - A peer removed from the map is removed from the device at once (its sessions go with it).
  * - When the coordinator is away the device keeps its peers and sessions (nothing is torn down).
  * - A revoked node removes every peer and stops its session.
@@ -10,7 +11,7 @@
  */
 import { hostname as osHostname, networkInterfaces } from 'node:os';
 import type { Clock, CancelTimer } from '../clock/clock.ts';
-import type { ConegateError } from '../errors.ts';
+import { ConegateError } from '../errors.ts';
 import type { MeshConfig, WgConfig } from '../config/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { createDevice } from '../wg/device.ts';
@@ -31,6 +32,8 @@ import { MeshStun } from '../node/stun-endpoints.ts';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { NodePaths } from '../paths/node-paths.ts';
 import { createRelayClient } from '../relay/client/create.ts';
+import { advertisedAddress, createNodeUdpRelay, type NodeUdpRelay } from '../relay/udp/node-relay.ts';
+import { parseHostPort } from '../net/ip.ts';
 import type { NodeKeyHex, PathEngine, RelayLink } from '../paths/types.ts';
 import { applyRoutes, routeChanges, routePlan } from './tun-routes.ts';
 import { interfaceAddresses } from './subnet-router.ts';
@@ -77,12 +80,23 @@ const ENDPOINT_CHECK_MS = 30_000;
 /** An address change comes as a burst of monitor lines (address, route, flags): read once after it. */
 const ADDRESS_SETTLE_MS = 300;
 
+export interface PeerPing {
+  peer: string;
+  nodeKey: string;
+  address: string | null;
+  pong: { kind: 'direct'; endpoint: string; rttMs: number } | { kind: 'udp-relay'; endpoint: string; node: string | null; rttMs: number } | { kind: 'tcp-relay'; region: string; rttMs: number } | null;
+  path: MeshStatus['peers'][number]['path'];
+  relay: MeshStatus['peers'][number]['relay'];
+}
+
 export class MeshNode {
   device: Device | undefined;
   session: CoordSession | undefined;
   bind: DgramBind | undefined;
   tun: TunDevice | undefined;
   paths: NodePaths | undefined;
+  /** The UDP relay this node offers to other pairs (mesh.udpRelay.enabled). */
+  udpRelay: NodeUdpRelay | undefined;
   private applied = new Map<string, AppliedPeer>();
   /** Prefixes routed into the TUN now. */
   private routes = new Set<string>();
@@ -123,6 +137,7 @@ export class MeshNode {
       wallMs: () => this.deps.meshClock?.nowMs() ?? Date.now(),
     });
     this.paths = paths;
+    await this.startUdpRelay();
     // The router is the device's Bind: it owns the socket's receive side and demultiplexes it.
     this.device = createDevice({ privateKey: this.deps.identity.node.privateKey }, { clock: this.deps.clock, bind: paths.router, tun, log });
     this.device.start();
@@ -164,6 +179,32 @@ export class MeshNode {
     });
   }
 
+  /** The relay for other pairs, on its own port; a port that cannot be bound fails `up` with a clear error. */
+  private async startUdpRelay(): Promise<void> {
+    const c = this.config.mesh.udpRelay;
+    if (!c.enabled) return;
+    const relay = createNodeUdpRelay(c, {
+      clock: this.deps.clock,
+      discoPrivate: this.deps.identity.disco.privateKey,
+      discoPublic: this.deps.identity.disco.publicKey,
+      selfNodeKey: keyToHex(this.deps.identity.node.publicKey),
+      publicEndpoint: () => {
+        const hp = parseHostPort(this.udpRelayAdvert() ?? '');
+        return hp ? { address: hp.host, port: hp.port } : { address: '0.0.0.0', port: relay.port() ?? c.port };
+      },
+    });
+    await relay.start();
+    this.udpRelay = relay;
+    this.deps.log.info({ port: relay.port() }, 'mesh: UDP relay for other nodes listening');
+  }
+
+  /** What the endpoint report offers as our UDP relay: mesh.udpRelay.advertise, else the STUN-mapped IP. */
+  private udpRelayAdvert(): string | undefined {
+    if (!this.udpRelay) return undefined;
+    const mapped = parseHostPort(this.stun?.endpoints()[0] ?? '');
+    return advertisedAddress(this.config.mesh.udpRelay, mapped?.host);
+  }
+
   /** Re-reads interfaces and the port mapping; the session sends only when the list changed. */
   reportEndpoints(): void {
     this.cancelEndpointTimer?.();
@@ -176,7 +217,7 @@ export class MeshNode {
       portmap: this.deps.portmapEndpoint?.(),
       stun: this.stun?.endpoints() ?? [],
     });
-    this.session.reportEndpoints(eps);
+    this.session.reportEndpoints(eps, this.udpRelayAdvert());
     this.paths?.setSelf(eps);
     this.paths?.probeStun();
     this.cancelEndpointTimer = this.deps.clock.setTimer(ENDPOINT_CHECK_MS, () => this.reportEndpoints());
@@ -200,6 +241,7 @@ export class MeshNode {
     const wanted = desiredPeers(state, { acceptRoutes: this.config.mesh.acceptRoutes, ownAddresses });
     this.paths?.setTunnelPrefixes(wanted.flatMap((d) => d.allowedIps));
     const virtual = this.paths?.applyMap(state);
+    this.udpRelay?.onMap(state.peers.values());
     const desired = wanted.map((d) => ({ ...d, endpoint: virtual?.get(d.publicKeyHex) }));
     const steps = planPeerSteps(this.applied, desired);
     for (const step of steps) {
@@ -265,7 +307,32 @@ export class MeshNode {
       path: (key) => this.paths?.peerPath(key),
       relay: this.paths?.relayStatus(),
       ...(this.deps.meshClock ? { clock: this.deps.meshClock.status() } : {}),
+      udpRelay: this.udpRelay ? { port: this.udpRelay.port() ?? null, advertised: this.udpRelayAdvert() ?? null, ...this.udpRelay.stats() } : undefined,
+      udpRelayClient: this.paths?.udpRelay.counters(),
     });
+  }
+
+  /**
+   * `conegate ping PEER`: one discovery ping on the path(s) the peer's packets take now. The answer names
+   * the path that carried the pong (direct ip:port, UDP relay node, TCP relay region) and the peer's path
+   * status (why relayed, why UDP or TCP relay); `pong` is null when nothing came back in time.
+   */
+  async pingPeer(target: string, timeoutMs: number): Promise<PeerPing> {
+    const peers = [...(this.session?.map?.peers.values() ?? [])];
+    const t = target.toLowerCase();
+    const p = peers.find((x) => x.name.toLowerCase() === t || x.nodeKey === t || x.addresses.some((a) => a.split('/')[0] === t));
+    if (!p || !this.paths) throw new ConegateError('CG_NOT_FOUND', `no peer ${JSON.stringify(target.slice(0, 64))} in the map (give a name, a mesh address or a node key; see conegate status)`);
+    const r = await this.paths.ping(p.nodeKey, timeoutMs);
+    const view = this.status().peers.find((x) => x.nodeKey === p.nodeKey);
+    let pong: PeerPing['pong'] = null;
+    if (r) {
+      const v = r.via;
+      const relayNode = v.kind === 'udp-relay' ? peers.find((x) => x.udpRelay === `${v.relay.address}:${v.relay.port}`)?.name ?? null : null;
+      pong = v.kind === 'direct' ? { kind: 'direct', endpoint: `${v.endpoint.address}:${v.endpoint.port}`, rttMs: r.rttMs }
+        : v.kind === 'udp-relay' ? { kind: 'udp-relay', endpoint: `${v.relay.address}:${v.relay.port}`, node: relayNode, rttMs: r.rttMs }
+        : { kind: 'tcp-relay', region: v.region, rttMs: r.rttMs };
+    }
+    return { peer: p.name, nodeKey: p.nodeKey, address: p.addresses[0]?.split('/')[0] ?? null, pong, path: view?.path ?? null, relay: view?.relay ?? null };
   }
 
   get demuxCounts(): NodePaths['router']['counters']['demux'] {
@@ -291,6 +358,7 @@ export class MeshNode {
     await this.chain;
     this.device?.stop();
     await this.paths?.close();
+    await this.udpRelay?.stop();
     await this.bind?.close();
     await this.tun?.close();
     this.deps.log.info('mesh: node stopped');

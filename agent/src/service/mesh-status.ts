@@ -12,6 +12,8 @@ import type { CoordSession } from '../node/session.ts';
 import type { PacketKind } from '../mesh/demux.ts';
 import type { RelayLinkStatus } from '../paths/types.ts';
 import type { PeerPathView } from '../paths/view.ts';
+import type { UdpRelayStats } from '../relay/udp/server-core.ts';
+import type { UdpRelayClientCounters } from '../relay/udp/client.ts';
 
 export interface PeerView {
   id: string;
@@ -25,7 +27,11 @@ export interface PeerView {
   currentEndpoint: string | null;
   /** The path in use: kind, endpoint or relay region, RTT, time on it, reason when relayed, birthday, events. */
   path: PeerPathView | null;
+  /** The relay in use when relayed (UDP relay node, or TCP relay region and server); null when direct. */
+  relay: PeerRelayView | null;
   homeRelay: string | null;
+  /** "ip:port" of the UDP relay this peer offers to other pairs (null: none). */
+  udpRelay: string | null;
   online: boolean;
   lastHandshake: string | null;
   rxBytes: number;
@@ -40,9 +46,18 @@ export interface MeshStatus {
   demux: Record<PacketKind, number>;
   /** Relay regions: home, connected or not, server, latency, proxy (absent without a relay link). */
   relay: RelayLinkStatus | null;
+  /** The UDP relay this node offers to other pairs (mesh.udpRelay): port, advertised ip:port, counters. */
+  udpRelay: (UdpRelayStats & { port: number | null; advertised: string | null }) | null;
+  /** This node's use of UDP relays: datagrams sent and received through them, and dropped ones. */
+  udpRelayClient: UdpRelayClientCounters | null;
 }
 
-export function peerStatus(session: CoordSession | undefined, devicePeers: PeerStatus[], extra: { listenPort: number; interface: string; demux: Record<PacketKind, number>; identity: NodeIdentity; path?: (nodeKey: string) => PeerPathView | undefined; relay?: RelayLinkStatus | undefined; clock?: MeshClockStatus }): MeshStatus {
+/** The relay a relayed peer's packets take, for people: a UDP relay node by name, or a TCP relay region and server. */
+export type PeerRelayView =
+  | { kind: 'udp'; node: string | null; nodeKey: string; address: string; state: string }
+  | { kind: 'tcp'; region: string; server: string | null };
+
+export function peerStatus(session: CoordSession | undefined, devicePeers: PeerStatus[], extra: { listenPort: number; interface: string; demux: Record<PacketKind, number>; identity: NodeIdentity; path?: (nodeKey: string) => PeerPathView | undefined; relay?: RelayLinkStatus | undefined; udpRelay?: MeshStatus['udpRelay'] | undefined; udpRelayClient?: UdpRelayClientCounters | undefined; clock?: MeshClockStatus }): MeshStatus {
   const byKey = new Map(devicePeers.map((p) => [keyToHex(p.publicKey), p] as const));
   const map = session?.map;
   const self = map?.self ?? session?.self;
@@ -59,7 +74,9 @@ export function peerStatus(session: CoordSession | undefined, devicePeers: PeerS
       endpoints: p.endpoints,
       currentEndpoint: path?.kind === 'direct' ? path.endpoint : null,
       path,
+      relay: relayView(path, map?.peers.values(), extra.relay),
       homeRelay: p.homeRelay,
+      udpRelay: p.udpRelay ?? null,
       online: p.online,
       lastHandshake: d && d.lastHandshakeWallMs > 0 ? new Date(d.lastHandshakeWallMs).toISOString() : null,
       rxBytes: d?.rxBytes ?? 0,
@@ -72,5 +89,18 @@ export function peerStatus(session: CoordSession | undefined, devicePeers: PeerS
     peers,
     demux: extra.demux,
     relay: extra.relay ?? null,
+    udpRelay: extra.udpRelay ?? null,
+    udpRelayClient: extra.udpRelayClient ?? null,
   };
+}
+
+function relayView(path: PeerPathView | null, peers: Iterable<{ name: string; nodeKey: string }> | undefined, relay: RelayLinkStatus | undefined): PeerRelayView | null {
+  if (path?.kind === 'udp-relay' && path.udpRelay) {
+    const node = [...(peers ?? [])].find((p) => p.nodeKey === path.udpRelay!.node);
+    return { kind: 'udp', node: node?.name ?? null, nodeKey: path.udpRelay.node, address: path.udpRelay.address, state: path.udpRelay.state };
+  }
+  if (path?.kind === 'tcp-relay' && path.region) {
+    return { kind: 'tcp', region: path.region, server: relay?.regions.find((r) => r.id === path.region)?.server ?? null };
+  }
+  return null;
 }

@@ -35,6 +35,7 @@ export const COMMANDS: CommandEntry[] = [
   lazy('wg', 'WireGuard data plane', () => import('./wg.ts').then((m) => m.wgCommand())),
   lazy('up', 'run the agent service: mesh node and the router services the config enables', () => import('./up.ts').then((m) => m.upCommand())),
   lazy('status', 'show the running agent: mesh peers (names, addresses, keys, endpoints, handshakes, bytes) and services', () => import('./up.ts').then((m) => m.statusCommand())),
+  lazy('ping', 'ping a mesh peer through the running agent and say which path answered (direct, UDP relay, TCP relay)', () => import('./ping.ts').then((m) => m.pingCommand())),
   lazy('down', 'stop the running agent', () => import('./up.ts').then((m) => m.downCommand())),
   lazy('logout', 'leave the mesh: this node leaves every map and its keys are deleted', () => import('./up.ts').then((m) => m.logoutCommand())),
   lazy('coord', 'mesh coordinator: serve it, and manage auth keys, nodes and routes', () => import('./coord.ts').then((m) => m.coordCommand())),

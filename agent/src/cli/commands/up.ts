@@ -179,11 +179,14 @@ export function humanStatus(st: { mesh: MeshStatus | null; components: Record<st
       const hs = p.lastHandshake ? `handshake ${p.lastHandshake}` : 'no handshake';
       lines.push(`  ${p.name.padEnd(16)} ${p.addresses.join(' ').padEnd(40)} ${p.currentEndpoint ?? '-'}  ${hs}  rx ${p.rxBytes} tx ${p.txBytes}${p.homeRelay ? `  relay ${p.homeRelay}` : ''}`);
       lines.push(`    ${pathLine(p.path ?? undefined)}`);
+      if (p.relay?.kind === 'udp') lines.push(`    via UDP relay node ${p.relay.node ?? p.relay.nodeKey.slice(0, 8)} ${p.relay.address} (${p.relay.state})`);
+      else if (p.relay) lines.push(`    via TCP relay region ${p.relay.region}${p.relay.server ? ` server ${p.relay.server}` : ''}`);
       const b = p.path?.birthday?.last;
       if (b) lines.push(`    birthday: ${b.ok ? `won by ${b.winner ?? '?'}` : 'no probe got through'} (${b.sockets} sockets, ${b.probes} probes, ${b.ms} ms, attempts ${p.path!.birthday!.attempts})`);
       for (const e of p.path?.events.slice(-3) ?? []) lines.push(`    ${e.at}  ${e.text}`);
     }
     if (m.relay) lines.push(`  relay: home ${m.relay.home ?? '-'}; ${m.relay.regions.map((r) => `${r.id} ${r.connected ? 'connected' : 'idle'}${r.latencyMs !== undefined ? ` ${Math.round(r.latencyMs)} ms` : ''}${r.viaProxy ? ' via proxy' : ''}`).join(', ') || 'no regions'}`);
+    if (m.udpRelay) lines.push(`  UDP relay for other nodes: port ${m.udpRelay.port ?? '-'}, advertised ${m.udpRelay.advertised ?? '(not yet: no STUN answer)'}; ${m.udpRelay.allocations} allocations, ${m.udpRelay.forwarded} datagrams forwarded`);
     if (m.peers.length === 0) lines.push('  no peers');
   } else lines.push('mesh: off');
   for (const [name, s] of Object.entries(st.components)) lines.push(`${name}: ${JSON.stringify(s)}`);

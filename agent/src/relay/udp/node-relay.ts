@@ -5,20 +5,15 @@
  * The mesh node (agent/src/service/mesh-node.ts) owns the wiring: start() with the agent, onMap() on
  * every map change, advertise() into Session.reportEndpoints(endpoints, udpRelay).
  */
-import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock/clock.ts';
 import type { UdpRelayConfig } from '../../config/sections/udp-relay.ts';
-import { parseHostPort } from '../../net/ip.ts';
 import { keyToHex } from '../../wg/keys.ts';
 import { DEFAULT_LIMITS, type UdpRelayLimits, type UdpRelayStats } from './server-core.ts';
 import { createUdpRelayServer } from './server.ts';
-import type { NodeKeyHex, UdpRelayNode } from './types.ts';
+import type { MeshMember } from './choose.ts';
+import type { NodeKeyHex } from './types.ts';
 
-export interface MeshMember {
-  nodeKey: NodeKeyHex;
-  discoKey: string;
-  udpRelay?: string;
-}
+export { chooseUdpRelay, type MeshMember } from './choose.ts';
 
 export function limitsFromConfig(c: UdpRelayConfig): UdpRelayLimits {
   return {
@@ -41,24 +36,6 @@ export function advertisedAddress(c: UdpRelayConfig, publicIp: string | undefine
   if (c.advertise) return c.advertise;
   if (!publicIp) return undefined;
   return publicIp.includes(':') ? `[${publicIp}]:${c.port}` : `${publicIp}:${c.port}`;
-}
-
-/**
- * The relay node for the pair (a, b): among peers that advertise a relay (never a or b themselves), the
- * one with the highest hash of (pair, relay key): rendezvous hashing, so both sides pick the same one
- * from the same map, and pairs spread over the relays there are.
- */
-export function chooseUdpRelay(a: NodeKeyHex, b: NodeKeyHex, members: Iterable<MeshMember>): UdpRelayNode | undefined {
-  const pair = a < b ? `${a}${b}` : `${b}${a}`;
-  let best: { score: string; node: UdpRelayNode } | undefined;
-  for (const m of members) {
-    if (!m.udpRelay || m.nodeKey === a || m.nodeKey === b) continue;
-    const hp = parseHostPort(m.udpRelay);
-    if (!hp) continue;
-    const score = createHash('sha256').update(pair).update(m.nodeKey).digest('hex');
-    if (!best || score > best.score) best = { score, node: { endpoint: { address: hp.host, port: hp.port }, nodeKey: m.nodeKey, discoKey: m.discoKey } };
-  }
-  return best?.node;
 }
 
 export interface NodeUdpRelay {
