@@ -1,0 +1,152 @@
+// Relay high availability at agent level in the netns lab (issue 17, acceptance: "two relay servers in
+// one region, node A attached to the first and node B to the second: traffic flows. kill -9 of the
+// first: A is back through the second within 5 s and a TCP stream inside the tunnel survives").
+// The coordinator on s1 with one region of two meshed relays (s2 first, s3); sites a and b pass only
+// TCP 443 out (UDP dropped, so the two nodes stay relayed); b's router refuses TCP to s2, so b.h1 homes
+// on s3 while a.h1 homes on s2 and packets cross the relays' mesh link. A ping sequence and an iperf3
+// stream run across the kill -9 of s2's relay (by PID); the outage (largest gap between ping replies)
+// and the time until a.h1's status names s3 are printed on stderr.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { createLab, type Lab } from './lab.ts';
+import type { LabProcess } from './proc.ts';
+import { requirePeers } from './require-peers.ts';
+import { startHaServers, type HaServers } from './relay-ha-servers.ts';
+
+const NODES = ['a.h1', 'b.h1'] as const;
+
+interface StatusJson {
+  mesh: {
+    self: { addresses: string[] };
+    peers: { name: string; homeRelay: string | null }[];
+    relay: { home?: string; regions: { id: string; connected: boolean; server?: string }[] } | null;
+  };
+}
+
+/** Replies of `ping -D` as [seconds since the epoch, icmp_seq]. */
+export function pingReplies(out: string): [number, number][] {
+  return [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .* icmp_seq=(\d+)/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+}
+
+describe('relay high availability in the netns lab: kill -9 of a node\'s relay', { concurrency: 1 }, () => {
+  let lab: Lab;
+  let dir: string;
+  let servers: HaServers;
+  const procs: LabProcess[] = [];
+  const configs = new Map<string, string>();
+  const tag = String(process.pid % 10000);
+
+  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
+    const end = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < end) {
+      try {
+        const v = await fn();
+        if (v !== undefined) return v;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  };
+  const status = async (node: string): Promise<StatusJson> => {
+    const r = await lab.execConegate(node, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as StatusJson;
+  };
+  const relayServer = async (node: string) => (await status(node)).mesh.relay?.regions.find((r) => r.id === 'r1' && r.connected)?.server;
+  const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
+  const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
+
+  before(async () => {
+    requirePeers({ ping: 'iputils-ping', iperf3: 'iperf3', nft: 'nftables', openssl: 'openssl' });
+    lab = await createLab({
+      sites: [
+        { name: 'a', nat: 'port-restricted', firewall: 'udp-blocked', hosts: ['h1'] },
+        { name: 'b', nat: 'port-restricted', firewall: 'udp-blocked', hosts: ['h1'] },
+      ],
+      servers: ['s1', 's2', 's3'],
+    });
+    dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'relay-ha-'));
+    servers = await startHaServers(lab, dir, procs);
+    // b.h1 cannot reach the first relay (refused at once), so it logs in to the second.
+    const s2 = [lab.addr('s2'), lab.addr('s2', { alt: true })].join(', ');
+    await lab.nftApply('b.router', `table inet cg_relay_ha {\n chain no_first_relay {\n  type filter hook forward priority -5; policy accept;\n  ip daddr { ${s2} } tcp dport 443 reject with tcp reset\n }\n}\n`);
+    const s1 = lab.addr('s1');
+    await Promise.all(
+      NODES.map(async (node, i) => {
+        const path = join(dir, `${node}.json`);
+        const config = {
+          log: { level: 'info' },
+          wg: { interface: `cgh${tag}${i}`, listenPort: 41641 },
+          portmap: { enabled: false },
+          netcheck: { stunServers: [`${s1}:3478`] },
+          mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: servers.coordFp, hostname: node.replace('.', '-'), stateDir: join(dir, node) },
+        };
+        writeFileSync(path, JSON.stringify(config));
+        configs.set(node, path);
+        const p = lab.spawnConegate(node, ['up', '--foreground', '--config', path, '--auth-key', servers.authKey], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
+        procs.push(p);
+        await p.waitForOutput(/agent: up/, 60_000, 'stderr');
+      }),
+    );
+  });
+
+  after(async () => {
+    for (const p of procs.reverse()) await p.stop();
+    const logDir = process.env.CONEGATE_LAB_LOGDIR;
+    if (logDir) for (const [i, p] of procs.entries()) writeFileSync(join(logDir, `ha-${i}-${p.node}.log`), `${p.description}\n${p.stdout}\n${p.stderr}`);
+    await lab?.destroy();
+  });
+
+  it('a.h1 on the first relay, b.h1 on the second: ping and a TCP stream; kill -9 of the first: a.h1 back through the second within 5 s, the stream survives', async () => {
+    const [r1, r2] = servers.urls;
+    await waitFor('a.h1 on the first relay', async () => ((await relayServer('a.h1')) === r1 ? true : undefined));
+    await waitFor('b.h1 on the second relay', async () => ((await relayServer('b.h1')) === r2 ? true : undefined));
+    await waitFor('a.h1 knows b.h1\'s home region', async () => ((await status('a.h1')).mesh.peers.find((p) => p.name === 'b-h1')?.homeRelay === 'r1' ? true : undefined));
+    const [sa, sb] = [await status('a.h1'), await status('b.h1')];
+    const [aIp, bIp] = [meshV4(sa), meshV4(sb)];
+    await waitFor('a.h1 -> b.h1 ping across the relay mesh', async () => ((await ping('a.h1', bIp)) ? true : undefined));
+    assert.ok(await ping('b.h1', aIp), 'b.h1 -> a.h1 ping');
+
+    // A paced TCP stream a.h1 -> b.h1 inside the tunnel (one TCP connection, -P 1) across the kill.
+    const seconds = 16;
+    const srv = lab.spawn('b.h1', ['iperf3', '-s', '-1', '-B', bIp, '--forceflush', '-i', '1'], { description: 'iperf3 server on b.h1' });
+    procs.push(srv);
+    await srv.waitForOutput(/listening/, 10_000);
+    const tStream = Date.now();
+    const stream = lab.exec('a.h1', ['iperf3', '-c', bIp, '-t', String(seconds), '-b', '8M', '-i', '0.5', '-J', '--connect-timeout', '5000'], { timeoutMs: (seconds + 30) * 1000 });
+    // Up to 20 s of pings every 100 ms (bounded by count): the outage is the largest gap between replies.
+    const pings = lab.exec('a.h1', ['ping', '-D', '-n', '-i', '0.1', '-W', '1', '-c', '200', bIp], { timeoutMs: 40_000 });
+    // The stream carried its first seconds through the first relay before the kill.
+    await srv.waitForOutput(/\s2\.00-3\.00\s+sec/, 20_000);
+    const tKill = Date.now();
+    process.kill(servers.relays[0].pid, 'SIGKILL');
+    // The issue's acceptance bound: a.h1 back through the second relay within 5 s.
+    await waitFor('a.h1 logged in to the second relay', async () => ((await relayServer('a.h1')) === r2 ? true : undefined), 5_000);
+    const backMs = Date.now() - tKill;
+    const [run, pr] = await Promise.all([stream, pings]);
+    await srv.stop();
+
+    const j = JSON.parse(run.stdout || '{}') as { error?: string; intervals?: { sum: { start: number; end: number; bytes: number } }[]; end?: { sum_received?: { bytes: number } } };
+    assert.equal(run.code, 0, `the TCP stream survived the kill: ${j.error ?? run.stderr}`);
+    const killAt = (tKill - tStream) / 1000;
+    const after = (j.intervals ?? []).filter((iv) => iv.sum.start >= killAt + 2);
+    assert.ok(after.length > 0 && after.every((iv) => iv.sum.bytes > 0), `the same connection kept transferring after the kill: ${JSON.stringify((j.intervals ?? []).map((iv) => [iv.sum.start, iv.sum.bytes]))}`);
+    const replies = pingReplies(pr.stdout);
+    const killSec = tKill / 1000;
+    const before = replies.filter(([t]) => t < killSec).at(-1);
+    const next = replies.find(([t]) => t >= killSec);
+    assert.ok(before && next, `ping replies on both sides of the kill: ${pr.stdout.slice(-600)}`);
+    const outageMs = Math.round((next[0] - killSec) * 1000);
+    process.stderr.write(
+      `relay HA: kill -9 of the first relay; a.h1's next ping reply after ${outageMs} ms (100 ms ping interval; last before the kill ${Math.round((killSec - before[0]) * 1000)} ms earlier); ` +
+        `status names the second relay after ${backMs} ms (status polling adds up to ~1 s); stream ${j.end?.sum_received?.bytes ?? 0} bytes in ${seconds} s; ` +
+        `${replies.length} of ${pr.stdout.match(/(\d+) packets transmitted/)?.[1] ?? '?'} pings answered\n`,
+    );
+  });
+});
