@@ -3,7 +3,8 @@
  * with a relay map of one region (r1) holding two relays, and two `conegate relay serve` on s2:443 and
  * s3:443 that share a mesh key and name each other as --mesh-peer (pinned), both admitted by the
  * coordinator. Each relay runs once first to make its self-signed certificate, whose pin goes into the
- * relay map and into the other relay's --mesh-peer. Every process goes into `procs` (the caller stops
+ * relay map (with its server key, which the nodes then check at login) and into the other relay's
+ * --mesh-peer. Every process goes into `procs` (the caller stops
  * them by PID); the relays are returned so the test can kill one.
  */
 import { randomBytes } from 'node:crypto';
@@ -27,12 +28,14 @@ export async function startHaServers(lab: Lab, dir: string, procs: LabProcess[])
   writeFileSync(join(dir, 'mesh-key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   const urls = hosts.map((h) => `https://${lab.addr(h)}:443`) as [string, string];
   const fps: string[] = [];
+  const keys: string[] = [];
   for (const h of hosts) {
     const first = lab.spawnConegate(h, ['relay', 'serve', '--listen', `${lab.addr(h)}:443`, '--self-signed', '--state-dir', join(dir, `relay-${h}`), '--region', 'r1', '--admission-allow-file', join(dir, 'allow-none'), '--json'], { description: `conegate relay serve on ${h} (certificate)` });
     fps.push((await first.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!);
+    keys.push((await first.waitForOutput(/"serverKey": "([0-9a-f]{64})"/, 10_000, 'stdout'))[1]!);
     await first.stop();
   }
-  writeFileSync(join(dir, 'relays.json'), JSON.stringify({ regions: [{ id: 'r1', name: 'lab', nodes: urls.map((url, i) => ({ url, certSha256: fps[i] })) }] }));
+  writeFileSync(join(dir, 'relays.json'), JSON.stringify({ regions: [{ id: 'r1', name: 'lab', nodes: urls.map((url, i) => ({ url, certSha256: fps[i], serverKey: keys[i] })) }] }));
   const adminSocket = join(dir, 'coord-admin.sock');
   const secret = join(dir, 'relay-secret');
   const coord = lab.spawnConegate('s1', ['coord', 'serve', '--listen', `${s1}:443`, '--db', join(dir, 'coord-db'), '--self-signed', '--admin-socket', adminSocket, '--relay-map', join(dir, 'relays.json'), '--relay-secret-file', secret, '--json'], { description: 'conegate coord serve' });

@@ -122,3 +122,31 @@ test('relay conn: any bytes from the relay, before or after login, end in frames
     { numRuns: 300 },
   );
 });
+
+test('relay conn: a server-key frame with another key than the pinned one is refused (CG_RELAY_KEY_MISMATCH) before anything is sealed to it', async () => {
+  const clock = new FakeClock();
+  const [client, server] = pipe();
+  const relay = new ScriptedRelay(server);
+  const me = keyPair();
+  const closed: string[] = [];
+  const pinned = keyPair().public;
+  const conn = new RelayConnection(client, { nodeSecret: me.secret, nodePublic: me.public, clock, randomBytes: rnd, expectedServerKey: pinned }, { recv: () => {}, peerGone: () => {}, closed: (r) => closed.push(r) });
+  const login = conn.login();
+  relay.start();
+  await assert.rejects(login, (e: { code: string; message: string }) => e.code === 'CG_RELAY_KEY_MISMATCH' && /not the pinned key/.test(e.message));
+  assert.equal(relay.clientKey, undefined, 'no client-info was sent to the impostor');
+  assert.equal(client.closed, true);
+  assert.match(closed[0]!, /server-key frame/);
+});
+
+test('relay conn: the pinned key logs in', async () => {
+  const clock = new FakeClock();
+  const [client, server] = pipe();
+  const relay = new ScriptedRelay(server);
+  const me = keyPair();
+  const conn = new RelayConnection(client, { nodeSecret: me.secret, nodePublic: me.public, clock, randomBytes: rnd, expectedServerKey: relay.server.public.slice() }, { recv: () => {}, peerGone: () => {}, closed: () => {} });
+  const login = conn.login();
+  relay.start();
+  assert.equal((await login).version, 1);
+  assert.deepEqual(relay.clientKey, me.public);
+});

@@ -12,9 +12,16 @@
  */
 import type { CancelTimer, Clock } from '../../clock/clock.ts';
 import { ConegateError, DecodeError } from '../../errors.ts';
+import { bytesEqual } from '../../net/ip.ts';
 import * as f from '../frames.ts';
 import { decodeMessage } from '../frames-message.ts';
 import { openServerInfo, RELAY_PROTOCOL_VERSION, sealJson, type RandomBytes, type ServerInfo } from '../frames-seal.ts';
+
+/** The reason for a relay whose key is not the pinned one (both keys shortened: public keys, not secrets). */
+export function keyMismatch(want: Uint8Array, got: Uint8Array, where: string): string {
+  const hex = (k: Uint8Array) => Buffer.from(k).toString('hex').slice(0, 16);
+  return `the relay's key in its ${where} (${hex(got)}...) is not the pinned key ${hex(want)}...`;
+}
 
 /** A bidirectional byte stream; write never throws (a dead stream drops and reports close). */
 export interface ByteStream {
@@ -45,6 +52,8 @@ export interface ConnOptions {
   randomBytes: RandomBytes;
   loginTimeoutMs?: number;
   readTimeoutMs?: number;
+  /** The relay's key as the relay map pins it (or the 101 answer announced it): any other is refused. */
+  expectedServerKey?: Uint8Array;
 }
 
 type State = 'await-server-key' | 'await-server-info' | 'ready' | 'closed';
@@ -119,6 +128,9 @@ export class RelayConnection {
     if (!msg) return;
     if (this.state === 'await-server-key') {
       if (msg.kind !== 'server-key') throw new DecodeError(`expected server-key, got ${msg.kind}`);
+      const want = this.opts.expectedServerKey;
+      // Nothing is sealed to a key that is not the pinned one: the login would prove our key to an impostor.
+      if (want && !bytesEqual(want, msg.serverKey)) return this.end(keyMismatch(want, msg.serverKey, 'server-key frame'), 'CG_RELAY_KEY_MISMATCH');
       this.serverKey = msg.serverKey;
       const info = { version: RELAY_PROTOCOL_VERSION, canAckPings: true };
       // State first: the answer may arrive inside write() on an in-process stream.
@@ -180,7 +192,7 @@ export class RelayConnection {
     this.readTimer = this.opts.clock.setTimer(this.opts.readTimeoutMs ?? CONN_TIMING.readTimeoutMs, () => this.end('nothing heard from the relay for 120 s'));
   }
 
-  private end(reason: string): void {
+  private end(reason: string, code?: 'CG_RELAY_KEY_MISMATCH'): void {
     if (this.state === 'closed') return;
     const wasReady = this.state === 'ready';
     this.state = 'closed';
@@ -189,8 +201,8 @@ export class RelayConnection {
     this.stream.close();
     if (!wasReady && this.loginWaiters) {
       // A relay that refuses a key (admission) just closes: from here that looks like a network end.
-      const code = reason.startsWith('protocol error') ? 'CG_RELAY_REFUSED' : 'CG_NETWORK';
-      this.loginWaiters.reject(new ConegateError(code, `relay login failed: ${reason}`, { context: { reason } }));
+      const c = code ?? (reason.startsWith('protocol error') ? 'CG_RELAY_REFUSED' : 'CG_NETWORK');
+      this.loginWaiters.reject(new ConegateError(c, `relay login failed: ${reason}`, { context: { reason } }));
       this.loginWaiters = undefined;
     }
     this.events.closed(reason);
