@@ -6,14 +6,14 @@
  * One deadline covers all of it (10 s, as tailscale's derphttp dial: DNS + TCP + TLS + upgrade).
  * Nothing is written before the certificate is checked (tls-connect.ts).
  */
-import { connect as tcpConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { ConegateError, DecodeError } from '../../errors.ts';
+import { ConegateError } from '../../errors.ts';
 import type { RelayNode } from '../../coord/protocol.ts';
 import { connectVerified } from '../../node/tls-connect.ts';
 import type { ByteStream } from './conn.ts';
-import { headerHasToken, parseResponseHead, type ResponseHead } from './http-head.ts';
-import { connectRefusal, connectRequest, resolveProxy, type ProxySources, type ProxyTarget } from './proxy.ts';
+import { headerHasToken, type ResponseHead } from './http-head.ts';
+import { resolveProxy, type ProxySources, type ProxyTarget } from './proxy.ts';
+import { connectThroughProxy, readHead } from './tunnel.ts';
 import { encodeWsFrame, wsAccept, WsOpcode, WsReader, wsUpgradeRequest } from './ws.ts';
 import { MAX_CLIENT_INFO_BYTES } from '../frames.ts';
 
@@ -189,74 +189,6 @@ async function websocket(tls: TLSSocket, authority: string, node: RelayNode, sig
   if (head.headers.get('sec-websocket-accept') !== wsAccept(key)) throw new ConegateError('CG_RELAY_REFUSED', `the relay ${url} answered the WebSocket upgrade with a wrong Sec-WebSocket-Accept`);
   const serverKey = checkAnnouncedKey(head.headers.get(RELAY_HTTP.keyHeader), node.serverKey, url);
   return { stream: wsStream(tls, head.rest, randomBytes), serverKey };
-}
-
-/** Reads an HTTP response head, then pauses the socket so no byte after it is lost before the next reader. */
-function readHead(sock: Socket, signal: AbortSignal, who: string): Promise<ResponseHead> {
-  return new Promise((resolve, reject) => {
-    let buf = new Uint8Array(0);
-    const done = (fn: () => void) => {
-      sock.off('data', onData);
-      sock.off('close', onClose);
-      sock.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const onData = (chunk: Buffer) => {
-      const next = new Uint8Array(buf.length + chunk.length);
-      next.set(buf);
-      next.set(chunk, buf.length);
-      buf = next;
-      try {
-        const head = parseResponseHead(buf);
-        if (!head) return;
-        sock.pause();
-        done(() => resolve({ ...head, rest: head.rest.slice() }));
-      } catch (err) {
-        done(() => reject(new ConegateError('CG_NETWORK', `${who} answered with something that is not HTTP (${(err as DecodeError).reason})`)));
-      }
-    };
-    const onClose = () => done(() => reject(new ConegateError('CG_NETWORK', `${who} closed the connection before answering`)));
-    const onError = (err: Error) => done(() => reject(new ConegateError('CG_NETWORK', `${who}: ${err.message}`, { cause: err })));
-    const onAbort = () => done(() => reject(new ConegateError('CG_TIMEOUT', `${who} did not answer within the dial deadline`)));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    sock.on('data', onData);
-    sock.once('close', onClose);
-    sock.once('error', onError);
-    sock.resume();
-  });
-}
-
-function connectThroughProxy(proxy: ProxyTarget, host: string, port: number, signal: AbortSignal): Promise<Socket> {
-  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    const sock = tcpConnect({ host: proxy.host, port: proxy.port });
-    sock.setNoDelay(true);
-    const fail = (err: ConegateError) => {
-      sock.destroy();
-      reject(err);
-    };
-    const onError = (err: Error) => fail(new ConegateError('CG_NETWORK', `cannot reach the HTTP proxy ${proxy.display}: ${err.message}`, { cause: err }));
-    const onAbort = () => fail(new ConegateError('CG_TIMEOUT', `the HTTP proxy ${proxy.display} did not connect to ${target} within the dial deadline`));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    sock.once('error', onError);
-    sock.once('connect', () => {
-      sock.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-      sock.write(connectRequest(host, port, proxy.credentials));
-      readHead(sock, signal, `the HTTP proxy ${proxy.display}`).then(
-        (head) => {
-          if (head.status < 200 || head.status > 299) return fail(connectRefusal(head.status, head.reason, proxy, target));
-          // The tunnel carries TLS next; the proxy sends nothing of its own after its answer.
-          if (head.rest.length) sock.unshift(Buffer.from(head.rest));
-          resolve(sock);
-        },
-        (err: ConegateError) => fail(err),
-      );
-    });
-  });
 }
 
 function socketStream(sock: TLSSocket, head: Uint8Array): ByteStream {
