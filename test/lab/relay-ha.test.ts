@@ -103,6 +103,25 @@ describe('relay high availability in the netns lab: kill -9 of a node\'s relay',
     await lab?.destroy();
   });
 
+  it('fast start: a.h1 restarted (same identity) pings b.h1 through the relays soon after conegate up (time printed)', async () => {
+    await waitFor('b.h1 on the second relay', async () => ((await relayServer('b.h1')) === servers.urls[1] ? true : undefined));
+    const bIp = meshV4(await status('b.h1'));
+    await waitFor('a.h1 -> b.h1 ping before the restart', async () => ((await ping('a.h1', bIp)) ? true : undefined));
+    const old = procs.find((p) => p.node === 'a.h1' && /conegate up/.test(p.description))!;
+    await old.stop();
+    const t0 = Date.now();
+    const p = lab.spawnConegate('a.h1', ['up', '--foreground', '--config', configs.get('a.h1')!], { description: 'conegate up on a.h1 (restarted)', stopTimeoutMs: 10_000 });
+    procs.push(p);
+    // Bounded: each ping waits at most 300 ms for its reply (the tunnel may not exist yet: it fails at once).
+    const firstReplyMs = await waitFor('a.h1 -> b.h1 first ping reply after the restart', async () => ((await lab.exec('a.h1', ['ping', '-c1', '-W', '0.3', bIp], { timeoutMs: 5000 })).code === 0 ? Date.now() - t0 : undefined), 30_000);
+    await p.waitForOutput(/agent: up/, 10_000, 'stderr');
+    const at = (re: RegExp) => {
+      const line = p.stderr.split('\n').find((l) => re.test(l));
+      return line ? (JSON.parse(line) as { time: number }).time - t0 : NaN;
+    };
+    process.stderr.write(`fast start: first ping reply ${firstReplyMs} ms after spawning conegate up (agent: up at ${at(/"agent: up"/)} ms, relay connected at ${at(/"relay: connected"/)} ms, home region at ${at(/"relay: home region"/)} ms; the ping loop adds up to ~300 ms)\n`);
+  });
+
   it('a.h1 on the first relay, b.h1 on the second: ping and a TCP stream; kill -9 of the first: a.h1 back through the second within 5 s, the stream survives', async () => {
     const [r1, r2] = servers.urls;
     await waitFor('a.h1 on the first relay', async () => ((await relayServer('a.h1')) === r1 ? true : undefined));
