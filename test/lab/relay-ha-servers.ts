@@ -19,6 +19,8 @@ export interface HaServers {
   /** relay serve on s2 (first in the region) and on s3. */
   relays: [LabProcess, LabProcess];
   urls: [string, string];
+  /** Starts relay i again (same state dir: same key and certificate); the new process replaces relays[i]. */
+  restart(i: 0 | 1): Promise<LabProcess>;
 }
 
 export async function startHaServers(lab: Lab, dir: string, procs: LabProcess[]): Promise<HaServers> {
@@ -41,7 +43,8 @@ export async function startHaServers(lab: Lab, dir: string, procs: LabProcess[])
   const coord = lab.spawnConegate('s1', ['coord', 'serve', '--listen', `${s1}:443`, '--db', join(dir, 'coord-db'), '--self-signed', '--admin-socket', adminSocket, '--relay-map', join(dir, 'relays.json'), '--relay-secret-file', secret, '--json'], { description: 'conegate coord serve' });
   procs.push(coord);
   const coordFp = (await coord.waitForOutput(/"fingerprint": "([0-9a-f]{64})"/, 60_000, 'stdout'))[1]!;
-  const relays = hosts.map((h, i) => {
+  const spawnRelay = (i: number) => {
+    const h = hosts[i]!;
     const other = 1 - i;
     const p = lab.spawnConegate(
       h,
@@ -50,11 +53,18 @@ export async function startHaServers(lab: Lab, dir: string, procs: LabProcess[])
     );
     procs.push(p);
     return p;
-  }) as [LabProcess, LabProcess];
+  };
+  const relays = [spawnRelay(0), spawnRelay(1)] as [LabProcess, LabProcess];
   for (const r of relays) await r.waitForOutput(/"fingerprint"/, 60_000, 'stdout');
   // Meshed: each relay logged its link to the other (mesh.ts "relay mesh: linked").
   for (const r of relays) await r.waitForOutput(/relay mesh: linked/, 30_000);
   const key = await lab.execConegate('s1', ['coord', 'authkey', 'create', '--reusable', '--json', '--admin-socket', adminSocket], { timeoutMs: 30_000 });
   if (key.code !== 0) throw new Error(`coord authkey create: ${key.stderr}`);
-  return { coordFp, authKey: (JSON.parse(key.stdout) as { secret: string }).secret, relays, urls };
+  const restart = async (i: 0 | 1) => {
+    const p = spawnRelay(i);
+    relays[i] = p;
+    await p.waitForOutput(/"fingerprint"/, 60_000, 'stdout');
+    return p;
+  };
+  return { coordFp, authKey: (JSON.parse(key.stdout) as { secret: string }).secret, relays, urls, restart };
 }

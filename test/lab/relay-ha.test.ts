@@ -172,4 +172,34 @@ describe('relay high availability in the netns lab: kill -9 of a node\'s relay',
         `${replies.length} of ${pr.stdout.match(/(\d+) packets transmitted/)?.[1] ?? '?'} pings answered\n`,
     );
   });
+
+  it('a.h1\'s relay path black-holed (no reset, no FIN): a.h1 notices by its liveness ping and moves to the other relay, which the first learns, and pings flow again', async () => {
+    const [r1, r2] = servers.urls;
+    // The killed relay comes back (same key and certificate) and the two mesh again.
+    const back = await servers.restart(0);
+    await back.waitForOutput(/relay mesh: linked/, 30_000);
+    await waitFor('the second relay linked to the first again', async () => ((servers.relays[1].stdout + servers.relays[1].stderr).match(/relay mesh: linked/g)!.length >= 2 ? true : undefined), 30_000);
+    await waitFor('a.h1 on the second relay', async () => ((await relayServer('a.h1')) === r2 ? true : undefined));
+    const bIp = meshV4(await status('b.h1'));
+    // 250 pings every 100 ms: the count bounds the run (about 25 s).
+    const pinger = lab.spawn('a.h1', ['ping', '-D', '-n', '-i', '0.1', '-W', '1', '-c', '250', bIp], { description: 'ping a.h1 -> b.h1 across the black hole' });
+    procs.push(pinger);
+    await pinger.waitForOutput(/icmp_seq=10 /, 10_000, 'stdout');
+    const s3 = [lab.addr('s3'), lab.addr('s3', { alt: true })].join(', ');
+    const tCut = Date.now();
+    await lab.nftApply('a.router', `table inet cg_relay_hole {\n chain hole {\n  type filter hook forward priority -5; policy accept;\n  ip daddr { ${s3} } tcp dport 443 drop\n  ip saddr { ${s3} } tcp sport 443 drop\n }\n}\n`);
+    // Generous bound (not the issue's): 3 s of silence before the ping, 3 s for its answer, then the dial.
+    await waitFor('a.h1 moved to the first relay', async () => ((await relayServer('a.h1')) === r1 ? true : undefined), 20_000);
+    const movedMs = Date.now() - tCut;
+    await pinger.done;
+    const pr = { stdout: pinger.stdout };
+    const replies = pingReplies(pr.stdout);
+    const cutSec = tCut / 1000;
+    const after = replies.filter(([t]) => t > cutSec);
+    assert.ok(after.length > 0, `ping replies after the move: ${pr.stdout.slice(-400)}`);
+    const last = replies.filter(([t]) => t <= cutSec).at(-1);
+    const gapMs = last ? Math.round((after[0]![0] - last[0]) * 1000) : NaN;
+    process.stderr.write(`relay HA, black hole: a.h1's status names the first relay ${movedMs} ms after the cut; no ping reply for ${gapMs} ms; ${replies.length} of 250 answered\n`);
+    await lab.exec('a.router', ['nft', 'delete', 'table', 'inet', 'cg_relay_hole']);
+  });
 });

@@ -7,7 +7,8 @@
  * then recv / peer-gone / ping (answered at once with pong) / keepalive / health / restarting.
  *
  * The read deadline (120 s without a byte, tailscale's derphttp value: the server sends a keepalive
- * every 60 s + jitter) and the login deadline run on the injected clock. Any protocol error closes
+ * every 60 s + jitter), the liveness ping (sending after 3 s without a byte read: a ping, 3 s for any
+ * answer) and the login deadline run on the injected clock. Any protocol error closes
  * this connection only, with the reason; the region above decides about reconnecting.
  */
 import type { CancelTimer, Clock } from '../../clock/clock.ts';
@@ -34,6 +35,10 @@ export interface ByteStream {
 export const CONN_TIMING = {
   loginTimeoutMs: 10_000,
   readTimeoutMs: 120_000,
+  /** Sending while nothing was read for this long: ping the relay to learn whether the path is alive. */
+  pingAfterSilenceMs: 3_000,
+  /** That ping unanswered (no byte at all) for this long: the connection is dead (tailscale's 3 s relay ping). */
+  pingTimeoutMs: 3_000,
 } as const;
 
 export interface ConnEvents {
@@ -52,6 +57,8 @@ export interface ConnOptions {
   randomBytes: RandomBytes;
   loginTimeoutMs?: number;
   readTimeoutMs?: number;
+  pingAfterSilenceMs?: number;
+  pingTimeoutMs?: number;
   /** The relay's key as the relay map pins it (or the 101 answer announced it): any other is refused. */
   expectedServerKey?: Uint8Array;
 }
@@ -66,6 +73,10 @@ export class RelayConnection {
   private readTimer: CancelTimer | undefined;
   private loginTimer: CancelTimer | undefined;
   private loginWaiters: { resolve: (i: ServerInfo) => void; reject: (e: Error) => void } | undefined;
+  private lastReadMs: number;
+  private pingTimer: CancelTimer | undefined;
+  /** Liveness pings sent because we sent into silence (tests, status). */
+  livenessPings = 0;
   /** The last problem the server reported with a health frame ('' = healthy). */
   health = '';
   pingsAnswered = 0;
@@ -75,6 +86,7 @@ export class RelayConnection {
     private readonly opts: ConnOptions,
     private readonly events: ConnEvents,
   ) {
+    this.lastReadMs = opts.clock.nowMs();
     stream.onData((chunk) => this.onData(chunk));
     stream.onClose(() => this.end('the connection closed'));
     this.armRead();
@@ -99,6 +111,7 @@ export class RelayConnection {
   send(dst: Uint8Array, data: Uint8Array): boolean {
     if (this.state !== 'ready') return false;
     this.stream.write(f.encodeSend(dst, data));
+    this.checkAlive();
     return true;
   }
 
@@ -113,6 +126,9 @@ export class RelayConnection {
   private onData(chunk: Uint8Array): void {
     if (this.state === 'closed') return;
     this.armRead();
+    this.lastReadMs = this.opts.clock.nowMs();
+    this.pingTimer?.();
+    this.pingTimer = undefined;
     try {
       for (const frame of this.reader.feed(chunk)) {
         this.onFrame(frame);
@@ -187,6 +203,22 @@ export class RelayConnection {
     this.events.health?.(problem);
   }
 
+  /**
+   * A relay that went silent while we send (its host killed behind a NAT that drops the reset, a path
+   * that black-holes) would otherwise hold our packets until the 120 s read deadline. Sending into
+   * silence sends one ping; no byte back within pingTimeoutMs ends the connection, and the region
+   * dials its next server at once. The relay answers pings at once, ahead of queued packets.
+   */
+  private checkAlive(): void {
+    if (this.pingTimer) return;
+    const silenceMs = this.opts.clock.nowMs() - this.lastReadMs;
+    if (silenceMs < (this.opts.pingAfterSilenceMs ?? CONN_TIMING.pingAfterSilenceMs)) return;
+    this.livenessPings++;
+    this.stream.write(f.encodePing(this.opts.randomBytes(8)));
+    const timeoutMs = this.opts.pingTimeoutMs ?? CONN_TIMING.pingTimeoutMs;
+    this.pingTimer = this.opts.clock.setTimer(timeoutMs, () => this.end(`the relay did not answer a ping within ${timeoutMs} ms while we were sending`));
+  }
+
   private armRead(): void {
     this.readTimer?.();
     this.readTimer = this.opts.clock.setTimer(this.opts.readTimeoutMs ?? CONN_TIMING.readTimeoutMs, () => this.end('nothing heard from the relay for 120 s'));
@@ -197,6 +229,7 @@ export class RelayConnection {
     const wasReady = this.state === 'ready';
     this.state = 'closed';
     this.readTimer?.();
+    this.pingTimer?.();
     this.loginTimer?.();
     this.stream.close();
     if (!wasReady && this.loginWaiters) {
