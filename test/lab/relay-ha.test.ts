@@ -197,9 +197,9 @@ describe('relay high availability in the netns lab: kill -9 of a node\'s relay',
     const cutSec = tCut / 1000;
     const after = replies.filter(([t]) => t > cutSec);
     assert.ok(after.length > 0, `ping replies after the move: ${pr.stdout.slice(-400)}`);
-    const last = replies.filter(([t]) => t <= cutSec).at(-1);
-    const gapMs = last ? Math.round((after[0]![0] - last[0]) * 1000) : NaN;
-    process.stderr.write(`relay HA, black hole: a.h1's status names the first relay ${movedMs} ms after the cut; no ping reply for ${gapMs} ms; ${replies.length} of 250 answered\n`);
+    const around = replies.filter(([t]) => t >= cutSec - 1);
+    const gapMs = Math.round(Math.max(...around.slice(1).map(([t], i) => t - around[i]![0])) * 1000);
+    process.stderr.write(`relay HA, black hole: a.h1's status names the first relay ${movedMs} ms after the cut; largest gap between ping replies ${gapMs} ms; ${replies.length} of 250 answered\n`);
     await lab.exec('a.router', ['nft', 'delete', 'table', 'inet', 'cg_relay_hole']);
   });
 });
