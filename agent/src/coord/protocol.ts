@@ -63,6 +63,11 @@ export interface RelayNode {
   stun?: string;
   /** SHA-256 of the relay's certificate (hex), for pinning; absent = verify against CAs. */
   certSha256?: string;
+  /**
+   * The relay's X25519 server key (hex), pinned: the client refuses a relay whose 101 answer
+   * (`Conegate-Relay-Key`) or server-key frame carries another key. Absent = the key is learned at login.
+   */
+  serverKey?: string;
 }
 export interface RelayRegion {
   id: string;

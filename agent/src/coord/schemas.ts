@@ -132,7 +132,7 @@ const relayMapSchema = {
             items: {
               type: 'object',
               required: ['url'],
-              properties: { url: { type: 'string', pattern: '^https://', maxLength: 512 }, stun: { type: 'string', format: 'host-port' }, certSha256: key },
+              properties: { url: { type: 'string', pattern: '^https://', maxLength: 512 }, stun: { type: 'string', format: 'host-port' }, certSha256: key, serverKey: key },
             },
           },
         },

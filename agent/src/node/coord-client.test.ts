@@ -12,6 +12,7 @@ import { CoordClient } from './coord-client.ts';
 import { loadIdentity, type NodeIdentity } from './identity.ts';
 import { CoordSession } from './session.ts';
 import { waitFor } from './testkit-net.ts';
+import { startConnectProxy } from '../../../test/fakes/connect-proxy.ts';
 
 let cert: TestCert;
 let other: TestCert;
@@ -94,5 +95,36 @@ test('session: an unknown auth key is a refusal, not a retry loop', async () => 
   } finally {
     await s.stop();
     await twin2.down();
+  }
+});
+
+test('proxy: register and the map stream go through HTTPS_PROXY (CONNECT with Basic auth); NO_PROXY and "none" go direct; a refused password is CG_PROXY_REFUSED', async () => {
+  const proxy = await startConnectProxy('alice:s3cret');
+  const target = twin.url.replace('https://', '');
+  const id = await loadIdentity(join(dir, 'p'));
+  const viaEnv = (env: Record<string, string>, config?: string) => new CoordClient({ url: twin.url, trust: { fingerprint: cert.fingerprint }, machine: id.machine, proxy: { ...(config !== undefined ? { config } : {}), env } });
+  const req = { nodeKey: Buffer.from(id.node.publicKey).toString('hex'), discoKey: 'b'.repeat(64), hostname: 'p', authKey: 'tskey-good' };
+  try {
+    const before = twin.counts['POST /v1/register'] ?? 0;
+    const withProxy = viaEnv({ HTTPS_PROXY: proxy.url('alice:s3cret') });
+    await withProxy.register(req);
+    const ctl = new AbortController();
+    const lines = await withProxy.openMap(undefined, ctl.signal);
+    for await (const line of lines) {
+      assert.equal((JSON.parse(line) as { t: string }).t, 'full');
+      break;
+    }
+    ctl.abort();
+    assert.deepEqual(proxy.seen.connects, [target, target], 'both requests were tunnelled');
+    assert.equal(twin.counts['POST /v1/register'], before + 1);
+    // NO_PROXY (and mesh.proxy "none") reach the coordinator directly.
+    await viaEnv({ https_proxy: proxy.url('alice:s3cret'), NO_PROXY: '127.0.0.1' }).register(req);
+    await viaEnv({ HTTPS_PROXY: proxy.url('alice:s3cret') }, 'none').register(req);
+    assert.equal(proxy.seen.connects.length, 2, 'no CONNECT for a host in NO_PROXY or with mesh.proxy none');
+    // mesh.proxy wins over the environment; wrong credentials are the proxy's refusal, without the password.
+    await assert.rejects(viaEnv({ HTTPS_PROXY: proxy.url('alice:s3cret') }, proxy.url('alice:wrong')).register(req), (e) => isConegateError(e) && e.code === 'CG_PROXY_REFUSED' && !e.message.includes('wrong'));
+    assert.equal(twin.counts['POST /v1/register'], before + 3);
+  } finally {
+    await proxy.close();
   }
 });

@@ -3,6 +3,8 @@
  * machine key, sent over a connection verified by tls-connect.ts. Short requests return JSON; the map
  * stream yields NDJSON lines (each bounded by LIMITS.maxMessageBytes). Errors from the coordinator
  * become ConegateError CG_COORD_REFUSED with the protocol's code in `context.coordCode`.
+ * Through an HTTP proxy when one applies (`mesh.proxy`, HTTPS_PROXY / https_proxy, NO_PROXY: the same
+ * choice as the relay client's, relay/client/proxy.ts): CONNECT, then TLS verified inside the tunnel.
  */
 import { request, type IncomingMessage } from 'node:http';
 import { ConegateError } from '../errors.ts';
@@ -11,6 +13,11 @@ import type { KeyPair } from './identity.ts';
 import type { MeshClock } from './mesh-clock.ts';
 import { authorization } from './request-sign.ts';
 import { connectVerified, type TlsTrust } from './tls-connect.ts';
+import { resolveProxy, type ProxySources } from '../relay/client/proxy.ts';
+import { connectThroughProxy } from '../relay/client/tunnel.ts';
+
+/** The proxy CONNECT and TLS together (the TLS handshake alone has connectVerified's 10 s). */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** What the session needs from a coordinator; the HTTPS client implements it, tests may twin it. */
 export interface CoordApi {
@@ -33,6 +40,8 @@ export interface CoordClientOptions {
    * node whose own clock is wrong still registers (wins over wallClockMs).
    */
   clock?: MeshClock;
+  /** Where the HTTP proxy comes from (config, environment); absent = always direct. */
+  proxy?: ProxySources;
 }
 
 export function coordError(status: number, body: string): ConegateError {
@@ -86,12 +95,25 @@ export class CoordClient implements CoordApi {
     if (this.base.protocol !== 'https:') throw new ConegateError('CG_CONFIG_INVALID', `coordinator URL ${opts.url} is not https`);
   }
 
+  private async connect(host: string, port: number, signal?: AbortSignal) {
+    const proxy = this.opts.proxy ? resolveProxy(host, port, this.opts.proxy) : undefined;
+    if (!proxy) return connectVerified(host, port, this.opts.trust, signal);
+    const deadline = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
+    const tunnel = await connectThroughProxy(proxy, host, port, signal ? AbortSignal.any([signal, deadline]) : deadline);
+    try {
+      return await connectVerified(host, port, this.opts.trust, signal, CONNECT_TIMEOUT_MS, { peer: 'the coordinator', refusedCode: 'CG_COORD_REFUSED', hint: 'give --ca FILE or --coordinator-fingerprint SHA256', socket: tunnel });
+    } catch (err) {
+      tunnel.destroy();
+      throw err;
+    }
+  }
+
   private async send(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<IncomingMessage> {
     const pathWithQuery = this.base.pathname.replace(/\/$/, '') + path;
     const payload = body === undefined ? '' : JSON.stringify(body);
     const host = this.base.hostname.replace(/^\[|\]$/g, '');
     const port = Number(this.base.port || 443);
-    const sock = await connectVerified(host, port, this.opts.trust, signal);
+    const sock = await this.connect(host, port, signal);
     const clock = this.opts.clock;
     const sentMonoMs = clock?.monoMs() ?? 0;
     const auth = authorization(this.opts.machine, method, pathWithQuery, payload, clock ? clock.nowMs() : (this.opts.wallClockMs ?? Date.now)());

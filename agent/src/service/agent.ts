@@ -110,7 +110,9 @@ export class Agent {
     }
     const identity = await loadIdentity(stateDir, undefined, config.wg.privateKeyFile !== undefined ? { nodeKeyFile: config.wg.privateKeyFile } : {});
     const meshClock = new MeshClock();
-    const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine, clock: meshClock });
+    // The same proxy as the relay client's: a proxy-only site reaches the coordinator through it too.
+    const proxy = { ...(m.proxy !== undefined ? { config: m.proxy } : {}), env: process.env };
+    const api = new CoordClient({ url: m.coordinator, trust: { ...(ca ? { ca } : {}), ...(m.coordinatorFingerprint ? { fingerprint: m.coordinatorFingerprint } : {}) }, machine: identity.machine, clock: meshClock, proxy });
     const authKey = async () => this.opts.authKey ?? (m.authKeyFile ? (await readSecretFile(m.authKeyFile, 'auth key file'))?.trim() : undefined);
     const onRefused = (err: ConegateError) => {
       this.fatal = err;

@@ -32,7 +32,7 @@ export const meshSchema = {
     proxy: {
       type: 'string',
       minLength: 1,
-      description: 'HTTP proxy for relay connections (CONNECT): http://[user:password@]host:port, or "none" to ignore HTTPS_PROXY; default: HTTPS_PROXY/https_proxy, with NO_PROXY honoured.',
+      description: 'HTTP proxy for the coordinator and relay connections (CONNECT): http://[user:password@]host:port, or "none" to ignore HTTPS_PROXY; default: HTTPS_PROXY/https_proxy, with NO_PROXY honoured.',
     },
     udpRelay: { ...udpRelaySchema, default: {} },
   },

@@ -12,7 +12,7 @@ const file = (name: string, v: unknown) => {
   writeFileSync(p, typeof v === 'string' ? v : JSON.stringify(v));
   return p;
 };
-const NODE = { url: 'https://relay1.example:443', stun: 'relay1.example:3478', certSha256: 'ab'.repeat(32) };
+const NODE = { url: 'https://relay1.example:443', stun: 'relay1.example:3478', certSha256: 'ab'.repeat(32), serverKey: 'cd'.repeat(32) };
 
 test('--relay-map: a valid map is read as it is', async () => {
   const map = { regions: [{ id: 'fra', name: 'Frankfurt', nodes: [NODE, { url: 'https://relay2.example' }] }] };
@@ -24,6 +24,7 @@ test('--relay-map: typos, plain http, bad pins and bad STUN addresses are refuse
     { regions: [{ id: 'fra', name: 'F', nodes: [{ ...NODE, certSha265: 'ab'.repeat(32) }] }] },
     { regions: [{ id: 'fra', name: 'F', nodes: [{ url: 'http://relay1.example' }] }] },
     { regions: [{ id: 'fra', name: 'F', nodes: [{ ...NODE, certSha256: 'xyz' }] }] },
+    { regions: [{ id: 'fra', name: 'F', nodes: [{ ...NODE, serverKey: 'CD'.repeat(31) }] }] },
     { regions: [{ id: 'fra', name: 'F', nodes: [{ ...NODE, stun: 'no port' }] }] },
     { regions: [{ id: 'fra', name: 'F', nodes: [NODE], extra: 1 }] },
     { regions: [{ id: 'has space', name: 'F', nodes: [NODE] }] },

@@ -9,7 +9,8 @@ import { Ajv } from 'ajv';
 import { realClock } from '../../clock/clock.ts';
 import { ConegateError } from '../../errors.ts';
 import type { Logger } from '../../log/logger.ts';
-import { parseCidr, parseIp } from '../../net/ip.ts';
+import { parseCidr } from '../../net/ip.ts';
+import { parseListen } from '../../net/listen.ts';
 import type { RelayMap } from '../protocol.ts';
 import { MAP_FORMATS, relayMapFileSchema } from '../schemas.ts';
 import { readSecretFile, writeSecretFile } from '../../secrets/file.ts';
@@ -45,13 +46,6 @@ export interface RunningCoordinator {
 }
 
 /** host and port from ADDR:PORT or [v6]:PORT; the address must be a literal IP (what we bind). */
-export function parseListen(text: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\s]+):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[2]) : -1;
-  if (!m || !parseIp(m[1]!) || port > 65535) throw new ConegateError('CG_USAGE', `--listen ${text}: expected ADDR:PORT or [IPv6]:PORT with a literal address`);
-  return { host: m[1]!, port };
-}
-
 function checkPrefix(flag: string, text: string | undefined, family: 4 | 6): void {
   if (text === undefined) return;
   const c = parseCidr(text);

@@ -156,6 +156,29 @@ test('relay client: a relay whose certificate is not the pinned one is refused b
   assert.equal(r.relay.stats().loginsRefused, 0, "the client never got as far as a login");
 });
 
+test('relay client: a relay whose 101 announces another server key than the map pins is refused (upgrade and WebSocket), the right key logs in', async () => {
+  const r = await relay();
+  const wrong = 'ab'.repeat(32);
+  const right = Buffer.from(r.relay.serverKey).toString('hex');
+  for (const transport of ['upgrade', 'websocket'] as const) {
+    await assert.rejects(
+      dialRelay({ url: r.url, certSha256: r.fingerprint, serverKey: wrong }, { proxy: { config: 'none', env: {} }, transport, randomBytes: rnd }),
+      (e: { code: string; message: string }) => e.code === 'CG_RELAY_KEY_MISMATCH' && /not the key abababababababab\.\.\. the relay map pins/.test(e.message),
+    );
+  }
+  const a = client();
+  a.link.setRelayMap({ regions: [{ id: 'lab', name: 'Lab', nodes: [{ url: r.url, certSha256: r.fingerprint, serverKey: wrong }] }] });
+  a.link.send('lab', 'cd'.repeat(32), Uint8Array.of(1));
+  await wait(() => /the relay map pins/.test(a.link.regionDetails().lab?.lastError ?? ''), 'the refusal in status');
+  assert.equal(a.link.status().regions[0]!.connected, false);
+  assert.equal(r.relay.stats().clients, 0);
+  assert.equal(r.relay.stats().loginsRefused, 0, 'the client never sealed a login to it');
+  const b = client();
+  b.link.setRelayMap({ regions: [{ id: 'lab', name: 'Lab', nodes: [{ url: r.url, certSha256: r.fingerprint, serverKey: right }] }] });
+  b.link.send('lab', 'cd'.repeat(32), Uint8Array.of(1));
+  await wait(() => b.link.status().regions[0]!.connected, 'logged in with the pinned key');
+});
+
 test('relay client HA with meshed relays: A on the first server, B on the second, traffic flows; the first killed, A is on the second within 5 s and traffic flows again', async () => {
   const meshKey = randomBytes(32).toString('hex');
   const rs = [await startTestRelay({ admission, config: { meshKey } }), await startTestRelay({ admission, config: { meshKey } })] as const;

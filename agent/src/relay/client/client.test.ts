@@ -20,7 +20,7 @@ const MAP: RelayMap = {
   ],
 };
 
-function setup(latency: Record<string, number>) {
+function setup(latency: Record<string, number>, opts: { probeHangs?: boolean } = {}) {
   const clock = new FakeClock();
   const relays = new Map<string, ScriptedRelay>();
   const ends = new Map<string, { closed: boolean }>();
@@ -45,7 +45,8 @@ function setup(latency: Record<string, number>) {
       queueMicrotask(() => relay.start());
       return { stream: c, transport: 'upgrade' };
     },
-    probe: async (node) => {
+    probe: async (node, signal) => {
+      if (opts.probeHangs) await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
       const ms = latency[new URL(node.url).hostname.split('.')[0]!];
       if (ms === undefined) throw new Error('no answer');
       return ms;
@@ -151,5 +152,32 @@ test('relay client: a region dropped from the map is closed; its servers replace
   client.setRelayMap({ regions: [MAP.regions[0]!] });
   assert.equal(ends.get('https://ams.example')!.closed, true);
   assert.deepEqual(client.status().regions.map((r) => r.id), ['fra']);
+  await client.close();
+});
+
+test('relay client: a map of one region makes it the home at once, connected before any latency probe answers (fast start)', async () => {
+  const { client, homes, dials, clock } = setup({}, { probeHangs: true });
+  client.setRelayMap({ regions: [MAP.regions[0]!] });
+  await flush();
+  assert.equal(client.home(), 'fra');
+  assert.deepEqual(homes, ['fra']);
+  assert.deepEqual(dials, ['https://fra.example']);
+  assert.equal(client.status().regions[0]!.connected, true);
+  // The probe round still ends (its timeout) and keeps the home.
+  clock.advance(CLIENT_TIMING.probeTimeoutMs);
+  await flush();
+  assert.deepEqual(homes, ['fra']);
+  await client.close();
+});
+
+test('relay client: with several regions the home waits for the probe round (no home while every probe is pending)', async () => {
+  const { client, homes, dials, clock } = setup({}, { probeHangs: true });
+  client.setRelayMap(MAP);
+  await flush();
+  assert.equal(client.home(), undefined);
+  assert.deepEqual(dials, []);
+  clock.advance(CLIENT_TIMING.probeTimeoutMs);
+  await flush();
+  assert.deepEqual(homes, ['fra'], 'nothing measured: the map\'s first region');
   await client.close();
 });

@@ -3,6 +3,7 @@
  * demand (first send to one) and the home region always; non-home regions are closed after 60 s
  * without a packet either way, checked every 15 s (tailscale magicsock's values). The home region is
  * chosen by measured latency (home.ts); a probe round runs with the first relay map and every 30 s.
+ * A map of a single region makes it the home at once (fast start: no wait for the probe round).
  * `(config, deps) -> component` on an injected clock; dial and probe are injected edges.
  */
 import type { CancelTimer, Clock } from '../../clock/clock.ts';
@@ -92,6 +93,9 @@ export class RelayClient implements RelayLink {
     this.history.retain(ids);
     if (this.homeRegion !== undefined && !ids.includes(this.homeRegion)) this.decideHome();
     if (!this.probeTimer && !this.probing) this.probeRound();
+    // One region leaves no choice: home at once, so the node is reachable without waiting for the
+    // probe round (up to 5 s when UDP is blocked and STUN times out first).
+    if (this.homeRegion === undefined && ids.length === 1) this.decideHome();
     if (!this.idleTimer) this.armIdleCheck();
   }
 

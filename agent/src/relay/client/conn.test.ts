@@ -122,3 +122,72 @@ test('relay conn: any bytes from the relay, before or after login, end in frames
     { numRuns: 300 },
   );
 });
+
+test('relay conn: a server-key frame with another key than the pinned one is refused (CG_RELAY_KEY_MISMATCH) before anything is sealed to it', async () => {
+  const clock = new FakeClock();
+  const [client, server] = pipe();
+  const relay = new ScriptedRelay(server);
+  const me = keyPair();
+  const closed: string[] = [];
+  const pinned = keyPair().public;
+  const conn = new RelayConnection(client, { nodeSecret: me.secret, nodePublic: me.public, clock, randomBytes: rnd, expectedServerKey: pinned }, { recv: () => {}, peerGone: () => {}, closed: (r) => closed.push(r) });
+  const login = conn.login();
+  relay.start();
+  await assert.rejects(login, (e: { code: string; message: string }) => e.code === 'CG_RELAY_KEY_MISMATCH' && /not the pinned key/.test(e.message));
+  assert.equal(relay.clientKey, undefined, 'no client-info was sent to the impostor');
+  assert.equal(client.closed, true);
+  assert.match(closed[0]!, /server-key frame/);
+});
+
+test('relay conn: the pinned key logs in', async () => {
+  const clock = new FakeClock();
+  const [client, server] = pipe();
+  const relay = new ScriptedRelay(server);
+  const me = keyPair();
+  const conn = new RelayConnection(client, { nodeSecret: me.secret, nodePublic: me.public, clock, randomBytes: rnd, expectedServerKey: relay.server.public.slice() }, { recv: () => {}, peerGone: () => {}, closed: () => {} });
+  const login = conn.login();
+  relay.start();
+  assert.equal((await login).version, 1);
+  assert.deepEqual(relay.clientKey, me.public);
+});
+
+test('relay conn: sending into 3 s of silence pings the relay; no answer within 3 s ends the connection, any byte back keeps it', async () => {
+  const { relay, log, conn, clock, server } = setup();
+  const login = conn.login();
+  relay.start();
+  await login;
+  const dst = new Uint8Array(32).fill(7);
+  const pings = () => relay.received.filter((m) => m.kind === 'ping').length;
+  clock.advance(2_999);
+  conn.send(dst, Uint8Array.of(1));
+  assert.equal(pings(), 0, 'recent enough: no ping');
+  clock.advance(1);
+  conn.send(dst, Uint8Array.of(2));
+  conn.send(dst, Uint8Array.of(3));
+  assert.equal(pings(), 1, 'one ping, not one per packet');
+  // The relay answers (any byte counts): the connection stays.
+  clock.advance(2_000);
+  server.write(f.encodeKeepalive());
+  clock.advance(5_000);
+  assert.equal(conn.ready, true);
+  // Silent again while we send: ping, then nothing for 3 s: closed with the reason.
+  conn.send(dst, Uint8Array.of(4));
+  assert.equal(pings(), 2);
+  clock.advance(2_999);
+  assert.equal(conn.ready, true);
+  clock.advance(1);
+  assert.equal(conn.ready, false);
+  assert.match(log.at(-1)!, /^closed the relay did not answer a ping within 3000 ms/);
+  assert.equal(conn.livenessPings, 2);
+});
+
+test('relay conn: a quiet connection we do not send on is never pinged by us (the server keepalive covers it)', async () => {
+  const { relay, conn, clock } = setup();
+  const login = conn.login();
+  relay.start();
+  await login;
+  clock.advance(100_000);
+  assert.equal(relay.received.filter((m) => m.kind === 'ping').length, 0);
+  assert.equal(conn.ready, true);
+  conn.close();
+});

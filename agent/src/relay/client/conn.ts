@@ -7,14 +7,22 @@
  * then recv / peer-gone / ping (answered at once with pong) / keepalive / health / restarting.
  *
  * The read deadline (120 s without a byte, tailscale's derphttp value: the server sends a keepalive
- * every 60 s + jitter) and the login deadline run on the injected clock. Any protocol error closes
+ * every 60 s + jitter), the liveness ping (sending after 3 s without a byte read: a ping, 3 s for any
+ * answer) and the login deadline run on the injected clock. Any protocol error closes
  * this connection only, with the reason; the region above decides about reconnecting.
  */
 import type { CancelTimer, Clock } from '../../clock/clock.ts';
 import { ConegateError, DecodeError } from '../../errors.ts';
+import { bytesEqual } from '../../net/ip.ts';
 import * as f from '../frames.ts';
 import { decodeMessage } from '../frames-message.ts';
 import { openServerInfo, RELAY_PROTOCOL_VERSION, sealJson, type RandomBytes, type ServerInfo } from '../frames-seal.ts';
+
+/** The reason for a relay whose key is not the pinned one (both keys shortened: public keys, not secrets). */
+export function keyMismatch(want: Uint8Array, got: Uint8Array, where: string): string {
+  const hex = (k: Uint8Array) => Buffer.from(k).toString('hex').slice(0, 16);
+  return `the relay's key in its ${where} (${hex(got)}...) is not the pinned key ${hex(want)}...`;
+}
 
 /** A bidirectional byte stream; write never throws (a dead stream drops and reports close). */
 export interface ByteStream {
@@ -27,6 +35,10 @@ export interface ByteStream {
 export const CONN_TIMING = {
   loginTimeoutMs: 10_000,
   readTimeoutMs: 120_000,
+  /** Sending while nothing was read for this long: ping the relay to learn whether the path is alive. */
+  pingAfterSilenceMs: 3_000,
+  /** That ping unanswered (no byte at all) for this long: the connection is dead (tailscale's 3 s relay ping). */
+  pingTimeoutMs: 3_000,
 } as const;
 
 export interface ConnEvents {
@@ -45,6 +57,10 @@ export interface ConnOptions {
   randomBytes: RandomBytes;
   loginTimeoutMs?: number;
   readTimeoutMs?: number;
+  pingAfterSilenceMs?: number;
+  pingTimeoutMs?: number;
+  /** The relay's key as the relay map pins it (or the 101 answer announced it): any other is refused. */
+  expectedServerKey?: Uint8Array;
 }
 
 type State = 'await-server-key' | 'await-server-info' | 'ready' | 'closed';
@@ -57,6 +73,10 @@ export class RelayConnection {
   private readTimer: CancelTimer | undefined;
   private loginTimer: CancelTimer | undefined;
   private loginWaiters: { resolve: (i: ServerInfo) => void; reject: (e: Error) => void } | undefined;
+  private lastReadMs: number;
+  private pingTimer: CancelTimer | undefined;
+  /** Liveness pings sent because we sent into silence (tests, status). */
+  livenessPings = 0;
   /** The last problem the server reported with a health frame ('' = healthy). */
   health = '';
   pingsAnswered = 0;
@@ -66,6 +86,7 @@ export class RelayConnection {
     private readonly opts: ConnOptions,
     private readonly events: ConnEvents,
   ) {
+    this.lastReadMs = opts.clock.nowMs();
     stream.onData((chunk) => this.onData(chunk));
     stream.onClose(() => this.end('the connection closed'));
     this.armRead();
@@ -90,6 +111,7 @@ export class RelayConnection {
   send(dst: Uint8Array, data: Uint8Array): boolean {
     if (this.state !== 'ready') return false;
     this.stream.write(f.encodeSend(dst, data));
+    this.checkAlive();
     return true;
   }
 
@@ -104,6 +126,9 @@ export class RelayConnection {
   private onData(chunk: Uint8Array): void {
     if (this.state === 'closed') return;
     this.armRead();
+    this.lastReadMs = this.opts.clock.nowMs();
+    this.pingTimer?.();
+    this.pingTimer = undefined;
     try {
       for (const frame of this.reader.feed(chunk)) {
         this.onFrame(frame);
@@ -119,6 +144,9 @@ export class RelayConnection {
     if (!msg) return;
     if (this.state === 'await-server-key') {
       if (msg.kind !== 'server-key') throw new DecodeError(`expected server-key, got ${msg.kind}`);
+      const want = this.opts.expectedServerKey;
+      // Nothing is sealed to a key that is not the pinned one: the login would prove our key to an impostor.
+      if (want && !bytesEqual(want, msg.serverKey)) return this.end(keyMismatch(want, msg.serverKey, 'server-key frame'), 'CG_RELAY_KEY_MISMATCH');
       this.serverKey = msg.serverKey;
       const info = { version: RELAY_PROTOCOL_VERSION, canAckPings: true };
       // State first: the answer may arrive inside write() on an in-process stream.
@@ -175,22 +203,39 @@ export class RelayConnection {
     this.events.health?.(problem);
   }
 
+  /**
+   * A relay that went silent while we send (its host killed behind a NAT that drops the reset, a path
+   * that black-holes) would otherwise hold our packets until the 120 s read deadline. Sending into
+   * silence sends one ping; no byte back within pingTimeoutMs ends the connection, and the region
+   * dials its next server at once. The relay answers pings at once, ahead of queued packets.
+   */
+  private checkAlive(): void {
+    if (this.pingTimer) return;
+    const silenceMs = this.opts.clock.nowMs() - this.lastReadMs;
+    if (silenceMs < (this.opts.pingAfterSilenceMs ?? CONN_TIMING.pingAfterSilenceMs)) return;
+    this.livenessPings++;
+    this.stream.write(f.encodePing(this.opts.randomBytes(8)));
+    const timeoutMs = this.opts.pingTimeoutMs ?? CONN_TIMING.pingTimeoutMs;
+    this.pingTimer = this.opts.clock.setTimer(timeoutMs, () => this.end(`the relay did not answer a ping within ${timeoutMs} ms while we were sending`));
+  }
+
   private armRead(): void {
     this.readTimer?.();
     this.readTimer = this.opts.clock.setTimer(this.opts.readTimeoutMs ?? CONN_TIMING.readTimeoutMs, () => this.end('nothing heard from the relay for 120 s'));
   }
 
-  private end(reason: string): void {
+  private end(reason: string, code?: 'CG_RELAY_KEY_MISMATCH'): void {
     if (this.state === 'closed') return;
     const wasReady = this.state === 'ready';
     this.state = 'closed';
     this.readTimer?.();
+    this.pingTimer?.();
     this.loginTimer?.();
     this.stream.close();
     if (!wasReady && this.loginWaiters) {
       // A relay that refuses a key (admission) just closes: from here that looks like a network end.
-      const code = reason.startsWith('protocol error') ? 'CG_RELAY_REFUSED' : 'CG_NETWORK';
-      this.loginWaiters.reject(new ConegateError(code, `relay login failed: ${reason}`, { context: { reason } }));
+      const c = code ?? (reason.startsWith('protocol error') ? 'CG_RELAY_REFUSED' : 'CG_NETWORK');
+      this.loginWaiters.reject(new ConegateError(c, `relay login failed: ${reason}`, { context: { reason } }));
       this.loginWaiters = undefined;
     }
     this.events.closed(reason);

@@ -6,14 +6,14 @@
  * One deadline covers all of it (10 s, as tailscale's derphttp dial: DNS + TCP + TLS + upgrade).
  * Nothing is written before the certificate is checked (tls-connect.ts).
  */
-import { connect as tcpConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { ConegateError, DecodeError } from '../../errors.ts';
+import { ConegateError } from '../../errors.ts';
 import type { RelayNode } from '../../coord/protocol.ts';
 import { connectVerified } from '../../node/tls-connect.ts';
 import type { ByteStream } from './conn.ts';
-import { headerHasToken, parseResponseHead, type ResponseHead } from './http-head.ts';
-import { connectRefusal, connectRequest, resolveProxy, type ProxySources, type ProxyTarget } from './proxy.ts';
+import { headerHasToken, type ResponseHead } from './http-head.ts';
+import { resolveProxy, type ProxySources, type ProxyTarget } from './proxy.ts';
+import { connectThroughProxy, readHead } from './tunnel.ts';
 import { encodeWsFrame, wsAccept, WsOpcode, WsReader, wsUpgradeRequest } from './ws.ts';
 import { MAX_CLIENT_INFO_BYTES } from '../frames.ts';
 
@@ -23,6 +23,8 @@ export const RELAY_HTTP = {
   upgrade: 'conegate-relay',
   wsProtocol: 'conegate-relay',
   latencyPath: '/relay/latency',
+  /** The 101 answer's header with the relay's X25519 server key (hex). */
+  keyHeader: 'conegate-relay-key',
   dialTimeoutMs: 10_000,
 } as const;
 
@@ -41,6 +43,24 @@ export interface Dialed {
   transport: RelayTransportKind;
   /** The proxy used (without credentials), if any. */
   proxy?: string;
+  /** The server key the 101 answer announced (checked against the map's pin when there is one). */
+  serverKey?: Uint8Array;
+}
+
+/**
+ * The key a relay announced in its 101 answer (`Conegate-Relay-Key`, 64 hex) checked against the relay
+ * map's pin: a pinned relay must announce exactly that key (refused with CG_RELAY_KEY_MISMATCH before
+ * any login byte is sent); an unpinned one may announce any well-formed key or none.
+ */
+export function checkAnnouncedKey(header: string | undefined, pin: string | undefined, url: string): Uint8Array | undefined {
+  const announced = header !== undefined && /^[0-9a-f]{64}$/i.test(header.trim()) ? header.trim().toLowerCase() : undefined;
+  if (pin === undefined) return announced === undefined ? undefined : Uint8Array.from(Buffer.from(announced, 'hex'));
+  const want = pin.toLowerCase();
+  if (announced !== want) {
+    const got = announced ? `${announced.slice(0, 16)}...` : header === undefined ? 'none' : 'a malformed key';
+    throw new ConegateError('CG_RELAY_KEY_MISMATCH', `the relay ${url} announced the server key ${got}, not the key ${want.slice(0, 16)}... the relay map pins for it`, { context: { url } });
+  }
+  return Uint8Array.from(Buffer.from(want, 'hex'));
 }
 
 /** The relay answered the upgrade with something other than 101: try WebSocket. */
@@ -89,8 +109,8 @@ export async function dialRelay(node: RelayNode, opts: DialOptions): Promise<Dia
   try {
     const { tls, proxy, authority } = await openVerified(node, opts.proxy, signal, timeoutMs);
     try {
-      const stream = opts.transport === 'upgrade' ? await upgrade(tls, authority, node.url, signal) : await websocket(tls, authority, node.url, signal, opts.randomBytes);
-      return { stream, transport: opts.transport, ...(proxy ? { proxy: proxy.display } : {}) };
+      const { stream, serverKey } = opts.transport === 'upgrade' ? await upgrade(tls, authority, node, signal) : await websocket(tls, authority, node, signal, opts.randomBytes);
+      return { stream, transport: opts.transport, ...(proxy ? { proxy: proxy.display } : {}), ...(serverKey ? { serverKey } : {}) };
     } catch (err) {
       tls.destroy();
       throw err;
@@ -142,7 +162,10 @@ export async function probeLatency(node: RelayNode, opts: { proxy: ProxySources;
   }
 }
 
-async function upgrade(tls: TLSSocket, authority: string, url: string, signal: AbortSignal): Promise<ByteStream> {
+type Upgraded = { stream: ByteStream; serverKey: Uint8Array | undefined };
+
+async function upgrade(tls: TLSSocket, authority: string, node: RelayNode, signal: AbortSignal): Promise<Upgraded> {
+  const url = node.url;
   tls.write(`GET ${RELAY_HTTP.path} HTTP/1.1\r\nHost: ${authority}\r\nUpgrade: ${RELAY_HTTP.upgrade}\r\nConnection: Upgrade\r\n\r\n`);
   let head: ResponseHead;
   try {
@@ -153,84 +176,19 @@ async function upgrade(tls: TLSSocket, authority: string, url: string, signal: A
     throw err;
   }
   if (head.status !== 101 || !headerHasToken(head.headers.get('upgrade'), RELAY_HTTP.upgrade)) throw new UpgradeRefused(head.status, url);
-  return socketStream(tls, head.rest);
+  const serverKey = checkAnnouncedKey(head.headers.get(RELAY_HTTP.keyHeader), node.serverKey, url);
+  return { stream: socketStream(tls, head.rest), serverKey };
 }
 
-async function websocket(tls: TLSSocket, authority: string, url: string, signal: AbortSignal, randomBytes: (n: number) => Uint8Array): Promise<ByteStream> {
+async function websocket(tls: TLSSocket, authority: string, node: RelayNode, signal: AbortSignal, randomBytes: (n: number) => Uint8Array): Promise<Upgraded> {
+  const url = node.url;
   const key = Buffer.from(randomBytes(16)).toString('base64');
   tls.write(wsUpgradeRequest(authority, RELAY_HTTP.path, key, RELAY_HTTP.wsProtocol));
   const head = await readHead(tls, signal, `the relay ${url}`);
   if (head.status !== 101) throw new ConegateError('CG_RELAY_REFUSED', `the relay ${url} refused the WebSocket upgrade (HTTP ${head.status})`, { context: { status: head.status } });
   if (head.headers.get('sec-websocket-accept') !== wsAccept(key)) throw new ConegateError('CG_RELAY_REFUSED', `the relay ${url} answered the WebSocket upgrade with a wrong Sec-WebSocket-Accept`);
-  return wsStream(tls, head.rest, randomBytes);
-}
-
-/** Reads an HTTP response head, then pauses the socket so no byte after it is lost before the next reader. */
-function readHead(sock: Socket, signal: AbortSignal, who: string): Promise<ResponseHead> {
-  return new Promise((resolve, reject) => {
-    let buf = new Uint8Array(0);
-    const done = (fn: () => void) => {
-      sock.off('data', onData);
-      sock.off('close', onClose);
-      sock.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const onData = (chunk: Buffer) => {
-      const next = new Uint8Array(buf.length + chunk.length);
-      next.set(buf);
-      next.set(chunk, buf.length);
-      buf = next;
-      try {
-        const head = parseResponseHead(buf);
-        if (!head) return;
-        sock.pause();
-        done(() => resolve({ ...head, rest: head.rest.slice() }));
-      } catch (err) {
-        done(() => reject(new ConegateError('CG_NETWORK', `${who} answered with something that is not HTTP (${(err as DecodeError).reason})`)));
-      }
-    };
-    const onClose = () => done(() => reject(new ConegateError('CG_NETWORK', `${who} closed the connection before answering`)));
-    const onError = (err: Error) => done(() => reject(new ConegateError('CG_NETWORK', `${who}: ${err.message}`, { cause: err })));
-    const onAbort = () => done(() => reject(new ConegateError('CG_TIMEOUT', `${who} did not answer within the dial deadline`)));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    sock.on('data', onData);
-    sock.once('close', onClose);
-    sock.once('error', onError);
-    sock.resume();
-  });
-}
-
-function connectThroughProxy(proxy: ProxyTarget, host: string, port: number, signal: AbortSignal): Promise<Socket> {
-  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    const sock = tcpConnect({ host: proxy.host, port: proxy.port });
-    sock.setNoDelay(true);
-    const fail = (err: ConegateError) => {
-      sock.destroy();
-      reject(err);
-    };
-    const onError = (err: Error) => fail(new ConegateError('CG_NETWORK', `cannot reach the HTTP proxy ${proxy.display}: ${err.message}`, { cause: err }));
-    const onAbort = () => fail(new ConegateError('CG_TIMEOUT', `the HTTP proxy ${proxy.display} did not connect to ${target} within the dial deadline`));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    sock.once('error', onError);
-    sock.once('connect', () => {
-      sock.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-      sock.write(connectRequest(host, port, proxy.credentials));
-      readHead(sock, signal, `the HTTP proxy ${proxy.display}`).then(
-        (head) => {
-          if (head.status < 200 || head.status > 299) return fail(connectRefusal(head.status, head.reason, proxy, target));
-          // The tunnel carries TLS next; the proxy sends nothing of its own after its answer.
-          if (head.rest.length) sock.unshift(Buffer.from(head.rest));
-          resolve(sock);
-        },
-        (err: ConegateError) => fail(err),
-      );
-    });
-  });
+  const serverKey = checkAnnouncedKey(head.headers.get(RELAY_HTTP.keyHeader), node.serverKey, url);
+  return { stream: wsStream(tls, head.rest, randomBytes), serverKey };
 }
 
 function socketStream(sock: TLSSocket, head: Uint8Array): ByteStream {

@@ -4,7 +4,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { realClock } from '../../clock/clock.ts';
 import { createLogger } from '../../log/logger.ts';
@@ -13,6 +12,7 @@ import { startTestRelay, waitUntil, type TestRelay } from '../server/testing.ts'
 import { createRelayClient } from './create.ts';
 import { dialRelay } from './dial.ts';
 import { rnd } from './testkit.ts';
+import { startConnectProxy } from '../../../../test/fakes/connect-proxy.ts';
 
 const admission = staticAdmission([]);
 const closers: (() => Promise<void>)[] = [];
@@ -20,48 +20,11 @@ after(async () => {
   for (const c of closers.reverse()) await c();
 });
 
-/** A CONNECT-only proxy: `auth` = the expected "user:password", or undefined for none; counts what it saw. */
-async function fakeProxy(auth: string | undefined, mode: 'ok' | 'hang-up' = 'ok') {
-  const seen = { connects: [] as string[], authorized: 0 };
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => {});
-    let buf = '';
-    const onData = (c: Buffer) => {
-      buf += c.toString('latin1');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      sock.off('data', onData);
-      const [line, ...headers] = buf.slice(0, end).split('\r\n');
-      const target = /^CONNECT (\S+) HTTP\/1\.1$/.exec(line ?? '')?.[1] ?? '?';
-      seen.connects.push(target);
-      if (mode === 'hang-up') return void sock.destroy();
-      const got = headers.find((h) => /^proxy-authorization:/i.test(h))?.split(/:\s*Basic\s+/i)[1];
-      if (auth !== undefined && got !== Buffer.from(auth).toString('base64')) {
-        return void sock.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="t"\r\nContent-Length: 0\r\n\r\n');
-      }
-      seen.authorized++;
-      const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
-      const up = connect(port, host, () => {
-        sock.write('HTTP/1.1 200 Connection established\r\n\r\n');
-        up.pipe(sock);
-        sock.pipe(up);
-      });
-      sockets.add(up);
-      up.on('close', () => (sockets.delete(up), sock.destroy()));
-      up.on('error', () => sock.destroy());
-    };
-    sock.on('data', onData);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  closers.push(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-  return { url: (cred?: string) => `http://${cred ? `${cred}@` : ''}127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
+const fakeProxy = async (auth: string | undefined, mode: 'ok' | 'hang-up' = 'ok') => {
+  const p = await startConnectProxy(auth, mode);
+  closers.push(p.close);
+  return p;
+};
 
 async function relay(): Promise<TestRelay> {
   const r = await startTestRelay({ admission });

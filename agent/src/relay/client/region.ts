@@ -198,7 +198,9 @@ export class RegionConnection {
     let conn: RelayConnection | undefined;
     const onAbort = () => conn?.close('dial aborted');
     signal.addEventListener('abort', onAbort, { once: true });
-    conn = new RelayConnection(dialed.stream, { clock: this.deps.clock, randomBytes: this.deps.randomBytes, nodeSecret: this.deps.nodeSecret, nodePublic: this.deps.nodePublic }, {
+    // The server-key frame must carry the key the map pins (or the 101 announced): checked in conn.ts.
+    const expectedServerKey = dialed.serverKey ?? (node.serverKey ? Uint8Array.from(Buffer.from(node.serverKey, 'hex')) : undefined);
+    conn = new RelayConnection(dialed.stream, { clock: this.deps.clock, randomBytes: this.deps.randomBytes, nodeSecret: this.deps.nodeSecret, nodePublic: this.deps.nodePublic, ...(expectedServerKey ? { expectedServerKey } : {}) }, {
       recv: (src, data) => {
         this.lastActivityMs = this.deps.clock.nowMs();
         this.events.recv(src, data);

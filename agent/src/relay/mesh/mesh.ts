@@ -52,6 +52,8 @@ export class RelayMesh implements MeshForwarder {
   /** Called when another relay of the region says a key left it (the server tells whoever sent to it). */
   onPeerGone: (key: Uint8Array, keyHex: string) => void = () => {};
   private readonly holders = new Map<string, PeerState>();
+  /** When each holder's peer-present arrived (the server prefers it over an older local connection). */
+  private readonly presentAt = new Map<string, number>();
   private readonly states: PeerState[];
   private running = false;
   dropped = 0;
@@ -78,6 +80,10 @@ export class RelayMesh implements MeshForwarder {
   /** Whether a relay of the region announced this key (tests and status). */
   holds(keyHex: string): boolean {
     return this.holders.has(keyHex);
+  }
+
+  heldSinceMs(keyHex: string): number | undefined {
+    return this.holders.get(keyHex)?.link ? this.presentAt.get(keyHex) : undefined;
   }
 
   /** Links up, of all peers configured. */
@@ -117,6 +123,7 @@ export class RelayMesh implements MeshForwarder {
       for (const k of s.keys) {
         if (this.holders.get(k) !== s) continue;
         this.holders.delete(k);
+        this.presentAt.delete(k);
         this.onPeerGone(Uint8Array.from(Buffer.from(k, 'hex')), k);
       }
       s.keys.clear();
@@ -141,11 +148,13 @@ export class RelayMesh implements MeshForwarder {
       const hex = Buffer.from(m.key).toString('hex');
       s.keys.add(hex);
       this.holders.set(hex, s);
+      this.presentAt.set(hex, this.deps.clock.nowMs());
     } else if (m.kind === 'peer-gone') {
       const hex = Buffer.from(m.key).toString('hex');
       s.keys.delete(hex);
       if (this.holders.get(hex) === s) {
         this.holders.delete(hex);
+        this.presentAt.delete(hex);
         this.onPeerGone(m.key, hex);
       }
     }

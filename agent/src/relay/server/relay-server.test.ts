@@ -175,3 +175,40 @@ test('stopping the relay tells each client to come back (restarting), then the c
   const m = ca.messages.find((x) => x.kind === 'restarting');
   assert.deepEqual(m, { kind: 'restarting', reconnectInMs: 500, tryForMs: 30_000 });
 });
+
+test('HA: a client another relay of the region announced after its last read here has moved: packets for it go to that relay, until its connection here reads again', async () => {
+  const a = newNode();
+  const b = newNode();
+  const clock = new FakeClock();
+  const held = new Map<string, number>();
+  const forwarded: string[] = [];
+  const mesh = {
+    forward: (_src: Uint8Array, _dst: Uint8Array, dstHex: string, data: Uint8Array) => (forwarded.push(`${dstHex.slice(0, 8)} ${Buffer.from(data).toString()}`), true),
+    heldSinceMs: (hex: string) => held.get(hex),
+  };
+  const r = await startTestRelay({ admission: staticAdmission([a.hex, b.hex]), clock, mesh });
+  try {
+    const ca = await connectClient(r, a);
+    const cb = await connectClient(r, b);
+    cb.link.write(encodeSend(a.key, Buffer.from('local')));
+    await ca.waitFor(recvFrom(b.hex, 'local'));
+    clock.advance(1_000);
+    // A logged in to another relay of the region after its connection here last read: it moved.
+    held.set(a.hex, clock.nowMs());
+    cb.link.write(encodeSend(a.key, Buffer.from('moved')));
+    await waitUntil(() => forwarded.length === 1, 5_000, 'the packet forwarded to the new holder');
+    assert.deepEqual(forwarded, [`${a.hex.slice(0, 8)} moved`]);
+    // Its connection here reads again (the node came back to this relay): local again.
+    clock.advance(1);
+    ca.link.write(encodePing(Buffer.from('12345678')));
+    await ca.waitFor((m) => m.kind === 'pong');
+    cb.link.write(encodeSend(a.key, Buffer.from('back')));
+    await ca.waitFor(recvFrom(b.hex, 'back'));
+    assert.equal(forwarded.length, 1);
+    assert.equal(ca.messages.some(recvFrom(b.hex, 'moved')), false, 'nothing went into the old connection');
+    ca.link.close();
+    cb.link.close();
+  } finally {
+    await r.stop();
+  }
+});

@@ -51,6 +51,8 @@ export interface RelayServerConfig {
 export interface MeshForwarder {
   /** Sends one forward frame towards the relay holding dstHex; false if no relay of the region holds it. */
   forward(src: Uint8Array, dst: Uint8Array, dstHex: string, data: Uint8Array): boolean;
+  /** When (clock ms) another relay of the region announced it holds dstHex; undefined if none does. */
+  heldSinceMs?(dstHex: string): number | undefined;
 }
 
 export interface RelayServerDeps {
@@ -325,7 +327,7 @@ export class RelayServer implements ConnHost {
     const dstHex = Buffer.from(dst.buffer, dst.byteOffset, dst.length).toString('hex');
     const disco = isDisco(data);
     const local = this.pick(dstHex);
-    if (local && !local.isMesh) {
+    if (local && !local.isMesh && (wasForwarded || !this.movedAway(local, dstHex))) {
       local.sendPacket(f.encodeRecv(src, data), disco);
       this.counters.packetsRelayed++;
       this.counters.bytesRelayed += data.length;
@@ -343,6 +345,17 @@ export class RelayServer implements ConnHost {
       if (!b) this.notHere.set(from, (b = new TokenBucket(NOT_HERE_LIMIT, this.deps.clock.nowMs())));
       if (b.take(this.deps.clock.nowMs())) from.sendControl(f.encodePeerGone(dst, 'not-here'));
     }
+  }
+
+  /**
+   * The client logged in to another relay of the region after the last byte its connection here read:
+   * it moved (a node keeps one connection per region), and this one is dead or about to be closed by
+   * it, which can take up to the 120 s read deadline when the old path went silent. Packets go to the
+   * new holder rather than into the old connection.
+   */
+  private movedAway(local: RelayConn, dstHex: string): boolean {
+    const since = this.mesh?.heldSinceMs?.(dstHex);
+    return since !== undefined && since > local.lastReadMs;
   }
 
   private noteSender(dstHex: string, srcHex: string): void {

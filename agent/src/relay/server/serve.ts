@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:https';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { realClock } from '../../clock/clock.ts';
-import { parseListen } from '../../coord/server/serve.ts';
+import { parseListen } from '../../net/listen.ts';
 import { loadTls, selfSignedTls, type TlsIdentity } from '../../coord/server/tls.ts';
 import { normalizeFingerprint } from '../../coord/tls-pin.ts';
 import { ConegateError } from '../../errors.ts';
