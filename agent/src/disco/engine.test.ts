@@ -89,8 +89,9 @@ test('pong: direct at once; trust 6.5 s after each pong; heartbeats every 3 s wh
   pong(e, a, THEIRS[0]!, 20);
   assert.deepEqual(e.route(PEER, 20), [direct(THEIRS[0]!)]);
   assert.equal(e.status(PEER, 20)!.rttMs, 20);
-  // Keep traffic flowing, answer no heartbeat: suspect after 1 s without an answer, relay copy from then.
+  // Keep traffic flowing both ways, answer no heartbeat: suspect after 1 s without an answer, relay copy from then.
   e.onTraffic(PEER, 2000);
+  e.onReceive(PEER, direct(THEIRS[0]!), 2000);
   const hb = e.tick(3020);
   assert.equal(discos(hb, 'ping').length, 1, 'heartbeat on the path in use only');
   assert.deepEqual(e.route(PEER, 4000), [direct(THEIRS[0]!)]);
@@ -135,6 +136,7 @@ test('re-probe all candidates every 60 s, unless the path is 5 ms or faster', ()
     let reprobes = 0;
     for (let t = 100; t <= 61_000; t += 100) {
       e.onTraffic(PEER, t);
+      e.onReceive(PEER, direct(THEIRS[0]!), t);
       const acts = e.tick(t);
       const ps = discos(acts, 'ping');
       if (ps.some((p) => p.via.kind === 'direct' && p.via.endpoint.address === THEIRS[1]!.address)) reprobes++;
@@ -385,4 +387,68 @@ test('reasons: udp-blocked, no-candidates, starting, then no-answer', () => {
   const r = f.status(PEER, 6000)!.reason!;
   assert.equal(r.code, 'udp-blocked');
   assert.match(r.text, /UDP does not leave this network/);
+});
+
+/**
+ * Steps a peer on THEIRS[0] in 100 ms steps: we send every step; `back(t)` says whether the peer's data
+ * reaches us (reported as the router does, `onReceive`), `answers(t)` whether pings to it get a pong
+ * (after 20 ms). Returns the pings sent on the path, by time.
+ */
+function drive(e: DiscoEngine, fromMs: number, toMs: number, back: (t: number) => boolean, answers: (t: number) => boolean, sent: number[] = []): number[] {
+  for (let t = fromMs; t <= toMs; t += 100) {
+    const acts = [...e.onTraffic(PEER, t)];
+    if (back(t)) acts.push(...e.onReceive(PEER, direct(THEIRS[0]!), t));
+    const w = e.nextWakeMs();
+    if (w !== undefined && w <= t) acts.push(...e.tick(t));
+    for (const p of discos(acts, 'ping')) {
+      if (p.via.kind !== 'direct' || p.via.endpoint.address !== THEIRS[0]!.address) continue;
+      sent.push(t);
+      if (answers(t)) pong(e, [p], THEIRS[0]!, t + 20);
+    }
+  }
+  return sent;
+}
+
+test('sent but nothing received: the path in use is probed after 1 s of silence and given up for the relay about 1 s later', () => {
+  const e = engine();
+  pong(e, e.onTraffic(PEER, 0), THEIRS[0]!, 20);
+  const CUT = 10_000;
+  drive(e, 100, CUT - 100, () => true, () => true);
+  assert.deepEqual(e.route(PEER, CUT), [direct(THEIRS[0]!)]);
+  // The path dies: nothing comes back, pings unanswered.
+  const sent = drive(e, CUT, CUT + 2_100, () => false, () => false);
+  const probes = sent.filter((t) => t >= CUT);
+  assert.ok(probes.length >= 2 && probes[0]! <= CUT + 1_100, `probed at ${probes.join(', ')}`);
+  assert.deepEqual(e.route(PEER, CUT + 2_100), [{ kind: 'tcp-relay', region: 'r1' }], 'relay only, about 2 s after the last packet heard');
+  assert.equal(e.status(PEER, CUT + 2_100)!.path?.kind, 'tcp-relay');
+  assert.match(e.status(PEER, CUT + 2_100)!.events.at(-1)!.text, /silent for \d+ ms while sending, ping unanswered; on relay/);
+  // Healed: the relayed rounds re-probe it; direct again within one round (5 s).
+  const HEAL = CUT + 4_000;
+  drive(e, CUT + 2_200, HEAL - 100, () => false, () => false);
+  drive(e, HEAL, HEAL + 5_200, () => false, () => true);
+  assert.deepEqual(e.route(PEER, HEAL + 5_200), [direct(THEIRS[0]!)], 'direct again within a round of healing');
+});
+
+test('silence checks: a quiet peer costs nothing; a one-way flow probes at heartbeat pace and stays direct; one lost probe ping moves nothing', () => {
+  const e = engine();
+  pong(e, e.onTraffic(PEER, 0), THEIRS[0]!, 20);
+  // Data out, nothing back, pings answered (the peer only receives): at most a probe (2 pings) per 3 s.
+  const sent = drive(e, 100, 30_000, () => false, () => true);
+  assert.ok(sent.length <= 22, `${sent.length} pings in 30 s`);
+  assert.deepEqual(e.route(PEER, 30_000), [direct(THEIRS[0]!)]);
+  // Every other ping lost (one of each probe's two): still direct.
+  let n = 0;
+  drive(e, 30_100, 60_000, () => false, () => n++ % 2 === 1);
+  assert.deepEqual(e.route(PEER, 60_000), [direct(THEIRS[0]!)]);
+  // Idle (nothing sent for 45 s): no pings at all.
+  const idle = new DiscoEngine({ nodeKey: SELF }, { randomBytes: seededBytes(7) });
+  idle.setSelf({ endpoints: [OURS], mappingVariesByDest: false, udp: true }, 0);
+  idle.setPeers([{ nodeKey: PEER, discoKey: PEER_DISCO, endpoints: THEIRS, homeRelay: 'r1' }], 0);
+  pong(idle, idle.onTraffic(PEER, 0), THEIRS[0]!, 20);
+  let pings = 0;
+  for (let t = 46_000; t <= 120_000; t += 100) {
+    const w = idle.nextWakeMs();
+    if (w !== undefined && w <= t) pings += discos(idle.tick(t), 'ping').length;
+  }
+  assert.equal(pings, 0);
 });

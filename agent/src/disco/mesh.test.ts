@@ -118,7 +118,9 @@ test('a blocked path fails over to the relay within 3 s and is used again within
   for (let cycle = 0; cycle < 3; cycle++) {
     blocked = true;
     const t = sim.now;
-    const relayed = sim.runUntilTrue(() => routeOf(a, b, sim.now).includes('tcp-relay') && routeOf(b, a, sim.now).includes('tcp-relay'), 10_000);
+    // Relay only on both sides (the direct path given up, not just a relay copy beside it): the data
+    // both ways stops arriving, each side probes and gives the path up (issue #18: within 3 s).
+    const relayed = sim.runUntilTrue(() => routeOf(a, b, sim.now) === 'tcp-relay' && routeOf(b, a, sim.now) === 'tcp-relay', 10_000);
     assert.ok(relayed !== undefined && relayed - t <= 3_000, `cycle ${cycle}: relay after ${relayed === undefined ? 'never' : relayed - t} ms`);
     sim.runUntil(sim.now + 90_000); // long enough that the direct path is given up entirely
     assert.equal(routeOf(a, b, sim.now), 'tcp-relay');

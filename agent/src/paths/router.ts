@@ -32,6 +32,9 @@ import { virtualEndpoint } from './virtual.ts';
 /** `onTraffic` at most this often per peer: the engine needs "traffic in the last 45 s", not every packet. */
 export const TRAFFIC_EVERY_MS = 1000;
 export const ROUTE_CACHE_MS = 250;
+/** `onReceive` (WireGuard from a direct source) at most this often per peer: the engine's silence check
+ * (1 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
+export const RECEIVE_EVERY_MS = 250;
 /** Source addresses remembered between engine calls (a spray of forged sources only refills it). */
 const SOURCE_CACHE_MAX = 1024;
 
@@ -54,6 +57,7 @@ interface RoutedPeer {
   discoKey: DiscoKeyHex;
   virtual: Endpoint;
   trafficAtMs: number;
+  receivedAtMs: number;
   vias: Via[];
   viasRun: number;
   viasAtMs: number;
@@ -118,7 +122,7 @@ export class PathRouter implements Bind {
     for (const p of peers) {
       let r = this.byKey.get(p.nodeKey);
       if (!r) {
-        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0 };
+        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, receivedAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0 };
         this.byKey.set(p.nodeKey, r);
         this.byVirtual.set(r.virtual.address, r);
       } else if (r.discoKey !== p.discoKey) {
@@ -224,7 +228,10 @@ export class PathRouter implements Bind {
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.peerFrom(from, socket);
-      if (peer) this.deliver?.(packet, peer.virtual);
+      if (peer) {
+        this.received(peer, from, socket);
+        this.deliver?.(packet, peer.virtual);
+      }
       else if (this.inTunnel(from.address)) this.counters.tunnelSource++;
       else this.deliver?.(packet, from);
     } else if (kind === 'disco') {
@@ -232,6 +239,15 @@ export class PathRouter implements Bind {
       else this.disco(packet, { kind: 'direct', endpoint: from, socket });
     }
     else if (kind === 'stun') this.deps.onStun?.(packet, from, socket);
+  }
+
+  /** Tells the engine the path works (rate-limited; no loop run: it changes no route, cache or timer). */
+  private received(peer: RoutedPeer, from: Endpoint, socket: SocketId): void {
+    const now = this.deps.clock.nowMs();
+    if (now - peer.receivedAtMs < RECEIVE_EVERY_MS) return;
+    peer.receivedAtMs = now;
+    const actions = this.deps.engine.onReceive(peer.key, { kind: 'direct', endpoint: from, socket }, now);
+    if (actions.length) this.loop.run(actions);
   }
 
   private peerFrom(from: Endpoint, socket: SocketId): RoutedPeer | undefined {
