@@ -10,7 +10,7 @@ import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPat
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_WAIT_MS, cancelBusy, finish, startHardSide, type BirthdayMessage } from './birthday.ts';
 import {
-  candidateKey, dropSocketCandidates, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
+  candidateKey, dropSocketCandidates, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
   setCallMeMaybe, syncMapCandidates,
   type Candidate, type PeerState,
 } from './peer-state.ts';
@@ -227,7 +227,9 @@ export class DiscoEngine implements PathEngine {
     if (!s) return [];
     const relay: Via[] = s.peer.homeRelay ? [{ kind: 'tcp-relay', region: s.peer.homeRelay }] : [];
     if (!s.best) return relay;
-    return isTrusted(s, nowMs) ? [s.best.via] : [s.best.via, ...relay];
+    // A silent path being probed gets a relay copy of every packet until the probe's answer: a TCP
+    // retransmission crosses the relay a second earlier than if it waited for the give-up.
+    return isTrusted(s, nowMs) && !(isSilent(s, nowMs) && probing(s)) ? [s.best.via] : [s.best.via, ...relay];
   }
 
   peerForSource(from: Endpoint, socket: SocketId): NodeKeyHex | undefined {
