@@ -63,8 +63,24 @@ describe('failover in the netns lab: direct -> relay -> direct, 20 cycles, one T
   const pathOf = async (node: string, peer: string) => (await status(node)).mesh.peers.find((p) => p.name === peer.replace('.', '-'))?.path ?? undefined;
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
   const received = (p: LabProcess) => {
-    const all = [...p.stdout.matchAll(/^(?:recv|end) (\d+)$/gm)];
+    const all = [...p.stdout.matchAll(/^(?:recv|end) (\d+)(?: \d+)?$/gm)];
     return all.length ? Number(all.at(-1)![1]) : 0;
+  };
+  /** The longest time the receiver saw no new bytes, between `fromMs` and `toMs` (its own 100 ms reports). */
+  const longestStallMs = (p: LabProcess, fromMs: number, toMs: number) => {
+    let lastBytes = -1;
+    let lastGrowMs = fromMs;
+    let worst = 0;
+    for (const m of p.stdout.matchAll(/^recv (\d+) (\d+)$/gm)) {
+      const [bytes, at] = [Number(m[1]), Number(m[2])];
+      if (at < fromMs || at > toMs) continue;
+      if (bytes > lastBytes) {
+        if (lastBytes >= 0) worst = Math.max(worst, at - lastGrowMs);
+        lastBytes = bytes;
+        lastGrowMs = at;
+      }
+    }
+    return worst;
   };
   const streamError = (p: LabProcess) => /^error /m.exec(p.stdout)?.[0];
   /** Wall time of the newest event matching `re` after `sinceMs`, if any. */
@@ -148,7 +164,8 @@ describe('failover in the netns lab: direct -> relay -> direct, 20 cycles, one T
       if (ev !== undefined) toRelayEngine.push(ev - tCut);
       const atRelay = received(server);
       await waitFor(`cycle ${cycle}: the stream moving through the relay`, async () => (received(server) > atRelay + 16 * 1024 ? true : undefined), 30_000);
-      streamBack.push(Date.now() - tCut);
+      // How long the stream stood still around the cut (the receiver's own timestamps, no polling in it).
+      streamBack.push(longestStallMs(server, tCut - 500, Date.now()));
       assert.equal(streamError(server) ?? streamError(client), undefined, `cycle ${cycle}: stream error`);
 
       await lab.exec('c.router', ['nft', 'delete', 'table', 'inet', 'cgfailover'], { check: true });
@@ -164,7 +181,7 @@ describe('failover in the netns lab: direct -> relay -> direct, 20 cycles, one T
       const atDirect = received(server);
       await waitFor(`cycle ${cycle}: the stream moving over the direct path`, async () => (received(server) > atDirect + 16 * 1024 ? true : undefined), 30_000);
       recoveries++;
-      process.stderr.write(`failover cycle ${cycle}: relay after ${toRelay.at(-1)} ms (engine ${toRelayEngine.at(-1) ?? '?'} ms), stream moving after ${streamBack.at(-1)} ms; direct after ${toDirect.at(-1)} ms (engine ${toDirectEngine.at(-1) ?? '?'} ms)\n`);
+      process.stderr.write(`failover cycle ${cycle}: relay after ${toRelay.at(-1)} ms (engine ${toRelayEngine.at(-1) ?? '?'} ms), stream stood still ${streamBack.at(-1)} ms at most; direct after ${toDirect.at(-1)} ms (engine ${toDirectEngine.at(-1) ?? '?'} ms)\n`);
     }
 
     await client.stop();
@@ -176,7 +193,7 @@ describe('failover in the netns lab: direct -> relay -> direct, 20 cycles, one T
     const fmt = (xs: number[]) => (xs.length ? `p50 ${pct(xs, 50)} ms, p95 ${pct(xs, 95)} ms, max ${Math.max(...xs)} ms (n=${xs.length})` : 'n=0');
     process.stderr.write(
       `failover summary (${CYCLES} cycles, ${sent} bytes on one TCP connection): ` +
-        `to relay (status poll) ${fmt(toRelay)}; to relay (engine event) ${fmt(toRelayEngine)}; stream moving again ${fmt(streamBack)}; ` +
+        `to relay (status poll) ${fmt(toRelay)}; to relay (engine event) ${fmt(toRelayEngine)}; longest stream stall ${fmt(streamBack)}; ` +
         `back to direct (status poll) ${fmt(toDirect)}; (engine event) ${fmt(toDirectEngine)}\n`,
     );
   });

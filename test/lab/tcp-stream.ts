@@ -1,7 +1,7 @@
 /**
  * A paced TCP stream for lab tests that must see one connection survive path changes (failover tests):
  *   node --import tsx test/lab/tcp-stream.ts serve ADDR PORT
- *     accepts one connection; prints `listening`, then `recv BYTES` every 200 ms, `end BYTES` on a clean
+ *     accepts one connection; prints `listening`, then `recv BYTES WALL_MS` every 100 ms, `end BYTES` on a clean
  *     close, `error CODE` on a reset or other socket error; exits after that connection.
  *   node --import tsx test/lab/tcp-stream.ts send ADDR PORT KBIT_PER_SEC MAX_SEC
  *     connects and writes at the given pace (8 KiB writes); on SIGTERM, or after MAX_SEC (a bound on
@@ -19,7 +19,7 @@ function serve(): void {
   let total = 0;
   const server = createServer((sock: Socket) => {
     server.close();
-    const timer = setInterval(() => process.stdout.write(`recv ${total}\n`), 200);
+    const timer = setInterval(() => process.stdout.write(`recv ${total} ${Date.now()}\n`), 100);
     sock.on('data', (b: Buffer) => (total += b.length));
     sock.on('end', () => {
       clearInterval(timer);
