@@ -200,7 +200,7 @@ describe('subnet routing between two sites in the netns lab', () => {
 
   /** Drops everything from `node` to b.h1 (its own probes and what it forwards): a LAN side broken for it alone. */
   const breakLan = (node: string) =>
-    lab.nftApply(node, `table inet cgbroken {\n  chain out {\n    type filter hook output priority -10; policy accept;\n    ip daddr ${v4('b.h1')} drop\n    ip6 daddr ${v6('b.h1')} drop\n  }\n  chain fwd {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${v4('b.h1')} drop\n    ip6 daddr ${v6('b.h1')} drop\n  }\n}\n`);
+    lab.nftApply(node, `table inet cgbroken {\n  chain lanout {\n    type filter hook output priority -10; policy accept;\n    ip daddr ${v4('b.h1')} drop\n    ip6 daddr ${v6('b.h1')} drop\n  }\n  chain lanfwd {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${v4('b.h1')} drop\n    ip6 daddr ${v6('b.h1')} drop\n  }\n}\n`);
   const mendLan = (node: string) => lab.exec(node, ['nft', 'delete', 'table', 'inet', 'cgbroken'], { check: true });
 
   it('health: the primary\'s LAN side broken (node online): B\'s prefixes move to the second router within 10 s, and back when that one breaks', async () => {

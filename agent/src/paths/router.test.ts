@@ -12,7 +12,7 @@ import { ipv4Packet, seededRandom } from '../wg/testbed.ts';
 import type { DiscoMessage } from '../disco/types.ts';
 import { MapEngine } from './map-engine.ts';
 import { MemorySocketSet } from './memory-sockets.ts';
-import { PathRouter, RECEIVE_EVERY_MS, ROUTE_CACHE_MS, TRAFFIC_EVERY_MS } from './router.ts';
+import { HOLD_MS, PathRouter, RECEIVE_EVERY_MS, ROUTE_CACHE_MS, TRAFFIC_EVERY_MS } from './router.ts';
 import { DiscoSealer } from '../disco/sealer.ts';
 import { MemoryRelayFabric } from '../relay/memory.ts';
 import { sealerBox } from './disco-box.ts';
@@ -241,6 +241,33 @@ test('WireGuard from a direct source tells the engine the path works (at most on
   a.engine.forced = [{ kind: 'tcp-relay', region: 'r1' }];
   assert.ok((await ping(2)) > 0, 'through the relay');
   assert.equal(b.engine.received.length, 0, 'not a report on any direct path');
+});
+
+test('packets with no route yet are held (bounded) and sent when the engine has one, so the handshake does not wait for its 5 s retransmission', async () => {
+  const { a, b, clock, settle } = twoSites();
+  a.engine.forced = [];
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+  await settle();
+  assert.ok(a.router.counters.noRoute > 0, 'the handshake initiation found no route');
+  assert.equal(b.tun.written.length, 0);
+  // Discovery found the path: the next engine call lets the held handshake out; the session comes up
+  // and the data queued behind it arrives.
+  a.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }];
+  clock.advance(100);
+  a.router.loop.run([]);
+  await settle();
+  assert.ok(a.router.counters.heldSent > 0);
+  assert.equal(b.tun.written.length, 1, 'the first packet arrived without waiting for a retransmission');
+  // Held packets older than HOLD_MS are dropped, not sent late.
+  a.engine.forced = [];
+  const before = a.router.counters.heldSent;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+  await settle();
+  clock.advance(HOLD_MS + 1);
+  a.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }];
+  a.router.loop.run([]);
+  await settle();
+  assert.equal(a.router.counters.heldSent, before);
 });
 
 test('a send that fails at once (unreachable family) is reported to the engine for that peer and path', async () => {

@@ -35,6 +35,11 @@ export const ROUTE_CACHE_MS = 250;
 /** `onReceive` (WireGuard from a direct source) at most this often per peer: the engine's silence check
  * (1 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
 export const RECEIVE_EVERY_MS = 250;
+/** Packets for a peer with no route yet are held this long, at most HOLD_MAX of them, and sent once the
+ * engine has a route (its first pong): without a relay, the WireGuard handshake would otherwise wait for
+ * its own 5 s retransmission after discovery found the path (a subnet route moving to another router). */
+export const HOLD_MS = 3000;
+export const HOLD_MAX = 16;
 /** Source addresses remembered between engine calls (a spray of forged sources only refills it). */
 const SOURCE_CACHE_MAX = 1024;
 
@@ -65,8 +70,10 @@ interface RoutedPeer {
 
 export interface RouterCounters {
   demux: Record<PacketKind, number>;
-  /** Packets to a peer the engine had no path for yet (dropped; WireGuard retransmits). */
+  /** Packets to a peer the engine had no path for yet (held up to HOLD_MS; dropped after that or past HOLD_MAX). */
   noRoute: number;
+  /** Held packets sent once a route appeared. */
+  heldSent: number;
   /** Packets for a virtual endpoint that is no longer a peer. */
   unknownPeer: number;
   /** WireGuard through a relay from a key that is not a peer. */
@@ -81,7 +88,7 @@ export interface RouterCounters {
 }
 
 export class PathRouter implements Bind {
-  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, sendErrors: 0, tunnelSource: 0 };
+  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, heldSent: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, sendErrors: 0, tunnelSource: 0 };
   readonly loop: PathLoop;
   readonly opener: BirthdayOpener;
   private readonly byKey = new Map<NodeKeyHex, RoutedPeer>();
@@ -96,9 +103,11 @@ export class PathRouter implements Bind {
   private closed = false;
   private tunnel: Cidr[] = [];
   private readonly tunnelMemo = new Map<string, boolean>();
+  /** Packets waiting for a route, per peer (bounded: HOLD_MAX each, HOLD_MS old at most). */
+  private readonly held = new Map<RoutedPeer, { atMs: number; packets: Uint8Array[] }>();
 
   constructor(private readonly deps: RouterDeps) {
-    this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log);
+    this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log, () => this.flushHeld());
     this.opener = new BirthdayOpener({ sockets: deps.sockets, engine: deps.engine, clock: deps.clock, run: (a) => this.loop.run(a) });
     deps.sockets.onReceive((packet, from, socket) => this.fromSocket(packet, from, socket));
     deps.sockets.onSendError((socket, to) => this.sendError(socket, to));
@@ -195,6 +204,7 @@ export class PathRouter implements Bind {
     const vias = peer.vias;
     if (vias.length === 0) {
       this.counters.noRoute += Array.isArray(packets) ? packets.length : 1;
+      this.hold(peer, packets, now);
       return;
     }
     for (let i = 0; i < vias.length; i++) {
@@ -206,8 +216,34 @@ export class PathRouter implements Bind {
 
   close(): void {
     this.closed = true;
+    this.held.clear();
     this.opener.close();
     this.loop.stop();
+  }
+
+  private hold(peer: RoutedPeer, packets: Uint8Array | Uint8Array[], now: number): void {
+    let h = this.held.get(peer);
+    if (!h || now - h.atMs > HOLD_MS) this.held.set(peer, (h = { atMs: now, packets: [] }));
+    // Copies: the device may reuse its buffers once send returns.
+    for (const p of Array.isArray(packets) ? packets : [packets]) h.packets.push(Uint8Array.from(p));
+    if (h.packets.length > HOLD_MAX) h.packets.splice(0, h.packets.length - HOLD_MAX);
+  }
+
+  /** After each engine call: packets held for a peer that has a route now go out (stale ones are dropped). */
+  private flushHeld(): void {
+    if (this.held.size === 0 || this.closed) return;
+    const now = this.deps.clock.nowMs();
+    for (const [peer, h] of this.held) {
+      if (now - h.atMs > HOLD_MS || !this.byKey.has(peer.key)) {
+        this.held.delete(peer);
+        continue;
+      }
+      const vias = this.deps.engine.route(peer.key, now);
+      if (vias.length === 0) continue;
+      this.held.delete(peer);
+      this.counters.heldSent += h.packets.length;
+      for (const via of vias) for (const p of h.packets) this.sendVia(peer.key, p, via);
+    }
   }
 
   private sendReal(packets: Uint8Array | Uint8Array[], to: Endpoint): void {
