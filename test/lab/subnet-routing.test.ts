@@ -240,8 +240,9 @@ describe('subnet routing between two sites in the netns lab', () => {
     const ms = Date.now() - t0;
     assert.ok(await ping('a.h1', v6('b.h1')), 'IPv6 through b.h2 too');
     const moved = await coord.waitForOutput(/\{[^\n]*"msg":"coord: subnet route primaries changed"[^\n]*"moved"[^\n]*\}/, 5_000, 'stderr').catch(() => undefined);
-    process.stderr.write(`failover: B's LAN reachable again ${ms} ms after kill -9 of the primary (grace 8 s; ping every ~1 s; shared 2-core machine)\n`);
-    assert.ok(ms <= 15_000, `failover took ${ms} ms`);
+    process.stderr.write(`failover: B's LAN reachable again ${ms} ms after kill -9 of the primary (grace 6 s; ping every ~1 s; shared 2-core machine)\n`);
+    // The issue's acceptance bound (router failover within 10 s).
+    assert.ok(ms <= 10_000, `failover took ${ms} ms`);
     if (moved) assert.ok(moved[0].length > 0);
   });
 

@@ -64,7 +64,7 @@ export interface HubOptions {
 }
 
 /** Default failover grace (see HubOptions.failoverGraceMs). */
-export const FAILOVER_GRACE_MS = 8_000;
+export const FAILOVER_GRACE_MS = 6_000;
 /** Default health grace (see HubOptions.healthGraceMs). */
 export const HEALTH_GRACE_MS = 1_000;
 
