@@ -129,6 +129,9 @@ export function probing(s: PeerState): boolean {
 export function isDead(s: PeerState, nowMs: number): boolean {
   const b = s.best;
   if (!b || s.lastTrafficMs === undefined || s.lastTrafficMs <= b.heardMs || !probing(s)) return false;
+  // A path over a birthday attempt's extra socket is not given up this fast: giving it up closes the
+  // socket, and a new attempt waits 5 minutes. It keeps the relay copy and the 3-heartbeat rule.
+  if (b.via.socket !== 0) return false;
   return nowMs - b.probeMs! > suspectAfterMs(s);
 }
 
