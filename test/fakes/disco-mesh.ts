@@ -36,6 +36,8 @@ export const UDP_RELAY_PORT = 41642;
 export const MESH_PORT = 41641;
 const STUN_SERVERS: Endpoint[] = [{ address: '192.0.2.1', port: 3478 }, { address: '192.0.2.2', port: 3478 }];
 const WALL_BASE_MS = 1_700_000_000_000;
+/** Stands for a WireGuard data packet in the sim (compared by identity). */
+const DATA = new Uint8Array([4, 0, 0, 0]);
 
 /** mulberry32: a tiny seeded PRNG. */
 export function seededBytes(seed: number): (n: number) => Uint8Array {
@@ -197,6 +199,11 @@ export class SimNode {
   }
 
   receive(packet: Uint8Array, via: Via): void {
+    if (packet === DATA) {
+      const from = via.kind === 'direct' ? this.engine.peerForSource(via.endpoint, via.socket) : undefined;
+      if (from) this.perform(this.engine.onReceive(from, via, this.sim.now));
+      return;
+    }
     if (!isDisco(packet)) return;
     try {
       const opened = this.sealer.open(packet, (k) => this.sim.nodes.some((n) => n.sealer.publicKeyHex === k));
@@ -257,16 +264,26 @@ export class MeshSim {
   }
 
   /** Both sides send traffic to each other every `everyMs` from now until `untilMs`; `b` starts
-   * `bDelayMs` later (the answer to a's first packet, which crossed the relay). */
+   * `bDelayMs` later (the answer to a's first packet, which crossed the relay). Each packet takes the
+   * sender's route: on a direct path it reaches the peer (or not: NATs, blocks) and the peer's engine
+   * hears of it (`onReceive`), as the path router reports WireGuard data. */
   traffic(a: SimNode, b: SimNode, untilMs: number, everyMs = 100, bDelayMs = 0): void {
     const start = this.now;
     const step = () => {
       if (this.now > untilMs) return;
-      a.perform(a.engine.onTraffic(b.nodeKey, this.now));
-      if (this.now >= start + bDelayMs) b.perform(b.engine.onTraffic(a.nodeKey, this.now));
+      this.sendData(a, b);
+      if (this.now >= start + bDelayMs) this.sendData(b, a);
       this.at(everyMs, step);
     };
     step();
+  }
+
+  /** One data packet from `a` to `b` along a's route (the WireGuard bytes do not matter here). */
+  sendData(a: SimNode, b: SimNode): void {
+    a.perform(a.engine.onTraffic(b.nodeKey, this.now));
+    for (const via of a.engine.route(b.nodeKey, this.now)) {
+      if (via.kind === 'direct' && a.sockets.has(via.socket)) this.sendUdp(a, via.socket, via.endpoint, DATA);
+    }
   }
 
   sendUdp(from: SimNode, socket: SocketId, to: Endpoint, packet: Uint8Array): 'sent' | 'error' | 'dropped' {

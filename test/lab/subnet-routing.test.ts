@@ -6,6 +6,9 @@
 // goes through both routers. Failover: b.h2, a second router on site B's LAN (behind b.router's NAT,
 // reaching the mesh from there), advertises the same prefixes; kill -9 of b.router's agent moves them
 // to b.h2 and B's LAN is reachable again: the time from the kill to the first answer is measured.
+// Health: b.router's LAN side broken while it stays online (nft drops what it sends to b.h1): its health
+// probe (mesh.routeHealth, TCP to b.h1) fails, the coordinator moves B's prefixes to b.h2, measured from
+// the break to the first answer; then the same the other way round.
 // SNAT off: b.h2 restarted with mesh.snatSubnetRoutes false; b.h1 then answers a.h1's real address
 // through its default gateway (b.router, which routes nothing for the mesh now): no answer until b.h1
 // has a route back via b.h2.
@@ -86,6 +89,8 @@ describe('subnet routing between two sites in the netns lab', () => {
           advertiseRoutes: prefixes(site),
           acceptRoutes: true,
           ...(opts.snat === false ? { snatSubnetRoutes: false } : {}),
+          // Site B's routers probe b.h1 (no listener: its refusal is the answer) to judge their LAN side.
+          ...(site === 'b' ? { routeHealth: { targets: [v4('b.h1'), `[${v6('b.h1')}]:80`] } } : {}),
         },
       }),
     );
@@ -193,9 +198,37 @@ describe('subnet routing between two sites in the netns lab', () => {
     assert.deepEqual((await list()).map((x) => x.cidr).sort(), prefixes('a').sort());
   });
 
-  it('failover: kill -9 of the primary router; B\'s LAN is reachable again through the second router', async () => {
+  /** Drops everything from `node` to b.h1 (its own probes and what it forwards): a LAN side broken for it alone. */
+  const breakLan = (node: string) =>
+    lab.nftApply(node, `table inet cgbroken {\n  chain lanout {\n    type filter hook output priority -10; policy accept;\n    ip daddr ${v4('b.h1')} drop\n    ip6 daddr ${v6('b.h1')} drop\n  }\n  chain lanfwd {\n    type filter hook forward priority -10; policy accept;\n    ip daddr ${v4('b.h1')} drop\n    ip6 daddr ${v6('b.h1')} drop\n  }\n}\n`);
+  const mendLan = (node: string) => lab.exec(node, ['nft', 'delete', 'table', 'inet', 'cgbroken'], { check: true });
+
+  it('health: the primary\'s LAN side broken (node online): B\'s prefixes move to the second router within 10 s, and back when that one breaks', async () => {
     await startAgent('b.h2', { listenPort: 41642 });
     await approve('b.h2');
+    await waitFor('b.h2 routes site A', async () => ((await lab.exec('b.h2', ['ip', 'route', 'show', 'dev', meshIf('b.h2')])).stdout.includes(prefixes('a')[0]!) ? true : undefined));
+    await waitFor('a.h1 -> b.h1 through b.router', async () => ((await ping('a.h1', v4('b.h1'))) ? true : undefined), 20_000);
+    const t0 = Date.now();
+    await breakLan('b.router');
+    await waitFor('a.h1 -> b.h1 through b.h2', async () => ((await ping('a.h1', v4('b.h1'))) ? true : undefined), 30_000);
+    const ms = Date.now() - t0;
+    assert.ok(await ping('a.h1', v6('b.h1')), 'IPv6 through b.h2 too');
+    const health = (await status('b.router')).components['route-health'] as { unhealthy: string[] };
+    assert.deepEqual(health.unhealthy, prefixes('b').sort(), 'b.router reports both of B\'s prefixes unhealthy');
+    process.stderr.write(`health failover: B's LAN reachable again ${ms} ms after b.router's LAN side broke (probe 1 s x 2, coordinator grace 1 s; ping every ~1.25 s; shared 2-core machine)\n`);
+    // The issue's acceptance bound ("fail over within 10 s, judged by a health probe into the subnet").
+    assert.ok(ms <= 10_000, `health failover took ${ms} ms`);
+    // b.router mended, b.h2 broken: the prefixes go back to b.router (healthy and online).
+    await mendLan('b.router');
+    const t1 = Date.now();
+    await breakLan('b.h2');
+    await waitFor('a.h1 -> b.h1 through b.router again', async () => ((await ping('a.h1', v4('b.h1'))) ? true : undefined), 30_000);
+    process.stderr.write(`health failover back: ${Date.now() - t1} ms\n`);
+    await mendLan('b.h2');
+    await waitFor('b.h2 healthy again', async () => (((await status('b.h2')).components['route-health'] as { unhealthy: string[] }).unhealthy.length === 0 ? true : undefined), 20_000);
+  });
+
+  it('failover: kill -9 of the primary router; B\'s LAN is reachable again through the second router', async () => {
     // b.h2 must not route its own LAN into the mesh, and must know a.router's LAN.
     const h2Routes = (await lab.exec('b.h2', ['ip', 'route', 'show', 'dev', meshIf('b.h2')])).stdout;
     assert.doesNotMatch(h2Routes, new RegExp(prefixes('b')[0]!.replace(/\./g, '\\.')));
@@ -207,8 +240,9 @@ describe('subnet routing between two sites in the netns lab', () => {
     const ms = Date.now() - t0;
     assert.ok(await ping('a.h1', v6('b.h1')), 'IPv6 through b.h2 too');
     const moved = await coord.waitForOutput(/\{[^\n]*"msg":"coord: subnet route primaries changed"[^\n]*"moved"[^\n]*\}/, 5_000, 'stderr').catch(() => undefined);
-    process.stderr.write(`failover: B's LAN reachable again ${ms} ms after kill -9 of the primary (grace 8 s; ping every ~1 s; shared 2-core machine)\n`);
-    assert.ok(ms <= 15_000, `failover took ${ms} ms`);
+    process.stderr.write(`failover: B's LAN reachable again ${ms} ms after kill -9 of the primary (grace 6 s; ping every ~1 s; shared 2-core machine)\n`);
+    // The issue's acceptance bound (router failover within 10 s).
+    assert.ok(ms <= 10_000, `failover took ${ms} ms`);
     if (moved) assert.ok(moved[0].length > 0);
   });
 

@@ -130,6 +130,13 @@ export interface RoutesRequest {
   advertise: string[];
 }
 
+/** POST /v1/route-health: the advertised prefixes whose health probe (a host in the subnet) fails now;
+ * each report replaces the last (empty: all healthy). The coordinator moves such a prefix to a healthy
+ * router advertising it (coord/server/route-primaries.ts). */
+export interface RouteHealthRequest {
+  unhealthy: string[];
+}
+
 /** Every error body: a stable code a program branches on and a message a person can act on. */
 export interface ErrorBody {
   error: { code: CoordErrorCode; message: string };

@@ -67,6 +67,13 @@ export const routesRequestSchema = {
   properties: { advertise: cidrList(LIMITS.maxRoutes) },
 } as const;
 
+export const routeHealthRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['unhealthy'],
+  properties: { unhealthy: cidrList(LIMITS.maxRoutes) },
+} as const;
+
 export const mapQuerySchema = {
   type: 'object',
   additionalProperties: false,

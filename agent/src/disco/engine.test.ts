@@ -89,8 +89,9 @@ test('pong: direct at once; trust 6.5 s after each pong; heartbeats every 3 s wh
   pong(e, a, THEIRS[0]!, 20);
   assert.deepEqual(e.route(PEER, 20), [direct(THEIRS[0]!)]);
   assert.equal(e.status(PEER, 20)!.rttMs, 20);
-  // Keep traffic flowing, answer no heartbeat: suspect after 1 s without an answer, relay copy from then.
+  // Keep traffic flowing both ways, answer no heartbeat: suspect after 1 s without an answer, relay copy from then.
   e.onTraffic(PEER, 2000);
+  e.onReceive(PEER, direct(THEIRS[0]!), 2000);
   const hb = e.tick(3020);
   assert.equal(discos(hb, 'ping').length, 1, 'heartbeat on the path in use only');
   assert.deepEqual(e.route(PEER, 4000), [direct(THEIRS[0]!)]);
@@ -135,6 +136,7 @@ test('re-probe all candidates every 60 s, unless the path is 5 ms or faster', ()
     let reprobes = 0;
     for (let t = 100; t <= 61_000; t += 100) {
       e.onTraffic(PEER, t);
+      e.onReceive(PEER, direct(THEIRS[0]!), t);
       const acts = e.tick(t);
       const ps = discos(acts, 'ping');
       if (ps.some((p) => p.via.kind === 'direct' && p.via.endpoint.address === THEIRS[1]!.address)) reprobes++;
@@ -386,3 +388,4 @@ test('reasons: udp-blocked, no-candidates, starting, then no-answer', () => {
   assert.equal(r.code, 'udp-blocked');
   assert.match(r.text, /UDP does not leave this network/);
 });
+

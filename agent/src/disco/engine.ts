@@ -10,7 +10,7 @@ import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPat
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_WAIT_MS, cancelBusy, finish, startHardSide, type BirthdayMessage } from './birthday.ts';
 import {
-  candidateKey, dropSocketCandidates, heardFrom, isTrusted, lastRtt, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
+  candidateKey, dropSocketCandidates, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
   setCallMeMaybe, syncMapCandidates,
   type Candidate, type PeerState,
 } from './peer-state.ts';
@@ -84,9 +84,25 @@ export class DiscoEngine implements PathEngine {
     if (!s) return [];
     const wasActive = this.rounds.active(s, nowMs);
     s.lastTrafficMs = nowMs;
-    if (wasActive) return [];
+    if (wasActive) {
+      // Sending after the last thing heard on the path arms the silence check (rounds.ts watchSilence). The
+      // wake only moves earlier: a wake already due must not be pushed past by traffic arriving first.
+      if (s.best) {
+        const due = s.wakeMs;
+        this.rounds.planWake(s, nowMs);
+        if (due !== undefined && (s.wakeMs === undefined || due < s.wakeMs)) s.wakeMs = due;
+      }
+      return [];
+    }
     if (!s.best) s.discoStartMs = nowMs;
     return this.rounds.service(s, nowMs);
+  }
+
+  /** WireGuard data arrived on a direct path: the path in use is alive (no ping needed to know it). */
+  onReceive(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
+    const b = this.peers.get(peer)?.best;
+    if (b && via.kind === 'direct' && via.socket === b.via.socket && candidateKey(via.endpoint, via.socket) === b.candKey) b.heardMs = Math.max(b.heardMs, nowMs);
+    return [];
   }
 
   onDisco(from: DiscoKeyHex, m: DiscoMessage, via: Via, nowMs: number): PathAction[] {
@@ -211,7 +227,9 @@ export class DiscoEngine implements PathEngine {
     if (!s) return [];
     const relay: Via[] = s.peer.homeRelay ? [{ kind: 'tcp-relay', region: s.peer.homeRelay }] : [];
     if (!s.best) return relay;
-    return isTrusted(s, nowMs) ? [s.best.via] : [s.best.via, ...relay];
+    // A silent path being probed gets a relay copy of every packet until the probe's answer: a TCP
+    // retransmission crosses the relay a second earlier than if it waited for the give-up.
+    return isTrusted(s, nowMs) && !(isSilent(s, nowMs) && probing(s)) ? [s.best.via] : [s.best.via, ...relay];
   }
 
   peerForSource(from: Endpoint, socket: SocketId): NodeKeyHex | undefined {
@@ -285,6 +303,7 @@ export class DiscoEngine implements PathEngine {
     if (s.best?.candKey === c.key) {
       s.best.trustUntilMs = nowMs + TRUST_MS;
       s.best.awaitingSinceMs = undefined;
+      s.best.heardMs = Math.max(s.best.heardMs, nowMs);
       s.heartbeatsLostInRow = 0;
     } else if (!s.best || !isTrusted(s, nowMs) || shouldSwitch(measured(c)!, this.bestMeasured(s))) {
       out.push(...this.switchTo(s, c, nowMs, s.best ? 'better path' : 'first pong'));
@@ -375,7 +394,10 @@ export class DiscoEngine implements PathEngine {
   }
 
   private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string, trusted = true): PathAction[] {
-    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: trusted ? nowMs + TRUST_MS : nowMs };
+    // An untrusted fallback was last heard at its last pong: if we keep sending and it stays silent, it is
+    // probed and given up like any path.
+    const heardMs = trusted ? nowMs : (c.lastPongMs ?? nowMs);
+    s.best = { candKey: c.key, via: { kind: 'direct', endpoint: c.endpoint, socket: c.socket }, sinceMs: nowMs, trustUntilMs: trusted ? nowMs + TRUST_MS : nowMs, heardMs };
     s.heartbeatsLostInRow = 0;
     s.lastHeartbeatMs = nowMs;
     s.lastFullProbeMs ??= nowMs;

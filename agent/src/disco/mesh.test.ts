@@ -118,7 +118,9 @@ test('a blocked path fails over to the relay within 3 s and is used again within
   for (let cycle = 0; cycle < 3; cycle++) {
     blocked = true;
     const t = sim.now;
-    const relayed = sim.runUntilTrue(() => routeOf(a, b, sim.now).includes('tcp-relay') && routeOf(b, a, sim.now).includes('tcp-relay'), 10_000);
+    // Relay only on both sides (the direct path given up, not just a relay copy beside it): the data
+    // both ways stops arriving, each side probes and gives the path up (issue #18: within 3 s).
+    const relayed = sim.runUntilTrue(() => routeOf(a, b, sim.now) === 'tcp-relay' && routeOf(b, a, sim.now) === 'tcp-relay', 10_000);
     assert.ok(relayed !== undefined && relayed - t <= 3_000, `cycle ${cycle}: relay after ${relayed === undefined ? 'never' : relayed - t} ms`);
     sim.runUntil(sim.now + 90_000); // long enough that the direct path is given up entirely
     assert.equal(routeOf(a, b, sim.now), 'tcp-relay');
@@ -202,4 +204,28 @@ test('one side hard, the other filtering by address only (or not at all): direct
     sim.runUntil(5_000);
     assert.equal(h.stats.openRequests, 0, `${filtering}: no birthday attempt`);
   }
+});
+
+test('a birthday path that goes silent keeps its extra socket (relay copy, no fast give-up) and carries on when it heals, with no new attempt', () => {
+  const sim = new MeshSim();
+  const e = sim.add(site('easy', 1, [EASY]));
+  const h = sim.add(site('hard', 3, [HARD]));
+  let blocked = false;
+  sim.blocked = () => blocked;
+  sim.start();
+  sim.runUntil(100);
+  sim.traffic(e, h, 10 * 60_000);
+  const punched = sim.runUntilTrue(() => {
+    const v = h.engine.route(e.nodeKey, sim.now);
+    return v.length === 1 && v[0]!.kind === 'direct' && v[0]!.socket !== 0;
+  }, 60_000);
+  assert.ok(punched !== undefined, 'direct over an extra socket');
+  sim.runUntil(sim.now + 5_000);
+  blocked = true;
+  sim.runUntil(sim.now + 4_000);
+  assert.match(routeOf(h, e, sim.now), /^direct\+tcp-relay$/, 'relay copy beside the birthday path, not the relay alone');
+  assert.equal(h.stats.opened - h.stats.closed, 1, 'the winning socket stays open');
+  blocked = false;
+  assert.ok(sim.runUntilTrue(() => routeOf(h, e, sim.now) === 'direct' && routeOf(e, h, sim.now) === 'direct', 15_000) !== undefined, 'direct again');
+  assert.equal(h.engine.status(e.nodeKey, sim.now)!.birthday!.attempts, 1, 'no new attempt');
 });

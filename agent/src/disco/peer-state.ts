@@ -7,7 +7,7 @@ import type { NodeKeyHex, PathPeer, SocketId, Via } from '../paths/types.ts';
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import type { BirthdayState } from './birthday.ts';
 import type { Measured } from './scoring.ts';
-import { EVENT_HISTORY, LOSS_WINDOW, PEER_REFLEXIVE_TTL_MS, RTT_SAMPLES, SUSPECT_MIN_MS } from './timing.ts';
+import { EVENT_HISTORY, LOSS_WINDOW, PEER_REFLEXIVE_TTL_MS, RTT_SAMPLES, SILENCE_MS, SUSPECT_MIN_MS } from './timing.ts';
 
 /** Peer-reflexive candidates kept per peer at most. */
 export const MAX_PEER_REFLEXIVE = 64;
@@ -47,6 +47,10 @@ export interface BestPath {
   trustUntilMs: number;
   /** Send time of the oldest ping on this path still unanswered (a stalled path is suspect early). */
   awaitingSinceMs?: number;
+  /** Last time anything came back on this path: a pong, or WireGuard data from its address and socket. */
+  heardMs: number;
+  /** Send time of the first ping on this path after `heardMs` (undefined or older: none since). */
+  probeMs?: number;
 }
 
 export interface PeerState {
@@ -59,6 +63,8 @@ export interface PeerState {
   lastRoundMs?: number;
   lastCmmSentMs?: number;
   lastHeartbeatMs?: number;
+  /** Last probe because the path in use went silent while we sent (at most one per heartbeat period). */
+  lastSilenceProbeMs?: number;
   lastFullProbeMs?: number;
   heartbeatsLostInRow: number;
   peerHardNat?: boolean;
@@ -79,9 +85,15 @@ export function isTrusted(s: PeerState, nowMs: number): boolean {
   const b = s.best;
   if (!b || nowMs >= b.trustUntilMs) return false;
   if (b.awaitingSinceMs === undefined) return true;
-  const c = s.cands.get(b.candKey);
+  return nowMs - b.awaitingSinceMs <= suspectAfterMs(s);
+}
+
+/** How long a ping on the path in use may stay unanswered before the path is suspect: 1 s, or 3 RTTs on a
+ * slow path (a satellite link must not look dead between its own pongs). */
+export function suspectAfterMs(s: PeerState): number {
+  const c = s.best ? s.cands.get(s.best.candKey) : undefined;
   const rtt = c ? (lastRtt(c) ?? 0) : 0;
-  return nowMs - b.awaitingSinceMs <= Math.max(SUSPECT_MIN_MS, 3 * rtt);
+  return Math.max(SUSPECT_MIN_MS, 3 * rtt);
 }
 
 /** When the path in use stops being trusted if nothing arrives (for wake planning). */
@@ -89,9 +101,45 @@ export function trustEndsMs(s: PeerState): number | undefined {
   const b = s.best;
   if (!b) return undefined;
   if (b.awaitingSinceMs === undefined) return b.trustUntilMs;
-  const c = s.cands.get(b.candKey);
-  const rtt = c ? (lastRtt(c) ?? 0) : 0;
-  return Math.min(b.trustUntilMs, b.awaitingSinceMs + Math.max(SUSPECT_MIN_MS, 3 * rtt) + 1);
+  return Math.min(b.trustUntilMs, b.awaitingSinceMs + suspectAfterMs(s) + 1);
+}
+
+/**
+ * "Sent but nothing received": we sent the peer data after the last thing heard on the path in use, and
+ * that was SILENCE_MS or more ago. A working path answers data (TCP ACKs, WireGuard replies) or pings long
+ * before; a silent one is probed at once instead of at the next heartbeat.
+ */
+export function isSilent(s: PeerState, nowMs: number): boolean {
+  const b = s.best;
+  return b !== undefined && s.lastTrafficMs !== undefined && s.lastTrafficMs > b.heardMs && nowMs - b.heardMs >= SILENCE_MS;
+}
+
+/** Whether a ping went out on the path in use after the last thing heard on it (the probe is in flight). */
+export function probing(s: PeerState): boolean {
+  const b = s.best;
+  return b?.probeMs !== undefined && b.probeMs >= b.heardMs;
+}
+
+/**
+ * The path in use is dead for a peer we are sending to: we sent data after the last thing heard on it, a
+ * ping sent since then is overdue (1 s or 3 RTTs) and nothing (pong or data) came back meanwhile. Moving
+ * to the relay now, not after 3 heartbeats of 5 s, is what keeps a TCP stream inside the tunnel alive
+ * (failover within 3 s, issue acceptance); the path is re-probed and taken back when it answers.
+ */
+export function isDead(s: PeerState, nowMs: number): boolean {
+  const b = s.best;
+  if (!b || s.lastTrafficMs === undefined || s.lastTrafficMs <= b.heardMs || !probing(s)) return false;
+  // A path over a birthday attempt's extra socket is not given up this fast: giving it up closes the
+  // socket, and a new attempt waits 5 minutes. It keeps the relay copy and the 3-heartbeat rule.
+  if (b.via.socket !== 0) return false;
+  return nowMs - b.probeMs! > suspectAfterMs(s);
+}
+
+/** When the silence or dead-path checks next need a look (wake planning); undefined when nothing is due. */
+export function silenceWakeMs(s: PeerState): number | undefined {
+  const b = s.best;
+  if (!b || s.lastTrafficMs === undefined || s.lastTrafficMs <= b.heardMs) return undefined;
+  return probing(s) ? b.probeMs! + suspectAfterMs(s) + 1 : b.heardMs + SILENCE_MS;
 }
 
 export function candidateKey(endpoint: Endpoint, socket: SocketId): string {

@@ -8,13 +8,14 @@ import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { birthdayVerdict, BIRTHDAY_HEARD_MS, BIRTHDAY_WAIT_MS, finish, nextProbeMs, probesDue, randomPort, startEasySide } from './birthday.ts';
 import { MAX_CMM_ENDPOINTS } from './codec.ts';
 import {
-  candidateKey, dropSocketCandidates, expireCandidates, isTrusted, lastRtt, pushEvent, recordOutcome, releaseSockets, trustEndsMs,
+  candidateKey, dropSocketCandidates, expireCandidates, isDead, isSilent, isTrusted, lastRtt, probing, pushEvent, recordOutcome, releaseSockets,
+  silenceWakeMs, trustEndsMs,
   type Candidate, type PeerState,
 } from './peer-state.ts';
 import { classifyAddress } from './scoring.ts';
 import {
   ACTIVE_MS, HEARTBEAT_MS, LOST_PINGS_TO_DROP, PEER_REFLEXIVE_TTL_MS, PING_INTERVAL_MS, PING_TIMEOUT_MS, RELAYED_FAST_PHASE_MS, RELAYED_ROUND_FAST_MS,
-  RELAYED_ROUND_SLOW_MS, REPROBE_MS, REPROBE_SKIP_RTT_MS, RESTUN_JITTER_MS, RESTUN_MIN_MS, STUN_STALE_MS,
+  RELAYED_ROUND_SLOW_MS, REPROBE_MS, REPROBE_SKIP_RTT_MS, RESTUN_JITTER_MS, RESTUN_MIN_MS, SILENCE_PROBE_PINGS, STUN_STALE_MS,
 } from './timing.ts';
 
 export interface EngineSelf {
@@ -45,6 +46,8 @@ export class Rounds {
   service(s: PeerState, nowMs: number): PathAction[] {
     const out: PathAction[] = [];
     out.push(...this.expirePending(s, nowMs));
+    const probes = this.watchSilence(s, nowMs);
+    out.push(...probes);
     if (expireCandidates(s, nowMs)) this.candidatesChanged();
     const released = releaseSockets(s);
     if (released.length) {
@@ -55,7 +58,7 @@ export class Rounds {
     if (this.active(s, nowMs)) {
       if (isTrusted(s, nowMs)) {
         const best = s.cands.get(s.best!.candKey);
-        if (best && nowMs - (s.lastHeartbeatMs ?? -Infinity) >= HEARTBEAT_MS) {
+        if (best && probes.length === 0 && nowMs - (s.lastHeartbeatMs ?? -Infinity) >= HEARTBEAT_MS) {
           s.lastHeartbeatMs = nowMs;
           out.push(this.ping(s, best, nowMs));
         }
@@ -84,7 +87,10 @@ export class Rounds {
 
   ping(s: PeerState, c: Candidate, nowMs: number): PathAction {
     c.lastPingMs = nowMs;
-    if (s.best?.candKey === c.key) s.best.awaitingSinceMs ??= nowMs;
+    if (s.best?.candKey === c.key) {
+      s.best.awaitingSinceMs ??= nowMs;
+      if (!probing(s)) s.best.probeMs = nowMs;
+    }
     return this.pingEndpoint(s, c.endpoint, c.socket, nowMs);
   }
 
@@ -155,6 +161,8 @@ export class Rounds {
       if (c.source === 'peer-reflexive') times.push(Math.max(c.lastHeardMs ?? -Infinity, c.lastPongMs ?? -Infinity) + PEER_REFLEXIVE_TTL_MS);
     }
     if (this.active(s, nowMs)) {
+      const silence = silenceWakeMs(s);
+      if (silence !== undefined) times.push(probing(s) ? silence : Math.max(silence, (s.lastSilenceProbeMs ?? -Infinity) + HEARTBEAT_MS));
       if (isTrusted(s, nowMs)) {
         times.push((s.lastHeartbeatMs ?? nowMs) + HEARTBEAT_MS, trustEndsMs(s)!);
         if (this.reprobeWanted(s)) times.push((s.lastFullProbeMs ?? nowMs) + REPROBE_MS);
@@ -197,6 +205,35 @@ export class Rounds {
   private restunInterval(): number {
     const b = this.randomBytes(2);
     return RESTUN_MIN_MS + Math.floor((((b[0]! << 8) | b[1]!) / 0x10000) * RESTUN_JITTER_MS);
+  }
+
+  /**
+   * "Sent but nothing received" on the path in use: probe it at once (two pings, so one lost ping does not
+   * move a busy peer); when the probe stays unanswered and nothing else came back, give the path up for the
+   * relay (peer-state.ts `isDead`). The relayed rounds then re-probe it every 5 s, so a healed path is back
+   * within seconds, and within a minute at worst.
+   */
+  private watchSilence(s: PeerState, nowMs: number): PathAction[] {
+    const b = s.best;
+    if (!b) return [];
+    if (isDead(s, nowMs)) {
+        pushEvent(s, nowMs, `direct via ${formatEndpoint(b.via.endpoint)} silent for ${Math.round(nowMs - b.heardMs)} ms while sending, ping unanswered; on relay`);
+      s.best = undefined;
+      s.discoStartMs = nowMs;
+      return [];
+    }
+    // An untrusted path is pinged by the discovery rounds already (and given up the same way).
+    if (!isSilent(s, nowMs) || probing(s) || !this.active(s, nowMs) || !isTrusted(s, nowMs)) return [];
+    // A peer that answers on another path of its choosing leaves ours silent for good: then the probe
+    // replaces the heartbeat (every 3 s), it does not add one a second.
+    if (nowMs - (s.lastSilenceProbeMs ?? -Infinity) < HEARTBEAT_MS) return [];
+    const c = s.cands.get(b.candKey);
+    if (!c) return [];
+    s.lastSilenceProbeMs = nowMs;
+    s.lastHeartbeatMs = nowMs;
+    const out: PathAction[] = [];
+    for (let i = 0; i < SILENCE_PROBE_PINGS; i++) out.push(this.ping(s, c, nowMs));
+    return out;
   }
 
   /** Ping timeouts: loss for scoring; the path in use is given up after LOST_PINGS_TO_DROP in a row. */

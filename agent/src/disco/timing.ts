@@ -12,6 +12,13 @@ export const TRUST_MS = 6_500;
 /** A ping on the path in use unanswered this long (or 3 RTTs, whichever is longer) makes the path suspect:
  * packets go through the relay as well until a pong arrives (failover well under 3 s on average). */
 export const SUSPECT_MIN_MS = 1_000;
+/** Data sent for the peer but nothing (data or pong) heard back on the path in use for this long: the path is
+ * probed at once instead of at the next heartbeat (anchors: "sent but nothing received" as a liveness
+ * signal). A TCP stream's ACKs or WireGuard's own replies keep a healthy path from ever being silent this
+ * long; a one-way flow costs two pings per second, nothing while idle. */
+export const SILENCE_MS = 1_000;
+/** Pings per silence probe: one lost ping alone must not move a busy peer to the relay. */
+export const SILENCE_PROBE_PINGS = 2;
 /** Heartbeat pings on the path in use, while there was traffic lately. */
 export const HEARTBEAT_MS = 3_000;
 /** "Active" = traffic for the peer within this window; heartbeats and re-STUN run only while active. */
@@ -28,7 +35,8 @@ export const RELAYED_ROUND_FAST_MS = 5_000;
 export const RELAYED_FAST_PHASE_MS = 30_000;
 /** ...then every 30 s, so a healed path is back well within a minute without pinging dead paths at 0.2 Hz forever. */
 export const RELAYED_ROUND_SLOW_MS = 30_000;
-/** The path in use is given up (relay only) after this many heartbeats in a row without a pong. */
+/** The path in use is given up (relay only) after this many heartbeats in a row without a pong (idle peers;
+ * a peer we are sending to is given up once its suspect ping stays unanswered with nothing else heard). */
 export const LOST_PINGS_TO_DROP = 3;
 /** On a send error, another candidate whose last ping was answered within this long takes over at once. */
 export const FALLBACK_MAX_AGE_MS = 2 * 60_000;

@@ -141,6 +141,11 @@ export class UdpRelayEngine implements PathEngine {
     return this.inner.onSocketsOpened(peer, ids, nowMs);
   }
 
+  /** WireGuard data from a direct source: the discovery engine's silence check of the direct path. */
+  onReceive(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
+    return this.inner.onReceive(peer, via, nowMs);
+  }
+
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
     return [...this.inner.onSendError(peer, via, nowMs), ...this.servicePeer(peer, nowMs)];
   }

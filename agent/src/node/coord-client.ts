@@ -8,7 +8,7 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import { ConegateError } from '../errors.ts';
-import { LIMITS, type EndpointsRequest, type ErrorBody, type RegisterRequest, type RegisterResponse, type RoutesRequest } from '../coord/protocol.ts';
+import { LIMITS, type EndpointsRequest, type ErrorBody, type RegisterRequest, type RegisterResponse, type RouteHealthRequest, type RoutesRequest } from '../coord/protocol.ts';
 import type { KeyPair } from './identity.ts';
 import type { MeshClock } from './mesh-clock.ts';
 import { authorization } from './request-sign.ts';
@@ -26,6 +26,7 @@ export interface CoordApi {
   openMap(since: number | undefined, signal: AbortSignal): Promise<AsyncIterable<string>>;
   endpoints(req: EndpointsRequest, signal?: AbortSignal): Promise<void>;
   routes(req: RoutesRequest, signal?: AbortSignal): Promise<void>;
+  routeHealth(req: RouteHealthRequest, signal?: AbortSignal): Promise<void>;
   logout(signal?: AbortSignal): Promise<void>;
 }
 
@@ -164,6 +165,9 @@ export class CoordClient implements CoordApi {
   }
   async routes(req: RoutesRequest, signal?: AbortSignal): Promise<void> {
     await this.json('POST', '/v1/routes', req, signal);
+  }
+  async routeHealth(req: RouteHealthRequest, signal?: AbortSignal): Promise<void> {
+    await this.json('POST', '/v1/route-health', req, signal);
   }
   async logout(signal?: AbortSignal): Promise<void> {
     await this.json('POST', '/v1/logout', {}, signal);

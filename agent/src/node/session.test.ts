@@ -46,6 +46,7 @@ function memoryApi() {
     },
     endpoints: async () => undefined,
     routes: async () => undefined,
+    routeHealth: async () => undefined,
     logout: async () => undefined,
   };
   return { api, opens, streams };

@@ -63,6 +63,9 @@ export class CoordSession {
   private udpRelayWanted: string | undefined;
   private endpointsSent: string | undefined;
   private homeRelay: string | undefined;
+  /** Advertised prefixes the health probe fails for (undefined: no probe runs), and what the coordinator got. */
+  private healthWanted: string[] | undefined;
+  private healthSent: string | undefined;
 
   /** Routes this node advertises now (config, then `setAdvertiseRoutes`); a re-registration sends them too. */
   private advertise: string[];
@@ -102,6 +105,27 @@ export class CoordSession {
     this.endpointsWanted = endpoints.slice(0, LIMITS.maxEndpoints);
     this.udpRelayWanted = udpRelay;
     if (this.phase === 'streaming') void this.flushEndpoints();
+  }
+
+  /** The advertised prefixes whose health probe fails now (service/route-health.ts); sent now if the stream
+   * is up, and again after every connect (the coordinator keeps health in memory only). */
+  reportRouteHealth(unhealthy: string[]): void {
+    this.healthWanted = [...unhealthy];
+    if (this.phase === 'streaming') void this.flushHealth();
+  }
+
+  private async flushHealth(): Promise<void> {
+    const want = this.healthWanted;
+    if (!want) return;
+    const text = want.join();
+    if (text === this.healthSent) return;
+    try {
+      await this.deps.api.routeHealth({ unhealthy: want });
+      this.healthSent = text;
+      this.deps.log.info({ unhealthy: want }, 'mesh: route health reported');
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'mesh: route health report failed; retried after the next connect');
+    }
   }
 
   /** The relay region this node is reachable through; sent with the endpoints (peers relay to it). */
@@ -192,6 +216,9 @@ export class CoordSession {
     this.phase = 'streaming';
     this.connectedAtMs = this.deps.clock.nowMs();
     void this.flushEndpoints();
+    // A new stream may be a restarted coordinator that forgot the last report.
+    this.healthSent = undefined;
+    void this.flushHealth();
     let cancelSilence: CancelTimer = () => undefined;
     const arm = () => {
       cancelSilence();

@@ -20,6 +20,8 @@ export class PathLoop {
     private readonly clock: Clock,
     private readonly perform: (action: PathAction) => void,
     private readonly log: Logger,
+    /** Called after each run's actions (the router sends packets that waited for a route). */
+    private readonly afterRun?: () => void,
   ) {}
 
   /** Performs `actions` (the result of an engine call) and re-arms the timer. */
@@ -32,6 +34,7 @@ export class PathLoop {
         this.log.warn({ err: (err as Error).message, action: a.t }, 'paths: action failed');
       }
     }
+    this.afterRun?.();
     this.rearm();
   }
 

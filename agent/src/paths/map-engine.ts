@@ -47,6 +47,11 @@ export class MapEngine implements PathEngine {
     return [];
   }
 
+  /** No liveness tracking: the map's endpoint is used as it is. */
+  onReceive(_peer: NodeKeyHex, _via: Via, _nowMs: number): PathAction[] {
+    return [];
+  }
+
   /** UDP known not to pass (no STUN answer): every peer with a home relay goes through it. */
   setSelf(self: Parameters<PathEngine['setSelf']>[0], nowMs: number): PathAction[] {
     const blocked = self.udp === false;

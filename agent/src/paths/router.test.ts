@@ -12,7 +12,7 @@ import { ipv4Packet, seededRandom } from '../wg/testbed.ts';
 import type { DiscoMessage } from '../disco/types.ts';
 import { MapEngine } from './map-engine.ts';
 import { MemorySocketSet } from './memory-sockets.ts';
-import { PathRouter, ROUTE_CACHE_MS, TRAFFIC_EVERY_MS } from './router.ts';
+import { HOLD_MS, PathRouter, RECEIVE_EVERY_MS, ROUTE_CACHE_MS, TRAFFIC_EVERY_MS } from './router.ts';
 import { DiscoSealer } from '../disco/sealer.ts';
 import { MemoryRelayFabric } from '../relay/memory.ts';
 import { sealerBox } from './disco-box.ts';
@@ -27,6 +27,7 @@ class ScriptedEngine extends MapEngine {
   routeCalls = 0;
   sourceCalls = 0;
   traffic: number[] = [];
+  received: { peer: string; via: Via; nowMs: number }[] = [];
   discos: { from: string; message: DiscoMessage; via: Via }[] = [];
   sendErrors: { peer: string; via: Via }[] = [];
   ticks: number[] = [];
@@ -49,6 +50,10 @@ class ScriptedEngine extends MapEngine {
   override onTraffic(_peer: NodeKeyHex, nowMs: number): PathAction[] {
     this.traffic.push(nowMs);
     return this.take();
+  }
+  override onReceive(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
+    this.received.push({ peer, via, nowMs });
+    return [];
   }
   override onDisco(from: string, message: DiscoMessage, via: Via): PathAction[] {
     this.discos.push({ from, message, via });
@@ -247,6 +252,51 @@ test('onTraffic at most once per peer per interval on the send path', async () =
   clock.advance(1);
   await ping(1);
   assert.equal(a.engine.traffic.length, 2);
+});
+
+test('WireGuard from a direct source tells the engine the path works (at most once per peer per interval); relayed data does not', async () => {
+  const { a, b, clock, ping } = twoSites();
+  await ping(20);
+  assert.equal(b.engine.received.length, 1, 'handshake and data from a: one report');
+  assert.deepEqual(b.engine.received[0], { peer: a.key, via: { kind: 'direct', endpoint: a.at, socket: MESH_SOCKET }, nowMs: clock.nowMs() });
+  clock.advance(RECEIVE_EVERY_MS - 1);
+  await ping(3);
+  assert.equal(b.engine.received.length, 1);
+  clock.advance(1);
+  await ping(1);
+  assert.equal(b.engine.received.length, 2);
+  b.engine.received = [];
+  clock.advance(RECEIVE_EVERY_MS);
+  a.engine.forced = [{ kind: 'tcp-relay', region: 'r1' }];
+  assert.ok((await ping(2)) > 0, 'through the relay');
+  assert.equal(b.engine.received.length, 0, 'not a report on any direct path');
+});
+
+test('packets with no route yet are held (bounded) and sent when the engine has one, so the handshake does not wait for its 5 s retransmission', async () => {
+  const { a, b, clock, settle } = twoSites();
+  a.engine.forced = [];
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+  await settle();
+  assert.ok(a.router.counters.noRoute > 0, 'the handshake initiation found no route');
+  assert.equal(b.tun.written.length, 0);
+  // Discovery found the path: the next engine call lets the held handshake out; the session comes up
+  // and the data queued behind it arrives.
+  a.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }];
+  clock.advance(100);
+  a.router.loop.run([]);
+  await settle();
+  assert.ok(a.router.counters.heldSent > 0);
+  assert.equal(b.tun.written.length, 1, 'the first packet arrived without waiting for a retransmission');
+  // Held packets older than HOLD_MS are dropped, not sent late.
+  a.engine.forced = [];
+  const before = a.router.counters.heldSent;
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+  await settle();
+  clock.advance(HOLD_MS + 1);
+  a.engine.forced = [{ kind: 'direct', endpoint: b.at, socket: MESH_SOCKET }];
+  a.router.loop.run([]);
+  await settle();
+  assert.equal(a.router.counters.heldSent, before);
 });
 
 test('a send that fails at once (unreachable family) is reported to the engine for that peer and path', async () => {

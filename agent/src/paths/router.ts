@@ -37,6 +37,14 @@ import { virtualEndpoint } from './virtual.ts';
 /** `onTraffic` at most this often per peer: the engine needs "traffic in the last 45 s", not every packet. */
 export const TRAFFIC_EVERY_MS = 1000;
 export const ROUTE_CACHE_MS = 250;
+/** `onReceive` (WireGuard from a direct source) at most this often per peer: the engine's silence check
+ * (1 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
+export const RECEIVE_EVERY_MS = 250;
+/** Packets for a peer with no route yet are held this long, at most HOLD_MAX of them, and sent once the
+ * engine has a route (its first pong): without a relay, the WireGuard handshake would otherwise wait for
+ * its own 5 s retransmission after discovery found the path (a subnet route moving to another router). */
+export const HOLD_MS = 3000;
+export const HOLD_MAX = 16;
 /** Source addresses remembered between engine calls (a spray of forged sources only refills it). */
 const SOURCE_CACHE_MAX = 1024;
 
@@ -61,6 +69,7 @@ interface RoutedPeer {
   discoKey: DiscoKeyHex;
   virtual: Endpoint;
   trafficAtMs: number;
+  receivedAtMs: number;
   vias: Via[];
   viasRun: number;
   viasAtMs: number;
@@ -76,8 +85,10 @@ export interface PeerPathPackets {
 
 export interface RouterCounters {
   demux: Record<PacketKind, number>;
-  /** Packets to a peer the engine had no path for yet (dropped; WireGuard retransmits). */
+  /** Packets to a peer the engine had no path for yet (held up to HOLD_MS; dropped after that or past HOLD_MAX). */
   noRoute: number;
+  /** Held packets sent once a route appeared. */
+  heldSent: number;
   /** Packets for a virtual endpoint that is no longer a peer. */
   unknownPeer: number;
   /** WireGuard through a relay from a key that is not a peer. */
@@ -94,7 +105,7 @@ export interface RouterCounters {
 }
 
 export class PathRouter implements Bind {
-  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, udpRelayIn: 0, sendErrors: 0, tunnelSource: 0 };
+  readonly counters: RouterCounters = { demux: { wg: 0, stun: 0, disco: 0, unknown: 0 }, noRoute: 0, heldSent: 0, unknownPeer: 0, relayUnknownSource: 0, discoRejected: 0, udpRelayDropped: 0, udpRelayIn: 0, sendErrors: 0, tunnelSource: 0 };
   readonly loop: PathLoop;
   readonly opener: BirthdayOpener;
   private readonly byKey = new Map<NodeKeyHex, RoutedPeer>();
@@ -110,9 +121,11 @@ export class PathRouter implements Bind {
   private tunnel: Cidr[] = [];
   private readonly tunnelMemo = new Map<string, boolean>();
   private readonly probes = new PeerProbes();
+  /** Packets waiting for a route, per peer (bounded: HOLD_MAX each, HOLD_MS old at most). */
+  private readonly held = new Map<RoutedPeer, { atMs: number; packets: Uint8Array[] }>();
 
   constructor(private readonly deps: RouterDeps) {
-    this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log);
+    this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log, () => this.flushHeld());
     this.opener = new BirthdayOpener({ sockets: deps.sockets, engine: deps.engine, clock: deps.clock, run: (a) => this.loop.run(a) });
     deps.sockets.onReceive((packet, from, socket) => this.fromSocket(packet, from, socket));
     deps.sockets.onSendError((socket, to) => this.sendError(socket, to));
@@ -157,7 +170,7 @@ export class PathRouter implements Bind {
     for (const p of peers) {
       let r = this.byKey.get(p.nodeKey);
       if (!r) {
-        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0, sent: { direct: 0, udpRelay: 0, tcpRelay: 0 } };
+        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, receivedAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0, sent: { direct: 0, udpRelay: 0, tcpRelay: 0 } };
         this.byKey.set(p.nodeKey, r);
         this.byVirtual.set(r.virtual.address, r);
       } else if (r.discoKey !== p.discoKey) {
@@ -230,6 +243,7 @@ export class PathRouter implements Bind {
     const vias = peer.vias;
     if (vias.length === 0) {
       this.counters.noRoute += Array.isArray(packets) ? packets.length : 1;
+      this.hold(peer, packets, now);
       return;
     }
     for (let i = 0; i < vias.length; i++) {
@@ -246,8 +260,34 @@ export class PathRouter implements Bind {
   close(): void {
     this.closed = true;
     this.probes.close();
+    this.held.clear();
     this.opener.close();
     this.loop.stop();
+  }
+
+  private hold(peer: RoutedPeer, packets: Uint8Array | Uint8Array[], now: number): void {
+    let h = this.held.get(peer);
+    if (!h || now - h.atMs > HOLD_MS) this.held.set(peer, (h = { atMs: now, packets: [] }));
+    // Copies: the device may reuse its buffers once send returns.
+    for (const p of Array.isArray(packets) ? packets : [packets]) h.packets.push(Uint8Array.from(p));
+    if (h.packets.length > HOLD_MAX) h.packets.splice(0, h.packets.length - HOLD_MAX);
+  }
+
+  /** After each engine call: packets held for a peer that has a route now go out (stale ones are dropped). */
+  private flushHeld(): void {
+    if (this.held.size === 0 || this.closed) return;
+    const now = this.deps.clock.nowMs();
+    for (const [peer, h] of this.held) {
+      if (now - h.atMs > HOLD_MS || !this.byKey.has(peer.key)) {
+        this.held.delete(peer);
+        continue;
+      }
+      const vias = this.deps.engine.route(peer.key, now);
+      if (vias.length === 0) continue;
+      this.held.delete(peer);
+      this.counters.heldSent += h.packets.length;
+      for (const via of vias) for (const p of h.packets) this.sendVia(peer.key, p, via);
+    }
   }
 
   private sendReal(packets: Uint8Array | Uint8Array[], to: Endpoint): void {
@@ -273,7 +313,10 @@ export class PathRouter implements Bind {
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.peerFrom(from, socket);
-      if (peer) this.deliver?.(packet, peer.virtual);
+      if (peer) {
+        this.received(peer, from, socket);
+        this.deliver?.(packet, peer.virtual);
+      }
       else if (this.inTunnel(from.address)) this.counters.tunnelSource++;
       else this.deliver?.(packet, from);
     } else if (kind === 'disco') {
@@ -281,6 +324,15 @@ export class PathRouter implements Bind {
       else this.disco(packet, { kind: 'direct', endpoint: from, socket });
     }
     else if (kind === 'stun') this.deps.onStun?.(packet, from, socket);
+  }
+
+  /** Tells the engine the path works (rate-limited; no loop run: it changes no route, cache or timer). */
+  private received(peer: RoutedPeer, from: Endpoint, socket: SocketId): void {
+    const now = this.deps.clock.nowMs();
+    if (now - peer.receivedAtMs < RECEIVE_EVERY_MS) return;
+    peer.receivedAtMs = now;
+    const actions = this.deps.engine.onReceive(peer.key, { kind: 'direct', endpoint: from, socket }, now);
+    if (actions.length) this.loop.run(actions);
   }
 
   private peerFrom(from: Endpoint, socket: SocketId): RoutedPeer | undefined {

@@ -124,6 +124,9 @@ export interface PathEngine {
   setSelf(self: { endpoints: Endpoint[]; mappingVariesByDest: boolean | undefined; udp: boolean | undefined }, nowMs: number): PathAction[];
   /** The data plane wants to send to `peer` (first packet starts discovery; later ones keep it warm). */
   onTraffic(peer: NodeKeyHex, nowMs: number): PathAction[];
+  /** WireGuard data from a peer arrived on a direct path (at most a few times a second per peer): proof the
+   * path works, so the engine can tell "sent but nothing received" (a dead path) from a quiet peer. */
+  onReceive(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[];
   /** A discovery message opened and verified by the loop, and where it came from. */
   onDisco(from: DiscoKeyHex, message: import('../disco/types.ts').DiscoMessage, via: Via, nowMs: number): PathAction[];
   /** The loop opened the extra sockets an `open-sockets` action asked for (fewer when the OS refused; an

@@ -20,6 +20,7 @@ import { ControlServer } from './control-server.ts';
 import { idleTrimComponent, type IdleTrimDeps } from './idle-trim.ts';
 import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
 import { natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
+import { RouteHealth } from './route-health.ts';
 import { checkPrefixes, subnetRouterFor, type SubnetRouter, type SubnetRouterDeps } from './subnet-router.ts';
 import type { ControlRequest } from './control-protocol.ts';
 
@@ -86,6 +87,10 @@ export class Agent {
       this.components.push({ name: 'mesh', start: () => mesh.start(), stop: () => mesh.stop(), status: () => mesh.status() });
       const subnet = (this.subnet = subnetRouterFor(config, { log, meshIf: () => mesh.tun?.name ?? config.wg.interface }, this.opts.subnetDeps));
       this.components.push({ name: 'subnet', start: () => subnet.apply(config.mesh.advertiseRoutes), stop: () => subnet.stop(), status: () => subnet.status() });
+      if (config.mesh.routeHealth.targets.length > 0) {
+        const health = new RouteHealth(config.mesh.routeHealth, { clock, log, advertised: () => mesh.routing().advertiseRoutes, report: (u) => mesh.reportRouteHealth(u) });
+        this.components.push({ name: 'route-health', start: () => health.start(), stop: () => health.stop(), status: () => health.status() });
+      }
       if (config.portmap.enabled) {
         this.components.push(
           portmapComponent(config, { ...deps, port: () => mesh.bind?.localPort ?? config.wg.listenPort, onEndpoint: (ep) => { portmapEndpoint = ep; mesh.reportEndpoints(); } }),

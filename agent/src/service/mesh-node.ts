@@ -293,6 +293,11 @@ export class MeshNode {
     await this.chain;
   }
 
+  /** The health probe's unhealthy prefixes (service/route-health.ts) for the coordinator. */
+  reportRouteHealth(unhealthy: string[]): void {
+    this.session?.reportRouteHealth(unhealthy);
+  }
+
   /** What this node advertises and whether it accepts routes, now. */
   routing(): { advertiseRoutes: string[]; acceptRoutes: boolean } {
     return { advertiseRoutes: this.config.mesh.advertiseRoutes, acceptRoutes: this.config.mesh.acceptRoutes };

@@ -32,8 +32,9 @@ test('up flags map onto the mesh section; the auth key never lands in the config
     stateDir: '/tmp/x',
     coordinatorFingerprint: 'ab'.repeat(32),
   });
-  const { udpRelay, ...mesh } = c.mesh;
+  const { udpRelay, routeHealth, ...mesh } = c.mesh;
   assert.equal(udpRelay.enabled, false, 'a UDP relay is offered only when the admin enables it');
+  assert.deepEqual(routeHealth.targets, [], 'no health probe unless targets are configured');
   assert.deepEqual(mesh, {
     enabled: true,
     coordinator: 'https://coord.example:8443',

@@ -1,3 +1,4 @@
+import { routeHealthSchema, type RouteHealthSettings } from './route-health.ts';
 import { udpRelaySchema, type UdpRelayConfig } from './udp-relay.ts';
 
 /**
@@ -35,6 +36,7 @@ export const meshSchema = {
       description: 'HTTP proxy for the coordinator and relay connections (CONNECT): http://[user:password@]host:port, or "none" to ignore HTTPS_PROXY; default: HTTPS_PROXY/https_proxy, with NO_PROXY honoured.',
     },
     udpRelay: { ...udpRelaySchema, default: {} },
+    routeHealth: { ...routeHealthSchema, default: {} },
   },
 } as const;
 
@@ -52,4 +54,5 @@ export interface MeshConfig {
   controlSocket?: string;
   proxy?: string;
   udpRelay: UdpRelayConfig;
+  routeHealth: RouteHealthSettings;
 }

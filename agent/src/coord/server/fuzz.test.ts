@@ -30,11 +30,12 @@ const SEEDS: { method: 'POST' | 'GET'; url: string; body?: unknown }[] = [
   { method: 'POST', url: '/v1/register', body: { authKey: 'cgk_x', nodeKey: hex64, discoKey: hex64, hostname: 'fuzz', advertiseRoutes: ['10.0.0.0/8'] } },
   { method: 'POST', url: '/v1/endpoints', body: { endpoints: [{ addr: '192.0.2.1:41641', type: 'stun' }, { addr: '[2001:db8::1]:1', type: 'local' }], homeRelay: 'r1' } },
   { method: 'POST', url: '/v1/routes', body: { advertise: ['192.168.0.0/16', '2001:db8::/32'] } },
+  { method: 'POST', url: '/v1/route-health', body: { unhealthy: ['192.168.0.0/16'] } },
   { method: 'POST', url: '/v1/logout' },
   { method: 'GET', url: '/v1/map?since=5' },
 ];
 const WEIRD: unknown[] = [null, true, -1, 1e308, 'x'.repeat(300), '', '\u0000', '__proto__', { __proto__: { polluted: 1 } }, [], [[[[[]]]]], { constructor: { prototype: 1 } }, 'é\ud800', 0.5, '192.0.2.1:99999', '::/0', '0.0.0.0/0'];
-const PATHS = ['/v1/register', '/v1/endpoints', '/v1/routes', '/v1/logout', '/v1/map', '/v1/map?since=-1', '/v1/map?since=abc', '/v1/map?since=99999999999999999999', '/v1/../admin/nodes', '/%00', '/v1/register?x=1', '//v1//register'];
+const PATHS = ['/v1/register', '/v1/endpoints', '/v1/routes', '/v1/route-health', '/v1/logout', '/v1/map', '/v1/map?since=-1', '/v1/map?since=abc', '/v1/map?since=99999999999999999999', '/v1/../admin/nodes', '/%00', '/v1/register?x=1', '//v1//register'];
 const CTYPES = ['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/json\u0000', ''];
 
 function mutateValue(r: ReturnType<typeof prng>, v: unknown, depth = 0): unknown {

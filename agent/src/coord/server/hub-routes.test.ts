@@ -135,6 +135,29 @@ test('a stream resuming from before the move gets both routers\' routes in its c
   await t.stop();
 });
 
+test('health: the online primary reports its probe into the prefix failing (POST /v1/route-health): the prefix moves after the health grace; a bad report is refused', async () => {
+  const { t, r1, r2, sa } = await twoRouters();
+  const mark = sa.lines.length;
+  const report = (key: typeof r1.key, unhealthy: unknown) => t.request(key, 'POST', '/v1/route-health', { unhealthy });
+  assert.equal((await report(r1.key, ['10.2.0.0/33'])).statusCode, 400, 'not a prefix');
+  assert.equal((await report(r1.key, [LAN])).statusCode, 204);
+  await flush(t);
+  assert.deepEqual(sa.patches(mark).filter((p) => p.routes), [], 'kept within the health grace');
+  await flush(t, 1000);
+  await flush(t);
+  assert.deepEqual(served(sa), { [r1.id]: [], [r2.id]: [LAN] }, 'moved to the healthy router while router-1 stays online');
+  // router-1 healthy again: no move back (no flapping); router-2 unhealthy with router-1 healthy: moves back.
+  assert.equal((await report(r1.key, [])).statusCode, 204);
+  await flush(t, 5000);
+  assert.deepEqual(served(sa), { [r1.id]: [], [r2.id]: [LAN] });
+  assert.equal((await report(r2.key, [LAN])).statusCode, 204);
+  await flush(t, 1000);
+  await flush(t);
+  assert.deepEqual(served(sa), { [r1.id]: [LAN], [r2.id]: [] });
+  await t.stop();
+  assert.equal(t.clock.pendingTimers(), 0, 'no recheck left armed');
+});
+
 test('rejecting the primary\'s route moves the prefix at once; with nobody else, it is gone', async () => {
   const { t, r1, r2, sa } = await twoRouters();
   await t.admin('POST', '/admin/routes/reject', { nodeId: r1.id, cidr: LAN });

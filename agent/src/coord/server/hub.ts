@@ -56,10 +56,17 @@ export interface HubOptions {
    * reconnecting after a cut (first retry about 1 s, backoff.ts) or a coordinator restart moves nothing.
    */
   failoverGraceMs?: number;
+  /**
+   * How long a primary whose health probe into a prefix fails keeps it before it moves to a healthy router
+   * (the router reports only after repeated failed probes; this absorbs a report racing a recovery).
+   */
+  healthGraceMs?: number;
 }
 
 /** Default failover grace (see HubOptions.failoverGraceMs). */
-export const FAILOVER_GRACE_MS = 8_000;
+export const FAILOVER_GRACE_MS = 6_000;
+/** Default health grace (see HubOptions.healthGraceMs). */
+export const HEALTH_GRACE_MS = 1_000;
 
 interface Stream {
   nodeId: string;
@@ -81,6 +88,8 @@ export class MapHub {
   /** Prefix -> primary node id, and since when (monotonic ms) each node without a stream is offline. */
   private primaries = new Map<string, string>();
   private readonly offlineSince = new Map<string, number>();
+  /** Node id -> prefix -> since when (monotonic ms) the node's health probe into it fails. */
+  private readonly unhealthy = new Map<string, Map<string, number>>();
   private startedAtMs = 0;
   private cancelRecheck: CancelTimer | undefined;
   private readonly opts: Required<HubOptions>;
@@ -95,6 +104,7 @@ export class MapHub {
       pageSize: options.pageSize ?? 1000,
       maxCatchUp: options.maxCatchUp ?? 10_000,
       failoverGraceMs: options.failoverGraceMs ?? FAILOVER_GRACE_MS,
+      healthGraceMs: options.healthGraceMs ?? HEALTH_GRACE_MS,
     };
   }
 
@@ -157,6 +167,21 @@ export class MapHub {
       this.deps.log.warn({ err, node: node.id }, 'coord: stream could not start');
       this.close(stream);
     }
+  }
+
+  /**
+   * A router's health report (POST /v1/route-health): the prefixes its probe fails for now, replacing its
+   * last report. A change plans the primaries again at once (a move goes into the log like a failover).
+   */
+  async setRouteHealth(nodeId: string, unhealthy: string[]): Promise<void> {
+    const before = this.unhealthy.get(nodeId) ?? new Map<string, number>();
+    const now = this.deps.clock.nowMs();
+    const next = new Map(unhealthy.map((c) => [c, before.get(c) ?? now] as const));
+    if (next.size) this.unhealthy.set(nodeId, next);
+    else this.unhealthy.delete(nodeId);
+    if (next.size === before.size && [...next.keys()].every((c) => before.has(c))) return;
+    this.deps.log.info({ node: nodeId, unhealthy }, 'coord: subnet route health changed');
+    if (!this.stopped) await this.recheck();
   }
 
   /** The client went away (socket closed): forget the stream and mark the node offline. */
@@ -290,6 +315,8 @@ export class MapHub {
       offlineSinceMs: (id) => (this.isOnline(id) ? undefined : (this.offlineSince.get(id) ?? this.startedAtMs)),
       nowMs: this.deps.clock.nowMs(),
       graceMs: this.opts.failoverGraceMs,
+      unhealthySinceMs: (id, cidr) => this.unhealthy.get(id)?.get(cidr),
+      healthGraceMs: this.opts.healthGraceMs,
     });
   }
 

@@ -6,8 +6,8 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../../log/logger.ts';
-import type { EndpointsRequest, RegisterRequest, RegisterResponse, RoutesRequest } from '../protocol.ts';
-import { endpointsRequestSchema, mapQuerySchema, registerRequestSchema, routesRequestSchema } from '../schemas.ts';
+import type { EndpointsRequest, RegisterRequest, RegisterResponse, RouteHealthRequest, RoutesRequest } from '../protocol.ts';
+import { endpointsRequestSchema, mapQuerySchema, registerRequestSchema, routeHealthRequestSchema, routesRequestSchema } from '../schemas.ts';
 import { verifyRequest } from '../sign.ts';
 import type { CoordStore, NodeRecord } from '../store/types.ts';
 import { CoordHttpError, rawBodyOf } from './http-errors.ts';
@@ -115,6 +115,14 @@ export function registerNodeApi(app: FastifyInstance, config: NodeApiConfig, dep
   app.post<{ Body: RoutesRequest }>('/v1/routes', { schema: { body: routesRequestSchema } }, async (req, reply) => {
     const node = await liveNode(req);
     await store.setAdvertisedRoutes(node.id, req.body.advertise, deps.wallNowMs());
+    return reply.code(204).send();
+  });
+
+  // Health is the hub's memory, not the store's: it is about now, and a router reports it again after
+  // every reconnect (a coordinator restart forgets it; the router's next report restores it).
+  app.post<{ Body: RouteHealthRequest }>('/v1/route-health', { schema: { body: routeHealthRequestSchema } }, async (req, reply) => {
+    const node = await liveNode(req);
+    await hub.setRouteHealth(node.id, req.body.unhealthy);
     return reply.code(204).send();
   });
 

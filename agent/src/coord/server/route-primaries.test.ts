@@ -85,3 +85,41 @@ test('servedRoutes lists a node\'s prefixes sorted; the grace of several primari
   assert.equal(p.recheckAtMs, 1050);
   assert.deepEqual(servedRoutes(p.primaries, 'nd_a'), ['10.0.0.0/24', '10.1.0.0/24']);
 });
+
+test('health: a primary whose probe into the prefix fails loses it after the health grace to a healthy online router, not before; never to another unhealthy one', () => {
+  const online = new Set(['nd_a', 'nd_b', 'nd_c']);
+  const sick = new Map<string, number>();
+  const base = {
+    routes: routes(['nd_a', LAN, true], ['nd_b', LAN, true], ['nd_c', LAN, true]),
+    graceMs: 8000,
+    healthGraceMs: 1000,
+    unhealthySinceMs: (id: string, cidr: string) => (cidr === LAN ? sick.get(id) : undefined),
+    ...world(online, new Map()),
+  } satisfies Omit<PrimaryInput, 'current' | 'nowMs'>;
+  let cur = planPrimaries({ ...base, current: new Map(), nowMs: 0 }).primaries;
+  assert.equal(cur.get(LAN), 'nd_a');
+  // nd_a online but its LAN broken (reported at 5000); nd_b broken too.
+  sick.set('nd_a', 5000);
+  sick.set('nd_b', 5000);
+  const during = planPrimaries({ ...base, current: cur, nowMs: 5500 });
+  assert.equal(during.primaries.get(LAN), 'nd_a', 'within the health grace');
+  assert.equal(during.recheckAtMs, 6000);
+  cur = planPrimaries({ ...base, current: cur, nowMs: 6000 }).primaries;
+  assert.equal(cur.get(LAN), 'nd_c', 'to the healthy one, skipping the unhealthy nd_b');
+  // A fresh plan (coordinator restart) never picks an unhealthy router while a healthy one is online.
+  assert.equal(planPrimaries({ ...base, current: new Map(), nowMs: 6000 }).primaries.get(LAN), 'nd_c');
+  // Every advertiser unhealthy: the current one keeps it (no flapping between broken routers).
+  sick.set('nd_c', 7000);
+  assert.equal(planPrimaries({ ...base, current: cur, nowMs: 20_000 }).primaries.get(LAN), 'nd_c');
+});
+
+test('health: healthy routers are preferred over the lowest id when the primary goes offline', () => {
+  const online = new Set(['nd_b', 'nd_c']);
+  const base = {
+    routes: routes(['nd_a', LAN, true], ['nd_b', LAN, true], ['nd_c', LAN, true]),
+    graceMs: 8000,
+    unhealthySinceMs: (id: string) => (id === 'nd_b' ? 0 : undefined),
+    ...world(online, new Map([['nd_a', 1000]])),
+  } satisfies Omit<PrimaryInput, 'current' | 'nowMs'>;
+  assert.equal(planPrimaries({ ...base, current: new Map([[LAN, 'nd_a']]), nowMs: 9000 }).primaries.get(LAN), 'nd_c');
+});

@@ -13,6 +13,11 @@
  * - A primary that comes back does NOT take the prefix back: the current one keeps it (no flapping;
  *   every move costs the peers a re-route and the LAN hosts their connection state at the router).
  * - A primary whose route is no longer approved or advertised loses it at once.
+ * - Health (issue 18: failover "judged by a health probe into the subnet, not only by node online"): a
+ *   router that reports its probe into a prefix failing is not chosen for it while a healthy online
+ *   advertiser exists, and a primary reported unhealthy loses the prefix `healthGraceMs` after the report
+ *   to a healthy online one (the router already waited for repeated failures; the grace absorbs a report
+ *   racing a recovery). With no healthy alternative the current primary keeps it.
  */
 import type { RouteRecord } from '../store/types.ts';
 
@@ -25,6 +30,11 @@ export interface PrimaryInput {
   offlineSinceMs: (nodeId: string) => number | undefined;
   nowMs: number;
   graceMs: number;
+  /** Monotonic ms since which `nodeId` reports its health probe into `cidr` failing (undefined: healthy or
+   * no probe). Absent: every advertiser is healthy. */
+  unhealthySinceMs?: (nodeId: string, cidr: string) => number | undefined;
+  /** How long a primary reported unhealthy keeps the prefix before it moves; default 0. */
+  healthGraceMs?: number;
 }
 
 export interface PrimaryPlan {
@@ -45,23 +55,38 @@ export function planPrimaries(input: PrimaryInput): PrimaryPlan {
   let recheckAtMs: number | undefined;
   for (const [cidr, nodes] of byPrefix) {
     nodes.sort();
-    const cur = input.current.get(cidr);
+    const sick = (n: string) => input.unhealthySinceMs?.(n, cidr);
     const firstOnline = nodes.find((n) => input.online(n));
+    const firstHealthy = nodes.find((n) => input.online(n) && sick(n) === undefined);
+    const best = firstHealthy ?? firstOnline;
+    const cur = input.current.get(cidr);
     if (cur !== undefined && nodes.includes(cur)) {
-      if (input.online(cur) || firstOnline === undefined) {
+      const keep = keepCurrent(input, cur, sick(cur), firstHealthy, firstOnline);
+      if (keep === true) {
         primaries.set(cidr, cur);
         continue;
       }
-      const endsAtMs = (input.offlineSinceMs(cur) ?? input.nowMs) + input.graceMs;
-      if (input.nowMs < endsAtMs) {
+      if (keep !== false) {
         primaries.set(cidr, cur);
-        recheckAtMs = Math.min(recheckAtMs ?? endsAtMs, endsAtMs);
+        recheckAtMs = Math.min(recheckAtMs ?? keep, keep);
         continue;
       }
     }
-    primaries.set(cidr, firstOnline ?? nodes[0]!);
+    primaries.set(cidr, best ?? nodes[0]!);
   }
   return { primaries, recheckAtMs };
+}
+
+/** Whether the current primary keeps its prefix: true, false (move now), or until when (a grace runs). */
+function keepCurrent(input: PrimaryInput, cur: string, sickSinceMs: number | undefined, firstHealthy: string | undefined, firstOnline: string | undefined): boolean | number {
+  if (input.online(cur)) {
+    if (sickSinceMs === undefined || firstHealthy === undefined) return true;
+    const endsAtMs = sickSinceMs + (input.healthGraceMs ?? 0);
+    return input.nowMs < endsAtMs ? endsAtMs : false;
+  }
+  if (firstOnline === undefined) return true;
+  const endsAtMs = (input.offlineSinceMs(cur) ?? input.nowMs) + input.graceMs;
+  return input.nowMs < endsAtMs ? endsAtMs : false;
 }
 
 /** The prefixes each node serves under a plan, sorted (what peers put in its allowed IPs). */
