@@ -97,7 +97,7 @@ export class NodePaths {
       this.relayMapText = relayText;
       this.relay.setRelayMap(state.relays);
     }
-    const peers: PathPeer[] = [...state.peers.values()].map((p) => ({ nodeKey: p.nodeKey, discoKey: p.discoKey, endpoints: toPathEndpoints(p.endpoints), homeRelay: p.homeRelay }));
+    const peers: PathPeer[] = [...state.peers.values()].map((p) => ({ nodeKey: p.nodeKey, discoKey: p.discoKey, endpoints: toPathEndpoints(p.endpoints), homeRelay: p.homeRelay, online: p.online }));
     return this.router.setPeers(peers);
   }
 

@@ -28,6 +28,7 @@ import { PathLoop } from './loop.ts';
 import type { SocketSetEdge } from './sockets.ts';
 import { MESH_SOCKET, type DiscoKeyHex, type NodeKeyHex, type PathAction, type PathEngine, type PathPeer, type RelayLink, type SocketId, type Via } from './types.ts';
 import { virtualEndpoint } from './virtual.ts';
+import { WgWatch } from './wg-watch.ts';
 
 /** `onTraffic` at most this often per peer: the engine needs "traffic in the last 45 s", not every packet. */
 export const TRAFFIC_EVERY_MS = 1000;
@@ -57,6 +58,8 @@ interface RoutedPeer {
   vias: Via[];
   viasRun: number;
   viasAtMs: number;
+  /** Whether WireGuard sent directly gets WireGuard back (an IPS may drop it while discovery passes). */
+  wg: WgWatch;
 }
 
 export interface RouterCounters {
@@ -99,6 +102,9 @@ export class PathRouter implements Bind {
     deps.sockets.onReceive((packet, from, socket) => this.fromSocket(packet, from, socket));
     deps.sockets.onSendError((socket, to) => this.sendError(socket, to));
     deps.relay?.onReceive((src, packet, region) => this.fromRelay(src, packet, region));
+    deps.relay?.onPeerGone((key, region, reason) => {
+      if (!this.closed && this.byKey.has(key)) this.loop.run(deps.engine.onPeerGone?.(key, region, reason, deps.clock.nowMs()) ?? []);
+    });
   }
 
   get localPort(): number | undefined {
@@ -118,7 +124,7 @@ export class PathRouter implements Bind {
     for (const p of peers) {
       let r = this.byKey.get(p.nodeKey);
       if (!r) {
-        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0 };
+        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0, wg: new WgWatch() };
         this.byKey.set(p.nodeKey, r);
         this.byVirtual.set(r.virtual.address, r);
       } else if (r.discoKey !== p.discoKey) {
@@ -198,6 +204,17 @@ export class PathRouter implements Bind {
       if (Array.isArray(packets)) for (let j = 0; j < packets.length; j++) this.sendVia(peer.key, packets[j]!, via);
       else this.sendVia(peer.key, packets, via);
     }
+    this.watchDirect(peer, packets, vias, now);
+  }
+
+  /** WireGuard sent on a direct path that never answers while discovery does: tell the engine (wg-watch.ts). */
+  private watchDirect(peer: RoutedPeer, packets: Uint8Array | Uint8Array[], vias: Via[], now: number): void {
+    const via = vias[0]?.kind === 'direct' ? vias[0] : vias[1]?.kind === 'direct' ? vias[1] : undefined;
+    if (!via) return peer.wg.notDirect();
+    let silent = false;
+    if (Array.isArray(packets)) for (let j = 0; j < packets.length; j++) silent = peer.wg.sent(packets[j]!, now) || silent;
+    else silent = peer.wg.sent(packets, now);
+    if (silent) this.loop.run(this.deps.engine.onWireGuardSilent?.(peer.key, via, now) ?? []);
   }
 
   close(): void {
@@ -224,6 +241,7 @@ export class PathRouter implements Bind {
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.peerFrom(from, socket);
+      if (peer && peer.wg.heard()) this.loop.run(this.deps.engine.onWireGuardDirect?.(peer.key, this.deps.clock.nowMs()) ?? []);
       if (peer) this.deliver?.(packet, peer.virtual);
       else if (this.inTunnel(from.address)) this.counters.tunnelSource++;
       else this.deliver?.(packet, from);

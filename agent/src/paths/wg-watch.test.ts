@@ -1,0 +1,39 @@
+// The router's watch on WireGuard sent directly: when is the silence longer than WireGuard allows?
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { wireguardShaped } from '../ips/shapes.ts';
+import { WG_DATA_SILENT_MS, WG_HANDSHAKE_SILENT_MS, WgWatch } from './wg-watch.ts';
+
+const init = wireguardShaped(1);
+const data = wireguardShaped(4, 4, 64);
+const keepalive = wireguardShaped(4, 4, 16);
+
+test('a retransmitted initiation with nothing back since the first: silent, once; a new window starts', () => {
+  const w = new WgWatch();
+  assert.equal(w.sent(init, 0), false);
+  assert.equal(w.sent(init, WG_HANDSHAKE_SILENT_MS - 1), false);
+  assert.equal(w.sent(init, 5_100), true, 'the second initiation 5.1 s later: the first was lost');
+  assert.equal(w.sent(init, 5_200), false, 'reported once; a new window');
+  assert.equal(w.heard(), true, 'WireGuard back after a report: the engine hears it');
+  assert.equal(w.heard(), false);
+});
+
+test('an answered initiation never reports; keepalives start no window; data waits for the keepalive timeout', () => {
+  const w = new WgWatch();
+  w.sent(init, 0);
+  assert.equal(w.heard(), false, 'nothing was reported');
+  assert.equal(w.sent(init, 6_000), false, 'answered at 0: a new initiation is a rekey, not a loss');
+  w.heard();
+  assert.equal(w.sent(keepalive, 7_000), false);
+  assert.equal(w.sent(keepalive, 30_000), false, 'keepalives are never answered: no verdict from them');
+  assert.equal(w.sent(data, 31_000), false);
+  assert.equal(w.sent(data, 31_000 + WG_DATA_SILENT_MS - 1), false, 'the peer may answer only with a keepalive after 10 s');
+  assert.equal(w.sent(data, 31_000 + WG_DATA_SILENT_MS), true);
+});
+
+test('relay-only sending resets the windows', () => {
+  const w = new WgWatch();
+  w.sent(init, 0);
+  w.notDirect();
+  assert.equal(w.sent(init, 6_000), false);
+});

@@ -1,0 +1,62 @@
+/**
+ * Does WireGuard pass on the direct path? Discovery pongs prove that our discovery packets get through,
+ * not that WireGuard does: an IPS rule that matches WireGuard's message type and length (type 1
+ * initiations of 148 bytes, type 4 data) drops the tunnel while pings keep the path "trusted". The
+ * router feeds this watch every WireGuard packet it sends to a peer directly and every one it receives
+ * from the peer on a direct path; the watch says when the silence is longer than WireGuard allows:
+ * - an initiation is answered at once (WireGuard paper 5.4.2), and retransmitted after REKEY_TIMEOUT
+ *   (5 s): a second initiation with nothing back since the first means the first was lost;
+ * - a data packet gets at least a keepalive back within KEEPALIVE_TIMEOUT (10 s) when the peer has
+ *   nothing else to send; keepalives themselves are never answered, so they start no window.
+ * Pure, on `nowMs`; one per peer.
+ */
+import { KEEPALIVE_TIMEOUT_MS, REKEY_TIMEOUT_MS } from '../wg/constants.ts';
+
+/** A retransmitted initiation comes REKEY_TIMEOUT + 0..333 ms after the first; a bit of slack for timers. */
+export const WG_HANDSHAKE_SILENT_MS = REKEY_TIMEOUT_MS - 500;
+/** Data with nothing back (not even a keepalive) for KEEPALIVE_TIMEOUT plus slack for a slow path. */
+export const WG_DATA_SILENT_MS = KEEPALIVE_TIMEOUT_MS + 2_000;
+
+const INITIATION = 1;
+const TRANSPORT = 4;
+/** Transport header (16) + the empty payload's tag (16): a keepalive. */
+const KEEPALIVE_LENGTH = 32;
+
+export class WgWatch {
+  private handshakeSinceMs: number | undefined;
+  private dataSinceMs: number | undefined;
+  /** A silence was reported and no WireGuard came back on a direct path since. */
+  reported = false;
+
+  /** A WireGuard packet sent directly. True when the silence just became too long (then a new window starts). */
+  sent(packet: Uint8Array, nowMs: number): boolean {
+    const type = packet[0];
+    if (type === INITIATION) {
+      if (this.handshakeSinceMs === undefined) this.handshakeSinceMs = nowMs;
+    } else if (type === TRANSPORT && packet.length > KEEPALIVE_LENGTH) {
+      if (this.dataSinceMs === undefined) this.dataSinceMs = nowMs;
+    }
+    const hs = this.handshakeSinceMs !== undefined && nowMs - this.handshakeSinceMs >= WG_HANDSHAKE_SILENT_MS;
+    const data = this.dataSinceMs !== undefined && nowMs - this.dataSinceMs >= WG_DATA_SILENT_MS;
+    if (!hs && !data) return false;
+    this.handshakeSinceMs = undefined;
+    this.dataSinceMs = undefined;
+    this.reported = true;
+    return true;
+  }
+
+  /** WireGuard from the peer on a direct path. True when a reported silence just ended. */
+  heard(): boolean {
+    this.handshakeSinceMs = undefined;
+    this.dataSinceMs = undefined;
+    const was = this.reported;
+    this.reported = false;
+    return was;
+  }
+
+  /** Packets to the peer go only through a relay now: what was sent directly before is not waited for. */
+  notDirect(): void {
+    this.handshakeSinceMs = undefined;
+    this.dataSinceMs = undefined;
+  }
+}
