@@ -49,6 +49,21 @@ export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number
   return { ...c, status: () => ({ mappings: server?.core.table.all().length ?? 0 }), mappings };
 }
 
+/**
+ * How often the mesh port's mapping is renewed at most, which is also how often the gateway's epoch is
+ * checked (RFC 6886 3.6, RFC 6887 8.5: every reply carries it). A gateway's restart announcement to
+ * 224.0.0.1:5350 is the fast way to notice a reboot, but a router node's own WAN filter drops it (the lab
+ * showed it: an appliance accepts only replies on its WAN): without this, a rebooted ISP box went
+ * unnoticed until the renewal at half the 2 h lifetime, and the peers that could reach us only through
+ * the mapping stayed relayed all that time. One request a minute is the price.
+ */
+export const MESH_EPOCH_CHECK_SEC = 60;
+
+/** The portmap config for the mesh port: a renewal (epoch check) at least every MESH_EPOCH_CHECK_SEC. */
+export function meshPortmapConfig(portmap: Config['portmap']): Config['portmap'] {
+  return { ...portmap, renewAfterSec: Math.min(portmap.renewAfterSec ?? MESH_EPOCH_CHECK_SEC, MESH_EPOCH_CHECK_SEC) };
+}
+
 /** Maps the mesh port upstream; `onEndpoint` gets the external endpoint ("addr:port") or undefined when lost. */
 export function portmapComponent(config: Config, deps: ServiceDeps & { port: () => number; onEndpoint: (ep: string | undefined) => void }): Component {
   let pm: Portmapper | undefined;
@@ -57,7 +72,7 @@ export function portmapComponent(config: Config, deps: ServiceDeps & { port: () 
     'portmap',
     async () => {
       const { createPortmapper } = await import('../portmap/index.ts');
-      pm = await createPortmapper(config.portmap, { protocol: 'udp', internalPort: deps.port() }, { clock: deps.clock, log: deps.log });
+      pm = await createPortmapper(meshPortmapConfig(config.portmap), { protocol: 'udp', internalPort: deps.port() }, { clock: deps.clock, log: deps.log });
       pm.on('endpointChanged', (ch) => {
         current = ch.endpoint ? formatAddrPort(ch.endpoint.address, ch.endpoint.port) : undefined;
         deps.log.info({ endpoint: current ?? null, reason: ch.reason }, 'portmap: mesh port mapping changed');
