@@ -202,6 +202,10 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
       `portmap epoch: direct via ${before} ${toDirectMs} ms after start of the check; miniupnpd restarted: mapped again after ${remapMs} ms, direct again via ${after} after ${backMs} ms ` +
         `(status polled every ~1 s); ping stream ${got}/${sent} received; c.h1's path events: ${events.slice(-6).join(' | ')}\n`,
     );
+    for (const [node, peer] of [['c.h1', 'r.router'], ['r.router', 'c.h1']] as const) {
+      const texts = (await peerOf(node, peer))?.path?.events.map((e) => e.text) ?? [];
+      assert.ok(!texts.some((t) => /WireGuard-shaped/.test(t)), `no false IPS verdict on ${node}: ${texts.join(' | ')}`);
+    }
     // The relay carries the stream while the mapping is re-made: a few packets lost at the switches
     // (heartbeat suspicion after ~1 s, then relay and direct both).
     assert.ok(sent - got <= 8, `the ping stream lost ${sent - got} of ${sent}`);

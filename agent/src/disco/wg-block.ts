@@ -9,14 +9,16 @@
 import type { Via } from '../paths/types.ts';
 import { formatEndpoint } from '../wg/ports.ts';
 import { candidateKey, pushEvent, type PeerState } from './peer-state.ts';
+import { TRUST_MS } from './timing.ts';
 
 /** Relay only for this long after a silence; then WireGuard goes direct and through the relay both
  * until it is heard direct (cleared) or the watch reports silence again. Issue 18: a path that heals is
  * used again within 60 s. */
 export const WG_BLOCK_RETRY_MS = 60_000;
-/** "Discovery passes" = the path answered a ping this recently (a path that is simply dead is the
- * heartbeat logic's business, not an IPS verdict). */
-export const WG_BLOCK_PONG_MAX_AGE_MS = 15_000;
+/** "Discovery passes" = the path answered a ping within the trust window (heartbeats every 3 s keep it
+ * fresh while traffic flows); a path that is simply dead is the heartbeat logic's business, not an IPS
+ * verdict. */
+export const WG_BLOCK_PONG_MAX_AGE_MS = TRUST_MS;
 
 /** The watch reported silence on `via`; true when the peer is (still) marked blocked. */
 export function markWgSilent(s: PeerState, via: Via, nowMs: number): boolean {

@@ -282,6 +282,7 @@ export class PathRouter implements Bind {
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.byKey.get(src);
+      peer?.wg.heardRelayed();
       if (peer) this.deliver?.(packet, peer.virtual);
       else this.counters.relayUnknownSource++;
     } else if (kind === 'disco') this.disco(packet, { kind: 'tcp-relay', region });

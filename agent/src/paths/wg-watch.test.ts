@@ -37,3 +37,14 @@ test('relay-only sending resets the windows', () => {
   w.notDirect();
   assert.equal(w.sent(init, 6_000), false);
 });
+
+test('WireGuard back through the relay ends the window without a verdict; a reported block waits for direct', () => {
+  const w = new WgWatch();
+  w.sent(data, 0);
+  w.heardRelayed();
+  assert.equal(w.sent(data, WG_DATA_SILENT_MS + 1), false, 'the peer answers, only by the relay');
+  assert.equal(w.sent(data, 2 * WG_DATA_SILENT_MS + 1), true);
+  w.heardRelayed();
+  assert.equal(w.reported, true, 'still blocked: nothing came directly');
+  assert.equal(w.heard(), true);
+});

@@ -7,7 +7,9 @@
  * - an initiation is answered at once (WireGuard paper 5.4.2), and retransmitted after REKEY_TIMEOUT
  *   (5 s): a second initiation with nothing back since the first means the first was lost;
  * - a data packet gets at least a keepalive back within KEEPALIVE_TIMEOUT (10 s) when the peer has
- *   nothing else to send; keepalives themselves are never answered, so they start no window.
+ *   nothing else to send; keepalives themselves are never answered, so they start no window;
+ * - WireGuard from the peer through the relay ends a window without a verdict (the peer answers, by
+ *   another way: found in the lab, where the side behind a hard NAT went direct before the other did).
  * Pure, on `nowMs`; one per peer.
  */
 import { KEEPALIVE_TIMEOUT_MS, REKEY_TIMEOUT_MS } from '../wg/constants.ts';
@@ -52,6 +54,17 @@ export class WgWatch {
     const was = this.reported;
     this.reported = false;
     return was;
+  }
+
+  /**
+   * WireGuard from the peer through a relay: the peer is answering, only not on the direct path (its own
+   * engine may not trust that path yet, e.g. behind a NAT that maps per destination it learns our
+   * address from our pings). No verdict from this window; a reported block stays until WireGuard
+   * arrives directly.
+   */
+  heardRelayed(): void {
+    this.handshakeSinceMs = undefined;
+    this.dataSinceMs = undefined;
   }
 
   /** Packets to the peer go only through a relay now: what was sent directly before is not waited for. */
