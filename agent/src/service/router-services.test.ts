@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MESH_EPOCH_CHECK_SEC, meshPortmapConfig, wanFingerprint } from './router-services.ts';
+import { MESH_EPOCH_CHECK_SEC, meshPortmapConfig, ownNatPorts, wanFingerprint } from './router-services.ts';
+import { policyFrom } from '../fw/nat/session.ts';
+import { generateNft } from '../../../pf-rules/src/nft/generate.ts';
 import { validateConfig } from '../config/load.ts';
 
 const lo = [{ address: '127.0.0.1', internal: true }];
@@ -26,4 +28,14 @@ test('the mesh port mapping is renewed (its epoch checked) at least once a minut
   assert.equal(meshPortmapConfig(pm).renewAfterSec, MESH_EPOCH_CHECK_SEC);
   assert.equal(meshPortmapConfig({ ...pm, renewAfterSec: 5 }).renewAfterSec, 5, 'a shorter configured interval stays');
   assert.equal(meshPortmapConfig({ ...pm, renewAfterSec: 3600 }).renewAfterSec, MESH_EPOCH_CHECK_SEC);
+});
+
+test('a router that is a mesh node: its NAT rules cover its own mesh socket, not only the LAN sources', () => {
+  const c = validateConfig({ mesh: { enabled: true, coordinator: 'https://192.0.2.1' }, wg: { listenPort: 41641 }, nat: { enabled: true, backend: 'nftables', wan: ['wan0'], scope: { sources: ['10.1.0.0/24'] } } });
+  assert.deepEqual(ownNatPorts(c), [41641]);
+  assert.deepEqual(ownNatPorts({ ...c, mesh: { ...c.mesh, enabled: false } }), []);
+  assert.deepEqual(ownNatPorts({ ...c, wg: { ...c.wg, listenPort: 0 } }), [], 'a port picked at start is not known to the rules');
+  const policy = policyFrom(c.nat, { ownPorts: ownNatPorts(c) });
+  const rules = generateNft({ wans: [{ ifname: 'wan0' }], sources: policy.scope.sources, ports: policy.scope.ports, ...(policy.ownPorts ? { ownPorts: policy.ownPorts } : {}) }).rules.map((r) => r.line);
+  assert.ok(rules.includes('oifname "wan0" fib saddr type local udp sport 41641 masquerade'), rules.join('\n'));
 });

@@ -96,18 +96,30 @@ export function wanFingerprint(ifs: Record<string, { address: string; internal: 
   return [...names].sort().map((w) => `${w}=${(ifs[w] ?? []).map((a) => a.address).sort().join(',')}`).join(';');
 }
 
+/**
+ * The router's own UDP ports the NAT rules must keep as they are: the mesh port when this router is a
+ * mesh node (issue 18, "make the own NAT easy first"). `nat.scope.sources` names LAN hosts, and what the
+ * router sends from its own WAN address matches none of them; a router whose own NAT picks a port per
+ * destination would make its mesh socket look hard to every peer.
+ */
+export function ownNatPorts(config: Config): number[] {
+  // Port 0 = a port the OS picks at start: not known when the rules are made (a fixed wg.listenPort is).
+  return config.mesh.enabled && config.wg.listenPort > 0 ? [config.wg.listenPort] : [];
+}
+
 export function natComponent(config: Config, deps: ServiceDeps): Component {
   let cancel: CancelTimer | undefined;
   let last = '';
   let lastResult = 'not applied';
   let applies = 0;
+  const ownPorts = ownNatPorts(config);
   const fingerprint = () => wanFingerprint(networkInterfaces(), config.nat.wan, [config.wg.interface]);
   const apply = async () => {
     applies++;
     try {
       const [{ NatApplier }, { processRunner }, { backendFor, generateFor }] = await Promise.all([import('../fw/nat/applier.ts'), import('../fw/nat/runner.ts'), import('../fw/nat/session.ts')]);
       const run = processRunner();
-      const gen = await generateFor(config.nat, {}, run);
+      const gen = await generateFor(config.nat, { ownPorts }, run);
       const applier = new NatApplier({ backend: backendFor(gen.backend, gen.target, run), stateDir: join(config.stateDir ?? deps.stateDir, 'nat'), clock: deps.clock });
       // The service re-applies rules already confirmed by a person (config): no grace period here.
       const r = await applier.apply(gen.text, { confirmMs: 0 });
@@ -135,7 +147,7 @@ export function natComponent(config: Config, deps: ServiceDeps): Component {
       poll();
     },
     async () => cancel?.(),
-    () => ({ last: lastResult, applies, wan: last }),
+    () => ({ last: lastResult, applies, wan: last, ownPorts }),
   );
 }
 
