@@ -9,6 +9,10 @@
 //     length, as an IPS rule does) while discovery and STUN pass: i.h1 <-> d.h1 ends on the relay, the
 //     tunnel works, and `status --json` gives the reason `wireguard-blocked` naming the pattern and the
 //     exemption.
+// (c) own NAT made easy first: n.router's own NAT (the lab's symmetric rule) gives every packet leaving
+//     its WAN a new port per destination, its own included; with `conegate up` and nat.enabled (scope:
+//     the LAN only) its rules cover its own mesh socket too, and the peer d.h1 sees one STUN port, the
+//     mesh port, where it saw one per STUN server before.
 // Measured times are printed on stderr.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,11 +52,13 @@ const IPS_RULES = `table inet cgips {
 }
 `;
 
-describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropped (lab)', { concurrency: 1 }, () => {
+describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropped, own NAT made easy (lab)', { concurrency: 1 }, () => {
   let lab: Lab;
   let dir: string;
   let mini: Miniupnpd;
   const procs: LabProcess[] = [];
+  let coordFp = '';
+  let authKey = '';
   const configs = new Map<string, string>();
   const tag = String(process.pid % 10000);
 
@@ -88,6 +94,9 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
         { name: 'c', nat: 'symmetric', hosts: ['h1'] },
         { name: 'i', nat: 'port-restricted', hosts: ['h1'] },
         { name: 'd', nat: 'port-restricted', hosts: ['h1'] },
+        // A router whose own NAT picks a port per destination for everything leaving its WAN, its own
+        // traffic included (the lab's symmetric rule is "snat to WAN random" for every source).
+        { name: 'n', nat: 'symmetric', hosts: ['h1'] },
       ],
       isps: [{ name: 'isp', nat: 'symmetric', inside: 'private' }],
       servers: ['s1', 's2', 's3'],
@@ -107,7 +116,7 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
     // (the lab routers accept only replies by default; the peer behind a hard NAT comes from new ports).
     await lab.allowRouterInput('r.router', 'udp', 41641);
     const s1 = lab.addr('s1');
-    const { coordFp, authKey } = await startMeshServers(lab, dir, procs);
+    ({ coordFp, authKey } = await startMeshServers(lab, dir, procs));
     await Promise.all(
       NODES.map(async (node, i) => {
         const path = join(dir, `${node}.json`);
@@ -207,8 +216,9 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
       assert.ok(!texts.some((t) => /WireGuard-shaped/.test(t)), `no false IPS verdict on ${node}: ${texts.join(' | ')}`);
     }
     // The relay carries the stream while the mapping is re-made: a few packets lost at the switches
-    // (heartbeat suspicion after ~1 s, then relay and direct both).
-    assert.ok(sent - got <= 8, `the ping stream lost ${sent - got} of ${sent}`);
+    // (heartbeat suspicion after ~1 s on each side, then relay and direct both). Measured 4-8 of ~200 on
+    // the shared 2-core machine; the bound is 6 s of the stream.
+    assert.ok(sent - got <= 12, `the ping stream lost ${sent - got} of ${sent}`);
   });
 
   it('(b) the router drops WireGuard-shaped UDP: relayed with reason wireguard-blocked, and the tunnel works', async () => {
@@ -228,5 +238,51 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
     const rules = await lab.exec('i.router', ['nft', 'list', 'table', 'inet', 'cgips'], { check: true });
     assert.match(rules.stdout, /counter packets [1-9]\d* bytes \d+ drop/, 'the WireGuard-shaped rule dropped packets');
     process.stderr.write(`IPS: wireguard-blocked after ${verdictMs} ms; reason: ${text}\n`);
+  });
+
+  it('(c) the node is the router: its own NAT rules make its mesh socket endpoint-independent for the peers, where it was hard', async () => {
+    const s1 = lab.addr('s1');
+    const wan = lab.node('n.router').wan!;
+    const path = join(dir, 'n.router.json');
+    configs.set('n.router', path);
+    const up = async (natEnabled: boolean) => {
+      writeFileSync(path, JSON.stringify({
+        log: { level: 'info' },
+        wg: { interface: `cgm${tag}n`, listenPort: 41641 },
+        portmap: { enabled: false },
+        // The LAN's hosts only, as a router's config names them: the router's own traffic is not in this scope.
+        nat: { enabled: natEnabled, backend: 'nftables', wan: [wan.name], pollSec: 5, scope: { sources: [`${lab.node('n.router').lan!.v4!}/${lab.node('n.router').lan!.v4Prefix!}`] } },
+        netcheck: { stunServers: [`${s1}:3478`, `${s1}:3479`] },
+        mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: coordFp, hostname: 'n-router', stateDir: join(dir, 'n.router') },
+      }));
+      const p = lab.spawnConegate('n.router', ['up', '--foreground', '--config', path, '--auth-key', authKey], { description: `conegate up on n.router (nat ${natEnabled})`, stopTimeoutMs: 10_000 });
+      procs.push(p);
+      await p.waitForOutput(/agent: up/, 60_000, 'stderr');
+      return p;
+    };
+    // What d.h1 (a peer) sees of n.router's mesh socket: the STUN-observed ports, one per STUN server.
+    const stunPorts = async () => {
+      const peer = await peerOf('d.h1', 'n.router');
+      const ports = (peer?.endpoints ?? []).filter((e) => e.type === 'stun').map((e) => Number(e.addr.split(':').at(-1)));
+      return ports.length >= 2 ? [...new Set(ports)] : undefined;
+    };
+    const before = await up(false);
+    const hard = await waitFor('d.h1 sees two STUN endpoints of n.router', stunPorts, 60_000);
+    await before.stop();
+    assert.ok(hard.length >= 2, `without the rules n.router's socket maps per destination: ports ${hard.join(', ')}`);
+    // A fresh start: the old mappings leave the router's connection table.
+    assert.equal((await lab.exec('n.router', ['conntrack', '-F'])).code, 0);
+    await up(true);
+    const easy = await waitFor('d.h1 sees one STUN port for n.router, its mesh port', async () => {
+      const ports = await stunPorts();
+      return ports && ports.length === 1 && ports[0] === 41641 ? ports : undefined;
+    }, 60_000);
+    assert.deepEqual(easy, [41641]);
+    const nat = (await lab.execConegate('n.router', ['status', '--json', '--config', path], { timeoutMs: 30_000 }));
+    const comp = (JSON.parse(nat.stdout) as { components: { nat: { ownPorts: number[]; last: string } } }).components.nat;
+    assert.deepEqual(comp.ownPorts, [41641], 'status shows the own socket the rules cover');
+    const table = await lab.exec('n.router', ['nft', 'list', 'table', 'ip', 'conegate'], { check: true });
+    assert.match(table.stdout, /fib saddr type local udp sport 41641 masquerade/);
+    process.stderr.write(`own NAT: n.router's mesh socket as d.h1 saw it: ports ${hard.join(', ')} without the rules, ${easy.join(', ')} with them (${comp.last})\n`);
   });
 });
