@@ -250,8 +250,8 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
         log: { level: 'info' },
         wg: { interface: `cgm${tag}n`, listenPort: 41641 },
         portmap: { enabled: false },
-        // The LAN's hosts only, as a router's config names them: the router's own traffic is not in this scope.
-        nat: { enabled: natEnabled, backend: 'nftables', wan: [wan.name], pollSec: 5, scope: { sources: [`${lab.node('n.router').lan!.v4!}/${lab.node('n.router').lan!.v4Prefix!}`] } },
+        // A LAN host only, as a router's config names them: the router's own traffic is not in this scope.
+        nat: { enabled: natEnabled, backend: 'nftables', wan: [wan.name], pollSec: 5, scope: { sources: [`${lab.addr('n.h1')}/32`] } },
         netcheck: { stunServers: [`${s1}:3478`, `${s1}:3479`] },
         mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: coordFp, hostname: 'n-router', stateDir: join(dir, 'n.router') },
       }));

@@ -18,7 +18,7 @@ import type { Component } from './component.ts';
 import { ControlServer } from './control-server.ts';
 import { idleTrimComponent, type IdleTrimDeps } from './idle-trim.ts';
 import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
-import { natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
+import { ipsFindingComponent, natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
 import { checkPrefixes, subnetRouterFor, type SubnetRouter, type SubnetRouterDeps } from './subnet-router.ts';
 import type { ControlRequest } from './control-protocol.ts';
 
@@ -90,6 +90,11 @@ export class Agent {
           portmapComponent(config, { ...deps, port: () => mesh.bind?.localPort ?? config.wg.listenPort, onEndpoint: (ep) => { portmapEndpoint = ep; mesh.reportEndpoints(); } }),
         );
       }
+    }
+    if (config.mesh.enabled) {
+      const mesh = this.mesh;
+      // This router's IPS findings on WireGuard go into the reason of a peer relayed for it.
+      this.components.push(ipsFindingComponent(config, { ...deps, onFinding: (t) => mesh?.paths?.engine.setIpsFinding?.(t) }));
     }
     if (config.netcheck.stunServers.length > 0) this.components.push(netcheckComponent(config, deps));
     this.components.push(idleTrimComponent({ clock, ...(this.opts.gc !== undefined ? { gc: this.opts.gc } : {}) }));

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MESH_EPOCH_CHECK_SEC, meshPortmapConfig, ownNatPorts, wanFingerprint } from './router-services.ts';
+import { ipsFindingComponent, MESH_EPOCH_CHECK_SEC, meshPortmapConfig, ownNatPorts, wanFingerprint } from './router-services.ts';
+import { FakeClock } from '../clock/clock.ts';
+import { silentLogger } from '../log/logger.ts';
 import { policyFrom } from '../fw/nat/session.ts';
 import { generateNft } from '../../../pf-rules/src/nft/generate.ts';
 import { validateConfig } from '../config/load.ts';
@@ -38,4 +40,19 @@ test('a router that is a mesh node: its NAT rules cover its own mesh socket, not
   const policy = policyFrom(c.nat, { ownPorts: ownNatPorts(c) });
   const rules = generateNft({ wans: [{ ifname: 'wan0' }], sources: policy.scope.sources, ports: policy.scope.ports, ...(policy.ownPorts ? { ownPorts: policy.ownPorts } : {}) }).rules.map((r) => r.line);
   assert.ok(rules.includes('oifname "wan0" fib saddr type local udp sport 41641 masquerade'), rules.join('\n'));
+});
+
+test('on an appliance whose IPS drops WireGuard, the finding (rule and fix) goes to the mesh for its reasons', async () => {
+  const root = new URL('../../../test/fixtures/ips/opnsense-inline/', import.meta.url).pathname;
+  const c = validateConfig({ ips: { root } });
+  const clock = new FakeClock(0);
+  let got: string | undefined | null = null;
+  let resolve: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolve = r));
+  const comp = ipsFindingComponent(c, { clock, log: silentLogger(), stateDir: '/nonexistent', onFinding: (t) => ((got = t), resolve()) });
+  await comp.start();
+  await done;
+  await comp.stop();
+  assert.match(String(got), /suricata rule 1000001 "LOCAL WireGuard handshake initiation" \(blocks WireGuard, inline\)/);
+  assert.deepEqual(comp.status?.(), { checked: true, wireguard: got });
 });

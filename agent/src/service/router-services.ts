@@ -196,3 +196,45 @@ export function netcheckComponent(config: Config, deps: ServiceDeps): Component 
     () => (report ? { summary: report.verdict.summary, ipv4: report.ipv4 ?? null } : null),
   );
 }
+
+const IPS_CHECK_EVERY_MS = 10 * 60_000;
+
+/**
+ * The IPS check of the router the node runs on (appliances only: OPNsense, pfSense, UniFi), so a peer
+ * relayed because WireGuard dies on the way gets this router's own finding in its reason (the rule and
+ * its fix) instead of only the inference. Once at start, then every 10 min (rules change rarely).
+ * The ips code is imported only on an appliance.
+ */
+export function ipsFindingComponent(config: Config, deps: ServiceDeps & { onFinding: (text: string | undefined) => void }): Component {
+  let cancel: CancelTimer | undefined;
+  let stopped = false;
+  let finding: string | null = null;
+  let checked = false;
+  const once = async () => {
+    try {
+      const info = await detectPlatform(config.ips.root);
+      if (info.kind !== 'opnsense' && info.kind !== 'pfsense' && info.kind !== 'unifi') return;
+      const [{ checkIps }, { wireguardFinding }] = await Promise.all([import('../ips/check.ts'), import('../ips/mesh-finding.ts')]);
+      const meshPorts = [...new Set([...config.ips.meshPorts, ...(config.wg.listenPort > 0 ? [config.wg.listenPort] : [])])];
+      const text = wireguardFinding(await checkIps({ root: config.ips.root, meshPorts, relayPorts: config.ips.relayPorts }));
+      checked = true;
+      if ((text ?? null) !== finding) deps.log.info({ finding: text ?? null }, 'ips: what this router\'s IPS does to WireGuard');
+      finding = text ?? null;
+      deps.onFinding(text);
+    } catch (err) {
+      deps.log.warn({ err: (err as Error).message }, 'ips: check failed');
+    }
+    if (!stopped) cancel = deps.clock.setTimer(IPS_CHECK_EVERY_MS, () => void once());
+  };
+  return idempotent(
+    'ips',
+    async () => {
+      void once();
+    },
+    async () => {
+      stopped = true;
+      cancel?.();
+    },
+    () => ({ checked, wireguard: finding }),
+  );
+}
