@@ -234,7 +234,15 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
     assert.match(text, /drops WireGuard-shaped UDP/);
     assert.match(text, /exempt the mesh from the IPS/);
     assert.match(text, new RegExp(`${lab.addr('d.router').replace(/\./g, '\\.')}:\\d+`), 'names the endpoint whose discovery answers');
-    await waitFor('i.h1 -> d.h1 ping through the relay', async () => ((await ping('i.h1', meshV4(sd))) ? true : undefined), 30_000);
+    // Both sides must stop sending WireGuard directly: d.h1 learns it from i.h1's initiations retransmitted
+    // through the relay (its direct answers die), up to ~20 s after i.h1's verdict.
+    await waitFor('i.h1 -> d.h1 ping through the relay', async () => ((await ping('i.h1', meshV4(sd))) ? true : undefined), 60_000);
+    const onD = await waitFor('d.h1 -> i.h1 relayed with reason wireguard-blocked too', async () => {
+      const x = await peerOf('d.h1', 'i.h1');
+      return x?.path?.kind === 'tcp-relay' && x.path.reason?.code === 'wireguard-blocked' ? x : undefined;
+    }, 30_000);
+    assert.ok(await ping('d.h1', meshV4(await status('i.h1'))), 'd.h1 -> i.h1 ping through the relay');
+    void onD;
     const rules = await lab.exec('i.router', ['nft', 'list', 'table', 'inet', 'cgips'], { check: true });
     assert.match(rules.stdout, /counter packets [1-9]\d* bytes \d+ drop/, 'the WireGuard-shaped rule dropped packets');
     process.stderr.write(`IPS: wireguard-blocked after ${verdictMs} ms; reason: ${text}\n`);

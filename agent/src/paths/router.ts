@@ -282,7 +282,7 @@ export class PathRouter implements Bind {
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.byKey.get(src);
-      peer?.wg.heardRelayed();
+      if (peer && peer.wg.heardRelayed(packet, this.deps.clock.nowMs())) this.relayedRetransmit(peer);
       if (peer) this.deliver?.(packet, peer.virtual);
       else this.counters.relayUnknownSource++;
     } else if (kind === 'disco') this.disco(packet, { kind: 'tcp-relay', region });
@@ -298,6 +298,13 @@ export class PathRouter implements Bind {
     let message = opened.message;
     if (message.type === 'call-me-maybe') message = { ...message, endpoints: message.endpoints.filter((e) => !this.inTunnel(e.address)) };
     this.loop.run(this.deps.engine.onDisco(opened.from, message, via, this.deps.clock.nowMs()));
+  }
+
+  /** The peer retransmits its initiation through the relay although we answered directly: our direct
+   * WireGuard is lost (wg-watch.ts); the engine hears it against the direct path we used. */
+  private relayedRetransmit(peer: RoutedPeer): void {
+    const via = peer.vias.find((v) => v.kind === 'direct');
+    if (via) this.loop.run(this.deps.engine.onWireGuardSilent?.(peer.key, via, this.deps.clock.nowMs()) ?? []);
   }
 
   private sendError(socket: SocketId, to: Endpoint): void {

@@ -41,10 +41,23 @@ test('relay-only sending resets the windows', () => {
 test('WireGuard back through the relay ends the window without a verdict; a reported block waits for direct', () => {
   const w = new WgWatch();
   w.sent(data, 0);
-  w.heardRelayed();
+  w.heardRelayed(data, 1);
   assert.equal(w.sent(data, WG_DATA_SILENT_MS + 1), false, 'the peer answers, only by the relay');
   assert.equal(w.sent(data, 2 * WG_DATA_SILENT_MS + 1), true);
-  w.heardRelayed();
+  w.heardRelayed(data, 2 * WG_DATA_SILENT_MS + 2);
   assert.equal(w.reported, true, 'still blocked: nothing came directly');
   assert.equal(w.heard(), true);
+});
+
+test('the peer retransmits its initiation through the relay after we answered directly: our answers are lost', () => {
+  const w = new WgWatch();
+  const response = wireguardShaped(2);
+  assert.equal(w.heardRelayed(init, 0), false, 'a first initiation says nothing');
+  w.sent(response, 10);
+  assert.equal(w.heardRelayed(init, 5_200), true, 'retransmitted 5.2 s later: our direct response died');
+  assert.equal(w.heardRelayed(init, 10_400), false, 'nothing sent directly since (relay only now)');
+  const x = new WgWatch();
+  x.heardRelayed(init, 0);
+  x.sent(response, 10);
+  assert.equal(x.heardRelayed(init, 120_000), false, 'two minutes later: a rekey, not a retransmission');
 });

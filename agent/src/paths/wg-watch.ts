@@ -9,7 +9,10 @@
  * - a data packet gets at least a keepalive back within KEEPALIVE_TIMEOUT (10 s) when the peer has
  *   nothing else to send; keepalives themselves are never answered, so they start no window;
  * - WireGuard from the peer through the relay ends a window without a verdict (the peer answers, by
- *   another way: found in the lab, where the side behind a hard NAT went direct before the other did).
+ *   another way: found in the lab, where the side behind a hard NAT went direct before the other did);
+ * - but a retransmitted initiation from the peer (through any path) after we sent directly since the
+ *   first means our response was lost: the peer, already relayed, keeps asking and only the direct
+ *   answers die (the lab's other side of an IPS that drops WireGuard in both directions).
  * Pure, on `nowMs`; one per peer.
  */
 import { KEEPALIVE_TIMEOUT_MS, REKEY_TIMEOUT_MS } from '../wg/constants.ts';
@@ -23,16 +26,22 @@ const INITIATION = 1;
 const TRANSPORT = 4;
 /** Transport header (16) + the empty payload's tag (16): a keepalive. */
 const KEEPALIVE_LENGTH = 32;
+/** Two initiations from the peer this close are a retransmission (REKEY_TIMEOUT apart), not a rekey
+ * (REKEY_AFTER_TIME, 120 s apart). */
+const RETRANSMIT_WITHIN_MS = 2 * REKEY_TIMEOUT_MS + 1_000;
 
 export class WgWatch {
   private handshakeSinceMs: number | undefined;
   private dataSinceMs: number | undefined;
+  private peerInitMs: number | undefined;
+  private sentDirectSinceInit = false;
   /** A silence was reported and no WireGuard came back on a direct path since. */
   reported = false;
 
   /** A WireGuard packet sent directly. True when the silence just became too long (then a new window starts). */
   sent(packet: Uint8Array, nowMs: number): boolean {
     const type = packet[0];
+    this.sentDirectSinceInit = true;
     if (type === INITIATION) {
       if (this.handshakeSinceMs === undefined) this.handshakeSinceMs = nowMs;
     } else if (type === TRANSPORT && packet.length > KEEPALIVE_LENGTH) {
@@ -49,6 +58,7 @@ export class WgWatch {
 
   /** WireGuard from the peer on a direct path. True when a reported silence just ended. */
   heard(): boolean {
+    this.peerInitMs = undefined;
     this.handshakeSinceMs = undefined;
     this.dataSinceMs = undefined;
     const was = this.reported;
@@ -62,9 +72,21 @@ export class WgWatch {
    * address from our pings). No verdict from this window; a reported block stays until WireGuard
    * arrives directly.
    */
-  heardRelayed(): void {
+  heardRelayed(packet: Uint8Array, nowMs: number): boolean {
+    if (packet[0] === INITIATION) {
+      const retransmit = this.peerInitMs !== undefined && nowMs - this.peerInitMs <= RETRANSMIT_WITHIN_MS && this.sentDirectSinceInit;
+      this.peerInitMs = nowMs;
+      this.sentDirectSinceInit = false;
+      if (retransmit) {
+        this.handshakeSinceMs = undefined;
+        this.dataSinceMs = undefined;
+        this.reported = true;
+        return true;
+      }
+    }
     this.handshakeSinceMs = undefined;
     this.dataSinceMs = undefined;
+    return false;
   }
 
   /** Packets to the peer go only through a relay now: what was sent directly before is not waited for. */
