@@ -87,7 +87,18 @@ export class Agent {
       this.components.push({ name: 'subnet', start: () => subnet.apply(config.mesh.advertiseRoutes), stop: () => subnet.stop(), status: () => subnet.status() });
       if (config.portmap.enabled) {
         this.components.push(
-          portmapComponent(config, { ...deps, port: () => mesh.bind?.localPort ?? config.wg.listenPort, onEndpoint: (ep) => { portmapEndpoint = ep; mesh.reportEndpoints(); } }),
+          portmapComponent(config, {
+            ...deps,
+            port: () => mesh.bind?.localPort ?? config.wg.listenPort,
+            onEndpoint: (ep, reason) => {
+              portmapEndpoint = ep;
+              mesh.reportEndpoints();
+              // The gateway lost its state (a reboot): every path through it is gone, even if the mapping
+              // came back on the same port, so the peers' coordinator map does not change. Probe again and
+              // send call-me-maybe now, instead of waiting for the peers' next relayed round (up to 30 s).
+              if (reason === 'recreated') mesh.paths?.router.linkChanged();
+            },
+          }),
         );
       }
     }

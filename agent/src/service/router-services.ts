@@ -64,8 +64,12 @@ export function meshPortmapConfig(portmap: Config['portmap']): Config['portmap']
   return { ...portmap, renewAfterSec: Math.min(portmap.renewAfterSec ?? MESH_EPOCH_CHECK_SEC, MESH_EPOCH_CHECK_SEC) };
 }
 
-/** Maps the mesh port upstream; `onEndpoint` gets the external endpoint ("addr:port") or undefined when lost. */
-export function portmapComponent(config: Config, deps: ServiceDeps & { port: () => number; onEndpoint: (ep: string | undefined) => void }): Component {
+/**
+ * Maps the mesh port upstream; `onEndpoint` gets the external endpoint ("addr:port") or undefined when
+ * lost, and the reason (`recreated`: the gateway had lost its state, e.g. a reboot; the endpoint may be
+ * the same as before).
+ */
+export function portmapComponent(config: Config, deps: ServiceDeps & { port: () => number; onEndpoint: (ep: string | undefined, reason: string) => void }): Component {
   let pm: Portmapper | undefined;
   let current: string | undefined;
   return idempotent(
@@ -76,7 +80,7 @@ export function portmapComponent(config: Config, deps: ServiceDeps & { port: () 
       pm.on('endpointChanged', (ch) => {
         current = ch.endpoint ? formatAddrPort(ch.endpoint.address, ch.endpoint.port) : undefined;
         deps.log.info({ endpoint: current ?? null, reason: ch.reason }, 'portmap: mesh port mapping changed');
-        deps.onEndpoint(current);
+        deps.onEndpoint(current, ch.reason);
       });
       await pm.start();
     },
