@@ -26,8 +26,12 @@ import type { EimCapability } from './capability.ts';
 
 export type EffectiveMode = 'endpoint-independent' | 'static-port' | 'dynamic' | 'none';
 
-/** What to generate: the `nat` config section's policy fields. */
-export type NatPolicy = Pick<NatConfig, 'mode' | 'wan' | 'scope'>;
+/** What to generate: the `nat` config section's policy fields, and the router's own UDP ports. */
+export type NatPolicy = Pick<NatConfig, 'mode' | 'wan' | 'scope'> & {
+  /** UDP ports of sockets on the router itself (the mesh port when the router is a mesh node): what
+   * it sends from its own WAN address must keep that port for every destination too. */
+  ownPorts?: number[];
+};
 
 export interface EmittedRule {
   why: string;
@@ -135,7 +139,10 @@ export function generateAnchor(model: RouterModel, policy: NatPolicy, cap: EimCa
   if (model.outbound.mode === 'disabled') {
     warnings.push('outbound NAT is disabled on this router: nothing to make endpoint-independent');
     mode = 'none';
-  } else if (mode === 'endpoint-independent' || mode === 'static-port') {
+  } else {
+    rules.push(...ownSocketRules(wans, policy.ownPorts ?? []));
+  }
+  if (mode === 'endpoint-independent' || mode === 'static-port') {
     for (const w of wans) {
       for (const r of model.outbound.rules.filter((x) => x.ifname === w.ifname)) {
         if (r.protocols !== 'any' && !r.protocols.includes('udp')) continue;
@@ -159,6 +166,25 @@ export function generateAnchor(model: RouterModel, policy: NatPolicy, cap: EimCa
   const text = renderAnchorFile(model, anchor, mode, wans, rules, cap, policy);
   checkAnchorText(text);
   return { platform: model.platform, anchor, mode, wans: wans.map((w) => w.ifname), rules, text, warnings };
+}
+
+/**
+ * The router's own sockets: a `nat on $wan from any` rule (common in manual and hybrid outbound NAT)
+ * also translates what the router sends from its own WAN address, with a random port per state: the
+ * router node's mesh socket would look "hard" to every peer although the LAN's rules are EIM. `no nat`
+ * for the WAN's own addresses on those ports keeps the socket's port as it is, which is
+ * endpoint-independent by construction and needs no kernel option (every PF version, every mode).
+ * Packets the router sends from another address (a LAN address out of the WAN) are not matched and
+ * keep the appliance's NAT.
+ */
+function ownSocketRules(wans: WanInterface[], ports: number[]): EmittedRule[] {
+  for (const p of ports) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new ConegateError('CG_CONFIG_INVALID', `own port ${p} is not a port number`);
+  return wans.flatMap((w) =>
+    [...new Set(ports)].map((p) => ({
+      why: `the router's own socket on UDP port ${p} (the mesh port): sent from ${w.ifname}'s own address, kept untranslated so its port is the same for every destination; a "from any" rule would give it a random port per destination`,
+      line: `no nat on ${w.ifname} inet proto udp from (${w.ifname}) port ${p} to any`,
+    })),
+  );
 }
 
 function renderAnchorFile(model: RouterModel, anchor: string, mode: EffectiveMode, wans: WanInterface[], rules: EmittedRule[], cap: EimCapability, policy: NatPolicy): string {

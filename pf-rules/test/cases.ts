@@ -24,6 +24,9 @@ export const GOLDEN_CASES: GoldenCase[] = [
   { name: 'opnsense-automatic.dynamic', input: 'opnsense-automatic.xml', kind: 'config-xml', platform: 'opnsense', version: '25.7.6_2', policy: all() },
   { name: 'opnsense-hybrid.two-wans', input: 'opnsense-hybrid.xml', kind: 'config-xml', platform: 'opnsense', version: '26.7.2', policy: all({ wan: ['wan', 'opt2'] }) },
   { name: 'opnsense-advanced.all', input: 'opnsense-advanced.xml', kind: 'config-xml', platform: 'opnsense', version: '26.7.2', policy: all() },
+  // The router is a mesh node: its own mesh socket (sent from the WAN's own address) stays untranslated.
+  { name: 'pfsense-advanced.router-node', input: 'pfsense-advanced.xml', kind: 'config-xml', platform: 'pfsense', version: '2.9.0-RELEASE', policy: all({ scope: { sources: ['192.168.1.0/24'], ports: ['41641'] }, ownPorts: [41641] }) },
+  { name: 'opnsense-automatic.dynamic-router-node', input: 'opnsense-automatic.xml', kind: 'config-xml', platform: 'opnsense', version: '25.7.6_2', policy: all({ ownPorts: [41641] }) },
   { name: 'freebsd.all', input: 'freebsd-pf.conf', kind: 'pf-conf', platform: 'freebsd', version: '15.1-RELEASE', policy: all() },
   { name: 'freebsd-no-hook.hosts', input: 'freebsd-no-hook.pf.conf', kind: 'pf-conf', platform: 'freebsd', version: '15.1-RELEASE-p2', policy: all({ scope: { sources: ['192.168.60.10'], ports: [] } }) },
 ];

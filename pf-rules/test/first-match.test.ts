@@ -29,6 +29,9 @@ interface Packet {
 function hostMatches(m: AddrMatch, addr: string, port: number): boolean {
   let hit: boolean;
   if (m.host.kind === 'any') hit = true;
+  // `(if)` = that interface's own addresses (the router's own socket rule): the packets here come from
+  // the LAN networks and the appliance's rules, never from the router's WAN address.
+  else if (m.host.kind === 'symbol' && /^\([A-Za-z0-9_.]+\)$/.test(m.host.text)) hit = false;
   else if (m.host.kind === 'symbol') throw new Error('symbolic host in an evaluated case');
   else hit = m.host.cidrs.some((c) => cidrContains(parseCidr(c, { loose: true })!, parseIPv4(addr)!));
   if (m.not) hit = !hit;

@@ -19,6 +19,7 @@ import { Rounds, type EngineSelf } from './rounds.ts';
 import { shouldSwitch } from './scoring.ts';
 import { FALLBACK_MAX_AGE_MS, PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
 import type { DiscoMessage } from './types.ts';
+import { clearWgBlock, markWgSilent, wgRelayOnly } from './wg-block.ts';
 
 export interface DiscoEngineConfig {
   /** Our WireGuard public key (hex): pings carry it so the peer can tie our address to us. */
@@ -40,6 +41,7 @@ export class DiscoEngine implements PathEngine {
   private readonly self: EngineSelf = { endpoints: [], mappingVariesByDest: undefined, udp: undefined };
   private readonly rounds: Rounds;
   private sourceIndex: Map<string, NodeKeyHex> | undefined;
+  private ipsFinding: string | undefined;
 
   constructor(config: DiscoEngineConfig, deps: DiscoEngineDeps) {
     this.rounds = new Rounds(config.nodeKey, deps.randomBytes, this.self, () => (this.sourceIndex = undefined));
@@ -109,6 +111,8 @@ export class DiscoEngine implements PathEngine {
     const key = this.byDisco.get(from);
     const s = key === undefined ? undefined : this.peers.get(key);
     if (!s) return [];
+    // The peer speaks: whatever a relay said about it being gone is out of date.
+    s.gone = undefined;
     const out = this.dispatch(s, m, via, nowMs);
     this.rounds.planWake(s, nowMs);
     return out;
@@ -175,6 +179,30 @@ export class DiscoEngine implements PathEngine {
     return out;
   }
 
+  onPeerGone(peer: NodeKeyHex, region: string, reason: 'disconnected' | 'not-here', nowMs: number): PathAction[] {
+    const s = this.peers.get(peer);
+    if (!s) return [];
+    if (!s.gone) pushEvent(s, nowMs, `relay region ${region}: peer ${reason === 'not-here' ? 'not connected' : 'disconnected'}`);
+    s.gone = { atMs: nowMs, region, reason };
+    return [];
+  }
+
+  onWireGuardSilent(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
+    const s = this.peers.get(peer);
+    if (s && markWgSilent(s, via, nowMs)) this.rounds.planWake(s, nowMs);
+    return [];
+  }
+
+  onWireGuardDirect(peer: NodeKeyHex, nowMs: number): PathAction[] {
+    const s = this.peers.get(peer);
+    if (s) clearWgBlock(s, nowMs);
+    return [];
+  }
+
+  setIpsFinding(text: string | undefined): void {
+    this.ipsFinding = text;
+  }
+
   onLinkChange(nowMs: number): PathAction[] {
     const out: PathAction[] = [this.rounds.restun(nowMs)];
     for (const s of this.peers.values()) {
@@ -227,9 +255,11 @@ export class DiscoEngine implements PathEngine {
     if (!s) return [];
     const relay: Via[] = s.peer.homeRelay ? [{ kind: 'tcp-relay', region: s.peer.homeRelay }] : [];
     if (!s.best) return relay;
+    // WireGuard does not pass direct (wg-block.ts): relay only, then both until it is heard direct again.
+    if (wgRelayOnly(s, nowMs) && relay.length) return relay;
     // A silent path being probed gets a relay copy of every packet until the probe's answer: a TCP
     // retransmission crosses the relay a second earlier than if it waited for the give-up.
-    return isTrusted(s, nowMs) && !(isSilent(s, nowMs) && probing(s)) ? [s.best.via] : [s.best.via, ...relay];
+    return isTrusted(s, nowMs) && !s.wgBlock && !(isSilent(s, nowMs) && probing(s)) ? [s.best.via] : [s.best.via, ...relay];
   }
 
   peerForSource(from: Endpoint, socket: SocketId): NodeKeyHex | undefined {
@@ -244,10 +274,10 @@ export class DiscoEngine implements PathEngine {
     const s = this.peers.get(peer);
     if (!s) return undefined;
     const best = s.best ? s.cands.get(s.best.candKey) : undefined;
-    const reason = relayReason(s, this.self, nowMs);
+    const reason = relayReason(s, { ...this.self, ipsFinding: this.ipsFinding }, nowMs);
     const bd = s.birthday;
     return {
-      path: s.best?.via ?? this.route(peer, nowMs)[0],
+      path: s.best && !s.wgBlock ? s.best.via : this.route(peer, nowMs).at(-1),
       rttMs: best ? lastRtt(best) : undefined,
       sinceMs: s.best?.sinceMs,
       candidates: [...s.cands.values()].map((c) => ({

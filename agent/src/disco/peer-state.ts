@@ -74,6 +74,10 @@ export interface PeerState {
   wakeMs?: number;
   /** Extra sockets that won a birthday attempt: kept only while the path in use runs over them. */
   keptSockets: SocketId[];
+  /** WireGuard does not pass on the direct path though discovery does (wg-block.ts): relayed meanwhile. */
+  wgBlock?: { sinceMs: number; endpoint: string; retryAtMs: number; checks: number };
+  /** The relay said the peer is not connected (cleared by any discovery message from the peer). */
+  gone?: { atMs: number; region: string; reason: 'disconnected' | 'not-here' };
 }
 
 /**

@@ -6,15 +6,30 @@ import type { RelayReason } from '../paths/types.ts';
 import type { PeerState } from './peer-state.ts';
 import { BIRTHDAY_BACKOFF_MS } from './birthday.ts';
 import { PING_TIMEOUT_MS } from './timing.ts';
+import { wgBlockedText } from './wg-block.ts';
 
 export interface SelfView {
   mappingVariesByDest: boolean | undefined;
   udp: boolean | undefined;
+  /** One line from an IPS check of this router that hits our WireGuard traffic, when there is one. */
+  ipsFinding?: string | undefined;
+  /** Our mesh port (for the exemption hint). */
+  meshPort?: number | undefined;
 }
 
+/** How long the relay's "peer gone" counts (a peer that is back shows up by its discovery messages sooner). */
+export const PEER_GONE_HOLD_MS = 30_000;
+
 export function relayReason(s: PeerState, self: SelfView, nowMs: number): { code: RelayReason; text: string } | undefined {
-  if (s.best) return undefined;
+  if (s.best && !s.wgBlock) return undefined;
   const relay = s.peer.homeRelay ? `relay region ${s.peer.homeRelay}` : 'no relay (the peer has no home region yet)';
+  // Not "no direct path": nothing can answer; the relay holds the packets' way for when it is back.
+  if (s.gone && nowMs - s.gone.atMs < PEER_GONE_HOLD_MS) {
+    const why = s.gone.reason === 'not-here' ? 'is not connected to it' : 'disconnected from it';
+    return { code: 'peer-offline', text: `relay region ${s.gone.region} says the peer ${why} ${Math.round((nowMs - s.gone.atMs) / 1000)} s ago: the peer is offline` };
+  }
+  if (s.peer.online === false) return { code: 'peer-offline', text: 'the coordinator reports the peer offline (its session is gone); traffic waits on ' + relay };
+  if (s.wgBlock) return { code: 'wireguard-blocked', text: wgBlockedText(s, relay, self.ipsFinding, self.meshPort) };
   if (self.udp === false) {
     return { code: 'udp-blocked', text: `no STUN answer: UDP does not leave this network (a firewall or a proxy-only uplink); traffic goes through ${relay}` };
   }

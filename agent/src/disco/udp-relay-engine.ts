@@ -146,6 +146,24 @@ export class UdpRelayEngine implements PathEngine {
     return this.inner.onReceive(peer, via, nowMs);
   }
 
+  // The direct-path verdicts below belong to the discovery engine; each may change whether the pair wants
+  // a UDP relay (a peer gone offline, WireGuard blocked direct), so the pair is serviced after.
+  onPeerGone(peer: NodeKeyHex, region: string, reason: 'disconnected' | 'not-here', nowMs: number): PathAction[] {
+    return [...(this.inner.onPeerGone?.(peer, region, reason, nowMs) ?? []), ...this.servicePeer(peer, nowMs)];
+  }
+
+  onWireGuardSilent(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
+    return [...(this.inner.onWireGuardSilent?.(peer, via, nowMs) ?? []), ...this.servicePeer(peer, nowMs)];
+  }
+
+  onWireGuardDirect(peer: NodeKeyHex, nowMs: number): PathAction[] {
+    return [...(this.inner.onWireGuardDirect?.(peer, nowMs) ?? []), ...this.servicePeer(peer, nowMs)];
+  }
+
+  setIpsFinding(text: string | undefined): void {
+    this.inner.setIpsFinding?.(text);
+  }
+
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
     return [...this.inner.onSendError(peer, via, nowMs), ...this.servicePeer(peer, nowMs)];
   }

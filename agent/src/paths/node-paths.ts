@@ -109,7 +109,7 @@ export class NodePaths {
       this.relayMapText = relayText;
       this.relay.setRelayMap(state.relays);
     }
-    const peers: PathPeer[] = [...state.peers.values()].map((p) => ({ nodeKey: p.nodeKey, discoKey: p.discoKey, endpoints: toPathEndpoints(p.endpoints), homeRelay: p.homeRelay, ...(p.udpRelay ? { udpRelay: p.udpRelay } : {}) }));
+    const peers: PathPeer[] = [...state.peers.values()].map((p) => ({ nodeKey: p.nodeKey, discoKey: p.discoKey, endpoints: toPathEndpoints(p.endpoints), homeRelay: p.homeRelay, online: p.online, ...(p.udpRelay ? { udpRelay: p.udpRelay } : {}) }));
     return this.router.setPeers(peers);
   }
 

@@ -16,7 +16,7 @@ import { HOLD_MS, PathRouter, RECEIVE_EVERY_MS, ROUTE_CACHE_MS, TRAFFIC_EVERY_MS
 import { DiscoSealer } from '../disco/sealer.ts';
 import { MemoryRelayFabric } from '../relay/memory.ts';
 import { sealerBox } from './disco-box.ts';
-import { MESH_SOCKET, type NodeKeyHex, type PathAction, type PathPeer, type Via } from './types.ts';
+import { MESH_SOCKET, type NodeKeyHex, type PathAction, type PathEngine, type PathPeer, type Via } from './types.ts';
 import { createUdpRelayClient } from '../relay/udp/client.ts';
 import { DEFAULT_LIMITS, UdpRelayCore } from '../relay/udp/server-core.ts';
 import type { UdpRelayVia } from '../relay/udp/types.ts';
@@ -416,4 +416,37 @@ test('UDP relay Via: from the TCP relay to a node\'s UDP relay mid-session (same
   await settle();
   assert.equal(b.udp.via(a.key), undefined);
   assert.equal(b.engine.udpChanges.at(-1)?.via, undefined);
+});
+
+test('WireGuard dropped on the direct path while other UDP passes: the engine hears the silence, and the recovery', async () => {
+  const { net, a, b, clock, settle, ping } = twoSites();
+  const silent: { peer: string; via: Via }[] = [];
+  let heard = 0;
+  (a.engine as PathEngine).onWireGuardSilent = (peer, via) => (silent.push({ peer, via }), []);
+  (a.engine as PathEngine).onWireGuardDirect = () => (heard++, []);
+  assert.equal(await ping(), 1, 'direct works first');
+  // An IPS rule on WireGuard's shape: message types 1-4 with three zero bytes dropped, anything else passes.
+  net.tap = (p) => (p[0]! >= 1 && p[0]! <= 4 && p[1] === 0 && p[2] === 0 && p[3] === 0 ? 'drop' : 'pass');
+  for (let t = 0; t < 13; t++) {
+    a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+    await settle();
+    clock.advance(1000);
+  }
+  assert.equal(silent.length, 1, 'reported once after the keepalive timeout');
+  assert.deepEqual(silent[0], { peer: b.key, via: { kind: 'direct', endpoint: b.at, socket: MESH_SOCKET } });
+  net.tap = undefined;
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 40));
+  await settle();
+  assert.equal(heard, 1, 'WireGuard back on the direct path');
+});
+
+test('the relay says a peer is gone: the engine hears it', async () => {
+  const { hub, a, b, settle } = twoSites({ mapEndpoints: false });
+  const gone: string[] = [];
+  (a.engine as PathEngine).onPeerGone = (peer, region, reason) => (gone.push(`${peer === b.key}:${region}:${reason}`), []);
+  a.tun.inject(ipv4Packet(a.tunAddress, b.tunAddress, 40));
+  await settle();
+  hub.kill(b.key);
+  await settle();
+  assert.deepEqual(gone, ['true:r1:disconnected']);
 });

@@ -33,6 +33,7 @@ import type { SocketSetEdge } from './sockets.ts';
 import type { UdpRelayClientApi } from '../relay/udp/types.ts';
 import { MESH_SOCKET, type DiscoKeyHex, type NodeKeyHex, type PathAction, type PathEngine, type PathPeer, type RelayLink, type SocketId, type Via } from './types.ts';
 import { virtualEndpoint } from './virtual.ts';
+import { WgWatch } from './wg-watch.ts';
 
 /** `onTraffic` at most this often per peer: the engine needs "traffic in the last 45 s", not every packet. */
 export const TRAFFIC_EVERY_MS = 1000;
@@ -75,6 +76,8 @@ interface RoutedPeer {
   viasAtMs: number;
   /** WireGuard packets sent per path kind (status shows them: which path carried the tunnel). */
   sent: PeerPathPackets;
+  /** Whether WireGuard sent directly gets WireGuard back (an IPS may drop it while discovery passes). */
+  wg: WgWatch;
 }
 
 export interface PeerPathPackets {
@@ -134,6 +137,9 @@ export class PathRouter implements Bind {
     deps.udpRelay?.onChange((peer, via) => {
       if (!this.closed && deps.engine.onUdpRelay) this.loop.run(deps.engine.onUdpRelay(peer, via, deps.clock.nowMs()));
     });
+    deps.relay?.onPeerGone((key, region, reason) => {
+      if (!this.closed && this.byKey.has(key)) this.loop.run(deps.engine.onPeerGone?.(key, region, reason, deps.clock.nowMs()) ?? []);
+    });
   }
 
   /** `conegate ping`: a discovery ping on every path the peer's packets take now; the first pong wins. */
@@ -170,7 +176,7 @@ export class PathRouter implements Bind {
     for (const p of peers) {
       let r = this.byKey.get(p.nodeKey);
       if (!r) {
-        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, receivedAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0, sent: { direct: 0, udpRelay: 0, tcpRelay: 0 } };
+        r = { key: p.nodeKey, discoKey: p.discoKey, virtual: virtualEndpoint(p.nodeKey), trafficAtMs: -Infinity, receivedAtMs: -Infinity, vias: [], viasRun: -1, viasAtMs: 0, sent: { direct: 0, udpRelay: 0, tcpRelay: 0 }, wg: new WgWatch() };
         this.byKey.set(p.nodeKey, r);
         this.byVirtual.set(r.virtual.address, r);
       } else if (r.discoKey !== p.discoKey) {
@@ -255,6 +261,17 @@ export class PathRouter implements Bind {
       if (Array.isArray(packets)) for (let j = 0; j < packets.length; j++) this.sendVia(peer.key, packets[j]!, via);
       else this.sendVia(peer.key, packets, via);
     }
+    this.watchDirect(peer, packets, vias, now);
+  }
+
+  /** WireGuard sent on a direct path that never answers while discovery does: tell the engine (wg-watch.ts). */
+  private watchDirect(peer: RoutedPeer, packets: Uint8Array | Uint8Array[], vias: Via[], now: number): void {
+    const via = vias[0]?.kind === 'direct' ? vias[0] : vias[1]?.kind === 'direct' ? vias[1] : undefined;
+    if (!via) return peer.wg.notDirect();
+    let silent = false;
+    if (Array.isArray(packets)) for (let j = 0; j < packets.length; j++) silent = peer.wg.sent(packets[j]!, now) || silent;
+    else silent = peer.wg.sent(packets, now);
+    if (silent) this.loop.run(this.deps.engine.onWireGuardSilent?.(peer.key, via, now) ?? []);
   }
 
   close(): void {
@@ -314,6 +331,7 @@ export class PathRouter implements Bind {
     if (kind === 'wg') {
       const peer = this.peerFrom(from, socket);
       if (peer) {
+        if (peer.wg.heard()) this.loop.run(this.deps.engine.onWireGuardDirect?.(peer.key, this.deps.clock.nowMs()) ?? []);
         this.received(peer, from, socket);
         this.deliver?.(packet, peer.virtual);
       }
@@ -365,6 +383,7 @@ export class PathRouter implements Bind {
     this.counters.demux[kind]++;
     if (kind === 'wg') {
       const peer = this.byKey.get(src);
+      if (peer && peer.wg.heardRelayed(packet, this.deps.clock.nowMs())) this.relayedRetransmit(peer);
       if (peer) this.deliver?.(packet, peer.virtual);
       else this.counters.relayUnknownSource++;
     } else if (kind === 'disco') this.disco(packet, { kind: 'tcp-relay', region });
@@ -392,6 +411,13 @@ export class PathRouter implements Bind {
     if (from && message.type === 'pong' && this.probes.onPong(from.key, Buffer.from(message.txId).toString('hex'), via, this.deps.clock.nowMs())) return;
     if (message.type === 'call-me-maybe') message = { ...message, endpoints: message.endpoints.filter((e) => !this.inTunnel(e.address)) };
     this.loop.run(this.deps.engine.onDisco(opened.from, message, via, this.deps.clock.nowMs()));
+  }
+
+  /** The peer retransmits its initiation through the relay although we answered directly: our direct
+   * WireGuard is lost (wg-watch.ts); the engine hears it against the direct path we used. */
+  private relayedRetransmit(peer: RoutedPeer): void {
+    const via = peer.vias.find((v) => v.kind === 'direct');
+    if (via) this.loop.run(this.deps.engine.onWireGuardSilent?.(peer.key, via, this.deps.clock.nowMs()) ?? []);
   }
 
   private sendError(socket: SocketId, to: Endpoint): void {

@@ -35,7 +35,8 @@ export type RelayReason =
   | 'birthday-backoff' // one side hard: waiting out the 5 min between attempts
   | 'udp-blocked' // no STUN answer and no pong on any candidate: UDP does not pass here
   | 'no-answer' // candidates pinged, nothing came back (firewall, IPS, or the peer is offline)
-  | 'peer-offline';
+  | 'wireguard-blocked' // discovery passes on the direct path but WireGuard does not: something drops WireGuard-shaped UDP
+  | 'peer-offline'; // the relay says the peer is not connected, or the coordinator says it is offline
 
 /** Why a relayed peer is on the UDP relay or the TCP relay (`status` shows the code and the text). */
 export type RelayChoiceCode =
@@ -95,6 +96,8 @@ export interface PathPeer {
   homeRelay: string | null;
   /** "ip:port" of the UDP relay this peer offers to others (Peer.udpRelay; absent: none). */
   udpRelay?: string;
+  /** The coordinator's word (absent: not known). */
+  online?: boolean;
 }
 
 /** A mesh node offering a UDP relay, as the engine asks the UDP relay client to use it. */
@@ -135,6 +138,15 @@ export interface PathEngine {
   onSocketsOpened(peer: NodeKeyHex, ids: SocketId[], nowMs: number): PathAction[];
   /** A send failed (e.g. EHOSTUNREACH, ENETUNREACH on IPv6): drop that path now, fall through. */
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[];
+  /** The relay said the peer is not connected to `region` (peer-gone: disconnected, or not here). */
+  onPeerGone?(peer: NodeKeyHex, region: string, reason: 'disconnected' | 'not-here', nowMs: number): PathAction[];
+  /** The router sent WireGuard to the peer on the direct path `via` and got no WireGuard back on any
+   * direct path for longer than WireGuard allows (paths/wg-watch.ts). */
+  onWireGuardSilent?(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[];
+  /** WireGuard from the peer arrived on a direct path after a silence was reported. */
+  onWireGuardDirect?(peer: NodeKeyHex, nowMs: number): PathAction[];
+  /** What an IPS check of this router found against our WireGuard traffic (one line), for `status`. */
+  setIpsFinding?(text: string | undefined): void;
   /** Link or WAN change: forget best paths, re-STUN, re-probe. */
   onLinkChange(nowMs: number): PathAction[];
   /** The UDP relay client bound a path to `peer` (via) or lost it (undefined). Optional: engines

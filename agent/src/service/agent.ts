@@ -19,7 +19,7 @@ import type { Component } from './component.ts';
 import { ControlServer } from './control-server.ts';
 import { idleTrimComponent, type IdleTrimDeps } from './idle-trim.ts';
 import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
-import { natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
+import { ipsFindingComponent, natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
 import { RouteHealth } from './route-health.ts';
 import { checkPrefixes, subnetRouterFor, type SubnetRouter, type SubnetRouterDeps } from './subnet-router.ts';
 import type { ControlRequest } from './control-protocol.ts';
@@ -93,9 +93,25 @@ export class Agent {
       }
       if (config.portmap.enabled) {
         this.components.push(
-          portmapComponent(config, { ...deps, port: () => mesh.bind?.localPort ?? config.wg.listenPort, onEndpoint: (ep) => { portmapEndpoint = ep; mesh.reportEndpoints(); } }),
+          portmapComponent(config, {
+            ...deps,
+            port: () => mesh.bind?.localPort ?? config.wg.listenPort,
+            onEndpoint: (ep, reason) => {
+              portmapEndpoint = ep;
+              mesh.reportEndpoints();
+              // The gateway lost its state (a reboot): every path through it is gone, even if the mapping
+              // came back on the same port, so the peers' coordinator map does not change. Probe again and
+              // send call-me-maybe now, instead of waiting for the peers' next relayed round (up to 30 s).
+              if (reason === 'recreated') mesh.paths?.router.linkChanged();
+            },
+          }),
         );
       }
+    }
+    if (config.mesh.enabled) {
+      const mesh = this.mesh;
+      // This router's IPS findings on WireGuard go into the reason of a peer relayed for it.
+      this.components.push(ipsFindingComponent(config, { ...deps, onFinding: (t) => mesh?.paths?.engine.setIpsFinding?.(t) }));
     }
     if (config.netcheck.stunServers.length > 0) this.components.push(netcheckComponent(config, deps));
     this.components.push(idleTrimComponent({ clock, ...(this.opts.gc !== undefined ? { gc: this.opts.gc } : {}) }));

@@ -49,19 +49,38 @@ export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number
   return { ...c, status: () => ({ mappings: server?.core.table.all().length ?? 0 }), mappings };
 }
 
-/** Maps the mesh port upstream; `onEndpoint` gets the external endpoint ("addr:port") or undefined when lost. */
-export function portmapComponent(config: Config, deps: ServiceDeps & { port: () => number; onEndpoint: (ep: string | undefined) => void }): Component {
+/**
+ * How often the mesh port's mapping is renewed at most, which is also how often the gateway's epoch is
+ * checked (RFC 6886 3.6, RFC 6887 8.5: every reply carries it). A gateway's restart announcement to
+ * 224.0.0.1:5350 is the fast way to notice a reboot, but a router node's own WAN filter drops it (the lab
+ * showed it: an appliance accepts only replies on its WAN): without this, a rebooted ISP box went
+ * unnoticed until the renewal at half the 2 h lifetime, and the peers that could reach us only through
+ * the mapping stayed relayed all that time. One request a minute is the price.
+ */
+export const MESH_EPOCH_CHECK_SEC = 60;
+
+/** The portmap config for the mesh port: a renewal (epoch check) at least every MESH_EPOCH_CHECK_SEC. */
+export function meshPortmapConfig(portmap: Config['portmap']): Config['portmap'] {
+  return { ...portmap, renewAfterSec: Math.min(portmap.renewAfterSec ?? MESH_EPOCH_CHECK_SEC, MESH_EPOCH_CHECK_SEC) };
+}
+
+/**
+ * Maps the mesh port upstream; `onEndpoint` gets the external endpoint ("addr:port") or undefined when
+ * lost, and the reason (`recreated`: the gateway had lost its state, e.g. a reboot; the endpoint may be
+ * the same as before).
+ */
+export function portmapComponent(config: Config, deps: ServiceDeps & { port: () => number; onEndpoint: (ep: string | undefined, reason: string) => void }): Component {
   let pm: Portmapper | undefined;
   let current: string | undefined;
   return idempotent(
     'portmap',
     async () => {
       const { createPortmapper } = await import('../portmap/index.ts');
-      pm = await createPortmapper(config.portmap, { protocol: 'udp', internalPort: deps.port() }, { clock: deps.clock, log: deps.log });
+      pm = await createPortmapper(meshPortmapConfig(config.portmap), { protocol: 'udp', internalPort: deps.port() }, { clock: deps.clock, log: deps.log });
       pm.on('endpointChanged', (ch) => {
         current = ch.endpoint ? formatAddrPort(ch.endpoint.address, ch.endpoint.port) : undefined;
         deps.log.info({ endpoint: current ?? null, reason: ch.reason }, 'portmap: mesh port mapping changed');
-        deps.onEndpoint(current);
+        deps.onEndpoint(current, ch.reason);
       });
       await pm.start();
     },
@@ -81,18 +100,30 @@ export function wanFingerprint(ifs: Record<string, { address: string; internal: 
   return [...names].sort().map((w) => `${w}=${(ifs[w] ?? []).map((a) => a.address).sort().join(',')}`).join(';');
 }
 
+/**
+ * The router's own UDP ports the NAT rules must keep as they are: the mesh port when this router is a
+ * mesh node (issue 18, "make the own NAT easy first"). `nat.scope.sources` names LAN hosts, and what the
+ * router sends from its own WAN address matches none of them; a router whose own NAT picks a port per
+ * destination would make its mesh socket look hard to every peer.
+ */
+export function ownNatPorts(config: Config): number[] {
+  // Port 0 = a port the OS picks at start: not known when the rules are made (a fixed wg.listenPort is).
+  return config.mesh.enabled && config.wg.listenPort > 0 ? [config.wg.listenPort] : [];
+}
+
 export function natComponent(config: Config, deps: ServiceDeps): Component {
   let cancel: CancelTimer | undefined;
   let last = '';
   let lastResult = 'not applied';
   let applies = 0;
+  const ownPorts = ownNatPorts(config);
   const fingerprint = () => wanFingerprint(networkInterfaces(), config.nat.wan, [config.wg.interface]);
   const apply = async () => {
     applies++;
     try {
       const [{ NatApplier }, { processRunner }, { backendFor, generateFor }] = await Promise.all([import('../fw/nat/applier.ts'), import('../fw/nat/runner.ts'), import('../fw/nat/session.ts')]);
       const run = processRunner();
-      const gen = await generateFor(config.nat, {}, run);
+      const gen = await generateFor(config.nat, { ownPorts }, run);
       const applier = new NatApplier({ backend: backendFor(gen.backend, gen.target, run), stateDir: join(config.stateDir ?? deps.stateDir, 'nat'), clock: deps.clock });
       // The service re-applies rules already confirmed by a person (config): no grace period here.
       const r = await applier.apply(gen.text, { confirmMs: 0 });
@@ -120,7 +151,7 @@ export function natComponent(config: Config, deps: ServiceDeps): Component {
       poll();
     },
     async () => cancel?.(),
-    () => ({ last: lastResult, applies, wan: last }),
+    () => ({ last: lastResult, applies, wan: last, ownPorts }),
   );
 }
 
@@ -167,5 +198,47 @@ export function netcheckComponent(config: Config, deps: ServiceDeps): Component 
       cancel?.();
     },
     () => (report ? { summary: report.verdict.summary, ipv4: report.ipv4 ?? null } : null),
+  );
+}
+
+const IPS_CHECK_EVERY_MS = 10 * 60_000;
+
+/**
+ * The IPS check of the router the node runs on (appliances only: OPNsense, pfSense, UniFi), so a peer
+ * relayed because WireGuard dies on the way gets this router's own finding in its reason (the rule and
+ * its fix) instead of only the inference. Once at start, then every 10 min (rules change rarely).
+ * The ips code is imported only on an appliance.
+ */
+export function ipsFindingComponent(config: Config, deps: ServiceDeps & { onFinding: (text: string | undefined) => void }): Component {
+  let cancel: CancelTimer | undefined;
+  let stopped = false;
+  let finding: string | null = null;
+  let checked = false;
+  const once = async () => {
+    try {
+      const info = await detectPlatform(config.ips.root);
+      if (info.kind !== 'opnsense' && info.kind !== 'pfsense' && info.kind !== 'unifi') return;
+      const [{ checkIps }, { wireguardFinding }] = await Promise.all([import('../ips/check.ts'), import('../ips/mesh-finding.ts')]);
+      const meshPorts = [...new Set([...config.ips.meshPorts, ...(config.wg.listenPort > 0 ? [config.wg.listenPort] : [])])];
+      const text = wireguardFinding(await checkIps({ root: config.ips.root, meshPorts, relayPorts: config.ips.relayPorts }));
+      checked = true;
+      if ((text ?? null) !== finding) deps.log.info({ finding: text ?? null }, 'ips: what this router\'s IPS does to WireGuard');
+      finding = text ?? null;
+      deps.onFinding(text);
+    } catch (err) {
+      deps.log.warn({ err: (err as Error).message }, 'ips: check failed');
+    }
+    if (!stopped) cancel = deps.clock.setTimer(IPS_CHECK_EVERY_MS, () => void once());
+  };
+  return idempotent(
+    'ips',
+    async () => {
+      void once();
+    },
+    async () => {
+      stopped = true;
+      cancel?.();
+    },
+    () => ({ checked, wireguard: finding }),
   );
 }

@@ -37,3 +37,13 @@ test('nft: bad policies are refused', () => {
   assert.throws(() => generateNft({ wans: [{ ifname: 'eth0', address: 'x' }], sources: [], ports: [] }), code);
   assert.throws(() => generateNft({ wans: [{ ifname: 'eth0' }], sources: [], ports: ['99999'] }), code);
 });
+
+test('nft: the router\'s own mesh socket is covered too (what it sends from its own address), before the LAN scope', () => {
+  const r = generateNft({ wans: [{ ifname: 'eth0' }], sources: ['192.168.1.0/24'], ports: ['41641'], ownPorts: [41641] });
+  golden('nft-router-node', r.text);
+  assert.deepEqual(r.rules.map((x) => x.line), [
+    'oifname "eth0" fib saddr type local udp sport 41641 masquerade',
+    'oifname "eth0" ip saddr 192.168.1.0/24 udp sport 41641 masquerade',
+  ]);
+  assert.throws(() => generateNft({ wans: [{ ifname: 'eth0' }], sources: [], ports: [], ownPorts: [0] }));
+});

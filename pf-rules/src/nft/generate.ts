@@ -39,6 +39,9 @@ export interface NftPolicy {
   sources: string[];
   /** Internal source ports ("N" or "N-M"); empty = all. */
   ports: string[];
+  /** UDP ports of the router's own sockets (the mesh port when it is a mesh node): what it sends from
+   * its own addresses keeps the port for every destination too. */
+  ownPorts?: number[];
   /**
    * Ports several chosen hosts use at once (the mesh port): every host after the first gets an
    * explicit mapping per port. Default: the single ports listed in `ports`.
@@ -76,6 +79,8 @@ export function generateNft(policy: NftPolicy): NftResult {
     return canonicalCidr(s);
   });
   const ports = policy.ports.map((p) => parsePortText(p) ?? bad(`nat.scope.ports: "${p}" is not a port or range`));
+  const ownPorts = [...new Set(policy.ownPorts ?? [])];
+  for (const p of ownPorts) if (!Number.isInteger(p) || p < 1 || p > 65535) bad(`own port ${p} is not a port number`);
   const warnings: string[] = [];
   const rules: { why: string; line: string }[] = [];
   const range = policy.collisionRange ?? { from: 61000, to: 61999 };
@@ -96,6 +101,14 @@ export function generateNft(policy: NftPolicy): NftResult {
   for (const w of policy.wans) {
     const to = (port?: number) => (w.address ? `snat to ${w.address}${port ? `:${port}` : ''}` : `masquerade${port ? ` to :${port}` : ''}`);
     const toWhy = w.address ? `source address ${w.address}` : `the address of ${w.ifname}`;
+    // The router's own socket: the LAN scope never matches what the router sends from its own address,
+    // and a router whose masquerade says "random" would give its mesh socket a new port per destination.
+    if (ownPorts.length) {
+      rules.push({
+        why: `the router's own socket on UDP ${ownPorts.join(', ')} (the mesh port), sent from this router's own address: ${toWhy}, source port kept for every destination`,
+        line: `oifname "${w.ifname}" fib saddr type local udp sport ${set(ownPorts.map(String))} ${to()}`,
+      });
+    }
     for (const e of explicit) {
       rules.push({
         why: `explicit mapping: ${e.host}:${e.port} shares its port with ${hosts[0]} (which keeps ${e.port}), so it gets its own stable external port ${e.ext} on ${w.ifname}`,

@@ -31,6 +31,8 @@ export interface NatCliOptions {
   wanAddress?: string;
   stateDir?: string;
   root?: string;
+  /** UDP ports of sockets on the router itself (the agent passes its mesh port when it is a mesh node). */
+  ownPorts?: number[];
 }
 
 export interface Generated {
@@ -52,7 +54,7 @@ function usage(message: string): never {
 }
 
 export function policyFrom(nat: NatConfig, o: NatCliOptions): NatPolicy {
-  return { mode: o.mode ?? nat.mode, wan: o.wan ?? nat.wan, scope: { sources: o.sources ?? nat.scope.sources, ports: o.ports ?? nat.scope.ports } };
+  return { mode: o.mode ?? nat.mode, wan: o.wan ?? nat.wan, scope: { sources: o.sources ?? nat.scope.sources, ports: o.ports ?? nat.scope.ports }, ...(o.ownPorts?.length ? { ownPorts: o.ownPorts } : {}) };
 }
 
 export async function chooseBackend(nat: NatConfig, o: NatCliOptions, info: () => Promise<PlatformInfo>): Promise<'pf' | 'nftables'> {
@@ -81,7 +83,7 @@ export async function generateFor(nat: NatConfig, o: NatCliOptions, run: Command
   if (backend === 'nftables') {
     if (o.configXml || o.pfConf) usage('--config-xml/--pf-conf describe PF appliances; the nftables backend takes --wan, --sources and --ports');
     if (policy.mode === 'static-port' || policy.mode === 'dynamic') usage(`mode "${policy.mode}" is for PF without endpoint-independent; nftables maps endpoint-independently by itself`);
-    const out = generateNft({ wans: policy.wan.map((ifname) => ({ ifname, ...(o.wanAddress ? { address: o.wanAddress } : {}) })), sources: policy.scope.sources, ports: policy.scope.ports });
+    const out = generateNft({ wans: policy.wan.map((ifname) => ({ ifname, ...(o.wanAddress ? { address: o.wanAddress } : {}) })), sources: policy.scope.sources, ports: policy.scope.ports, ...(policy.ownPorts ? { ownPorts: policy.ownPorts } : {}) });
     return { backend, target: out.table, mode: 'endpoint-independent', rules: out.rules, text: out.text, warnings: out.warnings, policy };
   }
   let model: RouterModel;
