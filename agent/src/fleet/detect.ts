@@ -73,32 +73,57 @@ export function detectFromMarkers(f: MarkerContents): Detected {
   return { platform: 'unknown', evidence: 'no marker file found' };
 }
 
+export interface DumpFile {
+  path: string;
+  /** Only whether it exists (binaries, large files). */
+  presenceOnly?: boolean;
+  maxBytes: number;
+}
+
 /**
  * A POSIX sh script (run as `/bin/sh -s`, script on stdin: the login shell may be csh) that prints each
- * marker as `=== PATH` then, for a file that exists, `+++` and its first bytes. `root` is for tests.
+ * file as `=== PATH` then, for a file that exists, `+++` and its first maxBytes. `root` is for tests.
  */
-export function markerScript(root = ''): string {
+export function fileDumpScript(files: readonly DumpFile[], root = ''): string {
   const lines = ['#!/bin/sh', 'set -u'];
-  for (const p of MARKER_FILES) {
-    const q = `'${(root + p).replace(/'/g, `'\\''`)}'`;
-    lines.push(`printf '=== %s\\n' '${p}'`);
-    if (PRESENCE_ONLY.has(p)) lines.push(`if [ -e ${q} ]; then printf '+++\\n'; fi`);
-    else lines.push(`if [ -f ${q} ] && [ -r ${q} ]; then printf '+++\\n'; head -c ${MAX_MARKER_BYTES} ${q}; printf '\\n'; fi`);
+  for (const f of files) {
+    const q = `'${(root + f.path).replace(/'/g, `'\\''`)}'`;
+    lines.push(`printf '=== %s\\n' '${f.path.replace(/'/g, `'\\''`)}'`);
+    if (f.presenceOnly) lines.push(`if [ -e ${q} ]; then printf '+++\\n'; fi`);
+    else lines.push(`if [ -f ${q} ] && [ -r ${q} ]; then printf '+++\\n'; head -c ${f.maxBytes} ${q}; printf '\\n'; fi`);
   }
   return lines.join('\n') + '\n';
 }
 
-/** Parses markerScript's output back into MarkerContents. */
-export function parseMarkerOutput(out: string): MarkerContents {
-  const files: Record<string, string> = {};
-  const known = new Set<string>(MARKER_FILES);
-  const parts = out.split(/^=== /m).slice(1);
-  for (const part of parts) {
+/** Parses fileDumpScript's output: path -> contents for the files that exist. */
+export function parseFileDump(out: string): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const part of out.split(/^=== /m).slice(1)) {
     const nl = part.indexOf('\n');
     const path = nl < 0 ? part : part.slice(0, nl);
     const body = nl < 0 ? '' : part.slice(nl + 1);
-    if (!known.has(path) || !body.startsWith('+++\n')) continue;
-    files[path] = body.slice(4).replace(/\n$/, '');
+    if (body.startsWith('+++\n')) files.set(path, body.slice(4).replace(/\n$/, ''));
   }
-  return files as MarkerContents;
+  return files;
+}
+
+export const MARKER_DUMP: readonly DumpFile[] = MARKER_FILES.map((path) => ({ path, presenceOnly: PRESENCE_ONLY.has(path), maxBytes: MAX_MARKER_BYTES }));
+
+/** The markers only (facts.ts adds the config and state files for one exec per host). */
+export function markerScript(root = ''): string {
+  return fileDumpScript(MARKER_DUMP, root);
+}
+
+/** The marker files out of a dump. */
+export function markersFrom(files: Map<string, string>): MarkerContents {
+  const out: Record<string, string> = {};
+  for (const p of MARKER_FILES) {
+    const v = files.get(p);
+    if (v !== undefined) out[p] = v;
+  }
+  return out as MarkerContents;
+}
+
+export function parseMarkerOutput(out: string): MarkerContents {
+  return markersFrom(parseFileDump(out));
 }

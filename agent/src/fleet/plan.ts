@@ -18,14 +18,16 @@ export interface PlatformLayout {
   incomingDir: string;
   /** Package file name suffix built by `npm run package` for the platform. */
   packageSuffix: string;
+  /** What the fleet installed last ({version, packageHash}), written after a confirmed change. */
+  stateFile: string;
 }
 
 export const PLATFORM_LAYOUT: Record<FleetPlatform, PlatformLayout> = {
-  opnsense: { configPath: '/usr/local/etc/conegate/conegate.json', incomingDir: '/var/db/conegate/incoming', packageSuffix: '.pkg' },
-  pfsense: { configPath: '/usr/local/etc/conegate/conegate.json', incomingDir: '/var/db/conegate/incoming', packageSuffix: '.pkg' },
+  opnsense: { configPath: '/usr/local/etc/conegate/conegate.json', incomingDir: '/var/db/conegate/incoming', packageSuffix: '.pkg', stateFile: '/var/db/conegate/fleet-state.json' },
+  pfsense: { configPath: '/usr/local/etc/conegate/conegate.json', incomingDir: '/var/db/conegate/incoming', packageSuffix: '.pkg', stateFile: '/var/db/conegate/fleet-state.json' },
   // UniFi firmware updates wipe everything outside /data.
-  unifi: { configPath: '/data/conegate/conegate.json', incomingDir: '/data/conegate/incoming', packageSuffix: '.tar.gz' },
-  linux: { configPath: '/etc/conegate/conegate.json', incomingDir: '/var/lib/conegate/incoming', packageSuffix: '.tar.gz' },
+  unifi: { configPath: '/data/conegate/conegate.json', incomingDir: '/data/conegate/incoming', packageSuffix: '.tar.gz', stateFile: '/data/conegate/fleet-state.json' },
+  linux: { configPath: '/etc/conegate/conegate.json', incomingDir: '/var/lib/conegate/incoming', packageSuffix: '.tar.gz', stateFile: '/var/lib/conegate/fleet-state.json' },
 };
 
 /** What the rollout wants on a host of one platform. */
