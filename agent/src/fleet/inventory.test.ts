@@ -82,6 +82,8 @@ test('YAML: YAML 1.1 typing like Ansible, host strings, and errors with file and
     ['- a\n', /^i\.yml:1: an inventory must be a mapping/],
     ['g:\n  hosts:\n   a:\n  b: [\n', /^i\.yml:\d+: YAML/],
     ['g:\n  hosts:\n    a:\n    a:\n', /^i\.yml:\d+: YAML/],
+    ['g:\n  vars:\n    x: *nothing\n', /^i\.yml:\d+: YAML: .*alias/i],
+    ['**', /^i\.yml:1: YAML/],
   ];
   for (const [text, re] of cases) assert.throws(() => parseInventoryText(text, 'i.yml'), invalid(re), text);
 });

@@ -11,7 +11,7 @@ import { isOwnForm, ownFormInventory } from './own-form.ts';
 import { resolveAll, type VarFiles } from './resolve.ts';
 import type { FleetHost } from './types.ts';
 import { loadVarFiles } from './var-files.ts';
-import { parseYamlSource, yamlInventoryFrom } from './yaml-inventory.ts';
+import { jsonOf, parseYamlSource, yamlInventoryFrom } from './yaml-inventory.ts';
 
 export interface Inventory {
   model: InventoryModel;
@@ -25,7 +25,7 @@ export function parseInventoryText(text: string, file: string): InventoryModel {
   const looksYaml = ['.yml', '.yaml', '.json'].includes(ext);
   if (!looksYaml) return parseIniInventory(text, file);
   const src = parseYamlSource(text, file);
-  return isOwnForm(src.doc.toJSON()) ? ownFormInventory(src) : yamlInventoryFrom(src);
+  return isOwnForm(jsonOf(src)) ? ownFormInventory(src) : yamlInventoryFrom(src);
 }
 
 export async function loadInventory(file: string): Promise<Inventory> {

@@ -12,7 +12,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { inventoryError } from './ini.ts';
 import { addChild, addGroup, addHost, finishModel, newModel, type InventoryModel, type Vars } from './model.ts';
-import { lineOf, type YamlSource } from './yaml-inventory.ts';
+import { jsonOf, lineOf, type YamlSource } from './yaml-inventory.ts';
 
 const NAME = { type: 'string', minLength: 1, pattern: '^[^\\s:\\[\\],&!~*]+$' } as const;
 const OBJECT = { type: 'object' } as const;
@@ -106,7 +106,7 @@ function schemaError(src: YamlSource, err: ErrorObject): never {
 }
 
 export function ownFormInventory(src: YamlSource): InventoryModel {
-  const value: unknown = src.doc.toJSON();
+  const value: unknown = jsonOf(src);
   if (!validate(value)) schemaError(src, validate.errors![0]!);
   const form = value as unknown as OwnForm;
   const m = newModel(src.file);

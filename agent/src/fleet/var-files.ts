@@ -9,7 +9,7 @@ import { extname, join } from 'node:path';
 import { inventoryError } from './ini.ts';
 import type { InventoryModel, Vars } from './model.ts';
 import type { VarFiles } from './resolve.ts';
-import { parseYamlSource, lineOf } from './yaml-inventory.ts';
+import { jsonOf, lineOf, parseYamlSource } from './yaml-inventory.ts';
 
 const EXTS = ['', '.yml', '.yaml', '.json'];
 
@@ -49,7 +49,7 @@ export async function varFilesFor(base: string, name: string): Promise<string[]>
 /** Parses one vars file: a mapping, or empty. */
 export function parseVarsFile(text: string, file: string): Vars {
   const src = parseYamlSource(text, file);
-  const value: unknown = src.doc.toJSON();
+  const value: unknown = jsonOf(src);
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw inventoryError(file, lineOf(src, src.doc.contents), 'a variables file must hold a mapping');
   return value as Vars;

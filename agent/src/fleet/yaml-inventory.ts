@@ -25,6 +25,15 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   return { doc, lines, file };
 }
 
+/** toJSON of the document or a node; a YAML fault found only then (an alias to no anchor) names the line. */
+export function jsonOf(src: YamlSource, node?: Node | null): unknown {
+  try {
+    return node ? node.toJSON() : src.doc.toJSON();
+  } catch (e) {
+    throw inventoryError(src.file, lineOf(src, node ?? src.doc.contents), `YAML: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+}
+
 export function lineOf(src: YamlSource, node: unknown): number {
   const range = (node as Node | null)?.range;
   return range ? src.lines.linePos(range[0]).line : 1;
@@ -64,7 +73,7 @@ function parseGroup(src: YamlSource, m: InventoryModel, name: string, node: Node
     }
     if (section === 'vars') {
       if (single !== undefined) throw inventoryError(src.file, lineOf(src, value), `'vars' of group '${name}' must be a mapping`);
-      Object.assign(addGroup(m, name).vars, value.toJSON() as Vars);
+      Object.assign(addGroup(m, name).vars, jsonOf(src, value) as Vars);
     } else if (section === 'children') {
       if (single !== undefined) {
         parseGroup(src, m, single, null);
@@ -78,7 +87,7 @@ function parseGroup(src: YamlSource, m: InventoryModel, name: string, node: Node
       if (single !== undefined) wrap(src, value, () => addPattern(m, name, single, {}));
       else for (const h of (value as { items: { key: unknown; value: unknown }[] }).items) {
         const hv = h.value as Node | null;
-        const vars = hv === null || (isScalar(hv) && hv.value === null) ? {} : isMap(hv) ? (hv.toJSON() as Vars) : undefined;
+        const vars = hv === null || (isScalar(hv) && hv.value === null) ? {} : isMap(hv) ? (jsonOf(src, hv) as Vars) : undefined;
         if (vars === undefined) throw inventoryError(src.file, lineOf(src, hv), `variables of host '${keyText(src, h.key)}' must be a mapping`);
         wrap(src, h.key, () => addPattern(m, name, keyText(src, h.key), vars));
       }
