@@ -65,7 +65,7 @@ test('subscripts: index, negative, inclusive slice, open slice', () => {
 
 test('unmatched terms are reported; bad patterns are usage errors', () => {
   assert.deepEqual(selectHosts(INV, 'webservers:nosuch'), { hosts: ['web1.example.com', 'web2.example.com'], unmatched: ['nosuch'] });
-  for (const p of ['', '~(', 'a:&']) assert.throws(() => selectHosts(INV, p), (e: unknown) => e instanceof ConegateError && e.code === 'CG_USAGE', p);
+  for (const p of ['', '~(', 'a:&', 'r[z-a]']) assert.throws(() => selectHosts(INV, p), (e: unknown) => e instanceof ConegateError && e.code === 'CG_USAGE', p);
 });
 
 test('splitting keeps ranges and IPv6 addresses whole; globs are fnmatch', () => {

@@ -54,7 +54,12 @@ export function globToRegExp(glob: string): RegExp {
       }
     } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`, 's');
+  try {
+    return new RegExp(`^${re}$`, 's');
+  } catch {
+    // e.g. a range out of order, [z-a]: Python's fnmatch matches nothing there; we say so instead.
+    throw new ConegateError('CG_USAGE', `invalid glob in host pattern '${glob}'`);
+  }
 }
 
 const SUBSCRIPT = /^(.+)\[(?:(-?\d+)|(\d+)?:(\d+)?)\]$/;
