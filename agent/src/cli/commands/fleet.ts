@@ -5,10 +5,10 @@
  */
 import { Command } from 'commander';
 import { ConegateError } from '../../errors.ts';
-import { DEFAULT_FORKS, parseForks, parseMaxFailPercentage, parseSerial } from '../../fleet/batches.ts';
+import { DEFAULT_FORKS, parseMaxFailPercentage, parseSerial } from '../../fleet/batches.ts';
 import { loadInventory } from '../../fleet/load.ts';
 import { inventoryGraph, inventoryList, planText, planView, select, type Selection } from '../../fleet/view.ts';
-import { printResult } from '../context.ts';
+import { integerArg, printResult } from '../context.ts';
 
 interface Common {
   inventory: string;
@@ -47,7 +47,7 @@ export function fleetCommand(): Command {
     .requiredOption('--inventory <file>', 'Ansible INI or YAML inventory, or our own JSON/YAML form')
     .option('--limit <pattern>', 'host pattern, as Ansible')
     .option('--serial <sizes>', 'batch sizes, e.g. 1,10%,100% (the last repeats; % of the selected hosts, rounded down, at least 1)')
-    .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, parseForks)
+    .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, integerArg(1, 10_000))
     .option('--max-fail-percentage <p>', 'stop when a batch\'s failures exceed P percent of it')
     .option('--json', 'machine-readable output')
     .action(async (opts: Common & { serial?: string; forks?: number; maxFailPercentage?: string }) => {
