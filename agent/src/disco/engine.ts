@@ -4,20 +4,21 @@
  * call-me-maybe through the relay in the same tick (coordinated punching, mesh facts); pongs measure RTT
  * and the best direct path is chosen by scoring.ts with hysteresis; trust, heartbeats and re-probes keep
  * it honest, and a lost path falls back to the relay and is found again within a minute.
- * Rounds and timers are in rounds.ts; the birthday attempt's pure part in birthday.ts.
+ * Rounds and timers are in rounds.ts; the birthday attempt's pure part in birthday.ts; status and fallback views
+ * in engine-views.ts.
  */
 import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPathStatus, SocketId, Via } from '../paths/types.ts';
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_WAIT_MS, cancelBusy, finish, startHardSide, type BirthdayMessage } from './birthday.ts';
 import {
-  candidateKey, dropSocketCandidates, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
+  candidateKey, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
   setCallMeMaybe, syncMapCandidates,
   type Candidate, type PeerState,
 } from './peer-state.ts';
-import { relayReason } from './reasons.ts';
+import { bestAnswering, bestMeasured, closeAllExtra, peerPathStatus } from './engine-views.ts';
 import { Rounds, type EngineSelf } from './rounds.ts';
 import { shouldSwitch } from './scoring.ts';
-import { FALLBACK_MAX_AGE_MS, PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
+import { PING_INTERVAL_MS, SEND_ERROR_HOLD_MS, TRUST_MS } from './timing.ts';
 import type { DiscoMessage } from './types.ts';
 import { clearWgBlock, markWgSilent, wgRelayOnly } from './wg-block.ts';
 
@@ -164,7 +165,7 @@ export class DiscoEngine implements PathEngine {
     // The path in use failed to send: fall through to the best other candidate that answered lately
     // (an IPv6 error lands on IPv4), else to the relay, and ping the rest in the same round.
     s.best = undefined;
-    const next = this.bestAnswering(s, nowMs);
+    const next = bestAnswering(s, nowMs);
     const out: PathAction[] = [];
     if (next) {
       // Untrusted until its own pong: the relay carries a copy meanwhile (route returns both).
@@ -272,24 +273,7 @@ export class DiscoEngine implements PathEngine {
 
   status(peer: NodeKeyHex, nowMs: number): PeerPathStatus | undefined {
     const s = this.peers.get(peer);
-    if (!s) return undefined;
-    const best = s.best ? s.cands.get(s.best.candKey) : undefined;
-    const reason = relayReason(s, { ...this.self, ipsFinding: this.ipsFinding }, nowMs);
-    const bd = s.birthday;
-    return {
-      path: s.best && !s.wgBlock ? s.best.via : this.route(peer, nowMs).at(-1),
-      rttMs: best ? lastRtt(best) : undefined,
-      sinceMs: s.best?.sinceMs,
-      candidates: [...s.cands.values()].map((c) => ({
-        endpoint: c.socket === 0 ? formatEndpoint(c.endpoint) : `${formatEndpoint(c.endpoint)} (socket ${c.socket})`,
-        source: c.source,
-        ...(lastRtt(c) !== undefined && c.lastPongMs !== undefined ? { lastPongRttMs: lastRtt(c) } : {}),
-        ...(c.lastPingMs !== undefined ? { lastPingAgoMs: nowMs - c.lastPingMs } : {}),
-      })),
-      ...(reason ? { reason } : {}),
-      ...(bd.attempts > 0 ? { birthday: { attempts: bd.attempts, ...(bd.last ? { last: { ...bd.last } } : {}) } } : {}),
-      events: s.events.map((e) => ({ ...e })),
-    };
+    return s ? peerPathStatus(s, { ...this.self, ipsFinding: this.ipsFinding }, this.route(peer, nowMs), nowMs) : undefined;
   }
 
   private onPing(s: PeerState, m: Extract<DiscoMessage, { type: 'ping' }>, via: Via, nowMs: number): PathAction[] {
@@ -335,7 +319,7 @@ export class DiscoEngine implements PathEngine {
       s.best.awaitingSinceMs = undefined;
       s.best.heardMs = Math.max(s.best.heardMs, nowMs);
       s.heartbeatsLostInRow = 0;
-    } else if (!s.best || !isTrusted(s, nowMs) || shouldSwitch(measured(c)!, this.bestMeasured(s))) {
+    } else if (!s.best || !isTrusted(s, nowMs) || shouldSwitch(measured(c)!, bestMeasured(s))) {
       out.push(...this.switchTo(s, c, nowMs, s.best ? 'better path' : 'first pong'));
     }
     out.push(...this.birthdayWon(s, c, p.birthdayAttempt, nowMs));
@@ -442,31 +426,4 @@ export class DiscoEngine implements PathEngine {
     this.sourceIndex = undefined;
     return [{ t: 'close-sockets', ids }];
   }
-
-  private bestMeasured(s: PeerState) {
-    const c = s.best ? s.cands.get(s.best.candKey) : undefined;
-    return c ? measured(c) : undefined;
-  }
-
-  /**
-   * The fallback when the path in use fails to send: the best other candidate whose last ping was answered
-   * within two re-probe periods (other candidates are pinged only at re-probes, so "answered lately" cannot
-   * mean the 6.5 s trust window).
-   */
-  private bestAnswering(s: PeerState, nowMs: number): Candidate | undefined {
-    let best: Candidate | undefined;
-    for (const c of s.cands.values()) {
-      if (c.lastPongMs === undefined || nowMs - c.lastPongMs >= FALLBACK_MAX_AGE_MS || c.outcomes.at(-1) !== true || (c.failedUntilMs ?? 0) > nowMs) continue;
-      if (!best || shouldSwitch(measured(c)!, measured(best))) best = c;
-    }
-    return best;
-  }
-}
-
-function closeAllExtra(s: PeerState): PathAction[] {
-  const ids = new Set<SocketId>([...(s.birthday.current?.sockets ?? []), ...s.keptSockets]);
-  if (s.best && s.best.via.socket !== 0) ids.add(s.best.via.socket);
-  s.keptSockets = [];
-  dropSocketCandidates(s, [...ids]);
-  return ids.size ? [{ t: 'close-sockets', ids: [...ids] }] : [];
 }

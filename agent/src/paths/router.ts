@@ -28,6 +28,7 @@ import type { Bind, Endpoint, UdpHandler } from '../wg/ports.ts';
 import { BirthdayOpener } from './birthday-open.ts';
 import type { DiscoBox } from './disco-box.ts';
 import { PathLoop } from './loop.ts';
+import { HeldPackets } from './held.ts';
 import { PeerProbes, type ProbeResult } from './probe.ts';
 import type { SocketSetEdge } from './sockets.ts';
 import type { UdpRelayClientApi } from '../relay/udp/types.ts';
@@ -41,11 +42,7 @@ export const ROUTE_CACHE_MS = 250;
 /** `onReceive` (WireGuard from a direct source) at most this often per peer: the engine's silence check
  * (1 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
 export const RECEIVE_EVERY_MS = 250;
-/** Packets for a peer with no route yet are held this long, at most HOLD_MAX of them, and sent once the
- * engine has a route (its first pong): without a relay, the WireGuard handshake would otherwise wait for
- * its own 5 s retransmission after discovery found the path (a subnet route moving to another router). */
-export const HOLD_MS = 3000;
-export const HOLD_MAX = 16;
+export { HOLD_MAX, HOLD_MS } from './held.ts';
 /** Source addresses remembered between engine calls (a spray of forged sources only refills it). */
 const SOURCE_CACHE_MAX = 1024;
 
@@ -124,8 +121,7 @@ export class PathRouter implements Bind {
   private tunnel: Cidr[] = [];
   private readonly tunnelMemo = new Map<string, boolean>();
   private readonly probes = new PeerProbes();
-  /** Packets waiting for a route, per peer (bounded: HOLD_MAX each, HOLD_MS old at most). */
-  private readonly held = new Map<RoutedPeer, { atMs: number; packets: Uint8Array[] }>();
+  private readonly held = new HeldPackets<RoutedPeer>();
 
   constructor(private readonly deps: RouterDeps) {
     this.loop = new PathLoop(deps.engine, deps.clock, (a) => this.perform(a), deps.log, () => this.flushHeld());
@@ -249,7 +245,7 @@ export class PathRouter implements Bind {
     const vias = peer.vias;
     if (vias.length === 0) {
       this.counters.noRoute += Array.isArray(packets) ? packets.length : 1;
-      this.hold(peer, packets, now);
+      this.held.hold(peer, packets, now);
       return;
     }
     for (let i = 0; i < vias.length; i++) {
@@ -282,28 +278,14 @@ export class PathRouter implements Bind {
     this.loop.stop();
   }
 
-  private hold(peer: RoutedPeer, packets: Uint8Array | Uint8Array[], now: number): void {
-    let h = this.held.get(peer);
-    if (!h || now - h.atMs > HOLD_MS) this.held.set(peer, (h = { atMs: now, packets: [] }));
-    // Copies: the device may reuse its buffers once send returns.
-    for (const p of Array.isArray(packets) ? packets : [packets]) h.packets.push(Uint8Array.from(p));
-    if (h.packets.length > HOLD_MAX) h.packets.splice(0, h.packets.length - HOLD_MAX);
-  }
-
   /** After each engine call: packets held for a peer that has a route now go out (stale ones are dropped). */
   private flushHeld(): void {
     if (this.held.size === 0 || this.closed) return;
     const now = this.deps.clock.nowMs();
-    for (const [peer, h] of this.held) {
-      if (now - h.atMs > HOLD_MS || !this.byKey.has(peer.key)) {
-        this.held.delete(peer);
-        continue;
-      }
-      const vias = this.deps.engine.route(peer.key, now);
-      if (vias.length === 0) continue;
-      this.held.delete(peer);
-      this.counters.heldSent += h.packets.length;
-      for (const via of vias) for (const p of h.packets) this.sendVia(peer.key, p, via);
+    const ready = this.held.release(now, (peer) => (this.byKey.has(peer.key) ? this.deps.engine.route(peer.key, now) : undefined));
+    for (const { peer, packets, vias } of ready) {
+      this.counters.heldSent += packets.length;
+      for (const via of vias) for (const p of packets) this.sendVia(peer.key, p, via);
     }
   }
 
