@@ -14,6 +14,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { startMeshServers } from './mesh-servers.ts';
+import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
 const NODES = ['h.h1', 'e.h1'] as const;
 
@@ -43,25 +44,8 @@ describe('birthday attempt with conegate up: symmetric NAT vs port-restricted NA
   const tag = String(process.pid % 10000);
 
   // Bounded wait for a condition read from `status` (each read is a CLI run; no fixed sleep decides).
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-  };
-  const status = async (node: string): Promise<StatusJson> => {
-    const r = await lab.execConegate(node, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
-    if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as StatusJson;
-  };
+  const waitFor = labWaitFor;
+  const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
   const peerOf = async (node: string, peer: string) => (await status(node)).mesh.peers.find((p) => p.name === peer.replace('.', '-'));
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
   let upArgs: (node: string) => string[] = () => [];
@@ -76,7 +60,7 @@ describe('birthday attempt with conegate up: symmetric NAT vs port-restricted NA
       }),
     );
   };
-  const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
+  const ping = (from: string, to: string) => pingOnce(lab, from, to);
 
   before(async () => {
     requirePeers({ ping: 'iputils-ping', iperf3: 'iperf3', nft: 'nftables', openssl: 'openssl' });

@@ -17,6 +17,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { startMeshServers } from './mesh-servers.ts';
+import { labWaitFor, agentStatus } from './lab-wait.ts';
 
 const CYCLES = Number(process.env.CONEGATE_FAILOVER_CYCLES ?? 20);
 const NODES = ['c.h1', 'd.h1'] as const;
@@ -43,25 +44,8 @@ describe('failover in the netns lab: direct -> relay -> direct, 20 cycles, one T
   const configs = new Map<string, string>();
   const tag = String(process.pid % 10000);
 
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-    assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-  };
-  const status = async (node: string): Promise<StatusJson> => {
-    const r = await lab.execConegate(node, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
-    if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as StatusJson;
-  };
+  const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100) => labWaitFor(what, fn, timeoutMs, everyMs);
+  const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
   const pathOf = async (node: string, peer: string) => (await status(node)).mesh.peers.find((p) => p.name === peer.replace('.', '-'))?.path ?? undefined;
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
   const received = (p: LabProcess) => {

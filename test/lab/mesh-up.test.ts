@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
+import { labWaitFor, pingOnce } from './lab-wait.ts';
 
 const CLI = 'bin/conegate.js';
 const NODES = ['s2', 'a.h1', 'c.h1'] as const;
@@ -48,27 +49,14 @@ describe('conegate up in the netns lab', () => {
     }
   };
 
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-  };
+  const waitFor = labWaitFor;
   const status = async (node: string): Promise<StatusJson> => {
     const r = await lab.execNode(node, CLI, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
     if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);
     return JSON.parse(r.stdout) as StatusJson;
   };
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
-  const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
+  const ping = (from: string, to: string) => pingOnce(lab, from, to);
 
   const startAgent = async (node: string, config: object, authKey?: string): Promise<void> => {
     const path = join(dir, `${node}.json`);

@@ -18,6 +18,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { startHaServers, type HaServers } from './relay-ha-servers.ts';
+import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
 const NODES = ['a.h1', 'b.h1'] as const;
 
@@ -42,28 +43,11 @@ describe('relay high availability in the netns lab: kill -9 of a node\'s relay',
   const configs = new Map<string, string>();
   const tag = String(process.pid % 10000);
 
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-  };
-  const status = async (node: string): Promise<StatusJson> => {
-    const r = await lab.execConegate(node, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
-    if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as StatusJson;
-  };
+  const waitFor = labWaitFor;
+  const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
   const relayServer = async (node: string) => (await status(node)).mesh.relay?.regions.find((r) => r.id === 'r1' && r.connected)?.server;
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
-  const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
+  const ping = (from: string, to: string) => pingOnce(lab, from, to);
 
   before(async () => {
     requirePeers({ ping: 'iputils-ping', iperf3: 'iperf3', nft: 'nftables', openssl: 'openssl' });

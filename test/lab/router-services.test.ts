@@ -16,6 +16,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { Miniupnpd, requirePeers as requireMiniupnpd } from '../interop/miniupnpd.ts';
+import { labWaitFor } from './lab-wait.ts';
 
 const CLI = 'bin/conegate.js';
 const MESH_PORT = 41641;
@@ -39,20 +40,7 @@ describe('conegate up runs nat, portmap and netcheck in the one process (lab, up
   const configs = new Map<string, string>();
   const tag = String(process.pid % 100000);
 
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-  };
+  const waitFor = labWaitFor;
   const status = async (node: string): Promise<StatusJson> => {
     const r = await lab.execNode(node, CLI, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
     if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);

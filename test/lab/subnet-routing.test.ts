@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
+import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
 const ULA = { a: 'fd00:a::', b: 'fd00:b::' } as const;
 
@@ -45,26 +46,9 @@ describe('subnet routing between two sites in the netns lab', () => {
   const tag = String(process.pid % 100000);
   const meshIf = (node: string) => `cgs${tag}${node.startsWith('a') ? 'a' : node === 'b.router' ? 'b' : 'c'}`;
 
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-  };
-  const status = async (node: string): Promise<StatusJson> => {
-    const r = await lab.execConegate(node, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
-    if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as StatusJson;
-  };
-  const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
+  const waitFor = labWaitFor;
+  const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
+  const ping = (from: string, to: string) => pingOnce(lab, from, to);
   const v4 = (node: string) => lab.addr(node);
   const v6 = (node: string) => `${ULA[node[0] as 'a' | 'b']}${node === 'b.h2' ? '11' : node.endsWith('router') ? '1' : '10'}`;
   const lanOf = (site: 'a' | 'b') => lab.node(`${site}.router`).lan!;

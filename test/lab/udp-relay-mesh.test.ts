@@ -16,6 +16,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { startMeshServers } from './mesh-servers.ts';
+import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
 const NODES = ['a.h1', 'b.h1', 's3'] as const;
 
@@ -50,28 +51,11 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
   const agents = new Map<string, LabProcess>();
   const tag = String(process.pid % 10000);
 
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.fail(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-  };
-  const status = async (node: string): Promise<StatusJson> => {
-    const r = await lab.execConegate(node, ['status', '--json', '--config', configs.get(node)!], { timeoutMs: 30_000 });
-    if (r.code !== 0) throw new Error(`status on ${node}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as StatusJson;
-  };
+  const waitFor = labWaitFor;
+  const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
   const peerOf = async (node: string, peer: string) => (await status(node)).mesh.peers.find((p) => p.name === peer.replace('.', '-'));
   const meshV4 = (s: StatusJson) => s.mesh.self.addresses.find((a) => !a.includes(':'))!.split('/')[0]!;
-  const ping = async (from: string, to: string) => (await lab.exec(from, ['ping', '-c1', '-W1', to], { timeoutMs: 5000 })).code === 0;
+  const ping = (from: string, to: string) => pingOnce(lab, from, to);
   const iperf = async (client: string, server: string, serverAddr: string, seconds: number) => {
     const srv = lab.spawn(server, ['iperf3', '-s', '-1', '-B', serverAddr, '--forceflush'], { description: `iperf3 server on ${server}` });
     procs.push(srv);
