@@ -55,8 +55,8 @@ async function writeAtomic(path: string, text: string, mode: number): Promise<vo
 }
 
 export interface SettingsDeps {
-  /** The config file the agent runs from (written on settings-set). */
-  path: string;
+  /** The config file the agent runs from (written on settings-set); none = settings-set refused. */
+  path: string | undefined;
   /** Applies one live field's new value to the running agent. */
   applyLive(field: LiveField, config: Config): Promise<void> | void;
   wallMs?: () => number;
@@ -106,10 +106,12 @@ export class Settings {
    */
   async set(input: unknown): Promise<SettingsView & { appliedLive: string[]; notApplied: { field: string; error: string }[] }> {
     const next = validateConfig(input, 'settings');
+    const path = this.deps.path;
+    if (!path) throw new ConegateError('CG_UNSUPPORTED', 'this agent was started without a config file to write; start it with --config FILE');
     const mode = holdsSecret(next) ? 0o600 : 0o644;
     const text = JSON.stringify(input, null, 2) + '\n';
-    if (mode === 0o600) await writeSecretFile(this.deps.path, text, { createDir: true });
-    else await writeAtomic(this.deps.path, text, mode);
+    if (mode === 0o600) await writeSecretFile(path, text, { createDir: true });
+    else await writeAtomic(path, text, mode);
     this.desired = next;
     const appliedLive: string[] = [];
     const notApplied: { field: string; error: string }[] = [];
