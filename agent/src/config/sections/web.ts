@@ -25,7 +25,7 @@ export const webSchema = {
     tlsCert: { type: 'string', minLength: 1, description: 'PEM certificate: serve HTTPS (the session cookie is then Secure). Needs tlsKey.' },
     tlsKey: { type: 'string', minLength: 1, description: 'PEM private key for tlsCert.' },
   },
-  dependentRequired: { tlsCert: ['tlsKey'], tlsKey: ['tlsCert'] },
+  dependencies: { tlsCert: ['tlsKey'], tlsKey: ['tlsCert'] },
 } as const;
 
 export interface WebConfig {
