@@ -37,6 +37,8 @@ export const COMMANDS: CommandEntry[] = [
   lazy('status', 'show the running agent: mesh peers (names, addresses, keys, endpoints, handshakes, bytes) and services', () => import('./up.ts').then((m) => m.statusCommand())),
   lazy('down', 'stop the running agent', () => import('./up.ts').then((m) => m.downCommand())),
   lazy('logout', 'leave the mesh: this node leaves every map and its keys are deleted', () => import('./up.ts').then((m) => m.logoutCommand())),
+  lazy('control', 'send one JSON request to the running agent\'s control socket and print the answer (the appliance pages use it)', () => import('./control.ts').then((m) => m.controlCommand())),
+  lazy('web', 'the agent\'s own web page (UniFi OS, Linux): its login token', () => import('./control.ts').then((m) => m.webCommand())),
   lazy('coord', 'mesh coordinator: serve it, and manage auth keys, nodes and routes', () => import('./coord.ts').then((m) => m.coordCommand())),
   lazy('relay', 'relay server: packets between nodes over TLS on TCP 443 when no direct path exists', () => import('./relay.ts').then((m) => m.relayCommand())),
 ];
