@@ -21,7 +21,7 @@ const mesh: MeshStatus = {
     peer({ id: 'n2', name: '<img src=x onerror=alert(1)>', path: path('direct', { endpoint: '198.51.100.20:41641', rttMs: 3.2, reason: { code: 'x', text: 'stale' }, events: [{ at: '2026-12-07T08:59:00.000Z', text: 'direct via 198.51.100.20:41641' }] }), rxBytes: 10, txBytes: 20, lastHandshake: '2026-12-07T08:59:30.000Z' }),
     peer({ id: 'n4', name: 'site-d', path: path('udp-relay', { endpoint: '203.0.113.9:41642' }) }),
   ],
-  demux: { wg: 0, stun: 0, disco: 0, other: 0 } as MeshStatus['demux'],
+  demux: { wg: 0, stun: 0, disco: 0, unknown: 0 } as unknown as MeshStatus['demux'],
   relay: { home: 'lab', regions: [{ id: 'lab', connected: true, server: 'relay-1.lab:443', latencyMs: 12.34 }] },
 };
 
