@@ -17,7 +17,7 @@ import { buildPageModel, currentRtts, type MappingView } from '../web/page-model
 import { RttHistory, SAMPLE_EVERY_MS } from '../web/rtt-history.ts';
 import type { MeshStatus } from './mesh-status.ts';
 import type { ControlRequest } from './control-protocol.ts';
-import { NatControl } from './nat-control.ts';
+import { NatControl, type NatControlDeps } from './nat-control.ts';
 import type { Settings } from './settings.ts';
 import { join } from 'node:path';
 import pkg from '../../../package.json' with { type: 'json' };
@@ -158,17 +158,20 @@ function natControlFor(deps: PageServiceDeps): NatControl {
     const k = (await detectPlatform('/')).kind;
     return k === 'opnsense' || k === 'pfsense' || k === 'freebsd' ? k : undefined;
   };
+  let stateApplier: ReturnType<NatControlDeps['applier']> | undefined;
   return new NatControl({
     clock,
     log,
     enabled: config.nat.enabled,
     confirmSec: () => settings.current().nat.confirmSec,
-    applier: async () => {
-      const { session, make } = await load();
-      const kind = await session.chooseBackend(config.nat, {}, () => detectPlatform('/'));
-      const platform = await hostPf();
-      return make(kind, session.targetFor(kind, platform), platform);
-    },
+    // One applier for reading the state: the event stream asks every second.
+    applier: () =>
+      (stateApplier ??= (async () => {
+        const { session, make } = await load();
+        const kind = await session.chooseBackend(config.nat, {}, () => detectPlatform('/'));
+        const platform = await hostPf();
+        return make(kind, session.targetFor(kind, platform), platform);
+      })()),
     prepare: async () => {
       const { session, run, make } = await load();
       const gen = await session.generateFor(config.nat, {}, run);
