@@ -87,6 +87,8 @@ export class Agent {
     try {
       await this.build();
       for (const c of this.components) {
+        // Stopped while starting (a refused auth key): starting the rest would leave their timers behind.
+        if (this.stopping) break;
         log.info({ component: c.name }, 'agent: starting');
         await c.start();
       }

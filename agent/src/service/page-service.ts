@@ -51,6 +51,7 @@ export class PageService {
   private ips: { atMs: number; findings: Finding[] } | undefined;
   private ipsRunning: Promise<void> | undefined;
   private platform: PageTransport['platform'] = 'linux';
+  private stopped = false;
   readonly nat: NatControl;
 
   constructor(private readonly deps: PageServiceDeps) {
@@ -68,12 +69,15 @@ export class PageService {
   }
 
   async stop(): Promise<void> {
+    // The agent can stop itself while it is still starting (a refused auth key): no timer after that.
+    this.stopped = true;
     this.cancel?.();
     this.cancel = undefined;
     await this.ipsRunning;
   }
 
   private sample(): void {
+    if (this.stopped) return;
     this.rtt.sample(Math.floor(this.wall() / 1000), currentRtts(this.deps.sources.mesh()));
     this.cancel = this.deps.clock.setTimer(SAMPLE_EVERY_MS, () => this.sample());
   }

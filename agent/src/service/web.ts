@@ -52,6 +52,7 @@ async function readPem(path: string, what: string): Promise<string> {
 export function webComponent(config: Config, deps: WebComponentDeps): WebComponent {
   let server: WebServer | undefined;
   let started: Promise<void> | undefined;
+  let stopped = false;
   const start = async () => {
     const tokenFile = tokenFileOf(config, deps.stateDir);
     await ensureToken(tokenFile);
@@ -78,12 +79,19 @@ export function webComponent(config: Config, deps: WebComponentDeps): WebCompone
       deps.log.warn({ err: e.message }, 'web: page not served (set web.listen, or web.enabled false)');
       return;
     }
+    // Stopped while starting (the agent gave up): close what was just opened.
+    if (stopped) {
+      await server.close();
+      server = undefined;
+      return;
+    }
     deps.log.info({ url: server.url, bundle: bundleDir ?? null }, 'web: page served');
   };
   return {
     name: 'web',
     start: () => (started ??= start()),
     stop: async () => {
+      stopped = true;
       await started?.catch(() => undefined);
       await server?.close();
       server = undefined;
