@@ -11,6 +11,7 @@ import { portmapSchema } from './sections/portmap.ts';
 import { ipsSchema } from './sections/ips.ts';
 import { wgSchema } from './sections/wg.ts';
 import { meshSchema } from './sections/mesh.ts';
+import { webSchema } from './sections/web.ts';
 
 export const configSchema = {
   $id: 'https://conegate.invalid/schema/config.json',
@@ -27,5 +28,6 @@ export const configSchema = {
     ips: { ...ipsSchema, default: {} },
     wg: { ...wgSchema, default: {} },
     mesh: { ...meshSchema, default: {} },
+    web: { ...webSchema, default: {} },
   },
 } as const;

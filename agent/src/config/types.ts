@@ -4,8 +4,10 @@
  */
 import type { LogConfig } from './sections/log.ts';
 import type { MeshConfig } from './sections/mesh.ts';
+import type { WebConfig } from './sections/web.ts';
 
 export type { MeshConfig } from './sections/mesh.ts';
+export type { WebConfig } from './sections/web.ts';
 
 export interface PmpConfig {
   enabled: boolean;
@@ -78,4 +80,5 @@ export interface Config {
   ips: IpsConfig;
   wg: WgConfig;
   mesh: MeshConfig;
+  web: WebConfig;
 }

@@ -18,7 +18,8 @@ import { CommitQueue, decideBatch } from './commit-queue.ts';
 import { handlePcp, handlePmp, MAX_PACKET, type RequestContext, type Source } from './requests.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { DecisionTally } from './tally.ts';
-import { MappingTable } from './table.ts';
+import { MappingTable, type Mapping } from './table.ts';
+import { ConegateError } from '../errors.ts';
 import { recoverSaved, saveState } from './recovery.ts';
 
 export interface CoreDeps {
@@ -190,6 +191,25 @@ export class PmpCore {
       this.deps.log.warn({ from: had ?? null, to: addr ?? null }, 'pmpd: WAN address changed');
       if (had !== undefined) await this.resetTable('wan address changed');
       else this.announce();
+    });
+  }
+
+  /**
+   * Deletes one mapping (the page's delete button): its firewall rule first, then the table entry, so a
+   * refused firewall change leaves both as they were. The other mappings and the epoch stay: losing
+   * one mapping on purpose is not losing the table (RFC 6886 3.6 resets the epoch only for that).
+   */
+  deleteMapping(client: string, transport: Mapping['transport'], internalPort: number): Promise<Mapping> {
+    return this.serial(async () => {
+      const m = this.table.ofClient(client, transport).find((x) => x.internalPort === internalPort);
+      if (!m) throw new ConegateError('CG_NOT_FOUND', `no ${transport} mapping of ${client} for internal port ${internalPort}`);
+      await this.deps.backend.apply([{ op: 'remove', id: m.id }]);
+      this.table.remove(m.transport, m.internalAddress, m.internalPort);
+      this.stats.deleted++;
+      this.deps.log.info({ id: m.id, client: m.client }, 'pmpd: mapping deleted by the admin');
+      this.armExpiry();
+      this.schedulePersist();
+      return m;
     });
   }
 

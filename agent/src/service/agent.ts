@@ -22,7 +22,10 @@ import { MeshNode, type MeshNodeDeps } from './mesh-node.ts';
 import { ipsFindingComponent, natComponent, netcheckComponent, pmpComponent, portmapComponent } from './router-services.ts';
 import { RouteHealth } from './route-health.ts';
 import { checkPrefixes, subnetRouterFor, type SubnetRouter, type SubnetRouterDeps } from './subnet-router.ts';
-import type { ControlRequest } from './control-protocol.ts';
+import { parseControlRequest, type ControlCommand, type ControlRequest } from './control-protocol.ts';
+import { PageService, type PageServiceDeps } from './page-service.ts';
+import { Settings, type LiveField } from './settings.ts';
+import { webComponent, webEnabled, type WebComponent } from './web.ts';
 
 export interface AgentOptions {
   config: Config;
@@ -39,6 +42,12 @@ export interface AgentOptions {
   pmpPort?: number;
   /** Tests: the idle trim's collector (idle-trim.ts); null turns it off. */
   gc?: IdleTrimDeps['gc'];
+  /** The config file (settings-set writes it). */
+  configPath?: string;
+  /** `conegate up`: serve the page when web.enabled is unset and the platform is UniFi OS or Linux. */
+  webByDefault?: boolean;
+  /** Tests: page edges (memory NAT backend, IPS findings). */
+  pageDeps?: Partial<Pick<PageServiceDeps, 'nat' | 'ipsFindings'>>;
 }
 
 export class Agent {
@@ -46,6 +55,11 @@ export class Agent {
   mesh: MeshNode | undefined;
   subnet: SubnetRouter | undefined;
   private pmp: ReturnType<typeof pmpComponent> | undefined;
+  private netcheck: ReturnType<typeof netcheckComponent> | undefined;
+  readonly settings: Settings;
+  readonly page: PageService;
+  /** The page's web server, when it runs (web.ts). */
+  web: WebComponent | undefined;
   private control: ControlServer | undefined;
   private stopping: Promise<void> | undefined;
   private readonly startedAtMs = Date.now();
@@ -57,6 +71,16 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.stopped = new Promise((r) => (this.resolveStopped = r));
+    this.settings = new Settings(opts.config, { path: opts.configPath, applyLive: (field, c) => this.applyLive(field, c) });
+    this.page = new PageService({
+      config: opts.config,
+      stateDir: opts.stateDir,
+      clock: opts.clock,
+      log: opts.log,
+      settings: this.settings,
+      sources: { mesh: () => this.mesh?.status() ?? null, pmp: () => this.pmp, netcheck: () => this.netcheck?.last() },
+      ...opts.pageDeps,
+    });
   }
 
   async start(): Promise<void> {
@@ -65,6 +89,8 @@ export class Agent {
     try {
       await this.build();
       for (const c of this.components) {
+        // Stopped while starting (a refused auth key): starting the rest would leave their timers behind.
+        if (this.stopping) break;
         log.info({ component: c.name }, 'agent: starting');
         await c.start();
       }
@@ -113,7 +139,12 @@ export class Agent {
       // This router's IPS findings on WireGuard go into the reason of a peer relayed for it.
       this.components.push(ipsFindingComponent(config, { ...deps, onFinding: (t) => mesh?.paths?.engine.setIpsFinding?.(t) }));
     }
-    if (config.netcheck.stunServers.length > 0) this.components.push(netcheckComponent(config, deps));
+    if (config.netcheck.stunServers.length > 0) this.components.push((this.netcheck = netcheckComponent(config, deps)));
+    const page = this.page;
+    this.components.push({ name: 'page', start: () => page.start(), stop: () => page.stop() });
+    if (await webEnabled(config, this.opts.webByDefault === true)) {
+      this.components.push((this.web = webComponent(config, { ...deps, explicit: config.web.enabled === true, allowedHosts: () => this.settings.current().web.allowedHosts, call: (cmd: ControlCommand, params: Record<string, unknown>) => this.call(cmd, params) })));
+    }
     this.components.push(idleTrimComponent({ clock, ...(this.opts.gc !== undefined ? { gc: this.opts.gc } : {}) }));
   }
 
@@ -151,8 +182,22 @@ export class Agent {
     };
   }
 
+  /** A page command from the web server, through the same schema as the control socket. */
+  private async call(cmd: ControlCommand, params: Record<string, unknown>): Promise<unknown> {
+    const req = parseControlRequest(JSON.stringify({ ...params, cmd }));
+    return this.handlers()[req.cmd](req);
+  }
+
+  private async applyLive(field: LiveField, c: Config): Promise<void> {
+    if (field === 'log.level') this.opts.log.level = c.log.level;
+    else if (field === 'mesh.advertiseRoutes') await this.setRoutes({ cmd: 'set-routes', advertiseRoutes: c.mesh.advertiseRoutes });
+    else if (field === 'mesh.acceptRoutes') await this.setRoutes({ cmd: 'set-routes', acceptRoutes: c.mesh.acceptRoutes });
+    // nat.confirmSec and web.allowedHosts are read from settings.current() at each use.
+  }
+
   private handlers() {
     return {
+      ...this.page.handlers(),
       ping: () => 'pong',
       status: () => this.status(),
       down: () => {

@@ -10,7 +10,7 @@
 import { Ajv } from 'ajv';
 import { ConegateError } from '../errors.ts';
 
-export const CONTROL_COMMANDS = ['status', 'down', 'logout', 'pmp-list', 'ping', 'set-routes', 'ping-peer'] as const;
+export const CONTROL_COMMANDS = ['status', 'down', 'logout', 'pmp-list', 'ping', 'set-routes', 'ping-peer', 'page', 'pmp-delete', 'settings-get', 'settings-set', 'nat-apply', 'nat-confirm', 'nat-revert'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 export interface ControlRequest {
@@ -22,6 +22,14 @@ export interface ControlRequest {
   /** ping-peer: the peer (name, mesh address or node key) and how long to wait for its pong. */
   peer?: string;
   timeoutMs?: number;
+  /** pmp-delete: which mapping (the page's id is `${client}/${protocol}/${internalPort}`). */
+  client?: string;
+  protocol?: 'udp' | 'tcp';
+  internalPort?: number;
+  /** settings-set: the whole config, validated by the config file's schema in the agent. */
+  config?: Record<string, unknown>;
+  /** nat-apply: grace period (default nat.confirmSec). */
+  confirmSeconds?: number;
 }
 
 /** The parameters a command takes besides id and cmd (none unless listed). */
@@ -36,6 +44,22 @@ const PARAMS: Partial<Record<ControlCommand, Record<string, unknown>>> = {
     peer: { type: 'string', minLength: 1, maxLength: 128 },
     timeoutMs: { type: 'integer', minimum: 100, maximum: 10_000 },
   },
+  // The page's commands (issue 19); the appliance pages send them through `conegate control JSON`.
+  'pmp-delete': {
+    client: { type: 'string', minLength: 7, maxLength: 15, pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$' },
+    protocol: { enum: ['udp', 'tcp'] },
+    internalPort: { type: 'integer', minimum: 1, maximum: 65535 },
+  },
+  // The config itself is checked by the config file's own schema (config/load.ts), which names the field.
+  'settings-set': { config: { type: 'object' } },
+  'nat-apply': { confirmSeconds: { type: 'integer', minimum: 10, maximum: 3600 } },
+};
+
+/** Parameters a command cannot do without. */
+const REQUIRED: Partial<Record<ControlCommand, string[]>> = {
+  'pmp-delete': ['client', 'protocol', 'internalPort'],
+  'settings-set': ['config'],
+  'ping-peer': ['peer'],
 };
 
 export type ControlResponse = { id?: number; ok: true; result: unknown } | { id?: number; ok: false; error: { code: string; message: string } };
@@ -46,7 +70,7 @@ export const MAX_REQUEST_BYTES = 16 * 1024;
 const idSchema = { type: 'integer', minimum: 0, maximum: 2 ** 31 } as const;
 const ajv = new Ajv({ strict: true });
 const validators = Object.fromEntries(
-  CONTROL_COMMANDS.map((cmd) => [cmd, ajv.compile({ type: 'object', additionalProperties: false, required: ['cmd'], properties: { id: idSchema, cmd: { const: cmd }, ...PARAMS[cmd] } })]),
+  CONTROL_COMMANDS.map((cmd) => [cmd, ajv.compile({ type: 'object', additionalProperties: false, required: ['cmd', ...(REQUIRED[cmd] ?? [])], properties: { id: idSchema, cmd: { const: cmd }, ...PARAMS[cmd] } })]),
 ) as Record<ControlCommand, ReturnType<typeof ajv.compile>>;
 
 /** Parses one request line; throws ConegateError CG_INPUT_INVALID with what was wrong. */

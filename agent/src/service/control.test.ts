@@ -26,6 +26,13 @@ const handlers: ControlHandlers = {
   ping: () => 'pong',
   'set-routes': (req) => ({ advertiseRoutes: req.advertiseRoutes ?? null }),
   'ping-peer': (req) => ({ peer: req.peer ?? null, timeoutMs: req.timeoutMs ?? null }),
+  page: () => ({ peers: [] }),
+  'pmp-delete': (req) => ({ deleted: `${req.client}/${req.protocol}/${req.internalPort}` }),
+  'settings-get': () => ({}),
+  'settings-set': () => ({}),
+  'nat-apply': (req) => ({ confirmSeconds: req.confirmSeconds ?? null }),
+  'nat-confirm': () => ({}),
+  'nat-revert': () => ({}),
 };
 
 before(async () => {
@@ -103,5 +110,27 @@ test('no agent: CG_NOT_RUNNING; a stale socket file from a crash is replaced', a
     assert.equal(await controlRequest(stale, 'ping'), 'pong');
   } finally {
     await s2.close();
+  }
+});
+
+test('the page commands: each with its own schema, required parameters, nothing extra', () => {
+  assert.deepEqual(parseControlRequest('{"cmd":"pmp-delete","client":"192.168.1.10","protocol":"udp","internalPort":5555}'), { cmd: 'pmp-delete', client: '192.168.1.10', protocol: 'udp', internalPort: 5555 });
+  assert.deepEqual(parseControlRequest('{"cmd":"nat-apply","confirmSeconds":30}'), { cmd: 'nat-apply', confirmSeconds: 30 });
+  assert.deepEqual(parseControlRequest('{"cmd":"nat-apply"}'), { cmd: 'nat-apply' });
+  assert.deepEqual(parseControlRequest('{"cmd":"settings-set","config":{"log":{"level":"debug"}}}'), { cmd: 'settings-set', config: { log: { level: 'debug' } } });
+  for (const ok of ['page', 'settings-get', 'nat-confirm', 'nat-revert']) assert.deepEqual(parseControlRequest(`{"cmd":"${ok}"}`), { cmd: ok });
+  for (const bad of [
+    '{"cmd":"pmp-delete","client":"192.168.1.10","protocol":"udp"}',
+    '{"cmd":"pmp-delete","client":"192.168.1.10","protocol":"icmp","internalPort":5555}',
+    '{"cmd":"pmp-delete","client":"192.168.1.10","protocol":"udp","internalPort":70000}',
+    '{"cmd":"pmp-delete","client":"; rm -rf /","protocol":"udp","internalPort":5555}',
+    '{"cmd":"nat-apply","confirmSeconds":0}',
+    '{"cmd":"nat-apply","confirmSeconds":"30"}',
+    '{"cmd":"settings-set"}',
+    '{"cmd":"settings-set","config":[]}',
+    '{"cmd":"page","config":{}}',
+    '{"cmd":"nat-confirm","confirmSeconds":30}',
+  ]) {
+    assert.throws(() => parseControlRequest(bad), (e) => isConegateError(e) && e.code === 'CG_INPUT_INVALID', bad);
   }
 });

@@ -20,6 +20,8 @@ import { detectPlatform } from '../platform/detect.ts';
 import { idempotent, type Component } from './component.ts';
 import { formatAddrPort } from '../node/endpoints.ts';
 import { join } from 'node:path';
+import { ConegateError } from '../errors.ts';
+import type { MappingView } from '../web/page-model.ts';
 
 export interface ServiceDeps {
   clock: Clock;
@@ -27,7 +29,14 @@ export interface ServiceDeps {
   stateDir: string;
 }
 
-export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number }): Component & { mappings(): unknown } {
+export interface PmpComponent extends Component {
+  mappings(): { mappings: MappingView[] };
+  epochSec(): number;
+  /** The page's delete: one mapping, the others and the epoch unchanged (PmpCore.deleteMapping). */
+  deleteMapping(client: string, protocol: 'udp' | 'tcp', internalPort: number): Promise<unknown>;
+}
+
+export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number }): PmpComponent {
   let server: PmpServer | undefined;
   const c = idempotent(
     'pmp',
@@ -46,7 +55,12 @@ export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number
   const mappings = () => ({
     mappings: (server?.core.table.all() ?? []).map(({ nonce: _nonce, expiresAtMs, ...m }) => ({ ...m, remainingSec: Math.max(0, Math.round((expiresAtMs - deps.clock.nowMs()) / 1000)) })),
   });
-  return { ...c, status: () => ({ mappings: server?.core.table.all().length ?? 0 }), mappings };
+  const deleteMapping = async (client: string, protocol: 'udp' | 'tcp', internalPort: number) => {
+    if (!server) throw new ConegateError('CG_NOT_RUNNING', 'the NAT-PMP/PCP server is not running');
+    const { nonce: _nonce, expiresAtMs: _e, ...m } = await server.core.deleteMapping(client, protocol, internalPort);
+    return { deleted: m };
+  };
+  return { ...c, status: () => ({ mappings: server?.core.table.all().length ?? 0 }), mappings, epochSec: () => server?.core.epochSec() ?? 0, deleteMapping };
 }
 
 /**
@@ -157,9 +171,10 @@ export function natComponent(config: Config, deps: ServiceDeps): Component {
 
 const NETCHECK_EVERY_MS = 10 * 60_000;
 
-export function netcheckComponent(config: Config, deps: ServiceDeps): Component {
+export function netcheckComponent(config: Config, deps: ServiceDeps): Component & { last(): { atWallMs: number; report: NetcheckReport } | undefined } {
   let cancel: CancelTimer | undefined;
   let report: NetcheckReport | undefined;
+  let atWallMs = 0;
   let stopped = false;
   const once = async () => {
     try {
@@ -182,13 +197,14 @@ export function netcheckComponent(config: Config, deps: ServiceDeps): Component 
         },
       );
       report = buildReport(obs, await detectPlatform('/'));
+      atWallMs = Date.now();
       deps.log.info({ summary: report.verdict.summary }, 'netcheck: done');
     } catch (err) {
       deps.log.warn({ err: (err as Error).message }, 'netcheck: failed');
     }
     if (!stopped) cancel = deps.clock.setTimer(NETCHECK_EVERY_MS, () => void once());
   };
-  return idempotent(
+  const c = idempotent(
     'netcheck',
     async () => {
       void once();
@@ -199,6 +215,7 @@ export function netcheckComponent(config: Config, deps: ServiceDeps): Component 
     },
     () => (report ? { summary: report.verdict.summary, ipv4: report.ipv4 ?? null } : null),
   );
+  return { ...c, last: () => (report ? { atWallMs, report } : undefined) };
 }
 
 const IPS_CHECK_EVERY_MS = 10 * 60_000;

@@ -38,6 +38,8 @@ export const COMMANDS: CommandEntry[] = [
   lazy('ping', 'ping a mesh peer through the running agent and say which path answered (direct, UDP relay, TCP relay)', () => import('./ping.ts').then((m) => m.pingCommand())),
   lazy('down', 'stop the running agent', () => import('./up.ts').then((m) => m.downCommand())),
   lazy('logout', 'leave the mesh: this node leaves every map and its keys are deleted', () => import('./up.ts').then((m) => m.logoutCommand())),
+  lazy('control', 'send one JSON request to the running agent\'s control socket and print the answer (the appliance pages use it)', () => import('./control.ts').then((m) => m.controlCommand())),
+  lazy('web', 'the agent\'s own web page (UniFi OS, Linux): its login token', () => import('./control.ts').then((m) => m.webCommand())),
   lazy('coord', 'mesh coordinator: serve it, and manage auth keys, nodes and routes', () => import('./coord.ts').then((m) => m.coordCommand())),
   lazy('relay', 'relay server: packets between nodes over TLS on TCP 443 when no direct path exists', () => import('./relay.ts').then((m) => m.relayCommand())),
   lazy('fleet', 'fleet rollout over SSH: inventories (Ansible INI/YAML or our own form), host selection and rollout batches', () => import('./fleet.ts').then((m) => m.fleetCommand())),

@@ -62,11 +62,13 @@ async function readStdinLine(): Promise<string> {
   return text.split('\n')[0]!.trim();
 }
 
-async function runForeground(config: Config, g: GlobalOptions, authKey: string | undefined, json: boolean): Promise<void> {
+async function runForeground(config: Config, g: GlobalOptions, authKey: string | undefined, json: boolean, configPath: string | undefined): Promise<void> {
   const log = loggerFor(g, config);
   const stateDir = stateDirOf(config, (await detectPlatform('/')).kind);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const agent = new Agent({ config, stateDir, controlSocket: controlSocketOf(config), ...(authKey ? { authKey } : {}), log, clock: realClock });
+  // The page's settings are written to the file the agent runs from (the platform default when none was given).
+  const file = configPath ?? (await detectPlatform('/')).conegateConfig;
+  const agent = new Agent({ config, stateDir, controlSocket: controlSocketOf(config), ...(authKey ? { authKey } : {}), log, clock: realClock, configPath: file, webByDefault: true });
   const onSignal = () => void agent.stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -159,10 +161,11 @@ export function upCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (f: UpFlags & { config?: string }, c: Command) => {
       const g = globalOptions(c);
-      const config = applyUpFlags((await resolveConfig(g)).config, f);
+      const resolved = await resolveConfig(g);
+      const config = applyUpFlags(resolved.config, f);
       if (f.authKey !== undefined && f.authKeyStdin) throw new ConegateError('CG_USAGE', 'give --auth-key or --auth-key-stdin, not both');
       const authKey = f.authKeyStdin ? await readStdinLine() : f.authKey;
-      if (f.foreground) return runForeground(config, g, authKey, f.json === true);
+      if (f.foreground) return runForeground(config, g, authKey, f.json === true, resolved.path);
       if (await changeRunning(config, f)) return;
       const argv = process.argv.slice(process.argv.indexOf('up'));
       const st = (await runBackground(config, argv, authKey)) as { mesh: MeshStatus | null };
