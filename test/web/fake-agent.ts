@@ -13,7 +13,7 @@ import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { ConegateError } from '../../agent/src/errors.ts';
 import type { PageMapping, PageModel, PagePeer, PageTransport } from '../../agent/src/web/model.ts';
-import { injectTransport } from '../../agent/web-ui/host.ts';
+import { injectTransport } from '../../agent/src/web/static.ts';
 import { FakePageState, type PageCommand } from './fake-state.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { TRANSPORT_ELEMENT_ID } from '../../web-ui/transport.ts';
 import type { PageTransport } from './model.ts';
 
 /** The marker in dist/web/index.html that the host replaces with the transport block. */
@@ -17,7 +18,7 @@ export const TRANSPORT_MARKER = '<!--conegate-transport-->';
  */
 export function transportBlock(t: PageTransport): string {
   const json = JSON.stringify(t).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return `<script type="application/json" id="conegate-transport">${json}</script>`;
+  return `<script type="application/json" id="${TRANSPORT_ELEMENT_ID}">${json}</script>`;
 }
 
 export function injectTransport(template: string, t: PageTransport): string {
