@@ -2,34 +2,20 @@
  * A PageTarget on the agent's real web server (agent/src/web/server.ts: token sessions, Host allow-list,
  * same-origin JSON-only writes, CSP, server-sent events), with its control calls answered by the fake's
  * state instead of a running agent. So the browser test checks the page against the real server's
- * safety rules without a lab. The server module is imported by a computed name: it comes from the
- * agent-side branch of issue #19, and this file must type-check without it; `serverAvailable()` says
- * whether it is there.
+ * safety rules without a lab (test/web/page-real-server.test.ts runs the page test on it).
  */
-import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { realClock } from '../../agent/src/clock/clock.ts';
+import { startWebServer } from '../../agent/src/web/server.ts';
 import { FakePageState } from './fake-state.ts';
 import { XSS_NAME } from './sample-model.ts';
 import type { PageTarget } from './target.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const SERVER = join(ROOT, 'agent/src/web/server.ts');
-
-interface RealServer {
-  url: string;
-  close(): Promise<void>;
-}
-
-export function serverAvailable(): boolean {
-  return existsSync(SERVER);
-}
-
 export async function serverTarget(): Promise<PageTarget> {
-  const { startWebServer } = (await import(SERVER)) as { startWebServer(o: Record<string, unknown>): Promise<RealServer> };
   const dir = await mkdtemp(join(tmpdir(), 'cg-webui-'));
   const token = 'W'.repeat(43);
   const tokenFile = join(dir, 'web.token');
