@@ -88,7 +88,7 @@ export class MeshBenchLab {
    * `conegate up` on a node. A router gets its WAN port admitted and the mesh interface admitted into its
    * LAN (as its admin would: the lab router's forward policy drops) and, with `subnet`, advertises its LAN.
    */
-  async startAgent(node: string, opts: { subnet?: boolean; nodeArgs?: string[] } = {}): Promise<LabProcess> {
+  async startAgent(node: string, opts: { subnet?: boolean; nodeArgs?: string[]; mesh?: Record<string, unknown> } = {}): Promise<LabProcess> {
     const ifname = this.lab.uniqueIfname('m');
     const isRouter = this.lab.node(node).kind === 'router';
     if (isRouter) {
@@ -107,6 +107,7 @@ export class MeshBenchLab {
         hostname: meshName(node),
         stateDir: join(this.dir, node),
         ...(opts.subnet ? { advertiseRoutes: [this.lanOf(node)], acceptRoutes: true } : {}),
+        ...opts.mesh,
       },
     };
     writeFileSync(path, JSON.stringify(config));

@@ -4,9 +4,10 @@
  * - direct (the path status shows once discovery found it);
  * - through the TCP relay (`conegate relay serve` on s2): UDP between the two nodes dropped by nft, so
  *   their path moves to the relay; the relay process's CPU seconds per Gbit carried from /proc/PID/stat;
- * - through the UDP relay: the agent's paths do not use the UDP relay yet (README: "the agent's paths do
- *   not use it yet"), so this column is measured at the node-relay level by bench/udp-relay.ts (1,200-byte
- *   datagrams through a relay node against the same sockets direct, loopback), and labelled so.
+ * - through a node's UDP relay: a third node (`conegate up` on s3 with `mesh.udpRelay.enabled`) relays
+ *   for the pair once UDP between them is dropped (the agents prefer it to the TCP relay); its agent's
+ *   CPU seconds per Gbit; then that node is stopped and the pair moves to the TCP relay;
+ * - the node-relay level of bench/udp-relay.ts (1,200-byte datagrams, no WireGuard) beside it.
  * Both nodes are site routers behind endpoint-independent NATs (port-restricted), running the agent on
  * the router itself with the mesh port admitted on its WAN, so the direct path comes up at once.
  */
@@ -25,8 +26,8 @@ interface Case {
 }
 
 /** iperf3 rounds a -> b over the mesh; CPU of both agents and the relay over all rounds. */
-async function rounds(m: MeshBenchLab, to: string, seconds: number, n: number): Promise<Case> {
-  const watch = [...NODES.map((x) => m.agents.get(x)!.pid), m.relayProcess.pid];
+async function rounds(m: MeshBenchLab, to: string, seconds: number, n: number, relayPid: number): Promise<Case> {
+  const watch = [...NODES.map((x) => m.agents.get(x)!.pid), relayPid];
   const mbps: number[] = [];
   const cpu = [0, 0, 0];
   let bytes = 0;
@@ -45,20 +46,26 @@ export async function wireguardThroughRelays(opts: { seconds: number; rounds: nu
       { name: 'a', nat: 'port-restricted', hosts: ['h1'] },
       { name: 'b', nat: 'port-restricted', hosts: ['h1'] },
     ],
-    servers: ['s1', 's2'],
+    servers: ['s1', 's2', 's3'],
   });
   let direct: Case;
+  let udpRelay: Case;
   let tcpRelay: Case;
   try {
     for (const n of NODES) await m.startAgent(n);
+    const relayNode = await m.startAgent('s3', { mesh: { udpRelay: { enabled: true } } });
     const [ma, mb] = [await m.meshAddr('a.router'), await m.meshAddr('b.router')];
     await m.waitPath('a.router', 'b.router', 'direct', 'a.router', mb, PATH_WAIT_MS);
     await m.waitPath('b.router', 'a.router', 'direct', 'b.router', ma, PATH_WAIT_MS);
-    direct = await rounds(m, mb, opts.seconds, opts.rounds);
+    direct = await rounds(m, mb, opts.seconds, opts.rounds, m.relayProcess.pid);
     await m.dropUdp('a.router', m.lab.addr('b.router'));
+    await m.waitPath('a.router', 'b.router', 'udp-relay', 'a.router', mb, PATH_WAIT_MS);
+    await m.waitPath('b.router', 'a.router', 'udp-relay', 'b.router', ma, PATH_WAIT_MS);
+    udpRelay = await rounds(m, mb, opts.seconds, opts.rounds, relayNode.pid);
+    await relayNode.stop();
     await m.waitPath('a.router', 'b.router', 'tcp-relay', 'a.router', mb, PATH_WAIT_MS);
     await m.waitPath('b.router', 'a.router', 'tcp-relay', 'b.router', ma, PATH_WAIT_MS);
-    tcpRelay = await rounds(m, mb, opts.seconds, opts.rounds);
+    tcpRelay = await rounds(m, mb, opts.seconds, opts.rounds, m.relayProcess.pid);
   } finally {
     await m.destroy();
   }
@@ -70,9 +77,10 @@ export async function wireguardThroughRelays(opts: { seconds: number; rounds: nu
     seconds: opts.seconds,
     rounds: opts.rounds,
     direct,
+    udpRelay,
     tcpRelay,
-    udpRelay: {
-      level: 'node-relay level, NOT WireGuard/iperf3: the agent\'s paths do not use the UDP relay yet; 1,200-byte datagrams through a relay node vs the same sockets direct, loopback (bench/udp-relay.ts)',
+    udpRelayNodeLevel: {
+      level: 'node-relay level, not WireGuard: 1,200-byte datagrams through a relay node vs the same sockets direct, loopback (bench/udp-relay.ts)',
       mbps: u.udpRelay.mbps,
       directMbpsSameLevel: u.direct.mbps,
       relayCpuSecPerGbit: udpRelayCpuPerGbit,
@@ -80,6 +88,7 @@ export async function wireguardThroughRelays(opts: { seconds: number; rounds: nu
     },
     ratios: {
       tcpRelayVsDirect: ratio(tcpRelay.mbps, direct.mbps),
+      udpRelayVsDirect: ratio(udpRelay.mbps, direct.mbps),
       udpRelayVsDirectNodeLevel: u.udpRelayVsDirect,
       goals: 'TCP relay >= 0.5x direct, UDP relay >= 0.8x direct (issue 17)',
     },
