@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isConegateError } from '../../agent/src/errors.ts';
+import { remoteHostCompliance } from '../../agent/src/fleet/remote-host-compliance.ts';
 import { connectSsh, type SshOptions } from '../../agent/src/fleet/ssh-remote.ts';
 import type { HostTrust, RemoteHost } from '../../agent/src/fleet/types.ts';
 import { createLab, type Lab } from './lab.ts';
@@ -61,6 +62,9 @@ describe('fleet SSH edge against real sshd', () => {
     await Promise.all(open.map((r) => r.close()));
     await lab?.destroy();
   });
+
+  remoteHostCompliance('sshd, sh login shell', async () => ({ host: await connect(sh), dir: sh.root }));
+  remoteHostCompliance('sshd, tcsh login shell', async () => ({ host: await connect(csh), dir: csh.root }));
 
   for (const which of ['sh', 'tcsh'] as const) {
     it(`runs one-line commands and /bin/sh -s scripts with a ${which} login shell`, async () => {

@@ -225,6 +225,10 @@ export class SshRemoteHost implements RemoteHost {
         finish(new ConegateError('CG_TIMEOUT', `${this.host.name}: command did not finish within ${timeoutMs} ms: ${cmd.slice(0, 80)}`, { context: { host: this.host.name } }));
       }, timeoutMs);
       this.onLost.add(lost);
+      if (stdin !== undefined && typeof stdin !== 'string' && !Buffer.isBuffer(stdin)) {
+        // Attached before the channel opens: a local read error can come first.
+        stdin.on('error', (se) => finish(se instanceof ConegateError ? se : new ConegateError('CG_CONFIG_UNREADABLE', se.message)));
+      }
       this.client.exec(cmd, (e, ch) => {
         if (e) return finish(new ConegateError('CG_COMMAND_FAILED', `${this.host.name}: the server refused a channel: ${e.message}`));
         channel = ch;
@@ -237,10 +241,7 @@ export class SshRemoteHost implements RemoteHost {
         ch.on('close', () => (exit === undefined ? lost() : finish()));
         if (stdin === undefined) ch.end();
         else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) ch.end(stdin);
-        else {
-          stdin.on('error', (se) => finish(se instanceof ConegateError ? se : new ConegateError('CG_CONFIG_UNREADABLE', se.message)));
-          stdin.pipe(ch);
-        }
+        else stdin.pipe(ch);
       });
     });
   }

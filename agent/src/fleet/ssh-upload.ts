@@ -8,7 +8,8 @@
  * 0600 from its first byte; everything else runs as a script on stdin of `/bin/sh -s`.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { ConegateError, isConegateError } from '../errors.ts';
@@ -85,6 +86,14 @@ export interface UploadOptions {
 export async function uploadVia(run: ExecRunner, local: Buffer | string, remotePath: string, mode: number, o: UploadOptions): Promise<void> {
   checkRemotePath(remotePath);
   checkMode(mode);
+  if (!Buffer.isBuffer(local)) {
+    // A missing local file is found before anything is written on the host.
+    try {
+      await access(local, fsConstants.R_OK);
+    } catch (err) {
+      throw new ConegateError('CG_CONFIG_UNREADABLE', `cannot read ${local}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const tmp = tempPathFor(remotePath, o.randomHex());
   const src = hashedSource(local);
   try {
