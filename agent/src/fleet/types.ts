@@ -18,7 +18,7 @@ export interface FleetHost {
   port: number;
   /** ansible_user, else "root". */
   user: string;
-  /** ansible_ssh_private_key_file, resolved against the inventory's directory. */
+  /** ansible_ssh_private_key_file as written (Ansible resolves a relative path against the working directory). */
   keyFile?: string;
   /** Every variable that applies to the host, after precedence (includes the ansible_* ones). */
   vars: Record<string, unknown>;

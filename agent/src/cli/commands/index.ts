@@ -39,4 +39,5 @@ export const COMMANDS: CommandEntry[] = [
   lazy('logout', 'leave the mesh: this node leaves every map and its keys are deleted', () => import('./up.ts').then((m) => m.logoutCommand())),
   lazy('coord', 'mesh coordinator: serve it, and manage auth keys, nodes and routes', () => import('./coord.ts').then((m) => m.coordCommand())),
   lazy('relay', 'relay server: packets between nodes over TLS on TCP 443 when no direct path exists', () => import('./relay.ts').then((m) => m.relayCommand())),
+  lazy('fleet', 'fleet rollout over SSH: inventories (Ansible INI/YAML or our own form), host selection and rollout batches', () => import('./fleet.ts').then((m) => m.fleetCommand())),
 ];
