@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isConegateError } from '../../agent/src/errors.ts';
+import { probeHost } from '../../agent/src/fleet/facts.ts';
 import { remoteHostCompliance } from '../../agent/src/fleet/remote-host-compliance.ts';
 import { connectSsh, type SshOptions } from '../../agent/src/fleet/ssh-remote.ts';
 import type { HostTrust, RemoteHost } from '../../agent/src/fleet/types.ts';
@@ -183,6 +184,14 @@ describe('fleet SSH edge against real sshd', () => {
     await r2.upload(Buffer.from('new version'), join(dir, 'pkg'), 0o644);
     assert.equal(readFileSync(join(dir, 'pkg'), 'utf8'), 'new version');
     await waitFor(() => tempsIn(dir).length === 0, 'the stale temp to go (the cut session\'s cat may still hold it)');
+  });
+
+  it('the planner\'s probe runs over the tcsh host and reads its fake OPNsense root', async () => {
+    const root = join(csh.root, 'opn');
+    mkdirSync(join(root, 'usr/local/opnsense/version'), { recursive: true });
+    writeFileSync(join(root, 'usr/local/opnsense/version/core'), '{"product_name":"OPNsense","product_version":"25.7.6_2"}');
+    const probe = await probeHost(await connect(csh), 10_000, root);
+    assert.equal(probe.facts.platform, 'opnsense');
   });
 
   it('a changed host key is refused with both fingerprints', async () => {
