@@ -33,6 +33,12 @@ export type CgCode =
   | 'CG_PROXY_REFUSED'
   | 'CG_RELAY_KEY_MISMATCH'
   | 'CG_BIRTHDAY_REFUSED'
+  // fleet SSH edge (exit 1): host key trust, login, a session that went away
+  | 'CG_HOST_KEY_CHANGED'
+  | 'CG_HOST_KEY_UNKNOWN'
+  | 'CG_HOST_KEY_REVOKED'
+  | 'CG_AUTH_FAILED'
+  | 'CG_CONNECTION_LOST'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -88,6 +94,11 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_PROXY_REFUSED: 1,
   CG_RELAY_KEY_MISMATCH: 1,
   CG_BIRTHDAY_REFUSED: 1,
+  CG_HOST_KEY_CHANGED: 1,
+  CG_HOST_KEY_UNKNOWN: 1,
+  CG_HOST_KEY_REVOKED: 1,
+  CG_AUTH_FAILED: 1,
+  CG_CONNECTION_LOST: 1,
   CG_INTERNAL: 1,
 };
 
