@@ -34,7 +34,7 @@ describe('the conegate page in chromium', () => {
     execFileSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs')], { stdio: 'inherit' });
     mkdirSync(SHOTS, { recursive: true });
     target = await loadTarget();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    browser = await chromium.launch({ executablePath: target.browserExecutable ?? CHROMIUM, headless: true });
     page = await browser.newPage({ viewport: { width: 1024, height: 720 } });
     page.on('dialog', (d) => {
       dialogs.push(d.message());

@@ -22,9 +22,12 @@ export interface PageTarget {
   url: string;
   /** What the sign-in form takes (`conegate web token`); null when the page opens signed in. */
   token: string | null;
+  /** The browser to launch when it must run elsewhere (the lab's: inside the router's namespace). */
+  browserExecutable?: string;
   /** A peer on a relay now: its id (data-peer) and name. */
   relayedPeer: { id: string; name: string };
-  /** Makes that peer's direct path work; resolves as soon as the change is made (not when the agent sees it). */
+  /** Makes that peer's direct path work; resolves once the change is made (a fake) or once the agent
+   * itself reports the direct path (the lab), so the page's own delay is what the test bounds. */
   makeDirect(): Promise<void>;
   /** Has a LAN client ask our NAT-PMP server for a mapping; resolves with it once the agent holds it. */
   requestMapping(): Promise<TargetMapping>;
