@@ -79,7 +79,13 @@ describe('birthday attempts on real kernel NATs', () => {
   });
 
   it('after a win, WireGuard (our userspace device) runs over the winning extra socket through both kernel NATs, both ways', async (t) => {
-    const r = await bl.attempt(50, {}, { keep: true });
+    // This test is about what follows a win; one attempt misses about 1 time in 60 (98.3% in theory, the
+    // rate the test above checks), so up to three are made (all three miss about once in 200,000 runs).
+    let r = await bl.attempt(50, {}, { keep: true });
+    for (let k = 51; k <= 52 && !r.ok; k++) {
+      await bl.release();
+      r = await bl.attempt(k, {}, { keep: true });
+    }
     try {
       assert.ok(r.ok, JSON.stringify(r));
       const [kh, ke] = [generatePrivateKey(), generatePrivateKey()];
