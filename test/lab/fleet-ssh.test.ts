@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createWriteStream, openSync, readSync, type WriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isConegateError } from '../../agent/src/errors.ts';
 import { probeHost } from '../../agent/src/fleet/facts.ts';
@@ -40,6 +40,15 @@ describe('fleet SSH edge against real sshd', () => {
   let opts: SshOptions;
   const open: RemoteHost[] = [];
   const writers: WriteStream[] = []; // FIFO writers: ended in after() too, so a failed test cannot hang the file
+  const fifos: string[] = [];
+  /** A FIFO writer: its EPIPE when the upload let go of the FIFO is expected. */
+  const fifoWriter = (fifo: string) => {
+    const w = createWriteStream(fifo);
+    w.on('error', () => undefined);
+    writers.push(w);
+    fifos.push(fifo);
+    return w;
+  };
   const pinned = (h: SshdHost): HostTrust => ({ pinnedKey: h.hostKeys.ed25519!, acceptNew: false });
   const connect = async (h: SshdHost, trust: HostTrust = pinned(h), o: SshOptions = {}) => {
     const r = await connectSsh(h.fleetHost(keyFile), trust, { ...opts, ...o });
@@ -60,6 +69,8 @@ describe('fleet SSH edge against real sshd', () => {
 
   after(async () => {
     for (const w of writers) w.destroy();
+    // A write still blocked on a FIFO nobody reads would keep this process from exiting: read it dry.
+    for (const fifo of fifos) drainFifo(fifo);
     await Promise.all(open.map((r) => r.close()));
     await lab?.destroy();
   });
@@ -143,8 +154,7 @@ describe('fleet SSH edge against real sshd', () => {
     const fifo = join(work, 'fifo1');
     execFileSync('mkfifo', [fifo]);
     const up = r.upload(fifo, join(dir, 'pkg'), 0o644);
-    const w = createWriteStream(fifo);
-    writers.push(w);
+    const w = fifoWriter(fifo);
     w.write(randomBytes(1 << 20));
     await waitFor(() => tempsIn(dir).length === 1 && statSync(join(dir, tempsIn(dir)[0]!)).size > 0, 'the temp file to fill');
     for (const pid of sh.sessionPids()) {
@@ -166,8 +176,7 @@ describe('fleet SSH edge against real sshd', () => {
     const fifo = join(work, 'fifo2');
     execFileSync('mkfifo', [fifo]);
     const up = r.upload(fifo, join(dir, 'pkg'), 0o644);
-    const w = createWriteStream(fifo);
-    writers.push(w);
+    const w = fifoWriter(fifo);
     w.write(randomBytes(1 << 20));
     await waitFor(() => tempsIn(dir).length === 1 && statSync(join(dir, tempsIn(dir)[0]!)).size > 0, 'the temp file to fill');
     try {
@@ -206,3 +215,26 @@ describe('fleet SSH edge against real sshd', () => {
     await assert.rejects(connectSsh(sh.fleetHost(keyFile), { pinnedKey: before, acceptNew: false }, opts), { code: 'CG_HOST_KEY_CHANGED' });
   });
 });
+
+/** Reads a FIFO without blocking until its writers are gone (EOF) or 2 s passed. */
+function drainFifo(fifo: string): void {
+  let fd: number;
+  try {
+    fd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch {
+    return;
+  }
+  const buf = Buffer.alloc(1 << 16);
+  const end = Date.now() + 2000;
+  try {
+    while (Date.now() < end) {
+      try {
+        if (readSync(fd, buf) === 0) break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') break;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -66,14 +66,16 @@ export function finalizeScript(tmp: string, target: string, sha256Hex: string, m
 }
 
 /** A stream of the upload's bytes that hashes what it passes on (the hash of what was actually sent). */
-function hashedSource(local: Buffer | string): { stream: Readable; digest: () => string } {
+function hashedSource(local: Buffer | string): { stream: Readable; digest: () => string; close: () => void } {
   const hash = createHash('sha256');
   const src = Buffer.isBuffer(local) ? Readable.from([local]) : createReadStream(local);
   const out = new PassThrough();
   src.on('data', (c: Buffer) => hash.update(c));
   src.on('error', (err: Error) => out.destroy(new ConegateError('CG_CONFIG_UNREADABLE', `cannot read ${String(local)}: ${err.message}`, { cause: err })));
   src.pipe(out);
-  return { stream: out, digest: () => hash.digest('hex') };
+  // close: the local file is let go whatever happened (a failed upload must not keep its descriptor, nor a
+  // read pending on a pipe, which would keep the controller from exiting).
+  return { stream: out, digest: () => hash.digest('hex'), close: () => (src.destroy(), out.destroy()) };
 }
 
 export interface UploadOptions {
@@ -103,9 +105,12 @@ export async function uploadVia(run: ExecRunner, local: Buffer | string, remoteP
     if (f.code === FINALIZE.mismatch) throw new ConegateError('CG_COMMAND_FAILED', `upload of ${remotePath} arrived damaged: ${f.stderr.trim()}`, { context: { path: remotePath } });
     if (f.code !== 0) throw new ConegateError('CG_COMMAND_FAILED', `installing ${remotePath} failed (exit ${f.code}): ${f.stderr.trim()}`, { context: { path: remotePath } });
   } catch (err) {
+    src.close();
     const removed = await removeTemp(run, tmp, err, o);
     if (isConegateError(err)) err.context.tempRemoved = removed;
     throw err;
+  } finally {
+    src.close();
   }
 }
 
