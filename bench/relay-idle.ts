@@ -6,7 +6,7 @@
  * idle clients cost and not what a blast left behind in the heap.
  *   npm run bench relay-idle [-- --idle 1000 --settle-ms 2000]
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,29 +28,15 @@ export async function run(args: string[]): Promise<unknown> {
   const settleMs = arg(args, 'settle-ms', 2000);
   const dir = mkdtempSync(join(tmpdir(), 'relay-idle-'));
   const nodes = Array.from({ length: idle }, newNode);
-  writeFileSync(join(dir, 'allow'), nodes.map((n) => n.hex).join('\n') + '\n');
-  const argv = conegateArgv(['relay', 'serve', '--listen', '127.0.0.1:0', '--self-signed', '--state-dir', join(dir, 'state'), '--admission-allow-file', join(dir, 'allow'), '--json']);
-  const child = spawn(argv[0]!, argv.slice(1), { env: conegateEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = await startRelayProcess(dir, nodes.map((n) => n.hex));
+  const child = relay.child;
   const links: RelayLink[] = [];
   try {
-    let out = '';
-    child.stdout!.setEncoding('utf8');
-    const info = await new Promise<{ listen: string; fingerprint: string }>((resolve, reject) => {
-      child.stdout!.on('data', (c: string) => {
-        out += c;
-        try {
-          resolve(JSON.parse(out));
-        } catch {
-          // not the whole document yet
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`relay serve exited ${code}`)));
-    });
     const settle = () => new Promise((r) => setTimeout(r, settleMs));
     await settle();
     const rssStart = rssMb(child.pid!);
     for (let i = 0; i < nodes.length; i += 50) {
-      links.push(...(await Promise.all(nodes.slice(i, i + 50).map((n) => dialRelay({ url: `https://${info.listen}`, trust: { fingerprint: info.fingerprint }, secret: n.secret })))));
+      links.push(...(await Promise.all(nodes.slice(i, i + 50).map((n) => dialRelay({ url: relay.url, trust: { fingerprint: relay.fingerprint }, secret: n.secret })))));
     }
     await settle();
     const rssIdle = rssMb(child.pid!);
@@ -66,4 +52,26 @@ export async function run(args: string[]): Promise<unknown> {
     child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `conegate relay serve` (the bundle, self-signed, admitting `keys`) in a child process; resolves with its URL and pin. */
+export async function startRelayProcess(dir: string, keys: string[]): Promise<{ child: ChildProcess; url: string; fingerprint: string }> {
+  const allow = join(dir, 'allow');
+  writeFileSync(allow, keys.join('\n') + '\n');
+  const argv = conegateArgv(['relay', 'serve', '--listen', '127.0.0.1:0', '--self-signed', '--state-dir', join(dir, 'state'), '--admission-allow-file', allow, '--json']);
+  const child = spawn(argv[0]!, argv.slice(1), { env: conegateEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  const info = await new Promise<{ listen: string; fingerprint: string }>((resolve, reject) => {
+    child.stdout!.on('data', (c: string) => {
+      out += c;
+      try {
+        resolve(JSON.parse(out));
+      } catch {
+        // not the whole document yet
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`relay serve exited ${code}`)));
+  });
+  return { child, url: `https://${info.listen}`, fingerprint: info.fingerprint };
 }

@@ -16,9 +16,9 @@
  * CPU seconds per Gbit; `--wg-seconds 0` leaves them out.
  *   npm run bench relay [-- --packets 100000 --rtts 2000 --idle 1000 --fuzz 1000000 --wg-seconds 10 --wg-rounds 3]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
@@ -29,9 +29,8 @@ import { dialRelay, type RelayLink } from '../agent/src/relay/mesh/dial.ts';
 import { staticAdmission } from '../agent/src/relay/server/admission.ts';
 import { MemoryTransport } from '../agent/src/relay/server/memory-transport.ts';
 import { newNode, startTestRelay, type TestNode } from '../agent/src/relay/server/testing.ts';
-import { conegateArgv, conegateEnv } from '../test/conegate.ts';
 import { selfSignedCert } from '../test/fakes/tls-cert.ts';
-import { run as relayIdle } from './relay-idle.ts';
+import { run as relayIdle, startRelayProcess } from './relay-idle.ts';
 import { wireguardThroughRelays } from './relay-wg.ts';
 
 const PACKET = 1200;
@@ -47,26 +46,6 @@ function rssMb(pid: number): number {
 const pct = (xs: number[], p: number) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
-async function startRelayProcess(dir: string, keys: string[]): Promise<{ child: ChildProcess; url: string; fingerprint: string }> {
-  const allow = join(dir, 'allow');
-  writeFileSync(allow, keys.join('\n') + '\n');
-  const argv = conegateArgv(['relay', 'serve', '--listen', '127.0.0.1:0', '--self-signed', '--state-dir', join(dir, 'state'), '--admission-allow-file', allow, '--json']);
-  const child = spawn(argv[0]!, argv.slice(1), { env: conegateEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8');
-  const info = await new Promise<{ listen: string; fingerprint: string }>((resolve, reject) => {
-    child.stdout!.on('data', (c: string) => {
-      out += c;
-      try {
-        resolve(JSON.parse(out));
-      } catch {
-        // not the whole document yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`relay serve exited ${code}`)));
-  });
-  return { child, url: `https://${info.listen}`, fingerprint: info.fingerprint };
-}
 
 /** A sends `count` packets to B as fast as its socket takes them; B counts. Ends when B has all or 1 s passes without progress. */
 async function blast(send: (frame: Uint8Array) => boolean, drain: () => Promise<void>, received: () => number, frame: Uint8Array, count: number) {
