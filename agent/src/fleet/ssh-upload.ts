@@ -105,7 +105,6 @@ export async function uploadVia(run: ExecRunner, local: Buffer | string, remoteP
     if (f.code === FINALIZE.mismatch) throw new ConegateError('CG_COMMAND_FAILED', `upload of ${remotePath} arrived damaged: ${f.stderr.trim()}`, { context: { path: remotePath } });
     if (f.code !== 0) throw new ConegateError('CG_COMMAND_FAILED', `installing ${remotePath} failed (exit ${f.code}): ${f.stderr.trim()}`, { context: { path: remotePath } });
   } catch (err) {
-    src.close();
     const removed = await removeTemp(run, tmp, err, o);
     if (isConegateError(err)) err.context.tempRemoved = removed;
     throw err;
