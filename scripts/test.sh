@@ -16,6 +16,8 @@ node scripts/run-tests.mjs --no-build "$@" || status=1
 for node in .cache/node/22/node_modules/node-linux-*/bin/node .cache/node/24/node_modules/node-linux-*/bin/node; do
   [ -x "$node" ] || { echo "test: $node is missing (scripts/setup.sh installs it)" >&2; status=1; continue; }
   echo "== unit tests on Node $("$node" --version)"
-  "$node" scripts/run-tests.mjs --unit --no-build "$@" || status=1
+  # The coordinator fuzz test's 100,000 mutants run once, above; on the other runtimes 20,000 cover the
+  # same code paths (about 3 minutes less per runtime on 2 cores).
+  CG_FUZZ_COUNT=20000 "$node" scripts/run-tests.mjs --unit --no-build "$@" || status=1
 done
 exit "$status"
