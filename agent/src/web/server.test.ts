@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realClock } from '../clock/clock.ts';
@@ -192,4 +192,27 @@ test('a rotated token ends the sessions the old one gave', async () => {
   assert.equal((await http('GET', '/api/v1/page', { headers: { cookie } })).status, 401);
   assert.equal((await http('GET', '/api/v1/page', { headers: { authorization: `Bearer ${TOKEN}` } })).status, 401);
   assert.equal((await http('GET', '/api/v1/page', { headers: { authorization: `Bearer ${fresh}` } })).status, 200);
+});
+
+test('a rotated token also ends a live event stream opened with the old sign-in', { timeout: 20_000 }, async () => {
+  const current = (await readFile(join(dir, 'web.token'), 'utf8')).trim();
+  const a = await http('POST', '/api/v1/session', json({ token: current }, { origin: `http://127.0.0.1:${server.port}`, 'sec-fetch-site': 'same-origin' }));
+  assert.equal(a.status, 200, a.body);
+  const cookie = String(a.headers['set-cookie']).split(';')[0]!;
+  let pages = 0;
+  const ended = await new Promise<boolean>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path: '/api/v1/events', headers: { host: `127.0.0.1:${server.port}`, cookie } }, (res) => {
+      assert.equal(res.statusCode, 200);
+      res.on('data', (c: Buffer) => {
+        pages += [...c.toString().matchAll(/event: page\n/g)].length;
+        // Rotate once the stream is live; the server must then close it on its own.
+        if (pages === 1) void rotateToken(join(dir, 'web.token'));
+      });
+      res.on('end', () => resolve(true));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.ok(ended);
+  assert.equal(pages, 1, 'nothing was pushed after the rotation');
 });

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock, CancelTimer } from '../clock/clock.ts';
 import { isConegateError } from '../errors.ts';
@@ -96,6 +96,15 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
     return t;
   };
 
+  // What let each request in, so a live event stream can be ended when that stops being valid
+  // (token rotated, session expired) instead of streaming to a signed-out browser until it closes.
+  const admittedBy = new WeakMap<IncomingMessage, Admitted>();
+  const stillAdmitted = async (a: Admitted | undefined): Promise<boolean> => {
+    const t = await token();
+    if (a === undefined || t === undefined) return false;
+    return 'bearer' in a ? sameSecret(a.bearer, t) : sessions.valid(a.session, o.clock.nowMs());
+  };
+
   const app: FastifyInstance = Fastify({
     logger: false,
     forceCloseConnections: true,
@@ -115,8 +124,9 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
     if (!path.startsWith('/api/') || path === '/api/v1/session') return;
     const t = await token();
     const bearer = bearerToken(header(req, 'authorization'));
-    if (t !== undefined && bearer !== undefined && sameSecret(bearer, t)) return;
-    if (t !== undefined && sessions.valid(cookieValue(req.headers.cookie, SESSION_COOKIE), o.clock.nowMs())) return;
+    if (t !== undefined && bearer !== undefined && sameSecret(bearer, t)) return void admittedBy.set(req.raw, { bearer });
+    const session = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    if (t !== undefined && session !== undefined && sessions.valid(session, o.clock.nowMs())) return void admittedBy.set(req.raw, { session });
     return fail(reply, { status: 401, code: 'CG_AUTH', message: 'sign in with the token first (conegate web token prints it)' });
   });
 
@@ -156,7 +166,8 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
     if (!events.canAdd()) return fail(reply, { status: 503, code: 'CG_BUSY', message: `at most ${MAX_STREAMS} live pages at once` });
     reply.hijack();
     reply.raw.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
-    events.add(reply.raw);
+    const admitted = admittedBy.get(req.raw);
+    events.add(reply.raw, () => stillAdmitted(admitted));
     req.raw.on('close', () => events.remove(reply.raw));
   });
 
@@ -172,6 +183,9 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
     },
   };
 }
+
+/** The credential a request came in with: a Bearer token or a session cookie. */
+type Admitted = { bearer: string } | { session: string };
 
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
@@ -190,7 +204,8 @@ function splitListen(listen: string): [string, string] {
  * period. A new stream gets the current model at once.
  */
 function eventStream(o: WebServerOptions, get: (cmd: 'page') => Promise<PageModel>) {
-  const streams = new Set<ServerResponse>();
+  /** Each open stream and the check that its sign-in still holds. */
+  const streams = new Map<ServerResponse, () => Promise<boolean>>();
   let timer: CancelTimer | undefined;
   let last = '';
   let closed = false;
@@ -199,21 +214,30 @@ function eventStream(o: WebServerOptions, get: (cmd: 'page') => Promise<PageMode
     timer = undefined;
     if (closed || streams.size === 0) return;
     try {
+      await dropSignedOut();
+      if (streams.size === 0) return;
       const m = await get('page');
       const fp = pageFingerprint(m);
       if (fp !== last) {
         last = fp;
-        for (const s of streams) send(s, m);
+        for (const s of streams.keys()) send(s, m);
       }
     } catch (err) {
       o.log.warn({ err: (err as Error).message }, 'web: page for the event stream failed');
     }
     if (!closed && streams.size > 0) timer = o.clock.setTimer(o.eventsEveryMs ?? 1000, () => void tick());
   };
+  const dropSignedOut = async () => {
+    for (const [s, admitted] of [...streams]) {
+      if (await admitted()) continue;
+      streams.delete(s);
+      s.end();
+    }
+  };
   return {
     canAdd: () => streams.size < MAX_STREAMS,
-    add(s: ServerResponse) {
-      streams.add(s);
+    add(s: ServerResponse, admitted: () => Promise<boolean>) {
+      streams.set(s, admitted);
       void get('page').then((m) => send(s, m), () => undefined);
       if (!timer) timer = o.clock.setTimer(o.eventsEveryMs ?? 1000, () => void tick());
     },
@@ -228,7 +252,7 @@ function eventStream(o: WebServerOptions, get: (cmd: 'page') => Promise<PageMode
     close() {
       closed = true;
       timer?.();
-      for (const s of streams) s.end();
+      for (const s of streams.keys()) s.end();
       streams.clear();
     },
   };
