@@ -210,3 +210,20 @@ test('portmapper: UPnP v2 renewal whose port was taken after a reboot falls back
   assert.notEqual(changes[1]!.endpoint!.port, port);
   assert.deepEqual([gw.counters.soap.AddPortMapping, gw.counters.soap.AddAnyPortMapping], [1, 2]);
 });
+
+test('portmapper: epoch() is the gateway\'s epoch for the mapping held, advancing with our clock; none for UPnP', async () => {
+  const { clock, pm, changes } = await setup(['natpmp']);
+  assert.equal(pm.epoch(), undefined, 'no mapping yet');
+  await pm.start();
+  await until(() => changes.length === 1, 'first endpoint');
+  const first = pm.epoch();
+  assert.equal(first?.via, 'natpmp');
+  assert.ok(Number.isInteger(first.epochSec) && first.epochSec >= 0);
+  clock.advance(30_000);
+  assert.equal(pm.epoch()?.epochSec, first.epochSec + 30);
+
+  const u = await setup(['upnp'], { igdVersion: 2 });
+  await u.pm.start();
+  await until(() => u.changes.length === 1, 'UPnP endpoint');
+  assert.equal(u.pm.epoch(), undefined, 'UPnP has no epoch');
+});

@@ -77,6 +77,18 @@ export class Portmapper extends EventEmitter<{ endpointChanged: [EndpointChange]
     return this.state.mapping;
   }
 
+  /**
+   * The gateway's epoch now, for the mapping held (NAT-PMP and PCP only: UPnP has none): the last epoch
+   * it reported, advanced by the time since on our clock, as RFC 6886 3.6 expects it to advance.
+   */
+  epoch(): { via: 'natpmp' | 'pcp'; epochSec: number } | undefined {
+    const via = this.state.mapping?.via;
+    if (via !== 'natpmp' && via !== 'pcp') return undefined;
+    const sample = this.state.epochs[via];
+    if (!sample) return undefined;
+    return { via, epochSec: sample.epochSec + Math.max(0, Math.floor((this.deps.clock.nowMs() - sample.atMs) / 1000)) };
+  }
+
   /** The local port announcements are heard on (5350 normally; tests listen on an ephemeral one). */
   announcePort(): number | undefined {
     return this.listener?.port();

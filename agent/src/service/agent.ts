@@ -56,6 +56,7 @@ export class Agent {
   subnet: SubnetRouter | undefined;
   private pmp: ReturnType<typeof pmpComponent> | undefined;
   private netcheck: ReturnType<typeof netcheckComponent> | undefined;
+  private portmap: ReturnType<typeof portmapComponent> | undefined;
   readonly settings: Settings;
   readonly page: PageService;
   /** The page's web server, when it runs (web.ts). */
@@ -78,7 +79,7 @@ export class Agent {
       clock: opts.clock,
       log: opts.log,
       settings: this.settings,
-      sources: { mesh: () => this.mesh?.status() ?? null, pmp: () => this.pmp, netcheck: () => this.netcheck?.last() },
+      sources: { mesh: () => this.mesh?.status() ?? null, pmp: () => this.pmp, netcheck: () => this.netcheck?.last(), portmapEpochSec: () => this.portmap?.epochSec() ?? null },
       ...opts.pageDeps,
     });
   }
@@ -119,7 +120,7 @@ export class Agent {
       }
       if (config.portmap.enabled) {
         this.components.push(
-          portmapComponent(config, {
+          (this.portmap = portmapComponent(config, {
             ...deps,
             port: () => mesh.bind?.localPort ?? config.wg.listenPort,
             onEndpoint: (ep, reason) => {
@@ -130,7 +131,7 @@ export class Agent {
               // send call-me-maybe now, instead of waiting for the peers' next relayed round (up to 30 s).
               if (reason === 'recreated') mesh.paths?.router.linkChanged();
             },
-          }),
+          })),
         );
       }
     }

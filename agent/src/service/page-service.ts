@@ -29,6 +29,8 @@ export interface PageSources {
   mesh(): MeshStatus | null;
   pmp(): { epochSec(): number; mappings(): { mappings: MappingView[] }; deleteMapping(client: string, protocol: 'udp' | 'tcp', internalPort: number): Promise<unknown> } | undefined;
   netcheck(): { atWallMs: number; report: NetcheckReport } | undefined;
+  /** The upstream gateway's NAT-PMP/PCP epoch for the mesh port's mapping, when one is held. */
+  portmapEpochSec?(): number | null;
 }
 
 export interface PageServiceDeps {
@@ -122,6 +124,7 @@ export class PageService {
       rtt: this.rtt,
       pmp: pmp ? { epochSec: pmp.epochSec(), mappings: pmp.mappings().mappings } : null,
       netcheck: sources.netcheck() ?? null,
+      portmapEpochSec: sources.portmapEpochSec?.() ?? null,
       ips: this.findings(),
       nat: await this.nat.state(),
       settings: settings.state(),

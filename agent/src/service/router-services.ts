@@ -83,10 +83,10 @@ export function meshPortmapConfig(portmap: Config['portmap']): Config['portmap']
  * lost, and the reason (`recreated`: the gateway had lost its state, e.g. a reboot; the endpoint may be
  * the same as before).
  */
-export function portmapComponent(config: Config, deps: ServiceDeps & { port: () => number; onEndpoint: (ep: string | undefined, reason: string) => void }): Component {
+export function portmapComponent(config: Config, deps: ServiceDeps & { port: () => number; onEndpoint: (ep: string | undefined, reason: string) => void }): Component & { epochSec(): number | null } {
   let pm: Portmapper | undefined;
   let current: string | undefined;
-  return idempotent(
+  const c = idempotent(
     'portmap',
     async () => {
       const { createPortmapper } = await import('../portmap/index.ts');
@@ -99,8 +99,9 @@ export function portmapComponent(config: Config, deps: ServiceDeps & { port: () 
       await pm.start();
     },
     async () => pm?.stop(),
-    () => ({ phase: pm?.phase() ?? 'off', endpoint: current ?? null }),
+    () => ({ phase: pm?.phase() ?? 'off', endpoint: current ?? null, epochSec: pm?.epoch()?.epochSec ?? null }),
   );
+  return { ...c, epochSec: () => pm?.epoch()?.epochSec ?? null };
 }
 
 /**

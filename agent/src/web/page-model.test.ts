@@ -100,3 +100,14 @@ test('the SSE fingerprint ignores the clock and counters, not real changes', () 
   const moved = buildPageModel(inputs({ mesh: { ...mesh, peers: mesh.peers.map((p) => (p.id === 'n3' ? { ...p, path: path('direct', { endpoint: '192.0.2.7:41641' }) } : p)) } }));
   assert.notEqual(pageFingerprint(a), pageFingerprint(moved));
 });
+
+test('netcheck view: the port mapping carries the upstream gateway\'s epoch from the running portmap', () => {
+  const report = {
+    ipv4: { mapping: 'endpoint-independent', filtering: 'address-dependent', hairpinning: false },
+    ipv6: { works: false },
+    portMapping: { probed: true, upnp: false, natpmp: true, pcp: false, gateway: '192.168.1.1', externalAddress: '203.0.113.7', note: null },
+  } as unknown as NonNullable<PageInputs['netcheck']>['report'];
+  const m = buildPageModel(inputs({ netcheck: { atWallMs: T0, report }, portmapEpochSec: 4242 }));
+  assert.deepEqual(m.netcheck?.portMapping, { protocol: 'nat-pmp', externalAddress: '203.0.113.7', epoch: 4242 });
+  assert.equal(buildPageModel(inputs({ netcheck: { atWallMs: T0, report } })).netcheck?.portMapping.epoch, null, 'no mapping held: no epoch');
+});

@@ -46,6 +46,8 @@ export interface PageInputs {
   rtt: RttHistory;
   pmp: { epochSec: number; mappings: MappingView[] } | null;
   netcheck: { atWallMs: number; report: NetcheckReport } | null;
+  /** The upstream gateway's epoch for the mesh port's mapping (the running portmap, not the netcheck probe). */
+  portmapEpochSec?: number | null;
   ips: Finding[];
   nat: NatState;
   settings: SettingsState;
@@ -123,7 +125,7 @@ function relayLatency(mesh: MeshStatus | null): Record<string, number> {
   return out;
 }
 
-export function pageNetcheck(nc: PageInputs['netcheck'], mesh: MeshStatus | null): PageModel['netcheck'] {
+export function pageNetcheck(nc: PageInputs['netcheck'], mesh: MeshStatus | null, portmapEpochSec: number | null = null): PageModel['netcheck'] {
   if (!nc) return null;
   const r = nc.report;
   const pm = r.portMapping;
@@ -134,7 +136,7 @@ export function pageNetcheck(nc: PageInputs['netcheck'], mesh: MeshStatus | null
     filtering: r.ipv4.filtering,
     hairpin: r.ipv4.hairpinning,
     ipv6: r.ipv6.works,
-    portMapping: { protocol, externalAddress: pm.externalAddress, epoch: null },
+    portMapping: { protocol, externalAddress: pm.externalAddress, epoch: portmapEpochSec },
     relayLatencyMs: relayLatency(mesh),
   };
 }
@@ -147,7 +149,7 @@ export function buildPageModel(i: PageInputs): PageModel {
     self: { name: mesh?.self.name ?? null, addresses: mesh?.self.addresses ?? [], interface: mesh?.self.interface ?? null, listenPort: mesh?.self.listenPort ?? null, coordinator: i.coordinator ?? '' },
     peers: mesh ? mesh.peers.map((p) => pagePeer(p, mesh, i.rtt)).sort((a, b) => a.name.localeCompare(b.name)) : [],
     mappings: pageMappings(i.pmp),
-    netcheck: pageNetcheck(i.netcheck, mesh),
+    netcheck: pageNetcheck(i.netcheck, mesh, i.portmapEpochSec ?? null),
     ips: i.ips.map(pageFinding),
     nat: { enabled: i.nat.enabled, backend: i.nat.backend, rules: i.nat.rules, pending: i.nat.pending ? { revertAt: new Date(i.nat.pending.deadlineWallMs).toISOString() } : null, appliedAt: iso(i.nat.appliedAtWallMs) },
     settings: { pending: i.settings.pending, appliedAt: iso(i.settings.appliedAtWallMs), restartNeeded: i.settings.restartNeeded },
