@@ -111,3 +111,10 @@ test('netcheck view: the port mapping carries the upstream gateway\'s epoch from
   assert.deepEqual(m.netcheck?.portMapping, { protocol: 'nat-pmp', externalAddress: '203.0.113.7', epoch: 4242 });
   assert.equal(buildPageModel(inputs({ netcheck: { atWallMs: T0, report } })).netcheck?.portMapping.epoch, null, 'no mapping held: no epoch');
 });
+
+test('the fingerprint ignores the upstream epoch ticking by (no push every second for it)', () => {
+  const report = { ipv4: {}, ipv6: {}, portMapping: { natpmp: true, externalAddress: null } } as unknown as NonNullable<PageInputs['netcheck']>['report'];
+  const a = buildPageModel(inputs({ netcheck: { atWallMs: T0, report }, portmapEpochSec: 100 }));
+  const b = buildPageModel(inputs({ netcheck: { atWallMs: T0, report }, portmapEpochSec: 101 }));
+  assert.equal(pageFingerprint(a), pageFingerprint(b));
+});

@@ -163,5 +163,5 @@ export function currentRtts(mesh: MeshStatus | null): Map<string, number | null>
 
 /** Compares two models ignoring generatedAt and seconds-left counters: the SSE stream pushes only real changes. */
 export function pageFingerprint(m: PageModel): string {
-  return JSON.stringify({ ...m, generatedAt: '', peers: m.peers.map((p) => ({ ...p, forSec: null, rttHistory: p.rttHistory.length ? p.rttHistory[p.rttHistory.length - 1] : null })), mappings: m.mappings && { ...m.mappings, epochSec: 0, items: m.mappings.items.map((x) => ({ ...x, lifetimeSec: 0 })) } });
+  return JSON.stringify({ ...m, generatedAt: '', peers: m.peers.map((p) => ({ ...p, forSec: null, rttHistory: p.rttHistory.length ? p.rttHistory[p.rttHistory.length - 1] : null })), mappings: m.mappings && { ...m.mappings, epochSec: 0, items: m.mappings.items.map((x) => ({ ...x, lifetimeSec: 0 })) }, netcheck: m.netcheck && { ...m.netcheck, portMapping: { ...m.netcheck.portMapping, epoch: m.netcheck.portMapping.epoch === null ? null : 0 } } });
 }
