@@ -1,0 +1,130 @@
+/**
+ * The kernel fast path's tables: the interface the forwarder drives, and its nftables implementation
+ * through libnftables in this process (kernel-forward-plan.ts makes the batches).
+ *
+ * The nftables table carries `flags owner` (Linux 5.12+): it belongs to the netlink socket of OUR
+ * libnftables context, which lives exactly as long as the agent process; when the agent dies (even by
+ * SIGKILL) the kernel closes that socket and deletes the table, so no forwarding rule outlives the relay
+ * that decides who is bound. Only the owner may change an owned table (checked on nft 1.0.6 / Linux 6.x:
+ * `nft add chain` from another process gets EPERM), so every change goes through this one context;
+ * other processes can still list it. The agent's firewall (agent/src/fw/nft-lib.ts) has its own context.
+ */
+import { createRequire } from 'node:module';
+import { ConegateError } from '../../errors.ts';
+import {
+  parseCounters, planBatch, planRemove, unmapV4, type CounterReading, type KernelForwardParams, type KernelPair,
+} from './kernel-forward-plan.ts';
+
+export interface KernelForwardTable {
+  /** Makes the kernel hold exactly these pairs, in one transaction; rejects when refused (nothing changed). */
+  apply(pairs: readonly KernelPair[]): Promise<void>;
+  /** Counter readings by name (kernel-forward-plan.ts counterNames). */
+  readCounters(): Promise<Map<string, CounterReading>>;
+  /** The pairs as the kernel holds them (read back): for checks and the compliance suite. */
+  installed(): Promise<KernelPair[]>;
+  /** Removes the table. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** One libnftables context: a batch in, its output or its error out. */
+export interface NftRunner {
+  run(batch: string): string;
+  close(): void;
+}
+
+/** Binds libnftables with a context of our own; undefined where koffi or the library is missing. */
+export function openNftRunner(): NftRunner | undefined {
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    const lib = koffi.load('libnftables.so.1');
+    const ctxNew = lib.func('void *nft_ctx_new(uint32_t flags)');
+    const bufferOutput = lib.func('int nft_ctx_buffer_output(void *ctx)');
+    const bufferError = lib.func('int nft_ctx_buffer_error(void *ctx)');
+    const getError = lib.func('const char *nft_ctx_get_error_buffer(void *ctx)');
+    const getOutput = lib.func('const char *nft_ctx_get_output_buffer(void *ctx)');
+    const runCmd = lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)');
+    const free = lib.func('void nft_ctx_free(void *ctx)');
+    let ctx: unknown = ctxNew(0);
+    if (!ctx) return undefined;
+    // Buffered, so nothing reaches our stdout/stderr; reading a buffer also empties it.
+    bufferOutput(ctx);
+    bufferError(ctx);
+    return {
+      run(batch) {
+        if (!ctx) throw new ConegateError('CG_INTERNAL', 'libnftables context already closed');
+        const rc = runCmd(ctx, batch) as number;
+        const out = String(getOutput(ctx) ?? '');
+        const err = String(getError(ctx) ?? '').trim();
+        if (rc !== 0) throw new ConegateError('CG_FIREWALL_REJECTED', `nft refused the change (nothing applied): ${err || `libnftables returned ${rc}`}`);
+        return out;
+      },
+      close() {
+        if (ctx) free(ctx);
+        ctx = undefined;
+      },
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export class NftKernelTable implements KernelForwardTable {
+  private counters = new Set<string>();
+  private loaded = false;
+
+  constructor(
+    private readonly params: KernelForwardParams,
+    private readonly runner: NftRunner,
+  ) {}
+
+  async apply(pairs: readonly KernelPair[]): Promise<void> {
+    const plan = planBatch(this.params, pairs, this.counters, !this.loaded);
+    try {
+      this.runner.run(plan.batch);
+    } catch (err) {
+      if (!this.loaded) throw err;
+      // The table may be gone or differ from what we think (someone deleted it): state it from nothing.
+      const again = planBatch(this.params, pairs, new Set(), true);
+      this.runner.run(again.batch);
+    }
+    this.loaded = true;
+    this.counters = plan.counters;
+  }
+
+  async readCounters(): Promise<Map<string, CounterReading>> {
+    if (!this.loaded) return new Map();
+    return parseCounters(this.runner.run(`list counters table ip ${this.params.table}`));
+  }
+
+  async installed(): Promise<KernelPair[]> {
+    if (!this.loaded) return [];
+    return parsePreRules(this.runner.run(`list chain ip ${this.params.table} pre`));
+  }
+
+  async close(): Promise<void> {
+    if (this.loaded) {
+      try {
+        this.runner.run(planRemove(this.params.table));
+      } catch {
+        // Closing the context below deletes an owned table anyway.
+      }
+    }
+    this.loaded = false;
+    this.counters = new Set();
+    this.runner.close();
+  }
+}
+
+/** Reads the pairs back from `list chain ... pre`: one rule per direction; direction 0 names side 0 first. */
+export function parsePreRules(text: string): KernelPair[] {
+  // nft lists the matches in its own order (udp dport moves after udp sport); only this order is relied on.
+  const re = /ip saddr (\S+) udp sport (\d+) [^\n]*?@th,96,32 (0x[0-9a-f]+) notrack counter name "v[0-9a-f]{6}_pre([01])" ip daddr set (\S+) udp dport set (\d+)/g;
+  const byVni = new Map<number, KernelPair>();
+  for (const m of text.matchAll(re)) {
+    const vni = Number(m[3]) >>> 8;
+    const from = { address: unmapV4(m[1]!), port: Number(m[2]) };
+    const to = { address: m[5]!, port: Number(m[6]) };
+    if (m[4] === '0') byVni.set(vni, { vni, sources: [from, to] });
+  }
+  return [...byVni.values()].sort((a, b) => a.vni - b.vni);
+}
