@@ -1,4 +1,4 @@
 import { MemoryKernelTable } from './kernel-table-memory.ts';
 import { kernelTableCompliance } from './kernel-table-compliance.ts';
 
-kernelTableCompliance('memory kernel table', async () => new MemoryKernelTable({ address: '203.0.113.3', port: 41642 }));
+kernelTableCompliance('memory kernel table', async () => new MemoryKernelTable());

@@ -17,9 +17,9 @@ export class MemoryKernelTable implements KernelForwardTable {
   loads = 0;
   closed = false;
 
-  constructor(private readonly relay: Endpoint) {}
+  private relay: Endpoint | undefined;
 
-  async apply(pairs: readonly KernelPair[]): Promise<void> {
+  async apply(pairs: readonly KernelPair[], relay: Endpoint): Promise<void> {
     if (this.refuseNext > 0) {
       this.refuseNext--;
       throw new ConegateError('CG_FIREWALL_REJECTED', 'nft refused the change (nothing applied): memory twin told to refuse');
@@ -28,6 +28,7 @@ export class MemoryKernelTable implements KernelForwardTable {
     const bad = pairs.find((p) => pairIneligible(p) !== undefined || p.vni < 0 || p.vni > 0xffffff);
     if (bad) throw new ConegateError('CG_FIREWALL_REJECTED', `nft refused the change (nothing applied): pair ${bad.vni} cannot be loaded`);
     this.loads++;
+    this.relay = { ...relay };
     this.closed = false;
     this.pairs = pairs.map((p) => ({ vni: p.vni, sources: [{ ...p.sources[0] }, { ...p.sources[1] }] }));
     const keep = new Set(this.pairs.flatMap((p) => Object.values(counterNames(p.vni)).flat()));
@@ -51,7 +52,7 @@ export class MemoryKernelTable implements KernelForwardTable {
 
   /** The datagram `b` from `from` to the relay: where the kernel sends it (source = the relay), or undefined (userspace). */
   forward(b: Uint8Array, from: Endpoint, to: Endpoint): Endpoint | undefined {
-    if (to.port !== this.relay.port || unmapV4(to.address) !== unmapV4(this.relay.address) || b.length < 8) return undefined;
+    if (!this.relay || to.port !== this.relay.port || unmapV4(to.address) !== unmapV4(this.relay.address) || b.length < 8) return undefined;
     const word = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
     const vni = (b[4]! << 16) | (b[5]! << 8) | b[6]!;
     if (word !== WG_HEADER_WORD || b[7] !== 0) return undefined;

@@ -11,13 +11,17 @@
  */
 import { createRequire } from 'node:module';
 import { ConegateError } from '../../errors.ts';
+import type { Endpoint } from '../../wg/ports.ts';
 import {
   parseCounters, planBatch, planRemove, unmapV4, type CounterReading, type KernelForwardParams, type KernelPair,
 } from './kernel-forward-plan.ts';
 
 export interface KernelForwardTable {
-  /** Makes the kernel hold exactly these pairs, in one transaction; rejects when refused (nothing changed). */
-  apply(pairs: readonly KernelPair[]): Promise<void>;
+  /**
+   * Makes the kernel hold exactly these pairs for a relay at `relay` (its local IPv4 address and port),
+   * in one transaction; rejects when refused (nothing changed).
+   */
+  apply(pairs: readonly KernelPair[], relay: Endpoint): Promise<void>;
   /** Counter readings by name (kernel-forward-plan.ts counterNames). */
   readCounters(): Promise<Map<string, CounterReading>>;
   /** The pairs as the kernel holds them (read back): for checks and the compliance suite. */
@@ -73,19 +77,19 @@ export class NftKernelTable implements KernelForwardTable {
   private loaded = false;
 
   constructor(
-    private readonly params: KernelForwardParams,
+    private readonly table: string,
     private readonly runner: NftRunner,
   ) {}
 
-  async apply(pairs: readonly KernelPair[]): Promise<void> {
-    const plan = planBatch(this.params, pairs, this.counters, !this.loaded);
+  async apply(pairs: readonly KernelPair[], relay: Endpoint): Promise<void> {
+    const params: KernelForwardParams = { table: this.table, relayAddress: unmapV4(relay.address), relayPort: relay.port };
+    const plan = planBatch(params, pairs, this.counters, !this.loaded);
     try {
       this.runner.run(plan.batch);
     } catch (err) {
       if (!this.loaded) throw err;
       // The table may be gone or differ from what we think (someone deleted it): state it from nothing.
-      const again = planBatch(this.params, pairs, new Set(), true);
-      this.runner.run(again.batch);
+      this.runner.run(planBatch(params, pairs, new Set(), true).batch);
     }
     this.loaded = true;
     this.counters = plan.counters;
@@ -93,18 +97,18 @@ export class NftKernelTable implements KernelForwardTable {
 
   async readCounters(): Promise<Map<string, CounterReading>> {
     if (!this.loaded) return new Map();
-    return parseCounters(this.runner.run(`list counters table ip ${this.params.table}`));
+    return parseCounters(this.runner.run(`list counters table ip ${this.table}`));
   }
 
   async installed(): Promise<KernelPair[]> {
     if (!this.loaded) return [];
-    return parsePreRules(this.runner.run(`list chain ip ${this.params.table} pre`));
+    return parsePreRules(this.runner.run(`list chain ip ${this.table} pre`));
   }
 
   async close(): Promise<void> {
     if (this.loaded) {
       try {
-        this.runner.run(planRemove(this.params.table));
+        this.runner.run(planRemove(this.table));
       } catch {
         // Closing the context below deletes an owned table anyway.
       }
