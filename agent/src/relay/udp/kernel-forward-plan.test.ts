@@ -76,3 +76,11 @@ test('activity: pairs whose counters moved; totals count postrouting only and su
   assert.deepEqual(t.update([7, 8], read(2, 2)), { active: [7], blackholed: [], packets: 7, bytes: 700 });
   assert.deepEqual(t.update([7, 8], read(2, 2, 9, 0)).blackholed, [8]);
 });
+
+test('the per-side data limit goes with the pair: above it the kernel drops, before the forwarding rule', () => {
+  const { batch } = planBatch({ ...PRM, packetsPerSec: 100000, packetsBurst: 20000 }, [P], new Set(), true);
+  const rules = batch.split(' ; ').filter((c) => c.startsWith('add rule ip cgr pre'));
+  assert.equal(rules.length, 4);
+  assert.match(rules[0]!, /ip saddr 192\.0\.2\.1 udp sport 40000 .* limit rate over 100000\/second burst 20000 packets drop$/);
+  assert.match(rules[1]!, /ip saddr 192\.0\.2\.1 udp sport 40000 .* notrack counter name "v123456_pre0"/);
+});

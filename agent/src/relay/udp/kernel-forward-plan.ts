@@ -32,6 +32,12 @@ export interface KernelForwardParams {
   /** Local IPv4 address the clients send to, and the source of what the relay sends. */
   relayAddress: string;
   relayPort: number;
+  /**
+   * The core's data limit per bound side (packetsPerSec, burst): datagrams above it are dropped in the
+   * kernel, as the core would drop them (undefined: no limit).
+   */
+  packetsPerSec?: number;
+  packetsBurst?: number;
 }
 
 export interface KernelPair {
@@ -78,9 +84,14 @@ function directionRules(t: string, prm: KernelForwardParams, vni: number, from: 
   const a = unmapV4(from.address);
   const b = unmapV4(to.address);
   const match = `@th,64,32 ${hex32(WG_HEADER_WORD)} @th,96,32 ${hex32(vni << 8)}`;
+  const pre = `add rule ip ${t} pre ip daddr ${prm.relayAddress} udp dport ${prm.relayPort} ip saddr ${a} udp sport ${from.port} ${match}`;
+  // The per-side data limit stays: a side sending above it loses the excess here, never reaching Node.
+  const limit = prm.packetsPerSec
+    ? [`${pre} limit rate over ${Math.ceil(prm.packetsPerSec)}/second burst ${Math.max(1, Math.ceil(prm.packetsBurst ?? prm.packetsPerSec))} packets drop`]
+    : [];
   return [
-    `add rule ip ${t} pre ip daddr ${prm.relayAddress} udp dport ${prm.relayPort} ip saddr ${a} udp sport ${from.port} ${match} ` +
-      `notrack counter name "${names.pre[dir]}" ip daddr set ${b} udp dport set ${to.port}`,
+    ...limit,
+    `${pre} notrack counter name "${names.pre[dir]}" ip daddr set ${b} udp dport set ${to.port}`,
     `add rule ip ${t} post ip saddr ${a} udp sport ${from.port} ip daddr ${b} udp dport ${to.port} ${match} ` +
       `counter name "${names.post[dir]}" ip saddr set ${prm.relayAddress} udp sport set ${prm.relayPort}`,
   ];

@@ -79,10 +79,11 @@ export class NftKernelTable implements KernelForwardTable {
   constructor(
     private readonly table: string,
     private readonly runner: NftRunner,
+    private readonly limit: { packetsPerSec?: number; packetsBurst?: number } = {},
   ) {}
 
   async apply(pairs: readonly KernelPair[], relay: Endpoint): Promise<void> {
-    const params: KernelForwardParams = { table: this.table, relayAddress: unmapV4(relay.address), relayPort: relay.port };
+    const params: KernelForwardParams = { table: this.table, relayAddress: unmapV4(relay.address), relayPort: relay.port, ...this.limit };
     const plan = planBatch(params, pairs, this.counters, !this.loaded);
     try {
       this.runner.run(plan.batch);

@@ -128,7 +128,7 @@ function startKernel(config: UdpRelayServerConfig, deps: UdpRelayServerDeps, por
   const runner = !injected && mode !== 'off' && process.platform === 'linux' ? openNftRunner() : undefined;
   const decision = deps.kernelDecision ?? kernelForwardDecision(mode, readPreconditions(runner !== undefined));
   if (!decision.use) runner?.close();
-  const table = deps.kernelTable ?? (decision.use && runner ? new NftKernelTable(KERNEL_TABLE, runner) : undefined);
+  const table = deps.kernelTable ?? (decision.use && runner ? new NftKernelTable(KERNEL_TABLE, runner, { packetsPerSec: config.limits.packetsPerSec, packetsBurst: config.limits.packetsBurst }) : undefined);
   return new KernelForwarder({
     table, mode, decision, log: deps.log,
     relay: () => {
