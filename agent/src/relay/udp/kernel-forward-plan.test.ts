@@ -16,37 +16,45 @@ test('the header word and VNI match what codec.ts writes for WireGuard (offsets 
   assert.notEqual(Buffer.from(encodeData('disco', 1, new Uint8Array(4))).readUInt32BE(0), WG_HEADER_WORD);
 });
 
-test('a bound pair: owned table, raw prerouting rule per direction (notrack, new destination), postrouting rule (relay source)', () => {
-  const { batch, counters } = planBatch(PRM, [P], new Set(), true);
+test('a bound pair: owned table with two dispatch maps; per direction a raw prerouting chain (notrack, new destination) and a postrouting chain (relay source)', () => {
+  const batch = planBatch(PRM, [P], undefined);
   assert.ok(batch.startsWith([
     'add table ip cgr', 'delete table ip cgr', 'add table ip cgr { flags owner ; }',
     'add chain ip cgr pre { type filter hook prerouting priority raw ; policy accept ; }',
     'add chain ip cgr post { type filter hook postrouting priority srcnat ; policy accept ; }',
-    'flush chain ip cgr pre', 'flush chain ip cgr post',
+    'add map ip cgr pre_map { type ipv4_addr . inet_service : verdict ; }',
+    'add map ip cgr post_map { type ipv4_addr . inet_service . ipv4_addr . inet_service : verdict ; }',
+    'add rule ip cgr pre ip daddr 203.0.113.3 udp dport 41642 ip saddr . udp sport vmap @pre_map',
+    'add rule ip cgr post ip saddr . udp sport . ip daddr . udp dport vmap @post_map',
   ].join(' ; ')), batch);
   const cmds = batch.split(' ; ');
-  assert.ok(cmds.includes(
-    'add rule ip cgr pre ip daddr 203.0.113.3 udp dport 41642 ip saddr 192.0.2.1 udp sport 40000 @th,64,32 0xcb107a12 @th,96,32 0x12345600 ' +
-    'notrack counter name "v123456_pre0" ip daddr set 198.51.100.2 udp dport set 50000',
-  ));
-  assert.ok(cmds.includes(
-    'add rule ip cgr post ip saddr 198.51.100.2 udp sport 50000 ip daddr 192.0.2.1 udp dport 40000 @th,64,32 0xcb107a12 @th,96,32 0x12345600 ' +
-    'counter name "v123456_post1" ip saddr set 203.0.113.3 udp sport set 41642',
-  ));
-  assert.equal(cmds.filter((c) => c.startsWith('add rule')).length, 4);
-  assert.deepEqual([...counters].sort(), ['v123456_post0', 'v123456_post1', 'v123456_pre0', 'v123456_pre1']);
+  for (const c of [
+    'add rule ip cgr v123456_pre0 @th,64,32 0xcb107a12 @th,96,32 0x12345600 notrack counter name "v123456_pre0" ip daddr set 198.51.100.2 udp dport set 50000',
+    'add rule ip cgr v123456_post1 @th,64,32 0xcb107a12 @th,96,32 0x12345600 counter name "v123456_post1" ip saddr set 203.0.113.3 udp sport set 41642',
+    'add element ip cgr pre_map { 192.0.2.1 . 40000 : goto v123456_pre0 }',
+    'add element ip cgr pre_map { 198.51.100.2 . 50000 : goto v123456_pre1 }',
+    'add element ip cgr post_map { 198.51.100.2 . 50000 . 192.0.2.1 . 40000 : goto v123456_post1 }',
+    'add counter ip cgr v123456_pre0', 'add counter ip cgr v123456_post1',
+  ]) assert.ok(cmds.includes(c), c);
+  assert.equal(cmds.filter((c) => c.startsWith('add rule ip cgr v123456')).length, 4);
   assert.ok(!batch.includes('\n'), 'one line: one transaction');
 });
 
-test('rebind replaces (rules flushed and re-added, counters kept); expiry deletes the pair\'s counters; no pairs: empty chains', () => {
-  const first = planBatch(PRM, [P], new Set(), true);
+test('changes touch only their pair: a rebind swaps elements and rules (counters kept), an end deletes all of the pair, nothing changed = empty batch', () => {
+  const other: KernelPair = { vni: 7, sources: [{ address: '192.0.2.9', port: 9 }, { address: '198.51.100.9', port: 9 }] };
+  const before = new Map([[P.vni, P], [other.vni, other]]);
+  assert.equal(planBatch(PRM, [P, other], before), '');
   const moved: KernelPair = { vni: P.vni, sources: [{ address: '192.0.2.1', port: 40001 }, P.sources[1]] };
-  const re = planBatch(PRM, [moved], first.counters, false);
-  assert.ok(!re.batch.includes('delete'), 'a rebind deletes nothing');
-  assert.ok(re.batch.includes('udp sport 40001') && !re.batch.includes('udp sport 40000'));
-  const gone = planBatch(PRM, [], re.counters, false);
-  assert.deepEqual(gone.batch.split(' ; ').filter((c) => c.startsWith('delete')).sort(), [...first.counters].sort().map((c) => `delete counter ip cgr ${c}`));
-  assert.ok(!gone.batch.includes('add rule'));
+  const re = planBatch(PRM, [moved, other], before).split(' ; ');
+  assert.ok(re.includes('delete element ip cgr pre_map { 192.0.2.1 . 40000 }'));
+  assert.ok(re.includes('add element ip cgr pre_map { 192.0.2.1 . 40001 : goto v123456_pre0 }'));
+  assert.ok(re.includes('flush chain ip cgr v123456_pre1'), 'the other direction\'s destination changed too');
+  assert.ok(!re.some((c) => c.includes('counter ip cgr')), 'counters kept');
+  assert.ok(!re.some((c) => c.includes('v000007')), 'the other pair untouched');
+  const gone = planBatch(PRM, [other], before).split(' ; ');
+  assert.deepEqual(gone.filter((c) => c.startsWith('delete counter')).sort(), [...counterNames(P.vni).pre, ...counterNames(P.vni).post].map((c) => `delete counter ip cgr ${c}`).sort());
+  assert.ok(gone.indexOf('delete element ip cgr pre_map { 192.0.2.1 . 40000 }') < gone.indexOf('delete chain ip cgr v123456_pre0'), 'elements before chains');
+  assert.ok(!gone.some((c) => c.startsWith('add')));
 });
 
 test('IPv6 pairs stay in userspace in this step', () => {
@@ -78,9 +86,9 @@ test('activity: pairs whose counters moved; totals count postrouting only and su
 });
 
 test('the per-side data limit goes with the pair: above it the kernel drops, before the forwarding rule', () => {
-  const { batch } = planBatch({ ...PRM, packetsPerSec: 100000, packetsBurst: 20000 }, [P], new Set(), true);
-  const rules = batch.split(' ; ').filter((c) => c.startsWith('add rule ip cgr pre'));
-  assert.equal(rules.length, 4);
-  assert.match(rules[0]!, /ip saddr 192\.0\.2\.1 udp sport 40000 .* limit rate over 100000\/second burst 20000 packets drop$/);
-  assert.match(rules[1]!, /ip saddr 192\.0\.2\.1 udp sport 40000 .* notrack counter name "v123456_pre0"/);
+  const batch = planBatch({ ...PRM, packetsPerSec: 100000, packetsBurst: 20000 }, [P], undefined);
+  const rules = batch.split(' ; ').filter((c) => c.startsWith('add rule ip cgr v123456_pre0'));
+  assert.equal(rules.length, 2);
+  assert.match(rules[0]!, / limit rate over 100000\/second burst 20000 packets drop$/);
+  assert.match(rules[1]!, / notrack counter name "v123456_pre0"/);
 });

@@ -73,7 +73,9 @@ export function openNftRunner(): NftRunner | undefined {
 }
 
 export class NftKernelTable implements KernelForwardTable {
-  private counters = new Set<string>();
+  /** What the kernel holds (undefined: nothing loaded yet, or unknown after a failure). */
+  private current: Map<number, KernelPair> | undefined;
+  private loadedFor = '';
   private loaded = false;
 
   constructor(
@@ -84,16 +86,21 @@ export class NftKernelTable implements KernelForwardTable {
 
   async apply(pairs: readonly KernelPair[], relay: Endpoint): Promise<void> {
     const params: KernelForwardParams = { table: this.table, relayAddress: unmapV4(relay.address), relayPort: relay.port, ...this.limit };
-    const plan = planBatch(params, pairs, this.counters, !this.loaded);
+    const key = `${params.relayAddress}:${params.relayPort}`;
+    // The relay's address is in the base rule: a new one restates the table.
+    const before = this.loaded && this.loadedFor === key ? this.current : undefined;
     try {
-      this.runner.run(plan.batch);
+      const batch = planBatch(params, pairs, before);
+      if (batch) this.runner.run(batch);
     } catch (err) {
-      if (!this.loaded) throw err;
+      if (!before) throw err;
       // The table may be gone or differ from what we think (someone deleted it): state it from nothing.
-      this.runner.run(planBatch(params, pairs, new Set(), true).batch);
+      this.current = undefined;
+      this.runner.run(planBatch(params, pairs, undefined));
     }
     this.loaded = true;
-    this.counters = plan.counters;
+    this.loadedFor = key;
+    this.current = new Map(pairs.map((p) => [p.vni, { vni: p.vni, sources: [{ ...p.sources[0] }, { ...p.sources[1] }] }]));
   }
 
   async readCounters(): Promise<Map<string, CounterReading>> {
@@ -103,7 +110,7 @@ export class NftKernelTable implements KernelForwardTable {
 
   async installed(): Promise<KernelPair[]> {
     if (!this.loaded) return [];
-    return parsePreRules(this.runner.run(`list chain ip ${this.table} pre`));
+    return parseInstalled(this.runner.run(`list map ip ${this.table} pre_map`), this.runner.run(`list map ip ${this.table} post_map`));
   }
 
   async close(): Promise<void> {
@@ -115,21 +122,27 @@ export class NftKernelTable implements KernelForwardTable {
       }
     }
     this.loaded = false;
-    this.counters = new Set();
+    this.current = undefined;
     this.runner.close();
   }
 }
 
-/** Reads the pairs back from `list chain ... pre`: one rule per direction; direction 0 names side 0 first. */
-export function parsePreRules(text: string): KernelPair[] {
-  // nft lists the matches in its own order (udp dport moves after udp sport); only this order is relied on.
-  const re = /ip saddr (\S+) udp sport (\d+) [^\n]*?@th,96,32 (0x[0-9a-f]+) notrack counter name "v[0-9a-f]{6}_pre([01])" ip daddr set (\S+) udp dport set (\d+)/g;
-  const byVni = new Map<number, KernelPair>();
-  for (const m of text.matchAll(re)) {
-    const vni = Number(m[3]) >>> 8;
-    const from = { address: unmapV4(m[1]!), port: Number(m[2]) };
-    const to = { address: m[5]!, port: Number(m[6]) };
-    if (m[4] === '0') byVni.set(vni, { vni, sources: [from, to] });
+/**
+ * Reads the pairs back from the two maps: `post_map` has (source, destination) per direction; a pair
+ * counts as installed when both directions are in both maps.
+ */
+export function parseInstalled(preMap: string, postMap: string): KernelPair[] {
+  const pre = new Set([...preMap.matchAll(/(\d+\.\d+\.\d+\.\d+) \. (\d+) : goto (v[0-9a-f]{6}_pre[01])/g)].map((m) => `${m[1]}:${m[2]}>${m[3]}`));
+  const dirs = new Map<number, { from: Endpoint; to: Endpoint }[]>();
+  for (const m of postMap.matchAll(/(\d+\.\d+\.\d+\.\d+) \. (\d+) \. (\d+\.\d+\.\d+\.\d+) \. (\d+) : goto v([0-9a-f]{6})_post([01])/g)) {
+    const vni = parseInt(m[5]!, 16);
+    const dir = Number(m[6]);
+    if (!pre.has(`${m[1]}:${m[2]}>v${m[5]}_pre${dir}`)) continue;
+    const d = dirs.get(vni) ?? [];
+    d[dir] = { from: { address: m[1]!, port: Number(m[2]) }, to: { address: m[3]!, port: Number(m[4]) } };
+    dirs.set(vni, d);
   }
-  return [...byVni.values()].sort((a, b) => a.vni - b.vni);
+  const out: KernelPair[] = [];
+  for (const [vni, d] of dirs) if (d[0] && d[1]) out.push({ vni, sources: [d[0].from, d[0].to] });
+  return out.sort((a, b) => a.vni - b.vni);
 }
