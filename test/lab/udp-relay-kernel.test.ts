@@ -71,6 +71,29 @@ describe('UDP relay kernel fast path between two symmetric NATs', { concurrency:
     process.stderr.write(`kernel path: ${s.kernel!.packets} datagrams by the kernel, ${s.forwarded} by the relay process\n`);
   });
 
+  it('a forward filter on the relay that drops the kernel\'s datagrams: the pair moves back to userspace and traffic flows', async () => {
+    // As an admin's firewall would: the relay host drops forwarded packets.
+    await lab.exec('s1', ['nft', 'add table inet kfblock ; add chain inet kfblock dropall { type filter hook forward priority 0 ; policy drop ; }'], { check: true });
+    try {
+      // Paced (one datagram per 5 ms, about 15 s): the first ones die in the filter until the relay sees
+      // (counters, every 5 s) that nothing reaches postrouting; from then on userspace carries them.
+      const run = (me: string, peer: string) =>
+        lab.execNode(`${me}.h1`, SCRIPT, ['client', '--me', me, '--peer', peer, '--relay', `${lab.addr('s1')}:41642`, '--count', '3000', '--burst', '1', '--timeout-ms', '45000'], { timeoutMs: 70_000 });
+      const [ra, rb] = await Promise.all([run('a', 'b'), run('b', 'a')]);
+      const a = JSON.parse(ra.stdout.trim().split('\n').at(-1)!) as { sent: number; received: number };
+      const b = JSON.parse(rb.stdout.trim().split('\n').at(-1)!) as { sent: number; received: number };
+      const st = await labWaitFor('the relay reports the pair back in userspace', async () => {
+        const x = lastStats() as RelayStats & { kernel?: { userspace: { reason: string }[] } };
+        return x.kernel?.userspace.some((u) => /forward filter/.test(u.reason)) ? x : undefined;
+      }, 15_000);
+      assert.equal(st.kernel!.pairs, 0, JSON.stringify(st.kernel));
+      assert.ok(a.received > 300 && b.received > 300, `after the fallback userspace carried them: ${ra.stdout} ${rb.stdout}`);
+      process.stderr.write(`blackholed kernel path: a received ${a.received}/${a.sent}, b ${b.received}/${b.sent}; the relay process forwarded ${st.forwarded}\n`);
+    } finally {
+      await lab.exec('s1', ['nft', 'delete', 'table', 'inet', 'kfblock']);
+    }
+  });
+
   it('kill -9 of the relay: the kernel deletes its table (flags owner)', async () => {
     assert.match(await tables(), new RegExp(`table ip ${TABLE}`));
     process.kill(relay!.pid!, 'SIGKILL');
