@@ -158,6 +158,8 @@ export class KernelForwarder {
     if (!this.active) return;
     this.dirty = true;
     this.running ??= (async () => {
+      // Binds handled in the same turn of the event loop (a burst after a relay restart) share one load.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.dirty && this.active) {
         this.dirty = false;
         await this.load();
