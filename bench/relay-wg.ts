@@ -6,7 +6,11 @@
  *   their path moves to the relay; the relay process's CPU seconds per Gbit carried from /proc/PID/stat;
  * - through a node's UDP relay: a third node (`conegate up` on s3 with `mesh.udpRelay.enabled`) relays
  *   for the pair once UDP between them is dropped (the agents prefer it to the TCP relay); its agent's
- *   CPU seconds per Gbit; then that node is stopped and the pair moves to the TCP relay;
+ *   CPU seconds per Gbit. s3 has net.ipv4.ip_forward=1, so the relay uses its kernel fast path
+ *   (mesh.udpRelay.kernelForward "auto"): the agent's CPU then no longer includes the forwarding, which
+ *   the kernel does in softirq context, charged to no process (so "relay CPU" is the agent's only).
+ *   Then (unless --wg-userspace 0) s3 is restarted with kernelForward "off" and the same rounds give the
+ *   userspace row; then that node is stopped and the pair moves to the TCP relay;
  * - the node-relay level of bench/udp-relay.ts (1,200-byte datagrams, no WireGuard) beside it.
  * Both nodes are site routers behind endpoint-independent NATs (port-restricted), running the agent on
  * the router itself with the mesh port admitted on its WAN, so the direct path comes up at once.
@@ -40,7 +44,25 @@ async function rounds(m: MeshBenchLab, to: string, seconds: number, n: number, r
   return { mbps: median(mbps), rounds: mbps, cpuSecPerGbit: { nodeA: cpuSecPerGbit(cpu[0]!, bytes), nodeB: cpuSecPerGbit(cpu[1]!, bytes), relay: cpuSecPerGbit(cpu[2]!, bytes) } };
 }
 
-export async function wireguardThroughRelays(opts: { seconds: number; rounds: number }): Promise<unknown> {
+interface RelayNodeStatus { mesh: { udpRelay?: { forwarded: number; kernel?: { active: boolean; reason: string; pairs: number; packets: number } } } | null }
+
+/** s3's relay counters: datagrams forwarded by the process and by the kernel. */
+async function relayCounters(m: MeshBenchLab): Promise<{ process: number; kernel: number; kernelActive: boolean; reason: string }> {
+  const u = ((await m.status('s3')) as unknown as RelayNodeStatus).mesh?.udpRelay;
+  return { process: u?.forwarded ?? 0, kernel: u?.kernel?.packets ?? 0, kernelActive: u?.kernel?.active ?? false, reason: u?.kernel?.reason ?? 'no kernel status' };
+}
+
+/** The UDP relay rounds, with how many datagrams the process and the kernel forwarded during them. */
+async function udpRelayRounds(m: MeshBenchLab, to: string, opts: { seconds: number; rounds: number }, relayPid: number) {
+  const before = await relayCounters(m);
+  const c = await rounds(m, to, opts.seconds, opts.rounds, relayPid);
+  // The kernel counters are read every 5 s by the relay: wait one period so the last round is counted.
+  await new Promise((r) => setTimeout(r, 5500));
+  const after = await relayCounters(m);
+  return { ...c, kernelPath: { active: after.kernelActive, reason: after.reason, datagramsByKernel: after.kernel - before.kernel, datagramsByProcess: after.process - before.process } };
+}
+
+export async function wireguardThroughRelays(opts: { seconds: number; rounds: number; userspaceRow?: boolean }): Promise<unknown> {
   const m = await MeshBenchLab.create({
     sites: [
       { name: 'a', nat: 'port-restricted', hosts: ['h1'] },
@@ -50,10 +72,13 @@ export async function wireguardThroughRelays(opts: { seconds: number; rounds: nu
   });
   let direct: Case;
   let udpRelay: Case;
+  let udpRelayUserspace: Case | string = 'left out (--wg-userspace 0)';
   let tcpRelay: Case;
   try {
     for (const n of NODES) await m.startAgent(n);
-    const relayNode = await m.startAgent('s3', { mesh: { udpRelay: { enabled: true } } });
+    // A relay node that forwards (a router does): the kernel fast path's precondition.
+    await m.lab.exec('s3', ['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { check: true });
+    let relayNode = await m.startAgent('s3', { mesh: { udpRelay: { enabled: true } } });
     const [ma, mb] = [await m.meshAddr('a.router'), await m.meshAddr('b.router')];
     await m.waitPath('a.router', 'b.router', 'direct', 'a.router', mb, PATH_WAIT_MS);
     await m.waitPath('b.router', 'a.router', 'direct', 'b.router', ma, PATH_WAIT_MS);
@@ -61,7 +86,15 @@ export async function wireguardThroughRelays(opts: { seconds: number; rounds: nu
     await m.dropUdp('a.router', m.lab.addr('b.router'));
     await m.waitPath('a.router', 'b.router', 'udp-relay', 'a.router', mb, PATH_WAIT_MS);
     await m.waitPath('b.router', 'a.router', 'udp-relay', 'b.router', ma, PATH_WAIT_MS);
-    udpRelay = await rounds(m, mb, opts.seconds, opts.rounds, relayNode.pid);
+    udpRelay = await udpRelayRounds(m, mb, opts, relayNode.pid);
+    if (opts.userspaceRow !== false) {
+      await relayNode.stop();
+      await m.waitPath('a.router', 'b.router', 'tcp-relay', 'a.router', mb, PATH_WAIT_MS);
+      relayNode = await m.startAgent('s3', { mesh: { udpRelay: { enabled: true, kernelForward: 'off' } } });
+      await m.waitPath('a.router', 'b.router', 'udp-relay', 'a.router', mb, PATH_WAIT_MS);
+      await m.waitPath('b.router', 'a.router', 'udp-relay', 'b.router', ma, PATH_WAIT_MS);
+      udpRelayUserspace = await udpRelayRounds(m, mb, opts, relayNode.pid);
+    }
     await relayNode.stop();
     await m.waitPath('a.router', 'b.router', 'tcp-relay', 'a.router', mb, PATH_WAIT_MS);
     await m.waitPath('b.router', 'a.router', 'tcp-relay', 'b.router', ma, PATH_WAIT_MS);
@@ -78,6 +111,7 @@ export async function wireguardThroughRelays(opts: { seconds: number; rounds: nu
     rounds: opts.rounds,
     direct,
     udpRelay,
+    udpRelayUserspace,
     tcpRelay,
     udpRelayNodeLevel: {
       level: 'node-relay level, not WireGuard: 1,200-byte datagrams through a relay node vs the same sockets direct, loopback (bench/udp-relay.ts)',
@@ -89,6 +123,7 @@ export async function wireguardThroughRelays(opts: { seconds: number; rounds: nu
     ratios: {
       tcpRelayVsDirect: ratio(tcpRelay.mbps, direct.mbps),
       udpRelayVsDirect: ratio(udpRelay.mbps, direct.mbps),
+      udpRelayUserspaceVsDirect: typeof udpRelayUserspace === 'string' ? null : ratio(udpRelayUserspace.mbps, direct.mbps),
       udpRelayVsDirectNodeLevel: u.udpRelayVsDirect,
       goals: 'TCP relay >= 0.5x direct, UDP relay >= 0.8x direct (issue 17)',
     },

@@ -14,7 +14,7 @@
  * WireGuard columns (bench/relay-wg.ts, needs root for the netns lab): iperf3 between two `conegate up`
  * nodes direct, through a third node's UDP relay and through the TCP relay, same run, with each relay's
  * CPU seconds per Gbit; `--wg-seconds 0` leaves them out.
- *   npm run bench relay [-- --packets 100000 --rtts 2000 --idle 1000 --fuzz 1000000 --wg-seconds 10 --wg-rounds 3]
+ *   npm run bench relay [-- --packets 100000 --rtts 2000 --idle 1000 --fuzz 1000000 --wg-seconds 10 --wg-rounds 3 --wg-userspace 1]
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -220,7 +220,7 @@ export async function run(args: string[]): Promise<unknown> {
     // it is what idle clients cost, not what the throughput run above left in the heap.
     const idleOnly = await relayIdle(['--idle', String(idle)]);
     const wgSeconds = arg(args, 'wg-seconds', 10);
-    const wireguard = wgSeconds > 0 ? await wireguardThroughRelays({ seconds: wgSeconds, rounds: arg(args, 'wg-rounds', 3) }) : 'left out (--wg-seconds 0)';
+    const wireguard = wgSeconds > 0 ? await wireguardThroughRelays({ seconds: wgSeconds, rounds: arg(args, 'wg-rounds', 3), userspaceRow: arg(args, 'wg-userspace', 1) !== 0 }) : 'left out (--wg-seconds 0)';
     return {
       note: 'shared 2-core machine with other load: figures are noisy. Baseline = plain TLS byte forwarder (no framing, no keys), same packets; derper is not packaged in Debian.',
       packetBytes: PACKET,

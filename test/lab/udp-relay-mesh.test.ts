@@ -4,8 +4,11 @@
 // and the coordinator, STUN and the TCP relay from startMeshServers (s1, s2).
 // - a <-> b start on the TCP relay, then move to s3's UDP relay: `status` says udp-relay with the relay
 //   node and why (both-hard / udp-relay), s3's relay counters grow, and from then on a's and b's
-//   WireGuard packets to each other through the TCP relay stay flat while a TCP stream runs;
-// - s3 killed (SIGKILL) during a TCP stream: a <-> b are back on the TCP relay and the stream survives.
+//   WireGuard packets to each other through the TCP relay stay flat while a TCP stream runs; s3 has
+//   net.ipv4.ip_forward=1, so its kernel fast path (mesh.udpRelay.kernelForward "auto") carries the
+//   pair's WireGuard: its kernel counters grow and the relay process forwards only discovery;
+// - s3 killed (SIGKILL) during a TCP stream: a <-> b are back on the TCP relay and the stream survives,
+//   and s3's kernel table went with the agent (flags owner).
 // Measured times are printed on stderr.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +42,10 @@ interface StatusJson {
   mesh: {
     self: { name: string; addresses: string[] };
     peers: PeerJson[];
-    udpRelay: { port: number | null; advertised: string | null; allocations: number; forwarded: number } | null;
+    udpRelay: {
+      port: number | null; advertised: string | null; allocations: number; forwarded: number;
+      kernel?: { active: boolean; reason: string; pairs: number; packets: number; userspace: { vni: number; reason: string }[] };
+    } | null;
   };
 }
 
@@ -89,6 +95,8 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
       ],
       servers: ['s1', 's2', 's3'],
     });
+    // A relay node that forwards (a router always does): the kernel fast path's precondition.
+    await lab.exec('s3', ['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { check: true });
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'udp-relay-mesh-'));
     const s1 = lab.addr('s1');
     const { coordFp, authKey } = await startMeshServers(lab, dir, procs);
@@ -151,15 +159,27 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     assert.equal(run.code, 0, `TCP stream over the UDP relay: ${run.error ?? ''}`);
     assert.ok(run.bytes > 0);
     const [afterA, afterB] = [(await peerOf('a.h1', 'b.h1'))!, (await peerOf('b.h1', 'a.h1'))!];
-    const after3 = (await status('s3')).mesh.udpRelay!;
+    // s3 reads its kernel counters every 5 s.
+    const kernelOf = (u: NonNullable<StatusJson['mesh']['udpRelay']>) => u.kernel?.packets ?? 0;
+    const after3 = await waitFor('s3 counts the stream in its kernel counters', async () => {
+      const u = (await status('s3')).mesh.udpRelay!;
+      return kernelOf(u) - kernelOf(before3) > 2000 ? u : undefined;
+    }, 15_000);
     assert.equal(afterA.path!.kind, 'udp-relay');
     assert.ok(afterA.path!.packets!.udpRelay - beforeA.udpRelay > 1000, `a's packets went through the UDP relay: ${JSON.stringify([beforeA, afterA.path!.packets])}`);
-    assert.ok(after3.forwarded - before3.forwarded > 2000, `s3 forwarded the stream: ${before3.forwarded} -> ${after3.forwarded}`);
+    assert.equal(after3.kernel?.active, true, JSON.stringify(after3.kernel));
+    assert.ok(after3.kernel!.pairs >= 1);
+    const byKernel = kernelOf(after3) - kernelOf(before3);
+    const byProcess = after3.forwarded - before3.forwarded;
+    // Discovery (pings, about one a second each way) is all the relay process forwards now.
+    assert.ok(byProcess < byKernel / 20, `s3 forwarded the stream in the kernel: ${byKernel} datagrams by the kernel, ${byProcess} by the process`);
+    const text3 = await lab.execConegate('s3', ['status', '--config', configs.get('s3')!], { timeoutMs: 30_000 });
+    assert.match(text3.stdout, /kernel fast path: on, \d+ pairs/);
     assert.equal(afterA.path!.packets!.tcpRelay, beforeA.tcpRelay, 'no WireGuard packet from a to b through the TCP relay after the switch');
     assert.equal(afterB.path!.packets!.tcpRelay, beforeB.tcpRelay, 'none from b to a either');
     process.stderr.write(
       `udp relay: first ping ${firstPingMs} ms, both on the UDP relay ${toUdpMs} ms after the first ping was sent (status polling adds up to ~1 s); ` +
-        `stream ${run.bytes} bytes in ${seconds} s, ${run.mbps.toFixed(1)} Mbit/s (paced at 20), ${run.retransmits} retransmits; s3 forwarded ${after3.forwarded - before3.forwarded} datagrams\n`,
+        `stream ${run.bytes} bytes in ${seconds} s, ${run.mbps.toFixed(1)} Mbit/s (paced at 20), ${run.retransmits} retransmits; s3 forwarded ${byKernel} datagrams in the kernel, ${byProcess} in the process\n`,
     );
   });
 
@@ -177,6 +197,8 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     const tKill = Date.now();
     process.kill(s3.pid!, 'SIGKILL');
     await s3.done;
+    // The agent's kernel table belonged to its netlink socket: it is gone with the process.
+    assert.doesNotMatch((await lab.exec('s3', ['nft', 'list', 'tables'], { check: true })).stdout, /conegate_udp_relay/);
     const back = await waitFor('a -> b on the TCP relay alone', async () => {
       const p = await peerOf('a.h1', 'b.h1');
       return p?.path?.kind === 'tcp-relay' ? p : undefined;

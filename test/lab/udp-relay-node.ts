@@ -1,7 +1,8 @@
 // A UDP relay node or client for the lab (test/lab/udp-relay.test.ts, bench/udp-relay.ts), run in a
 // namespace with `node --import tsx`. Keys are derived from node names (agent/src/relay/udp/testkit.ts),
 // so every process agrees on who is in the mesh without a coordinator.
-//   relay  --listen IP:PORT --members relay,a,b     prints {"listening":PORT}, then stats as they change
+//   relay  --listen IP:PORT --members relay,a,b [--kernel-forward auto|off]
+//          prints {"listening":PORT}, then stats as they change (with the kernel fast path's, when auto)
 //   client --me a --peer b --relay IP:PORT --count N [--size BYTES] [--burst N] [--timeout-ms MS]
 //          binds through the relay, sends N datagrams to the peer (after one came back from it; `burst`
 //          every 5 ms), and
@@ -42,8 +43,11 @@ async function relay(): Promise<void> {
   const me = testNode('relay');
   const map = testMap(arg('members').split(',').map(testNode));
   const server = createUdpRelayServer(
-    { host: listen.address, port: listen.port, limits: { ...DEFAULT_LIMITS, packetsPerSec: 1_000_000, packetsBurst: 100_000 } },
-    { clock: realClock, discoPrivate: me.discoPrivate, discoPublic: me.discoPublic, ...map, publicEndpoint: () => listen },
+    {
+      host: listen.address, port: listen.port, limits: { ...DEFAULT_LIMITS, packetsPerSec: 1_000_000, packetsBurst: 100_000 },
+      kernelForward: arg('kernel-forward', 'off') === 'auto' ? 'auto' : 'off',
+    },
+    { clock: realClock, discoPrivate: me.discoPrivate, discoPublic: me.discoPublic, ...map, publicEndpoint: () => listen, log: (m) => console.error(m) },
   );
   await server.start();
   console.log(JSON.stringify({ listening: server.port() }));

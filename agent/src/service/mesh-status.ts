@@ -2,6 +2,7 @@
  * What `conegate status` shows: the node itself and every peer of the map, joined with the device's
  * view of it (last handshake, bytes) and the path engine's (path kind, endpoint or region, RTT, reason). Plain JSON-able data, public keys only.
  */
+import type { KernelForwardStatus } from '../relay/udp/kernel-forward.ts';
 import type { MeshClockStatus } from '../node/mesh-clock.ts';
 import type { Endpoint as MapEndpoint } from '../coord/protocol.ts';
 import { keyToHex } from '../wg/keys.ts';
@@ -47,7 +48,7 @@ export interface MeshStatus {
   /** Relay regions: home, connected or not, server, latency, proxy (absent without a relay link). */
   relay: RelayLinkStatus | null;
   /** The UDP relay this node offers to other pairs (mesh.udpRelay): port, advertised ip:port, counters. */
-  udpRelay: (UdpRelayStats & { port: number | null; advertised: string | null }) | null;
+  udpRelay: (UdpRelayStats & { port: number | null; advertised: string | null; kernel?: KernelForwardStatus | undefined }) | null;
   /** This node's use of UDP relays: datagrams sent and received through them, and dropped ones. */
   udpRelayClient: UdpRelayClientCounters | null;
 }

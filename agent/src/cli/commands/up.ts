@@ -190,6 +190,8 @@ export function humanStatus(st: { mesh: MeshStatus | null; components: Record<st
     }
     if (m.relay) lines.push(`  relay: home ${m.relay.home ?? '-'}; ${m.relay.regions.map((r) => `${r.id} ${r.connected ? 'connected' : 'idle'}${r.latencyMs !== undefined ? ` ${Math.round(r.latencyMs)} ms` : ''}${r.viaProxy ? ' via proxy' : ''}`).join(', ') || 'no regions'}`);
     if (m.udpRelay) lines.push(`  UDP relay for other nodes: port ${m.udpRelay.port ?? '-'}, advertised ${m.udpRelay.advertised ?? '(not yet: no STUN answer)'}; ${m.udpRelay.allocations} allocations, ${m.udpRelay.forwarded} datagrams forwarded`);
+    const k = m.udpRelay?.kernel;
+    if (k) lines.push(`    kernel fast path: ${k.active ? `on, ${k.pairs} pairs, ${k.packets} datagrams` : `off (${k.reason})`}${k.userspace.length ? `; in userspace: ${k.userspace.map((u) => `${u.vni.toString(16)} (${u.reason})`).join(', ')}` : ''}`);
     if (m.peers.length === 0) lines.push('  no peers');
   } else lines.push('mesh: off');
   for (const [name, s] of Object.entries(st.components)) lines.push(`${name}: ${JSON.stringify(s)}`);

@@ -16,7 +16,7 @@ function problemsOf(data: unknown): string[] {
 test('mesh.udpRelay: off by default, with its port and limits', () => {
   const c = validateConfig({});
   assert.deepEqual(c.mesh.udpRelay, {
-    enabled: false, port: 41642, address: '0.0.0.0', maxAllocations: 1000, requestsPerClientPerSec: 10, packetsPerSecPerPeer: 100000,
+    enabled: false, port: 41642, address: '0.0.0.0', maxAllocations: 1000, requestsPerClientPerSec: 10, packetsPerSecPerPeer: 100000, kernelForward: 'auto',
   });
   const on = validateConfig({ mesh: { udpRelay: { enabled: true, port: 3480, advertise: '203.0.113.5:3480' } } });
   assert.equal(on.mesh.udpRelay.enabled, true);
@@ -30,4 +30,5 @@ test('mesh.udpRelay: bad values are named with what was expected', () => {
   assert.match(problemsOf({ mesh: { udpRelay: { advertise: '203.0.113.5' } } })[0]!, /^mesh\.udpRelay\.advertise: "203\.0\.113\.5" is not host:port/);
   assert.match(problemsOf({ mesh: { udpRelay: { maxAllocations: 0 } } })[0]!, /^mesh\.udpRelay\.maxAllocations: 0 is out of range/);
   assert.match(problemsOf({ mesh: { udpRelay: { relay: true } } })[0]!, /^mesh\.udpRelay: unknown key "relay"/);
+  assert.match(problemsOf({ mesh: { udpRelay: { kernelForward: 'on' } } })[0]!, /^mesh\.udpRelay\.kernelForward: /);
 });

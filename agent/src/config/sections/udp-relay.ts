@@ -19,6 +19,10 @@ export const udpRelaySchema = {
     maxAllocations: { type: 'integer', minimum: 1, maximum: 100000, default: 1000, description: 'Pairs relayed at once; more are refused ("full").' },
     requestsPerClientPerSec: { type: 'number', exclusiveMinimum: 0, maximum: 10000, default: 10, description: 'Control requests (allocate, bind) per source address per second; burst twice that.' },
     packetsPerSecPerPeer: { type: 'integer', minimum: 100, maximum: 10000000, default: 100000, description: 'Datagrams per second each relayed node may send through this relay.' },
+    kernelForward: {
+      type: 'string', enum: ['auto', 'off'], default: 'auto',
+      description: 'Forward bound pairs\' WireGuard datagrams in the kernel (Linux, nftables; needs root and net.ipv4.ip_forward=1): "auto" uses it when it can, else userspace; `status` says which and why.',
+    },
   },
 } as const;
 
@@ -30,4 +34,5 @@ export interface UdpRelayConfig {
   maxAllocations: number;
   requestsPerClientPerSec: number;
   packetsPerSecPerPeer: number;
+  kernelForward: 'auto' | 'off';
 }

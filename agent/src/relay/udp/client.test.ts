@@ -7,6 +7,9 @@ import { createUdpRelayClient } from './client.ts';
 import { DEFAULT_LIMITS, UdpRelayCore } from './server-core.ts';
 import { openAt, sealFrom, testMap, testNode, testRandom, type TestNode } from './testkit.ts';
 import type { UdpRelayNode, UdpRelayVia } from './types.ts';
+import { KernelForwarder } from './kernel-forward.ts';
+import { MemoryKernelTable } from './kernel-table-memory.ts';
+import { counterNames } from './kernel-forward-plan.ts';
 
 const RELAY = testNode('relay');
 const A = testNode('a');
@@ -21,12 +24,15 @@ function world() {
   const nat: Record<string, Endpoint> = { a: { address: '198.51.100.10', port: 40001 }, b: { address: '203.0.113.20', port: 50002 } };
   const clients = new Map<string, ReturnType<typeof createUdpRelayClient>>();
   let relayUp = true;
+  /** The relay node's kernel fast path (memory twin); set by tests that want it. */
+  const kernel: { table?: MemoryKernelTable; forwarder?: KernelForwarder } = {};
   const relaySent = { count: 0 };
   const mkRelay = (seed: string): UdpRelayCore =>
     new UdpRelayCore(
       {
         discoPrivate: RELAY.discoPrivate, discoPublic: RELAY.discoPublic, ...testMap([RELAY, A, B]), publicEndpoint: () => RELAY_EP,
         randomBytes: testRandom(seed),
+        onPairChange: (vni, sources) => kernel.forwarder?.setPair(vni, sources),
         send: (packet, to) => {
           relaySent.count++;
           const name = Object.keys(nat).find((n) => key(nat[n]!) === key(to));
@@ -40,7 +46,16 @@ function world() {
   const client = (me: TestNode, name: string) => {
     const c = createUdpRelayClient({
       discoPrivate: me.discoPrivate, discoPublic: me.discoPublic, nodeKey: me.nodeKey, clock, randomBytes: testRandom(name),
-      sockets: { send: (_s, packet, to) => void (relayUp && key(to) === key(RELAY_EP) && queue.push(() => w.relay.onPacket(packet.slice(), nat[name]!, clock.nowMs()))) },
+      sockets: {
+        send: (_s, packet, to) => {
+          if (!relayUp || key(to) !== key(RELAY_EP)) return;
+          // What the kernel rules take never reaches the relay process: same bytes, from the relay's address.
+          const dest = kernel.table?.forward(packet, nat[name]!, to);
+          const peer = dest && Object.keys(nat).find((n) => key(nat[n]!) === key(dest));
+          if (peer) queue.push(() => clients.get(peer)!.receive(packet.slice(), RELAY_EP, 0));
+          else queue.push(() => w.relay.onPacket(packet.slice(), nat[name]!, clock.nowMs()));
+        },
+      },
     });
     c.onPacket((peer, payload, proto) => w.received.push([name, peer, proto, payload.length]));
     c.onChange((peer, via) => w.changes.push([`${name}->${peer.slice(0, 4)}`, via]));
@@ -59,7 +74,7 @@ function world() {
   };
   const relayNode: UdpRelayNode = { endpoint: RELAY_EP, nodeKey: RELAY.nodeHex, discoKey: RELAY.discoHex };
   return {
-    ...w, w, client, flush, advance, relayNode, relaySent,
+    ...w, w, client, flush, advance, relayNode, relaySent, kernel,
     setRelayUp: (up: boolean) => void (relayUp = up),
     restartRelay: () => void (w.relay = mkRelay('r2')),
   };
@@ -158,10 +173,14 @@ test('packets that are not from the relay, or for an unknown VNI, are consumed a
   const vni = a.via(B.nodeHex)!.vni;
   assert.equal(a.receive(encodeData('wireguard', vni, new Uint8Array(40), 1), { address: '203.0.113.66', port: 3479 }, 0), true);
   assert.equal(a.receive(encodeData('wireguard', (vni + 1) & 0xffffff, new Uint8Array(40), 1), RELAY_EP, 0), true);
-  assert.equal(a.receive(encodeData('wireguard', vni, new Uint8Array(40), 0), RELAY_EP, 0), true);
+  // Unflagged: WireGuard from the relay is the kernel fast path's (accepted, see the kernel test below);
+  // discovery is only ever relayed by the relay process, which flags it.
+  assert.equal(a.receive(encodeData('disco', vni, new Uint8Array(40), 0), RELAY_EP, 0), true);
+  assert.equal(a.receive(encodeData('wireguard', vni, new Uint8Array(40), 0), { address: '203.0.113.66', port: 3479 }, 0), true);
+  assert.equal(a.receive(encodeData('wireguard', (vni + 1) & 0xffffff, new Uint8Array(40), 0), RELAY_EP, 0), true);
   assert.equal(a.receive(Uint8Array.of(4, 0, 0, 0, 1, 2, 3, 4, 5, 6), RELAY_EP, 0), false);
   assert.equal(t.w.received.length, 0);
-  assert.equal(a.counters().dropped, 3);
+  assert.equal(a.counters().dropped, 5);
   a.drop(B.nodeHex);
   assert.equal(a.via(B.nodeHex), undefined);
   a.close();
@@ -210,4 +229,34 @@ test('a relay that refuses every fresh endpoint ("unknown-vni" right after alloc
   // One allocate and one bind per 30 s back-off: 2 at the start, 2 more after each of the two back-offs.
   assert.ok(requests <= 6, `requests: ${requests}`);
   a.close();
+});
+
+test('kernel fast path: WireGuard of a bound pair goes through the kernel rules without the "from relay" flag and is accepted; discovery stays in the relay process', async () => {
+  const t = world();
+  t.kernel.table = new MemoryKernelTable();
+  t.kernel.forwarder = new KernelForwarder({ table: t.kernel.table, mode: 'auto', decision: { use: true, reason: 'test' }, relay: () => RELAY_EP });
+  const a = t.client(A, 'a');
+  const b = t.client(B, 'b');
+  a.want(B.nodeHex, t.relayNode);
+  b.want(A.nodeHex, t.relayNode);
+  t.flush();
+  await t.kernel.forwarder.settle();
+  const va = a.via(B.nodeHex)!;
+  assert.deepEqual((await t.kernel.table.installed()).map((p) => p.vni), [va.vni]);
+  const forwardedBefore = t.w.relay.stats().forwarded;
+  for (let i = 0; i < 10; i++) a.send(va, new Uint8Array(1200));
+  b.send(b.via(A.nodeHex)!, new Uint8Array(62), 'disco');
+  t.flush();
+  assert.equal(t.w.received.filter((r) => r[0] === 'b' && r[2] === 'wireguard').length, 10);
+  assert.deepEqual(t.w.received.at(-1), ['a', B.nodeHex, 'disco', 62]);
+  assert.equal(t.w.relay.stats().forwarded, forwardedBefore + 1, 'only the discovery packet went through the relay process');
+  const act = await t.kernel.forwarder.poll();
+  assert.deepEqual(act?.active, [va.vni]);
+  const c = await t.kernel.table.readCounters();
+  assert.equal(counterNames(va.vni).pre.reduce((n, name) => n + c.get(name)!.packets, 0), 10);
+  assert.equal(t.kernel.forwarder.status().packets, 10);
+  a.close();
+  b.close();
+  await t.kernel.forwarder.close();
+  assert.equal(t.kernel.table.closed, true);
 });

@@ -71,10 +71,16 @@ export function createUdpRelayClient(deps: UdpRelayClientDeps): UdpRelayClientAp
         perform(core.onControl(packet, from, deps.clock.nowMs()));
         return true;
       }
-      // Only what the relay itself sent is relayed data; anything else with our mark is dropped.
-      const fromRelay = (packet[1]! & FLAG_FROM_RELAY) !== 0 && packet[1]! >> 4 === VERSION && packet[0] === MARK;
-      const hit = fromRelay ? core.peerFor((packet[4]! << 16) | (packet[5]! << 8) | packet[6]!, from) : undefined;
+      // Only what the relay itself sent is relayed data; anything else with our mark is dropped. The relay's
+      // kernel fast path (kernel-forward-plan.ts) cannot set the "from relay" flag (nft fixes checksums for
+      // header fields, not for payload bytes), so WireGuard from the relay address we bound for that VNI
+      // counts as relayed without it. Loops stay impossible: the kernel forwards only to a source bound by
+      // the challenge, which receives at that address, and a relay port never completes a bind (the core
+      // answers no challenge), so a kernel-forwarded packet never lands on a relay to be sent on again.
       const kind = proto === PROTOCOL_CODE.wireguard ? 'wireguard' : proto === PROTOCOL_CODE.disco ? 'disco' : undefined;
+      const flagged = (packet[1]! & FLAG_FROM_RELAY) !== 0;
+      const fromRelay = packet[1]! >> 4 === VERSION && packet[0] === MARK && (flagged || kind === 'wireguard');
+      const hit = fromRelay ? core.peerFor((packet[4]! << 16) | (packet[5]! << 8) | packet[6]!, from) : undefined;
       if (!hit || !kind) {
         counters.dropped++;
         return true;

@@ -10,6 +10,7 @@ import type { UdpRelayConfig } from '../../config/sections/udp-relay.ts';
 import { keyToHex } from '../../wg/keys.ts';
 import { DEFAULT_LIMITS, type UdpRelayLimits, type UdpRelayStats } from './server-core.ts';
 import { createUdpRelayServer } from './server.ts';
+import type { KernelForwardStatus } from './kernel-forward.ts';
 import type { MeshMember } from './choose.ts';
 import type { NodeKeyHex } from './types.ts';
 
@@ -44,7 +45,7 @@ export interface NodeUdpRelay {
   /** The network map changed: members are re-read and allocations of nodes that left end. */
   onMap(members: Iterable<MeshMember>): void;
   port(): number | undefined;
-  stats(): UdpRelayStats;
+  stats(): UdpRelayStats & { kernel: KernelForwardStatus | undefined };
 }
 
 export function createNodeUdpRelay(
@@ -54,7 +55,7 @@ export function createNodeUdpRelay(
   let byDisco = new Map<string, NodeKeyHex>();
   let nodes = new Set<NodeKeyHex>();
   const server = createUdpRelayServer(
-    { host: c.address, port: c.port, limits: limitsFromConfig(c) },
+    { host: c.address, port: c.port, limits: limitsFromConfig(c), kernelForward: c.kernelForward ?? 'auto' },
     {
       clock: deps.clock,
       discoPrivate: deps.discoPrivate,

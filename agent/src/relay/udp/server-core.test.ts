@@ -19,11 +19,13 @@ const TX = new Uint8Array(12).fill(1);
 function setup(limits: Partial<UdpRelayLimits> = {}) {
   const clock = new FakeClock(1_000_000);
   const sent: Sent[] = [];
+  const pairEvents: { vni: number; sources: [Endpoint, Endpoint] | undefined }[] = [];
   const map = testMap([RELAY, A, B, C]);
   const core = new UdpRelayCore(
     {
       discoPrivate: RELAY.discoPrivate, discoPublic: RELAY.discoPublic, nodeForDisco: map.nodeForDisco, isMember: map.isMember,
       publicEndpoint: () => PUBLIC, randomBytes: testRandom(), send: (packet, to) => sent.push({ packet, to }),
+      onPairChange: (vni, sources) => pairEvents.push({ vni, sources }),
     },
     { ...DEFAULT_LIMITS, ...limits },
     clock.nowMs(),
@@ -51,7 +53,7 @@ function setup(limits: Partial<UdpRelayLimits> = {}) {
     assert.equal(bind(B, B_SRC, vni)?.type, 'bound');
     return vni;
   };
-  return { clock, sent, map, core, ask, allocate, bind, boundPair };
+  return { clock, sent, map, core, ask, allocate, bind, boundPair, pairEvents };
 }
 
 test('allocate: both sides of a pair get the same VNI and the relay endpoint', () => {
@@ -207,4 +209,38 @@ test('garbage and client-only messages never get an answer', () => {
   }
   assert.equal(t.ask(A, A_SRC, { type: 'bound', vni: 1, generation: 1, idleLifetimeSec: 1 }), undefined);
   assert.equal(t.sent.length, 0);
+});
+
+test('pair events for the kernel fast path: bound on both sides, a rebind to a new source, not a same-source rebind, expiry, a node leaving', () => {
+  const t = setup();
+  // Sides are in node-key order; which one is A does not matter here.
+  const ev = (i: number) => ({ vni: t.pairEvents.at(i)!.vni, sources: t.pairEvents.at(i)!.sources && [...t.pairEvents.at(i)!.sources!].sort((x, y) => x.port - y.port) });
+  const vni = t.boundPair();
+  assert.equal(t.pairEvents.length, 1);
+  assert.deepEqual(ev(0), { vni, sources: [A_SRC, B_SRC] });
+  assert.equal(t.bind(A, A_SRC, vni)?.type, 'bound');
+  assert.equal(t.pairEvents.length, 1, 'a periodic rebind from the same source changes nothing');
+  const moved: Endpoint = { address: A_SRC.address, port: A_SRC.port + 1 };
+  assert.equal(t.bind(A, moved, vni)?.type, 'bound');
+  assert.deepEqual(ev(-1), { vni, sources: [moved, B_SRC] });
+  t.clock.advance(DEFAULT_LIMITS.idleLifetimeMs + 1);
+  t.core.tick(t.clock.nowMs());
+  assert.deepEqual(t.pairEvents.at(-1), { vni, sources: undefined });
+  const vni2 = t.boundPair();
+  t.map.remove(B);
+  t.core.onMapChange();
+  assert.deepEqual(t.pairEvents.at(-1), { vni: vni2, sources: undefined });
+});
+
+test('kernel activity keeps a bound pair alive: noteActivity restarts its idle clock', () => {
+  const t = setup();
+  const vni = t.boundPair();
+  t.clock.advance(DEFAULT_LIMITS.idleLifetimeMs - 1000);
+  t.core.noteActivity([vni, 0xabcdef], t.clock.nowMs());
+  t.clock.advance(DEFAULT_LIMITS.idleLifetimeMs - 1000);
+  t.core.tick(t.clock.nowMs());
+  assert.ok(t.core.allocation(vni), 'still there: the kernel forwarded its data');
+  t.clock.advance(2000);
+  t.core.tick(t.clock.nowMs());
+  assert.equal(t.core.allocation(vni), undefined);
 });

@@ -53,6 +53,11 @@ export interface UdpRelayCoreDeps {
   publicEndpoint(): Endpoint;
   randomBytes(n: number): Uint8Array;
   send(packet: Uint8Array, to: Endpoint): void;
+  /**
+   * A pair became bound on both sides or one side re-bound (sources), or it ended (undefined): the
+   * kernel fast path (kernel-forward.ts) installs, replaces or deletes its rules.
+   */
+  onPairChange?(vni: number, sources: [Endpoint, Endpoint] | undefined): void;
 }
 
 interface Side {
@@ -140,6 +145,17 @@ export class UdpRelayCore {
     return { allocations: this.byVni.size, forwarded: this.forwarded, dropped: { ...this.dropped } };
   }
 
+  /**
+   * Data of these pairs went through the kernel fast path (its counters moved): it counts as activity,
+   * so a pair the kernel forwards is not expired as idle.
+   */
+  noteActivity(vnis: Iterable<number>, nowMs: number): void {
+    for (const vni of vnis) {
+      const a = this.byVni.get(vni);
+      if (a) a.lastDataMs = Math.max(a.lastDataMs, nowMs);
+    }
+  }
+
   /** For status and tests: who is bound where. */
   allocation(vni: number): { pair: [NodeKeyHex, NodeKeyHex]; bound: [boolean, boolean] } | undefined {
     const a = this.byVni.get(vni);
@@ -154,6 +170,7 @@ export class UdpRelayCore {
   private remove(a: Allocation): void {
     this.byVni.delete(a.vni);
     this.byPair.delete(a.pair);
+    if (a.sides[0].source && a.sides[1].source) this.deps.onPairChange?.(a.vni, undefined);
   }
 
   private drop(reason: DropReason): void {
@@ -213,9 +230,12 @@ export class UdpRelayCore {
           return { type: 'challenge', vni: m.vni, generation: m.generation, mac: this.secrets.issue(m.vni, m.generation, nodeKey, from, nowMs) };
         }
         if (!this.secrets.verify(m.mac, m.vni, m.generation, nodeKey, from, nowMs)) return refuse('bad-challenge');
+        const changed = !sameSource(side.source, from);
         side.source = { address: from.address, port: from.port };
         // Binding counts as activity: the idle clock of a freshly bound pair starts now.
         a.lastDataMs = nowMs;
+        const [s0, s1] = a.sides;
+        if (changed && s0.source && s1.source) this.deps.onPairChange?.(a.vni, [{ ...s0.source }, { ...s1.source }]);
         return { type: 'bound', vni: m.vni, generation: m.generation, idleLifetimeSec: Math.round(this.limits.idleLifetimeMs / 1000) };
       }
       default:

@@ -9,6 +9,14 @@ import type { CancelTimer, Clock } from '../../clock/clock.ts';
 import { ConegateError } from '../../errors.ts';
 import type { Endpoint } from '../../wg/ports.ts';
 import { UdpRelayCore, type UdpRelayCoreDeps, type UdpRelayLimits, type UdpRelayStats } from './server-core.ts';
+import { KernelForwarder, kernelForwardDecision, localRelayAddress, readPreconditions, type KernelForwardMode, type KernelForwardStatus } from './kernel-forward.ts';
+import { KERNEL_TABLE } from './kernel-forward-plan.ts';
+import { NftKernelTable, openNftRunner, type KernelForwardTable } from './kernel-table.ts';
+
+/** How often the kernel path's counters are read (idle lifetime is minutes; status wants fresh-ish numbers). */
+export const KERNEL_POLL_MS = 5000;
+/** Never less often than this: well inside the idle lifetime (5 min), so a forwarded pair never expires. */
+export const KERNEL_POLL_MAX_MS = 60_000;
 
 export interface UdpRelayServerConfig {
   /** Address to listen on (default all IPv4 addresses; an IPv6 address listens on IPv6). */
@@ -16,11 +24,17 @@ export interface UdpRelayServerConfig {
   /** UDP port; 0 picks a free one (tests). */
   port: number;
   limits: UdpRelayLimits;
+  /** The kernel fast path (Linux, nftables): "auto" uses it when its preconditions hold. @default 'off' */
+  kernelForward?: KernelForwardMode;
 }
 
 export interface UdpRelayServerDeps extends Omit<UdpRelayCoreDeps, 'send' | 'randomBytes'> {
   clock: Clock;
   randomBytes?: (n: number) => Uint8Array;
+  /** Tests: the kernel table (the memory twin) and the decision, instead of nftables and this machine's facts. */
+  kernelTable?: KernelForwardTable;
+  kernelDecision?: { use: boolean; reason: string };
+  log?: (msg: string) => void;
 }
 
 export interface UdpRelayServer {
@@ -28,7 +42,9 @@ export interface UdpRelayServer {
   stop(): Promise<void>;
   /** The bound port once started. */
   port(): number | undefined;
-  stats(): UdpRelayStats;
+  stats(): UdpRelayStats & { kernel: KernelForwardStatus | undefined };
+  /** The kernel path (tests wait for its loads). */
+  kernel(): KernelForwarder | undefined;
   /** Call when the network map changes: allocations of nodes that left end. */
   onMapChange(): void;
 }
@@ -38,12 +54,26 @@ export function createUdpRelayServer(config: UdpRelayServerConfig, deps: UdpRela
   let core: UdpRelayCore | undefined;
   let cancel: CancelTimer | undefined;
   let starting: Promise<void> | undefined;
+  let kernel: KernelForwarder | undefined;
+  let lastPollMs = 0;
+  let pollEveryMs = KERNEL_POLL_MS;
   const randomBytes = deps.randomBytes ?? ((n: number) => new Uint8Array(nodeRandomBytes(n)));
 
   const arm = (): void => {
     cancel?.();
     if (!core) return;
-    const next = core.tick(deps.clock.nowMs());
+    const now = deps.clock.nowMs();
+    if (kernel && now - lastPollMs >= pollEveryMs) {
+      lastPollMs = now;
+      const c = core;
+      const t0 = performance.now();
+      void kernel.poll().then((act) => {
+        // Reading counters runs on this thread (about 0.35 s for 1,000 pairs here): at most ~1% of it.
+        pollEveryMs = Math.max(KERNEL_POLL_MS, Math.min(KERNEL_POLL_MAX_MS, 100 * (performance.now() - t0)));
+        if (act) c.noteActivity(act.active, deps.clock.nowMs());
+      });
+    }
+    const next = core.tick(now);
     // Wake at the next deadline, but at least every second: allocations made meanwhile bring theirs earlier.
     cancel = deps.clock.setTimer(Math.min(1000, Math.max(0, next - deps.clock.nowMs())), arm);
   };
@@ -70,7 +100,9 @@ export function createUdpRelayServer(config: UdpRelayServerConfig, deps: UdpRela
           // A send error (ICMP unreachable from a client that left) is that packet's problem only.
           s.on('error', () => undefined);
           socket = s;
-          core = new UdpRelayCore({ ...deps, randomBytes, send }, config.limits, deps.clock.nowMs());
+          kernel = startKernel(config, deps, s.address().port);
+          const k = kernel;
+          core = new UdpRelayCore({ ...deps, randomBytes, send, onPairChange: (vni, sources) => k.setPair(vni, sources) }, config.limits, deps.clock.nowMs());
           s.on('message', (msg, rinfo) => core!.onPacket(msg, rinfo, deps.clock.nowMs()));
           arm();
           resolve();
@@ -85,10 +117,31 @@ export function createUdpRelayServer(config: UdpRelayServerConfig, deps: UdpRela
       socket = undefined;
       core = undefined;
       starting = undefined;
+      const k = kernel;
+      kernel = undefined;
+      await k?.close();
       if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
     },
     port: () => socket?.address().port,
-    stats: () => core?.stats() ?? { allocations: 0, forwarded: 0, dropped: {} as UdpRelayStats['dropped'] },
+    stats: () => ({ ...(core?.stats() ?? { allocations: 0, forwarded: 0, dropped: {} as UdpRelayStats['dropped'] }), kernel: kernel?.status() }),
+    kernel: () => kernel,
     onMapChange: () => core?.onMapChange(),
   };
+}
+
+function startKernel(config: UdpRelayServerConfig, deps: UdpRelayServerDeps, port: number): KernelForwarder {
+  const mode = config.kernelForward ?? 'off';
+  const injected = deps.kernelTable !== undefined;
+  // The nft context is opened only when the fast path is wanted: `off` costs nothing.
+  const runner = !injected && mode !== 'off' && process.platform === 'linux' ? openNftRunner() : undefined;
+  const decision = deps.kernelDecision ?? kernelForwardDecision(mode, readPreconditions(runner !== undefined));
+  if (!decision.use) runner?.close();
+  const table = deps.kernelTable ?? (decision.use && runner ? new NftKernelTable(KERNEL_TABLE, runner, { packetsPerSec: config.limits.packetsPerSec, packetsBurst: config.limits.packetsBurst }) : undefined);
+  return new KernelForwarder({
+    table, mode, decision, log: deps.log,
+    relay: () => {
+      const address = injected ? deps.publicEndpoint().address : localRelayAddress(config.host, deps.publicEndpoint().address);
+      return address ? { address, port } : undefined;
+    },
+  });
 }
