@@ -41,7 +41,7 @@ import { WgWatch } from './wg-watch.ts';
 export const TRAFFIC_EVERY_MS = 1000;
 export const ROUTE_CACHE_MS = 250;
 /** `onReceive` (WireGuard from a direct source) at most this often per peer: the engine's silence check
- * (1 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
+ * (0.5 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
 export const RECEIVE_EVERY_MS = 250;
 export { HOLD_MAX, HOLD_MS } from './held.ts';
 /** Source addresses remembered between engine calls (a spray of forged sources only refills it). */
