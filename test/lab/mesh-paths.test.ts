@@ -19,6 +19,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { startMeshServers } from './mesh-servers.ts';
+import { startMeshAgents, type MeshAgents } from './mesh-agents.ts';
 import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
 const NODES = ['a.h1', 'b.h1', 'c.h1', 'd.h1', 'e.h1'] as const;
@@ -45,8 +46,7 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
   let lab: Lab;
   let dir: string;
   const procs: LabProcess[] = [];
-  const configs = new Map<string, string>();
-  const tag = String(process.pid % 10000);
+  let configs = new Map<string, string>();
 
   const waitFor = labWaitFor;
   const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
@@ -63,13 +63,7 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
     return { code: r.code, error: j.error, bytes: j.end?.sum_received?.bytes ?? 0, mbps: (j.end?.sum_received?.bits_per_second ?? 0) / 1e6, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
   };
 
-  const agents = new Map<string, LabProcess>();
-  const startAgent = async (node: string, extra: string[] = []) => {
-    const p = lab.spawnConegate(node, ['up', '--foreground', '--config', configs.get(node)!, ...extra], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
-    procs.push(p);
-    agents.set(node, p);
-    await p.waitForOutput(/agent: up/, 60_000, 'stderr');
-  };
+  let mesh: MeshAgents;
 
   before(async () => {
     requirePeers({ ping: 'iputils-ping', iperf3: 'iperf3', nft: 'nftables', openssl: 'openssl' });
@@ -84,23 +78,9 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
       servers: ['s1', 's2'],
     });
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-paths-'));
-    const s1 = lab.addr('s1');
-    const { coordFp, authKey } = await startMeshServers(lab, dir, procs);
-    await Promise.all(
-      NODES.map(async (node, i) => {
-        const path = join(dir, `${node}.json`);
-        const config = {
-          log: { level: 'info' },
-          wg: { interface: `cgp${tag}${i}`, listenPort: 41641 },
-          portmap: { enabled: false },
-          netcheck: { stunServers: [`${s1}:3478`, `${s1}:3479`] },
-          mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: coordFp, hostname: node.replace('.', '-'), stateDir: join(dir, node) },
-        };
-        writeFileSync(path, JSON.stringify(config));
-        configs.set(node, path);
-        await startAgent(node, ['--auth-key', authKey]);
-      }),
-    );
+    const servers = await startMeshServers(lab, dir, procs);
+    mesh = await startMeshAgents(lab, dir, NODES, { procs, servers, ifPrefix: 'cgp' });
+    configs = mesh.configs;
   });
 
   after(async () => {
@@ -195,8 +175,8 @@ describe('mesh paths in the netns lab: relayed and punched', { concurrency: 1 },
     if (p.path?.kind !== 'direct') {
       process.stderr.write(`birthday: the first attempt failed (${JSON.stringify(p.path)}); once more on fresh processes\n`);
       for (const node of ['e.h1', 'c.h1']) {
-        await agents.get(node)!.stop();
-        await startAgent(node);
+        await mesh.agents.get(node)!.stop();
+        await mesh.restart(node);
       }
       t0 = Date.now();
       p = await attempt();

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
+import { startMeshAgents } from './mesh-agents.ts';
 import { startHaServers, type HaServers } from './relay-ha-servers.ts';
 import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
@@ -40,8 +41,7 @@ describe('relay high availability in the netns lab: kill -9 of a node\'s relay',
   let dir: string;
   let servers: HaServers;
   const procs: LabProcess[] = [];
-  const configs = new Map<string, string>();
-  const tag = String(process.pid % 10000);
+  let configs = new Map<string, string>();
 
   const waitFor = labWaitFor;
   const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
@@ -63,24 +63,7 @@ describe('relay high availability in the netns lab: kill -9 of a node\'s relay',
     // b.h1 cannot reach the first relay (refused at once), so it logs in to the second.
     const s2 = [lab.addr('s2'), lab.addr('s2', { alt: true })].join(', ');
     await lab.nftApply('b.router', `table inet cg_relay_ha {\n chain no_first_relay {\n  type filter hook forward priority -5; policy accept;\n  ip daddr { ${s2} } tcp dport 443 reject with tcp reset\n }\n}\n`);
-    const s1 = lab.addr('s1');
-    await Promise.all(
-      NODES.map(async (node, i) => {
-        const path = join(dir, `${node}.json`);
-        const config = {
-          log: { level: 'info' },
-          wg: { interface: `cgh${tag}${i}`, listenPort: 41641 },
-          portmap: { enabled: false },
-          netcheck: { stunServers: [`${s1}:3478`] },
-          mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: servers.coordFp, hostname: node.replace('.', '-'), stateDir: join(dir, node) },
-        };
-        writeFileSync(path, JSON.stringify(config));
-        configs.set(node, path);
-        const p = lab.spawnConegate(node, ['up', '--foreground', '--config', path, '--auth-key', servers.authKey], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
-        procs.push(p);
-        await p.waitForOutput(/agent: up/, 60_000, 'stderr');
-      }),
-    );
+    ({ configs } = await startMeshAgents(lab, dir, NODES, { procs, servers, ifPrefix: 'cgh', stunPorts: [3478] }));
   });
 
   after(async () => {

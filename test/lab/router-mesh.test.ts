@@ -23,6 +23,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { startMeshServers } from './mesh-servers.ts';
+import { startMeshAgents } from './mesh-agents.ts';
 import { Miniupnpd, requirePeers as requireMiniupnpd } from '../interop/miniupnpd.ts';
 import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
@@ -60,8 +61,7 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
   const procs: LabProcess[] = [];
   let coordFp = '';
   let authKey = '';
-  const configs = new Map<string, string>();
-  const tag = String(process.pid % 10000);
+  let configs = new Map<string, string>();
 
   const waitFor = labWaitFor;
   const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
@@ -99,26 +99,12 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
     // r.router is the node: what the ISP forwards to its mesh port must not die in r's own input filter
     // (the lab routers accept only replies by default; the peer behind a hard NAT comes from new ports).
     await lab.allowRouterInput('r.router', 'udp', 41641);
-    const s1 = lab.addr('s1');
     ({ coordFp, authKey } = await startMeshServers(lab, dir, procs));
-    await Promise.all(
-      NODES.map(async (node, i) => {
-        const path = join(dir, `${node}.json`);
-        const config = {
-          log: { level: 'info' },
-          wg: { interface: `cgm${tag}${i}`, listenPort: 41641 },
-          // A short probe keeps the retries after miniupnpd's STUN check quick.
-          portmap: node === 'r.router' ? { enabled: true, probeTimeoutMs: 1000 } : { enabled: false },
-          netcheck: { stunServers: [`${s1}:3478`, `${s1}:3479`] },
-          mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: coordFp, hostname: node.replace('.', '-'), stateDir: join(dir, node) },
-        };
-        writeFileSync(path, JSON.stringify(config));
-        configs.set(node, path);
-        const p = lab.spawnConegate(node, ['up', '--foreground', '--config', path, '--auth-key', authKey], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
-        procs.push(p);
-        await p.waitForOutput(/agent: up/, 60_000, 'stderr');
-      }),
-    );
+    ({ configs } = await startMeshAgents(lab, dir, NODES, {
+      procs, servers: { coordFp, authKey }, ifPrefix: 'cgm',
+      // A short probe keeps the retries after miniupnpd's STUN check quick.
+      config: (node) => (node === 'r.router' ? { portmap: { enabled: true, probeTimeoutMs: 1000 } } : undefined),
+    }));
   });
 
   after(async () => {
@@ -233,24 +219,15 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
   });
 
   it('(c) the node is the router: its own NAT rules make its mesh socket endpoint-independent for the peers, where it was hard', async () => {
-    const s1 = lab.addr('s1');
     const wan = lab.node('n.router').wan!;
-    const path = join(dir, 'n.router.json');
-    configs.set('n.router', path);
     const up = async (natEnabled: boolean) => {
-      writeFileSync(path, JSON.stringify({
-        log: { level: 'info' },
-        wg: { interface: `cgm${tag}n`, listenPort: 41641 },
-        portmap: { enabled: false },
+      const m = await startMeshAgents(lab, dir, ['n.router'], {
+        procs, servers: { coordFp, authKey }, ifPrefix: 'cgmn',
         // A LAN host only, as a router's config names them: the router's own traffic is not in this scope.
-        nat: { enabled: natEnabled, backend: 'nftables', wan: [wan.name], pollSec: 5, scope: { sources: [`${lab.addr('n.h1')}/32`] } },
-        netcheck: { stunServers: [`${s1}:3478`, `${s1}:3479`] },
-        mesh: { enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: coordFp, hostname: 'n-router', stateDir: join(dir, 'n.router') },
-      }));
-      const p = lab.spawnConegate('n.router', ['up', '--foreground', '--config', path, '--auth-key', authKey], { description: `conegate up on n.router (nat ${natEnabled})`, stopTimeoutMs: 10_000 });
-      procs.push(p);
-      await p.waitForOutput(/agent: up/, 60_000, 'stderr');
-      return p;
+        config: () => ({ nat: { enabled: natEnabled, backend: 'nftables', wan: [wan.name], pollSec: 5, scope: { sources: [`${lab.addr('n.h1')}/32`] } } }),
+      });
+      configs.set('n.router', m.configs.get('n.router')!);
+      return m.agents.get('n.router')!;
     };
     // What d.h1 (a peer) sees of n.router's mesh socket: the STUN-observed endpoints, one per STUN server
     // (the same one twice is listed once: endpoint-independent).
@@ -271,7 +248,7 @@ describe('router-side mesh paths: port-mapping epoch, WireGuard-shaped UDP dropp
       return ports && ports.length === 1 && ports[0] === 41641 ? ports : undefined;
     }, 60_000);
     assert.deepEqual(easy, [41641]);
-    const nat = (await lab.execConegate('n.router', ['status', '--json', '--config', path], { timeoutMs: 30_000 }));
+    const nat = (await lab.execConegate('n.router', ['status', '--json', '--config', configs.get('n.router')!], { timeoutMs: 30_000 }));
     const comp = (JSON.parse(nat.stdout) as { components: { nat: { ownPorts: number[]; last: string } } }).components.nat;
     assert.deepEqual(comp.ownPorts, [41641], 'status shows the own socket the rules cover');
     const table = await lab.exec('n.router', ['nft', 'list', 'table', 'ip', 'conegate'], { check: true });

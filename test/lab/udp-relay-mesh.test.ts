@@ -19,6 +19,7 @@ import { createLab, type Lab } from './lab.ts';
 import type { LabProcess } from './proc.ts';
 import { requirePeers } from './require-peers.ts';
 import { startMeshServers } from './mesh-servers.ts';
+import { startMeshAgents } from './mesh-agents.ts';
 import { labWaitFor, agentStatus, pingOnce } from './lab-wait.ts';
 
 const NODES = ['a.h1', 'b.h1', 's3'] as const;
@@ -53,9 +54,8 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
   let lab: Lab;
   let dir: string;
   const procs: LabProcess[] = [];
-  const configs = new Map<string, string>();
-  const agents = new Map<string, LabProcess>();
-  const tag = String(process.pid % 10000);
+  let configs = new Map<string, string>();
+  let agents = new Map<string, LabProcess>();
 
   const waitFor = labWaitFor;
   const status = (node: string) => agentStatus<StatusJson>(lab, node, configs.get(node)!);
@@ -71,12 +71,6 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     await srv.stop();
     const j = JSON.parse(r.stdout || '{}') as { error?: string; end?: { sum_received?: { bytes: number; bits_per_second: number }; sum_sent?: { retransmits?: number } } };
     return { code: r.code, error: j.error, bytes: j.end?.sum_received?.bytes ?? 0, mbps: (j.end?.sum_received?.bits_per_second ?? 0) / 1e6, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
-  };
-  const startAgent = async (node: string, extra: string[] = []) => {
-    const p = lab.spawnConegate(node, ['up', '--foreground', '--config', configs.get(node)!, ...extra], { description: `conegate up on ${node}`, stopTimeoutMs: 10_000 });
-    procs.push(p);
-    agents.set(node, p);
-    await p.waitForOutput(/agent: up/, 60_000, 'stderr');
   };
   /** Pings both ways (traffic keeps both engines active) until `cond` holds on both sides. */
   const bothOn = async (what: string, cond: (p: PeerJson | undefined) => boolean, sa: StatusJson, sb: StatusJson, timeoutMs: number) =>
@@ -98,26 +92,11 @@ describe('UDP relay through a node between two hard NATs, with agents', { concur
     // A relay node that forwards (a router always does): the kernel fast path's precondition.
     await lab.exec('s3', ['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { check: true });
     dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'udp-relay-mesh-'));
-    const s1 = lab.addr('s1');
-    const { coordFp, authKey } = await startMeshServers(lab, dir, procs);
-    await Promise.all(
-      NODES.map(async (node, i) => {
-        const path = join(dir, `${node}.json`);
-        const config = {
-          log: { level: 'info' },
-          wg: { interface: `cgu${tag}${i}`, listenPort: 41641 },
-          portmap: { enabled: false },
-          netcheck: { stunServers: [`${s1}:3478`, `${s1}:3479`] },
-          mesh: {
-            enabled: true, coordinator: `https://${s1}:443`, coordinatorFingerprint: coordFp, hostname: node.replace('.', '-'), stateDir: join(dir, node),
-            ...(node === 's3' ? { udpRelay: { enabled: true } } : {}),
-          },
-        };
-        writeFileSync(path, JSON.stringify(config));
-        configs.set(node, path);
-        await startAgent(node, ['--auth-key', authKey]);
-      }),
-    );
+    const servers = await startMeshServers(lab, dir, procs);
+    ({ configs, agents } = await startMeshAgents(lab, dir, NODES, {
+      procs, servers, ifPrefix: 'cgu',
+      config: (node) => (node === 's3' ? { mesh: { udpRelay: { enabled: true } } } : undefined),
+    }));
   });
 
   after(async () => {

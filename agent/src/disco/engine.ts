@@ -12,7 +12,7 @@ import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_WAIT_MS, cancelBusy, finish, startHardSide, type BirthdayMessage } from './birthday.ts';
 import {
   candidateKey, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
-  setCallMeMaybe, syncMapCandidates,
+  noteSent, setCallMeMaybe, silenceWakeMs, syncMapCandidates,
   type Candidate, type PeerState,
 } from './peer-state.ts';
 import { bestAnswering, bestMeasured, closeAllExtra, peerPathStatus } from './engine-views.ts';
@@ -87,10 +87,14 @@ export class DiscoEngine implements PathEngine {
     if (!s) return [];
     const wasActive = this.rounds.active(s, nowMs);
     s.lastTrafficMs = nowMs;
+    noteSent(s, nowMs);
     if (wasActive) {
       // Sending after the last thing heard on the path arms the silence check (rounds.ts watchSilence). The
       // wake only moves earlier: a wake already due must not be pushed past by traffic arriving first.
       if (s.best) {
+        // The silence check is due now (the path was already quiet when this send came): probe at once,
+        // so this very packet gets its relay copy instead of waiting for the next timer tick.
+        if ((silenceWakeMs(s) ?? Infinity) <= nowMs) return this.rounds.service(s, nowMs);
         const due = s.wakeMs;
         this.rounds.planWake(s, nowMs);
         if (due !== undefined && (s.wakeMs === undefined || due < s.wakeMs)) s.wakeMs = due;
@@ -104,7 +108,11 @@ export class DiscoEngine implements PathEngine {
   /** WireGuard data arrived on a direct path: the path in use is alive (no ping needed to know it). */
   onReceive(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
     const b = this.peers.get(peer)?.best;
-    if (b && via.kind === 'direct' && via.socket === b.via.socket && candidateKey(via.endpoint, via.socket) === b.candKey) b.heardMs = Math.max(b.heardMs, nowMs);
+    if (!b || via.kind !== 'direct' || via.socket !== b.via.socket || candidateKey(via.endpoint, via.socket) !== b.candKey) return [];
+    b.heardMs = Math.max(b.heardMs, nowMs);
+    // Data after an unanswered ping: the path answers, the ping was only lost (no relay copy for a lossy
+    // path that carries a stream; the trust window itself still needs pongs).
+    if (b.awaitingSinceMs !== undefined && nowMs > b.awaitingSinceMs) b.awaitingSinceMs = undefined;
     return [];
   }
 

@@ -49,6 +49,9 @@ export interface BestPath {
   awaitingSinceMs?: number;
   /** Last time anything came back on this path: a pong, or WireGuard data from its address and socket. */
   heardMs: number;
+  /** Time of the first data for the peer after `heardMs` (undefined or not after it: none since). Silence
+   * counts from here: a send after an idle spell gives the peer its time to answer before it is silence. */
+  sentMs?: number;
   /** Send time of the first ping on this path after `heardMs` (undefined or older: none since). */
   probeMs?: number;
 }
@@ -67,6 +70,8 @@ export interface PeerState {
   lastSilenceProbeMs?: number;
   lastFullProbeMs?: number;
   heartbeatsLostInRow: number;
+  /** Send time of the last lost ping counted in `heartbeatsLostInRow` (a probe's pings count once). */
+  lastLostPingMs?: number;
   peerHardNat?: boolean;
   birthday: BirthdayState;
   events: { atMs: number; text: string }[];
@@ -110,12 +115,22 @@ export function trustEndsMs(s: PeerState): number | undefined {
 
 /**
  * "Sent but nothing received": we sent the peer data after the last thing heard on the path in use, and
- * that was SILENCE_MS or more ago. A working path answers data (TCP ACKs, WireGuard replies) or pings long
+ * the first such send was SILENCE_MS or more ago. A working path answers data (TCP ACKs, WireGuard replies) or pings long
  * before; a silent one is probed at once instead of at the next heartbeat.
  */
 export function isSilent(s: PeerState, nowMs: number): boolean {
   const b = s.best;
-  return b !== undefined && s.lastTrafficMs !== undefined && s.lastTrafficMs > b.heardMs && nowMs - b.heardMs >= SILENCE_MS;
+  return b !== undefined && sentSinceHeard(b) && nowMs - b.sentMs! >= SILENCE_MS;
+}
+
+/** Whether we sent the peer data after the last thing heard on the path in use. */
+function sentSinceHeard(b: BestPath): boolean {
+  return b.sentMs !== undefined && b.sentMs > b.heardMs;
+}
+
+/** Records data sent for the peer (the first send after the last thing heard starts the silence clock). */
+export function noteSent(s: PeerState, nowMs: number): void {
+  if (s.best && !sentSinceHeard(s.best)) s.best.sentMs = nowMs;
 }
 
 /** Whether a ping went out on the path in use after the last thing heard on it (the probe is in flight). */
@@ -132,7 +147,7 @@ export function probing(s: PeerState): boolean {
  */
 export function isDead(s: PeerState, nowMs: number): boolean {
   const b = s.best;
-  if (!b || s.lastTrafficMs === undefined || s.lastTrafficMs <= b.heardMs || !probing(s)) return false;
+  if (!b || !sentSinceHeard(b) || !probing(s)) return false;
   // A path over a birthday attempt's extra socket is not given up this fast: giving it up closes the
   // socket, and a new attempt waits 5 minutes. It keeps the relay copy and the 3-heartbeat rule.
   if (b.via.socket !== 0) return false;
@@ -142,8 +157,8 @@ export function isDead(s: PeerState, nowMs: number): boolean {
 /** When the silence or dead-path checks next need a look (wake planning); undefined when nothing is due. */
 export function silenceWakeMs(s: PeerState): number | undefined {
   const b = s.best;
-  if (!b || s.lastTrafficMs === undefined || s.lastTrafficMs <= b.heardMs) return undefined;
-  return probing(s) ? b.probeMs! + suspectAfterMs(s) + 1 : b.heardMs + SILENCE_MS;
+  if (!b || !sentSinceHeard(b)) return undefined;
+  return probing(s) ? b.probeMs! + suspectAfterMs(s) + 1 : b.sentMs! + SILENCE_MS;
 }
 
 export function candidateKey(endpoint: Endpoint, socket: SocketId): string {

@@ -246,7 +246,17 @@ export class Rounds {
       const c = s.cands.get(p.candKey);
       if (!c) continue;
       recordOutcome(c, false);
-      if (s.best?.candKey !== c.key || ++s.heartbeatsLostInRow < LOST_PINGS_TO_DROP) continue;
+      if (s.best?.candKey !== c.key) continue;
+      // Data heard on the path since this ping went out: the path works, a lost ping is only loss (a lossy
+      // path that carries a stream is not given up for three unlucky heartbeats).
+      if (s.best.heardMs > p.sentMs) {
+        s.heartbeatsLostInRow = 0;
+        continue;
+      }
+      // A silence probe's pings go out together: their loss counts as one lost heartbeat, not several.
+      if (p.sentMs === s.lastLostPingMs) continue;
+      s.lastLostPingMs = p.sentMs;
+      if (++s.heartbeatsLostInRow < LOST_PINGS_TO_DROP) continue;
       pushEvent(s, nowMs, `direct via ${formatEndpoint(c.endpoint)} stopped answering (${LOST_PINGS_TO_DROP} pings lost); on relay`);
       s.best = undefined;
       s.discoStartMs = nowMs;

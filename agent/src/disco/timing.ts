@@ -14,11 +14,17 @@ export const TRUST_MS = 6_500;
 export const SUSPECT_MIN_MS = 1_000;
 /** Data sent for the peer but nothing (data or pong) heard back on the path in use for this long: the path is
  * probed at once instead of at the next heartbeat (anchors: "sent but nothing received" as a liveness
- * signal). A TCP stream's ACKs or WireGuard's own replies keep a healthy path from ever being silent this
- * long; a one-way flow costs two pings per second, nothing while idle. */
-export const SILENCE_MS = 1_000;
-/** Pings per silence probe: one lost ping alone must not move a busy peer to the relay. */
-export const SILENCE_PROBE_PINGS = 2;
+ * signal), and every packet gets a relay copy while the probe is out. Half a second: a TCP sender whose
+ * ACKs stopped retransmits at about 0.2, 0.6 and 1.4 s (Linux RTO_MIN 200 ms, doubling), and the copy
+ * must be in place for the 0.6 s one or the stream stands still until 1.4 s (with 1 s here it stood
+ * still until 1.4 or 3 s). The router reports receives every 250 ms, so this is 250-500 ms of real
+ * silence; a healthy stream's ACKs or WireGuard's replies come far sooner. What a false alarm costs: one
+ * probe and a relay copy for one round trip; the path is given up only when the probe stays unanswered
+ * with nothing else heard (SUSPECT_MIN_MS). A one-way flow costs one probe per heartbeat period. */
+export const SILENCE_MS = 500;
+/** Pings per silence probe: the path is given up only if all are lost, so a lossy path that works is kept
+ * (20% loss: 0.8% of probes on a one-way flow, where pongs are all that is heard). */
+export const SILENCE_PROBE_PINGS = 3;
 /** Heartbeat pings on the path in use, while there was traffic lately. */
 export const HEARTBEAT_MS = 3_000;
 /** "Active" = traffic for the peer within this window; heartbeats and re-STUN run only while active. */

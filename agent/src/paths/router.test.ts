@@ -241,17 +241,31 @@ test('discovery: actions are sealed to the peer\'s disco key and sent on their V
   assert.equal(b.router.counters.discoRejected, 2);
 });
 
-test('onTraffic at most once per peer per interval on the send path', async () => {
-  const { a, clock, ping } = twoSites();
+test('onTraffic at most once per peer per interval on the send path, and at the first send after a reported receive', async () => {
+  const { a, b, clock, ping, settle } = twoSites();
   await ping(20);
-  const first = a.engine.traffic.length;
-  assert.equal(first, 1);
+  assert.equal(a.engine.traffic.length, 1);
+  assert.equal(a.engine.received.length, 1, 'the handshake response');
+  // The first send after that receive is reported at once...
+  clock.advance(10);
+  await ping(3);
+  assert.equal(a.engine.traffic.length, 2);
+  // ...then nothing until the interval, while nothing more is received.
   clock.advance(TRAFFIC_EVERY_MS - 1);
   await ping(5);
-  assert.equal(a.engine.traffic.length, 1);
+  assert.equal(a.engine.traffic.length, 2);
   clock.advance(1);
   await ping(1);
-  assert.equal(a.engine.traffic.length, 2);
+  assert.equal(a.engine.traffic.length, 3);
+  // b sends (a receive reported on a), then a sends 10 ms later: reported at once, not up to a second
+  // later, so the engine's "sent but nothing received" clock starts at that send.
+  clock.advance(RECEIVE_EVERY_MS);
+  b.tun.inject(ipv4Packet(b.tunAddress, a.tunAddress, 40));
+  await settle();
+  assert.equal(a.engine.received.length, 2);
+  clock.advance(10);
+  await ping(3);
+  assert.deepEqual(a.engine.traffic.slice(3), [clock.nowMs()], 'once, at the first send after the receive');
 });
 
 test('WireGuard from a direct source tells the engine the path works (at most once per peer per interval); relayed data does not', async () => {

@@ -13,7 +13,8 @@
  * - The engine's actions are performed here (seal and send discovery, extra sockets) through the loop,
  *   which owns the engine's one timer.
  * Hot path: a Map lookup by the endpoint's address string (the device keeps one endpoint object per
- * peer), one clock read, and `onTraffic` at most once per peer per TRAFFIC_EVERY_MS; nothing allocated.
+ * peer), one clock read, and `onTraffic` at most once per peer per TRAFFIC_EVERY_MS, or at the first send after
+ * a reported receive (at most one per RECEIVE_EVERY_MS then); nothing allocated.
  * The engine's answers are cached until the engine is next called (any event can change them): the
  * route per peer also for at most ROUTE_CACHE_MS (trust expires with time alone, and may take that
  * much longer to notice), and the peer per socket and source address (bounded). Measured with
@@ -40,7 +41,7 @@ import { WgWatch } from './wg-watch.ts';
 export const TRAFFIC_EVERY_MS = 1000;
 export const ROUTE_CACHE_MS = 250;
 /** `onReceive` (WireGuard from a direct source) at most this often per peer: the engine's silence check
- * (1 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
+ * (0.5 s, agent/src/disco/timing.ts SILENCE_MS) needs to know the path answered, not every packet. */
 export const RECEIVE_EVERY_MS = 250;
 export { HOLD_MAX, HOLD_MS } from './held.ts';
 /** Source addresses remembered between engine calls (a spray of forged sources only refills it). */
@@ -233,7 +234,10 @@ export class PathRouter implements Bind {
     }
     const { engine, clock } = this.deps;
     const now = clock.nowMs();
-    if (now - peer.trafficAtMs >= TRAFFIC_EVERY_MS) {
+    // Also the first send after a reported receive, at once: "sent but nothing received" (disco/timing.ts
+    // SILENCE_MS) needs to know we sent after the last thing heard, and a TCP sender whose ACKs stopped
+    // sends only its retransmissions (0.2, 0.6, 1.4 s...), which the 1 s limit would mostly hide.
+    if (now - peer.trafficAtMs >= TRAFFIC_EVERY_MS || (peer.trafficAtMs <= peer.receivedAtMs && now > peer.receivedAtMs)) {
       peer.trafficAtMs = now;
       this.loop.run(engine.onTraffic(peer.key, now));
     }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/types.ts';
 import { defaultStateDir } from '../fw/nat/session.ts';
 import type { PlatformInfo } from '../platform/detect.ts';
+import { DEFAULT_CONTROL_SOCKET } from './control-socket.ts';
 
 export function stateDirOf(config: Config, kind: PlatformInfo['kind']): string {
   return config.mesh.stateDir ?? config.stateDir ?? defaultStateDir(kind);
@@ -16,5 +17,5 @@ export function stateDirOf(config: Config, kind: PlatformInfo['kind']): string {
 export function controlSocketOf(config: Config): string {
   if (config.mesh.controlSocket) return config.mesh.controlSocket;
   const dir = config.mesh.stateDir ?? config.stateDir;
-  return dir ? join(dir, 'conegate.sock') : '/var/run/conegate/conegate.sock';
+  return dir ? join(dir, 'conegate.sock') : DEFAULT_CONTROL_SOCKET;
 }

@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -62,4 +62,23 @@ test('status/down without a running agent: exit 1 naming the socket; bad up flag
   assert.match(bad.stderr, /mesh\.coordinator/);
   const both = await run(['up', '--coordinator', 'https://c.example', '--ca', '/x', '--coordinator-fingerprint', 'ab'.repeat(32), '--foreground', '--state-dir', dir]);
   assert.equal(both.code, 2);
+});
+
+test('status reads the socket from a plain config without the schema; a broken config still fails with exit 2 naming the problem', async () => {
+  const plain = join(dir, 'plain.json');
+  writeFileSync(plain, JSON.stringify({ mesh: { stateDir: join(dir, 'node-a') } }));
+  const st = await run(['status', '--config', plain]);
+  assert.equal(st.code, 1);
+  assert.ok(st.stderr.includes(join(dir, 'node-a', 'conegate.sock')), st.stderr);
+  const notJson = join(dir, 'broken.json');
+  writeFileSync(notJson, '{ "mesh": ');
+  const a = await run(['status', '--config', notJson]);
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /not valid JSON/);
+  const badType = join(dir, 'bad-type.json');
+  writeFileSync(badType, JSON.stringify({ mesh: { stateDir: 5 } }));
+  const b = await run(['status', '--config', badType]);
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /mesh\.stateDir/);
+  assert.equal((await run(['status', '--config', join(dir, 'missing.json')])).code, 2, 'an explicit file that does not exist');
 });

@@ -7,7 +7,7 @@
  *   logout   leave the mesh (the node disappears from every map; its keys are deleted)
  * Every `up` flag maps onto a key of the `mesh` section, so the service also runs from the config alone.
  */
-import { pathLine } from '../../paths/view.ts';
+import { humanStatus, statusCommand, downCommand, logoutCommand } from './client.ts';
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -173,46 +173,6 @@ export function upCommand(): Command {
     });
 }
 
-export function humanStatus(st: { mesh: MeshStatus | null; components: Record<string, unknown> }): string {
-  const lines: string[] = [];
-  const m = st.mesh;
-  if (m) {
-    lines.push(`${m.self.name ?? '(unregistered)'} ${m.self.addresses.join(' ')}  coordinator: ${m.coordinator.phase}${m.coordinator.lastError ? ` (${m.coordinator.lastError})` : ''}`);
-    for (const p of m.peers) {
-      const hs = p.lastHandshake ? `handshake ${p.lastHandshake}` : 'no handshake';
-      lines.push(`  ${p.name.padEnd(16)} ${p.addresses.join(' ').padEnd(40)} ${p.currentEndpoint ?? '-'}  ${hs}  rx ${p.rxBytes} tx ${p.txBytes}${p.homeRelay ? `  relay ${p.homeRelay}` : ''}`);
-      lines.push(`    ${pathLine(p.path ?? undefined)}`);
-      if (p.relay?.kind === 'udp') lines.push(`    via UDP relay node ${p.relay.node ?? p.relay.nodeKey.slice(0, 8)} ${p.relay.address} (${p.relay.state})`);
-      else if (p.relay) lines.push(`    via TCP relay region ${p.relay.region}${p.relay.server ? ` server ${p.relay.server}` : ''}`);
-      const b = p.path?.birthday?.last;
-      if (b) lines.push(`    birthday: ${b.ok ? `won by ${b.winner ?? '?'}` : 'no probe got through'} (${b.sockets} sockets, ${b.probes} probes, ${b.ms} ms, attempts ${p.path!.birthday!.attempts})`);
-      for (const e of p.path?.events.slice(-3) ?? []) lines.push(`    ${e.at}  ${e.text}`);
-    }
-    if (m.relay) lines.push(`  relay: home ${m.relay.home ?? '-'}; ${m.relay.regions.map((r) => `${r.id} ${r.connected ? 'connected' : 'idle'}${r.latencyMs !== undefined ? ` ${Math.round(r.latencyMs)} ms` : ''}${r.viaProxy ? ' via proxy' : ''}`).join(', ') || 'no regions'}`);
-    if (m.udpRelay) lines.push(`  UDP relay for other nodes: port ${m.udpRelay.port ?? '-'}, advertised ${m.udpRelay.advertised ?? '(not yet: no STUN answer)'}; ${m.udpRelay.allocations} allocations, ${m.udpRelay.forwarded} datagrams forwarded`);
-    const k = m.udpRelay?.kernel;
-    if (k) lines.push(`    kernel fast path: ${k.active ? `on, ${k.pairs} pairs, ${k.packets} datagrams` : `off (${k.reason})`}${k.userspace.length ? `; in userspace: ${k.userspace.map((u) => `${u.vni.toString(16)} (${u.reason})`).join(', ')}` : ''}`);
-    if (m.peers.length === 0) lines.push('  no peers');
-  } else lines.push('mesh: off');
-  for (const [name, s] of Object.entries(st.components)) lines.push(`${name}: ${JSON.stringify(s)}`);
-  return lines.join('\n');
-}
-
-function clientCommand(name: 'status' | 'down' | 'logout', description: string): Command {
-  return new Command(name)
-    .description(description)
-    .option('--config <file>', CONFIG_HELP)
-    .option('--state-dir <dir>', 'state dir of the agent to talk to (mesh.stateDir)')
-    .option('--json', 'machine-readable output')
-    .action(async (f: { json?: boolean; stateDir?: string }, c: Command) => {
-      const config = applyUpFlags((await resolveConfig(globalOptions(c))).config, { ...(f.stateDir ? { stateDir: f.stateDir } : {}) });
-      const result = await controlRequest(controlSocketOf(config), name);
-      printResult(f.json === true, result, () => (name === 'status' ? humanStatus(result as Parameters<typeof humanStatus>[0]) : name === 'down' ? 'conegate is stopping' : 'logged out of the mesh'));
-    });
-}
-
-export const statusCommand = () => clientCommand('status', 'show the running agent: mesh peers (names, addresses, keys, endpoints, handshakes, bytes) and services');
-export const downCommand = () => clientCommand('down', 'stop the running agent');
-export const logoutCommand = () => clientCommand('logout', 'leave the mesh: this node leaves every map and its keys are deleted');
+export { humanStatus, statusCommand, downCommand, logoutCommand };
 /** The four commands of the agent service (the bench builds a program of just these). */
 export const upCommands: (() => Command)[] = [upCommand, statusCommand, downCommand, logoutCommand];
