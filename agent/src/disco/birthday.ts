@@ -52,6 +52,8 @@ export interface BirthdayAttempt {
   sockets: SocketId[];
   usedPorts: Set<number>;
   winner?: string;
+  /** Hard side: the most attempts (this one included) that shared the node's extra sockets meanwhile. */
+  concurrent: number;
 }
 
 export interface BirthdayReport {
@@ -61,6 +63,8 @@ export interface BirthdayReport {
   ms: number;
   ok: boolean;
   atMs: number;
+  /** Hard side: the most attempts that shared the extra sockets during this one (1 = alone). */
+  concurrent?: number;
 }
 
 export interface BirthdayState {
@@ -96,7 +100,7 @@ export function startEasySide(st: BirthdayState, hardAddress: string, easy: Endp
   const attempt: BirthdayAttempt = {
     id: (st.lastId ?? 0) + 1, role: 'easy', startMs: nowMs, endMs: nowMs + BIRTHDAY_MAX_DURATION_MS, hardAddress, easy,
     probesPlanned: BIRTHDAY_MAX_PROBES, probesSent: 0, ratePerSec: BIRTHDAY_MAX_RATE_PER_SEC,
-    probeStartMs: nowMs + BIRTHDAY_PROBE_DELAY_MS, socketsRequested: BIRTHDAY_MAX_SOCKETS, sockets: [], usedPorts: new Set(),
+    probeStartMs: nowMs + BIRTHDAY_PROBE_DELAY_MS, socketsRequested: BIRTHDAY_MAX_SOCKETS, sockets: [], usedPorts: new Set(), concurrent: 1,
   };
   begin(st, attempt, nowMs);
   const message: BirthdayMessage = {
@@ -114,7 +118,7 @@ export function startHardSide(st: BirthdayState, m: BirthdayMessage, selfHard: b
   if (sockets === 0) return undefined;
   const attempt: BirthdayAttempt = {
     id: m.attempt, role: 'hard', startMs: nowMs, endMs: nowMs + Math.min(m.deadlineMs, BIRTHDAY_MAX_DURATION_MS), hardAddress: m.hardAddress,
-    easy: m.easy, probesPlanned: 0, probesSent: 0, ratePerSec: 0, probeStartMs: nowMs, socketsRequested: sockets, sockets: [], usedPorts: new Set(),
+    easy: m.easy, probesPlanned: 0, probesSent: 0, ratePerSec: 0, probeStartMs: nowMs, socketsRequested: sockets, sockets: [], usedPorts: new Set(), concurrent: 1,
   };
   begin(st, attempt, nowMs);
   return attempt;
@@ -172,8 +176,10 @@ export function finish(st: BirthdayState, nowMs: number, winner: string | undefi
   a.winner = winner;
   st.current = undefined;
   st.last = {
-    sockets: a.role === 'hard' ? a.sockets.length : a.socketsRequested, probes: a.role === 'easy' ? a.probesSent : a.sockets.length,
+    // Hard side: the extra sockets it pinged from (shared with other attempts) and those pings.
+    sockets: a.role === 'hard' ? a.sockets.length : a.socketsRequested, probes: a.probesSent,
     ms: nowMs - a.startMs, ok: winner !== undefined, atMs: nowMs, ...(winner !== undefined ? { winner } : {}),
+    ...(a.role === 'hard' ? { concurrent: a.concurrent } : {}),
   };
   return a;
 }

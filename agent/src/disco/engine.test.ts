@@ -322,7 +322,7 @@ test('birthday, hard side: clamps the request to 256 sockets, pings from each, k
   assert.deepEqual(e2.onDisco(PEER_DISCO, { ...req, easy: { address: '192.0.2.200', port: 53 } }, { kind: 'tcp-relay', region: 'r1' }, 1000), []);
 });
 
-test('birthday, hard side: one attempt at a time per node (the 256 extra sockets are one budget); a second peer\'s request is refused', () => {
+test('birthday, hard side: concurrent attempts share the node\'s extra sockets (256 in all); a win for one keeps them open for the other', () => {
   const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
   const easy2: Endpoint = { address: '198.51.100.78', port: 41641 };
   const PEER2 = 'dd'.repeat(32);
@@ -335,18 +335,31 @@ test('birthday, hard side: one attempt at a time per node (the 256 extra sockets
   ], 0);
   const req: DiscoMessage = { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 256, probes: 1024, ratePerSec: 200, deadlineMs: 10_000 };
   assert.deepEqual(e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000), [{ t: 'open-sockets', peer: PEER, count: 256 }]);
-  const busy = e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1500.4);
-  assert.deepEqual(busy, [{ t: 'disco', peer: PEER2, via: { kind: 'tcp-relay', region: 'r1' }, message: { ...req, easy: easy2, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 9500 } }], 'busy, retry after 9.5 s');
-  assert.ok(e.status(PEER2, 1500)!.events.some((x) => /refused: another peer's attempt holds the extra sockets/.test(x.text)));
-  // Once the first attempt is over (no pong by its deadline), the second peer may ask again at once.
-  e.onSocketsOpened(PEER, [1, 2, 3], 1001);
-  const afterEnd: PathAction[] = [];
-  for (let t = 1002; t <= 12_000; t += 500) afterEnd.push(...e.tick(t));
-  // The attempt ended: the waiting peer is told the sockets are free (a busy answer with 0 ms), once.
-  const free = discos(afterEnd, 'birthday');
-  assert.equal(free.length, 1);
-  assert.deepEqual([free[0]!.peer, (free[0]!.message as { sockets: number; deadlineMs: number }).sockets, (free[0]!.message as { deadlineMs: number }).deadlineMs], [PEER2, 0, 0]);
-  assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, attempt: 2, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 12_000), [{ t: 'open-sockets', peer: PEER2, count: 256 }]);
+  // The second request while the sockets are being opened: no new opening, no "busy"; it waits for them.
+  assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1000.4), []);
+  const ids = Array.from({ length: 256 }, (_, i) => i + 1);
+  const pings = discos(e.onSocketsOpened(PEER, ids, 1001), 'ping');
+  for (const [peer, to] of [[PEER, easy], [PEER2, easy2]] as const) {
+    const mine = pings.filter((p) => p.peer === peer);
+    assert.deepEqual(mine.map((p) => (p.via.kind === 'direct' ? p.via.socket : -1)), ids, 'one ping from each socket');
+    assert.ok(mine.every((p) => p.via.kind === 'direct' && p.via.endpoint.port === to.port && p.via.endpoint.address === to.address));
+  }
+  assert.deepEqual(e.status(PEER2, 1001)!.birthday!.running, { id: 1, role: 'hard', sockets: 256, probes: 256, concurrent: 2 });
+  // PEER wins on socket 77: nothing is closed (PEER2's attempt still pings from the same sockets).
+  const back = e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(1), nodeKey: PEER }, direct(easy, 77), 2000);
+  const won = pong(e, back, easy, 2020);
+  assert.deepEqual(won.filter((x) => x.t === 'close-sockets'), []);
+  assert.deepEqual(e.route(PEER, 2020), [direct(easy, 77)]);
+  assert.equal(e.status(PEER2, 2020)!.birthday!.running?.role, 'hard');
+  assert.deepEqual(e.status(PEER2, 2020)!.birthday!.node, { open: 256, pool: 256, held: 0, running: 1, peakOpen: 256, peakShared: 2 });
+  // PEER2 wins on socket 78 (a probe answered there): then every socket but the two winners is closed.
+  const back2 = e.onDisco(PEER2_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(2), nodeKey: PEER2 }, direct(easy2, 78), 3000);
+  const won2 = discos(back2, 'ping').flatMap((p) => (p.message.type === 'ping' ? e.onDisco(PEER2_DISCO, { type: 'pong', txId: p.message.txId, src: OURS }, p.via, 3020) : []));
+  const closed = won2.flatMap((x) => (x.t === 'close-sockets' ? x.ids : []));
+  assert.deepEqual(closed.sort((a, b) => a - b), ids.filter((id) => id !== 77 && id !== 78));
+  assert.deepEqual(e.route(PEER2, 3020), [direct(easy2, 78)]);
+  assert.deepEqual([e.status(PEER, 3020)!.birthday!.last!.concurrent, e.status(PEER2, 3020)!.birthday!.last!.ok], [2, true]);
+  assert.deepEqual(e.status(PEER2, 3020)!.birthday!.node, { open: 2, pool: 0, held: 2, running: 0, peakOpen: 256, peakShared: 2 });
 });
 
 test('birthday, hard side: no pong by the deadline closes every extra socket; late sockets are closed at once', () => {
