@@ -129,7 +129,7 @@ export class BirthdayHardSide {
     if (!hardWin && !easyWin) return [];
     const winner = c.socket ? `${formatEndpoint(c.endpoint)} on socket ${c.socket}` : formatEndpoint(c.endpoint);
     finish(s.birthday, nowMs, winner);
-    if (c.socket !== 0) s.keptSockets.push(c.socket);
+    if (c.socket !== 0 && !s.keptSockets.includes(c.socket)) s.keptSockets.push(c.socket);
     for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
     pushEvent(s, nowMs, `birthday attempt ${a.id} won by ${winner} after ${nowMs - a.startMs} ms`);
     // Its other sockets: closed by settle() unless another attempt still uses the pool.

@@ -362,6 +362,40 @@ test('birthday, hard side: concurrent attempts share the node\'s extra sockets (
   assert.deepEqual(e.status(PEER2, 3020)!.birthday!.node, { open: 2, pool: 0, held: 2, running: 0, peakOpen: 256, peakShared: 2 });
 });
 
+test('birthday, hard side: a late probe on a socket another attempt keeps open makes a path; the socket lives while it carries the peer', () => {
+  const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
+  const easy2: Endpoint = { address: '198.51.100.78', port: 41641 };
+  const PEER2 = 'dd'.repeat(32);
+  const PEER2_DISCO = 'ee'.repeat(32);
+  const e = new DiscoEngine({ nodeKey: SELF }, { randomBytes: seededBytes(9) });
+  e.setSelf({ endpoints: [OURS], mappingVariesByDest: true, udp: true }, 0);
+  e.setPeers([
+    { nodeKey: PEER, discoKey: PEER_DISCO, endpoints: [easy], homeRelay: 'r1' },
+    { nodeKey: PEER2, discoKey: PEER2_DISCO, endpoints: [easy2], homeRelay: 'r1' },
+  ], 0);
+  const req: DiscoMessage = { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 4, probes: 1024, ratePerSec: 200, deadlineMs: 10_000 };
+  e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000);
+  e.onSocketsOpened(PEER, [1, 2, 3, 4], 1001);
+  e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 5000);
+  const acts: PathAction[] = [];
+  for (let t = 5001; t <= 12_000; t += 500) acts.push(...e.tick(t));
+  assert.equal(e.status(PEER, 12_000)!.birthday!.last!.ok, false, 'PEER\'s attempt ended without a pong');
+  assert.deepEqual(acts.filter((x) => x.t === 'close-sockets'), [], 'PEER2\'s attempt still uses the sockets');
+  // PEER's late probe reaches socket 2; our ping-back is answered: a direct path over socket 2.
+  const back = e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(3), nodeKey: PEER }, direct(easy, 2), 12_100);
+  pong(e, back, easy, 12_120);
+  assert.deepEqual(e.route(PEER, 12_120), [direct(easy, 2)]);
+  // PEER2's attempt ends: every shared socket closes but the one carrying PEER.
+  const end: PathAction[] = [];
+  for (let t = 12_500; t <= 16_000; t += 500) end.push(...e.tick(t));
+  assert.deepEqual(end.flatMap((x) => (x.t === 'close-sockets' ? x.ids : [])).sort(), [1, 3, 4]);
+  // Once that path is forgotten (45 s without a ping or pong), socket 2 is closed too (no leak).
+  const later: PathAction[] = [];
+  for (let w = e.nextWakeMs(); w !== undefined && w < 200_000; w = e.nextWakeMs()) later.push(...e.tick(w));
+  assert.deepEqual(later.filter((x) => x.t === 'close-sockets'), [{ t: 'close-sockets', ids: [2] }]);
+  assert.equal(e.status(PEER, 200_000)!.birthday!.node!.open, 0);
+});
+
 test('birthday, hard side: no pong by the deadline closes every extra socket; late sockets are closed at once', () => {
   const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
   const e = engine({ selfHard: true, peerEndpoints: [easy] });

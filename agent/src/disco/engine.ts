@@ -331,6 +331,10 @@ export class DiscoEngine implements PathEngine {
     s.heartbeatsLostInRow = 0;
     s.lastHeartbeatMs = nowMs;
     s.lastFullProbeMs ??= nowMs;
+    // A path over an extra socket keeps it open while it carries the peer, and lets it go when it moves.
+    // Not only a win: another attempt may keep the shared sockets open after this peer's attempt ended,
+    // and a late probe on one of them still makes a path.
+    if (c.socket !== 0 && !s.keptSockets.includes(c.socket)) s.keptSockets.push(c.socket);
     pushEvent(s, nowMs, `${why}: direct via ${formatEndpoint(c.endpoint)}${c.socket ? ` (socket ${c.socket})` : ''}, rtt ${lastRtt(c)} ms`);
     return this.release(s);
   }
