@@ -11,7 +11,7 @@
  */
 import type { NodeKeyHex, PathAction, SocketId } from '../paths/types.ts';
 import { formatEndpoint } from '../wg/ports.ts';
-import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_MAX_SOCKETS, BIRTHDAY_WAIT_MS, cancelBusy, finish, startHardSide, type BirthdayMessage } from './birthday.ts';
+import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_MAX_SOCKETS, BIRTHDAY_WAIT_MS, cancelBusy, finish, hardReady, readyMessage, startHardSide, type BirthdayMessage } from './birthday.ts';
 import { BIRTHDAY_MIN_SOCKETS, BirthdayPool, type PoolMember, type PoolSend } from './birthday-pool.ts';
 import { dropSocketCandidates, pushEvent, type Candidate, type PeerState } from './peer-state.ts';
 import type { EngineSelf, Rounds } from './rounds.ts';
@@ -42,7 +42,18 @@ export class BirthdayHardSide {
 
   /** A `birthday` message from a peer: a request (we are the hard side), or the hard side's busy/free answer. */
   onMessage(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
-    return m.sockets === 0 ? this.onBusy(s, m, nowMs) : this.onRequest(s, m, nowMs);
+    if (m.sockets === 0) return this.onBusy(s, m, nowMs);
+    // A request always asks for probes; 0 probes is the hard side's "ready" for our attempt.
+    return m.probes === 0 ? this.onReady(s, m, nowMs) : this.onRequest(s, m, nowMs);
+  }
+
+  /** Easy side: the hard side's sockets have pinged us; probe now (their mappings exist). */
+  private onReady(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
+    const a = s.birthday.current;
+    if (!a || a.role !== 'easy' || a.id !== m.attempt || !hardReady(a, nowMs)) return [];
+    pushEvent(s, nowMs, `birthday attempt ${a.id}: the peer pings from ${m.sockets} sockets, probing`);
+    this.rounds.planWake(s, nowMs);
+    return [];
   }
 
   private onRequest(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
@@ -234,7 +245,11 @@ export class BirthdayHardSide {
       touched.add(s);
       out.push(this.rounds.pingEndpoint(s, x.to, x.socket, nowMs, a.id));
     }
-    for (const s of touched) this.rounds.planWake(s, nowMs);
+    for (const s of touched) {
+      this.rounds.planWake(s, nowMs);
+      // After the pings (their mappings exist now): the easy side may probe.
+      if (s.peer.homeRelay) out.push({ t: 'disco', peer: s.peer.nodeKey, via: { kind: 'tcp-relay', region: s.peer.homeRelay }, message: readyMessage(s.birthday.current!, nowMs) });
+    }
     return out;
   }
 }

@@ -219,6 +219,26 @@ test('birthday, easy side: decided 500 ms after the hard side\'s call-me-maybe, 
   assert.equal(discos(e.tick(302_300), 'birthday').length, 1, 'after 5 min a new attempt');
 });
 
+test('birthday, easy side: probing starts when the hard side says its sockets have pinged ("ready"), 2 s after the request without it', () => {
+  const firstProbe = (ready: boolean): number | undefined => {
+    const { e } = runBirthdayEasySide();
+    let sentAt: number | undefined;
+    for (let t = 101; t <= 4_000; t++) {
+      const acts = e.tick(t);
+      const b = discos(acts, 'birthday')[0];
+      if (b && b.message.type === 'birthday') {
+        sentAt = t;
+        if (ready) e.onDisco(PEER_DISCO, { ...b.message, sockets: 256, probes: 0, ratePerSec: 0, deadlineMs: 9_950 }, { kind: 'tcp-relay', region: 'r1' }, t + 50);
+      }
+      const probe = discos(acts, 'ping').find((p) => p.via.kind === 'direct' && p.via.endpoint.port !== 20000 && p.via.endpoint.port !== 20001);
+      if (probe) return t - sentAt!;
+    }
+    return undefined;
+  };
+  assert.equal(firstProbe(true), 51, 'at the engine\'s next wake after the ready (one relay crossing after the request)');
+  assert.equal(firstProbe(false), 2_000, 'a hard side that never answers ready (an older peer) still gets probed');
+});
+
 test('birthday, easy side: the hard side\'s ping arriving first (answered by our ping-back) ends the attempt as won', () => {
   const { e } = runBirthdayEasySide();
   for (let t = 101; t <= 700; t++) e.tick(t);
@@ -300,7 +320,9 @@ test('birthday, hard side: clamps the request to 256 sockets, pings from each, k
   const open = e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000);
   assert.deepEqual(open, [{ t: 'open-sockets', peer: PEER, count: 256 }]);
   const ids = Array.from({ length: 256 }, (_, i) => i + 1);
-  const pings = discos(e.onSocketsOpened(PEER, ids, 1001), 'ping');
+  const opened = e.onSocketsOpened(PEER, ids, 1001);
+  const pings = discos(opened, 'ping');
+  assert.deepEqual(discos(opened, 'birthday').map((d) => [d.peer, d.via.kind, d.message.type === 'birthday' && [d.message.sockets, d.message.probes]]), [[PEER, 'tcp-relay', [256, 0]]], 'ready after the pings');
   assert.deepEqual(pings.map((p) => (p.via.kind === 'direct' ? p.via.socket : -1)), ids);
   assert.ok(pings.every((p) => p.via.kind === 'direct' && p.via.endpoint.address === easy.address));
   // The easy side's probe reaches socket 77; the ping back on 77 is answered.
@@ -338,7 +360,11 @@ test('birthday, hard side: concurrent attempts share the node\'s extra sockets (
   // The second request while the sockets are being opened: no new opening, no "busy"; it waits for them.
   assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1000.4), []);
   const ids = Array.from({ length: 256 }, (_, i) => i + 1);
-  const pings = discos(e.onSocketsOpened(PEER, ids, 1001), 'ping');
+  const opened = e.onSocketsOpened(PEER, ids, 1001);
+  const pings = discos(opened, 'ping');
+  // After the pings, each easy peer hears "ready" (probing may start: the mappings exist).
+  assert.deepEqual(discos(opened, 'birthday').map((d) => [d.peer, d.via.kind, d.message.type === 'birthday' && [d.message.sockets, d.message.probes]]), [[PEER, 'tcp-relay', [256, 0]], [PEER2, 'tcp-relay', [256, 0]]]);
+  assert.ok(opened.findIndex((x) => x.t === 'disco' && x.message.type === 'birthday') > opened.findLastIndex((x) => x.t === 'disco' && x.message.type === 'ping'), 'ready after the pings');
   for (const [peer, to] of [[PEER, easy], [PEER2, easy2]] as const) {
     const mine = pings.filter((p) => p.peer === peer);
     assert.deepEqual(mine.map((p) => (p.via.kind === 'direct' ? p.via.socket : -1)), ids, 'one ping from each socket');
