@@ -18,7 +18,12 @@ export interface PathJson {
   socket: number | null;
   rttMs: number | null;
   reason: { code: string; text: string } | null;
-  birthday: { attempts: number; last?: { ok: boolean; ms: number; sockets: number; probes: number } } | null;
+  birthday: {
+    attempts: number;
+    last?: { ok: boolean; ms: number; sockets: number; probes: number; concurrent?: number };
+    /** The node's extra sockets (agent/src/paths/view.ts): open now, shared pool, held by tunnels, peaks. */
+    node?: { open: number; pool: number; held: number; running: number; peakOpen: number; peakShared: number };
+  } | null;
   events: { at: string; text: string }[];
 }
 export interface PeerJson {

@@ -111,11 +111,6 @@ export interface MatrixCell {
   bView: PathJson | null;
 }
 
-/**
- * Known product limitation seen in this matrix: the extra sockets are capped per node, not per attempt
- * (agent/src/paths/sockets.ts MAX_EXTRA_SOCKETS = 256), and the hard side accepts a second birthday
- * attempt while one holds all of them: the later attempts open 0 sockets, fail, and wait 5 min.
- */
 /** A full birthday attempt (256 sockets x 1,024 probes) misses with P = 1.7% by the formula; the pair then
  * waits 5 min on the relay. The matrix allows one such miss per run (two in six attempts: P < 0.5%). */
 export const BIRTHDAY_MISS = 'a full birthday attempt missed (P = 1.7% per attempt for 256 sockets x 1,024 probes); the next one comes after 5 min, the pair works through the relay meanwhile'

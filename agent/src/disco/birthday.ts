@@ -7,7 +7,7 @@
  *
  * Roles: only the easy side decides (it knows both NAT kinds once the hard side's call-me-maybe says
  * hardNat), after plain punching had BIRTHDAY_WAIT_MS to work; it sends `birthday` through the relay and
- * starts probing BIRTHDAY_PROBE_DELAY_MS later. The hard side acts only on that message, clamps it to the
+ * starts probing when the hard side answers "ready" (BIRTHDAY_READY_WAIT_MS at the latest). The hard side acts only on that message, clamps it to the
  * budget below, and refuses it inside the back-off window or when the easy endpoint is not one the peer
  * advertised (no spraying at third parties on a peer's word). Both sides stop at the deadline.
  */
@@ -27,9 +27,15 @@ export const BIRTHDAY_BACKOFF_MS = 5 * 60_000;
 export const BIRTHDAY_WAIT_MS = 500;
 /** A ping from the peer heard this recently means plain punching is working: no birthday attempt. */
 export const BIRTHDAY_HEARD_MS = 2_000;
-/** The easy side starts probing this long after sending `birthday`: the hard side's mappings must exist
- * first (the message crosses the relay), and probes sent before are wasted budget. */
-export const BIRTHDAY_PROBE_DELAY_MS = 300;
+/**
+ * The hard side answers with "ready" (a `birthday` message with the sockets it pings from and 0 probes)
+ * once its sockets have pinged us, and probing starts then. Without that answer (a peer from before it, a
+ * lost message) probing starts this long after the request. Why wait: a probe that reaches a port of the
+ * hard router before the mapping exists is wasted, and the router's connection tracking then holds that
+ * port, so the mapping takes another one; a relay slowed down by load (the NAT matrix on a busy machine
+ * took 5 to 22 s to carry `birthday`) made whole attempts miss that way.
+ */
+export const BIRTHDAY_READY_WAIT_MS = 2_000;
 /** Ports 1025-65535: what NATs allocate from (S in the formula). */
 export const PORT_MIN = 1025;
 export const PORT_MAX = 65535;
@@ -51,7 +57,11 @@ export interface BirthdayAttempt {
   /** Hard side: the extra sockets the loop opened (all closed but the winner at the end). */
   sockets: SocketId[];
   usedPorts: Set<number>;
+  /** Easy side: send times of the last `ratePerSec` probes (never more than that in any second). */
+  recent: number[];
   winner?: string;
+  /** Hard side: the most attempts (this one included) that shared the node's extra sockets meanwhile. */
+  concurrent: number;
 }
 
 export interface BirthdayReport {
@@ -61,6 +71,8 @@ export interface BirthdayReport {
   ms: number;
   ok: boolean;
   atMs: number;
+  /** Hard side: the most attempts that shared the extra sockets during this one (1 = alone). */
+  concurrent?: number;
 }
 
 export interface BirthdayState {
@@ -96,7 +108,7 @@ export function startEasySide(st: BirthdayState, hardAddress: string, easy: Endp
   const attempt: BirthdayAttempt = {
     id: (st.lastId ?? 0) + 1, role: 'easy', startMs: nowMs, endMs: nowMs + BIRTHDAY_MAX_DURATION_MS, hardAddress, easy,
     probesPlanned: BIRTHDAY_MAX_PROBES, probesSent: 0, ratePerSec: BIRTHDAY_MAX_RATE_PER_SEC,
-    probeStartMs: nowMs + BIRTHDAY_PROBE_DELAY_MS, socketsRequested: BIRTHDAY_MAX_SOCKETS, sockets: [], usedPorts: new Set(),
+    probeStartMs: nowMs + BIRTHDAY_READY_WAIT_MS, socketsRequested: BIRTHDAY_MAX_SOCKETS, sockets: [], usedPorts: new Set(), recent: [], concurrent: 1,
   };
   begin(st, attempt, nowMs);
   const message: BirthdayMessage = {
@@ -114,7 +126,7 @@ export function startHardSide(st: BirthdayState, m: BirthdayMessage, selfHard: b
   if (sockets === 0) return undefined;
   const attempt: BirthdayAttempt = {
     id: m.attempt, role: 'hard', startMs: nowMs, endMs: nowMs + Math.min(m.deadlineMs, BIRTHDAY_MAX_DURATION_MS), hardAddress: m.hardAddress,
-    easy: m.easy, probesPlanned: 0, probesSent: 0, ratePerSec: 0, probeStartMs: nowMs, socketsRequested: sockets, sockets: [], usedPorts: new Set(),
+    easy: m.easy, probesPlanned: 0, probesSent: 0, ratePerSec: 0, probeStartMs: nowMs, socketsRequested: sockets, sockets: [], usedPorts: new Set(), recent: [], concurrent: 1,
   };
   begin(st, attempt, nowMs);
   return attempt;
@@ -137,17 +149,42 @@ export function cancelBusy(st: BirthdayState, retryAtMs: number): void {
   st.dueMs = retryAtMs;
 }
 
-/** Probes the easy side owes at `nowMs` (paced at the rate, never past the budget or the deadline). */
+/** Easy side: the hard side's "ready" for this attempt; probing starts now unless it has already. */
+export function hardReady(a: BirthdayAttempt, nowMs: number): boolean {
+  if (a.role !== 'easy' || a.probesSent > 0 || nowMs >= a.probeStartMs) return false;
+  a.probeStartMs = nowMs;
+  return true;
+}
+
+/** The hard side's "ready" message: its sockets towards `a.easy` have pinged (probing may start). */
+export function readyMessage(a: BirthdayAttempt, nowMs: number): BirthdayMessage {
+  return { type: 'birthday', attempt: a.id, hardAddress: a.hardAddress, easy: a.easy, sockets: a.sockets.length, probes: 0, ratePerSec: 0, deadlineMs: Math.max(0, Math.ceil(a.endMs - nowMs)) };
+}
+
+/**
+ * Probes the easy side owes at `nowMs`: paced at the rate from the start, never past the budget or the
+ * deadline, and never more than `ratePerSec` in any second: a wake that comes late (a busy event loop)
+ * catches up only as far as the last second allows, not in one burst.
+ */
 export function probesDue(a: BirthdayAttempt, nowMs: number): number {
   if (a.role !== 'easy' || nowMs < a.probeStartMs || nowMs >= a.endMs) return 0;
   const byRate = Math.floor(((nowMs - a.probeStartMs) * a.ratePerSec) / 1000) + 1;
-  return Math.max(0, Math.min(a.probesPlanned, byRate) - a.probesSent);
+  const windowFree = a.ratePerSec - a.recent.filter((t) => nowMs - t < 1000).length;
+  return Math.max(0, Math.min(Math.min(a.probesPlanned, byRate) - a.probesSent, windowFree));
+}
+
+/** A probe went out at `nowMs` (counted against the budget and the one-second window). */
+export function recordProbe(a: BirthdayAttempt, nowMs: number): void {
+  a.probesSent++;
+  a.recent.push(nowMs);
+  if (a.recent.length > a.ratePerSec) a.recent.shift();
 }
 
 /** When the next probe is due (undefined when the budget is spent). */
 export function nextProbeMs(a: BirthdayAttempt): number | undefined {
   if (a.role !== 'easy' || a.probesSent >= a.probesPlanned) return undefined;
-  const at = a.probeStartMs + Math.ceil((a.probesSent * 1000) / a.ratePerSec);
+  let at = a.probeStartMs + Math.ceil((a.probesSent * 1000) / a.ratePerSec);
+  if (a.recent.length >= a.ratePerSec) at = Math.max(at, a.recent[a.recent.length - a.ratePerSec]! + 1000);
   return at < a.endMs ? at : undefined;
 }
 
@@ -172,8 +209,10 @@ export function finish(st: BirthdayState, nowMs: number, winner: string | undefi
   a.winner = winner;
   st.current = undefined;
   st.last = {
-    sockets: a.role === 'hard' ? a.sockets.length : a.socketsRequested, probes: a.role === 'easy' ? a.probesSent : a.sockets.length,
+    // Hard side: the extra sockets it pinged from (shared with other attempts) and those pings.
+    sockets: a.role === 'hard' ? a.sockets.length : a.socketsRequested, probes: a.probesSent,
     ms: nowMs - a.startMs, ok: winner !== undefined, atMs: nowMs, ...(winner !== undefined ? { winner } : {}),
+    ...(a.role === 'hard' ? { concurrent: a.concurrent } : {}),
   };
   return a;
 }

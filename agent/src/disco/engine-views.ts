@@ -5,16 +5,20 @@
 import type { PathAction, PeerPathStatus, SocketId, Via } from '../paths/types.ts';
 import { formatEndpoint } from '../wg/ports.ts';
 import { dropSocketCandidates, lastRtt, measured, type Candidate, type PeerState } from './peer-state.ts';
+import type { BirthdayPoolStatus } from './birthday-hard.ts';
 import { relayReason } from './reasons.ts';
 import type { EngineSelf } from './rounds.ts';
 import { shouldSwitch } from './scoring.ts';
 import { FALLBACK_MAX_AGE_MS } from './timing.ts';
 
 /** `route`: the Vias the engine routes the peer's packets through now (the last one is shown when not direct). */
-export function peerPathStatus(s: PeerState, self: EngineSelf & { ipsFinding: string | undefined }, route: Via[], nowMs: number): PeerPathStatus {
+export function peerPathStatus(s: PeerState, self: EngineSelf & { ipsFinding: string | undefined }, route: Via[], nowMs: number, pool?: BirthdayPoolStatus): PeerPathStatus {
   const best = s.best ? s.cands.get(s.best.candKey) : undefined;
   const reason = relayReason(s, self, nowMs);
   const bd = s.birthday;
+  const run = bd.current;
+  const running = run ? { running: { id: run.id, role: run.role, sockets: run.sockets.length, probes: run.probesSent, concurrent: run.concurrent } } : {};
+  const node = pool && (pool.open > 0 || pool.peakOpen > 0) ? { node: pool } : {};
   return {
     path: s.best && !s.wgBlock ? s.best.via : route.at(-1),
     rttMs: best ? lastRtt(best) : undefined,
@@ -26,7 +30,7 @@ export function peerPathStatus(s: PeerState, self: EngineSelf & { ipsFinding: st
       ...(c.lastPingMs !== undefined ? { lastPingAgoMs: nowMs - c.lastPingMs } : {}),
     })),
     ...(reason ? { reason } : {}),
-    ...(bd.attempts > 0 ? { birthday: { attempts: bd.attempts, ...(bd.last ? { last: { ...bd.last } } : {}) } } : {}),
+    ...(bd.attempts > 0 ? { birthday: { attempts: bd.attempts, ...(bd.last ? { last: { ...bd.last } } : {}), ...running, ...node } } : {}),
     events: s.events.map((e) => ({ ...e })),
   };
 }

@@ -219,6 +219,26 @@ test('birthday, easy side: decided 500 ms after the hard side\'s call-me-maybe, 
   assert.equal(discos(e.tick(302_300), 'birthday').length, 1, 'after 5 min a new attempt');
 });
 
+test('birthday, easy side: probing starts when the hard side says its sockets have pinged ("ready"), 2 s after the request without it', () => {
+  const firstProbe = (ready: boolean): number | undefined => {
+    const { e } = runBirthdayEasySide();
+    let sentAt: number | undefined;
+    for (let t = 101; t <= 4_000; t++) {
+      const acts = e.tick(t);
+      const b = discos(acts, 'birthday')[0];
+      if (b && b.message.type === 'birthday') {
+        sentAt = t;
+        if (ready) e.onDisco(PEER_DISCO, { ...b.message, sockets: 256, probes: 0, ratePerSec: 0, deadlineMs: 9_950 }, { kind: 'tcp-relay', region: 'r1' }, t + 50);
+      }
+      const probe = discos(acts, 'ping').find((p) => p.via.kind === 'direct' && p.via.endpoint.port !== 20000 && p.via.endpoint.port !== 20001);
+      if (probe) return t - sentAt!;
+    }
+    return undefined;
+  };
+  assert.equal(firstProbe(true), 51, 'at the engine\'s next wake after the ready (one relay crossing after the request)');
+  assert.equal(firstProbe(false), 2_000, 'a hard side that never answers ready (an older peer) still gets probed');
+});
+
 test('birthday, easy side: the hard side\'s ping arriving first (answered by our ping-back) ends the attempt as won', () => {
   const { e } = runBirthdayEasySide();
   for (let t = 101; t <= 700; t++) e.tick(t);
@@ -300,7 +320,9 @@ test('birthday, hard side: clamps the request to 256 sockets, pings from each, k
   const open = e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000);
   assert.deepEqual(open, [{ t: 'open-sockets', peer: PEER, count: 256 }]);
   const ids = Array.from({ length: 256 }, (_, i) => i + 1);
-  const pings = discos(e.onSocketsOpened(PEER, ids, 1001), 'ping');
+  const opened = e.onSocketsOpened(PEER, ids, 1001);
+  const pings = discos(opened, 'ping');
+  assert.deepEqual(discos(opened, 'birthday').map((d) => [d.peer, d.via.kind, d.message.type === 'birthday' && [d.message.sockets, d.message.probes]]), [[PEER, 'tcp-relay', [256, 0]]], 'ready after the pings');
   assert.deepEqual(pings.map((p) => (p.via.kind === 'direct' ? p.via.socket : -1)), ids);
   assert.ok(pings.every((p) => p.via.kind === 'direct' && p.via.endpoint.address === easy.address));
   // The easy side's probe reaches socket 77; the ping back on 77 is answered.
@@ -322,7 +344,7 @@ test('birthday, hard side: clamps the request to 256 sockets, pings from each, k
   assert.deepEqual(e2.onDisco(PEER_DISCO, { ...req, easy: { address: '192.0.2.200', port: 53 } }, { kind: 'tcp-relay', region: 'r1' }, 1000), []);
 });
 
-test('birthday, hard side: one attempt at a time per node (the 256 extra sockets are one budget); a second peer\'s request is refused', () => {
+test('birthday, hard side: concurrent attempts share the node\'s extra sockets (256 in all); a win for one keeps them open for the other', () => {
   const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
   const easy2: Endpoint = { address: '198.51.100.78', port: 41641 };
   const PEER2 = 'dd'.repeat(32);
@@ -335,18 +357,69 @@ test('birthday, hard side: one attempt at a time per node (the 256 extra sockets
   ], 0);
   const req: DiscoMessage = { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 256, probes: 1024, ratePerSec: 200, deadlineMs: 10_000 };
   assert.deepEqual(e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000), [{ t: 'open-sockets', peer: PEER, count: 256 }]);
-  const busy = e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1500.4);
-  assert.deepEqual(busy, [{ t: 'disco', peer: PEER2, via: { kind: 'tcp-relay', region: 'r1' }, message: { ...req, easy: easy2, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 9500 } }], 'busy, retry after 9.5 s');
-  assert.ok(e.status(PEER2, 1500)!.events.some((x) => /refused: another peer's attempt holds the extra sockets/.test(x.text)));
-  // Once the first attempt is over (no pong by its deadline), the second peer may ask again at once.
-  e.onSocketsOpened(PEER, [1, 2, 3], 1001);
-  const afterEnd: PathAction[] = [];
-  for (let t = 1002; t <= 12_000; t += 500) afterEnd.push(...e.tick(t));
-  // The attempt ended: the waiting peer is told the sockets are free (a busy answer with 0 ms), once.
-  const free = discos(afterEnd, 'birthday');
-  assert.equal(free.length, 1);
-  assert.deepEqual([free[0]!.peer, (free[0]!.message as { sockets: number; deadlineMs: number }).sockets, (free[0]!.message as { deadlineMs: number }).deadlineMs], [PEER2, 0, 0]);
-  assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, attempt: 2, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 12_000), [{ t: 'open-sockets', peer: PEER2, count: 256 }]);
+  // The second request while the sockets are being opened: no new opening, no "busy"; it waits for them.
+  assert.deepEqual(e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 1000.4), []);
+  const ids = Array.from({ length: 256 }, (_, i) => i + 1);
+  const opened = e.onSocketsOpened(PEER, ids, 1001);
+  const pings = discos(opened, 'ping');
+  // After the pings, each easy peer hears "ready" (probing may start: the mappings exist).
+  assert.deepEqual(discos(opened, 'birthday').map((d) => [d.peer, d.via.kind, d.message.type === 'birthday' && [d.message.sockets, d.message.probes]]), [[PEER, 'tcp-relay', [256, 0]], [PEER2, 'tcp-relay', [256, 0]]]);
+  assert.ok(opened.findIndex((x) => x.t === 'disco' && x.message.type === 'birthday') > opened.findLastIndex((x) => x.t === 'disco' && x.message.type === 'ping'), 'ready after the pings');
+  for (const [peer, to] of [[PEER, easy], [PEER2, easy2]] as const) {
+    const mine = pings.filter((p) => p.peer === peer);
+    assert.deepEqual(mine.map((p) => (p.via.kind === 'direct' ? p.via.socket : -1)), ids, 'one ping from each socket');
+    assert.ok(mine.every((p) => p.via.kind === 'direct' && p.via.endpoint.port === to.port && p.via.endpoint.address === to.address));
+  }
+  assert.deepEqual(e.status(PEER2, 1001)!.birthday!.running, { id: 1, role: 'hard', sockets: 256, probes: 256, concurrent: 2 });
+  // PEER wins on socket 77: nothing is closed (PEER2's attempt still pings from the same sockets).
+  const back = e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(1), nodeKey: PEER }, direct(easy, 77), 2000);
+  const won = pong(e, back, easy, 2020);
+  assert.deepEqual(won.filter((x) => x.t === 'close-sockets'), []);
+  assert.deepEqual(e.route(PEER, 2020), [direct(easy, 77)]);
+  assert.equal(e.status(PEER2, 2020)!.birthday!.running?.role, 'hard');
+  assert.deepEqual(e.status(PEER2, 2020)!.birthday!.node, { open: 256, pool: 256, held: 0, running: 1, peakOpen: 256, peakShared: 2 });
+  // PEER2 wins on socket 78 (a probe answered there): then every socket but the two winners is closed.
+  const back2 = e.onDisco(PEER2_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(2), nodeKey: PEER2 }, direct(easy2, 78), 3000);
+  const won2 = discos(back2, 'ping').flatMap((p) => (p.message.type === 'ping' ? e.onDisco(PEER2_DISCO, { type: 'pong', txId: p.message.txId, src: OURS }, p.via, 3020) : []));
+  const closed = won2.flatMap((x) => (x.t === 'close-sockets' ? x.ids : []));
+  assert.deepEqual(closed.sort((a, b) => a - b), ids.filter((id) => id !== 77 && id !== 78));
+  assert.deepEqual(e.route(PEER2, 3020), [direct(easy2, 78)]);
+  assert.deepEqual([e.status(PEER, 3020)!.birthday!.last!.concurrent, e.status(PEER2, 3020)!.birthday!.last!.ok], [2, true]);
+  assert.deepEqual(e.status(PEER2, 3020)!.birthday!.node, { open: 2, pool: 0, held: 2, running: 0, peakOpen: 256, peakShared: 2 });
+});
+
+test('birthday, hard side: a late probe on a socket another attempt keeps open makes a path; the socket lives while it carries the peer', () => {
+  const easy: Endpoint = { address: '198.51.100.77', port: 41641 };
+  const easy2: Endpoint = { address: '198.51.100.78', port: 41641 };
+  const PEER2 = 'dd'.repeat(32);
+  const PEER2_DISCO = 'ee'.repeat(32);
+  const e = new DiscoEngine({ nodeKey: SELF }, { randomBytes: seededBytes(9) });
+  e.setSelf({ endpoints: [OURS], mappingVariesByDest: true, udp: true }, 0);
+  e.setPeers([
+    { nodeKey: PEER, discoKey: PEER_DISCO, endpoints: [easy], homeRelay: 'r1' },
+    { nodeKey: PEER2, discoKey: PEER2_DISCO, endpoints: [easy2], homeRelay: 'r1' },
+  ], 0);
+  const req: DiscoMessage = { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 4, probes: 1024, ratePerSec: 200, deadlineMs: 10_000 };
+  e.onDisco(PEER_DISCO, req, { kind: 'tcp-relay', region: 'r1' }, 1000);
+  e.onSocketsOpened(PEER, [1, 2, 3, 4], 1001);
+  e.onDisco(PEER2_DISCO, { ...req, easy: easy2 }, { kind: 'tcp-relay', region: 'r1' }, 5000);
+  const acts: PathAction[] = [];
+  for (let t = 5001; t <= 12_000; t += 500) acts.push(...e.tick(t));
+  assert.equal(e.status(PEER, 12_000)!.birthday!.last!.ok, false, 'PEER\'s attempt ended without a pong');
+  assert.deepEqual(acts.filter((x) => x.t === 'close-sockets'), [], 'PEER2\'s attempt still uses the sockets');
+  // PEER's late probe reaches socket 2; our ping-back is answered: a direct path over socket 2.
+  const back = e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12).fill(3), nodeKey: PEER }, direct(easy, 2), 12_100);
+  pong(e, back, easy, 12_120);
+  assert.deepEqual(e.route(PEER, 12_120), [direct(easy, 2)]);
+  // PEER2's attempt ends: every shared socket closes but the one carrying PEER.
+  const end: PathAction[] = [];
+  for (let t = 12_500; t <= 16_000; t += 500) end.push(...e.tick(t));
+  assert.deepEqual(end.flatMap((x) => (x.t === 'close-sockets' ? x.ids : [])).sort(), [1, 3, 4]);
+  // Once that path is forgotten (45 s without a ping or pong), socket 2 is closed too (no leak).
+  const later: PathAction[] = [];
+  for (let w = e.nextWakeMs(); w !== undefined && w < 200_000; w = e.nextWakeMs()) later.push(...e.tick(w));
+  assert.deepEqual(later.filter((x) => x.t === 'close-sockets'), [{ t: 'close-sockets', ids: [2] }]);
+  assert.equal(e.status(PEER, 200_000)!.birthday!.node!.open, 0);
 });
 
 test('birthday, hard side: no pong by the deadline closes every extra socket; late sockets are closed at once', () => {

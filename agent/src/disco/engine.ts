@@ -9,7 +9,8 @@
  */
 import type { DiscoKeyHex, NodeKeyHex, PathAction, PathEngine, PathPeer, PeerPathStatus, SocketId, Via } from '../paths/types.ts';
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
-import { BIRTHDAY_MAX_DURATION_MS, BIRTHDAY_WAIT_MS, cancelBusy, finish, startHardSide, type BirthdayMessage } from './birthday.ts';
+import { finish } from './birthday.ts';
+import { BirthdayHardSide } from './birthday-hard.ts';
 import {
   candidateKey, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
   noteSent, setCallMeMaybe, silenceWakeMs, syncMapCandidates,
@@ -36,16 +37,17 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 export class DiscoEngine implements PathEngine {
   private readonly peers = new Map<NodeKeyHex, PeerState>();
-  /** Hard side: peers told "busy" while another attempt held the extra sockets; told "free" when it ends. */
-  private readonly birthdayWaiting = new Map<NodeKeyHex, BirthdayMessage>();
   private readonly byDisco = new Map<DiscoKeyHex, NodeKeyHex>();
   private readonly self: EngineSelf = { endpoints: [], mappingVariesByDest: undefined, udp: undefined };
   private readonly rounds: Rounds;
+  /** Birthday messages and the hard side's extra sockets, shared by concurrent attempts. */
+  private readonly birthday: BirthdayHardSide;
   private sourceIndex: Map<string, NodeKeyHex> | undefined;
   private ipsFinding: string | undefined;
 
   constructor(config: DiscoEngineConfig, deps: DiscoEngineDeps) {
     this.rounds = new Rounds(config.nodeKey, deps.randomBytes, this.self, () => (this.sourceIndex = undefined));
+    this.birthday = new BirthdayHardSide(this.peers, this.rounds, this.self, () => (this.sourceIndex = undefined));
   }
 
   setPeers(peers: PathPeer[], nowMs: number): PathAction[] {
@@ -67,8 +69,7 @@ export class DiscoEngine implements PathEngine {
       this.byDisco.set(p.discoKey, p.nodeKey);
     }
     this.sourceIndex = undefined;
-    void nowMs;
-    return out;
+    return this.birthday.settle(out, nowMs);
   }
 
   setSelf(self: EngineSelf, nowMs: number): PathAction[] {
@@ -102,7 +103,7 @@ export class DiscoEngine implements PathEngine {
       return [];
     }
     if (!s.best) s.discoStartMs = nowMs;
-    return this.rounds.service(s, nowMs);
+    return this.birthday.settle(this.rounds.service(s, nowMs), nowMs);
   }
 
   /** WireGuard data arrived on a direct path: the path in use is alive (no ping needed to know it). */
@@ -124,7 +125,7 @@ export class DiscoEngine implements PathEngine {
     s.gone = undefined;
     const out = this.dispatch(s, m, via, nowMs);
     this.rounds.planWake(s, nowMs);
-    return out;
+    return this.birthday.settle(out, nowMs);
   }
 
   private dispatch(s: PeerState, m: DiscoMessage, via: Via, nowMs: number): PathAction[] {
@@ -136,7 +137,7 @@ export class DiscoEngine implements PathEngine {
       case 'call-me-maybe':
         return this.onCallMeMaybe(s, m, nowMs);
       case 'birthday':
-        return this.onBirthday(s, m, nowMs);
+        return this.birthday.onMessage(s, m, nowMs);
     }
   }
 
@@ -146,14 +147,8 @@ export class DiscoEngine implements PathEngine {
    * Ids that arrive after the attempt ended are closed at once.
    */
   onSocketsOpened(peer: NodeKeyHex, ids: SocketId[], nowMs: number): PathAction[] {
-    const a = this.peers.get(peer)?.birthday.current;
-    const s = this.peers.get(peer);
-    if (!s || !a || a.role !== 'hard' || nowMs >= a.endMs) return ids.length ? [{ t: 'close-sockets', ids }] : [];
-    a.sockets.push(...ids);
-    pushEvent(s, nowMs, `birthday attempt ${a.id}: ${ids.length} extra sockets open, pinging ${formatEndpoint(a.easy)} from each`);
-    const out = ids.map((id) => this.rounds.pingEndpoint(s, a.easy, id, nowMs, a.id));
-    this.rounds.planWake(s, nowMs);
-    return out;
+    void peer; // the sockets are the node's pool: every running attempt gets them, not only the one that asked
+    return this.birthday.settle(this.birthday.onOpened(ids, nowMs), nowMs);
   }
 
   onSendError(peer: NodeKeyHex, via: Via, nowMs: number): PathAction[] {
@@ -185,7 +180,7 @@ export class DiscoEngine implements PathEngine {
     }
     out.push(...this.release(s), ...this.rounds.pingAll(s, nowMs, false));
     this.rounds.planWake(s, nowMs);
-    return out;
+    return this.birthday.settle(out, nowMs);
   }
 
   onPeerGone(peer: NodeKeyHex, region: string, reason: 'disconnected' | 'not-here', nowMs: number): PathAction[] {
@@ -226,7 +221,7 @@ export class DiscoEngine implements PathEngine {
       if (this.rounds.active(s, nowMs)) out.push(...this.rounds.service(s, nowMs));
     }
     this.sourceIndex = undefined;
-    return out;
+    return this.birthday.settle(out, nowMs);
   }
 
   tick(nowMs: number): PathAction[] {
@@ -235,22 +230,7 @@ export class DiscoEngine implements PathEngine {
       if (s.wakeMs !== undefined && s.wakeMs <= nowMs) out.push(...this.rounds.service(s, nowMs));
     }
     out.push(...this.rounds.restunIfDue(this.peers.values(), nowMs));
-    out.push(...this.notifyBirthdayFree());
-    return out;
-  }
-
-  /** Hard side: once no attempt holds the extra sockets, tell the peers that were told "busy" (a busy
-   * answer with 0 ms), so they ask again now instead of at the end of the attempt's deadline. */
-  private notifyBirthdayFree(): PathAction[] {
-    if (this.birthdayWaiting.size === 0) return [];
-    for (const o of this.peers.values()) if (o.birthday.current?.role === 'hard') return [];
-    const out: PathAction[] = [];
-    for (const [key, m] of this.birthdayWaiting) {
-      const o = this.peers.get(key);
-      if (o?.peer.homeRelay) out.push({ t: 'disco', peer: key, via: { kind: 'tcp-relay', region: o.peer.homeRelay }, message: { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: 0 } });
-    }
-    this.birthdayWaiting.clear();
-    return out;
+    return this.birthday.settle(out, nowMs);
   }
 
   nextWakeMs(): number | undefined {
@@ -281,7 +261,7 @@ export class DiscoEngine implements PathEngine {
 
   status(peer: NodeKeyHex, nowMs: number): PeerPathStatus | undefined {
     const s = this.peers.get(peer);
-    return s ? peerPathStatus(s, { ...this.self, ipsFinding: this.ipsFinding }, this.route(peer, nowMs), nowMs) : undefined;
+    return s ? peerPathStatus(s, { ...this.self, ipsFinding: this.ipsFinding }, this.route(peer, nowMs), nowMs, this.birthday.status(nowMs)) : undefined;
   }
 
   private onPing(s: PeerState, m: Extract<DiscoMessage, { type: 'ping' }>, via: Via, nowMs: number): PathAction[] {
@@ -330,7 +310,7 @@ export class DiscoEngine implements PathEngine {
     } else if (!s.best || !isTrusted(s, nowMs) || shouldSwitch(measured(c)!, bestMeasured(s))) {
       out.push(...this.switchTo(s, c, nowMs, s.best ? 'better path' : 'first pong'));
     }
-    out.push(...this.birthdayWon(s, c, p.birthdayAttempt, nowMs));
+    out.push(...this.birthday.won(s, c, p.birthdayAttempt, nowMs));
     return out;
   }
 
@@ -351,70 +331,6 @@ export class DiscoEngine implements PathEngine {
     return out;
   }
 
-  private onBirthday(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
-    if (m.sockets === 0) return this.onBirthdayBusy(s, m, nowMs);
-    // The extra sockets are one budget per node (256): a second attempt at the same time would get none.
-    // Refused with "busy, retry after" (a birthday message with 0 sockets) so the peer cancels its half
-    // without the 5 min back-off and asks again when the sockets are free.
-    const busy = [...this.peers.values()].find((o) => o !== s && o.birthday.current?.role === 'hard')?.birthday.current;
-    if (busy) {
-      // Whole milliseconds: the wire field is an integer and a real clock's nowMs is not.
-      const freeInMs = Math.max(0, Math.ceil(busy.endMs - nowMs));
-      pushEvent(s, nowMs, `birthday request ${m.attempt} refused: another peer's attempt holds the extra sockets for ${freeInMs} ms`);
-      if (!s.peer.homeRelay) return [];
-      this.birthdayWaiting.set(s.peer.nodeKey, m);
-      const message: BirthdayMessage = { ...m, sockets: 0, probes: 0, ratePerSec: 0, deadlineMs: freeInMs };
-      return [{ t: 'disco', peer: s.peer.nodeKey, via: { kind: 'tcp-relay', region: s.peer.homeRelay }, message }];
-    }
-    const easyAdvertised = [...s.cands.values()].some((c) => c.source !== 'peer-reflexive' && formatEndpoint(c.endpoint) === formatEndpoint(m.easy));
-    const a = startHardSide(s.birthday, m, this.self.mappingVariesByDest, easyAdvertised, nowMs);
-    if (!a) {
-      pushEvent(s, nowMs, `birthday request ${m.attempt} refused (we are not the hard side, the endpoint was not advertised, or within 5 min of the last attempt)`);
-      return [];
-    }
-    pushEvent(s, nowMs, `birthday attempt ${a.id}: hard side, opening ${a.socketsRequested} sockets towards ${formatEndpoint(a.easy)}`);
-    this.rounds.planWake(s, nowMs);
-    return [{ t: 'open-sockets', peer: s.peer.nodeKey, count: a.socketsRequested }];
-  }
-
-  /** Easy side: the hard side is busy with another peer's attempt; cancel ours (it never really ran, so no
-   * back-off) and decide again once its sockets are free. */
-  private onBirthdayBusy(s: PeerState, m: BirthdayMessage, nowMs: number): PathAction[] {
-    const a = s.birthday.current;
-    if (!a && m.deadlineMs === 0 && s.birthday.dueMs !== undefined && !s.best) {
-      // "Free now": the attempt that held the peer's sockets ended early; ask again at once.
-      s.birthday.dueMs = nowMs;
-      pushEvent(s, nowMs, 'birthday: the peer\'s sockets are free, asking again');
-      this.rounds.planWake(s, nowMs);
-      return [];
-    }
-    if (!a || a.role !== 'easy' || a.id !== m.attempt) return [];
-    cancelBusy(s.birthday, nowMs + Math.min(m.deadlineMs, BIRTHDAY_MAX_DURATION_MS) + BIRTHDAY_WAIT_MS);
-    for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
-    pushEvent(s, nowMs, `birthday attempt ${a.id} put off: the peer's sockets are busy for ${m.deadlineMs} ms (${a.probesSent} probes sent)`);
-    this.rounds.planWake(s, nowMs);
-    return [];
-  }
-
-  /** Ends a birthday attempt when a pong arrives on its extra socket (hard side) or for its probe (easy side). */
-  private birthdayWon(s: PeerState, c: Candidate, probeOf: number | undefined, nowMs: number): PathAction[] {
-    const a = s.birthday.current;
-    if (!a) return [];
-    const hardWin = a.role === 'hard' && a.sockets.includes(c.socket);
-    // Easy side: a pong for one of our probes, or for the ping-back we sent when one of the hard side's
-    // sockets reached us first (its mapping existed before our probe hit that port). Either way the hard
-    // address answered: stop probing (every further probe costs both NATs a session entry).
-    const easyWin = a.role === 'easy' && c.socket === 0 && (probeOf === a.id || c.endpoint.address === a.hardAddress);
-    if (!hardWin && !easyWin) return [];
-    const winner = c.socket ? `${formatEndpoint(c.endpoint)} on socket ${c.socket}` : formatEndpoint(c.endpoint);
-    finish(s.birthday, nowMs, winner);
-    if (c.socket !== 0) s.keptSockets.push(c.socket);
-    for (const [tx, p] of s.pending) if (p.birthdayAttempt === a.id) s.pending.delete(tx);
-    pushEvent(s, nowMs, `birthday attempt ${a.id} won by ${winner} after ${nowMs - a.startMs} ms`);
-    const losers = a.sockets.filter((id) => id !== c.socket);
-    return [...(losers.length ? [{ t: 'close-sockets' as const, ids: losers }] : []), ...this.notifyBirthdayFree()];
-  }
-
   private switchTo(s: PeerState, c: Candidate, nowMs: number, why: string, trusted = true): PathAction[] {
     // An untrusted fallback was last heard at its last pong: if we keep sending and it stays silent, it is
     // probed and given up like any path.
@@ -423,6 +339,10 @@ export class DiscoEngine implements PathEngine {
     s.heartbeatsLostInRow = 0;
     s.lastHeartbeatMs = nowMs;
     s.lastFullProbeMs ??= nowMs;
+    // A path over an extra socket keeps it open while it carries the peer, and lets it go when it moves.
+    // Not only a win: another attempt may keep the shared sockets open after this peer's attempt ended,
+    // and a late probe on one of them still makes a path.
+    if (c.socket !== 0 && !s.keptSockets.includes(c.socket)) s.keptSockets.push(c.socket);
     pushEvent(s, nowMs, `${why}: direct via ${formatEndpoint(c.endpoint)}${c.socket ? ` (socket ${c.socket})` : ''}, rtt ${lastRtt(c)} ms`);
     return this.release(s);
   }

@@ -241,12 +241,17 @@ export function dropSocketCandidates(s: PeerState, ids: SocketId[]): void {
 }
 
 /**
- * Kept extra sockets the path in use no longer runs over (it moved, was given up, or expired), with their
- * candidates forgotten; the caller closes them. A birthday attempt's sockets are the attempt's business.
+ * Kept extra sockets neither the path in use nor a live candidate runs over any more, with their candidates
+ * forgotten; the caller closes them. A birthday attempt's sockets are the attempt's business. A path given
+ * up (3 lost heartbeats) keeps its socket while its peer-reflexive candidate lives (45 s after the last
+ * ping or pong): the relayed rounds ping it from that socket, which keeps the hard NAT's mapping, so the
+ * path heals when the peer's side reaches it again; closing at once would leave the pair on the relay for
+ * the 5 min until the next birthday attempt.
  */
 export function releaseSockets(s: PeerState): SocketId[] {
   const attempt = s.birthday.current?.sockets ?? [];
-  const gone = s.keptSockets.filter((id) => s.best?.via.socket !== id && !attempt.includes(id));
+  const live = new Set([...s.cands.values()].map((c) => c.socket));
+  const gone = s.keptSockets.filter((id) => s.best?.via.socket !== id && !attempt.includes(id) && !live.has(id));
   if (gone.length === 0) return [];
   s.keptSockets = s.keptSockets.filter((id) => !gone.includes(id));
   dropSocketCandidates(s, gone);

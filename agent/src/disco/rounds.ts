@@ -5,7 +5,7 @@
  */
 import type { NodeKeyHex, PathAction, SocketId } from '../paths/types.ts';
 import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
-import { birthdayVerdict, BIRTHDAY_HEARD_MS, BIRTHDAY_WAIT_MS, finish, nextProbeMs, probesDue, randomPort, startEasySide } from './birthday.ts';
+import { birthdayVerdict, BIRTHDAY_HEARD_MS, BIRTHDAY_WAIT_MS, finish, nextProbeMs, probesDue, randomPort, recordProbe, startEasySide } from './birthday.ts';
 import { MAX_CMM_ENDPOINTS } from './codec.ts';
 import {
   candidateKey, dropSocketCandidates, expireCandidates, isDead, isSilent, isTrusted, lastRtt, probing, pushEvent, recordOutcome, releaseSockets,
@@ -278,7 +278,7 @@ export class Rounds {
       }
       const out: PathAction[] = [];
       for (let n = probesDue(a, nowMs); n > 0; n--) {
-        a.probesSent++;
+        recordProbe(a, nowMs);
         out.push(this.pingEndpoint(s, { address: a.hardAddress, port: randomPort(a, this.randomBytes) }, 0, nowMs, a.id));
       }
       return out;

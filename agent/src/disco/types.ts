@@ -18,7 +18,9 @@ export type DiscoMessage =
   | { type: 'call-me-maybe'; endpoints: Endpoint[]; hardNat: boolean }
   /** Starts the peer's half of a birthday attempt at once (sent through the relay by the side that decided):
    * the hard side opens `sockets` extra sockets sending to `easy`; the easy side sends up to `probes`
-   * pings to random ports of `hardAddress` at `ratePerSec`. `attempt` ties pongs to the attempt. */
+   * pings to random ports of `hardAddress` at `ratePerSec`. `attempt` ties pongs to the attempt.
+   * Answers from the hard side reuse it: 0 sockets = "busy, retry after `deadlineMs`" (0 ms: "free now");
+   * sockets > 0 with 0 probes = "ready": its sockets have pinged `easy`, probing may start. */
   | { type: 'birthday'; attempt: number; hardAddress: string; easy: Endpoint; sockets: number; probes: number; ratePerSec: number; deadlineMs: number };
 
 export type DiscoType = DiscoMessage['type'];

@@ -171,7 +171,16 @@ export interface PeerPathStatus {
   sinceMs: number | undefined;
   candidates: { endpoint: string; source: 'map' | 'call-me-maybe' | 'peer-reflexive'; lastPongRttMs?: number; lastPingAgoMs?: number }[];
   reason?: { code: RelayReason; text: string };
-  birthday?: { attempts: number; last?: { sockets: number; probes: number; winner?: string; ms: number; ok: boolean; atMs: number } };
+  birthday?: {
+    attempts: number;
+    /** `concurrent` (hard side): the most attempts that shared the node's extra sockets during this one. */
+    last?: { sockets: number; probes: number; winner?: string; ms: number; ok: boolean; atMs: number; concurrent?: number };
+    /** The attempt running now: extra sockets it pings from (hard) and probes/pings sent so far. */
+    running?: { id: number; role: 'easy' | 'hard'; sockets: number; probes: number; concurrent: number };
+    /** The node's extra sockets (all peers): open now (shared pool + winners held by tunnels), attempts
+     * sharing the pool now, and the highest counts seen. Never more than 256 open. */
+    node?: { open: number; pool: number; held: number; running: number; peakOpen: number; peakShared: number };
+  };
   /** The relay side of the choice, when not direct: why a UDP relay or the TCP relay carries the peer. */
   relayChoice?: { code: RelayChoiceCode; text: string };
   /** The UDP relay path to this peer, while one is wanted. */

@@ -25,7 +25,12 @@ export interface PeerPathView {
   /** WireGuard packets sent to the peer per path kind (which path carried the tunnel). */
   packets: PeerPathPackets | null;
   candidates: PeerPathStatus['candidates'];
-  birthday: { attempts: number; last?: { sockets: number; probes: number; winner?: string; ms: number; ok: boolean; at: string } } | null;
+  birthday: {
+    attempts: number;
+    last?: { sockets: number; probes: number; winner?: string; ms: number; ok: boolean; at: string; concurrent?: number };
+    running?: NonNullable<PeerPathStatus['birthday']>['running'];
+    node?: NonNullable<PeerPathStatus['birthday']>['node'];
+  } | null;
   events: { at: string; text: string }[];
 }
 
@@ -45,7 +50,12 @@ export function peerPathView(st: PeerPathStatus, nowMs: number, wallMs: number, 
     udpRelay: st.udpRelay ?? null,
     packets: packets ?? null,
     candidates: st.candidates,
-    birthday: st.birthday ? { attempts: st.birthday.attempts, ...(last ? { last: { sockets: last.sockets, probes: last.probes, ...(last.winner ? { winner: last.winner } : {}), ms: last.ms, ok: last.ok, at: wall(last.atMs) } } : {}) } : null,
+    birthday: st.birthday ? {
+      attempts: st.birthday.attempts,
+      ...(last ? { last: { sockets: last.sockets, probes: last.probes, ...(last.winner ? { winner: last.winner } : {}), ms: last.ms, ok: last.ok, at: wall(last.atMs), ...(last.concurrent !== undefined ? { concurrent: last.concurrent } : {}) } } : {}),
+      ...(st.birthday.running ? { running: { ...st.birthday.running } } : {}),
+      ...(st.birthday.node ? { node: { ...st.birthday.node } } : {}),
+    } : null,
     events: st.events.map((e) => ({ at: wall(e.atMs), text: e.text })),
   };
 }

@@ -54,7 +54,9 @@ export function humanStatus(st: { mesh: MeshStatus | null; components: Record<st
       if (p.relay?.kind === 'udp') lines.push(`    via UDP relay node ${p.relay.node ?? p.relay.nodeKey.slice(0, 8)} ${p.relay.address} (${p.relay.state})`);
       else if (p.relay) lines.push(`    via TCP relay region ${p.relay.region}${p.relay.server ? ` server ${p.relay.server}` : ''}`);
       const b = p.path?.birthday?.last;
-      if (b) lines.push(`    birthday: ${b.ok ? `won by ${b.winner ?? '?'}` : 'no probe got through'} (${b.sockets} sockets, ${b.probes} probes, ${b.ms} ms, attempts ${p.path!.birthday!.attempts})`);
+      if (b) lines.push(`    birthday: ${b.ok ? `won by ${b.winner ?? '?'}` : 'no probe got through'} (${b.sockets} sockets, ${b.probes} probes, ${b.ms} ms, attempts ${p.path!.birthday!.attempts}${(b.concurrent ?? 1) > 1 ? `, sockets shared by ${b.concurrent} attempts` : ''})`);
+      const run = p.path?.birthday?.running;
+      if (run) lines.push(`    birthday attempt ${run.id} running (${run.role} side): ${run.sockets} sockets, ${run.probes} probes so far${run.concurrent > 1 ? `, sockets shared by ${run.concurrent} attempts` : ''}`);
       for (const e of p.path?.events.slice(-3) ?? []) lines.push(`    ${e.at}  ${e.text}`);
     }
     if (m.relay) lines.push(`  relay: home ${m.relay.home ?? '-'}; ${m.relay.regions.map((r) => `${r.id} ${r.connected ? 'connected' : 'idle'}${r.latencyMs !== undefined ? ` ${Math.round(r.latencyMs)} ms` : ''}${r.viaProxy ? ' via proxy' : ''}`).join(', ') || 'no regions'}`);
