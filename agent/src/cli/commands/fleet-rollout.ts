@@ -86,3 +86,27 @@ export function fleetResumeCommand(): Command {
       await execute(await prepareResume(flags.state), flags.json === true);
     });
 }
+
+export function fleetRollbackCommand(): Command {
+  return new Command('rollback')
+    .description('put the hosts a rollout changed back on the package they came from (the config stays; fresh installs are not removed)')
+    .requiredOption('--state <file>', 'the run state file of the `fleet rollout --state` to undo')
+    .option('--package-dir <dir>', 'the previous packages (one per platform)')
+    .option('--package <platform=file>', 'the previous package for one platform (repeatable)', collect)
+    .option('--revert-after <sec>', 'device-side confirm-or-revert timer (default 120)', integerArg(10, 86_400))
+    .option('--settle <sec>', 'health gate settle time (default 30)', integerArg(1, 3600))
+    .option('--json', 'every rollout event as a JSON line')
+    .action(async (flags: { state: string; json?: boolean; packageDir?: string; package?: string[]; revertAfter?: number; settle?: number }) => {
+      const { prepareRollback } = await import('../../fleet/rollout/session.ts');
+      const { state, json, ...rest } = flags;
+      const plan = await prepareRollback(state, rest);
+      for (const l of plan.left) process.stderr.write(`${l.host}: not rolled back: ${l.why}\n`);
+      if (plan.prepared.hosts.length === 0) {
+        process.stderr.write('nothing to roll back\n');
+        if (plan.left.length) process.exitCode = 1;
+        return;
+      }
+      await execute(plan.prepared, json === true);
+      if (plan.left.length) process.exitCode = 1;
+    });
+}
