@@ -27,6 +27,9 @@ const EXTERNAL = [
   // that find it (bindings, file-uri-to-path); the build tree and SQLite sources stay behind. A bundle
   // for a coordinator on another Node line or platform must be built there.
   { name: 'better-sqlite3', ship: ['better-sqlite3', 'bindings', 'file-uri-to-path'] },
+  // ssh2 (fleet rollout/status/exec): its optional addons (sshcrypto.node, cpu-features) are required
+  // inside try/catch, so it runs as plain JS where they are missing; esbuild cannot bundle a .node.
+  { name: 'ssh2', ship: ['ssh2', 'asn1', 'safer-buffer', 'bcrypt-pbkdf', 'tweetnacl'] },
   // pg's optional native client: pg requires it only when asked for and we never do; not installed.
   { name: 'pg-native', ship: [] },
 ];
