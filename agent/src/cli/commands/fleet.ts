@@ -9,6 +9,8 @@ import { DEFAULT_FORKS, parseMaxFailPercentage, parseSerial } from '../../fleet/
 import { loadInventory } from '../../fleet/load.ts';
 import { inventoryGraph, inventoryList, planText, planView, select, type Selection } from '../../fleet/view.ts';
 import { integerArg, printResult } from '../context.ts';
+import { fleetExecCommand } from './fleet-exec.ts';
+import { fleetStatusCommand } from './fleet-status.ts';
 
 interface Common {
   inventory: string;
@@ -60,5 +62,7 @@ export function fleetCommand(): Command {
       const view = planView(sel, policy);
       printResult(opts.json === true, view, () => planText(view));
     });
+  cmd.addCommand(fleetStatusCommand());
+  cmd.addCommand(fleetExecCommand());
   return cmd;
 }
