@@ -27,11 +27,12 @@ const EXTERNAL = [
   // that find it (bindings, file-uri-to-path); the build tree and SQLite sources stay behind. A bundle
   // for a coordinator on another Node line or platform must be built there.
   { name: 'better-sqlite3', ship: ['better-sqlite3', 'bindings', 'file-uri-to-path'] },
-  // ssh2 (fleet rollout/status/exec): its optional addons (sshcrypto.node, cpu-features) are required
-  // inside try/catch, so it runs as plain JS where they are missing; esbuild cannot bundle a .node.
-  { name: 'ssh2', ship: ['ssh2', 'asn1', 'safer-buffer', 'bcrypt-pbkdf', 'tweetnacl'] },
   // pg's optional native client: pg requires it only when asked for and we never do; not installed.
   { name: 'pg-native', ship: [] },
+  // ssh2 (the fleet commands, on the controller): CommonJS that reads __dirname, so shipped as
+  // installed with its pure-JS dependencies. Its optional native speed-ups (its build/ tree,
+  // cpu-features) stay behind: it requires them inside try/catch and falls back to node:crypto.
+  { name: 'ssh2', ship: ['ssh2', 'asn1', 'safer-buffer', 'bcrypt-pbkdf', 'tweetnacl'] },
 ];
 
 function koromixPackages() {
@@ -58,8 +59,9 @@ const result = await build({
   logLevel: 'warning',
 });
 
-/** What of a shipped package runs: all of it, except better-sqlite3's build tree and SQLite sources. */
+/** What of a shipped package runs: all of it, except better-sqlite3's build tree and SQLite sources, and ssh2's native build. */
 function runs(pkg, rel) {
+  if (pkg === 'ssh2') return !rel.startsWith('lib/protocol/crypto/build');
   if (pkg !== 'better-sqlite3') return true;
   const top = rel.split('/')[0];
   if (top === 'build') return ['build', 'build/Release', 'build/Release/better_sqlite3.node'].includes(rel);
