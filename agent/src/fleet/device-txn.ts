@@ -116,7 +116,10 @@ export function applyScript(plan: TxnPlan): string {
     `S=${shQuote(plan.stateDir)}`,
     SHA_FN,
     'mkdir -p "$S" || exit 1',
-    `mkdir "$S/lock" 2>/dev/null || { echo "another transaction holds $S/lock (owner: $(cat "$S/lock/owner" 2>/dev/null || echo unknown))" >&2; exit ${TXN_EXIT.busy}; }`,
+    // A lock whose timer is gone (the host rebooted inside the window) is named as such: that change
+    // was never confirmed nor reverted, and needs a person (or a boot check, not built yet).
+    'orphan() { [ -e "$S/decided" ] && return 1; p=$(cat "$S/timer.pid" 2>/dev/null) || return 0; ! kill -0 "$p" 2>/dev/null; }',
+    `mkdir "$S/lock" 2>/dev/null || { if orphan; then w="orphaned: its revert timer is gone, the change was never confirmed"; else w="in progress"; fi; echo "another transaction holds $S/lock (owner: $(cat "$S/lock/owner" 2>/dev/null || echo unknown); $w)" >&2; exit ${TXN_EXIT.busy}; }`,
     `echo ${shQuote(plan.owner ?? 'unknown')} > "$S/lock/owner"`,
     'fail() { echo "$1" >&2; rm -rf "$S/lock"; exit 1; }',
     'rm -rf "$S/backup" "$S/manifest" "$S/trees" "$S/reverted" "$S/confirmed" "$S/decided"; mkdir "$S/backup" || fail "cannot make $S/backup"',
