@@ -29,6 +29,10 @@ const EXTERNAL = [
   { name: 'better-sqlite3', ship: ['better-sqlite3', 'bindings', 'file-uri-to-path'] },
   // pg's optional native client: pg requires it only when asked for and we never do; not installed.
   { name: 'pg-native', ship: [] },
+  // ssh2 (the fleet commands, on the controller): CommonJS that reads __dirname, so shipped as
+  // installed with its pure-JS dependencies. Its optional native speed-ups (its build/ tree,
+  // cpu-features) stay behind: it requires them inside try/catch and falls back to node:crypto.
+  { name: 'ssh2', ship: ['ssh2', 'asn1', 'safer-buffer', 'bcrypt-pbkdf', 'tweetnacl'] },
 ];
 
 function koromixPackages() {
@@ -55,8 +59,9 @@ const result = await build({
   logLevel: 'warning',
 });
 
-/** What of a shipped package runs: all of it, except better-sqlite3's build tree and SQLite sources. */
+/** What of a shipped package runs: all of it, except better-sqlite3's build tree and SQLite sources, and ssh2's native build. */
 function runs(pkg, rel) {
+  if (pkg === 'ssh2') return !rel.startsWith('lib/protocol/crypto/build');
   if (pkg !== 'better-sqlite3') return true;
   const top = rel.split('/')[0];
   if (top === 'build') return ['build', 'build/Release', 'build/Release/better_sqlite3.node'].includes(rel);
