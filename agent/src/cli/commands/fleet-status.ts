@@ -33,7 +33,7 @@ export function withRemoteOptions(cmd: Command, timeoutSec: number): Command {
     .option('--forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, integerArg(1, 10_000))
     .option('--known-hosts <file>', 'OpenSSH known_hosts to verify host keys against (default ~/.ssh/known_hosts)')
     .option('--accept-new', 'accept and record the key of a host not known yet (a changed key is always refused)')
-    .option('--timeout <sec>', `per command on a host (default ${timeoutSec})`, integerArg(1, 3600))
+    .option('--timeout <sec>', `per command on a host, and for the connection (at most 15 s) (default ${timeoutSec})`, integerArg(1, 3600))
     .option('--json', 'machine-readable output');
 }
 
@@ -47,7 +47,7 @@ export async function remoteSetup(f: RemoteFlags, timeoutSec: number): Promise<{
   const timeoutMs = (f.timeout ?? timeoutSec) * 1000;
   return {
     hosts: sel.hosts,
-    deps: { connect: sshConnector({ commandTimeoutMs: timeoutMs }), trust: () => ({ knownHostsFile, acceptNew: f.acceptNew === true }), forks: f.forks ?? DEFAULT_FORKS, timeoutMs },
+    deps: { connect: sshConnector({ commandTimeoutMs: timeoutMs, connectTimeoutMs: Math.min(15_000, timeoutMs) }), trust: () => ({ knownHostsFile, acceptNew: f.acceptNew === true }), forks: f.forks ?? DEFAULT_FORKS, timeoutMs },
   };
 }
 
