@@ -10,6 +10,7 @@ import { loadInventory } from '../../fleet/load.ts';
 import { inventoryGraph, inventoryList, planText, planView, select, type Selection } from '../../fleet/view.ts';
 import { integerArg, printResult } from '../context.ts';
 import { fleetExecCommand } from './fleet-exec.ts';
+import { fleetResumeCommand, fleetRollbackCommand, fleetRolloutCommand } from './fleet-rollout.ts';
 import { fleetStatusCommand } from './fleet-status.ts';
 
 interface Common {
@@ -62,6 +63,9 @@ export function fleetCommand(): Command {
       const view = planView(sel, policy);
       printResult(opts.json === true, view, () => planText(view));
     });
+  cmd.addCommand(fleetRolloutCommand());
+  cmd.addCommand(fleetResumeCommand());
+  cmd.addCommand(fleetRollbackCommand());
   cmd.addCommand(fleetStatusCommand());
   cmd.addCommand(fleetExecCommand());
   return cmd;
