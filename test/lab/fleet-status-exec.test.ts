@@ -2,7 +2,7 @@
 // OpenSSH servers in lab namespaces: router a's root logs in with /bin/sh (an OPNsense tree), router
 // b's with tcsh (a Linux tree; tcsh like OPNsense's root shell). The CLI runs in the internet server
 // s1's namespace, so it reaches the routers' sshd directly; a third inventory host points at a port
-// nothing listens on. Each router's `conegate` is a stand-in script under its fake root.
+// nothing listens on, a fourth pins router a's key but points at router b. Each router's `conegate` is a stand-in script under its fake root.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -68,6 +68,8 @@ describe('fleet status and fleet exec against real sshd', () => {
         `fw-a ansible_host=${sh.address} conegate_root=${sh.root}`,
         `fw-b ansible_host=${csh.address} conegate_root=${csh.root}`,
         `fw-gone ansible_host=${sh.address} ansible_port=2299`,
+        // Pinned to router a's key but pointing at router b: a changed key, refused.
+        `fw-imposter ansible_host=${csh.address} conegate_host_key="${sh.hostKeys.ed25519}"`,
         '[routers:vars]',
         'ansible_user=root',
         `ansible_ssh_private_key_file=${keyFile}`,
@@ -84,12 +86,13 @@ describe('fleet status and fleet exec against real sshd', () => {
     const r = await lab.execConegate('s1', ['fleet', 'status', '--inventory', inventory, '--known-hosts', knownHosts, '--timeout', '5', '--json'], { timeoutMs: 90_000 });
     assert.equal(r.code, 1, r.stderr);
     const out = JSON.parse(r.stdout) as { ok: boolean; hosts: { host: string; reachable: boolean; platform?: string; health: { ok: boolean }; sample?: { version?: string; peersUp: number; directShare: number; rssMB: number | null }; error?: { code: string } }[] };
-    const [a, b, gone] = out.hosts;
+    const [a, b, gone, imposter] = out.hosts;
     assert.deepEqual([a!.host, a!.reachable, a!.platform, a!.health.ok, a!.sample?.version, a!.sample?.peersUp, a!.sample?.directShare, a!.sample?.rssMB], ['fw-a', true, 'opnsense', true, '1.4.0', 2, 0.5, 61.5]);
     assert.deepEqual([b!.host, b!.platform, b!.health.ok, b!.sample?.version], ['fw-b', 'linux', true, '1.3.9'], 'through a tcsh login shell');
     // The router's input filter drops the port: the dial times out (bounded by --timeout).
     assert.deepEqual([gone!.host, gone!.reachable, gone!.error?.code], ['fw-gone', false, 'CG_TIMEOUT']);
-    assert.match(r.stderr, /1 of 3 hosts unreachable or unhealthy: fw-gone/);
+    assert.deepEqual([imposter!.host, imposter!.reachable, imposter!.error?.code], ['fw-imposter', false, 'CG_HOST_KEY_CHANGED']);
+    assert.match(r.stderr, /2 of 4 hosts unreachable or unhealthy: fw-gone, fw-imposter/);
 
     const human = await lab.execConegate('s1', ['fleet', 'status', '--inventory', inventory, '--known-hosts', knownHosts, '--limit', 'fw-a:fw-b'], { timeoutMs: 90_000 });
     assert.equal(human.code, 0, human.stderr);
@@ -106,6 +109,7 @@ describe('fleet status and fleet exec against real sshd', () => {
     const all = await lab.execConegate('s1', ['fleet', 'exec', '--inventory', inventory, '--known-hosts', knownHosts, '--timeout', '5', '--', 'version'], { timeoutMs: 90_000 });
     assert.equal(all.code, 1);
     assert.match(all.stdout, /^fw-gone \| UNREACHABLE \| no TCP connection to [\d.]+:2299 within 5000 ms$/m);
-    assert.match(all.stdout, /^3 hosts: 2 ok, 1 failed$/m);
+    assert.match(all.stdout, /^fw-imposter \| UNREACHABLE \| fw-imposter: HOST KEY CHANGED for /m);
+    assert.match(all.stdout, /^4 hosts: 2 ok, 2 failed$/m);
   });
 });
