@@ -162,12 +162,20 @@ export function applyScript(plan: TxnPlan): string {
   return lines.join('\n');
 }
 
+/** With an owner: the armed transaction must be that run's (never confirm or revert another rollout's). */
+function ownerCheck(owner: string | undefined): string[] {
+  if (owner === undefined) return [];
+  if (!/^[A-Za-z0-9._:@+-]{1,128}$/.test(owner)) throw new ConegateError('CG_INPUT_INVALID', 'lock owner must be 1..128 of A-Z a-z 0-9 . _ : @ + -');
+  return [`[ "$(cat "$S/lock/owner" 2>/dev/null)" = ${shQuote(owner)} ] || { echo "the transaction in $S belongs to $(cat "$S/lock/owner" 2>/dev/null || echo unknown)" >&2; exit 3; }`];
+}
+
 /** Disarms the timer and releases the lock; exit 3 when there is nothing to confirm (already reverted or reverting). */
-export function confirmScript(stateDir: string): string {
+export function confirmScript(stateDir: string, owner?: string): string {
   checkRemotePath(stateDir);
   return [
     `S=${shQuote(stateDir)}`,
     '[ -d "$S/lock" ] && [ ! -e "$S/reverted" ] || { echo "no armed transaction in $S" >&2; exit 3; }',
+    ...ownerCheck(owner),
     'mkdir "$S/decided" 2>/dev/null || { echo "the transaction in $S is being reverted" >&2; exit 3; }',
     'touch "$S/confirmed"',
     KILL_TIMER,
@@ -182,11 +190,12 @@ export function confirmScript(stateDir: string): string {
  * the timer. Prints the revert's verdict (`ok` or `mismatch`); exit 3 when there is nothing to revert
  * (already confirmed or reverted: the verdict file, if any, is printed).
  */
-export function revertNowScript(stateDir: string): string {
+export function revertNowScript(stateDir: string, owner?: string): string {
   checkRemotePath(stateDir);
   return [
     `S=${shQuote(stateDir)}`,
     '[ -d "$S/lock" ] || { cat "$S/reverted" 2>/dev/null; echo "no armed transaction in $S" >&2; exit 3; }',
+    ...ownerCheck(owner),
     'mkdir "$S/decided" 2>/dev/null || { echo "the transaction in $S is already decided" >&2; exit 3; }',
     'sh "$S/revert.sh" claimed',
     'cat "$S/reverted"',
