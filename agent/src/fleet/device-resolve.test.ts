@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it, test } from 'node:test';
 import { applyScript, confirmScript, TXN_EXIT, type TxnPlan } from './device-txn.ts';
 import { resolveScript } from './device-resolve.ts';
-import { snapshot } from './rollout/twin-fleet.ts';
+import { killTxnTimer, snapshot } from './rollout/twin-fleet.ts';
 
 const BOOT_CHECK = join(import.meta.dirname, '../../init/conegate-fleet-boot-check');
 
@@ -30,15 +30,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** Kills the timer's whole session (what a reboot does) and waits, bounded, until init has reaped it. */
-async function killTimer(stateDir: string): Promise<number> {
-  const pid = Number(readFileSync(join(stateDir, 'timer.pid'), 'utf8'));
-  process.kill(-pid, 'SIGKILL');
-  for (let i = 0; i < 500 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(alive(pid), false, `timer ${pid} still there`);
-  return pid;
 }
 
 describe('a change armed when the host went down', () => {
@@ -78,7 +69,7 @@ describe('a change armed when the host went down', () => {
 
   it('timer killed: the boot check restores exactly the previous files (sha256) and releases the lock, without touching the service; a second boot does nothing', async () => {
     const { R, plan, before } = armed('killed');
-    await killTimer(plan.stateDir);
+    await killTxnTimer(plan.stateDir);
     const r = bootCheck(plan.stateDir);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /reverted the change of run-1 \(its revert timer is gone, never confirmed\): ok/);
@@ -127,7 +118,7 @@ describe('a change armed when the host went down', () => {
 
   it('an orphaned lock is resolved by the next rollout: the old change is reverted, then the new one is applied', async () => {
     const { R, plan, before } = armed('orphan');
-    await killTimer(plan.stateDir);
+    await killTxnTimer(plan.stateDir);
     writeFileSync(join(R, 'app/conegate.json.cg-staged'), '{"v":3}\n', { mode: 0o600 });
     const next = sh(applyScript({ ...plan, owner: 'run-2' }));
     assert.equal(next.status, TXN_EXIT.ok, next.stderr);
