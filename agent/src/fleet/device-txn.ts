@@ -211,3 +211,34 @@ export function revertNowScript(stateDir: string, owner?: string): string {
     '',
   ].join('\n');
 }
+
+export const PREV_CONFIG_EXIT = { ok: 0, unavailable: 3, untouched: 4 } as const;
+
+/**
+ * For `fleet rollback`: prints the config `configPath` held before run `runId` changed this host, from
+ * that transaction's backup (checked against its recorded sha256). Only while the host's last
+ * transaction is that run's (its fleet state file names the run, no lock is held): any later one has
+ * replaced the backup. Exit 4: that transaction did not write the config (the current one is the
+ * previous); exit 3 with the reason: no backup to trust (another run since, none before, damaged).
+ */
+export function previousConfigScript(stateDir: string, configPath: string, fleetStateFile: string, runId: string): string {
+  for (const p of [stateDir, configPath, fleetStateFile]) checkRemotePath(p);
+  if (!/^[A-Za-z0-9._:@+-]{1,128}$/.test(runId)) throw new ConegateError('CG_INPUT_INVALID', 'run id must be 1..128 of A-Z a-z 0-9 . _ : @ + -');
+  const no = (why: string) => `{ echo ${shQuote(why)} >&2; exit ${PREV_CONFIG_EXIT.unavailable}; }`;
+  return [
+    `S=${shQuote(stateDir)}; C=${shQuote(configPath)}`,
+    SHA_FN,
+    `[ ! -d "$S/lock" ] || ${no('a transaction is in progress on the host')}`,
+    // The fleet state file is written compactly by the executor: `"runId":"<id>"`.
+    `grep -F -q ${shQuote(`"runId":"${runId}"`)} ${shQuote(fleetStateFile)} 2>/dev/null || ${no(`the host's last change is not run ${runId}: its backup of the config is gone`)}`,
+    `[ -f "$S/manifest" ] || ${no('no transaction backup on the host')}`,
+    'found=""',
+    'while IFS=" " read -r n state want target; do [ "$target" = "$C" ] && found="$n $state $want"; done < "$S/manifest"',
+    `[ -n "$found" ] || exit ${PREV_CONFIG_EXIT.untouched}`,
+    'set -- $found',
+    `[ "$2" = present ] || ${no('the host had no config before that run')}`,
+    `[ "$(sha "$S/backup/$1")" = "$3" ] || ${no('the backup of the config does not match its recorded sha256')}`,
+    'cat "$S/backup/$1"',
+    '',
+  ].join('\n');
+}
