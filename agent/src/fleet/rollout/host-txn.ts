@@ -100,6 +100,9 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
     return applyLost(host, run, res, txn, err);
   }
   if (applied.code !== TXN_EXIT.ok) return applyFailed(remote, applied, txn, res, run);
+  // An orphaned change (its timer gone: a reboot inside an earlier run's window) was reverted first.
+  const orphan = /conegate-fleet: .*?: (reverted the change of .*)/.exec(applied.stderr);
+  if (orphan) res.changes.push(`first ${orphan[1]!.slice(0, 200)}`);
   await healthAndDecide(host, run, res, remote, plan.platform, baseline, txn.plan.stateDir);
 }
 
