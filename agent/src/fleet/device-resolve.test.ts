@@ -82,14 +82,40 @@ describe('a change armed when the host went down', () => {
     assert.deepEqual(snapshot(join(R, 'app')), before);
   });
 
-  it('armed in an earlier boot (boot id changed): reverted even though a process now has the old timer pid; --live restarts the service', () => {
+  it('armed in an earlier boot (boot id changed): reverted; --live restarts the service. A live timer is left alone even if the boot id moved (a clock step)', async () => {
     const { R, plan, before } = armed('rebooted');
     writeFileSync(join(plan.stateDir, 'lock/boot'), 'an-earlier-boot\n');
-    // The old timer still runs here (same machine): its pid stands for one reused by another process.
+    assert.match(bootCheck(plan.stateDir, true).stdout, /left alone: the change of run-1 is armed, its revert timer \(pid \d+\) runs/);
+    await killTxnTimer(plan.stateDir);
     const r = bootCheck(plan.stateDir, true);
     assert.match(r.stdout, /reverted the change of run-1 \(armed before a reboot, never confirmed\): ok/);
     assert.deepEqual(snapshot(join(R, 'app')), before);
     assert.equal(readFileSync(join(R, 'svc'), 'utf8'), 'stop\nrevert-cmd\nstart\n');
+    assert.equal(existsSync(join(plan.stateDir, 'lock')), false);
+  });
+
+  it('a timer pid now held by another process (pid reuse) does not count as the timer: reverted, and that process is not signalled', async () => {
+    const { R, plan, before } = armed('reused');
+    await killTxnTimer(plan.stateDir);
+    writeFileSync(join(plan.stateDir, 'timer.pid'), `${process.pid}\n`);
+    const r = bootCheck(plan.stateDir);
+    assert.match(r.stdout, /reverted the change of run-1 \(its revert timer is gone, never confirmed\): ok/);
+    assert.deepEqual(snapshot(join(R, 'app')), before);
+  });
+
+  it('a revert cut short by a reboot is run again; one still running is left alone', async () => {
+    const { R, plan, before } = armed('cut');
+    // The timer fired and began its revert (decided, its pid), then the host went down.
+    const T = timers.at(-1)!;
+    mkdirSync(join(plan.stateDir, 'decided'));
+    writeFileSync(join(plan.stateDir, 'decided/pid'), `${T}\n`);
+    writeFileSync(join(plan.stateDir, 'timer.pid'), `${process.pid}\n`);
+    assert.match(bootCheck(plan.stateDir).stdout, /left alone: the change of run-1 is being reverted \(pid \d+\)/);
+    writeFileSync(join(plan.stateDir, 'timer.pid'), `${T}\n`);
+    await killTxnTimer(plan.stateDir);
+    writeFileSync(join(plan.stateDir, 'lock/boot'), 'an-earlier-boot\n');
+    assert.match(bootCheck(plan.stateDir).stdout, /reverted the change of run-1 \(a revert cut short by a reboot\): ok/);
+    assert.deepEqual(snapshot(join(R, 'app')), before);
     assert.equal(existsSync(join(plan.stateDir, 'lock')), false);
   });
 

@@ -9,13 +9,16 @@
  *   is reverted, then that rollout proceeds.
  *
  * Per transaction the lock dir holds `boot` (the boot id when the lock was taken: Linux
- * /proc/sys/kernel/random/boot_id, FreeBSD kern.boottime) and `armed` (made once the timer runs).
- * - Armed in an earlier boot: its timer died with that boot, whatever its old pid now names. Not
- *   armed -> nothing was changed, the lock is released; confirmed or reverted (the decision was cut
- *   short after its mark) -> the lock is released; else the revert runs (again, if a reboot cut it).
- * - Same boot (or no boot id): a decision in progress (`decided`), a transaction not armed yet, a timer
- *   pid not written yet or a timer still alive (`kill -0`) are left alone; an armed transaction whose
- *   timer pid is dead is reverted. A reused pid looks alive: that lock waits for the next boot.
+ * /proc/sys/kernel/random/boot_id, FreeBSD kern.boottime) and `armed` (made once the timer runs); a
+ * revert writes its pid to `decided/pid`. A pid counts as running only if `ps` shows it running this
+ * state dir's revert.sh (a pid reused by another process, after a reboot or not, is not the timer).
+ * - The timer runs, or a revert runs: left alone (whatever the boot id says: FreeBSD's kern.boottime
+ *   moves when the clock is stepped).
+ * - A decision without a running revert: in the same boot, left alone (a confirm takes a moment); after
+ *   a reboot it is finished: confirmed or reverted -> the lock is released, else the revert reruns.
+ * - Not armed: in the same boot the apply is still preparing, left alone; after a reboot nothing was
+ *   changed, the lock is released.
+ * - Armed, timer gone (no decision): reverted; in the same boot only once the timer pid was written.
  * It prints at most one line (stdout) saying what it did; it always exits 0.
  */
 import { shQuote } from './ssh-upload.ts';
@@ -30,26 +33,28 @@ export function resolveScript(stateDir: string): string {
     BOOT_ID_FN,
     'mode=${1:-boot}; [ "$mode" = live ] || mode=boot',
     'say() { echo "conegate-fleet: $S: $1"; }',
+    // Without a usable ps (-ww: never cut), a live pid counts as ours: never revert a live transaction.
+    'running() { p=$(cat "$1" 2>/dev/null) || return 1; case "$p" in ""|*[!0-9]*) return 1 ;; esac; kill -0 "$p" 2>/dev/null || return 1; a=$(ps -ww -o args= -p "$p" 2>/dev/null) || return 0; case "$a" in *"$S/revert.sh"*) return 0 ;; esac; return 1; }',
     '[ -d "$S/lock" ] || exit 0',
     'o=$(cat "$S/lock/owner" 2>/dev/null || echo unknown)',
     'now=$(bootid); was=$(cat "$S/lock/boot" 2>/dev/null || true)',
-    'if [ -n "$now" ] && [ -n "$was" ] && [ "$now" != "$was" ]; then',
-    // The pid in timer.pid belonged to the earlier boot: never signal it.
-    '  rm -f "$S/timer.pid"',
-    '  if [ ! -e "$S/lock/armed" ]; then rm -rf "$S/lock"; say "released the lock of $o (a reboot before its change was armed; nothing was changed)"; exit 0; fi',
-    '  if [ -e "$S/confirmed" ] || [ -e "$S/reverted" ]; then rm -rf "$S/lock"; say "released the lock of $o (decided before a reboot)"; exit 0; fi',
-    '  mkdir "$S/decided" 2>/dev/null || true',
-    '  why="armed before a reboot, never confirmed"',
+    'rebooted=0; [ -n "$now" ] && [ -n "$was" ] && [ "$now" != "$was" ] && rebooted=1',
+    'if running "$S/timer.pid"; then say "left alone: the change of $o is armed, its revert timer (pid $p) runs"; exit 0; fi',
+    'if [ -e "$S/decided" ]; then',
+    '  if running "$S/decided/pid"; then say "left alone: the change of $o is being reverted (pid $p)"; exit 0; fi',
+    '  if [ $rebooted = 0 ]; then say "left alone: the change of $o is being confirmed or reverted"; exit 0; fi',
+    '  if [ -e "$S/confirmed" ] || [ -e "$S/reverted" ]; then rm -f "$S/timer.pid"; rm -rf "$S/lock"; say "released the lock of $o (decided before a reboot)"; exit 0; fi',
+    '  why="a revert cut short by a reboot"',
+    'elif [ ! -e "$S/lock/armed" ]; then',
+    '  if [ $rebooted = 0 ]; then say "left alone: the change of $o is not armed yet"; exit 0; fi',
+    '  rm -f "$S/timer.pid"; rm -rf "$S/lock"; say "released the lock of $o (a reboot before its change was armed; nothing was changed)"; exit 0',
     'else',
-    '  if [ -e "$S/decided" ]; then say "left alone: the change of $o is being confirmed or reverted"; exit 0; fi',
-    '  if [ ! -e "$S/lock/armed" ]; then say "left alone: the change of $o is not armed yet"; exit 0; fi',
-    '  p=$(cat "$S/timer.pid" 2>/dev/null || true)',
-    '  case "$p" in ""|*[!0-9]*) say "left alone: the change of $o has no timer pid yet"; exit 0 ;; esac',
-    '  if kill -0 "$p" 2>/dev/null; then say "left alone: the change of $o is armed, its revert timer (pid $p) runs"; exit 0; fi',
+    '  if [ $rebooted = 0 ] && [ ! -s "$S/timer.pid" ]; then say "left alone: the change of $o has no timer pid yet"; exit 0; fi',
     '  mkdir "$S/decided" 2>/dev/null || { say "left alone: the change of $o is being decided"; exit 0; }',
-    '  rm -f "$S/timer.pid"',
-    '  why="its revert timer is gone, never confirmed"',
+    '  if [ $rebooted = 1 ]; then why="armed before a reboot, never confirmed"; else why="its revert timer is gone, never confirmed"; fi',
     'fi',
+    // The pid in timer.pid is dead or belongs to another process now: never signal it.
+    'rm -f "$S/timer.pid"',
     'if [ "$mode" = live ]; then sh "$S/revert.sh" claimed; else sh "$S/revert.sh" boot; fi',
     'say "reverted the change of $o ($why): $(cat "$S/reverted" 2>/dev/null || echo unknown)"',
     'exit 0',

@@ -90,6 +90,8 @@ function revertScript(plan: TxnPlan): string {
     SHA_FN,
     'svc=1; [ "$1" = boot ] && svc=0',
     '[ "$1" = claimed ] || [ "$1" = boot ] || mkdir "$S/decided" 2>/dev/null || exit 0',
+    // Who reverts: the boot check leaves a running revert alone (device-resolve.ts).
+    'echo $$ > "$S/decided/pid" 2>/dev/null',
     `[ "$1" = timer ] || { ${KILL_TIMER}; }`,
     `[ $svc = 0 ] || { ${plan.stopCommand || ':'}; } >/dev/null 2>&1`,
     'bad=0',
