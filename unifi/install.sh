@@ -140,6 +140,13 @@ install_payload() {
 	replace_dir systemd
 	for f in ARCH VERSION install.sh on-boot.sh; do cp "$SRC/$f" "$DATA/$f.new" && mv "$DATA/$f.new" "$DATA/$f"; done
 	chmod 0755 "$DATA/install.sh" "$DATA/on-boot.sh" "$DATA/node/bin/node"
+	# The fleet boot check (on-boot.sh runs it first): every package built by `npm run package` has it;
+	# a hand-made payload without it installs all the same, and leaves no stale copy behind.
+	if [ -f "$SRC/conegate-fleet-boot-check" ]; then
+		cp "$SRC/conegate-fleet-boot-check" "$DATA/.conegate-fleet-boot-check.new" && chmod 0755 "$DATA/.conegate-fleet-boot-check.new" && mv "$DATA/.conegate-fleet-boot-check.new" "$DATA/conegate-fleet-boot-check"
+	else
+		rm -f "$DATA/conegate-fleet-boot-check"
+	fi
 	mkdir -p "$DATA/bin"
 	printf '#!/bin/sh\nexec /data/conegate/node/bin/node /data/conegate/lib/conegate.js "$@"\n' >"$DATA/bin/conegate"
 	chmod 0755 "$DATA/bin/conegate"

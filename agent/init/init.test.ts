@@ -21,6 +21,7 @@ test('systemd unit verifies', async () => {
   requirePeers({ 'systemd-analyze': 'systemd' });
   const unit = await readFile(join(here, 'conegate.service'), 'utf8');
   assert.match(unit, /^ExecStart=\/usr\/bin\/conegate up --foreground$/m);
+  assert.match(unit, /^ExecStartPre=-\+\/bin\/sh \/opt\/conegate\/current\/conegate-fleet-boot-check \/var\/lib\/conegate-fleet$/m);
   const dir = await mkdtemp(join(tmpdir(), 'cg-unit-'));
   try {
     const path = join(dir, 'conegate.service');
@@ -39,7 +40,7 @@ test('rc.d script parses and declares what rc.subr needs', async () => {
   const path = join(here, 'conegate.rc');
   await run('sh', ['-n', path]);
   const text = await readFile(path, 'utf8');
-  for (const re of [/^# PROVIDE: conegate$/m, /^# REQUIRE: /m, /^# KEYWORD: shutdown$/m, /^\. \/etc\/rc\.subr$/m, /^name="conegate"$/m, /^rcvar="conegate_enable"$/m, /^load_rc_config "\$name"$/m, /^run_rc_command "\$1"$/m, /up --foreground/]) {
+  for (const re of [/^\t\/bin\/sh \/usr\/local\/libexec\/conegate-fleet-boot-check \/var\/db\/conegate-fleet \|\| true$/m, /^# PROVIDE: conegate$/m, /^# REQUIRE: /m, /^# KEYWORD: shutdown$/m, /^\. \/etc\/rc\.subr$/m, /^name="conegate"$/m, /^rcvar="conegate_enable"$/m, /^load_rc_config "\$name"$/m, /^run_rc_command "\$1"$/m, /up --foreground/]) {
     assert.match(text, re);
   }
 });

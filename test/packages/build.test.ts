@@ -70,6 +70,8 @@ test('opnsense: the agent package (node22) and os-conegate (depends on it), mani
   assert.ok(agent.files['/usr/local/lib/conegate/conegate.js']);
   assert.ok(agent.files['/usr/local/lib/conegate/node_modules/@koromix/koffi-freebsd-x64/build/koffi.node']);
   assert.ok(agent.files['/usr/local/etc/rc.d/conegate'] && agent.files['/usr/local/bin/conegate']);
+  // The fleet boot check the rc.d script runs before the agent starts.
+  assert.equal(agent.files['/usr/local/libexec/conegate-fleet-boot-check'], `1$${createHash('sha256').update(await readFile(join(ROOT, 'agent/init/conegate-fleet-boot-check'))).digest('hex')}`);
   assert.equal(Object.keys(agent.files).some((f) => /better-sqlite3|meta\.json|\/web\//.test(f)), false, 'coordinator-only and build files stay out');
   const plugin = await checkManifestMatchesFiles(paths[1]!);
   assert.deepEqual(plugin.deps, { conegate: { origin: 'net/conegate', version: '0.1.0' } });

@@ -7,12 +7,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { packageMain } from '../../agent/src/package/main.ts';
 import { requirePeers } from '../lab/require-peers.ts';
 import { ROOT, runTool, standIns, tempDir, validateAgentConfig } from './helpers.ts';
+import { applyScript, type TxnPlan } from '../../agent/src/fleet/device-txn.ts';
+import { killTxnTimer } from '../../agent/src/fleet/rollout/twin-fleet.ts';
 
 const UNITS = ['conegate.service', 'conegate-repair.service', 'conegate-repair.timer', 'conegate-nat.service', 'conegate-nat.path'];
 
@@ -123,6 +126,36 @@ test('a firmware update wipes the units; the boot hook puts them back; uninstall
   assert.equal((await sh([join(root, 'data/conegate/install.sh'), '--uninstall', '--root', root])).code, 0);
   const expected = new Map([...before].filter(([p]) => !/^(lib|etc)\/systemd\/system\/./.test(p)));
   assert.deepEqual(await snapshot(root), expected);
+});
+
+test('the boot hook first reverts a fleet change armed when the gateway went down, then repairs', async () => {
+  const src = await payload();
+  const root = await fakeRoot();
+  assert.equal((await sh([join(src, 'install.sh'), '--root', root])).code, 0);
+  const data = join(root, 'data/conegate');
+  assert.equal((await lstat(join(data, 'conegate-fleet-boot-check'))).mode & 0o777, 0o755);
+  const config = join(data, 'conegate.json');
+  const previous = await readFile(config);
+  await writeFile(`${config}.cg-staged`, '{"stateDir":"/data/conegate/state","pmp":{"enabled":true}}\n', { mode: 0o600 });
+  const stateDir = join(root, 'data/conegate-fleet');
+  const plan: TxnPlan = {
+    stateDir, files: [{ target: config, staged: `${config}.cg-staged` }], revertAfterSec: 600, owner: 'run-1',
+    stopCommand: `echo stop >> ${root}/svc`, startCommand: `echo start >> ${root}/svc`,
+  };
+  const a = spawnSync('/bin/sh', ['-s'], { input: applyScript(plan), encoding: 'utf8' });
+  assert.equal(a.status, 0, a.stderr);
+  assert.notDeepEqual(await readFile(config), previous);
+  await killTxnTimer(stateDir); // the reboot
+  const hook = await runTool('sh', [join(root, 'data/on_boot.d/10-conegate.sh')], { env: { ...process.env, CONEGATE_ROOT: root } });
+  assert.equal(hook.code, 0, hook.stderr);
+  assert.match(hook.stdout, /reverted the change of run-1 \(its revert timer is gone, never confirmed\): ok/);
+  assert.deepEqual(await readFile(config), previous);
+  assert.equal(await exists(join(stateDir, 'lock')), false);
+  assert.equal(await readFile(join(root, 'svc'), 'utf8'), 'stop\nstart\nstop\nstart\n', 'the apply (stop, start), then --live: stop and start around the revert');
+  await assertInstalled(root);
+  // A second boot finds nothing to do.
+  const again = await runTool('sh', [join(root, 'data/on_boot.d/10-conegate.sh')], { env: { ...process.env, CONEGATE_ROOT: root } });
+  assert.doesNotMatch(again.stdout, /conegate-fleet/);
 });
 
 test('install then uninstall restores the exact tree, also when /data/on_boot.d did not exist', async () => {

@@ -12,6 +12,7 @@
  */
 import { posix } from 'node:path';
 import { ConegateError } from '../errors.ts';
+import { BOOT_ID_FN, resolveScript } from './device-resolve.ts';
 import { checkRemotePath, shQuote } from './ssh-upload.ts';
 
 export interface TxnFile {
@@ -77,7 +78,8 @@ const KILL_TIMER = 'if [ -f "$S/timer.pid" ]; then p=$(cat "$S/timer.pid"); kill
  * The restore script: every file back (or removed if it was absent), checked; every tree back from
  * its tar; then the revert commands. Exactly one of confirm and revert wins: both first make
  * `$S/decided` (mkdir is atomic), so a timer that fires while the controller confirms does nothing.
- * `sh revert.sh timer` is the timer itself; `claimed` = the caller already made `decided`.
+ * `sh revert.sh timer` is the timer itself; `claimed` = the caller already made `decided`; `boot` = claimed,
+ * and the service is neither stopped nor started (the boot check runs before the agent starts: device-resolve.ts).
  */
 function revertScript(plan: TxnPlan): string {
   const S = shQuote(plan.stateDir);
@@ -86,9 +88,12 @@ function revertScript(plan: TxnPlan): string {
     '#!/bin/sh',
     `S=${S}`,
     SHA_FN,
-    '[ "$1" = claimed ] || mkdir "$S/decided" 2>/dev/null || exit 0',
+    'svc=1; [ "$1" = boot ] && svc=0',
+    '[ "$1" = claimed ] || [ "$1" = boot ] || mkdir "$S/decided" 2>/dev/null || exit 0',
+    // Who reverts: the boot check leaves a running revert alone (device-resolve.ts).
+    'echo $$ > "$S/decided/pid" 2>/dev/null',
     `[ "$1" = timer ] || { ${KILL_TIMER}; }`,
-    `{ ${plan.stopCommand || ':'}; } >/dev/null 2>&1`,
+    `[ $svc = 0 ] || { ${plan.stopCommand || ':'}; } >/dev/null 2>&1`,
     'bad=0',
     'while IFS=" " read -r n state want target; do',
     '  if [ "$state" = absent ]; then rm -f "$target"; continue; fi',
@@ -101,7 +106,7 @@ function revertScript(plan: TxnPlan): string {
     'done < "$S/trees"',
     ...(plan.revertCommands ?? []).map((c) => `{ ${c}; } >/dev/null 2>&1 || bad=1`),
     ...dirs.map((d) => `rmdir ${shQuote(d)} 2>/dev/null`),
-    `{ ${plan.startCommand || ':'}; } >/dev/null 2>&1 || bad=1`,
+    `[ $svc = 0 ] || { ${plan.startCommand || ':'}; } >/dev/null 2>&1 || bad=1`,
     'if [ $bad = 0 ]; then echo ok > "$S/reverted"; else echo mismatch > "$S/reverted"; fi',
     'rm -f "$S/timer.pid"; rm -rf "$S/lock"',
     'exit 0',
@@ -115,12 +120,12 @@ export function applyScript(plan: TxnPlan): string {
   const lines = [
     `S=${shQuote(plan.stateDir)}`,
     SHA_FN,
+    BOOT_ID_FN,
     'mkdir -p "$S" || exit 1',
-    // A lock whose timer is gone (the host rebooted inside the window) is named as such: that change
-    // was never confirmed nor reverted, and needs a person (or a boot check, not built yet).
-    'orphan() { [ -e "$S/decided" ] && return 1; p=$(cat "$S/timer.pid" 2>/dev/null) || return 0; ! kill -0 "$p" 2>/dev/null; }',
-    `mkdir "$S/lock" 2>/dev/null || { if orphan; then w="orphaned: its revert timer is gone, the change was never confirmed"; else w="in progress"; fi; echo "another transaction holds $S/lock (owner: $(cat "$S/lock/owner" 2>/dev/null || echo unknown); $w)" >&2; exit ${TXN_EXIT.busy}; }`,
-    `echo ${shQuote(plan.owner ?? 'unknown')} > "$S/lock/owner"`,
+    // A held lock: its own resolve.sh reverts it if it is orphaned (armed in an earlier boot, or its
+    // timer is gone), then this transaction proceeds; a live one is left alone and this one is refused.
+    `mkdir "$S/lock" 2>/dev/null || { [ -f "$S/resolve.sh" ] && sh "$S/resolve.sh" live >&2; mkdir "$S/lock" 2>/dev/null; } || { echo "another transaction holds $S/lock (owner: $(cat "$S/lock/owner" 2>/dev/null || echo unknown); in progress)" >&2; exit ${TXN_EXIT.busy}; }`,
+    `echo ${shQuote(plan.owner ?? 'unknown')} > "$S/lock/owner"; bootid > "$S/lock/boot"`,
     'fail() { echo "$1" >&2; rm -rf "$S/lock"; exit 1; }',
     'rm -rf "$S/backup" "$S/manifest" "$S/trees" "$S/reverted" "$S/confirmed" "$S/decided"; mkdir "$S/backup" || fail "cannot make $S/backup"',
     ': > "$S/manifest"; : > "$S/trees"',
@@ -143,12 +148,15 @@ export function applyScript(plan: TxnPlan): string {
   for (const c of plan.prepareCommands ?? []) lines.push(`${c} || fail ${shQuote(`prepare failed: ${c.slice(0, 80)}`)}`);
   lines.push(
     `cat > "$S/revert.sh" <<'CONEGATE_REVERT'\n${revertScript(plan)}CONEGATE_REVERT`,
+    `cat > "$S/resolve.sh" <<'CONEGATE_REVERT'\n${resolveScript(plan.stateDir)}CONEGATE_REVERT`,
     // The timer: its own session (setsid on Linux, daemon(8) on FreeBSD, nohup as the last resort),
     // stdio detached, so neither the end of this SSH session nor its SIGHUP reaches it.
     `T="sleep ${sec}; [ -e \\"$S/confirmed\\" ] || sh \\"$S/revert.sh\\" timer"`,
     'if command -v setsid >/dev/null 2>&1; then setsid sh -c "$T" </dev/null >/dev/null 2>&1 & echo $! > "$S/timer.pid"',
     'elif command -v daemon >/dev/null 2>&1; then daemon -p "$S/timer.pid" sh -c "$T" </dev/null >/dev/null 2>&1',
     'else nohup sh -c "$T" </dev/null >/dev/null 2>&1 & echo $! > "$S/timer.pid"; fi',
+    // From here a boot check or the next rollout reverts this transaction if its timer is gone.
+    ': > "$S/lock/armed"',
     `${plan.stopCommand || ':'} || true`,
   );
   for (const f of plan.files) {
@@ -202,6 +210,37 @@ export function revertNowScript(stateDir: string, owner?: string): string {
     'mkdir "$S/decided" 2>/dev/null || { echo "the transaction in $S is already decided" >&2; exit 3; }',
     'sh "$S/revert.sh" claimed',
     'cat "$S/reverted"',
+    '',
+  ].join('\n');
+}
+
+export const PREV_CONFIG_EXIT = { ok: 0, unavailable: 3, untouched: 4 } as const;
+
+/**
+ * For `fleet rollback`: prints the config `configPath` held before run `runId` changed this host, from
+ * that transaction's backup (checked against its recorded sha256). Only while the host's last
+ * transaction is that run's (its fleet state file names the run, no lock is held): any later one has
+ * replaced the backup. Exit 4: that transaction did not write the config (the current one is the
+ * previous); exit 3 with the reason: no backup to trust (another run since, none before, damaged).
+ */
+export function previousConfigScript(stateDir: string, configPath: string, fleetStateFile: string, runId: string): string {
+  for (const p of [stateDir, configPath, fleetStateFile]) checkRemotePath(p);
+  if (!/^[A-Za-z0-9._:@+-]{1,128}$/.test(runId)) throw new ConegateError('CG_INPUT_INVALID', 'run id must be 1..128 of A-Z a-z 0-9 . _ : @ + -');
+  const no = (why: string) => `{ echo ${shQuote(why)} >&2; exit ${PREV_CONFIG_EXIT.unavailable}; }`;
+  return [
+    `S=${shQuote(stateDir)}; C=${shQuote(configPath)}`,
+    SHA_FN,
+    `[ ! -d "$S/lock" ] || ${no('a transaction is in progress on the host')}`,
+    // The fleet state file is written compactly by the executor: `"runId":"<id>"`.
+    `grep -F -q ${shQuote(`"runId":"${runId}"`)} ${shQuote(fleetStateFile)} 2>/dev/null || ${no(`the host's last change is not run ${runId}: its backup of the config is gone`)}`,
+    `[ -f "$S/manifest" ] || ${no('no transaction backup on the host')}`,
+    'found=""',
+    'while IFS=" " read -r n state want target; do [ "$target" = "$C" ] && found="$n $state $want"; done < "$S/manifest"',
+    `[ -n "$found" ] || exit ${PREV_CONFIG_EXIT.untouched}`,
+    'set -- $found',
+    `[ "$2" = present ] || ${no('the host had no config before that run')}`,
+    `[ "$(sha "$S/backup/$1")" = "$3" ] || ${no('the backup of the config does not match its recorded sha256')}`,
+    'cat "$S/backup/$1"',
     '',
   ].join('\n');
 }

@@ -92,6 +92,7 @@ export async function buildPackages(o: BuildOptions): Promise<string[]> {
     version: o.version,
     plugin: await readTree(join(o.root, pluginDir), ['README.md']),
     ...(freebsd ? { rcScript: new Uint8Array(await readFile(join(o.root, 'agent/init/conegate.rc'))) } : {}),
+    bootCheck: new Uint8Array(await readFile(join(o.root, 'agent/init/conegate-fleet-boot-check'))),
     bundle: (await readTree(o.bundleDir, ['node_modules', 'web', 'packages'])).filter((f) => isBundleFile(f.rel)),
     koffi: await readTree(o.koffiDir),
     koffiNative: { name: await koffiNativeName(o.koffiNativeDir), files: await readTree(o.koffiNativeDir) },

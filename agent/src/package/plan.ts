@@ -10,7 +10,8 @@
  *   an official Node runtime (the registry's node-linux-<arch> package).
  *
  * The agent package is the same for both FreeBSD appliances: /usr/local/lib/conegate (the esbuild
- * bundle, koffi and koffi's FreeBSD binary), /usr/local/bin/conegate, the rc.d script; it depends on
+ * bundle, koffi and koffi's FreeBSD binary), /usr/local/bin/conegate, the rc.d script and the fleet boot
+ * check it runs first (/usr/local/libexec/conegate-fleet-boot-check); it depends on
  * the FreeBSD port www/node22 (neither appliance repository carries Node: README says where from).
  */
 import { ConegateError } from '../errors.ts';
@@ -34,6 +35,8 @@ export interface PlanInputs {
   plugin: TreeFile[];
   /** agent/init/conegate.rc (FreeBSD). */
   rcScript?: Uint8Array;
+  /** agent/init/conegate-fleet-boot-check: reverts a fleet change left unconfirmed by a reboot, before the agent starts. */
+  bootCheck: Uint8Array;
   /** dist/ without node_modules and web: conegate.js, chunks/, legal comments. */
   bundle: TreeFile[];
   /** node_modules/koffi. */
@@ -107,6 +110,7 @@ export function agentPkg(inputs: PlanInputs): Artefact {
     ...agentLib(inputs, LIB),
     { path: `${PREFIX}/bin/conegate`, mode: 0o755, data: enc.encode(wrapper) },
     { path: `${PREFIX}/etc/rc.d/conegate`, mode: 0o555, data: inputs.rcScript },
+    { path: `${PREFIX}/libexec/conegate-fleet-boot-check`, mode: 0o755, data: inputs.bootCheck },
   ];
   const meta: PkgMeta = {
     name: 'conegate',
@@ -222,6 +226,7 @@ function unifiTarball(inputs: PlanInputs): Artefact {
     { path: `${top}/VERSION`, type: 'file', mode: 0o644, data: enc.encode(`${inputs.version}\n`) },
     { path: `${top}/install.sh`, type: 'file', mode: 0o755, data: unifi('install.sh').data },
     { path: `${top}/on-boot.sh`, type: 'file', mode: 0o755, data: unifi('on-boot.sh').data },
+    { path: `${top}/conegate-fleet-boot-check`, type: 'file', mode: 0o755, data: inputs.bootCheck },
     ...inputs.plugin.filter((f) => f.rel.startsWith('systemd/')).map((f): TarEntry => ({ path: `${top}/${f.rel}`, type: 'file', mode: 0o644, data: f.data })),
     ...agentLib(inputs, `${top}/lib`).map((f): TarEntry => ({ path: f.path, type: 'file', mode: f.mode, data: f.data })),
     { path: `${top}/node/bin/node`, type: 'file', mode: 0o755, data: nodeBin.data },

@@ -83,7 +83,7 @@ export function fleetResumeCommand(): Command {
 
 export function fleetRollbackCommand(): Command {
   return new Command('rollback')
-    .description('put the hosts a rollout changed back on the package they came from (the config stays; fresh installs are not removed)')
+    .description('put the hosts a rollout changed back on the package and config they had before it (the config from the transaction backup on each host; fresh installs are not removed)')
     .requiredOption('--state <file>', 'the run state file of the `fleet rollout --state` to undo')
     .option('--package-dir <dir>', 'the previous packages (one per platform)')
     .option('--package <platform=file>', 'the previous package for one platform (repeatable)', collect)

@@ -88,6 +88,11 @@ export interface RolloutOptions {
   runId?: string;
   /** What the CLI needs to resume or roll back the run, stored as-is in the run state file. */
   runStateOptions?: Record<string, unknown>;
+  /**
+   * `fleet rollback`: the run whose change is undone. Each host's config is put back from its
+   * transaction backup of that run (device-txn.ts previousConfigScript) instead of being rendered.
+   */
+  restoreConfigOf?: string;
   /** Results of an earlier run of the same state file (resume): kept in the state file, not redone. */
   priorResults?: HostResult[];
   /** Injected for tests; default: real time. */

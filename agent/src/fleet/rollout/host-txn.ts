@@ -7,7 +7,7 @@
  * itself. Every failure ends as a HostResult; nothing here throws.
  */
 import { ConegateError, isConegateError } from '../../errors.ts';
-import { applyScript, confirmScript, revertNowScript, TXN_EXIT, type TxnPlan } from '../device-txn.ts';
+import { applyScript, confirmScript, PREV_CONFIG_EXIT, previousConfigScript, revertNowScript, TXN_EXIT, type TxnPlan } from '../device-txn.ts';
 import { probeHost } from '../facts.ts';
 import { PLATFORM_LAYOUT, planHost, platformFor, sha256Hex, type HostPlan } from '../plan.ts';
 import { renderHostConfig } from '../render.ts';
@@ -74,7 +74,8 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
   step(run, host, 'probe');
   const probe = await probeHost(remote, run.timeoutMs, root);
   step(run, host, 'plan');
-  const { plan, pkg, config } = planFor(host, probe, opts);
+  const restored = opts.restoreConfigOf ? await previousConfig(remote, host, probe, root, opts.restoreConfigOf, run.timeoutMs) : undefined;
+  const { plan, pkg, config } = planFor(host, probe, opts, restored);
   Object.assign(res, {
     platform: plan.platform, action: plan.action, changes: plan.changes, toVersion: pkg.version,
     ...(probe.facts.version ? { fromVersion: probe.facts.version } : {}),
@@ -99,14 +100,33 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
     return applyLost(host, run, res, txn, err);
   }
   if (applied.code !== TXN_EXIT.ok) return applyFailed(remote, applied, txn, res, run);
+  // An orphaned change (its timer gone: a reboot inside an earlier run's window) was reverted first.
+  const orphan = /conegate-fleet: .*?: (reverted the change of .*)/.exec(applied.stderr);
+  if (orphan) res.changes.push(`first ${orphan[1]!.slice(0, 200)}`);
   await healthAndDecide(host, run, res, remote, plan.platform, baseline, txn.plan.stateDir);
 }
 
-function planFor(host: FleetHost, probe: Awaited<ReturnType<typeof probeHost>>, opts: RolloutOptions): { plan: HostPlan; pkg: PackageRef; config: string } {
+/**
+ * Rollback: the config the host had before run `runId`, from its transaction backup; the current one
+ * if that run did not write it; undefined where the plugin owns the config. No trusted backup: the
+ * host fails, nothing is changed (a package-only rollback would leave the run's config in place).
+ */
+async function previousConfig(remote: RemoteHost, host: FleetHost, probe: Awaited<ReturnType<typeof probeHost>>, root: string, runId: string, timeoutMs: number): Promise<string | undefined> {
+  const platform = platformFor(host, probe.facts);
+  const adapter = PLATFORM_ADAPTERS[platform];
+  if (adapter.configOwnedByPlugin) return undefined;
+  const layout = PLATFORM_LAYOUT[platform];
+  const r = await remote.exec('/bin/sh -s', { stdin: previousConfigScript(root + adapter.stateDir, root + layout.configPath, root + layout.stateFile, runId), timeoutMs });
+  if (r.code === PREV_CONFIG_EXIT.ok) return r.stdout;
+  if (r.code === PREV_CONFIG_EXIT.untouched) return probe.currentConfig;
+  throw new ConegateError('CG_NOT_FOUND', `${host.name}: cannot put back the config it had before run ${runId}: ${r.stderr.trim().slice(0, 200) || `exit ${r.code}`}; nothing changed`, { context: { host: host.name } });
+}
+
+function planFor(host: FleetHost, probe: Awaited<ReturnType<typeof probeHost>>, opts: RolloutOptions, restored?: string): { plan: HostPlan; pkg: PackageRef; config: string } {
   const platform = platformFor(host, probe.facts);
   const pkg = opts.packages[platform];
   if (!pkg) throw new ConegateError('CG_PACKAGE_MISSING', `${host.name}: no package given for platform ${platform} (--package ${platform}=FILE or --package-dir)`, { context: { host: host.name } });
-  let config = renderHostConfig(opts.baseConfig, host);
+  let config = restored ?? renderHostConfig(opts.baseConfig, host);
   let facts = probe.facts;
   const pluginConfig = PLATFORM_ADAPTERS[platform].configOwnedByPlugin;
   if (pluginConfig) {

@@ -103,7 +103,7 @@ const linux: PlatformAdapter = {
 const UNIFI_UNITS = ['conegate.service', 'conegate-repair.service', 'conegate-repair.timer', 'conegate-nat.service', 'conegate-nat.path'];
 // What unifi/install.sh writes (install_payload, restore_units, restore_hook), conegate.json and state/ aside.
 const UNIFI_TREES = [
-  ...['lib', 'node', 'systemd', 'bin', 'ARCH', 'VERSION', 'install.sh', 'on-boot.sh', '.created-on_boot.d'].map((f) => `/data/conegate/${f}`),
+  ...['lib', 'node', 'systemd', 'bin', 'ARCH', 'VERSION', 'install.sh', 'on-boot.sh', 'conegate-fleet-boot-check', '.created-on_boot.d'].map((f) => `/data/conegate/${f}`),
   ...UNIFI_UNITS.map((u) => `/etc/systemd/system/${u}`),
   '/etc/systemd/system/multi-user.target.wants/conegate.service',
   '/etc/systemd/system/timers.target.wants/conegate-repair.timer',

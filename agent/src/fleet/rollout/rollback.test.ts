@@ -41,3 +41,35 @@ it('fleet rollback: the changed hosts go back to the very package they came from
   assert.equal(JSON.parse(readFileSync(join(roots[1]!, 'var/lib/conegate/fleet-state.json'), 'utf8')).packageHash, v1.sha256);
   assert.equal(readlinkSync(join(roots[2]!, 'opt/conegate/current')), `releases/2.0.0-${v2.sha256.slice(0, 12)}`);
 });
+
+it('fleet rollback puts back the config each host had before the run, from its transaction backup; a host changed again since fails and keeps its files', async () => {
+  const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
+  const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
+  const roots = ['c0', 'c1'].map((n) => makeRoot(join(work, n), LINUX_MARKERS));
+  const inv = join(work, 'hosts-config.ini');
+  writeFileSync(inv, roots.map((r, i) => `c${i} conegate_root=${r} conegate_service_start="echo start >> svc.log" conegate_service_stop="echo stop >> svc.log"\n`).join(''));
+  const c1 = join(work, 'c1.json');
+  const c2 = join(work, 'c2.json');
+  writeFileSync(c1, '{"stateDir":"/var/lib/conegate-one"}');
+  writeFileSync(c2, '{"stateDir":"/var/lib/conegate-two"}');
+  assert.ok((await run(await prepareRollout({ inventory: inv, package: [`linux=${v1.file}`], config: c1 }))).ok);
+  const configFile = (i: number) => join(roots[i]!, 'etc/conegate/conegate.json');
+  const before = readFileSync(configFile(0));
+  const state = join(work, 'run-config-v2.json');
+  assert.ok((await run(await prepareRollout({ inventory: inv, package: [`linux=${v2.file}`], config: c2, state }))).ok);
+  assert.match(readFileSync(configFile(0), 'utf8'), /conegate-two/);
+  // c1 is changed again by another run: its backup of the config before `state`'s run is gone.
+  const c3 = join(work, 'c3.json');
+  writeFileSync(c3, '{"stateDir":"/var/lib/conegate-three"}');
+  assert.ok((await run(await prepareRollout({ inventory: inv, limit: 'c1', package: [`linux=${v2.file}`], config: c3 }))).ok);
+  const c1Before = readFileSync(configFile(1));
+
+  const back = await prepareRollback(state, { package: [`linux=${v1.file}`] });
+  const res = await run(back.prepared);
+  assert.equal(res.results[0]!.outcome, 'changed', JSON.stringify(res.results[0]!.error));
+  assert.deepEqual(readFileSync(configFile(0)), before, 'exactly the bytes the host had before the run');
+  assert.equal(readlinkSync(join(roots[0]!, 'opt/conegate/current')), `releases/1.0.0-${v1.sha256.slice(0, 12)}`);
+  assert.equal(res.results[1]!.outcome, 'failed');
+  assert.match(res.results[1]!.error!.message, /cannot put back the config.*last change is not run/);
+  assert.deepEqual(readFileSync(configFile(1)), c1Before);
+});

@@ -118,8 +118,9 @@ export interface RollbackPlan {
  * `fleet rollback --state F`: the hosts the run changed go back to the package they came from, as a
  * rollout of that package (same transaction, timer and health gate). The previous packages are given
  * like a rollout's (--package-dir / --package) and must be the very files (sha256 from the host's
- * fleet state file, else the version). The config stays as the run left it (not restored), and a host
- * the run installed fresh is not uninstalled: both are listed in `left`.
+ * fleet state file, else the version). The config goes back to what the host had before the run,
+ * from the host's transaction backup of that run (host-txn.ts previousConfig; a host changed again
+ * since fails, naming why). A host the run installed fresh is not uninstalled: listed in `left`.
  */
 export async function prepareRollback(stateFile: string, flags: Pick<RolloutFlags, 'packageDir' | 'package' | 'settle' | 'revertAfter'>): Promise<RollbackPlan> {
   const state = await readRunState(stateFile);
@@ -135,7 +136,7 @@ export async function prepareRollback(stateFile: string, flags: Pick<RolloutFlag
     if (why) left.push({ host: h.name, why });
     return !why;
   });
-  return { prepared: { ...prepared, hosts, runStateOptions: { rollbackOf: state.runId } }, left };
+  return { prepared: { ...prepared, hosts, restoreConfigOf: state.runId, runStateOptions: { rollbackOf: state.runId } }, left };
 }
 
 function rollbackRefusal(r: import('./contract.ts').HostResult, previous: Partial<Record<FleetPlatform, PackageRef>>): string | undefined {

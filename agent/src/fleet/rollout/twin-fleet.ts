@@ -91,3 +91,25 @@ export function versionHealthGate(o: { settleMs?: number; intervalMs?: number } 
   };
   return gate;
 }
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What a reboot does to an armed device transaction: its detached timer (its own session: setsid)
+ * is killed, then waited for, bounded, until init has reaped it. Returns the timer's pid.
+ */
+export async function killTxnTimer(stateDir: string): Promise<number> {
+  const pid = Number(readFileSync(join(stateDir, 'timer.pid'), 'utf8'));
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${stateDir}/timer.pid: no pid`);
+  process.kill(-pid, 'SIGKILL');
+  for (let i = 0; i < 500 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  if (pidAlive(pid)) throw new Error(`timer ${pid} is still there`);
+  return pid;
+}
