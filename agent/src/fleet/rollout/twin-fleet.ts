@@ -108,7 +108,17 @@ function pidAlive(pid: number): boolean {
 export async function killTxnTimer(stateDir: string): Promise<number> {
   const pid = Number(readFileSync(join(stateDir, 'timer.pid'), 'utf8'));
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${stateDir}/timer.pid: no pid`);
-  process.kill(-pid, 'SIGKILL');
+  // The timer runs `setsid sh -c ...` in the background: until setsid() has run, its process group
+  // does not exist yet (ESRCH), so keep trying (bounded) rather than fail on a busy machine.
+  for (let i = 0; ; i++) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH' || !pidAlive(pid) || i >= 500) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
   for (let i = 0; i < 500 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 10));
   if (pidAlive(pid)) throw new Error(`timer ${pid} is still there`);
   return pid;
