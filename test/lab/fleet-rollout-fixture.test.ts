@@ -39,11 +39,11 @@ describe('fleet lab fixture: fake routers over real sshd', () => {
   it('a host sees only its own tree, and the stand-in agent answers only while its service runs', async () => {
     const [a, b] = [fl.routers[3]!, fl.routers[4]!];
     const before = snapshotTree(b.root);
-    const pkgs = buildStandinPackages(join(fl.lab.workDir, 'pkgs'), '9.9.9', 4096);
+    const pkgs = buildStandinPackages(join(fl.lab.workDir, 'pkgs'), '9.9.9', fl.rootAt, 4096);
     const h = await connect(a);
     await h.upload(pkgs.linux.file, `${fl.rootAt}/tmp-pkg.tar.gz`, 0o600);
     const bin = `${fl.rootAt}${AGENT_BIN.linux}`;
-    const install = await h.exec('/bin/sh -s', { stdin: `tar -xzf ${fl.rootAt}/tmp-pkg.tar.gz -C ${fl.rootAt} && rm ${fl.rootAt}/tmp-pkg.tar.gz\n`, timeoutMs: 20_000 });
+    const install = await h.exec('/bin/sh -s', { stdin: `mkdir -p ${fl.rootAt}/opt/conegate/releases/a && tar -xzf ${fl.rootAt}/tmp-pkg.tar.gz -C ${fl.rootAt}/opt/conegate/releases/a --strip-components=1 && ln -s releases/a ${fl.rootAt}/opt/conegate/current && rm ${fl.rootAt}/tmp-pkg.tar.gz\n`, timeoutMs: 20_000 });
     assert.equal(install.code, 0, install.stderr);
     assert.equal((await h.exec(`${bin} status --json`, { timeoutMs: 10_000 })).code, 1);
     assert.equal((await h.exec(`${bin} service-start`, { timeoutMs: 10_000 })).code, 0);
@@ -58,5 +58,23 @@ describe('fleet lab fixture: fake routers over real sshd', () => {
     // The other host on the same namespace saw none of it.
     assert.deepEqual(treeChanges(before, snapshotTree(b.root), { mtime: true, dirs: true }), []);
     assert.equal((await (await connect(b)).exec(`test -e ${bin} && echo yes || echo no`, { timeoutMs: 10_000 })).stdout, 'no\n');
+  });
+
+  it('the stand-in pkg(8) adds, packs again, and deletes a stand-in package exactly', async () => {
+    const r = fl.routers[0]!; // OPNsense, tcsh login shell
+    const before = snapshotTree(r.root);
+    const pkgs = buildStandinPackages(join(fl.lab.workDir, 'pkgs'), '8.8.8', fl.rootAt, 4096);
+    const h = await connect(r);
+    await h.upload(pkgs.opnsense.file, `${fl.rootAt}/in.pkg`, 0o600);
+    const pkg = `sh ${fl.rootAt}/lab/pkg`;
+    assert.equal((await h.exec(`${pkg} info -e conegate`, { timeoutMs: 10_000 })).code, 1);
+    assert.equal((await h.exec(`${pkg} add -f ${fl.rootAt}/in.pkg`, { timeoutMs: 10_000 })).code, 0);
+    assert.equal((await h.exec(`${fl.rootAt}${AGENT_BIN.opnsense} --version`, { timeoutMs: 10_000 })).stdout, '8.8.8\n');
+    const installed = snapshotTree(r.root);
+    const again = await h.exec('/bin/sh -s', { stdin: `set -e\nmkdir ${fl.rootAt}/prev\n${pkg} create -o ${fl.rootAt}/prev conegate\n${pkg} delete -y conegate\n${pkg} add -f ${fl.rootAt}/prev/conegate-8.8.8.pkg\n`, timeoutMs: 10_000 });
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(treeChanges(installed, snapshotTree(r.root), { skip: ['prev'] }), []);
+    assert.equal((await h.exec(`/bin/sh -c '${pkg} delete -y conegate; rm -rf ${fl.rootAt}/prev ${fl.rootAt}/in.pkg'`, { timeoutMs: 10_000 })).code, 0);
+    assert.deepEqual(treeChanges(before, snapshotTree(r.root)), []);
   });
 });

@@ -19,8 +19,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 import type { PackageRef } from '../../agent/src/fleet/rollout/contract.ts';
 import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
 import { createLab, type Lab } from './lab.ts';
@@ -28,7 +29,11 @@ import { knownHostsFor, makeClientKey, requireSshPeers, SshdHost } from './sshd.
 
 export const PLATFORMS: FleetPlatform[] = ['opnsense', 'pfsense', 'unifi', 'linux'];
 
-/** Where the stand-in agent lives per platform (the real packages' paths: agent/src/package, unifi/install.sh). */
+/**
+ * Where the agent is run from per platform (health.ts CONEGATE_BIN, the real packages' paths). On
+ * Linux the release is unpacked under /opt/conegate/releases and `current` points at it
+ * (rollout/platforms.ts); the fixture's /usr/bin/conegate is a link to it, as a distribution's would be.
+ */
 export const AGENT_BIN: Record<FleetPlatform, string> = {
   opnsense: '/usr/local/bin/conegate',
   pfsense: '/usr/local/bin/conegate',
@@ -66,16 +71,16 @@ export function markerFiles(platform: FleetPlatform): Record<string, string> {
 }
 
 /**
- * The stand-in agent. Its root is its own path minus the platform path, so the same bytes work under
- * any prefix. `service-start` / `service-stop` are the host's service commands (stand-ins for rc.d and
- * systemd); they record the started version in lab/running.
+ * The stand-in agent. The lab's root path is written into it (every host's tree is mounted there).
+ * `service-start` / `service-stop` are the host's service commands (stand-ins for rc.d and systemd,
+ * given as host variables); they record the started version in lab/running.
  */
-export function standinAgent(platform: FleetPlatform, version: string): string {
+export function standinAgent(platform: FleetPlatform, version: string, rootAt: string): string {
   return [
     '#!/bin/sh',
     `# stand-in conegate ${version} (${platform}) for the fleet lab`,
     `V='${version}'`,
-    `R="\${0%${AGENT_BIN[platform]}}"`,
+    `R='${rootAt}'`,
     'case "$1" in',
     '  --version|version) echo "$V" ;;',
     '  service-start) mkdir -p "$R/lab" && echo "$V" > "$R/lab/running" ;;',
@@ -90,6 +95,39 @@ export function standinAgent(platform: FleetPlatform, version: string): string {
     '',
   ].join('\n');
 }
+
+/**
+ * A stand-in pkg(8) for the FreeBSD hosts (the host variable `conegate_pkg` names it): `add -f FILE`
+ * unpacks a stand-in package into the root and records its files, `create -o DIR conegate` packs the
+ * installed files again, `delete -y conegate` removes them, `info -e conegate` says whether it is there.
+ */
+export function standinPkgTool(rootAt: string): string {
+  return [
+    '#!/bin/sh',
+    `R='${rootAt}'`,
+    'DB="$R/var/db/pkg-standin"',
+    'case "$1" in',
+    '  info) [ -f "$DB/conegate.files" ] ;;',
+    '  add) mkdir -p "$DB" && tar -tzf "$3" | grep -v "/$" > "$DB/files.new" && tar -xzf "$3" -C "$R" && mv "$DB/files.new" "$DB/conegate.files" && cp "$R/usr/local/share/conegate/VERSION" "$DB/conegate.version" ;;',
+    '  create) tar -czf "$3/conegate-$(cat "$DB/conegate.version").pkg" -C "$R" -T "$DB/conegate.files" ;;',
+    '  delete) while read -r p; do rm -f "$R/$p"; done < "$DB/conegate.files"; rm -rf "$DB" ;;',
+    '  *) echo "stand-in pkg: $1 is not supported" >&2; exit 64 ;;',
+    'esac',
+    '',
+  ].join('\n');
+}
+
+/** The stand-in of unifi/install.sh: `install.sh --root R` puts the agent under R/data/conegate. */
+const UNIFI_INSTALL = [
+  '#!/bin/sh',
+  'set -e',
+  'R=; [ "${1:-}" = --root ] && R="$2"',
+  'here=$(dirname "$0")',
+  'mkdir -p "$R/data/conegate/bin"',
+  'cp "$here/bin/conegate" "$R/data/conegate/bin/conegate.new" && mv -f "$R/data/conegate/bin/conegate.new" "$R/data/conegate/bin/conegate"',
+  'cp "$here/VERSION" "$R/data/conegate/VERSION"',
+  '',
+].join('\n');
 
 /** Health a stand-in agent reports: `peers` peers known, `up` of them up, `direct` of those direct. */
 export interface StandinHealth { peers: number; up: number; direct: number; mappingServer: boolean | null; rssMB: number }
@@ -166,6 +204,31 @@ export class FleetLab {
     writeFileSync(join(r.root, 'lab/broken'), broken.map((v) => `${v}\n`).join(''));
   }
 
+  /**
+   * A YAML inventory (Ansible's form) of the given routers: one group per platform whose variables
+   * name the stand-in service commands, pkg(8) and agent; the platform itself is left to detection.
+   */
+  writeInventory(file: string, routers: FakeRouter[] = this.routers): string {
+    const groups: Record<string, unknown> = {};
+    for (const p of PLATFORMS) {
+      const members = routers.filter((r) => r.platform === p);
+      if (members.length === 0) continue;
+      const bin = this.rootAt + AGENT_BIN[p];
+      groups[p] = {
+        hosts: Object.fromEntries(members.map((r) => [r.name, { ansible_host: r.sshd.address, ansible_port: r.sshd.port }])),
+        vars: {
+          conegate_service_start: `${bin} service-start`,
+          conegate_service_stop: `${bin} service-stop`,
+          conegate_bin: bin,
+          ...(p === 'opnsense' || p === 'pfsense' ? { conegate_pkg: `sh ${this.rootAt}/lab/pkg` } : {}),
+        },
+      };
+    }
+    const inv = { all: { vars: { ansible_user: 'root', ansible_ssh_private_key_file: this.keyFile }, children: groups } };
+    writeFileSync(file, stringifyYaml(inv));
+    return file;
+  }
+
   async destroy(): Promise<void> {
     await this.lab.destroy();
   }
@@ -197,6 +260,11 @@ export async function startFleetLab(opts: FleetLabOptions): Promise<FleetLab> {
       await sshd.start();
       const r: FakeRouter = { name, platform: spec.platform, shell, sshd, root: sshd.root };
       writeTree(r.root, markerFiles(spec.platform));
+      writeTree(r.root, { 'lab/pkg': standinPkgTool(rootAt) });
+      if (spec.platform === 'linux') {
+        mkdirSync(join(r.root, 'usr/bin'), { recursive: true });
+        symlinkSync('../../opt/conegate/current/bin/conegate', join(r.root, 'usr/bin/conegate'));
+      }
       return r;
     }));
     const knownHostsFile = join(lab.workDir, 'controller', 'known_hosts');
@@ -223,31 +291,42 @@ export function writeTree(root: string, files: Record<string, string>, mode = 0o
   }
 }
 
-/** What a stand-in package holds (paths relative to the device root). */
-export function packageFiles(platform: FleetPlatform, version: string): Record<string, string> {
-  const base = dirname(dirname(AGENT_BIN[platform])).slice(1);
-  return {
-    [AGENT_BIN[platform].slice(1)]: standinAgent(platform, version),
-    [`${base}/share/conegate/VERSION`]: `${version}\n`,
-  };
+/**
+ * What a stand-in package holds, paths inside the archive, in the real packages' shapes: the FreeBSD
+ * .pkg's files at their installed paths; the UniFi and Linux tarballs with one top directory (the UniFi
+ * one with its install.sh, the Linux one a release: bin/conegate).
+ */
+export function packageFiles(platform: FleetPlatform, version: string, rootAt: string): Record<string, string> {
+  const agent = standinAgent(platform, version, rootAt);
+  switch (platform) {
+    case 'opnsense':
+    case 'pfsense':
+      return { 'usr/local/bin/conegate': agent, 'usr/local/share/conegate/VERSION': `${version}\n` };
+    case 'unifi':
+      return { [`conegate-${version}/bin/conegate`]: agent, [`conegate-${version}/VERSION`]: `${version}\n`, [`conegate-${version}/install.sh`]: UNIFI_INSTALL };
+    case 'linux':
+      return { [`conegate-${version}/bin/conegate`]: agent, [`conegate-${version}/VERSION`]: `${version}\n` };
+  }
 }
 
 /**
  * Stand-in packages of one version for every platform: a gzip'd tar of packageFiles() plus `padBytes`
- * of random bytes (the real FreeBSD package is about 1 MB), named like `npm run package` names them.
+ * of random bytes beside the VERSION file (the real FreeBSD package is about 1 MB), named like
+ * `npm run package` names them.
  */
-export function buildStandinPackages(dir: string, version: string, padBytes = 1 << 20): Record<FleetPlatform, PackageRef> {
+export function buildStandinPackages(dir: string, version: string, rootAt: string, padBytes = 1 << 20): Record<FleetPlatform, PackageRef> {
   const out = {} as Record<FleetPlatform, PackageRef>;
   for (const platform of PLATFORMS) {
     const stage = join(dir, `stage-${platform}-${version}`);
     rmSync(stage, { recursive: true, force: true });
-    const files = packageFiles(platform, version);
-    if (padBytes > 0) files[`${dirname(Object.keys(files)[1]!)}/pad.bin`] = '';
+    const files = packageFiles(platform, version, rootAt);
     writeTree(stage, files);
-    if (padBytes > 0) writeFileSync(join(stage, dirname(Object.keys(files)[1]!), 'pad.bin'), randomBytes(padBytes));
+    const versionFile = Object.keys(files).find((f) => f.endsWith('VERSION'))!;
+    if (padBytes > 0) writeFileSync(join(stage, dirname(versionFile), 'pad.bin'), randomBytes(padBytes));
     const name = platform === 'opnsense' || platform === 'pfsense' ? `conegate-${platform}-${version}.pkg` : `conegate-${platform}-${version}.tar.gz`;
     const file = join(dir, name);
-    const r = spawnSync('tar', ['-czf', file, '-C', stage, '--owner=0', '--group=0', '.'], { encoding: 'utf8' });
+    const top = platform === 'opnsense' || platform === 'pfsense' ? '.' : `conegate-${version}`;
+    const r = spawnSync('tar', ['-czf', file, '-C', stage, '--owner=0', '--group=0', top], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
     out[platform] = { version, file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
   }
@@ -262,9 +341,10 @@ export function snapshotTree(root: string): Map<string, TreeEntry> {
   const walk = (rel: string) => {
     for (const name of readdirSync(join(root, rel)).sort()) {
       const r = rel ? `${rel}/${name}` : name;
-      const st = statSync(join(root, r), { throwIfNoEntry: false });
+      const st = lstatSync(join(root, r), { throwIfNoEntry: false });
       if (!st) continue;
-      if (st.isDirectory()) {
+      if (st.isSymbolicLink()) out.set(r, { kind: 'link', sha256: readlinkSync(join(root, r)), mode: 0, mtimeMs: st.mtimeMs });
+      else if (st.isDirectory()) {
         out.set(r, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
         walk(r);
       } else out.set(r, { kind: 'file', sha256: createHash('sha256').update(readFileSync(join(root, r))).digest('hex'), mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
