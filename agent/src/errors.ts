@@ -39,6 +39,8 @@ export type CgCode =
   | 'CG_HOST_KEY_REVOKED'
   | 'CG_AUTH_FAILED'
   | 'CG_CONNECTION_LOST'
+  | 'CG_HEALTH_GATE_FAILED'
+  | 'CG_PACKAGE_MISSING'
   | 'CG_INTERNAL';
 
 export interface ErrorContext {
@@ -99,6 +101,8 @@ export const EXIT_STATUS: Record<CgCode, 1 | 2> = {
   CG_HOST_KEY_REVOKED: 1,
   CG_AUTH_FAILED: 1,
   CG_CONNECTION_LOST: 1,
+  CG_HEALTH_GATE_FAILED: 1,
+  CG_PACKAGE_MISSING: 2,
   CG_INTERNAL: 1,
 };
 

@@ -30,6 +30,22 @@ export interface TxnPlan {
   startCommand: string;
   /** @default 120 */
   revertAfterSec?: number;
+  /**
+   * Paths (files, directories, symlinks) an install command changes in place: each is saved as a tar
+   * (or recorded as absent) before the timer is armed, and the revert removes it and unpacks the tar,
+   * so a tree comes back exactly (contents, modes, mtimes, links) or goes away if it was not there.
+   */
+  trees?: string[];
+  /** One-line commands run after the backup, before the timer (e.g. `pkg create` of the installed package); a failure changes nothing. */
+  prepareCommands?: string[];
+  /** One-line commands run after the files are moved, before the start (e.g. `pkg add -f`, extracting a release). */
+  installCommands?: string[];
+  /** One-line commands the revert runs after restoring files and trees, before the start (e.g. `pkg add -f` of the previous package). */
+  revertCommands?: string[];
+  /** Directories made for the staged uploads: the revert removes them again (deepest first, only if empty). */
+  createdDirs?: string[];
+  /** Who holds the lock (shown to a second rollout): one line of safe characters. */
+  owner?: string;
 }
 
 export const TXN_EXIT = { ok: 0, failedBefore: 1, failedAfter: 2, busy: 75 } as const;
@@ -40,9 +56,13 @@ function check(plan: TxnPlan): void {
     checkRemotePath(f.target);
     checkRemotePath(f.staged);
   }
-  for (const c of [plan.stopCommand, plan.startCommand]) {
-    if (/[\r\n]/.test(c)) throw new ConegateError('CG_INPUT_INVALID', 'service commands must be one line');
+  for (const p of [...(plan.trees ?? []), ...(plan.createdDirs ?? [])]) checkRemotePath(p);
+  const commands = [plan.stopCommand, plan.startCommand, ...(plan.prepareCommands ?? []), ...(plan.installCommands ?? []), ...(plan.revertCommands ?? [])];
+  for (const c of commands) {
+    // A command line lands inside the revert script's here-document too: one line, and never the delimiter.
+    if (/[\r\n]/.test(c) || c.includes('CONEGATE_REVERT')) throw new ConegateError('CG_INPUT_INVALID', 'service and install commands must be one line');
   }
+  if (plan.owner !== undefined && !/^[A-Za-z0-9._:@+-]{1,128}$/.test(plan.owner)) throw new ConegateError('CG_INPUT_INVALID', 'lock owner must be 1..128 of A-Z a-z 0-9 . _ : @ + -');
   const sec = plan.revertAfterSec ?? 120;
   if (!Number.isInteger(sec) || sec < 1 || sec > 86_400) throw new ConegateError('CG_INPUT_INVALID', `revert timer ${sec} s is not 1..86400`);
 }
@@ -50,13 +70,24 @@ function check(plan: TxnPlan): void {
 /** sha256 of a file, GNU or FreeBSD. */
 const SHA_FN = 'sha() { if command -v sha256sum >/dev/null 2>&1; then sha256sum < "$1" | cut -d" " -f1; else sha256 -q "$1"; fi; }';
 
-/** The restore script the timer runs: every file back (or removed if it was absent), checked. */
+/** Ends the detached timer (its whole session: the shell may have forked its sleep). */
+const KILL_TIMER = 'if [ -f "$S/timer.pid" ]; then p=$(cat "$S/timer.pid"); kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; rm -f "$S/timer.pid"; fi';
+
+/**
+ * The restore script: every file back (or removed if it was absent), checked; every tree back from
+ * its tar; then the revert commands. Exactly one of confirm and revert wins: both first make
+ * `$S/decided` (mkdir is atomic), so a timer that fires while the controller confirms does nothing.
+ * `sh revert.sh timer` is the timer itself; `claimed` = the caller already made `decided`.
+ */
 function revertScript(plan: TxnPlan): string {
   const S = shQuote(plan.stateDir);
+  const dirs = [...(plan.createdDirs ?? [])].sort((a, b) => b.length - a.length);
   return [
     '#!/bin/sh',
     `S=${S}`,
     SHA_FN,
+    '[ "$1" = claimed ] || mkdir "$S/decided" 2>/dev/null || exit 0',
+    `[ "$1" = timer ] || { ${KILL_TIMER}; }`,
     `{ ${plan.stopCommand || ':'}; } >/dev/null 2>&1`,
     'bad=0',
     'while IFS=" " read -r n state want target; do',
@@ -64,9 +95,16 @@ function revertScript(plan: TxnPlan): string {
     '  cp -p "$S/backup/$n" "$target.cg-restore" && mv -f "$target.cg-restore" "$target" || bad=1',
     '  [ "$(sha "$target")" = "$want" ] || bad=1',
     'done < "$S/manifest"',
+    'while IFS=" " read -r n state target; do',
+    '  rm -rf "$target"',
+    '  if [ "$state" = present ]; then tar -xpf "$S/backup/tree-$n.tar" -C "$(dirname "$target")" || bad=1; fi',
+    'done < "$S/trees"',
+    ...(plan.revertCommands ?? []).map((c) => `{ ${c}; } >/dev/null 2>&1 || bad=1`),
+    ...dirs.map((d) => `rmdir ${shQuote(d)} 2>/dev/null`),
     `{ ${plan.startCommand || ':'}; } >/dev/null 2>&1 || bad=1`,
     'if [ $bad = 0 ]; then echo ok > "$S/reverted"; else echo mismatch > "$S/reverted"; fi',
-    'rm -f "$S/timer.pid"; rmdir "$S/lock" 2>/dev/null',
+    'rm -f "$S/timer.pid"; rm -rf "$S/lock"',
+    'exit 0',
     '',
   ].join('\n');
 }
@@ -78,10 +116,11 @@ export function applyScript(plan: TxnPlan): string {
     `S=${shQuote(plan.stateDir)}`,
     SHA_FN,
     'mkdir -p "$S" || exit 1',
-    `mkdir "$S/lock" 2>/dev/null || { echo "another transaction holds $S/lock" >&2; exit ${TXN_EXIT.busy}; }`,
-    'fail() { echo "$1" >&2; rmdir "$S/lock"; exit 1; }',
-    'rm -rf "$S/backup" "$S/manifest" "$S/reverted" "$S/confirmed"; mkdir "$S/backup" || fail "cannot make $S/backup"',
-    ': > "$S/manifest"',
+    `mkdir "$S/lock" 2>/dev/null || { echo "another transaction holds $S/lock (owner: $(cat "$S/lock/owner" 2>/dev/null || echo unknown))" >&2; exit ${TXN_EXIT.busy}; }`,
+    `echo ${shQuote(plan.owner ?? 'unknown')} > "$S/lock/owner"`,
+    'fail() { echo "$1" >&2; rm -rf "$S/lock"; exit 1; }',
+    'rm -rf "$S/backup" "$S/manifest" "$S/trees" "$S/reverted" "$S/confirmed" "$S/decided"; mkdir "$S/backup" || fail "cannot make $S/backup"',
+    ': > "$S/manifest"; : > "$S/trees"',
   ];
   plan.files.forEach((f, i) => {
     const t = shQuote(f.target);
@@ -91,11 +130,19 @@ export function applyScript(plan: TxnPlan): string {
       `else echo "${i} absent - "${t} >> "$S/manifest"; fi`,
     );
   });
+  (plan.trees ?? []).forEach((t, i) => {
+    const q = shQuote(t);
+    lines.push(
+      `if [ -e ${q} ] || [ -L ${q} ]; then tar -cpf "$S/backup/tree-${i}.tar" -C ${shQuote(posix.dirname(t))} ${shQuote(posix.basename(t))} || fail ${shQuote(`backup of ${t} failed`)}; echo "${i} present "${q} >> "$S/trees";`,
+      `else echo "${i} absent "${q} >> "$S/trees"; fi`,
+    );
+  });
+  for (const c of plan.prepareCommands ?? []) lines.push(`${c} || fail ${shQuote(`prepare failed: ${c.slice(0, 80)}`)}`);
   lines.push(
     `cat > "$S/revert.sh" <<'CONEGATE_REVERT'\n${revertScript(plan)}CONEGATE_REVERT`,
     // The timer: its own session (setsid on Linux, daemon(8) on FreeBSD, nohup as the last resort),
     // stdio detached, so neither the end of this SSH session nor its SIGHUP reaches it.
-    `T="sleep ${sec}; [ -e \\"$S/confirmed\\" ] || sh \\"$S/revert.sh\\""`,
+    `T="sleep ${sec}; [ -e \\"$S/confirmed\\" ] || sh \\"$S/revert.sh\\" timer"`,
     'if command -v setsid >/dev/null 2>&1; then setsid sh -c "$T" </dev/null >/dev/null 2>&1 & echo $! > "$S/timer.pid"',
     'elif command -v daemon >/dev/null 2>&1; then daemon -p "$S/timer.pid" sh -c "$T" </dev/null >/dev/null 2>&1',
     'else nohup sh -c "$T" </dev/null >/dev/null 2>&1 & echo $! > "$S/timer.pid"; fi',
@@ -103,6 +150,9 @@ export function applyScript(plan: TxnPlan): string {
   );
   for (const f of plan.files) {
     lines.push(`mv -f ${shQuote(f.staged)} ${shQuote(f.target)} || { echo "install of ${posix.basename(f.target)} failed; reverting" >&2; sh "$S/revert.sh"; exit ${TXN_EXIT.failedAfter}; }`);
+  }
+  for (const c of plan.installCommands ?? []) {
+    lines.push(`${c} || { echo ${shQuote(`install failed: ${c.slice(0, 80)}`)} >&2; sh "$S/revert.sh"; exit ${TXN_EXIT.failedAfter}; }`);
   }
   lines.push(
     `${plan.startCommand || ':'} || { echo "start failed; reverting" >&2; sh "$S/revert.sh"; exit ${TXN_EXIT.failedAfter}; }`,
@@ -112,17 +162,34 @@ export function applyScript(plan: TxnPlan): string {
   return lines.join('\n');
 }
 
-/** Disarms the timer and releases the lock; exit 3 when there is nothing to confirm (already reverted). */
+/** Disarms the timer and releases the lock; exit 3 when there is nothing to confirm (already reverted or reverting). */
 export function confirmScript(stateDir: string): string {
   checkRemotePath(stateDir);
   return [
     `S=${shQuote(stateDir)}`,
     '[ -d "$S/lock" ] && [ ! -e "$S/reverted" ] || { echo "no armed transaction in $S" >&2; exit 3; }',
+    'mkdir "$S/decided" 2>/dev/null || { echo "the transaction in $S is being reverted" >&2; exit 3; }',
     'touch "$S/confirmed"',
-    // The timer's shell may have forked its sleep; ending the session's group ends both.
-    'if [ -f "$S/timer.pid" ]; then p=$(cat "$S/timer.pid"); kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; rm -f "$S/timer.pid"; fi',
-    'rmdir "$S/lock"',
+    KILL_TIMER,
+    'rm -rf "$S/lock"',
     'echo confirmed',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Reverts an armed transaction now (the controller saw the health gate fail), instead of waiting for
+ * the timer. Prints the revert's verdict (`ok` or `mismatch`); exit 3 when there is nothing to revert
+ * (already confirmed or reverted: the verdict file, if any, is printed).
+ */
+export function revertNowScript(stateDir: string): string {
+  checkRemotePath(stateDir);
+  return [
+    `S=${shQuote(stateDir)}`,
+    '[ -d "$S/lock" ] || { cat "$S/reverted" 2>/dev/null; echo "no armed transaction in $S" >&2; exit 3; }',
+    'mkdir "$S/decided" 2>/dev/null || { echo "the transaction in $S is already decided" >&2; exit 3; }',
+    'sh "$S/revert.sh" claimed',
+    'cat "$S/reverted"',
     '',
   ].join('\n');
 }

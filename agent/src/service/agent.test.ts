@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pkg from '../../../package.json' with { type: 'json' };
 import { realClock } from '../clock/clock.ts';
 import { validateConfig } from '../config/load.ts';
 import { isConegateError } from '../errors.ts';
@@ -55,7 +56,8 @@ test('status over the control socket lists the other nodes; pmp list without pmp
   try {
     const sock = join(dir, 'a', 'conegate.sock');
     await waitFor(() => (a.mesh?.status().peers.length ?? 0) === 1, 'a sees b');
-    const st = (await controlRequest(sock, 'status')) as { mesh: MeshStatus };
+    const st = (await controlRequest(sock, 'status')) as { mesh: MeshStatus; version: string };
+    assert.equal(st.version, pkg.version, 'the fleet health gate compares it with the version it installed');
     assert.equal(st.mesh.peers[0]!.name, 'b');
     assert.equal(st.mesh.coordinator.phase, 'streaming');
     assert.match(st.mesh.peers[0]!.nodeKey, /^[0-9a-f]{64}$/);

@@ -5,6 +5,7 @@
  * runs, before anything changes), then each component; if one fails to start, those already started
  * are stopped in reverse and the error is thrown: never a half-started agent.
  */
+import pkg from '../../../package.json' with { type: 'json' };
 import { MeshClock } from '../node/mesh-clock.ts';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -176,6 +177,8 @@ export class Agent {
   status(): unknown {
     return {
       pid: process.pid,
+      // The fleet's health gate checks that a host runs the version it just installed.
+      version: pkg.version,
       uptimeSec: Math.round((Date.now() - this.startedAtMs) / 1000),
       components: Object.fromEntries(this.components.filter((c) => c.name !== 'mesh').map((c) => [c.name, c.status?.() ?? null])),
       mesh: this.mesh?.status() ?? null,

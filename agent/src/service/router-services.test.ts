@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipsFindingComponent, MESH_EPOCH_CHECK_SEC, meshPortmapConfig, ownNatPorts, wanFingerprint } from './router-services.ts';
-import { FakeClock } from '../clock/clock.ts';
+import { ipsFindingComponent, pmpComponent, MESH_EPOCH_CHECK_SEC, meshPortmapConfig, ownNatPorts, wanFingerprint } from './router-services.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeClock, realClock } from '../clock/clock.ts';
 import { silentLogger } from '../log/logger.ts';
 import { policyFrom } from '../fw/nat/session.ts';
 import { generateNft } from '../../../pf-rules/src/nft/generate.ts';
@@ -55,4 +58,20 @@ test('on an appliance whose IPS drops WireGuard, the finding (rule and fix) goes
   await comp.stop();
   assert.match(String(got), /suricata rule 1000001 "LOCAL WireGuard handshake initiation" \(blocks WireGuard, inline\)/);
   assert.deepEqual(comp.status?.(), { checked: true, wireguard: got });
+});
+
+test('pmp status says whether the NAT-PMP/PCP server is serving (its sockets bound): the fleet health gate reads it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cg-pmp-status-'));
+  const c = validateConfig({ pmp: { enabled: true, lan: ['127.0.0.1/8'], wan: '203.0.113.1', backend: 'memory', stateFile: join(dir, 'pmp.json') } });
+  const comp = pmpComponent(c, { clock: realClock, log: silentLogger(), stateDir: dir, port: 0 });
+  try {
+    assert.deepEqual(comp.status?.(), { mappings: 0, serving: false });
+    await comp.start();
+    assert.deepEqual(comp.status?.(), { mappings: 0, serving: true });
+    await comp.stop();
+    assert.deepEqual(comp.status?.(), { mappings: 0, serving: false });
+  } finally {
+    await comp.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -38,6 +38,8 @@ export interface PmpComponent extends Component {
 
 export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number }): PmpComponent {
   let server: PmpServer | undefined;
+  // `serving`: every LAN socket bound and the core started (the fleet's health gate reads it).
+  let serving = false;
   const c = idempotent(
     'pmp',
     async () => {
@@ -48,8 +50,12 @@ export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number
       const backend = makeBackend(config.pmp.backend, config.pmp.wan === undefined ? {} : { wanIf: config.pmp.wan });
       server = new PmpServer({ lan, stateFile, policy: policyFromConfig(config, lan), ...(deps.port ? { port: deps.port } : {}) }, { clock: deps.clock, log: deps.log, backend, wan: wanSource(config.pmp.wan) });
       await server.start();
+      serving = true;
     },
-    async () => server?.stop(),
+    async () => {
+      serving = false;
+      await server?.stop();
+    },
   );
   // The PCP nonce is the client's secret for the mapping: never shown. Times as seconds left.
   const mappings = () => ({
@@ -60,7 +66,7 @@ export function pmpComponent(config: Config, deps: ServiceDeps & { port?: number
     const { nonce: _nonce, expiresAtMs: _e, ...m } = await server.core.deleteMapping(client, protocol, internalPort);
     return { deleted: m };
   };
-  return { ...c, status: () => ({ mappings: server?.core.table.all().length ?? 0 }), mappings, epochSec: () => server?.core.epochSec() ?? 0, deleteMapping };
+  return { ...c, status: () => ({ mappings: server?.core.table.all().length ?? 0, serving }), mappings, epochSec: () => server?.core.epochSec() ?? 0, deleteMapping };
 }
 
 /**

@@ -50,6 +50,8 @@ export interface HostResult {
   error?: { code: string; message: string };
   health?: HealthVerdict;
   durationMs: number;
+  /** sha256 of the package the host ran before (from its fleet state file), for rollback. */
+  fromPackageHash?: string;
 }
 
 export type RolloutEvent =
@@ -80,6 +82,17 @@ export interface RolloutOptions {
   root?: string;
   onEvent(e: RolloutEvent): void;
   signal?: AbortSignal;
+  /** The run's id (fleet resume keeps the first run's); default: time + random. */
+  runId?: string;
+  /** What the CLI needs to resume or roll back the run, stored as-is in the run state file. */
+  runStateOptions?: Record<string, unknown>;
+  /** Results of an earlier run of the same state file (resume): kept in the state file, not redone. */
+  priorResults?: HostResult[];
+  /** Injected for tests; default: real time. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  nowMs?: () => number;
+  /** Per remote command (probe, upload steps, confirm); @default 60000. The apply script gets 5x. */
+  commandTimeoutMs?: number;
 }
 
 /** What runRollout resolves to: the run-done event's content. */

@@ -1,0 +1,214 @@
+/**
+ * ONE host, ONE transaction: connect (host key verified through opts.trust), probe, plan; `unchanged`
+ * or --check end there (nothing written, not even a directory); else baseline health sample, upload
+ * to staged names, apply behind the device-side confirm-or-revert timer (device-txn.ts), health
+ * samples for the settle time, judge; ok -> confirm over a NEW connection, not ok -> revert at once.
+ * A lost connection after apply is left to the host's timer, which restores the previous files by
+ * itself. Every failure ends as a HostResult; nothing here throws.
+ */
+import { ConegateError, isConegateError } from '../../errors.ts';
+import { applyScript, confirmScript, revertNowScript, TXN_EXIT, type TxnPlan } from '../device-txn.ts';
+import { probeHost } from '../facts.ts';
+import { PLATFORM_LAYOUT, planHost, sha256Hex, type HostPlan } from '../plan.ts';
+import { renderHostConfig } from '../render.ts';
+import type { FleetHost, FleetPlatform, RemoteHost } from '../types.ts';
+import type { HealthSample, HostResult, HostStep, PackageRef, RolloutOptions } from './contract.ts';
+import { PLATFORM_ADAPTERS } from './platforms.ts';
+import { cleanupStaged, ensureDirs, stagedName, uploadStaged, type StagedUpload } from './stage.ts';
+
+export interface HostRun {
+  opts: RolloutOptions;
+  /** Safe characters only: staged names and the lock owner carry it. */
+  runId: string;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  nowMs: () => number;
+  timeoutMs: number;
+}
+
+const closeQuietly = (r: RemoteHost | undefined) => r?.close().catch(() => {});
+
+function errorOf(err: unknown): { code: string; message: string } {
+  if (isConegateError(err)) return { code: err.code, message: err.message };
+  return { code: 'CG_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+export async function runHost(host: FleetHost, run: HostRun): Promise<HostResult> {
+  const t0 = run.nowMs();
+  const res: HostResult = { host: host.name, outcome: 'failed', changes: [], durationMs: 0 };
+  let remote: RemoteHost | undefined;
+  try {
+    await hostTxn(host, run, res, (r) => (remote = r));
+  } catch (err) {
+    res.outcome = 'failed';
+    res.error = errorOf(err);
+  } finally {
+    await closeQuietly(remote);
+  }
+  res.durationMs = run.nowMs() - t0;
+  return res;
+}
+
+function step(run: HostRun, host: FleetHost, s: HostStep, detail?: string): void {
+  run.opts.onEvent({ type: 'host-step', host: host.name, step: s, ...(detail ? { detail } : {}) });
+}
+
+async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r: RemoteHost) => void): Promise<void> {
+  const { opts } = run;
+  const root = opts.root ?? '';
+  step(run, host, 'connect');
+  const remote = await opts.connect(host, opts.trust(host));
+  keep(remote);
+  step(run, host, 'probe');
+  const probe = await probeHost(remote, run.timeoutMs, root);
+  step(run, host, 'plan');
+  const { plan, pkg, config } = planFor(host, probe, opts);
+  Object.assign(res, {
+    platform: plan.platform, action: plan.action, changes: plan.changes, toVersion: pkg.version,
+    ...(probe.facts.version ? { fromVersion: probe.facts.version } : {}),
+    ...(probe.facts.packageHash ? { fromPackageHash: probe.facts.packageHash } : {}),
+    ...(opts.diff && plan.configDiff ? { configDiff: plan.configDiff } : {}),
+  });
+  if (opts.check) return void (res.outcome = 'checked');
+  if (plan.action === 'unchanged') return void (res.outcome = 'unchanged');
+  if (opts.signal?.aborted) return void (res.outcome = 'skipped');
+  let baseline: HealthSample | undefined;
+  if (probe.facts.version) {
+    step(run, host, 'baseline');
+    baseline = await opts.health.sample(remote, plan.platform).catch(() => undefined);
+  }
+  step(run, host, 'upload');
+  const txn = await stageChange(remote, host, plan, pkg, config, run);
+  step(run, host, 'apply');
+  const applied = await remote.exec('/bin/sh -s', { stdin: applyScript(txn.plan), timeoutMs: run.timeoutMs * 5 });
+  if (applied.code !== TXN_EXIT.ok) return applyFailed(remote, applied, txn, res, run);
+  await healthAndDecide(host, run, res, remote, plan.platform, baseline, txn.plan.stateDir);
+}
+
+function planFor(host: FleetHost, probe: Awaited<ReturnType<typeof probeHost>>, opts: RolloutOptions): { plan: HostPlan; pkg: PackageRef; config: string } {
+  const platform = probe.facts.platform;
+  const pkg = platform === 'unknown' ? undefined : opts.packages[platform];
+  // planHost refuses an unknown or mismatched platform first; the package check follows.
+  let config = renderHostConfig(opts.baseConfig, host);
+  let facts = probe.facts;
+  if (platform !== 'unknown' && PLATFORM_ADAPTERS[platform].configOwnedByPlugin) {
+    // The plugin renders conegate.json from config.xml: the fleet compares nothing and writes nothing there.
+    config = probe.currentConfig ?? config;
+    facts = { ...facts, configHash: sha256Hex(config) };
+  }
+  const target = { version: pkg?.version ?? '', packageFile: pkg?.file ?? '', packageHash: pkg?.sha256 ?? '', config };
+  const plan = planHost(host, facts, target, probe.currentConfig);
+  if (!pkg) throw new ConegateError('CG_PACKAGE_MISSING', `${host.name}: no package given for platform ${plan.platform} (--package ${plan.platform}=FILE or --package-dir)`, { context: { host: host.name } });
+  if (platform !== 'unknown' && PLATFORM_ADAPTERS[platform].configOwnedByPlugin) plan.changes.push('config left to the plugin (config.xml)');
+  return { plan, pkg, config };
+}
+
+interface Staged { plan: TxnPlan; uploads: StagedUpload[]; madeDirs: string[] }
+
+async function stageChange(remote: RemoteHost, host: FleetHost, plan: HostPlan, pkg: PackageRef, config: string, run: HostRun): Promise<Staged> {
+  const root = run.opts.root ?? '';
+  const layout = PLATFORM_LAYOUT[plan.platform];
+  const adapter = PLATFORM_ADAPTERS[plan.platform];
+  const uploads: StagedUpload[] = [];
+  const add = (target: string, data: Buffer | string, mode: number) => uploads.push({ file: { target: root + target, staged: stagedName(root + target, run.runId) }, data, mode });
+  const upload = plan.steps.find((s) => s.kind === 'upload');
+  if (upload) add(upload.remotePath, pkg.file, 0o600);
+  if (plan.steps.some((s) => s.kind === 'write-config')) add(layout.configPath, Buffer.from(config), 0o600);
+  // The fleet state file is one of the transaction's files: a revert puts the old one back too.
+  add(layout.stateFile, Buffer.from(JSON.stringify({ version: pkg.version, packageHash: pkg.sha256, runId: run.runId }) + '\n'), 0o600);
+  const stateDir = root + adapter.stateDir;
+  const parts = upload ? adapter.parts({ host, root, version: pkg.version, packageHash: pkg.sha256, packagePath: root + upload.remotePath, stateDir }) : undefined;
+  const service = adapter.service(host);
+  const txn: TxnPlan = {
+    stateDir, files: uploads.map((u) => u.file), stopCommand: service.stopCommand, startCommand: service.startCommand,
+    revertAfterSec: run.opts.revertAfterSec, owner: run.runId,
+    ...(parts ? { trees: parts.trees, prepareCommands: parts.prepareCommands, installCommands: parts.installCommands, revertCommands: parts.revertCommands } : {}),
+  };
+  applyScript(txn); // refuses a bad path or command before anything is written on the host
+  const dirs = [...new Set([...uploads.map((u) => u.file.target.slice(0, u.file.target.lastIndexOf('/'))), ...(parts?.dirs ?? [])])];
+  const madeDirs = await ensureDirs(remote, dirs, run.timeoutMs);
+  await uploadStaged(remote, uploads, madeDirs, run.timeoutMs);
+  txn.createdDirs = madeDirs;
+  return { plan: txn, uploads, madeDirs };
+}
+
+async function applyFailed(remote: RemoteHost, r: { code: number; stderr: string }, txn: Staged, res: HostResult, run: HostRun): Promise<void> {
+  const why = r.stderr.trim().slice(0, 300);
+  if (r.code === TXN_EXIT.failedAfter) {
+    res.outcome = 'reverted';
+    res.error = { code: 'CG_COMMAND_FAILED', message: `install failed on the host, previous files restored: ${why}` };
+    return;
+  }
+  // Nothing was changed (busy, or failed before the timer): take the staged files away again.
+  await cleanupStaged(remote, txn.uploads, txn.madeDirs, run.timeoutMs);
+  if (r.code === TXN_EXIT.busy) throw new ConegateError('CG_BUSY', `another rollout is changing this host; nothing changed (${why})`);
+  throw new ConegateError('CG_COMMAND_FAILED', `apply failed with status ${r.code}, nothing changed: ${why}`);
+}
+
+async function healthAndDecide(host: FleetHost, run: HostRun, res: HostResult, remote: RemoteHost, platform: FleetPlatform, baseline: HealthSample | undefined, stateDir: string): Promise<void> {
+  const { opts } = run;
+  step(run, host, 'health');
+  const samples: HealthSample[] = [];
+  const n = Math.max(1, Math.ceil(opts.health.settleMs / Math.max(1, opts.health.intervalMs)));
+  let lost: unknown;
+  try {
+    for (let k = 0; k < n; k++) {
+      await run.sleep(opts.health.intervalMs, opts.signal);
+      samples.push(await opts.health.sample(remote, platform));
+    }
+  } catch (err) {
+    lost = err;
+  }
+  const verdict = lost ? { ok: false, reasons: [`health sampling stopped: ${errorOf(lost).message}`] } : opts.health.judge(baseline, samples);
+  res.health = verdict;
+  if (verdict.ok) return confirm(host, run, res, stateDir);
+  step(run, host, 'revert', verdict.reasons.join('; '));
+  await revertNow(host, run, res, remote, stateDir, verdict.reasons);
+}
+
+async function confirm(host: FleetHost, run: HostRun, res: HostResult, stateDir: string): Promise<void> {
+  step(run, host, 'confirm');
+  let c: RemoteHost | undefined;
+  try {
+    // A new connection: the one the change was made over may ride on the mesh being upgraded.
+    c = await run.opts.connect(host, run.opts.trust(host));
+    const r = await c.exec('/bin/sh -s', { stdin: confirmScript(stateDir), timeoutMs: run.timeoutMs });
+    if (r.code === 0) return void (res.outcome = 'changed');
+    if (r.code === 3) {
+      res.outcome = 'reverted';
+      res.error = { code: 'CG_TIMEOUT', message: `the host's timer reverted the change before the confirm arrived (${r.stderr.trim()})` };
+      return;
+    }
+    throw new ConegateError('CG_COMMAND_FAILED', `confirm failed with status ${r.code}: ${r.stderr.trim().slice(0, 200)}`);
+  } catch (err) {
+    const e = errorOf(err);
+    res.outcome = 'failed';
+    res.error = { code: e.code, message: `not confirmed (${e.message}); the host reverts by itself within ${run.opts.revertAfterSec} s` };
+  } finally {
+    await closeQuietly(c);
+  }
+}
+
+async function revertNow(host: FleetHost, run: HostRun, res: HostResult, remote: RemoteHost, stateDir: string, reasons: string[]): Promise<void> {
+  const script = revertNowScript(stateDir);
+  let r = await remote.exec('/bin/sh -s', { stdin: script, timeoutMs: run.timeoutMs * 5 }).catch(() => undefined);
+  let c: RemoteHost | undefined;
+  try {
+    if (!r) {
+      c = await run.opts.connect(host, run.opts.trust(host)).catch(() => undefined);
+      r = c ? await c.exec('/bin/sh -s', { stdin: script, timeoutMs: run.timeoutMs * 5 }).catch(() => undefined) : undefined;
+    }
+  } finally {
+    await closeQuietly(c);
+  }
+  const gate = `health gate failed: ${reasons.join('; ')}`;
+  if (!r) {
+    res.outcome = 'failed';
+    res.error = { code: 'CG_CONNECTION_LOST', message: `${gate}; the host could not be reached to revert, its timer reverts within ${run.opts.revertAfterSec} s` };
+  } else if (r.code === 0 && r.stdout.trim() === 'ok') {
+    res.outcome = 'reverted';
+    res.error = { code: 'CG_HEALTH_GATE_FAILED', message: `${gate}; previous files restored` };
+  } else {
+    res.outcome = 'failed';
+    res.error = { code: 'CG_STATE_CORRUPT', message: `${gate}; the revert reported '${r.stdout.trim() || r.stderr.trim()}' (exit ${r.code})` };
+  }
+}
