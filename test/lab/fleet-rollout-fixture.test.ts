@@ -53,7 +53,8 @@ describe('fleet lab fixture: fake routers over real sshd', () => {
     const doc = JSON.parse(st.stdout) as { version: string; mesh: { peers: unknown[] } };
     assert.equal(doc.version, '9.9.9');
     assert.equal(doc.mesh.peers.length, 3);
-    fl.setHealth(a, { peers: 1, up: 1, direct: 1, mappingServer: null, rssMB: 50 }, ['9.9.9']);
+    fl.setHealth(a, { peers: 1, up: 1, direct: 1, mappingServer: null, rssMB: 50 });
+    fl.setBroken(a, ['9.9.9']);
     assert.equal((await h.exec(`${bin} status --json`, { timeoutMs: 10_000 })).code, 1);
     // The other host on the same namespace saw none of it.
     assert.deepEqual(treeChanges(before, snapshotTree(b.root), { mtime: true, dirs: true }), []);

@@ -197,11 +197,16 @@ export class FleetLab {
     return r;
   }
 
-  /** Sets the health the stand-in agent of a host reports, and which versions of it are broken. */
-  setHealth(r: FakeRouter, h: StandinHealth, broken: string[] = []): void {
+  /** Sets the health the stand-in agent of a host reports. */
+  setHealth(r: FakeRouter, h: StandinHealth): void {
     mkdirSync(join(r.root, 'lab'), { recursive: true });
     writeFileSync(join(r.root, 'lab/status.json'), statusJson(h));
-    writeFileSync(join(r.root, 'lab/broken'), broken.map((v) => `${v}\n`).join(''));
+  }
+
+  /** Versions of the stand-in agent that do not answer on this host (its health gate fails). */
+  setBroken(r: FakeRouter, versions: string[]): void {
+    mkdirSync(join(r.root, 'lab'), { recursive: true });
+    writeFileSync(join(r.root, 'lab/broken'), versions.map((v) => `${v}\n`).join(''));
   }
 
   /**
@@ -270,7 +275,10 @@ export async function startFleetLab(opts: FleetLabOptions): Promise<FleetLab> {
     const knownHostsFile = join(lab.workDir, 'controller', 'known_hosts');
     writeFileSync(knownHostsFile, knownHostsFor(routers.map((r) => r.sshd)), { mode: 0o600 });
     const fl = new FleetLab(lab, routers, keyFile, knownHostsFile, rootAt);
-    for (const r of routers) fl.setHealth(r, HEALTHY);
+    for (const r of routers) {
+      fl.setHealth(r, HEALTHY);
+      fl.setBroken(r, []);
+    }
     return fl;
   } catch (err) {
     await lab.destroy();

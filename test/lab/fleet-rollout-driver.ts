@@ -1,0 +1,96 @@
+/**
+ * How the fleet acceptance tests run a rollout against the fake routers (fleet-routers.ts): the
+ * inventory is loaded and --limit applied as the CLI does, the executor runs with the real ssh2 edge
+ * (connections enter the lab at s1 through labDial), host keys verified against the lab's known_hosts,
+ * and the events are kept to show what happened (e.g. how many hosts were worked on at once).
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSerial } from '../../agent/src/fleet/batches.ts';
+import { loadInventory } from '../../agent/src/fleet/load.ts';
+import type { HealthGate, PackageRef, RolloutEvent, RolloutResult } from '../../agent/src/fleet/rollout/contract.ts';
+import { runRollout } from '../../agent/src/fleet/rollout/run.ts';
+import { sshConnector } from '../../agent/src/fleet/ssh-remote.ts';
+import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
+import { select } from '../../agent/src/fleet/view.ts';
+import { AGENT_BIN, type FleetLab } from './fleet-routers.ts';
+import { labDial } from './sshd.ts';
+
+export interface LabRollout {
+  fl: FleetLab;
+  inventory: string;
+  packages: Record<FleetPlatform, PackageRef>;
+  limit?: string;
+  serial?: string;
+  forks: number;
+  maxFailPercentage?: number;
+  check?: boolean;
+  revertAfterSec?: number;
+  settleMs?: number;
+  health?: HealthGate;
+}
+
+export interface LabRolloutResult extends RolloutResult {
+  events: RolloutEvent[];
+  /** The most hosts that had started and not finished at one time. */
+  peakConcurrent: number;
+}
+
+/** A health gate on the stand-in agent: it must answer `status --json` with the new version. */
+export function standinGate(root: string, settleMs = 1500, intervalMs = 500): HealthGate {
+  return {
+    settleMs,
+    intervalMs,
+    async sample(remote, platform) {
+      const r = await remote.exec(`${root}${AGENT_BIN[platform]} status --json`, { timeoutMs: 20_000 }).catch(() => undefined);
+      let version: string | undefined;
+      try {
+        if (r?.code === 0) version = (JSON.parse(r.stdout) as { version?: string }).version;
+      } catch { /* not answering */ }
+      return { atMs: Date.now(), agentAnswering: version !== undefined, ...(version ? { version } : {}), peersTotal: 0, peersUp: 0, directShare: 0, mappingServer: null, rssMB: null };
+    },
+    judge(_baseline, after) {
+      const last = after[after.length - 1];
+      return last?.agentAnswering ? { ok: true, reasons: [] } : { ok: false, reasons: ['the agent did not answer'] };
+    },
+  };
+}
+
+export async function labRollout(o: LabRollout): Promise<LabRolloutResult> {
+  const inv = await loadInventory(o.inventory);
+  const hosts = select(inv.model, inv.hosts, o.limit).hosts;
+  const events: RolloutEvent[] = [];
+  const active = new Set<string>();
+  let peakConcurrent = 0;
+  const res = await runRollout({
+    hosts,
+    policy: { serial: parseSerial(o.serial ?? ''), forks: o.forks, ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}) },
+    trust: () => ({ knownHostsFile: o.fl.knownHostsFile, acceptNew: false }),
+    connect: sshConnector({ dial: labDial(o.fl.lab, 's1'), connectTimeoutMs: 30_000 }),
+    packages: o.packages,
+    baseConfig: {},
+    check: o.check ?? false,
+    diff: false,
+    revertAfterSec: o.revertAfterSec ?? 120,
+    health: o.health ?? standinGate(o.fl.rootAt, o.settleMs),
+    root: o.fl.rootAt,
+    onEvent(e) {
+      events.push(e);
+      if (e.type === 'host-step') active.add(e.host);
+      if (e.type === 'host-done') active.delete(e.result.host);
+      peakConcurrent = Math.max(peakConcurrent, active.size);
+    },
+  });
+  return { ...res, events, peakConcurrent };
+}
+
+/** Staged, temporary or restore files the rollout's steps name `*.cg-*`, anywhere under a root. */
+export function stagedFiles(root: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.name.includes('.cg-')) out.push(r);
+    if (e.isDirectory()) out.push(...stagedFiles(root, r));
+  }
+  return out;
+}

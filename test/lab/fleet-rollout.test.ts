@@ -1,0 +1,116 @@
+// The fleet rollout's acceptance (issue #20) against 20 real sshd routers in lab namespaces, five each
+// of OPNsense, pfSense, UniFi OS and Linux trees, a third of them with a tcsh login shell. Each test
+// builds on the state the one before left (v1 installed, then upgrades to v2 and v3). Trees are
+// compared file by file (sha256, mode; with mtimes and directories where nothing may be written).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PLATFORM_ADAPTERS } from '../../agent/src/fleet/rollout/platforms.ts';
+import type { PackageRef } from '../../agent/src/fleet/rollout/contract.ts';
+import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
+import { buildStandinPackages, PLATFORMS, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
+import { labRollout, stagedFiles, type LabRollout } from './fleet-rollout-driver.ts';
+
+const N = 20;
+type Pkgs = Record<FleetPlatform, PackageRef>;
+
+describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
+  let fl: FleetLab;
+  let inventory: string;
+  const pkgs: Record<string, Pkgs> = {};
+  const snap = () => new Map(fl.routers.map((r) => [r.name, snapshotTree(r.root)]));
+  /** Paths of the device-side transaction (backups, manifest, timer): expected to change. */
+  const txnDir = (r: FakeRouter) => PLATFORM_ADAPTERS[r.platform].stateDir.slice(1);
+  const running = (r: FakeRouter) => (existsSync(join(r.root, 'lab/running')) ? readFileSync(join(r.root, 'lab/running'), 'utf8').trim() : '(stopped)');
+  const rollout = (o: Omit<LabRollout, 'fl' | 'inventory' | 'packages'> & { version: string }) => labRollout({ fl, inventory, packages: pkgs[o.version]!, ...o });
+  const outcomes = (res: { results: { host: string; outcome: string }[] }) => Object.fromEntries(res.results.map((r) => [r.host, r.outcome]));
+  const untouched = (a: Map<string, Map<string, TreeEntry>>, b: Map<string, Map<string, TreeEntry>>, names: string[]) => {
+    for (const n of names) assert.deepEqual(treeChanges(a.get(n)!, b.get(n)!, { mtime: true, dirs: true }), [], `${n} was touched`);
+  };
+
+  before(async () => {
+    fl = await startFleetLab({ routers: Array.from({ length: N }, (_, i) => ({ platform: PLATFORMS[i % 4]!, shell: i % 3 === 1 ? 'tcsh' : 'sh' })) });
+    inventory = fl.writeInventory(join(fl.lab.workDir, 'inventory.yml'));
+    for (const v of ['1.0.0', '2.0.0', '3.0.0']) pkgs[v] = buildStandinPackages(join(fl.lab.workDir, 'pkgs'), v, fl.rootAt);
+  });
+  after(async () => {
+    await fl?.destroy();
+  });
+
+  it('--check on fresh routers reports an install for each and touches nothing (hashes, modes, mtimes)', async () => {
+    const t0 = snap();
+    const res = await rollout({ version: '1.0.0', check: true, forks: 10 });
+    untouched(t0, snap(), fl.routers.map((r) => r.name));
+    assert.deepEqual(Object.values(outcomes(res)), Array(N).fill('checked'));
+    assert.deepEqual(res.results.map((r) => r.action), Array(N).fill('install'));
+    assert.deepEqual(Object.fromEntries(res.results.map((r) => [r.host, r.platform])), Object.fromEntries(fl.routers.map((r) => [r.name, r.platform])));
+  });
+
+  it('rolls v1 out to 20 routers, at most 10 at once, tcsh login shells included', async () => {
+    const res = await rollout({ version: '1.0.0', forks: 10 });
+    assert.deepEqual(Object.values(outcomes(res)), Array(N).fill('changed'), JSON.stringify(res.results.filter((r) => r.outcome !== 'changed')));
+    assert.ok(res.peakConcurrent <= 10 && res.peakConcurrent >= 2, `peak ${res.peakConcurrent} hosts at once`);
+    assert.deepEqual(fl.routers.map(running), Array(N).fill('1.0.0'));
+    assert.ok(fl.routers.filter((r) => r.shell === 'tcsh').length >= 6);
+    assert.deepEqual(fl.routers.flatMap((r) => stagedFiles(r.root)), []);
+  });
+
+  it('a second rollout of the same version changes nothing and says so', async () => {
+    const t0 = snap();
+    const res = await rollout({ version: '1.0.0', forks: 10 });
+    assert.deepEqual(Object.values(outcomes(res)), Array(N).fill('unchanged'));
+    assert.equal(res.ok, true);
+    untouched(t0, snap(), fl.routers.map((r) => r.name));
+  });
+
+  it('--check of an upgrade reports it and touches nothing', async () => {
+    const t0 = snap();
+    const res = await rollout({ version: '2.0.0', check: true, forks: 10 });
+    untouched(t0, snap(), fl.routers.map((r) => r.name));
+    assert.deepEqual(res.results.map((r) => `${r.outcome} ${r.action} ${r.fromVersion}->${r.toVersion}`), Array(N).fill('checked upgrade 1.0.0->2.0.0'));
+  });
+
+  it('a canary that fails its health gate stops the rollout: it is reverted, no other host is touched', async () => {
+    const canary = fl.routers[0]!;
+    fl.setBroken(canary, ['2.0.0']);
+    const t0 = snap();
+    const res = await rollout({ version: '2.0.0', serial: '1,100%', forks: 10 });
+    assert.equal(res.stoppedEarly, true);
+    assert.equal(res.ok, false);
+    const o = outcomes(res);
+    assert.equal(o[canary.name], 'reverted');
+    assert.deepEqual(fl.routers.slice(1).map((r) => o[r.name]), Array(N - 1).fill('skipped'));
+    untouched(t0, snap(), fl.routers.slice(1).map((r) => r.name));
+    assert.deepEqual(treeChanges(t0.get(canary.name)!, snapshotTree(canary.root), { skip: [txnDir(canary)] }), []);
+    assert.equal(running(canary), '1.0.0');
+    fl.setBroken(canary, []);
+  });
+
+  it('a host whose health gate fails is back on exactly its previous files; the others upgrade', async () => {
+    const bad = fl.routers[5]!; // pfSense
+    fl.setBroken(bad, ['2.0.0']);
+    const t0 = snapshotTree(bad.root);
+    const res = await rollout({ version: '2.0.0', forks: 10 });
+    const o = outcomes(res);
+    assert.equal(o[bad.name], 'reverted');
+    const r = res.results.find((x) => x.host === bad.name)!;
+    assert.equal(r.error?.code, 'CG_HEALTH_GATE_FAILED');
+    assert.equal(r.health?.ok, false);
+    assert.deepEqual(treeChanges(t0, snapshotTree(bad.root), { skip: [txnDir(bad)] }), []);
+    assert.equal(running(bad), '1.0.0');
+    assert.deepEqual(fl.routers.filter((x) => x !== bad).map((x) => `${o[x.name]} ${running(x)}`), Array(N - 1).fill('changed 2.0.0'));
+    fl.setBroken(bad, []);
+  });
+
+  it('a changed host key is refused on that host only', async () => {
+    const [a, moved, c] = [fl.routers[7]!, fl.routers[8]!, fl.routers[9]!];
+    await moved.sshd.restart({ newKeys: true });
+    const t0 = snapshotTree(moved.root);
+    const res = await rollout({ version: '3.0.0', limit: `${a.name}:${moved.name}:${c.name}`, forks: 10 });
+    const o = outcomes(res);
+    assert.deepEqual([o[a.name], o[moved.name], o[c.name]], ['changed', 'failed', 'changed']);
+    assert.equal(res.results.find((x) => x.host === moved.name)!.error?.code, 'CG_HOST_KEY_CHANGED');
+    assert.deepEqual(treeChanges(t0, snapshotTree(moved.root), { mtime: true, dirs: true }), []);
+  });
+});
