@@ -3,21 +3,26 @@
  * inventory is loaded and --limit applied as the CLI does, the executor runs with the real ssh2 edge
  * (connections enter the lab at s1 through labDial), host keys verified against the lab's known_hosts,
  * and the events are kept to show what happened (e.g. how many hosts were worked on at once).
+ *
+ * Run as a program (`node --import tsx fleet-rollout-driver.ts JSON`, in the lab node s1), it is a
+ * controller process of its own that a test can kill: the options as JSON, events as JSON lines.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseSerial } from '../../agent/src/fleet/batches.ts';
 import { loadInventory } from '../../agent/src/fleet/load.ts';
 import type { HealthGate, PackageRef, RolloutEvent, RolloutResult } from '../../agent/src/fleet/rollout/contract.ts';
 import { runRollout } from '../../agent/src/fleet/rollout/run.ts';
-import { sshConnector } from '../../agent/src/fleet/ssh-remote.ts';
+import { sshConnector, type Dial } from '../../agent/src/fleet/ssh-remote.ts';
 import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
 import { select } from '../../agent/src/fleet/view.ts';
 import { AGENT_BIN, type FleetLab } from './fleet-routers.ts';
-import { labDial } from './sshd.ts';
 
 export interface LabRollout {
-  fl: FleetLab;
+  fl: Pick<FleetLab, 'knownHostsFile' | 'rootAt'>;
+  /** How the controller reaches the routers: from this process through s1, or direct when it runs in s1. */
+  dial?: Dial;
   inventory: string;
   packages: Record<FleetPlatform, PackageRef>;
   limit?: string;
@@ -28,6 +33,7 @@ export interface LabRollout {
   revertAfterSec?: number;
   settleMs?: number;
   health?: HealthGate;
+  onEvent?: (e: RolloutEvent) => void;
 }
 
 export interface LabRolloutResult extends RolloutResult {
@@ -66,7 +72,7 @@ export async function labRollout(o: LabRollout): Promise<LabRolloutResult> {
     hosts,
     policy: { serial: parseSerial(o.serial ?? ''), forks: o.forks, ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}) },
     trust: () => ({ knownHostsFile: o.fl.knownHostsFile, acceptNew: false }),
-    connect: sshConnector({ dial: labDial(o.fl.lab, 's1'), connectTimeoutMs: 30_000 }),
+    connect: sshConnector({ ...(o.dial ? { dial: o.dial } : {}), connectTimeoutMs: 30_000 }),
     packages: o.packages,
     baseConfig: {},
     check: o.check ?? false,
@@ -76,6 +82,7 @@ export async function labRollout(o: LabRollout): Promise<LabRolloutResult> {
     root: o.fl.rootAt,
     onEvent(e) {
       events.push(e);
+      o.onEvent?.(e);
       if (e.type === 'host-step') active.add(e.host);
       if (e.type === 'host-done') active.delete(e.result.host);
       peakConcurrent = Math.max(peakConcurrent, active.size);
@@ -93,4 +100,17 @@ export function stagedFiles(root: string, rel = ''): string[] {
     if (e.isDirectory()) out.push(...stagedFiles(root, r));
   }
   return out;
+}
+
+type ControllerArgs = Omit<LabRollout, 'fl' | 'dial' | 'health' | 'onEvent'> & { knownHostsFile: string; rootAt: string };
+
+/** argv for a controller process running one rollout (see the module comment). */
+export function controllerArgs(a: ControllerArgs): [string, string[]] {
+  return [fileURLToPath(import.meta.url), [JSON.stringify(a)]];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const a = JSON.parse(process.argv[2]!) as ControllerArgs;
+  const res = await labRollout({ ...a, fl: { knownHostsFile: a.knownHostsFile, rootAt: a.rootAt }, onEvent: (e) => process.stdout.write(JSON.stringify(e) + '\n') });
+  process.exitCode = res.ok ? 0 : 1;
 }

@@ -4,15 +4,24 @@
 // compared file by file (sha256, mode; with mtimes and directories where nothing may be written).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLATFORM_ADAPTERS } from '../../agent/src/fleet/rollout/platforms.ts';
 import type { PackageRef } from '../../agent/src/fleet/rollout/contract.ts';
 import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
 import { buildStandinPackages, PLATFORMS, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
-import { labRollout, stagedFiles, type LabRollout } from './fleet-rollout-driver.ts';
+import { controllerArgs, labRollout, stagedFiles, type LabRollout } from './fleet-rollout-driver.ts';
+import { labDial } from './sshd.ts';
 
 const N = 20;
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 type Pkgs = Record<FleetPlatform, PackageRef>;
 
 describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
@@ -23,7 +32,7 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
   /** Paths of the device-side transaction (backups, manifest, timer): expected to change. */
   const txnDir = (r: FakeRouter) => PLATFORM_ADAPTERS[r.platform].stateDir.slice(1);
   const running = (r: FakeRouter) => (existsSync(join(r.root, 'lab/running')) ? readFileSync(join(r.root, 'lab/running'), 'utf8').trim() : '(stopped)');
-  const rollout = (o: Omit<LabRollout, 'fl' | 'inventory' | 'packages'> & { version: string }) => labRollout({ fl, inventory, packages: pkgs[o.version]!, ...o });
+  const rollout = (o: Omit<LabRollout, 'fl' | 'dial' | 'inventory' | 'packages'> & { version: string }) => labRollout({ fl, dial: labDial(fl.lab, 's1'), inventory, packages: pkgs[o.version]!, ...o });
   const outcomes = (res: { results: { host: string; outcome: string }[] }) => Object.fromEntries(res.results.map((r) => [r.host, r.outcome]));
   const untouched = (a: Map<string, Map<string, TreeEntry>>, b: Map<string, Map<string, TreeEntry>>, names: string[]) => {
     for (const n of names) assert.deepEqual(treeChanges(a.get(n)!, b.get(n)!, { mtime: true, dirs: true }), [], `${n} was touched`);
@@ -112,5 +121,47 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     assert.deepEqual([o[a.name], o[moved.name], o[c.name]], ['changed', 'failed', 'changed']);
     assert.equal(res.results.find((x) => x.host === moved.name)!.error?.code, 'CG_HOST_KEY_CHANGED');
     assert.deepEqual(treeChanges(t0, snapshotTree(moved.root), { mtime: true, dirs: true }), []);
+  });
+
+  it('a host that drops the connection mid-upload is left clean, on its previous version', async () => {
+    const r = fl.routers[10]!; // UniFi OS, on 2.0.0
+    const t0 = snapshotTree(r.root);
+    // Slow the uploads into this router so the drop lands in the middle of one.
+    await fl.lab.nftApply(r.sshd.node, 'table inet flabslow {\n chain input {\n  type filter hook input priority -10; policy accept;\n  tcp dport 22 limit rate over 128 kbytes/second drop\n }\n}\n');
+    try {
+      const run = rollout({ version: '3.0.0', limit: r.name, forks: 1 });
+      await waitFor(() => stagedFiles(r.root).some((f) => f.endsWith('.tmp') && statSync(join(r.root, f)).size > 64 * 1024), 'an upload under way', 30_000);
+      for (const pid of r.sshd.sessionPids()) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+      const res = await run;
+      const one = res.results[0]!;
+      assert.equal(one.outcome, 'failed');
+      assert.equal(one.error?.code, 'CG_CONNECTION_LOST', one.error?.message);
+    } finally {
+      await fl.lab.exec(r.sshd.node, ['nft', 'delete', 'table', 'inet', 'flabslow']);
+    }
+    assert.deepEqual(stagedFiles(r.root), []);
+    assert.deepEqual(treeChanges(t0, snapshotTree(r.root)), []);
+    assert.equal(running(r), '2.0.0');
+  });
+
+  it('the controller killed after apply: the host is back on its previous version within the timer + 10 s', async () => {
+    const r = fl.routers[11]!; // Linux, tcsh login shell, on 2.0.0
+    const REVERT_SEC = 8;
+    const t0 = snapshotTree(r.root);
+    const [script, args] = controllerArgs({ inventory, packages: pkgs['3.0.0']!, limit: r.name, forks: 1, revertAfterSec: REVERT_SEC, settleMs: 120_000, knownHostsFile: fl.knownHostsFile, rootAt: fl.rootAt });
+    const ctl = fl.lab.spawnNode('s1', script, args, { description: 'fleet controller' });
+    await ctl.waitForOutput(new RegExp(`"host":"${r.name}","step":"health"`), 60_000);
+    const appliedAt = Date.now();
+    assert.equal(running(r), '3.0.0');
+    process.kill(ctl.pid, 'SIGKILL');
+    await ctl.done;
+    const reverted = join(r.root, PLATFORM_ADAPTERS.linux.stateDir.slice(1), 'reverted');
+    await waitFor(() => existsSync(reverted), 'the host to revert by itself', (REVERT_SEC + 10) * 1000);
+    assert.ok(Date.now() - appliedAt <= (REVERT_SEC + 10) * 1000);
+    assert.equal(readFileSync(reverted, 'utf8'), 'ok\n');
+    assert.equal(running(r), '2.0.0');
+    assert.deepEqual(treeChanges(t0, snapshotTree(r.root), { skip: [txnDir(r)] }), []);
   });
 });
