@@ -9,11 +9,12 @@
 import { ConegateError, isConegateError } from '../../errors.ts';
 import { applyScript, confirmScript, revertNowScript, TXN_EXIT, type TxnPlan } from '../device-txn.ts';
 import { probeHost } from '../facts.ts';
-import { PLATFORM_LAYOUT, planHost, sha256Hex, type HostPlan } from '../plan.ts';
+import { PLATFORM_LAYOUT, planHost, platformFor, sha256Hex, type HostPlan } from '../plan.ts';
 import { renderHostConfig } from '../render.ts';
 import type { FleetHost, FleetPlatform, RemoteHost } from '../types.ts';
 import type { HealthSample, HostResult, HostStep, PackageRef, RolloutOptions } from './contract.ts';
 import { PLATFORM_ADAPTERS } from './platforms.ts';
+import { checkRemotePath } from '../ssh-upload.ts';
 import { cleanupStaged, ensureDirs, stagedName, uploadStaged, type StagedUpload } from './stage.ts';
 
 export interface HostRun {
@@ -48,13 +49,25 @@ export async function runHost(host: FleetHost, run: HostRun): Promise<HostResult
   return res;
 }
 
+/**
+ * The host's root prefix: its `conegate_root` variable (a fake device root: the lab gives each fake
+ * router its own), else opts.root, else '' (a real host).
+ */
+export function rootFor(host: FleetHost, opts: RolloutOptions): string {
+  const v = host.vars.conegate_root ?? opts.root ?? '';
+  if (v === '') return '';
+  if (typeof v !== 'string') throw new ConegateError('CG_CONFIG_INVALID', `${host.name}: conegate_root must be a path`);
+  checkRemotePath(v);
+  return v;
+}
+
 function step(run: HostRun, host: FleetHost, s: HostStep, detail?: string): void {
   run.opts.onEvent({ type: 'host-step', host: host.name, step: s, ...(detail ? { detail } : {}) });
 }
 
 async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r: RemoteHost) => void): Promise<void> {
   const { opts } = run;
-  const root = opts.root ?? '';
+  const root = rootFor(host, opts);
   step(run, host, 'connect');
   const remote = await opts.connect(host, opts.trust(host));
   keep(remote);
@@ -85,27 +98,26 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
 }
 
 function planFor(host: FleetHost, probe: Awaited<ReturnType<typeof probeHost>>, opts: RolloutOptions): { plan: HostPlan; pkg: PackageRef; config: string } {
-  const platform = probe.facts.platform;
-  const pkg = platform === 'unknown' ? undefined : opts.packages[platform];
-  // planHost refuses an unknown or mismatched platform first; the package check follows.
+  const platform = platformFor(host, probe.facts);
+  const pkg = opts.packages[platform];
+  if (!pkg) throw new ConegateError('CG_PACKAGE_MISSING', `${host.name}: no package given for platform ${platform} (--package ${platform}=FILE or --package-dir)`, { context: { host: host.name } });
   let config = renderHostConfig(opts.baseConfig, host);
   let facts = probe.facts;
-  if (platform !== 'unknown' && PLATFORM_ADAPTERS[platform].configOwnedByPlugin) {
+  const pluginConfig = PLATFORM_ADAPTERS[platform].configOwnedByPlugin;
+  if (pluginConfig) {
     // The plugin renders conegate.json from config.xml: the fleet compares nothing and writes nothing there.
     config = probe.currentConfig ?? config;
     facts = { ...facts, configHash: sha256Hex(config) };
   }
-  const target = { version: pkg?.version ?? '', packageFile: pkg?.file ?? '', packageHash: pkg?.sha256 ?? '', config };
-  const plan = planHost(host, facts, target, probe.currentConfig);
-  if (!pkg) throw new ConegateError('CG_PACKAGE_MISSING', `${host.name}: no package given for platform ${plan.platform} (--package ${plan.platform}=FILE or --package-dir)`, { context: { host: host.name } });
-  if (platform !== 'unknown' && PLATFORM_ADAPTERS[platform].configOwnedByPlugin) plan.changes.push('config left to the plugin (config.xml)');
+  const plan = planHost(host, facts, { version: pkg.version, packageFile: pkg.file, packageHash: pkg.sha256, config }, probe.currentConfig);
+  if (pluginConfig) plan.changes.push('config left to the plugin (config.xml)');
   return { plan, pkg, config };
 }
 
 interface Staged { plan: TxnPlan; uploads: StagedUpload[]; madeDirs: string[] }
 
 async function stageChange(remote: RemoteHost, host: FleetHost, plan: HostPlan, pkg: PackageRef, config: string, run: HostRun): Promise<Staged> {
-  const root = run.opts.root ?? '';
+  const root = rootFor(host, run.opts);
   const layout = PLATFORM_LAYOUT[plan.platform];
   const adapter = PLATFORM_ADAPTERS[plan.platform];
   const uploads: StagedUpload[] = [];
