@@ -13,11 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { parseSerial } from '../../agent/src/fleet/batches.ts';
 import { loadInventory } from '../../agent/src/fleet/load.ts';
 import type { HealthGate, PackageRef, RolloutEvent, RolloutResult } from '../../agent/src/fleet/rollout/contract.ts';
+import { createHealthGate } from '../../agent/src/fleet/rollout/health.ts';
 import { runRollout } from '../../agent/src/fleet/rollout/run.ts';
 import { sshConnector, type Dial } from '../../agent/src/fleet/ssh-remote.ts';
 import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
 import { select } from '../../agent/src/fleet/view.ts';
-import { AGENT_BIN, type FleetLab } from './fleet-routers.ts';
+import type { FleetLab } from './fleet-routers.ts';
 
 export interface LabRollout {
   fl: Pick<FleetLab, 'knownHostsFile' | 'rootAt'>;
@@ -42,26 +43,6 @@ export interface LabRolloutResult extends RolloutResult {
   peakConcurrent: number;
 }
 
-/** A health gate on the stand-in agent: it must answer `status --json` with the new version. */
-export function standinGate(root: string, settleMs = 1500, intervalMs = 500): HealthGate {
-  return {
-    settleMs,
-    intervalMs,
-    async sample(remote, platform) {
-      const r = await remote.exec(`${root}${AGENT_BIN[platform]} status --json`, { timeoutMs: 20_000 }).catch(() => undefined);
-      let version: string | undefined;
-      try {
-        if (r?.code === 0) version = (JSON.parse(r.stdout) as { version?: string }).version;
-      } catch { /* not answering */ }
-      return { atMs: Date.now(), agentAnswering: version !== undefined, ...(version ? { version } : {}), peersTotal: 0, peersUp: 0, directShare: 0, mappingServer: null, rssMB: null };
-    },
-    judge(_baseline, after) {
-      const last = after[after.length - 1];
-      return last?.agentAnswering ? { ok: true, reasons: [] } : { ok: false, reasons: ['the agent did not answer'] };
-    },
-  };
-}
-
 export async function labRollout(o: LabRollout): Promise<LabRolloutResult> {
   const inv = await loadInventory(o.inventory);
   const hosts = select(inv.model, inv.hosts, o.limit).hosts;
@@ -78,7 +59,7 @@ export async function labRollout(o: LabRollout): Promise<LabRolloutResult> {
     check: o.check ?? false,
     diff: false,
     revertAfterSec: o.revertAfterSec ?? 120,
-    health: o.health ?? standinGate(o.fl.rootAt, o.settleMs),
+    health: o.health ?? createHealthGate({ root: o.fl.rootAt, settleMs: o.settleMs ?? 1500, intervalMs: 500 }),
     root: o.fl.rootAt,
     onEvent(e) {
       events.push(e);

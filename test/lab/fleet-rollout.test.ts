@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PLATFORM_ADAPTERS } from '../../agent/src/fleet/rollout/platforms.ts';
 import type { PackageRef } from '../../agent/src/fleet/rollout/contract.ts';
 import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
-import { buildStandinPackages, PLATFORMS, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
+import { buildStandinPackages, HEALTHY, PLATFORMS, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
 import { controllerArgs, labRollout, stagedFiles, type LabRollout } from './fleet-rollout-driver.ts';
 import { labDial } from './sshd.ts';
 
@@ -96,9 +96,10 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     fl.setBroken(canary, []);
   });
 
-  it('a host whose health gate fails is back on exactly its previous files; the others upgrade', async () => {
+  it('a host whose health gate fails against its own baseline is back on exactly its previous files; the others upgrade', async () => {
     const bad = fl.routers[5]!; // pfSense
-    fl.setBroken(bad, ['2.0.0']);
+    // v2 answers, but two of its three mesh peers lose their path on this host.
+    fl.setHealth(bad, { ...HEALTHY, up: 1, direct: 1 }, '2.0.0');
     const t0 = snapshotTree(bad.root);
     const res = await rollout({ version: '2.0.0', forks: 10 });
     const o = outcomes(res);
@@ -106,10 +107,11 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     const r = res.results.find((x) => x.host === bad.name)!;
     assert.equal(r.error?.code, 'CG_HEALTH_GATE_FAILED');
     assert.equal(r.health?.ok, false);
+    assert.match(r.health!.reasons.join('\n'), /mesh peers with a path fell from 3 to 1/);
     assert.deepEqual(treeChanges(t0, snapshotTree(bad.root), { skip: [txnDir(bad)] }), []);
     assert.equal(running(bad), '1.0.0');
     assert.deepEqual(fl.routers.filter((x) => x !== bad).map((x) => `${o[x.name]} ${running(x)}`), Array(N - 1).fill('changed 2.0.0'));
-    fl.setBroken(bad, []);
+    fl.setHealth(bad, null, '2.0.0');
   });
 
   it('a changed host key is refused on that host only', async () => {

@@ -12,8 +12,8 @@
  * The stand-in agent is a POSIX sh script (the device runs no Node here): `status --json` answers
  * while the stand-in service is "running" (started by its own `service-start`, the host's service
  * command given through host vars) with the version that was started and the health the test set in
- * the host's `lab/status.json`; a version named in `lab/broken` does not answer, so the health gate
- * really fails on that host. Packages are stand-ins of the real layout: a tar of the files at their
+ * the host's `lab/status.json` (or `lab/status-VERSION.json`); a version named in `lab/broken` does not
+ * answer, so the health gate really fails on that host. Packages are stand-ins of the real layout: a tar of the files at their
  * platform paths (the real ones take minutes to build, the UniFi one is 47 MB), padded to a realistic
  * size with incompressible bytes.
  */
@@ -89,7 +89,8 @@ export function standinAgent(platform: FleetPlatform, version: string, rootAt: s
     '    if [ ! -f "$R/lab/running" ]; then echo "conegate: the agent is not running" >&2; exit 1; fi',
     '    run=$(cat "$R/lab/running")',
     '    if [ -f "$R/lab/broken" ] && grep -qx "$run" "$R/lab/broken"; then echo "conegate: no answer on the control socket" >&2; exit 1; fi',
-    '    sed "s/@VERSION@/$run/" "$R/lab/status.json" ;;',
+    '    f="$R/lab/status.json"; if [ -f "$R/lab/status-$run.json" ]; then f="$R/lab/status-$run.json"; fi',
+    '    sed "s/@VERSION@/$run/" "$f" ;;',
     '  *) echo "stand-in conegate: $1 is not supported here" >&2; exit 2 ;;',
     'esac',
     '',
@@ -197,10 +198,12 @@ export class FleetLab {
     return r;
   }
 
-  /** Sets the health the stand-in agent of a host reports. */
-  setHealth(r: FakeRouter, h: StandinHealth): void {
+  /** Sets the health the stand-in agent of a host reports (only when running `version`, if given; null: that override removed). */
+  setHealth(r: FakeRouter, h: StandinHealth | null, version?: string): void {
     mkdirSync(join(r.root, 'lab'), { recursive: true });
-    writeFileSync(join(r.root, 'lab/status.json'), statusJson(h));
+    const f = join(r.root, version ? `lab/status-${version}.json` : 'lab/status.json');
+    if (h) writeFileSync(f, statusJson(h));
+    else rmSync(f, { force: true });
   }
 
   /** Versions of the stand-in agent that do not answer on this host (its health gate fails). */
