@@ -93,5 +93,8 @@ export function controllerArgs(a: ControllerArgs): [string, string[]] {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const a = JSON.parse(process.argv[2]!) as ControllerArgs;
   const res = await labRollout({ ...a, fl: { knownHostsFile: a.knownHostsFile, rootAt: a.rootAt }, onEvent: (e) => process.stdout.write(JSON.stringify(e) + '\n') });
+  const u = process.resourceUsage();
+  // For bench fleet: the controller's own peak memory and CPU time (not the lab's).
+  process.stdout.write(JSON.stringify({ type: 'controller', maxRssKb: u.maxRSS, cpuMs: Math.round((u.userCPUTime + u.systemCPUTime) / 1000) }) + '\n');
   process.exitCode = res.ok ? 0 : 1;
 }
