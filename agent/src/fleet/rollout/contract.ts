@@ -27,9 +27,11 @@ export interface HealthSample {
 export interface HealthVerdict { ok: boolean; reasons: string[] }
 
 export interface HealthGate {
-  sample(remote: RemoteHost, platform: FleetPlatform): Promise<HealthSample>;
+  /** `host` (optional) for per-host variables such as conegate_bin. */
+  sample(remote: RemoteHost, platform: FleetPlatform, host?: FleetHost): Promise<HealthSample>;
   /** baseline taken before the change (undefined on a first install); samples over the settle time */
-  judge(baseline: HealthSample | undefined, after: HealthSample[]): HealthVerdict;
+  /** `expectVersion`: the version the change installs (an agent still on another one fails). */
+  judge(baseline: HealthSample | undefined, after: HealthSample[], expectVersion?: string): HealthVerdict;
   /** how long to sample after the change, and how often */
   settleMs: number;
   intervalMs: number;

@@ -87,7 +87,7 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
   let baseline: HealthSample | undefined;
   if (probe.facts.version) {
     step(run, host, 'baseline');
-    baseline = await opts.health.sample(remote, plan.platform).catch(() => undefined);
+    baseline = await opts.health.sample(remote, plan.platform, host).catch(() => undefined);
   }
   step(run, host, 'upload');
   const txn = await stageChange(remote, host, plan, pkg, config, run);
@@ -165,12 +165,12 @@ async function healthAndDecide(host: FleetHost, run: HostRun, res: HostResult, r
   try {
     for (let k = 0; k < n; k++) {
       await run.sleep(opts.health.intervalMs, opts.signal);
-      samples.push(await opts.health.sample(remote, platform));
+      samples.push(await opts.health.sample(remote, platform, host));
     }
   } catch (err) {
     lost = err;
   }
-  const verdict = lost ? { ok: false, reasons: [`health sampling stopped: ${errorOf(lost).message}`] } : opts.health.judge(baseline, samples);
+  const verdict = lost ? { ok: false, reasons: [`health sampling stopped: ${errorOf(lost).message}`] } : opts.health.judge(baseline, samples, res.toVersion);
   res.health = verdict;
   if (verdict.ok) return confirm(host, run, res, stateDir);
   step(run, host, 'revert', verdict.reasons.join('; '));
