@@ -9,6 +9,7 @@ import { DEFAULT_FORKS, parseMaxFailPercentage, parseSerial } from '../../fleet/
 import { loadInventory } from '../../fleet/load.ts';
 import { inventoryGraph, inventoryList, planText, planView, select, type Selection } from '../../fleet/view.ts';
 import { integerArg, printResult } from '../context.ts';
+import { fleetResumeCommand, fleetRolloutCommand } from './fleet-rollout.ts';
 
 interface Common {
   inventory: string;
@@ -60,5 +61,7 @@ export function fleetCommand(): Command {
       const view = planView(sel, policy);
       printResult(opts.json === true, view, () => planText(view));
     });
+  cmd.addCommand(fleetRolloutCommand());
+  cmd.addCommand(fleetResumeCommand());
   return cmd;
 }

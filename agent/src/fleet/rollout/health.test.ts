@@ -15,7 +15,7 @@ import { silentLogger } from '../../log/logger.ts';
 import { ControlServer, type ControlHandlers } from '../../service/control-server.ts';
 import { LocalRemoteHost } from '../ssh-twin.ts';
 import type { FleetHost } from '../types.ts';
-import { binOverride, createHealthGate, healthScript, sampleFrom, sampleHealth } from './health.ts';
+import { binOverride, createHealthGate, rootOverride, healthScript, sampleFrom, sampleHealth } from './health.ts';
 
 let dir: string;
 before(() => (dir = mkdtempSync(join(tmpdir(), 'cg-health-'))));
@@ -130,16 +130,28 @@ test('a csh login shell (OPNsense root) runs the sample: the script travels on s
 
 test('conegate_bin must be an absolute plain path: anything a shell would read is refused', () => {
   assert.equal(binOverride(host()), undefined);
+  assert.deepEqual([rootOverride(host()), rootOverride(host({ conegate_root: '' })), rootOverride(host({ conegate_root: '/srv/r1' }))], [undefined, undefined, '/srv/r1']);
+  assert.throws(() => rootOverride(host({ conegate_root: 'rel/x' })), (e) => e instanceof ConegateError && e.code === 'CG_CONFIG_INVALID');
   assert.equal(binOverride(host({ conegate_bin: '/opt/x/conegate' })), '/opt/x/conegate');
   for (const bad of ['conegate', '/opt/$(reboot)', '/a b', 7, "/x';reboot;'"]) {
     assert.throws(() => binOverride(host({ conegate_bin: bad })), (e) => e instanceof ConegateError && e.code === 'CG_CONFIG_INVALID', String(bad));
   }
 });
 
+test('the gate takes the host\'s conegate_root (as the executor does); a lost session is thrown, not a sample', async () => {
+  const root = fakeRoot(`#!/bin/sh\necho '{"pid": 1, "version": "2.0.0", "components": {}, "mesh": null}'\n`, 'data/conegate/bin/conegate');
+  const gate = createHealthGate({ root: '/nowhere' });
+  const twin = new LocalRemoteHost({ root });
+  const s = await gate.sample(twin, 'unifi', host({ conegate_root: root }));
+  assert.deepEqual([s.agentAnswering, s.version], [true, '2.0.0'], 'a one-line JSON document is read too');
+  await twin.close();
+  await assert.rejects(gate.sample(twin, 'unifi', host({ conegate_root: root })), (e) => e instanceof ConegateError && e.code === 'CG_CONNECTION_LOST');
+});
+
 test('sampleFrom: output cut short, a status that exits 124 (timeout(1)), the pid line of a compact document', () => {
   assert.match(sampleFrom('', 1).error ?? '', /cut short: \(nothing\)/);
   assert.match(sampleFrom('=== bin /x\n=== rc 124\n', 1).error ?? '', /did not answer within 15 s/);
-  const s = sampleFrom('=== bin /x\n=== rc 0\nwarning: something\n{\n  "pid": 5,\n  "mesh": null\n}\n=== rss 51200\n', 7);
+  const s = sampleFrom('=== bin /x\n=== rc 0\nwarning: something {odd}\n{\n  "pid": 5,\n  "mesh": null\n}\n=== rss 51200\n', 7);
   assert.deepEqual([s.atMs, s.agentAnswering, s.rssMB, s.bin], [7, true, 50, '/x']);
   // The script is one exec of /bin/sh -s: no line of it may need a login shell's parsing.
   assert.match(healthScript('opnsense', { root: "/tmp/it's" }), /b='\/tmp\/it'\\''s\/usr\/local\/bin\/conegate'/);

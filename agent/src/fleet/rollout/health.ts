@@ -8,7 +8,8 @@
  * Where conegate lives per platform: the packages' paths (opnsense-plugin/pfsense-plugin install
  * /usr/local/bin/conegate, unifi/install.sh /data/conegate/bin/conegate, agent/init/conegate.service
  * /usr/bin/conegate). The host variable `conegate_bin` overrides it (used as written, no root prefix:
- * the lab's stand-in); without it the platform's path under `root` is tried, then `conegate` on PATH.
+ * the lab's stand-in); without it the platform's path under the root (the host's `conegate_root`, else
+ * the gate's `root`) is tried, then `conegate` on PATH.
  */
 import { ConegateError } from '../../errors.ts';
 import type { FleetHost, FleetPlatform, RemoteHost } from '../types.ts';
@@ -73,15 +74,21 @@ function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** `conegate_bin` from the host's variables: an absolute path of plain characters, else refused. */
-export function binOverride(host: FleetHost | undefined): string | undefined {
-  const v = host?.vars.conegate_bin;
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\/[A-Za-z0-9._/@+-]+$/.test(v)) {
-    throw new ConegateError('CG_CONFIG_INVALID', `${host!.name}: conegate_bin must be an absolute path of letters, digits and ._/@+- (got ${JSON.stringify(v)})`);
+const PLAIN_PATH = /^\/[A-Za-z0-9._/@+-]+$/;
+
+function pathVar(host: FleetHost | undefined, name: 'conegate_bin' | 'conegate_root'): string | undefined {
+  const v = host?.vars[name];
+  if (v === undefined || (name === 'conegate_root' && v === '')) return undefined;
+  if (typeof v !== 'string' || !PLAIN_PATH.test(v)) {
+    throw new ConegateError('CG_CONFIG_INVALID', `${host!.name}: ${name} must be an absolute path of letters, digits and ._/@+- (got ${JSON.stringify(v)})`);
   }
   return v;
 }
+
+/** `conegate_bin` from the host's variables: an absolute path of plain characters, else refused. */
+export const binOverride = (host: FleetHost | undefined) => pathVar(host, 'conegate_bin');
+/** `conegate_root`: the host's fake root (the lab; the executor reads the same variable). */
+export const rootOverride = (host: FleetHost | undefined) => pathVar(host, 'conegate_root');
 
 /**
  * The sample script. Sections on stdout: `=== bin PATH` (or `=== nobin`), `=== rc N`, the status
@@ -110,18 +117,24 @@ export function healthScript(platform: FleetPlatform, opts: { root?: string; bin
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The JSON document inside the status section: from the first line `{` to the last line `}`. */
+/**
+ * The JSON document inside the status section: the whole text, else from the first line starting with
+ * `{` to the last line ending with `}` (a warning printed before it, on the merged stderr, is skipped).
+ */
 function statusDocument(text: string): Obj | undefined {
   const lines = text.split('\n');
-  const start = lines.indexOf('{');
-  const end = lines.lastIndexOf('}');
-  if (start < 0 || end < start) return undefined;
-  try {
-    const v: unknown = JSON.parse(lines.slice(start, end + 1).join('\n'));
-    return isObj(v) ? v : undefined;
-  } catch {
-    return undefined;
+  const start = lines.findIndex((l) => l.startsWith('{'));
+  const end = lines.findLastIndex((l) => l.trimEnd().endsWith('}'));
+  for (const candidate of [text.trim(), start >= 0 && end >= start ? lines.slice(start, end + 1).join('\n') : '']) {
+    if (candidate === '') continue;
+    try {
+      const v: unknown = JSON.parse(candidate);
+      if (isObj(v)) return v;
+    } catch {
+      // not this one
+    }
   }
+  return undefined;
 }
 
 function firstLine(text: string): string {
@@ -202,7 +215,9 @@ export async function sampleHealth(remote: RemoteHost, platform: FleetPlatform, 
     if (r.code !== 0) return { ...notAnswering(now()), error: `the health script failed with status ${r.code}: ${firstLine(r.stderr) || '(no message)'}` };
     return sampleFrom(r.stdout, now());
   } catch (err) {
-    if (err instanceof ConegateError && (err.code === 'CG_TIMEOUT' || err.code === 'CG_CONNECTION_LOST' || err.code === 'CG_COMMAND_FAILED')) {
+    // A hung agent (the exec timed out) is an agent not answering; a lost session is the caller's to
+    // handle (the rollout leaves the revert to the host's timer), so it is thrown.
+    if (err instanceof ConegateError && err.code === 'CG_TIMEOUT') {
       return { ...notAnswering(now()), error: `no sample: ${err.message}` };
     }
     throw err;
@@ -218,7 +233,8 @@ export function createHealthGate(o: HealthGateOptions = {}): FleetHealthGate {
     intervalMs: o.intervalMs ?? DEFAULT_INTERVAL_MS,
     sample: (remote, platform, host) => {
       const bin = binOverride(host);
-      return sampleHealth(remote, platform, { ...(o.root ? { root: o.root } : {}), ...(bin ? { bin } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+      const root = rootOverride(host) ?? o.root;
+      return sampleHealth(remote, platform, { ...(root ? { root } : {}), ...(bin ? { bin } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
     },
     judge: (baseline, after, expectVersion) => judgeHealth(baseline, after, { limits, settleMs, ...(expectVersion ? { expectVersion } : {}) }),
   };
