@@ -29,6 +29,9 @@ const EXTERNAL = [
   { name: 'better-sqlite3', ship: ['better-sqlite3', 'bindings', 'file-uri-to-path'] },
   // pg's optional native client: pg requires it only when asked for and we never do; not installed.
   { name: 'pg-native', ship: [] },
+  // ssh2's optional addons (its sshcrypto ciphers, cpu-features): required inside try/catch, so in the
+  // bundle they are not found and ssh2 uses its JavaScript ciphers (nothing compiled to ship).
+  { name: '*.node', ship: [] },
 ];
 
 function koromixPackages() {
@@ -50,6 +53,8 @@ const result = await build({
   external: EXTERNAL.map((e) => e.name),
   // Bundled CommonJS packages call require() for Node built-ins; ESM output has no require of its own.
   banner: { js: "import { createRequire as __cgRequire } from 'node:module'; const require = __cgRequire(import.meta.url);" },
+  // ...and some read __dirname (ssh2's poly1305 module): the chunk's own directory (Node >= 20.11).
+  define: { __dirname: 'import.meta.dirname' },
   legalComments: 'linked',
   metafile: true,
   logLevel: 'warning',

@@ -1,75 +1,80 @@
 /**
- * How the fleet acceptance tests run a rollout against the fake routers (fleet-routers.ts): the
- * inventory is loaded and --limit applied as the CLI does, the executor runs with the real ssh2 edge
- * (connections enter the lab at s1 through labDial), host keys verified against the lab's known_hosts,
- * and the events are kept to show what happened (e.g. how many hosts were worked on at once).
- *
- * Run as a program (`node --import tsx fleet-rollout-driver.ts JSON`, in the lab node s1), it is a
- * controller process of its own that a test can kill: the options as JSON, events as JSON lines.
+ * How the fleet acceptance tests and `bench fleet` run a rollout against the fake routers
+ * (fleet-routers.ts): the real CLI, `conegate fleet rollout ... --json` (the bundle, as shipped), as a
+ * controller process in the lab's internet server s1, which reaches every router's sshd directly.
+ * Host keys are verified against the lab's known_hosts; the events (JSON lines) show what happened,
+ * e.g. how many hosts were worked on at once.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseSerial } from '../../agent/src/fleet/batches.ts';
-import { loadInventory } from '../../agent/src/fleet/load.ts';
-import type { HealthGate, PackageRef, RolloutEvent, RolloutResult } from '../../agent/src/fleet/rollout/contract.ts';
-import { createHealthGate } from '../../agent/src/fleet/rollout/health.ts';
-import { runRollout } from '../../agent/src/fleet/rollout/run.ts';
-import { sshConnector, type Dial } from '../../agent/src/fleet/ssh-remote.ts';
-import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
-import { select } from '../../agent/src/fleet/view.ts';
+import type { HostResult, RolloutEvent } from '../../agent/src/fleet/rollout/contract.ts';
+import { conegateArgv } from '../conegate.ts';
 import type { FleetLab } from './fleet-routers.ts';
+import type { LabProcess } from './proc.ts';
 
-export interface LabRollout {
-  fl: Pick<FleetLab, 'knownHostsFile' | 'rootAt'>;
-  /** How the controller reaches the routers: from this process through s1, or direct when it runs in s1. */
-  dial?: Dial;
+export interface CliRollout {
   inventory: string;
-  packages: Record<FleetPlatform, PackageRef>;
+  /** --package-dir: the stand-in packages of one version (buildStandinPackages). */
+  packageDir: string;
+  forks: number;
   limit?: string;
   serial?: string;
-  forks: number;
   maxFailPercentage?: number;
   check?: boolean;
+  /** --revert-after (seconds, at least 10). */
   revertAfterSec?: number;
-  settleMs?: number;
-  health?: HealthGate;
-  onEvent?: (e: RolloutEvent) => void;
+  /** --settle (seconds): the health gate samples every 5 s, at least once. @default 1 */
+  settleSec?: number;
 }
 
-export interface LabRolloutResult extends RolloutResult {
+export interface CliRolloutResult {
+  code: number | null;
+  stderr: string;
   events: RolloutEvent[];
+  results: HostResult[];
+  ok: boolean;
+  stoppedEarly: boolean;
   /** The most hosts that had started and not finished at one time. */
   peakConcurrent: number;
 }
 
-export async function labRollout(o: LabRollout): Promise<LabRolloutResult> {
-  const inv = await loadInventory(o.inventory);
-  const hosts = select(inv.model, inv.hosts, o.limit).hosts;
-  const events: RolloutEvent[] = [];
+export function rolloutArgs(fl: Pick<FleetLab, 'knownHostsFile'>, o: CliRollout): string[] {
+  return [
+    'fleet', 'rollout', '--inventory', o.inventory, '--package-dir', o.packageDir, '--known-hosts', fl.knownHostsFile,
+    '--forks', String(o.forks), '--settle', String(o.settleSec ?? 1), '--json',
+    ...(o.limit ? ['--limit', o.limit] : []),
+    ...(o.serial ? ['--serial', o.serial] : []),
+    ...(o.maxFailPercentage !== undefined ? ['--max-fail-percentage', String(o.maxFailPercentage)] : []),
+    ...(o.check ? ['--check'] : []),
+    ...(o.revertAfterSec !== undefined ? ['--revert-after', String(o.revertAfterSec)] : []),
+  ];
+}
+
+/** Starts the controller (`conegate fleet rollout --json`) in s1; `nodeArgs` e.g. a preload that reports its peak RSS. */
+export function spawnController(fl: FleetLab, o: CliRollout, nodeArgs: string[] = []): LabProcess {
+  return fl.lab.spawn('s1', conegateArgv(rolloutArgs(fl, o), nodeArgs), { description: 'conegate fleet rollout', maxOutputBytes: 64 << 20 });
+}
+
+/** The JSON lines of a controller's stdout, read back into the run's outcome. */
+export function parseRollout(stdout: string, stderr: string, code: number | null): CliRolloutResult {
+  const events = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as RolloutEvent);
   const active = new Set<string>();
   let peakConcurrent = 0;
-  const res = await runRollout({
-    hosts,
-    policy: { serial: parseSerial(o.serial ?? ''), forks: o.forks, ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}) },
-    trust: () => ({ knownHostsFile: o.fl.knownHostsFile, acceptNew: false }),
-    connect: sshConnector({ ...(o.dial ? { dial: o.dial } : {}), connectTimeoutMs: 30_000 }),
-    packages: o.packages,
-    baseConfig: {},
-    check: o.check ?? false,
-    diff: false,
-    revertAfterSec: o.revertAfterSec ?? 120,
-    health: o.health ?? createHealthGate({ root: o.fl.rootAt, settleMs: o.settleMs ?? 1500, intervalMs: 500 }),
-    root: o.fl.rootAt,
-    onEvent(e) {
-      events.push(e);
-      o.onEvent?.(e);
-      if (e.type === 'host-step') active.add(e.host);
-      if (e.type === 'host-done') active.delete(e.result.host);
-      peakConcurrent = Math.max(peakConcurrent, active.size);
-    },
-  });
-  return { ...res, events, peakConcurrent };
+  for (const e of events) {
+    if (e.type === 'host-step') active.add(e.host);
+    if (e.type === 'host-done') active.delete(e.result.host);
+    peakConcurrent = Math.max(peakConcurrent, active.size);
+  }
+  const done = events.find((e): e is Extract<RolloutEvent, { type: 'run-done' }> => e.type === 'run-done');
+  if (!done) throw new Error(`the rollout ended (exit ${code}) without its run-done event: ${stderr.slice(-2000)}`);
+  return { code, stderr, events, results: done.results, ok: done.ok, stoppedEarly: done.stoppedEarly, peakConcurrent };
+}
+
+/** Runs one rollout to its end. */
+export async function cliRollout(fl: FleetLab, o: CliRollout): Promise<CliRolloutResult> {
+  const p = spawnController(fl, o);
+  const { code } = await p.done;
+  return parseRollout(p.stdout, p.stderr, code);
 }
 
 /** Staged, temporary or restore files the rollout's steps name `*.cg-*`, anywhere under a root. */
@@ -81,20 +86,4 @@ export function stagedFiles(root: string, rel = ''): string[] {
     if (e.isDirectory()) out.push(...stagedFiles(root, r));
   }
   return out;
-}
-
-type ControllerArgs = Omit<LabRollout, 'fl' | 'dial' | 'health' | 'onEvent'> & { knownHostsFile: string; rootAt: string };
-
-/** argv for a controller process running one rollout (see the module comment). */
-export function controllerArgs(a: ControllerArgs): [string, string[]] {
-  return [fileURLToPath(import.meta.url), [JSON.stringify(a)]];
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const a = JSON.parse(process.argv[2]!) as ControllerArgs;
-  const res = await labRollout({ ...a, fl: { knownHostsFile: a.knownHostsFile, rootAt: a.rootAt }, onEvent: (e) => process.stdout.write(JSON.stringify(e) + '\n') });
-  const u = process.resourceUsage();
-  // For bench fleet: the controller's own peak memory and CPU time (not the lab's).
-  process.stdout.write(JSON.stringify({ type: 'controller', maxRssKb: u.maxRSS, cpuMs: Math.round((u.userCPUTime + u.systemCPUTime) / 1000) }) + '\n');
-  process.exitCode = res.ok ? 0 : 1;
 }

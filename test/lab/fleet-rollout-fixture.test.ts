@@ -41,7 +41,7 @@ describe('fleet lab fixture: fake routers over real sshd', () => {
     const before = snapshotTree(b.root);
     const pkgs = buildStandinPackages(join(fl.lab.workDir, 'pkgs'), '9.9.9', fl.rootAt, 4096);
     const h = await connect(a);
-    await h.upload(pkgs.linux.file, `${fl.rootAt}/tmp-pkg.tar.gz`, 0o600);
+    await h.upload(pkgs.refs.linux.file, `${fl.rootAt}/tmp-pkg.tar.gz`, 0o600);
     const bin = `${fl.rootAt}${AGENT_BIN.linux}`;
     const install = await h.exec('/bin/sh -s', { stdin: `mkdir -p ${fl.rootAt}/opt/conegate/releases/a && tar -xzf ${fl.rootAt}/tmp-pkg.tar.gz -C ${fl.rootAt}/opt/conegate/releases/a --strip-components=1 && ln -s releases/a ${fl.rootAt}/opt/conegate/current && rm ${fl.rootAt}/tmp-pkg.tar.gz\n`, timeoutMs: 20_000 });
     assert.equal(install.code, 0, install.stderr);
@@ -66,7 +66,7 @@ describe('fleet lab fixture: fake routers over real sshd', () => {
     const before = snapshotTree(r.root);
     const pkgs = buildStandinPackages(join(fl.lab.workDir, 'pkgs'), '8.8.8', fl.rootAt, 4096);
     const h = await connect(r);
-    await h.upload(pkgs.opnsense.file, `${fl.rootAt}/in.pkg`, 0o600);
+    await h.upload(pkgs.refs.opnsense.file, `${fl.rootAt}/in.pkg`, 0o600);
     const pkg = `sh ${fl.rootAt}/lab/pkg`;
     assert.equal((await h.exec(`${pkg} info -e conegate`, { timeoutMs: 10_000 })).code, 1);
     assert.equal((await h.exec(`${pkg} add -f ${fl.rootAt}/in.pkg`, { timeoutMs: 10_000 })).code, 0);

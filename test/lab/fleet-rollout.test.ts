@@ -7,11 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLATFORM_ADAPTERS } from '../../agent/src/fleet/rollout/platforms.ts';
-import type { PackageRef } from '../../agent/src/fleet/rollout/contract.ts';
-import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
-import { buildStandinPackages, HEALTHY, PLATFORMS, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
-import { controllerArgs, labRollout, stagedFiles, type LabRollout } from './fleet-rollout-driver.ts';
-import { labDial } from './sshd.ts';
+import { buildStandinPackages, HEALTHY, PLATFORMS, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type StandinPackages, type TreeEntry } from './fleet-routers.ts';
+import { cliRollout, spawnController, stagedFiles, type CliRollout } from './fleet-rollout-driver.ts';
 
 const N = 20;
 
@@ -22,17 +19,17 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs: number): Pr
     await new Promise((r) => setTimeout(r, 25));
   }
 }
-type Pkgs = Record<FleetPlatform, PackageRef>;
 
 describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
   let fl: FleetLab;
   let inventory: string;
-  const pkgs: Record<string, Pkgs> = {};
+  const pkgs: Record<string, StandinPackages> = {};
   const snap = () => new Map(fl.routers.map((r) => [r.name, snapshotTree(r.root)]));
   /** Paths of the device-side transaction (backups, manifest, timer): expected to change. */
   const txnDir = (r: FakeRouter) => PLATFORM_ADAPTERS[r.platform].stateDir.slice(1);
   const running = (r: FakeRouter) => (existsSync(join(r.root, 'lab/running')) ? readFileSync(join(r.root, 'lab/running'), 'utf8').trim() : '(stopped)');
-  const rollout = (o: Omit<LabRollout, 'fl' | 'dial' | 'inventory' | 'packages'> & { version: string }) => labRollout({ fl, dial: labDial(fl.lab, 's1'), inventory, packages: pkgs[o.version]!, ...o });
+  const args = (o: Omit<CliRollout, 'inventory' | 'packageDir'> & { version: string }): CliRollout => ({ inventory, packageDir: pkgs[o.version]!.dir, ...o });
+  const rollout = (o: Parameters<typeof args>[0]) => cliRollout(fl, args(o));
   const outcomes = (res: { results: { host: string; outcome: string }[] }) => Object.fromEntries(res.results.map((r) => [r.host, r.outcome]));
   const untouched = (a: Map<string, Map<string, TreeEntry>>, b: Map<string, Map<string, TreeEntry>>, names: string[]) => {
     for (const n of names) assert.deepEqual(treeChanges(a.get(n)!, b.get(n)!, { mtime: true, dirs: true }), [], `${n} was touched`);
@@ -70,6 +67,7 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     const res = await rollout({ version: '1.0.0', forks: 10 });
     assert.deepEqual(Object.values(outcomes(res)), Array(N).fill('unchanged'));
     assert.equal(res.ok, true);
+    assert.equal(res.code, 0);
     untouched(t0, snap(), fl.routers.map((r) => r.name));
   });
 
@@ -87,6 +85,7 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     const res = await rollout({ version: '2.0.0', serial: '1,100%', forks: 10 });
     assert.equal(res.stoppedEarly, true);
     assert.equal(res.ok, false);
+    assert.equal(res.code, 1);
     const o = outcomes(res);
     assert.equal(o[canary.name], 'reverted');
     assert.deepEqual(fl.routers.slice(1).map((r) => o[r.name]), Array(N - 1).fill('skipped'));
@@ -150,10 +149,10 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
 
   it('the controller killed after apply: the host is back on its previous version within the timer + 10 s', async () => {
     const r = fl.routers[11]!; // Linux, tcsh login shell, on 2.0.0
-    const REVERT_SEC = 8;
+    const REVERT_SEC = 10; // the CLI's shortest timer
     const t0 = snapshotTree(r.root);
-    const [script, args] = controllerArgs({ inventory, packages: pkgs['3.0.0']!, limit: r.name, forks: 1, revertAfterSec: REVERT_SEC, settleMs: 120_000, knownHostsFile: fl.knownHostsFile, rootAt: fl.rootAt });
-    const ctl = fl.lab.spawnNode('s1', script, args, { description: 'fleet controller' });
+    // A settle time far longer than the timer: the controller cannot confirm before it is killed.
+    const ctl = spawnController(fl, args({ version: '3.0.0', limit: r.name, forks: 1, revertAfterSec: REVERT_SEC, settleSec: 300 }));
     await ctl.waitForOutput(new RegExp(`"host":"${r.name}","step":"health"`), 60_000);
     const appliedAt = Date.now();
     assert.equal(running(r), '3.0.0');

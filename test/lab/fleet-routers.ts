@@ -232,7 +232,8 @@ export class FleetLab {
         },
       };
     }
-    const inv = { all: { vars: { ansible_user: 'root', ansible_ssh_private_key_file: this.keyFile }, children: groups } };
+    // conegate_root: every host's own tree is mounted at the same path (see the module comment).
+    const inv = { all: { vars: { ansible_user: 'root', ansible_ssh_private_key_file: this.keyFile, conegate_root: this.rootAt }, children: groups } };
     writeFileSync(file, stringifyYaml(inv));
     return file;
   }
@@ -320,28 +321,38 @@ export function packageFiles(platform: FleetPlatform, version: string, rootAt: s
   }
 }
 
+/** A directory of stand-in packages of one version, named as `npm run package` names them. */
+export interface StandinPackages {
+  dir: string;
+  version: string;
+  refs: Record<FleetPlatform, PackageRef>;
+}
+
 /**
- * Stand-in packages of one version for every platform: a gzip'd tar of packageFiles() plus `padBytes`
- * of random bytes beside the VERSION file (the real FreeBSD package is about 1 MB), named like
- * `npm run package` names them.
+ * Stand-in packages of one version in `dir/VERSION/`: a gzip'd tar of packageFiles() plus `padBytes`
+ * of random bytes beside the VERSION file (the real FreeBSD package is about 1 MB). One .pkg serves
+ * OPNsense and pfSense, as the real one does.
  */
-export function buildStandinPackages(dir: string, version: string, rootAt: string, padBytes = 1 << 20): Record<FleetPlatform, PackageRef> {
-  const out = {} as Record<FleetPlatform, PackageRef>;
-  for (const platform of PLATFORMS) {
+export function buildStandinPackages(dir: string, version: string, rootAt: string, padBytes = 1 << 20): StandinPackages {
+  const out = join(dir, version);
+  mkdirSync(out, { recursive: true });
+  const refs = {} as Record<FleetPlatform, PackageRef>;
+  for (const platform of ['opnsense', 'unifi', 'linux'] as const) {
     const stage = join(dir, `stage-${platform}-${version}`);
     rmSync(stage, { recursive: true, force: true });
     const files = packageFiles(platform, version, rootAt);
     writeTree(stage, files);
     const versionFile = Object.keys(files).find((f) => f.endsWith('VERSION'))!;
     if (padBytes > 0) writeFileSync(join(stage, dirname(versionFile), 'pad.bin'), randomBytes(padBytes));
-    const name = platform === 'opnsense' || platform === 'pfsense' ? `conegate-${platform}-${version}.pkg` : `conegate-${platform}-${version}.tar.gz`;
-    const file = join(dir, name);
-    const top = platform === 'opnsense' || platform === 'pfsense' ? '.' : `conegate-${version}`;
+    const file = join(out, platform === 'opnsense' ? `conegate-${version}.pkg` : `conegate-${version}-${platform}-x64.tar.gz`);
+    const top = platform === 'opnsense' ? '.' : `conegate-${version}`;
     const r = spawnSync('tar', ['-czf', file, '-C', stage, '--owner=0', '--group=0', top], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
-    out[platform] = { version, file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+    rmSync(stage, { recursive: true, force: true });
+    refs[platform] = { version, file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
   }
-  return out;
+  refs.pfsense = refs.opnsense;
+  return { dir: out, version, refs };
 }
 
 /** One entry per file and directory under a root: sha256 (files), mode and mtime. */
