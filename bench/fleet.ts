@@ -12,7 +12,8 @@
  * settle so they show the controller's and the transport's own cost (the gate still samples every 5 s).
  */
 import { join } from 'node:path';
-import { buildStandinPackages, PLATFORMS, startFleetLab, type FleetLab, type StandinPackages } from '../test/lab/fleet-routers.ts';
+import { startFleetLab, type FleetLab } from '../test/lab/fleet-routers.ts';
+import { buildStandinPackages, PLATFORMS, type StandinPackages } from '../test/lab/fleet-standins.ts';
 import { parseRollout, spawnController } from '../test/lab/fleet-rollout-driver.ts';
 
 function arg(args: string[], name: string, dflt: number): number {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { probeHost } from '../../agent/src/fleet/facts.ts';
 import { connectSsh } from '../../agent/src/fleet/ssh-remote.ts';
 import type { RemoteHost } from '../../agent/src/fleet/types.ts';
-import { AGENT_BIN, buildStandinPackages, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab } from './fleet-routers.ts';
+import { AGENT_BIN, buildStandinPackages } from './fleet-standins.ts';
+import { snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab } from './fleet-routers.ts';
 import { labDial } from './sshd.ts';
 
 describe('fleet lab fixture: fake routers over real sshd', () => {

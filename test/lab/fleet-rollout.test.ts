@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLATFORM_ADAPTERS } from '../../agent/src/fleet/rollout/platforms.ts';
-import { buildStandinPackages, HEALTHY, PLATFORMS, snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type StandinPackages, type TreeEntry } from './fleet-routers.ts';
-import { cliRollout, spawnController, stagedFiles, type CliRollout } from './fleet-rollout-driver.ts';
+import { snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
+import { buildStandinPackages, HEALTHY, PLATFORMS, type StandinPackages } from './fleet-standins.ts';
+import { cliRollout, cliRolloutText, spawnController, stagedFiles, type CliRollout } from './fleet-rollout-driver.ts';
 
 const N = 20;
 
@@ -68,6 +69,11 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     assert.deepEqual(Object.values(outcomes(res)), Array(N).fill('unchanged'));
     assert.equal(res.ok, true);
     assert.equal(res.code, 0);
+    // ...and in the human output: a line per host and the summary.
+    const text = await cliRolloutText(fl, args({ version: '1.0.0', forks: 10 }));
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`: ${N} unchanged\\n`));
+    assert.match(text.stderr, /^r01 unchanged /m);
     untouched(t0, snap(), fl.routers.map((r) => r.name));
   });
 
