@@ -29,9 +29,10 @@ const EXTERNAL = [
   { name: 'better-sqlite3', ship: ['better-sqlite3', 'bindings', 'file-uri-to-path'] },
   // pg's optional native client: pg requires it only when asked for and we never do; not installed.
   { name: 'pg-native', ship: [] },
-  // ssh2's optional addons (its sshcrypto ciphers, cpu-features): required inside try/catch, so in the
-  // bundle they are not found and ssh2 uses its JavaScript ciphers (nothing compiled to ship).
-  { name: '*.node', ship: [] },
+  // ssh2 (the fleet commands, on the controller): CommonJS that reads __dirname, so shipped as
+  // installed with its pure-JS dependencies. Its optional native speed-ups (its build/ tree,
+  // cpu-features) stay behind: it requires them inside try/catch and falls back to node:crypto.
+  { name: 'ssh2', ship: ['ssh2', 'asn1', 'safer-buffer', 'bcrypt-pbkdf', 'tweetnacl'] },
 ];
 
 function koromixPackages() {
@@ -53,15 +54,14 @@ const result = await build({
   external: EXTERNAL.map((e) => e.name),
   // Bundled CommonJS packages call require() for Node built-ins; ESM output has no require of its own.
   banner: { js: "import { createRequire as __cgRequire } from 'node:module'; const require = __cgRequire(import.meta.url);" },
-  // ...and some read __dirname (ssh2's poly1305 module): the chunk's own directory (Node >= 20.11).
-  define: { __dirname: 'import.meta.dirname' },
   legalComments: 'linked',
   metafile: true,
   logLevel: 'warning',
 });
 
-/** What of a shipped package runs: all of it, except better-sqlite3's build tree and SQLite sources. */
+/** What of a shipped package runs: all of it, except better-sqlite3's build tree and SQLite sources, and ssh2's native build. */
 function runs(pkg, rel) {
+  if (pkg === 'ssh2') return !rel.startsWith('lib/protocol/crypto/build');
   if (pkg !== 'better-sqlite3') return true;
   const top = rel.split('/')[0];
   if (top === 'build') return ['build', 'build/Release', 'build/Release/better_sqlite3.node'].includes(rel);

@@ -1,7 +1,7 @@
 /**
- * `conegate fleet rollout`, `fleet resume`: parse, run (agent/src/fleet/rollout/run.ts), print.
- * Progress: one line per host on stderr and a summary on stdout; --json: every rollout event as one
- * JSON line on stdout (the last is run-done). Exit 1 when any host failed or the rollout stopped.
+ * `conegate fleet rollout`, `fleet resume`, `fleet rollback`: parse, run (agent/src/fleet/rollout/run.ts),
+ * print through the progress view (progress.ts: listr2 on a terminal, JSON lines otherwise, then the
+ * summary table; --report FILE). Exit 1 when any host failed or the rollout stopped.
  */
 import { Command } from 'commander';
 import type { HostResult, RolloutEvent } from '../../fleet/rollout/contract.ts';
@@ -10,40 +10,32 @@ import { integerArg } from '../context.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-function hostLine(r: HostResult): string {
-  const what = r.action ? ` ${r.action}${r.fromVersion || r.toVersion ? ` ${r.fromVersion ?? '-'} -> ${r.toVersion ?? '-'}` : ''}` : '';
-  const why = r.error ? `: ${r.error.code} ${r.error.message}` : '';
-  return `${r.host} ${r.outcome}${what} (${(r.durationMs / 1000).toFixed(1)} s)${why}`;
+/** --check / --diff: what each host would get (or got), after the progress view is done. */
+function changesText(results: readonly HostResult[], check: boolean, diff: boolean): string {
+  const parts: string[] = [];
+  for (const r of results) {
+    const body = [...(check ? r.changes.map((c) => `  - ${c}`) : []), ...(diff && r.configDiff ? [r.configDiff.trimEnd()] : [])];
+    if (body.length) parts.push([`${r.host} (${r.platform ?? '?'}): ${r.action ?? r.outcome}`, ...body].join('\n'));
+  }
+  return parts.length ? parts.join('\n') + '\n' : '';
 }
 
-function printer(json: boolean, diff: boolean): (e: RolloutEvent) => void {
-  if (json) return (e) => process.stdout.write(JSON.stringify(e) + '\n');
-  return (e) => {
-    if (e.type === 'batch-start') process.stderr.write(`batch ${e.index + 1}: ${e.hosts.join(' ')}\n`);
-    else if (e.type === 'host-done') {
-      process.stderr.write(hostLine(e.result) + '\n');
-      for (const c of e.result.outcome === 'checked' ? e.result.changes : []) process.stderr.write(`  - ${c}\n`);
-      if (diff && e.result.configDiff) process.stderr.write(e.result.configDiff.trimEnd() + '\n');
-    } else if (e.type === 'batch-done' && e.stop) process.stderr.write(`rollout stopped after batch ${e.index + 1}: ${e.why}\n`);
-    else if (e.type === 'run-done') {
-      const counts = new Map<string, number>();
-      for (const r of e.results) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
-      process.stdout.write(`run ${e.runId}: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}${e.stoppedEarly ? ' (stopped early)' : ''}\n`);
-    }
-  };
-}
-
-async function execute(prepared: Prepared, json: boolean): Promise<void> {
+async function execute(prepared: Prepared, json: boolean, reportFile?: string): Promise<void> {
   const { runRollout } = await import('../../fleet/rollout/run.ts');
   const { sshConnector } = await import('../../fleet/ssh-remote.ts');
   const { createHealthGate } = await import('../../fleet/rollout/health.ts');
+  const { createProgress } = await import('../../fleet/rollout/progress.ts');
   const abort = new AbortController();
   // First Ctrl-C: no new host is started; hosts in flight finish their transaction (confirm or revert).
   const onInt = () => { process.stderr.write('interrupted: finishing the hosts in flight, starting no new one\n'); abort.abort(); };
   process.once('SIGINT', onInt);
   try {
     const health = createHealthGate({ ...(prepared.settleSec !== undefined ? { settleMs: prepared.settleSec * 1000 } : {}), ...(prepared.root ? { root: prepared.root } : {}) });
-    const res = await runRollout({ ...prepared, connect: sshConnector(), health, onEvent: printer(json, prepared.diff), signal: abort.signal });
+    const progress = await createProgress({ tty: process.stdout.isTTY === true && !json, ...(reportFile ? { reportFile } : {}) });
+    const res = await runRollout({ ...prepared, connect: sshConnector(), health, onEvent: (e: RolloutEvent) => progress.onEvent(e), signal: abort.signal });
+    await progress.close();
+    const text = changesText(res.results, prepared.check, prepared.diff);
+    if (text) (json ? process.stderr : process.stdout).write(text);
     if (!res.ok) process.exitCode = 1;
   } finally {
     process.removeListener('SIGINT', onInt);
@@ -68,11 +60,12 @@ export function fleetRolloutCommand(): Command {
     .option('--revert-after <sec>', 'device-side confirm-or-revert timer (default 120)', integerArg(10, 86_400))
     .option('--settle <sec>', 'health gate: how long to watch the agent after the change (default 30)', integerArg(1, 3600))
     .option('--state <file>', 'run state file (for fleet resume), written after every host')
-    .option('--json', 'every rollout event as a JSON line')
-    .action(async (flags: RolloutFlags & { json?: boolean }) => {
+    .option('--report <file>', 'the JSON report of the run (0600)')
+    .option('--json', 'every rollout event as a JSON line (also when stdout is not a terminal)')
+    .action(async (flags: RolloutFlags & { json?: boolean; report?: string }) => {
       const { prepareRollout } = await import('../../fleet/rollout/session.ts');
-      const { json, ...rest } = flags;
-      await execute(await prepareRollout(rest), json === true);
+      const { json, report, ...rest } = flags;
+      await execute(await prepareRollout(rest), json === true, report);
     });
 }
 
@@ -80,9 +73,35 @@ export function fleetResumeCommand(): Command {
   return new Command('resume')
     .description('continue a rollout from its run state file: the hosts not done yet, with the same options and packages')
     .requiredOption('--state <file>', 'the run state file of `fleet rollout --state`')
+    .option('--report <file>', 'the JSON report of the run (0600)')
     .option('--json', 'every rollout event as a JSON line')
-    .action(async (flags: { state: string; json?: boolean }) => {
+    .action(async (flags: { state: string; json?: boolean; report?: string }) => {
       const { prepareResume } = await import('../../fleet/rollout/session.ts');
-      await execute(await prepareResume(flags.state), flags.json === true);
+      await execute(await prepareResume(flags.state), flags.json === true, flags.report);
+    });
+}
+
+export function fleetRollbackCommand(): Command {
+  return new Command('rollback')
+    .description('put the hosts a rollout changed back on the package they came from (the config stays; fresh installs are not removed)')
+    .requiredOption('--state <file>', 'the run state file of the `fleet rollout --state` to undo')
+    .option('--package-dir <dir>', 'the previous packages (one per platform)')
+    .option('--package <platform=file>', 'the previous package for one platform (repeatable)', collect)
+    .option('--revert-after <sec>', 'device-side confirm-or-revert timer (default 120)', integerArg(10, 86_400))
+    .option('--settle <sec>', 'health gate settle time (default 30)', integerArg(1, 3600))
+    .option('--report <file>', 'the JSON report of the run (0600)')
+    .option('--json', 'every rollout event as a JSON line')
+    .action(async (flags: { state: string; json?: boolean; report?: string; packageDir?: string; package?: string[]; revertAfter?: number; settle?: number }) => {
+      const { prepareRollback } = await import('../../fleet/rollout/session.ts');
+      const { state, json, report, ...rest } = flags;
+      const plan = await prepareRollback(state, rest);
+      for (const l of plan.left) process.stderr.write(`${l.host}: not rolled back: ${l.why}\n`);
+      if (plan.prepared.hosts.length === 0) {
+        process.stderr.write('nothing to roll back\n');
+        if (plan.left.length) process.exitCode = 1;
+        return;
+      }
+      await execute(plan.prepared, json === true, report);
+      if (plan.left.length) process.exitCode = 1;
     });
 }

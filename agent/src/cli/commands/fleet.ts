@@ -9,7 +9,9 @@ import { DEFAULT_FORKS, parseMaxFailPercentage, parseSerial } from '../../fleet/
 import { loadInventory } from '../../fleet/load.ts';
 import { inventoryGraph, inventoryList, planText, planView, select, type Selection } from '../../fleet/view.ts';
 import { integerArg, printResult } from '../context.ts';
-import { fleetResumeCommand, fleetRolloutCommand } from './fleet-rollout.ts';
+import { fleetExecCommand } from './fleet-exec.ts';
+import { fleetResumeCommand, fleetRollbackCommand, fleetRolloutCommand } from './fleet-rollout.ts';
+import { fleetStatusCommand } from './fleet-status.ts';
 
 interface Common {
   inventory: string;
@@ -63,5 +65,8 @@ export function fleetCommand(): Command {
     });
   cmd.addCommand(fleetRolloutCommand());
   cmd.addCommand(fleetResumeCommand());
+  cmd.addCommand(fleetRollbackCommand());
+  cmd.addCommand(fleetStatusCommand());
+  cmd.addCommand(fleetExecCommand());
   return cmd;
 }

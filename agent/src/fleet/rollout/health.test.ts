@@ -154,5 +154,5 @@ test('sampleFrom: output cut short, a status that exits 124 (timeout(1)), the pi
   const s = sampleFrom('=== bin /x\n=== rc 0\nwarning: something {odd}\n{\n  "pid": 5,\n  "mesh": null\n}\n=== rss 51200\n', 7);
   assert.deepEqual([s.atMs, s.agentAnswering, s.rssMB, s.bin], [7, true, 50, '/x']);
   // The script is one exec of /bin/sh -s: no line of it may need a login shell's parsing.
-  assert.match(healthScript('opnsense', { root: "/tmp/it's" }), /b='\/tmp\/it'\\''s\/usr\/local\/bin\/conegate'/);
+  assert.match(healthScript('opnsense', { root: "/tmp/it's" }), /for c in '\/tmp\/it'\\''s\/usr\/local\/bin\/conegate' '\/tmp\/it'\\''s\/data\/conegate\/bin\/conegate' /);
 });

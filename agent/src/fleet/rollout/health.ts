@@ -70,7 +70,7 @@ export const DEFAULT_SETTLE_MS = 30_000;
 export const DEFAULT_INTERVAL_MS = 5_000;
 const STATUS_TIMEOUT_SEC = 15;
 
-function shQuote(s: string): string {
+export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -91,22 +91,33 @@ export const binOverride = (host: FleetHost | undefined) => pathVar(host, 'coneg
 export const rootOverride = (host: FleetHost | undefined) => pathVar(host, 'conegate_root');
 
 /**
+ * Shell lines that set `$b` to the conegate to run, or print `=== nobin WHERE` and exit 0: the
+ * `conegate_bin` given, else the platform's path under the root, then the other platforms' paths (the
+ * platform may not be known: `fleet exec` does not probe), then `conegate` on PATH.
+ */
+export function findBinLines(o: { platform?: FleetPlatform | undefined; root?: string | undefined; bin?: string | undefined }): string[] {
+  if (o.bin !== undefined) return [`b=${shQuote(o.bin)}`, 'if [ ! -x "$b" ]; then printf \'=== nobin %s\\n\' "$b"; exit 0; fi'];
+  const paths = [...new Set([...(o.platform ? [CONEGATE_BIN[o.platform]] : []), ...Object.values(CONEGATE_BIN)])].map((p) => (o.root ?? '') + p);
+  return [
+    'b=',
+    `for c in ${paths.map(shQuote).join(' ')}; do if [ -x "$c" ]; then b=$c; break; fi; done`,
+    'if [ -z "$b" ]; then b=$(command -v conegate 2>/dev/null) || b=; fi',
+    `if [ -z "$b" ]; then printf '=== nobin %s\\n' ${shQuote(o.platform ? paths[0]! : paths.join(', '))}; exit 0; fi`,
+  ];
+}
+
+/**
  * The sample script. Sections on stdout: `=== bin PATH` (or `=== nobin`), `=== rc N`, the status
  * output (stdout and stderr together; the JSON document is found by its braces), `=== rss KB`.
  * `pid` is read back from the pretty-printed status (a top-level `  "pid": N,` line).
  */
-export function healthScript(platform: FleetPlatform, opts: { root?: string; bin?: string } = {}): string {
-  const lines = ['#!/bin/sh', 'set -u'];
-  if (opts.bin !== undefined) lines.push(`b=${shQuote(opts.bin)}`, 'if [ ! -x "$b" ]; then printf \'=== nobin %s\\n\' "$b"; exit 0; fi');
-  else {
-    lines.push(`b=${shQuote((opts.root ?? '') + CONEGATE_BIN[platform])}`);
-    lines.push('if [ ! -x "$b" ]; then b=$(command -v conegate 2>/dev/null) || b=; fi');
-    lines.push(`if [ -z "$b" ]; then printf '=== nobin %s\\n' ${shQuote((opts.root ?? '') + CONEGATE_BIN[platform])}; exit 0; fi`);
-  }
+export function healthScript(platform: FleetPlatform, opts: { root?: string | undefined; bin?: string | undefined } = {}): string {
+  const lines = ['#!/bin/sh', 'set -u', ...findBinLines({ platform, ...opts })];
   lines.push(
     't=; if command -v timeout >/dev/null 2>&1; then t="timeout ' + STATUS_TIMEOUT_SEC + '"; fi',
     'printf \'=== bin %s\\n\' "$b"',
-    'out=$($t "$b" status --json 2>&1); rc=$?',
+    // </dev/null: the rest of this script is still on stdin, and it is not for conegate.
+    'out=$($t "$b" status --json </dev/null 2>&1); rc=$?',
     'printf \'=== rc %s\\n%s\\n\' "$rc" "$out"',
     'pid=$(printf \'%s\\n\' "$out" | sed -n \'s/^  "pid": \\([0-9][0-9]*\\),\\{0,1\\}$/\\1/p\' | head -n 1)',
     'if [ -n "$pid" ]; then printf \'=== rss %s\\n\' "$(ps -o rss= -p "$pid" 2>/dev/null | tr -d \' \')"; fi',

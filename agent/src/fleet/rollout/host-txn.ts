@@ -164,7 +164,8 @@ async function healthAndDecide(host: FleetHost, run: HostRun, res: HostResult, r
   let lost: unknown;
   try {
     for (let k = 0; k < n; k++) {
-      await run.sleep(opts.health.intervalMs, opts.signal);
+      // Not cut short by an interrupt: a host in flight finishes its transaction (confirm or revert).
+      await run.sleep(opts.health.intervalMs);
       samples.push(await opts.health.sample(remote, platform, host));
     }
   } catch (err) {

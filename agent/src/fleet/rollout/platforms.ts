@@ -111,6 +111,13 @@ const UNIFI_TREES = [
   '/data/on_boot.d',
 ];
 
+/**
+ * After the trees are back on a live gateway, systemd still has the new units loaded: reload, then the
+ * restored install.sh --repair starts what the previous version ran (timer, path unit); after a first
+ * install there is no previous one, so the units the install started are stopped.
+ */
+const UNIFI_LIVE_REVERT = 'systemctl daemon-reload; if [ -f /data/conegate/install.sh ]; then sh /data/conegate/install.sh --repair; else systemctl stop conegate-repair.timer conegate-nat.path; fi';
+
 const unifi: PlatformAdapter = {
   stateDir: '/data/conegate-fleet',
   configOwnedByPlugin: false,
@@ -128,7 +135,7 @@ const unifi: PlatformAdapter = {
         `sh ${q(`${stage}/install.sh`)}${rootArg}`,
         `rm -rf ${q(stage)}`,
       ],
-      revertCommands: [],
+      revertCommands: i.root ? [] : [UNIFI_LIVE_REVERT],
     };
   },
   service: (host) => service(host, 'systemctl restart conegate.service', 'systemctl stop conegate.service'),

@@ -8,6 +8,7 @@ import { LocalRemoteHost } from '../ssh-twin.ts';
 import type { FleetHost, RemoteConnector, RemoteHost } from '../types.ts';
 import type { HostResult, PackageRef, RolloutEvent, RolloutOptions } from './contract.ts';
 import { runRollout } from './run.ts';
+import { hostsToResume, readRunState } from './runstate.ts';
 import { LINUX_MARKERS, makeRoot, makeTarball, snapshot, twinHost, versionHealthGate } from './twin-fleet.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cg-rollout-'));
@@ -177,6 +178,28 @@ describe('runRollout on the twin', () => {
     assert.equal(res.results[0]!.outcome, 'failed');
     assert.match(res.results[0]!.error!.message, /disk full/);
     assert.deepEqual(snapshot(root), before);
+  });
+
+  it('an interrupted run leaves the rest skipped in the state file; resuming it does those and keeps the first results', async () => {
+    const f = fleet(6);
+    const file = join(f.dir, 'run.json');
+    const abort = new AbortController();
+    const o = options(f, v1, { policy: { serial: [{ count: 1 }, { percent: 100 }], forks: 5 }, runStateFile: file, signal: abort.signal });
+    const onEvent = o.onEvent;
+    o.onEvent = (e) => { onEvent(e); if (e.type === 'host-done') abort.abort(); };
+    const first = await runRollout(o);
+    assert.deepEqual(outcomes(first.results), ['changed', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+    const state = await readRunState(file);
+    const todo = hostsToResume(state);
+    assert.deepEqual(todo, ['r01', 'r02', 'r03', 'r04', 'r05']);
+    const rest = await runRollout(options(f, v1, {
+      hosts: f.hosts.filter((h) => todo.includes(h.name)), runStateFile: file, runId: state.runId,
+      priorResults: state.hosts.filter((h) => !todo.includes(h)).map((h) => state.results[h]!),
+    }));
+    assert.ok(rest.ok);
+    const end = await readRunState(file);
+    assert.equal(end.runId, state.runId);
+    assert.deepEqual(end.hosts.map((h) => end.results[h]!.outcome), Array(6).fill('changed'));
   });
 
   it('a host of a platform without a package, or an unknown platform, fails before anything is written', async () => {

@@ -107,3 +107,43 @@ export async function prepareResume(stateFile: string): Promise<Prepared> {
   const priorResults = state.hosts.filter((h) => !todo.has(h) && state.results[h]).map((h) => state.results[h]!);
   return { ...prepared, hosts, packages, runId: state.runId, priorResults, runStateOptions: state.options };
 }
+
+export interface RollbackPlan {
+  prepared: Prepared;
+  /** Hosts of the run that are not rolled back, and why (a fresh install, no matching package). */
+  left: { host: string; why: string }[];
+}
+
+/**
+ * `fleet rollback --state F`: the hosts the run changed go back to the package they came from, as a
+ * rollout of that package (same transaction, timer and health gate). The previous packages are given
+ * like a rollout's (--package-dir / --package) and must be the very files (sha256 from the host's
+ * fleet state file, else the version). The config stays as the run left it (not restored), and a host
+ * the run installed fresh is not uninstalled: both are listed in `left`.
+ */
+export async function prepareRollback(stateFile: string, flags: Pick<RolloutFlags, 'packageDir' | 'package' | 'settle' | 'revertAfter'>): Promise<RollbackPlan> {
+  const state = await readRunState(stateFile);
+  const opts = state.options as unknown as RolloutFlags;
+  if (typeof opts.inventory !== 'string') throw new ConegateError('CG_STATE_CORRUPT', `${stateFile}: the run's options have no inventory`);
+  const previous = await packagesFor(flags as RolloutFlags);
+  const prepared = await prepareRollout({ ...opts, ...flags, check: false, diff: false, state: '' }, previous);
+  const left: RollbackPlan['left'] = [];
+  const hosts = prepared.hosts.filter((h) => {
+    const r = state.results[h.name];
+    if (!r || r.outcome !== 'changed') return false;
+    const why = rollbackRefusal(r, previous);
+    if (why) left.push({ host: h.name, why });
+    return !why;
+  });
+  return { prepared: { ...prepared, hosts, runStateOptions: { rollbackOf: state.runId } }, left };
+}
+
+function rollbackRefusal(r: import('./contract.ts').HostResult, previous: Partial<Record<FleetPlatform, PackageRef>>): string | undefined {
+  if (!r.fromVersion) return 'the run installed it fresh; rollback does not uninstall';
+  const p = r.platform ? previous[r.platform] : undefined;
+  if (!p) return `no previous package given for ${r.platform ?? 'its platform'} (conegate ${r.fromVersion})`;
+  if (r.fromPackageHash ? p.sha256 !== r.fromPackageHash : p.version !== r.fromVersion) {
+    return `the given ${r.platform} package is ${p.version} (${p.sha256.slice(0, 12)}), the host came from ${r.fromVersion}${r.fromPackageHash ? ` (${r.fromPackageHash.slice(0, 12)})` : ''}`;
+  }
+  return undefined;
+}
