@@ -25,8 +25,8 @@ export interface CliRollout {
   revertAfterSec?: number;
   /** --settle (seconds): the health gate samples every 5 s, at least once. @default 1 */
   settleSec?: number;
-  /** The CLI's human output (per-host lines on stderr, the summary on stdout) instead of JSON lines. */
-  text?: boolean;
+  /** --report: where the controller writes the run's JSON report. */
+  report?: string;
 }
 
 export interface CliRolloutResult {
@@ -43,7 +43,8 @@ export interface CliRolloutResult {
 export function rolloutArgs(fl: Pick<FleetLab, 'knownHostsFile'>, o: CliRollout): string[] {
   return [
     'fleet', 'rollout', '--inventory', o.inventory, '--package-dir', o.packageDir, '--known-hosts', fl.knownHostsFile,
-    '--forks', String(o.forks), '--settle', String(o.settleSec ?? 1), ...(o.text ? [] : ['--json']),
+    '--forks', String(o.forks), '--settle', String(o.settleSec ?? 1), '--json',
+    ...(o.report ? ['--report', o.report] : []),
     ...(o.limit ? ['--limit', o.limit] : []),
     ...(o.serial ? ['--serial', o.serial] : []),
     ...(o.maxFailPercentage !== undefined ? ['--max-fail-percentage', String(o.maxFailPercentage)] : []),
@@ -77,13 +78,6 @@ export async function cliRollout(fl: FleetLab, o: CliRollout): Promise<CliRollou
   const p = spawnController(fl, o);
   const { code } = await p.done;
   return parseRollout(p.stdout, p.stderr, code);
-}
-
-/** Runs one rollout with the human output; resolves with what it printed. */
-export async function cliRolloutText(fl: FleetLab, o: CliRollout): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = spawnController(fl, { ...o, text: true });
-  const { code } = await p.done;
-  return { code, stdout: p.stdout, stderr: p.stderr };
 }
 
 /** Staged, temporary or restore files the rollout's steps name `*.cg-*`, anywhere under a root. */
