@@ -10,16 +10,12 @@ import { PLATFORM_ADAPTERS } from '../../agent/src/fleet/rollout/platforms.ts';
 import { snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
 import { buildStandinPackages, HEALTHY, PLATFORMS, type StandinPackages } from './fleet-standins.ts';
 import { cliRollout, spawnController, stagedFiles, type CliRollout } from './fleet-rollout-driver.ts';
+import { labWaitFor } from './lab-wait.ts';
 
 const N = 20;
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** A bounded wait (polled every 25 ms; a condition that throws, e.g. a file just renamed, is "not yet"). */
+const waitFor = (cond: () => boolean, what: string, timeoutMs: number) => labWaitFor(what, async () => (cond() ? true : undefined), timeoutMs, 25);
 
 describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
   let fl: FleetLab;
