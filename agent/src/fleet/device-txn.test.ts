@@ -80,8 +80,17 @@ describe('trees, install and revert commands (local sh on a temp dir)', () => {
     assert.equal(sh(applyScript(tplan)).status, TXN_EXIT.ok);
     const busy = sh(applyScript({ ...tplan, owner: 'run-2' }));
     assert.equal(busy.status, TXN_EXIT.busy);
-    assert.match(busy.stderr, /owner: run-1/);
-    assert.equal(sh(revertNowScript(tplan.stateDir)).stdout.trim(), 'ok');
+    assert.match(busy.stderr, /owner: run-1; in progress/);
+    // The timer gone without a decision (a reboot inside the window): named as orphaned.
+    const pid = Number(readFileSync(join(tplan.stateDir, 'timer.pid'), 'utf8'));
+    writeFileSync(join(tplan.stateDir, 'timer.pid'), '999999999\n');
+    assert.match(sh(applyScript({ ...tplan, owner: 'run-2' })).stderr, /owner: run-1; orphaned/);
+    writeFileSync(join(tplan.stateDir, 'timer.pid'), `${pid}\n`);
+    // Another run's transaction is never confirmed or reverted by this one.
+    assert.equal(sh(revertNowScript(tplan.stateDir, 'run-2')).status, 3);
+    assert.equal(sh(confirmScript(tplan.stateDir, 'run-2')).status, 3);
+    assert.ok(existsSync(join(tplan.stateDir, 'lock')));
+    assert.equal(sh(revertNowScript(tplan.stateDir, 'run-1')).stdout.trim(), 'ok');
     assert.throws(() => applyScript({ ...tplan, installCommands: ['echo CONEGATE_REVERT'] }), { code: 'CG_INPUT_INVALID' });
     assert.throws(() => applyScript({ ...tplan, revertCommands: ['a\nb'] }), { code: 'CG_INPUT_INVALID' });
     assert.throws(() => applyScript({ ...tplan, owner: 'a b' }), { code: 'CG_INPUT_INVALID' });

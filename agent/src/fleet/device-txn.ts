@@ -116,7 +116,10 @@ export function applyScript(plan: TxnPlan): string {
     `S=${shQuote(plan.stateDir)}`,
     SHA_FN,
     'mkdir -p "$S" || exit 1',
-    `mkdir "$S/lock" 2>/dev/null || { echo "another transaction holds $S/lock (owner: $(cat "$S/lock/owner" 2>/dev/null || echo unknown))" >&2; exit ${TXN_EXIT.busy}; }`,
+    // A lock whose timer is gone (the host rebooted inside the window) is named as such: that change
+    // was never confirmed nor reverted, and needs a person (or a boot check, not built yet).
+    'orphan() { [ -e "$S/decided" ] && return 1; p=$(cat "$S/timer.pid" 2>/dev/null) || return 0; ! kill -0 "$p" 2>/dev/null; }',
+    `mkdir "$S/lock" 2>/dev/null || { if orphan; then w="orphaned: its revert timer is gone, the change was never confirmed"; else w="in progress"; fi; echo "another transaction holds $S/lock (owner: $(cat "$S/lock/owner" 2>/dev/null || echo unknown); $w)" >&2; exit ${TXN_EXIT.busy}; }`,
     `echo ${shQuote(plan.owner ?? 'unknown')} > "$S/lock/owner"`,
     'fail() { echo "$1" >&2; rm -rf "$S/lock"; exit 1; }',
     'rm -rf "$S/backup" "$S/manifest" "$S/trees" "$S/reverted" "$S/confirmed" "$S/decided"; mkdir "$S/backup" || fail "cannot make $S/backup"',
@@ -162,12 +165,20 @@ export function applyScript(plan: TxnPlan): string {
   return lines.join('\n');
 }
 
+/** With an owner: the armed transaction must be that run's (never confirm or revert another rollout's). */
+function ownerCheck(owner: string | undefined): string[] {
+  if (owner === undefined) return [];
+  if (!/^[A-Za-z0-9._:@+-]{1,128}$/.test(owner)) throw new ConegateError('CG_INPUT_INVALID', 'lock owner must be 1..128 of A-Z a-z 0-9 . _ : @ + -');
+  return [`[ "$(cat "$S/lock/owner" 2>/dev/null)" = ${shQuote(owner)} ] || { echo "the transaction in $S belongs to $(cat "$S/lock/owner" 2>/dev/null || echo unknown)" >&2; exit 3; }`];
+}
+
 /** Disarms the timer and releases the lock; exit 3 when there is nothing to confirm (already reverted or reverting). */
-export function confirmScript(stateDir: string): string {
+export function confirmScript(stateDir: string, owner?: string): string {
   checkRemotePath(stateDir);
   return [
     `S=${shQuote(stateDir)}`,
     '[ -d "$S/lock" ] && [ ! -e "$S/reverted" ] || { echo "no armed transaction in $S" >&2; exit 3; }',
+    ...ownerCheck(owner),
     'mkdir "$S/decided" 2>/dev/null || { echo "the transaction in $S is being reverted" >&2; exit 3; }',
     'touch "$S/confirmed"',
     KILL_TIMER,
@@ -182,11 +193,12 @@ export function confirmScript(stateDir: string): string {
  * the timer. Prints the revert's verdict (`ok` or `mismatch`); exit 3 when there is nothing to revert
  * (already confirmed or reverted: the verdict file, if any, is printed).
  */
-export function revertNowScript(stateDir: string): string {
+export function revertNowScript(stateDir: string, owner?: string): string {
   checkRemotePath(stateDir);
   return [
     `S=${shQuote(stateDir)}`,
     '[ -d "$S/lock" ] || { cat "$S/reverted" 2>/dev/null; echo "no armed transaction in $S" >&2; exit 3; }',
+    ...ownerCheck(owner),
     'mkdir "$S/decided" 2>/dev/null || { echo "the transaction in $S is already decided" >&2; exit 3; }',
     'sh "$S/revert.sh" claimed',
     'cat "$S/reverted"',

@@ -66,6 +66,34 @@ describe('host transaction', () => {
     assert.deepEqual(withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] })), before);
   });
 
+  it('a session lost during the apply: the change is reverted over a new connection, no staged file left', async () => {
+    const root = makeRoot(join(work, 'lost-apply'), LINUX_MARKERS);
+    const host = twinHost('lost-apply', 'linux', svcVars(root));
+    const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
+    const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
+    assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+    const before = withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] }));
+    let first = true;
+    const connect: RemoteConnector = async (h) => {
+      const r = new LocalRemoteHost({ root });
+      const once = first;
+      first = false;
+      return {
+        // The apply script runs to its end on the host, but its answer never arrives.
+        exec: async (c, o) => {
+          const res = await r.exec(c, o);
+          if (once && res.stdout.includes('armed')) throw new ConegateError('CG_CONNECTION_LOST', 'connection lost');
+          return res;
+        },
+        upload: (l, p, m) => r.upload(l, p, m), close: () => r.close(),
+      };
+    };
+    const res = await runRollout(opts(host, { linux: v2 }, { connect }));
+    assert.equal(res.results[0]!.outcome, 'reverted', JSON.stringify(res.results[0]!.error));
+    assert.match(res.results[0]!.error!.message, /reverted over a new connection \(ok\)/);
+    assert.deepEqual(withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] })), before);
+  });
+
   it('UniFi: the package\'s own install.sh installs; a failed health gate puts back exactly the previous tree', async () => {
     const root = makeRoot(join(work, 'unifi'), UNIFI_MARKERS);
     const host = twinHost('udm', 'auto', svcVars(root));

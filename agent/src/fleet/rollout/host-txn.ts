@@ -92,7 +92,12 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
   step(run, host, 'upload');
   const txn = await stageChange(remote, host, plan, pkg, config, run);
   step(run, host, 'apply');
-  const applied = await remote.exec('/bin/sh -s', { stdin: applyScript(txn.plan), timeoutMs: run.timeoutMs * 5 });
+  let applied: { code: number; stderr: string };
+  try {
+    applied = await remote.exec('/bin/sh -s', { stdin: applyScript(txn.plan), timeoutMs: run.timeoutMs * 5 });
+  } catch (err) {
+    return applyLost(host, run, res, txn, err);
+  }
   if (applied.code !== TXN_EXIT.ok) return applyFailed(remote, applied, txn, res, run);
   await healthAndDecide(host, run, res, remote, plan.platform, baseline, txn.plan.stateDir);
 }
@@ -146,6 +151,8 @@ async function stageChange(remote: RemoteHost, host: FleetHost, plan: HostPlan, 
 async function applyFailed(remote: RemoteHost, r: { code: number; stderr: string }, txn: Staged, res: HostResult, run: HostRun): Promise<void> {
   const why = r.stderr.trim().slice(0, 300);
   if (r.code === TXN_EXIT.failedAfter) {
+    // The revert has run; a staged file not yet moved when the install failed is taken away too.
+    await cleanupStaged(remote, txn.uploads, txn.madeDirs, run.timeoutMs);
     res.outcome = 'reverted';
     res.error = { code: 'CG_COMMAND_FAILED', message: `install failed on the host, previous files restored: ${why}` };
     return;
@@ -154,6 +161,28 @@ async function applyFailed(remote: RemoteHost, r: { code: number; stderr: string
   await cleanupStaged(remote, txn.uploads, txn.madeDirs, run.timeoutMs);
   if (r.code === TXN_EXIT.busy) throw new ConegateError('CG_BUSY', `another rollout is changing this host; nothing changed (${why})`);
   throw new ConegateError('CG_COMMAND_FAILED', `apply failed with status ${r.code}, nothing changed: ${why}`);
+}
+
+/**
+ * The session broke during the apply: whether the change got applied is unknown. Over a new
+ * connection: revert it now if it is armed, else take the staged files away; unreachable -> the
+ * host's timer reverts it if it was applied.
+ */
+async function applyLost(host: FleetHost, run: HostRun, res: HostResult, txn: Staged, err: unknown): Promise<void> {
+  const lost = errorOf(err).message;
+  let c: RemoteHost | undefined;
+  try {
+    c = await run.opts.connect(host, run.opts.trust(host));
+    const r = await c.exec('/bin/sh -s', { stdin: revertNowScript(txn.plan.stateDir, run.runId), timeoutMs: run.timeoutMs * 5 });
+    await cleanupStaged(c, txn.uploads, txn.madeDirs, run.timeoutMs);
+    res.outcome = r.code === 0 ? 'reverted' : 'failed';
+    res.error = { code: 'CG_CONNECTION_LOST', message: `session lost during apply (${lost}); ${r.code === 0 ? `reverted over a new connection (${r.stdout.trim()})` : 'it had not applied; staged files removed'}` };
+  } catch {
+    res.outcome = 'failed';
+    res.error = { code: 'CG_CONNECTION_LOST', message: `session lost during apply (${lost}); the host is unreachable: if the change was applied, its timer reverts it within ${run.opts.revertAfterSec} s` };
+  } finally {
+    await closeQuietly(c);
+  }
 }
 
 async function healthAndDecide(host: FleetHost, run: HostRun, res: HostResult, remote: RemoteHost, platform: FleetPlatform, baseline: HealthSample | undefined, stateDir: string): Promise<void> {
@@ -184,7 +213,7 @@ async function confirm(host: FleetHost, run: HostRun, res: HostResult, stateDir:
   try {
     // A new connection: the one the change was made over may ride on the mesh being upgraded.
     c = await run.opts.connect(host, run.opts.trust(host));
-    const r = await c.exec('/bin/sh -s', { stdin: confirmScript(stateDir), timeoutMs: run.timeoutMs });
+    const r = await c.exec('/bin/sh -s', { stdin: confirmScript(stateDir, run.runId), timeoutMs: run.timeoutMs });
     if (r.code === 0) return void (res.outcome = 'changed');
     if (r.code === 3) {
       res.outcome = 'reverted';
@@ -202,7 +231,7 @@ async function confirm(host: FleetHost, run: HostRun, res: HostResult, stateDir:
 }
 
 async function revertNow(host: FleetHost, run: HostRun, res: HostResult, remote: RemoteHost, stateDir: string, reasons: string[]): Promise<void> {
-  const script = revertNowScript(stateDir);
+  const script = revertNowScript(stateDir, run.runId);
   let r = await remote.exec('/bin/sh -s', { stdin: script, timeoutMs: run.timeoutMs * 5 }).catch(() => undefined);
   let c: RemoteHost | undefined;
   try {

@@ -41,15 +41,21 @@ export class ListrView {
       this.hostDone.get(e.result.host)?.resolve(e.result);
       this.retitleBatch(this.model.hosts.get(e.result.host)?.batch ?? -1);
     } else if (e.type === 'batch-done') this.retitleBatch(e.index);
-    else if (e.type === 'run-done') {
-      for (const l of this.batchStart) l.resolve(false);
-      for (const l of this.hostDone.values()) l.resolve(undefined);
-    }
+    else if (e.type === 'run-done') this.release();
   }
 
-  /** Resolves once listr2 has drawn the last frame. */
+  /**
+   * Resolves once listr2 has drawn the last frame. Without a run-done (the rollout threw) every task
+   * still waiting is released here, so the view never holds the process open.
+   */
   async finish(): Promise<void> {
+    this.release();
     await this.running?.catch(() => undefined);
+  }
+
+  private release(): void {
+    for (const l of this.batchStart) l.resolve(false);
+    for (const l of this.hostDone.values()) l.resolve(undefined);
   }
 
   private retitleHost(host: string): void {

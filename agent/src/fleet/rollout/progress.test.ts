@@ -85,3 +85,13 @@ test('on a terminal: the listr2 view runs to the end of a run that stopped early
   q.onEvent({ type: 'run-done', runId: 'r2', ok: false, results: [], stoppedEarly: true });
   assert.equal((await q.close())?.hosts[0]?.outcome, 'skipped');
 });
+
+test('on a terminal: close() after a run that threw (no run-done) releases the view and prints nothing', async () => {
+  const out: string[] = [];
+  const p = await createProgress({ tty: true, renderer: 'test', out: (s) => out.push(s) });
+  p.onEvent({ type: 'run-start', runId: 'r3', hosts: ['x', 'y'], batches: [['x'], ['y']], check: false });
+  p.onEvent({ type: 'batch-start', index: 0, hosts: ['x'] });
+  p.onEvent({ type: 'host-step', host: 'x', step: 'upload' });
+  assert.equal(await p.close(), undefined);
+  assert.deepEqual(out, []);
+});

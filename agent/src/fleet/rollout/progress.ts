@@ -151,7 +151,10 @@ export interface ProgressOptions {
 /** What the rollout CLI hands to runRollout as onEvent, then awaits close() for the summary and report. */
 export interface Progress {
   onEvent(e: RolloutEvent): void;
-  /** Waits for the view to finish, prints the summary, writes the report; returns it. */
+  /**
+   * Waits for the view to finish, prints the summary, writes the report; returns it. Call it also when
+   * the run threw (in a finally): the view is released and nothing is printed without a run-done.
+   */
   close(): Promise<RunReport | undefined>;
 }
 
