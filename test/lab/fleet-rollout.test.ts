@@ -4,7 +4,8 @@
 // compared file by file (sha256, mode; with mtimes and directories where nothing may be written).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLATFORM_ADAPTERS } from '../../agent/src/fleet/rollout/platforms.ts';
 import { snapshotTree, startFleetLab, treeChanges, type FakeRouter, type FleetLab, type TreeEntry } from './fleet-routers.ts';
@@ -147,6 +148,33 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     assert.deepEqual(stagedFiles(r.root), []);
     assert.deepEqual(treeChanges(t0, snapshotTree(r.root)), []);
     assert.equal(running(r), '2.0.0');
+  });
+
+  it('an auth failure and a full disk are reported on their host only, each left on its previous version', async () => {
+    const [locked, full, fine] = [fl.routers[13]!, fl.routers[15]!, fl.routers[16]!]; // UniFi, Linux, OPNsense; all on 2.0.0
+    const keys = join(locked.sshd.dir, 'authorized_keys');
+    const authorized = readFileSync(keys, 'utf8');
+    writeFileSync(keys, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlbPnQv2lP0nW7B2ZfG9xZ0y2lHr8Zb8mJ6sHkq0d8x someone-else\n', { mode: 0o600 });
+    // The package's directory is a 256 KiB tmpfs; sshd starts again so its mount namespace has it.
+    const incoming = join(full.root, 'var/lib/conegate/incoming');
+    mkdirSync(incoming, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0755', 'tmpfs', incoming]);
+    try {
+      await full.sshd.restart();
+      const t0 = new Map([locked, full].map((r) => [r.name, snapshotTree(r.root)]));
+      const res = await rollout({ version: '3.0.0', limit: `${locked.name}:${full.name}:${fine.name}`, forks: 10 });
+      const by = Object.fromEntries(res.results.map((r) => [r.host, r]));
+      assert.deepEqual([by[locked.name]!.outcome, by[full.name]!.outcome, by[fine.name]!.outcome], ['failed', 'failed', 'changed']);
+      assert.equal(by[locked.name]!.error?.code, 'CG_AUTH_FAILED');
+      assert.match(by[full.name]!.error?.message ?? '', /No space left/);
+      assert.deepEqual(treeChanges(t0.get(locked.name)!, snapshotTree(locked.root), { mtime: true, dirs: true }), []);
+      assert.deepEqual(treeChanges(t0.get(full.name)!, snapshotTree(full.root)), []);
+      assert.deepEqual(stagedFiles(full.root), []);
+      assert.deepEqual([running(locked), running(full), running(fine)], ['2.0.0', '2.0.0', '3.0.0']);
+    } finally {
+      writeFileSync(keys, authorized, { mode: 0o600 });
+      execFileSync('umount', [incoming]);
+    }
   });
 
   it('the controller killed after apply: the host is back on its previous version within the timer + 10 s', async () => {
