@@ -49,6 +49,13 @@ export interface SshdOptions {
   shell?: 'sh' | 'tcsh';
   port?: number;
   keyTypes?: HostKeyType[];
+  /**
+   * Also bind-mount this host's root directory (with what is mounted below it, e.g. a small tmpfs for
+   * a full disk) at this path inside sshd's mount namespace, and so for every process of its sessions:
+   * hosts with their own trees share one path, the fleet rollout's single fake-root prefix. The path
+   * must exist (an empty directory) on the machine.
+   */
+  rootAt?: string;
 }
 
 export class SshdHost {
@@ -105,7 +112,9 @@ export class SshdHost {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
     const cfg = this.writeConfig();
     this.proc = this.lab.spawn(this.node, [
-      'unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/passwd && exec /usr/sbin/sshd -D -e -f "$1"', join(this.dir, 'passwd'), cfg,
+      'unshare', '-m', '--propagation', 'private', 'sh', '-c',
+      `mount --bind "$0" /etc/passwd${this.opts.rootAt ? ' && mount --rbind "$2" "$3"' : ''} && exec /usr/sbin/sshd -D -e -f "$1"`,
+      join(this.dir, 'passwd'), cfg, ...(this.opts.rootAt ? [this.root, this.opts.rootAt] : []),
     ], { description: `sshd ${this.node}` });
     await this.proc.waitForOutput(/Server listening on/, 10_000, 'stderr');
   }
