@@ -156,3 +156,10 @@ test('sampleFrom: output cut short, a status that exits 124 (timeout(1)), the pi
   // The script is one exec of /bin/sh -s: no line of it may need a login shell's parsing.
   assert.match(healthScript('opnsense', { root: "/tmp/it's" }), /for c in '\/tmp\/it'\\''s\/usr\/local\/bin\/conegate' '\/tmp\/it'\\''s\/data\/conegate\/bin\/conegate' /);
 });
+
+test('the sampling interval fits the settle time: two samples at least inside a short --settle, 5 s at most', () => {
+  assert.equal(createHealthGate({ settleMs: 1000 }).intervalMs, 500);
+  assert.equal(createHealthGate({ settleMs: 30_000 }).intervalMs, 5000);
+  assert.equal(createHealthGate({}).intervalMs, 5000);
+  assert.equal(createHealthGate({ settleMs: 1000, intervalMs: 200 }).intervalMs, 200);
+});

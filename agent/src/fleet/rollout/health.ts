@@ -241,7 +241,9 @@ export function createHealthGate(o: HealthGateOptions = {}): FleetHealthGate {
   const settleMs = o.settleMs ?? DEFAULT_SETTLE_MS;
   return {
     settleMs,
-    intervalMs: o.intervalMs ?? DEFAULT_INTERVAL_MS,
+    // At least two samples inside a short settle time (the verdict wants the agent answering in the
+    // last two), instead of one sample after a fixed 5 s whatever --settle says.
+    intervalMs: o.intervalMs ?? Math.min(DEFAULT_INTERVAL_MS, Math.max(250, Math.floor(settleMs / 2))),
     sample: (remote, platform, host) => {
       const bin = binOverride(host);
       const root = rootOverride(host) ?? o.root;
