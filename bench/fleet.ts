@@ -9,7 +9,7 @@
  *
  * The settle time is the health gate's sampling after each change (30 s by default in a real rollout):
  * with F forks and H hosts a rollout takes at least ceil(H / F) x settle; the figures here use a short
- * settle so they show the controller's and the transport's own cost (the gate still samples every 5 s).
+ * settle so they show the controller's and the transport's own cost (two health samples 0.5 s apart).
  */
 import { join } from 'node:path';
 import { startFleetLab, type FleetLab } from '../test/lab/fleet-routers.ts';
@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<unknown> {
     // The same packages again: every host must come out unchanged.
     const again = await timedRollout(fl, inventory, v2!, forks, settleSec);
     return {
-      note: 'shared 2-core machine (other engineers\' tests running): wall times are noisy. The controller is the shipped bundle (conegate fleet rollout --json) in the lab; the health gate samples every 5 s, so --settle 1 is one sample 5 s after each change',
+      note: 'shared 2-core machine (other engineers\' tests running): wall times are noisy. The controller is the shipped bundle (conegate fleet rollout --json) in the lab; --settle 1: the health gate takes two samples 0.5 s apart after each change',
       hosts, forks, settleSec, sshdPerLabRouter: perSite, packageBytes: 1 << 20, labSetupMs,
       install, upgrade, unchanged: again,
     };
