@@ -177,6 +177,26 @@ describe('fleet rollout acceptance: 20 routers behind real sshd', () => {
     }
   });
 
+  it('every SSH session cut while the apply runs (an admin reaching the router over the mesh it upgrades): the apply goes on, the controller reconnects and confirms', async () => {
+    const r = fl.routers[19]!; // Linux, tcsh login shell, on 2.0.0
+    const timerPid = join(r.root, txnDir(r), 'timer.pid');
+    assert.equal(existsSync(timerPid), false, 'no change armed on the host yet');
+    const run = rollout({ version: '3.0.0', limit: r.name, forks: 1 });
+    // The detached apply arms its timer first thing: from then on the host is being changed.
+    await waitFor(() => existsSync(timerPid), 'the apply to arm its timer on the host', 60_000);
+    const cut = r.sshd.sessionPids();
+    for (const pid of cut) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    const res = await run;
+    const one = res.results[0]!;
+    assert.ok(cut.length >= 1, 'a session was cut');
+    assert.equal(one.outcome, 'changed', JSON.stringify(one));
+    assert.equal(running(r), '3.0.0');
+    assert.deepEqual(stagedFiles(r.root), []);
+    assert.equal(existsSync(join(r.root, txnDir(r), 'reverted')), false);
+  });
+
   it('the controller killed after apply: the host is back on its previous version within the timer + 10 s', async () => {
     const r = fl.routers[11]!; // Linux, tcsh login shell, on 2.0.0
     const REVERT_SEC = 10; // the CLI's shortest timer

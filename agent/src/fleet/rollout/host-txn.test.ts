@@ -50,7 +50,8 @@ describe('host transaction', () => {
         exec: async (c, o) => {
           if (applied) throw new ConegateError('CG_CONNECTION_LOST', 'connection lost');
           const res = await r.exec(c, o);
-          if (res.stdout.includes('armed')) applied = true;
+          // The detached apply's poll says it ended well: from here on the host is unreachable.
+          if (res.stdout.startsWith('done 0')) applied = true;
           return res;
         },
         upload: (l, p, m) => r.upload(l, p, m), close: () => r.close(),
@@ -66,31 +67,90 @@ describe('host transaction', () => {
     assert.deepEqual(withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] })), before);
   });
 
-  it('a session lost during the apply: the change is reverted over a new connection, no staged file left', async () => {
+  it('a session lost while the apply runs (one carried by the mesh being upgraded): the apply goes on, the controller reconnects and confirms', async () => {
     const root = makeRoot(join(work, 'lost-apply'), LINUX_MARKERS);
     const host = twinHost('lost-apply', 'linux', svcVars(root));
     const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
     const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
     assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
-    const before = withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] }));
     let first = true;
-    const connect: RemoteConnector = async (h) => {
+    let connects = 0;
+    const connect: RemoteConnector = async () => {
       const r = new LocalRemoteHost({ root });
       const once = first;
       first = false;
+      connects++;
       return {
-        // The apply script runs to its end on the host, but its answer never arrives.
+        // The command that carries the apply script reaches the host, but the session dies before
+        // its answer comes back (the agent restart cut it).
         exec: async (c, o) => {
           const res = await r.exec(c, o);
-          if (once && res.stdout.includes('armed')) throw new ConegateError('CG_CONNECTION_LOST', 'connection lost');
+          if (once && String(o?.stdin ?? '').includes('CONEGATE_REVERT')) throw new ConegateError('CG_CONNECTION_LOST', 'connection lost');
           return res;
         },
         upload: (l, p, m) => r.upload(l, p, m), close: () => r.close(),
       };
     };
     const res = await runRollout(opts(host, { linux: v2 }, { connect }));
-    assert.equal(res.results[0]!.outcome, 'reverted', JSON.stringify(res.results[0]!.error));
-    assert.match(res.results[0]!.error!.message, /reverted over a new connection \(ok\)/);
+    assert.equal(res.results[0]!.outcome, 'changed', JSON.stringify(res.results[0]!.error));
+    assert.ok(connects >= 3, `reconnected after the drop, and a new session for the confirm (${connects} connections)`);
+    assert.equal(readFileSync(join(root, 'opt/conegate/current/bin/conegate'), 'utf8'), 'v2\n');
+    assert.ok(existsSync(join(root, 'var/lib/conegate-fleet/confirmed')) || !existsSync(join(root, 'var/lib/conegate-fleet/lock')), 'confirmed, lock released');
+    assert.equal(existsSync(join(root, 'var/lib/conegate-fleet/reverted')), false);
+  });
+
+  it('a session that dies after the apply (the restarted agent carried it) is opened again for the health gate; the change is confirmed', async () => {
+    const root = makeRoot(join(work, 'lost-health'), LINUX_MARKERS);
+    const host = twinHost('lost-health', 'linux', svcVars(root));
+    const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
+    const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
+    assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+    let first = true;
+    const connect: RemoteConnector = async () => {
+      const r = new LocalRemoteHost({ root });
+      const once = first;
+      first = false;
+      let applied = false;
+      return {
+        exec: async (c, o) => {
+          if (once && applied) throw new ConegateError('CG_CONNECTION_LOST', 'connection lost');
+          const res = await r.exec(c, o);
+          if (res.stdout.startsWith('done 0')) applied = true;
+          return res;
+        },
+        upload: (l, p, m) => r.upload(l, p, m), close: () => r.close(),
+      };
+    };
+    const res = await runRollout(opts(host, { linux: v2 }, { connect }));
+    assert.equal(res.results[0]!.outcome, 'changed', JSON.stringify(res.results[0]));
+    assert.equal(res.results[0]!.health?.ok, true);
+    assert.equal(readFileSync(join(root, 'opt/conegate/current/bin/conegate'), 'utf8'), 'v2\n');
+  });
+
+  it('a session lost before the apply could start: nothing applied, no staged file left', async () => {
+    const root = makeRoot(join(work, 'lost-launch'), LINUX_MARKERS);
+    const host = twinHost('lost-launch', 'linux', svcVars(root));
+    const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
+    const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
+    assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+    const before = withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] }));
+    let first = true;
+    const connect: RemoteConnector = async () => {
+      const r = new LocalRemoteHost({ root });
+      const once = first;
+      first = false;
+      return {
+        // The launch never reaches the host.
+        exec: async (c, o) => {
+          if (once && c === '/bin/sh -s' && String(o?.stdin ?? '').includes('CONEGATE_APPLY')) throw new ConegateError('CG_CONNECTION_LOST', 'connection lost');
+          return r.exec(c, o);
+        },
+        upload: (l, p, m) => r.upload(l, p, m), close: () => r.close(),
+      };
+    };
+    const res = await runRollout(opts(host, { linux: v2 }, { connect }));
+    assert.equal(res.results[0]!.error?.code, 'CG_CONNECTION_LOST', JSON.stringify(res.results[0]));
+    assert.notEqual(res.results[0]!.outcome, 'changed');
     assert.deepEqual(withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] })), before);
   });
 

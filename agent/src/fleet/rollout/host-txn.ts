@@ -3,8 +3,9 @@
  * or --check end there (nothing written, not even a directory); else baseline health sample, upload
  * to staged names, apply behind the device-side confirm-or-revert timer (device-txn.ts), health
  * samples for the settle time, judge; ok -> confirm over a NEW connection, not ok -> revert at once.
- * A lost connection after apply is left to the host's timer, which restores the previous files by
- * itself. Every failure ends as a HostResult; nothing here throws.
+ * The apply runs detached from the session (detached-apply.ts): a session that drops meanwhile (one
+ * carried by the mesh being upgraded) is opened again and the apply's end read. A connection that
+ * stays lost after apply is left to the host's timer, which restores the previous files by itself. Every failure ends as a HostResult; nothing here throws.
  */
 import { ConegateError, isConegateError } from '../../errors.ts';
 import { applyScript, confirmScript, PREV_CONFIG_EXIT, previousConfigScript, revertNowScript, TXN_EXIT, type TxnPlan } from '../device-txn.ts';
@@ -16,6 +17,7 @@ import type { HealthSample, HostResult, HostStep, PackageRef, RolloutOptions } f
 import { PLATFORM_ADAPTERS } from './platforms.ts';
 import { checkRemotePath } from '../ssh-upload.ts';
 import { cleanupStaged, ensureDirs, stagedName, uploadStaged, type StagedUpload } from './stage.ts';
+import { applyDetached } from './detached-apply.ts';
 
 export interface HostRun {
   opts: RolloutOptions;
@@ -93,17 +95,27 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
   step(run, host, 'upload');
   const txn = await stageChange(remote, host, plan, pkg, config, run);
   step(run, host, 'apply');
-  let applied: { code: number; stderr: string };
+  let applied: { code: number; stderr: string; remote: RemoteHost };
   try {
-    applied = await remote.exec('/bin/sh -s', { stdin: applyScript(txn.plan), timeoutMs: run.timeoutMs * 5 });
+    applied = await applyDetached(remote, txn.plan.stateDir, run.runId, applyScript(txn.plan), {
+      reconnect: () => opts.connect(host, opts.trust(host)),
+      sleep: (ms) => run.sleep(ms, opts.signal),
+      nowMs: run.nowMs,
+      timeoutMs: run.timeoutMs,
+      // Inside the host's own timer, so health and confirm still fit after a reconnection.
+      budgetMs: Math.min(run.timeoutMs * 5, (opts.revertAfterSec * 1000) / 2),
+    });
   } catch (err) {
     return applyLost(host, run, res, txn, err);
   }
-  if (applied.code !== TXN_EXIT.ok) return applyFailed(remote, applied, txn, res, run);
+  // After a dropped session the apply went on; the new session carries the rest.
+  if (applied.remote !== remote) keep(applied.remote);
+  const live = applied.remote;
+  if (applied.code !== TXN_EXIT.ok) return applyFailed(live, applied, txn, res, run);
   // An orphaned change (its timer gone: a reboot inside an earlier run's window) was reverted first.
   const orphan = /conegate-fleet: .*?: (reverted the change of .*)/.exec(applied.stderr);
   if (orphan) res.changes.push(`first ${orphan[1]!.slice(0, 200)}`);
-  await healthAndDecide(host, run, res, remote, plan.platform, baseline, txn.plan.stateDir);
+  await healthAndDecide(host, run, res, live, plan.platform, baseline, txn.plan.stateDir);
 }
 
 /**
@@ -211,20 +223,36 @@ async function healthAndDecide(host: FleetHost, run: HostRun, res: HostResult, r
   const samples: HealthSample[] = [];
   const n = Math.max(1, Math.ceil(opts.health.settleMs / Math.max(1, opts.health.intervalMs)));
   let lost: unknown;
+  let session = remote;
+  let reopened: RemoteHost | undefined;
   try {
     for (let k = 0; k < n; k++) {
       // Not cut short by an interrupt: a host in flight finishes its transaction (confirm or revert).
       await run.sleep(opts.health.intervalMs);
-      samples.push(await opts.health.sample(remote, platform, host));
+      try {
+        samples.push(await opts.health.sample(session, platform, host));
+      } catch (err) {
+        // The session may ride on the mesh the change just restarted: one new connection, then the
+        // same sample again; the host unreachable after that is a failed gate.
+        await closeQuietly(reopened);
+        reopened = undefined;
+        const fresh = await opts.connect(host, opts.trust(host)).catch(() => Promise.reject(err));
+        session = reopened = fresh;
+        samples.push(await opts.health.sample(session, platform, host));
+      }
     }
   } catch (err) {
     lost = err;
   }
-  const verdict = lost ? { ok: false, reasons: [`health sampling stopped: ${errorOf(lost).message}`] } : opts.health.judge(baseline, samples, res.toVersion);
-  res.health = verdict;
-  if (verdict.ok) return confirm(host, run, res, stateDir);
-  step(run, host, 'revert', verdict.reasons.join('; '));
-  await revertNow(host, run, res, remote, stateDir, verdict.reasons);
+  try {
+    const verdict = lost ? { ok: false, reasons: [`health sampling stopped: ${errorOf(lost).message}`] } : opts.health.judge(baseline, samples, res.toVersion);
+    res.health = verdict;
+    if (verdict.ok) return await confirm(host, run, res, stateDir);
+    step(run, host, 'revert', verdict.reasons.join('; '));
+    await revertNow(host, run, res, session, stateDir, verdict.reasons);
+  } finally {
+    await closeQuietly(reopened);
+  }
 }
 
 async function confirm(host: FleetHost, run: HostRun, res: HostResult, stateDir: string): Promise<void> {
