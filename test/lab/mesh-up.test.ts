@@ -198,7 +198,7 @@ describe('conegate up in the netns lab', () => {
     }, 30_000);
     assert.match(out, /Mapped public port/);
     const st = await status('a.router');
-    assert.deepEqual(st.components.pmp, { mappings: 1 });
+    assert.deepEqual(st.components.pmp, { mappings: 1, serving: true });
     // nat.enabled in the same process: the EIM rules were applied at start.
     assert.match((st.components.nat as { last: string }).last, /^(confirmed|unchanged)/);
     assert.equal((await lab.exec('a.router', ['nft', 'list', 'table', 'ip', 'conegate'])).code, 0, 'our nftables table is loaded');
