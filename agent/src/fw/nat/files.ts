@@ -1,5 +1,6 @@
 /** Atomic state files and the apply lock (a file holding the owner's PID, taken over when stale). */
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConegateError } from '../../errors.ts';
 import type { Clock } from '../../clock/clock.ts';
@@ -42,7 +43,7 @@ export interface LockOptions {
 export const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.setTimer(ms, r));
 
 /**
- * Takes `dir/lock` (O_EXCL create with our PID). A lock whose PID is not running, or holds no PID,
+ * Takes `dir/lock` (our PID and a token, linked into place whole). A lock whose PID is not running, or holds no PID,
  * is stale and removed. Waits up to waitMs for a live holder, then throws CG_BUSY. Returns release().
  */
 export async function acquireLock(dir: string, o: LockOptions): Promise<() => Promise<void>> {
@@ -50,19 +51,26 @@ export async function acquireLock(dir: string, o: LockOptions): Promise<() => Pr
   const path = join(dir, 'lock');
   const alive = o.isAlive ?? pidAlive;
   const deadline = o.clock.nowMs() + o.waitMs;
+  // The lock's content is whole the moment it exists: written to a private file first, then
+  // hard-linked into place (link fails with EEXIST like O_EXCL). An O_EXCL create followed by a
+  // write left a window in which another contender read an empty lock, took it for stale and
+  // removed it, and both held the lock. The token tells our lock from another holder's with the
+  // same PID (two appliers in one process).
+  const mine = `${o.pid} ${randomBytes(8).toString('hex')}\n`;
   for (;;) {
+    const tmp = `${path}.${o.pid}.${randomBytes(6).toString('hex')}`;
+    await writeFile(tmp, mine, { mode: 0o600 });
     try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(`${o.pid}\n`);
-      await fh.close();
+      await link(tmp, path);
       return async () => {
-        const owner = Number((await readOptional(path))?.trim());
-        if (owner === o.pid) await rm(path, { force: true });
+        if ((await readOptional(path)) === mine) await rm(path, { force: true });
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      await rm(tmp, { force: true });
     }
-    const holder = Number((await readOptional(path))?.trim());
+    const holder = Number((await readOptional(path))?.trim().split(/\s+/)[0]);
     if (!alive(holder)) {
       // Stale: the holder died (or wrote nothing). Remove and retry; O_EXCL settles any race.
       await rm(path, { force: true });
