@@ -9,9 +9,9 @@
  * `nft add chain` from another process gets EPERM), so every change goes through this one context;
  * other processes can still list it. The agent's firewall (agent/src/fw/nft-lib.ts) has its own context.
  */
-import { createRequire } from 'node:module';
 import { ConegateError } from '../../errors.ts';
 import type { Endpoint } from '../../wg/ports.ts';
+import type { NftRunner } from '../../fw/nft-lib.ts';
 import {
   parseCounters, planBatch, planRemove, unmapV4, type CounterReading, type KernelForwardParams, type KernelPair,
 } from './kernel-forward-plan.ts';
@@ -28,48 +28,6 @@ export interface KernelForwardTable {
   installed(): Promise<KernelPair[]>;
   /** Removes the table. Idempotent. */
   close(): Promise<void>;
-}
-
-/** One libnftables context: a batch in, its output or its error out. */
-export interface NftRunner {
-  run(batch: string): string;
-  close(): void;
-}
-
-/** Binds libnftables with a context of our own; undefined where koffi or the library is missing. */
-export function openNftRunner(): NftRunner | undefined {
-  try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    const lib = koffi.load('libnftables.so.1');
-    const ctxNew = lib.func('void *nft_ctx_new(uint32_t flags)');
-    const bufferOutput = lib.func('int nft_ctx_buffer_output(void *ctx)');
-    const bufferError = lib.func('int nft_ctx_buffer_error(void *ctx)');
-    const getError = lib.func('const char *nft_ctx_get_error_buffer(void *ctx)');
-    const getOutput = lib.func('const char *nft_ctx_get_output_buffer(void *ctx)');
-    const runCmd = lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)');
-    const free = lib.func('void nft_ctx_free(void *ctx)');
-    let ctx: unknown = ctxNew(0);
-    if (!ctx) return undefined;
-    // Buffered, so nothing reaches our stdout/stderr; reading a buffer also empties it.
-    bufferOutput(ctx);
-    bufferError(ctx);
-    return {
-      run(batch) {
-        if (!ctx) throw new ConegateError('CG_INTERNAL', 'libnftables context already closed');
-        const rc = runCmd(ctx, batch) as number;
-        const out = String(getOutput(ctx) ?? '');
-        const err = String(getError(ctx) ?? '').trim();
-        if (rc !== 0) throw new ConegateError('CG_FIREWALL_REJECTED', `nft refused the change (nothing applied): ${err || `libnftables returned ${rc}`}`);
-        return out;
-      },
-      close() {
-        if (ctx) free(ctx);
-        ctx = undefined;
-      },
-    };
-  } catch {
-    return undefined;
-  }
 }
 
 export class NftKernelTable implements KernelForwardTable {

@@ -11,7 +11,8 @@ import type { Endpoint } from '../../wg/ports.ts';
 import { UdpRelayCore, type UdpRelayCoreDeps, type UdpRelayLimits, type UdpRelayStats } from './server-core.ts';
 import { KernelForwarder, kernelForwardDecision, localRelayAddress, readPreconditions, type KernelForwardMode, type KernelForwardStatus } from './kernel-forward.ts';
 import { KERNEL_TABLE } from './kernel-forward-plan.ts';
-import { NftKernelTable, openNftRunner, type KernelForwardTable } from './kernel-table.ts';
+import { openNftRunner } from '../../fw/nft-lib.ts';
+import { NftKernelTable, type KernelForwardTable } from './kernel-table.ts';
 
 /** How often the kernel path's counters are read (idle lifetime is minutes; status wants fresh-ish numbers). */
 export const KERNEL_POLL_MS = 5000;
