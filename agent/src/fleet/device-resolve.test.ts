@@ -3,6 +3,7 @@
  * orphan resolution, on fake roots with the local sh: a killed timer stands for a reboot inside the
  * confirm window (same boot), a rewritten lock/boot for a real reboot (boot id changed).
  */
+import { pidAlive } from '../fw/nat/files.ts';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -23,20 +24,11 @@ test('the resolve script and the boot check are valid POSIX sh', () => {
   assert.match(bad.stderr, /usage/);
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('a change armed when the host went down', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cg-boot-'));
   const timers: number[] = [];
   after(() => {
-    for (const p of timers) if (alive(p)) try { process.kill(-p, 'SIGKILL'); } catch { /* not a group leader yet, or gone */ }
+    for (const p of timers) if (pidAlive(p)) try { process.kill(-p, 'SIGKILL'); } catch { /* not a group leader yet, or gone */ }
     rmSync(dir, { recursive: true, force: true });
   });
   const sh = (script: string) => spawnSync('/bin/sh', ['-s'], { input: script, encoding: 'utf8' });

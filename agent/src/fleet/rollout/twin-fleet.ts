@@ -4,6 +4,7 @@
  * every file under a root (sha256, mode, link target, mtime) to prove "exactly the previous files"
  * and "--check touched nothing".
  */
+import { pidAlive } from '../../fw/nat/files.ts';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -92,14 +93,6 @@ export function versionHealthGate(o: { settleMs?: number; intervalMs?: number } 
   return gate;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * What a reboot does to an armed device transaction: its detached timer (its own session: setsid)
