@@ -4,10 +4,8 @@
  * keeps what the run-done event alone does not say (batches, when each started, which hosts never
  * ran because the rollout stopped). Pure but for writeReport.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { ConegateError } from '../../errors.ts';
+import { writeSecretFile } from '../../secrets/file.ts';
 import type { HostOutcome, HostResult, RolloutEvent } from './contract.ts';
 
 export const OUTCOME_ORDER: readonly HostOutcome[] = ['changed', 'unchanged', 'checked', 'reverted', 'failed', 'skipped'];
@@ -149,18 +147,9 @@ export function summaryTable(report: RunReport): string {
  * host's config diff may hold a proxy password.
  */
 export async function writeReport(file: string, report: RunReport): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  let fh;
   try {
-    fh = await open(tmp, 'wx', 0o600);
-    await fh.writeFile(JSON.stringify(report, null, 2) + '\n');
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await rename(tmp, file);
+    await writeSecretFile(file, JSON.stringify(report, null, 2) + '\n');
   } catch (err) {
-    await fh?.close().catch(() => undefined);
-    await rm(tmp, { force: true });
     throw new ConegateError('CG_COMMAND_FAILED', `cannot write the report ${file}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -5,10 +5,9 @@
  * controller killed at any moment leaves the previous state or the next one, never a torn file. The
  * results can hold config diffs (keys): 0600, and never logged.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { ConegateError } from '../../errors.ts';
+import { writeSecretFile } from '../../secrets/file.ts';
 import type { HostOutcome, HostResult } from './contract.ts';
 
 export const RUN_STATE_FORMAT = 'conegate-fleet-run/1';
@@ -34,18 +33,9 @@ export function hostsToResume(state: RunState): string[] {
 }
 
 export async function writeRunState(file: string, state: RunState): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
   try {
-    await fh.writeFile(JSON.stringify(state, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
+    await writeSecretFile(file, JSON.stringify(state, null, 2) + '\n');
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new ConegateError('CG_STORE_FAILED', `cannot write the run state ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
