@@ -152,9 +152,7 @@ export function applyScript(plan: TxnPlan): string {
     // The timer: its own session (setsid on Linux, daemon(8) on FreeBSD, nohup as the last resort),
     // stdio detached, so neither the end of this SSH session nor its SIGHUP reaches it.
     `T="sleep ${sec}; [ -e \\"$S/confirmed\\" ] || sh \\"$S/revert.sh\\" timer"`,
-    'if command -v setsid >/dev/null 2>&1; then setsid sh -c "$T" </dev/null >/dev/null 2>&1 & echo $! > "$S/timer.pid"',
-    'elif command -v daemon >/dev/null 2>&1; then daemon -p "$S/timer.pid" sh -c "$T" </dev/null >/dev/null 2>&1',
-    'else nohup sh -c "$T" </dev/null >/dev/null 2>&1 & echo $! > "$S/timer.pid"; fi',
+    ...detachedShell('T', '"$S/timer.pid"'),
     // From here a boot check or the next rollout reverts this transaction if its timer is gone.
     ': > "$S/lock/armed"',
     `${plan.stopCommand || ':'} || true`,
@@ -178,6 +176,20 @@ function ownerCheck(owner: string | undefined): string[] {
   if (owner === undefined) return [];
   if (!/^[A-Za-z0-9._:@+-]{1,128}$/.test(owner)) throw new ConegateError('CG_INPUT_INVALID', 'lock owner must be 1..128 of A-Z a-z 0-9 . _ : @ + -');
   return [`[ "$(cat "$S/lock/owner" 2>/dev/null)" = ${shQuote(owner)} ] || { echo "the transaction in $S belongs to $(cat "$S/lock/owner" 2>/dev/null || echo unknown)" >&2; exit 3; }`];
+}
+
+/**
+ * Lines that run `sh -c "$VAR"` in a session of its own with stdio detached (setsid on Linux,
+ * daemon(8) on FreeBSD, nohup as the last resort): neither the end of the SSH session nor its SIGHUP
+ * reaches it. With `pidFile` (a quoted shell word) its PID is recorded there.
+ */
+export function detachedShell(variable: string, pidFile?: string): string[] {
+  const rec = pidFile ? ` echo $! > ${pidFile}` : '';
+  return [
+    `if command -v setsid >/dev/null 2>&1; then setsid sh -c "$${variable}" </dev/null >/dev/null 2>&1 &${rec}`,
+    `elif command -v daemon >/dev/null 2>&1; then daemon${pidFile ? ` -p ${pidFile}` : ''} sh -c "$${variable}" </dev/null >/dev/null 2>&1`,
+    `else nohup sh -c "$${variable}" </dev/null >/dev/null 2>&1 &${rec && `${rec};`} fi`,
+  ];
 }
 
 /** Disarms the timer and releases the lock; exit 3 when there is nothing to confirm (already reverted or reverting). */

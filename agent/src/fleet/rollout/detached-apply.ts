@@ -12,6 +12,7 @@
  * older than a week that a lost controller left behind.
  */
 import { ConegateError } from '../../errors.ts';
+import { detachedShell } from '../device-txn.ts';
 import { checkRemotePath, shQuote } from '../ssh-upload.ts';
 import type { RemoteHost } from '../types.ts';
 
@@ -31,9 +32,7 @@ export function launchScript(stateDir: string, runId: string, applyScript: strin
     // must get the modes it always got).
     `(umask 077; cat > ${f}.sh) <<'CONEGATE_APPLY'\n${applyScript.endsWith('\n') ? applyScript : `${applyScript}\n`}CONEGATE_APPLY`,
     `W=${shQuote(wrapper)}`,
-    'if command -v setsid >/dev/null 2>&1; then setsid sh -c "$W" </dev/null >/dev/null 2>&1 &',
-    'elif command -v daemon >/dev/null 2>&1; then daemon sh -c "$W" </dev/null >/dev/null 2>&1',
-    'else nohup sh -c "$W" </dev/null >/dev/null 2>&1 & fi',
+    ...detachedShell('W'),
     'echo launched',
     '',
   ].join('\n');
