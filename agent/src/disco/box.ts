@@ -1,10 +1,10 @@
 /**
- * NaCl `crypto_box` between two X25519 keys (the construction tailscale's disco and DERP use), built from
- * @noble primitives: the box key is HSalsa20(X25519(ours, theirs), 16 zero bytes) with the Salsa20 sigma
+ * NaCl `crypto_box` between two X25519 keys (the construction tailscale's disco and DERP use): X25519 from
+ * wg/x25519.ts, HSalsa20 and XSalsa20-Poly1305 from @noble/ciphers; the box key is HSalsa20(X25519(ours, theirs), 16 zero bytes) with the Salsa20 sigma
  * constant ("crypto_box_beforenm"), then XSalsa20-Poly1305 ("secretbox") with a 24-byte random nonce.
  * The 16-byte Poly1305 tag comes first in the ciphertext, as in NaCl.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
+import { x25519Shared } from '../wg/x25519.ts';
 import { hsalsa, xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
 
 export const BOX_KEY_LEN = 32;
@@ -33,7 +33,7 @@ function bytesLE(w: Uint32Array): Uint8Array {
  * their key is of low order (an all-zero shared secret): the caller treats that as a message to drop.
  */
 export function boxKey(ourPrivate: Uint8Array, theirPublic: Uint8Array): Uint8Array {
-  const shared = x25519.getSharedSecret(ourPrivate, theirPublic);
+  const shared = x25519Shared(ourPrivate, theirPublic);
   const out = new Uint32Array(8);
   hsalsa(SIGMA, wordsLE(shared), new Uint32Array(4), out);
   return bytesLE(out);

@@ -8,7 +8,8 @@
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { x25519Public } from '../wg/x25519.ts';
 import { ConegateError } from '../errors.ts';
 import { generatePrivateKey, keyFromBase64, keyFromHex, keyToBase64, keyToHex, publicKey as wgPublicKey } from '../wg/keys.ts';
 import { readSecretFile, writeSecretFile } from '../secrets/file.ts';
@@ -31,7 +32,7 @@ type Kind = keyof typeof IDENTITY_FILES;
 function derive(kind: Kind, privateKey: Uint8Array): KeyPair {
   if (kind === 'machine') return { privateKey, publicKey: ed25519.getPublicKey(privateKey) };
   if (kind === 'node') return { privateKey, publicKey: wgPublicKey(privateKey) };
-  return { privateKey, publicKey: x25519.getPublicKey(privateKey) };
+  return { privateKey, publicKey: x25519Public(privateKey) };
 }
 
 function generate(kind: Kind, randomBytes: (n: number) => Uint8Array): Uint8Array {

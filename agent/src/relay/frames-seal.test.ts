@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import { DecodeError } from '../errors.ts';
-import { boxKey, openBox, openClientInfo, openServerInfo, sealBox, sealJson } from './frames-seal.ts';
+import { openBox, openClientInfo, openServerInfo, sealBox, sealJson } from './frames-seal.ts';
+import { boxKey } from '../disco/box.ts';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -6,8 +6,8 @@
  *
  * Pure apart from the injected randomness. Opening throws only DecodeError.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
-import { hsalsa, xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
+import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
+import { boxKey } from '../disco/box.ts';
 import { DecodeError } from '../errors.ts';
 import { KEY_BYTES } from './frames.ts';
 
@@ -17,16 +17,6 @@ export const BOX_OVERHEAD_BYTES = 16;
 export const RELAY_PROTOCOL_VERSION = 1;
 
 export type RandomBytes = (n: number) => Uint8Array;
-
-/** crypto_box_beforenm: HSalsa20(key = X25519(secret, public), input = 16 zero bytes). */
-export function boxKey(mySecret: Uint8Array, theirPublic: Uint8Array): Uint8Array {
-  const shared = x25519.getSharedSecret(mySecret, theirPublic);
-  const sigma = new Uint32Array(new TextEncoder().encode('expand 32-byte k').buffer);
-  const key = new Uint32Array(shared.slice().buffer);
-  const out = new Uint32Array(8);
-  hsalsa(sigma, key, new Uint32Array(4), out);
-  return new Uint8Array(out.buffer);
-}
 
 /** nonce[24] | XSalsa20-Poly1305(boxKey, nonce, plain). */
 export function sealBox(plain: Uint8Array, mySecret: Uint8Array, theirPublic: Uint8Array, random: RandomBytes): Uint8Array {
@@ -47,7 +37,7 @@ export function openBox(sealed: Uint8Array, mySecret: Uint8Array, theirPublic: U
   try {
     key = boxKey(mySecret, theirPublic);
   } catch {
-    // A low-order point gives an all-zero shared secret; noble refuses it, and so do we.
+    // A low-order point gives an all-zero shared secret: refused.
     throw new DecodeError('public key is not usable');
   }
   try {

@@ -3,7 +3,7 @@
  * probe. What the mesh node calls; tests of the logic use RelayClient with scripted edges instead.
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import { x25519 } from '@noble/curves/ed25519.js';
+import { x25519Public } from '../../wg/x25519.ts';
 import type { Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/logger.ts';
 import { RelayClient } from './client.ts';
@@ -36,7 +36,7 @@ export function createRelayClient(config: RelayClientConfig, deps: RelayClientEd
     clock: deps.clock,
     log: deps.log,
     nodeSecret: deps.nodeSecret,
-    nodePublic: x25519.getPublicKey(deps.nodeSecret),
+    nodePublic: x25519Public(deps.nodeSecret),
     randomBytes,
     random: Math.random,
     dial: autoDialer({ proxy, randomBytes, ...(config.transport ? { force: config.transport } : {}) }),

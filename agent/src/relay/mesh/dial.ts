@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { x25519 } from '@noble/curves/ed25519.js';
+import { x25519Public } from '../../wg/x25519.ts';
 import { realClock, type Clock } from '../../clock/clock.ts';
 import { ConegateError, DecodeError } from '../../errors.ts';
 import { connectVerified, type TlsTrust } from '../../node/tls-connect.ts';
@@ -83,7 +83,7 @@ export async function dialRelay(o: DialOptions): Promise<RelayLink> {
         if (headerKey && Buffer.from(m.serverKey).toString('hex') !== headerKey) return fail(new ConegateError('CG_NETWORK', 'relay key in the frame differs from the header'));
         serverKey = m.serverKey;
         const info = { version: RELAY_PROTOCOL_VERSION, canAckPings: true, ...(o.meshKey ? { meshKey: o.meshKey } : {}), ...(o.prober ? { prober: true } : {}) };
-        write(f.encodeClientInfo(x25519.getPublicKey(o.secret), sealJson(info, o.secret, serverKey, (n) => Uint8Array.from(randomBytes(n)))));
+        write(f.encodeClientInfo(x25519Public(o.secret), sealJson(info, o.secret, serverKey, (n) => Uint8Array.from(randomBytes(n)))));
         return;
       }
       if (m.kind === 'health') return void (closeReason = m.problem);

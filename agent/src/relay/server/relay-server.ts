@@ -27,7 +27,7 @@ import type { Admission } from './admission.ts';
 import { RelayConn, type ConnHost, type ConnOptions } from './conn.ts';
 import { checkLogin, presentFrameFor } from './login.ts';
 import type { RelayTransport } from './transport.ts';
-import { x25519 } from '@noble/curves/ed25519.js';
+import { x25519Public } from '../../wg/x25519.ts';
 
 export interface RelayServerConfig {
   /** The server's X25519 private key (its public half is sent in the server-key frame). */
@@ -98,7 +98,7 @@ export class RelayServer implements ConnHost {
   readonly counters = { packetsRelayed: 0, packetsForwarded: 0, packetsDropped: 0, bytesRelayed: 0, loginsRefused: 0 };
 
   constructor(private readonly config: RelayServerConfig, private readonly deps: RelayServerDeps) {
-    this.serverKey = x25519.getPublicKey(config.serverSecret);
+    this.serverKey = x25519Public(config.serverSecret);
     this.mesh = deps.mesh;
   }
 
