@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { routeChanges, routePlan } from './tun-routes.ts';
+import { applyRoutes, routeBatch, routeChanges, routePlan } from './tun-routes.ts';
 
 test('kernel routes follow the union of allowed IPs: a prefix moving between peers in two updates stays routed', () => {
   // Update 1: the new primary (router-2) gets the prefix while router-1 still has it in this node's view.
@@ -22,4 +22,21 @@ test('route plans per platform; never a default route through the mesh', () => {
     ['ip', '-6', 'route', 'replace', 'fd00:b::/64', 'dev', 'cg0'],
   ]);
   assert.deepEqual(routePlan('del', 'tun0', ['10.2.0.0/24'], 'freebsd'), [['route', '-q', '-n', 'delete', '-inet', '10.2.0.0/24', '-interface', 'tun0']]);
+});
+
+test('Linux route plans go out as one ip -force -batch; a failed line is reported once and the rest still runs', async () => {
+  const plan = routePlan('add', 'cg0', ['100.64.0.2/32', 'fd7a:115c:a1e0::2/128', '10.2.0.0/24'], 'linux');
+  assert.equal(routeBatch(plan), 'route replace 100.64.0.2/32 dev cg0\nroute replace fd7a:115c:a1e0::2/128 dev cg0\nroute replace 10.2.0.0/24 dev cg0\n');
+  assert.equal(routeBatch(routePlan('del', 'tun0', ['10.2.0.0/24'], 'freebsd')), undefined);
+  assert.equal(routeBatch([]), undefined);
+  const calls: Array<[string[], string | undefined]> = [];
+  const errors: Error[] = [];
+  await applyRoutes(plan, (e) => errors.push(e), async (argv, input) => {
+    calls.push([argv, input]);
+    return { code: 1, stdout: '', stderr: 'RTNETLINK answers: No such device\nCommand failed -:2\n' };
+  });
+  assert.deepEqual(calls.map((c) => c[0]), [['ip', '-force', '-batch', '-']]);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /ip -batch \(3 route changes\): RTNETLINK answers: No such device/);
+  await applyRoutes([], (e) => errors.push(e), async () => assert.fail('nothing to run'));
 });
