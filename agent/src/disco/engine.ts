@@ -102,7 +102,11 @@ export class DiscoEngine implements PathEngine {
       }
       return [];
     }
-    if (!s.best) s.discoStartMs = nowMs;
+    if (!s.best) {
+      s.discoStartMs = nowMs;
+      // When the search began: `status` then tells how long the way to direct took from the first packet.
+      pushEvent(s, nowMs, 'traffic to an idle peer: looking for a direct path');
+    }
     return this.birthday.settle(this.rounds.service(s, nowMs), nowMs);
   }
 
