@@ -11,7 +11,7 @@
  * Then the same pair as the mesh runs it (birthday-engine-lab.ts: the discovery engine decides and paces,
  * sealed discovery, a TCP hub as the relay, fresh engines per attempt): how many go direct, and the
  * time to direct from the hard side's first packet (p50, p95; the issue asks p95 < 5 s), which includes
- * the engine's 1 s wait for plain punching and its 300 ms head start for the hard side's sockets.
+ * the engine's 500 ms wait for plain punching and the hard side's "ready" before the first probe.
  */
 import { BIRTHDAY_LIMITS, birthdaySuccessProbability } from '../agent/src/paths/birthday-plan.ts';
 import { median, startBirthdayLab, type AttemptRecord } from '../test/lab/birthday-lab.ts';
