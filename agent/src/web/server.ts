@@ -99,8 +99,7 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
   // What let each request in, so a live event stream can be ended when that stops being valid
   // (token rotated, session expired) instead of streaming to a signed-out browser until it closes.
   const admittedBy = new WeakMap<IncomingMessage, Admitted>();
-  const stillAdmitted = async (a: Admitted | undefined): Promise<boolean> => {
-    const t = await token();
+  const stillAdmitted = (a: Admitted | undefined, t: string | undefined): boolean => {
     if (a === undefined || t === undefined) return false;
     return 'bearer' in a ? sameSecret(a.bearer, t) : sessions.valid(a.session, o.clock.nowMs());
   };
@@ -161,13 +160,13 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
   app.post('/api/v1/nat/confirm', { schema: { body: BODIES.empty } }, async () => o.call('nat-confirm', {}));
   app.post('/api/v1/nat/revert', { schema: { body: BODIES.empty } }, async () => o.call('nat-revert', {}));
 
-  const events = eventStream(o, (cmd) => o.call(cmd, {}) as Promise<PageModel>);
+  const events = eventStream(o, (cmd) => o.call(cmd, {}) as Promise<PageModel>, token);
   app.get('/api/v1/events', (req: FastifyRequest, reply: FastifyReply) => {
     if (!events.canAdd()) return fail(reply, { status: 503, code: 'CG_BUSY', message: `at most ${MAX_STREAMS} live pages at once` });
     reply.hijack();
     reply.raw.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
     const admitted = admittedBy.get(req.raw);
-    events.add(reply.raw, () => stillAdmitted(admitted));
+    events.add(reply.raw, (t) => stillAdmitted(admitted, t));
     req.raw.on('close', () => events.remove(reply.raw));
   });
 
@@ -201,11 +200,12 @@ function splitListen(listen: string): [string, string] {
 /**
  * Server-sent events: one shared check every eventsEveryMs while a page is open; a model that
  * changed (pageFingerprint: not just the clock) is pushed to every stream, so at most one push per
- * period. A new stream gets the current model at once.
+ * period. A new stream gets the current model at once. The token file is read once per tick for all
+ * streams, and each stream whose sign-in no longer holds against it is ended.
  */
-function eventStream(o: WebServerOptions, get: (cmd: 'page') => Promise<PageModel>) {
-  /** Each open stream and the check that its sign-in still holds. */
-  const streams = new Map<ServerResponse, () => Promise<boolean>>();
+function eventStream(o: WebServerOptions, get: (cmd: 'page') => Promise<PageModel>, token: () => Promise<string | undefined>) {
+  /** Each open stream and the check that its sign-in still holds against the current token. */
+  const streams = new Map<ServerResponse, (token: string | undefined) => boolean>();
   let timer: CancelTimer | undefined;
   let last = '';
   let closed = false;
@@ -228,15 +228,16 @@ function eventStream(o: WebServerOptions, get: (cmd: 'page') => Promise<PageMode
     if (!closed && streams.size > 0) timer = o.clock.setTimer(o.eventsEveryMs ?? 1000, () => void tick());
   };
   const dropSignedOut = async () => {
+    const t = await token();
     for (const [s, admitted] of [...streams]) {
-      if (await admitted()) continue;
+      if (admitted(t)) continue;
       streams.delete(s);
       s.end();
     }
   };
   return {
     canAdd: () => streams.size < MAX_STREAMS,
-    add(s: ServerResponse, admitted: () => Promise<boolean>) {
+    add(s: ServerResponse, admitted: (token: string | undefined) => boolean) {
       streams.set(s, admitted);
       void get('page').then((m) => send(s, m), () => undefined);
       if (!timer) timer = o.clock.setTimer(o.eventsEveryMs ?? 1000, () => void tick());
