@@ -40,6 +40,28 @@ test('agrees with the JavaScript implementation on any 32-byte keys', () => {
   );
 });
 
+test('agrees with the JavaScript implementation on any 32 bytes as a public key (top bit, non-canonical, low order)', () => {
+  const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
+  const outcome = (f: () => Uint8Array) => {
+    try {
+      return toHex(f());
+    } catch {
+      return 'refused';
+    }
+  };
+  fc.assert(
+    fc.property(key, key, (a, pub) => {
+      assert.equal(outcome(() => x25519Shared(a, pub)), outcome(() => x25519.getSharedSecret(a, pub)));
+    }),
+    { numRuns: 300 },
+  );
+  // u = 2^255 - 19 + 1 (non-canonical 1) and u with the top bit set: masked and reduced by both.
+  const priv = x25519.utils.randomSecretKey();
+  for (const u of ['eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1ccc']) {
+    assert.equal(outcome(() => x25519Shared(priv, hex(u))), outcome(() => x25519.getSharedSecret(priv, hex(u))));
+  }
+});
+
 test('a low-order public key is refused, as the JavaScript implementation refuses it', () => {
   const priv = x25519.utils.randomSecretKey();
   for (const low of [new Uint8Array(32), Uint8Array.of(1, ...new Uint8Array(31)), hex('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800')]) {
