@@ -3,7 +3,7 @@
  * the field, the value and what was expected, e.g. `pmp.allow[0]: "10.0.0.1/8" is not a network in CIDR form …`.
  */
 import { readFile } from 'node:fs/promises';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConegateError } from '../errors.ts';
 import { configSchema } from './schema.ts';
 import { FORMATS } from './formats.ts';
@@ -12,11 +12,20 @@ import type { Config } from './types.ts';
 
 export type { Config } from './types.ts';
 
-// validateSchema off: the schema is a constant that schemas-valid.test.ts checks against the meta-schema;
-// compiling the meta-schema on every start cost ~50 ms.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, validateSchema: false, strictTypes: false, allowUnionTypes: true });
-for (const [name, spec] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate: spec.validate });
-const validateSchema = ajv.compile(configSchema);
+/**
+ * The config validator, compiled on first use: every command's module graph imports this file (the CLI
+ * conventions do), and compiling at import cost `conegate status` ~100 ms of its ~230 ms though it never
+ * reads the config through here. validateSchema off: the schema is a constant that
+ * schemas-valid.test.ts checks against the meta-schema (compiling the meta-schema cost another ~50 ms).
+ */
+let compiled: ValidateFunction | undefined;
+function configValidator(): ValidateFunction {
+  if (compiled) return compiled;
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, validateSchema: false, strictTypes: false, allowUnionTypes: true });
+  for (const [name, spec] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate: spec.validate });
+  compiled = ajv.compile(configSchema);
+  return compiled;
+}
 
 /** `/pmp/allow/0` -> `pmp.allow[0]`; the root is `config`. */
 export function fieldPath(pointer: string): string {
@@ -78,6 +87,7 @@ function describe(err: ErrorObject, data: unknown): string {
 /** Validates a parsed config object, filling in defaults; throws CG_CONFIG_INVALID listing every problem. */
 export function validateConfig(data: unknown, source = 'config'): Config {
   const copy: unknown = structuredClone(data);
+  const validateSchema = configValidator();
   const problems = validateSchema(copy) ? formProblems(copy as Config) : [...new Set((validateSchema.errors ?? []).map((e) => describe(e, copy)))];
   if (problems.length > 0) throw new ConegateError('CG_CONFIG_INVALID', `${source} is invalid:\n  ${problems.join('\n  ')}`, { context: { problems } });
   return copy as Config;
