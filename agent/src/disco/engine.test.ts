@@ -49,6 +49,29 @@ test('first traffic: every candidate pinged and call-me-maybe through the relay 
   assert.equal(discos(e.tick(6000), 'ping').length, 2);
 });
 
+test('traffic before the map knew the peer\'s endpoints and relay: the map update pings and calls at once, not at the next round', () => {
+  const e = new DiscoEngine({ nodeKey: SELF }, { randomBytes: seededBytes(7) });
+  e.setSelf({ endpoints: [OURS], mappingVariesByDest: false, udp: true }, 0);
+  e.setPeers([{ nodeKey: PEER, discoKey: PEER_DISCO, endpoints: [], homeRelay: null }], 0);
+  assert.deepEqual(discos(e.onTraffic(PEER, 1000)), [], 'nothing to ping, no relay to call through');
+  const a = e.setPeers([{ nodeKey: PEER, discoKey: PEER_DISCO, endpoints: THEIRS, homeRelay: 'r1' }], 1200);
+  assert.deepEqual(discos(a, 'ping').map((d) => d.via), THEIRS.map((t) => direct(t)));
+  assert.deepEqual(discos(a, 'call-me-maybe').map((d) => d.via), [{ kind: 'tcp-relay', region: 'r1' }]);
+  // The same map again: nothing new, nothing sent (a map update per peer change must not become a ping storm).
+  assert.deepEqual(discos(e.setPeers([{ nodeKey: PEER, discoKey: PEER_DISCO, endpoints: THEIRS, homeRelay: 'r1' }], 1300)), []);
+  // One more endpoint: only it is pinged.
+  const extra = { address: '192.0.2.9', port: 41641 };
+  const b = e.setPeers([{ nodeKey: PEER, discoKey: PEER_DISCO, endpoints: [...THEIRS, extra], homeRelay: 'r1' }], 1400);
+  assert.deepEqual(discos(b).map((d) => d.via), [direct(extra)]);
+  // A peer with no traffic (idle) or already direct is left to its rounds.
+  const idle = engine();
+  assert.deepEqual(discos(idle.setPeers([{ nodeKey: PEER, discoKey: PEER_DISCO, endpoints: [...THEIRS, extra], homeRelay: 'r2' }], 100)), []);
+  const d = engine();
+  pong(d, d.onTraffic(PEER, 0), THEIRS[0]!, 10);
+  assert.equal(d.route(PEER, 20)[0]!.kind, 'direct');
+  assert.deepEqual(discos(d.setPeers([{ nodeKey: PEER, discoKey: PEER_DISCO, endpoints: [...THEIRS, extra], homeRelay: 'r2' }], 30)), []);
+});
+
 test('call-me-maybe: replaces the earlier list, resets ping timers and pings all at once, answers once per 5 s', () => {
   const e = engine();
   e.onTraffic(PEER, 0);

@@ -63,13 +63,27 @@ export class DiscoEngine implements PathEngine {
       const s = this.peers.get(p.nodeKey);
       if (!s) this.peers.set(p.nodeKey, newPeerState(p));
       else {
+        const relayBefore = s.peer.homeRelay;
         s.peer = p;
         syncMapCandidates(s);
+        out.push(...this.mapCaughtUp(s, relayBefore, nowMs));
       }
       this.byDisco.set(p.discoKey, p.nodeKey);
     }
     this.sourceIndex = undefined;
     return this.birthday.settle(out, nowMs);
+  }
+
+  /**
+   * The map brought an active, undecided peer what its first round lacked (traffic often starts the
+   * moment an agent is up, before the map has the peer's endpoints or home relay): ping the new
+   * candidates and send call-me-maybe through a newly known relay now, not at the next round 5 s later.
+   */
+  private mapCaughtUp(s: PeerState, relayBefore: string | null | undefined, nowMs: number): PathAction[] {
+    if (s.best || !this.rounds.active(s, nowMs)) return [];
+    const relayNew = !!s.peer.homeRelay && s.peer.homeRelay !== relayBefore;
+    // pingAll without force pings only candidates not pinged in the last 5 s: the new ones.
+    return [...this.rounds.pingAll(s, nowMs, false), ...(relayNew ? this.rounds.callMeMaybe(s, nowMs) : [])];
   }
 
   setSelf(self: EngineSelf, nowMs: number): PathAction[] {
