@@ -2,7 +2,8 @@
  * `conegate-lab` (bin/conegate-lab.js): the lab's CLI.
  *   demo [--json]                      build the demo topology, measure, change, measure again, tear down
  *   grid [--json]                      hole punching across every pair of NAT presets (lab vs model)
- *   matrix [--json] [--out FILE]       the mesh NAT matrix: one node per NAT kind, every pair's path
+ *   matrix [--json] [--out FILE] [--router-nat] [--early]
+ *                                      the mesh NAT matrix: one node per NAT kind, every pair's path
  *   up (--preset NAME | --spec FILE)   build a lab and leave it running (state in /run/conegate-lab/)
  *   down (ID... | --all)               tear down labs made by `up`
  *   list [--json]                      labs made by `up` and their namespaces
@@ -91,12 +92,13 @@ function buildProgram(): Command {
     .option('--out <file>', 'write the JSON report here (default bench/results/mesh-matrix.json, or mesh-matrix-router-nat.json with --router-nat)')
     .option('--budget <seconds>', 'how long every pair may take to go direct', '45')
     .option('--router-nat', 'second pass: `conegate nat apply` (endpoint-independent mapping) on the hard sites\' routers first')
-    .action(async (opts: { json?: boolean; out?: string; budget: string; routerNat?: boolean }) => {
+    .option('--early', 'ping as soon as every agent has its mesh address, before every map has every peer\'s relay')
+    .action(async (opts: { json?: boolean; out?: string; budget: string; routerNat?: boolean; early?: boolean }) => {
       const out = opts.out ?? `bench/results/mesh-matrix${opts.routerNat ? '-router-nat' : ''}.json`;
       const budget = Number(opts.budget);
       if (!Number.isInteger(budget) || budget < 5 || budget > 300) throw new ConegateError('CG_USAGE', '--budget must be 5..300 seconds');
       const dir = mkdtempSync(join(process.env.CONEGATE_LAB_RUNDIR ?? tmpdir(), 'mesh-matrix-'));
-      const report = await runMatrixLab(dir, { budgetMs: budget * 1000, routerNat: opts.routerNat === true, log: (l) => process.stderr.write(`${l}\n`) });
+      const report = await runMatrixLab(dir, { budgetMs: budget * 1000, routerNat: opts.routerNat === true, early: opts.early === true, log: (l) => process.stderr.write(`${l}\n`) });
       const json = JSON.stringify(report, null, 2);
       writeFileSync(join(dir, 'mesh-matrix.json'), json);
       mkdirSync(dirname(out), { recursive: true });
