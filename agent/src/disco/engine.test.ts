@@ -106,6 +106,19 @@ test('a ping from an unknown address: peer-reflexive candidate, pong to exactly 
   assert.deepEqual(e.onDisco('ee'.repeat(32), { type: 'ping', txId, nodeKey: PEER }, direct(from), 80_000), [], 'unknown disco key');
 });
 
+test('a burst of pings from new addresses (a hard peer\'s birthday sockets) is one counted event; the path\'s history stays', () => {
+  const e = engine();
+  pong(e, e.onTraffic(PEER, 0), THEIRS[0]!, 10);
+  const txId = new Uint8Array(12);
+  for (let i = 0; i < 256; i++) e.onDisco(PEER_DISCO, { type: 'ping', txId, nodeKey: PEER }, direct({ address: '203.0.113.7', port: 2000 + i }), 100 + (i >> 3));
+  const texts = e.status(PEER, 200)!.events.map((x) => x.text);
+  assert.ok(texts.some((t) => t.startsWith('first pong: direct via 203.0.113.7:41641')), 'the direct event is still there');
+  assert.deepEqual(texts.filter((t) => t.startsWith('ping from new address')), ['ping from new address 203.0.113.7:2000 and 255 more']);
+  // Later (more than a second after the burst began) a new address is an event of its own.
+  e.onDisco(PEER_DISCO, { type: 'ping', txId, nodeKey: PEER }, direct({ address: '198.51.100.77', port: 41641 }), 5_000);
+  assert.equal(e.status(PEER, 5_000)!.events.at(-1)!.text, 'ping from new address 198.51.100.77:41641');
+});
+
 test('pong: direct at once; trust 6.5 s after each pong; heartbeats every 3 s while active; untrusted sends on both', () => {
   const e = engine();
   const a = e.onTraffic(PEER, 0);
@@ -463,13 +476,18 @@ test('a removed peer\'s extra sockets are closed; status events and peer-reflexi
   e.onDisco(PEER_DISCO, { type: 'birthday', attempt: 1, hardAddress: '203.0.113.1', easy, sockets: 2, probes: 10, ratePerSec: 10, deadlineMs: 10_000 }, { kind: 'tcp-relay', region: 'r1' }, 0);
   e.onSocketsOpened(PEER, [1, 2], 5);
   for (let i = 0; i < 100; i++) e.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12), nodeKey: PEER }, direct({ address: '192.0.2.1', port: 1000 + i }), 10 + i);
-  assert.equal(e.status(PEER, 200)!.events.length, 32);
   assert.equal(e.status(PEER, 200)!.candidates.filter((c) => c.source === 'peer-reflexive').length, 64, 'peer-reflexive candidates bounded');
   assert.equal(e.peerForSource({ address: '192.0.2.1', port: 1099 }, 0), PEER, 'the newest kept');
   assert.equal(e.peerForSource({ address: '192.0.2.1', port: 1000 }, 0), undefined, 'the oldest forgotten');
   assert.deepEqual(e.setPeers([], 300), [{ t: 'close-sockets', ids: [1, 2] }]);
   assert.equal(e.status(PEER, 300), undefined);
   assert.deepEqual(e.route(PEER, 300), []);
+  // Events: new addresses a second or more apart are an event each, and the list keeps the last 32.
+  const f = engine();
+  for (let i = 0; i < 40; i++) f.onDisco(PEER_DISCO, { type: 'ping', txId: new Uint8Array(12), nodeKey: PEER }, direct({ address: '192.0.2.1', port: 1000 + i }), i * 1_100);
+  const events = f.status(PEER, 44_000)!.events;
+  assert.equal(events.length, 32);
+  assert.equal(events.at(-1)!.text, 'ping from new address 192.0.2.1:1039');
 });
 
 test('reasons: udp-blocked, no-candidates, starting, then no-answer', () => {

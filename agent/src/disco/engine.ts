@@ -12,7 +12,7 @@ import { formatEndpoint, type Endpoint } from '../wg/ports.ts';
 import { finish } from './birthday.ts';
 import { BirthdayHardSide } from './birthday-hard.ts';
 import {
-  candidateKey, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, pushEvent, recordOutcome, recordRtt, releaseSockets,
+  candidateKey, heardFrom, isSilent, isTrusted, lastRtt, probing, measured, newPeerState, noteNewAddress, pushEvent, recordOutcome, recordRtt, releaseSockets,
   noteSent, setCallMeMaybe, silenceWakeMs, syncMapCandidates,
   type Candidate, type PeerState,
 } from './peer-state.ts';
@@ -289,7 +289,7 @@ export class DiscoEngine implements PathEngine {
     const { cand, isNew } = heardFrom(s, via.endpoint, via.socket, nowMs);
     if (isNew) {
       this.sourceIndex = undefined;
-      pushEvent(s, nowMs, `ping from new address ${formatEndpoint(via.endpoint)}${via.socket ? ` on socket ${via.socket}` : ''}`);
+      noteNewAddress(s, nowMs, `${formatEndpoint(via.endpoint)}${via.socket ? ` on socket ${via.socket}` : ''}`);
     }
     const out: PathAction[] = [{ t: 'disco', peer: s.peer.nodeKey, via, message: { type: 'pong', txId: m.txId, src: via.endpoint } }];
     // The path works inbound right now: ping back unless it is confirmed, so both sides get a pong in one

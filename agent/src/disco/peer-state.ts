@@ -75,6 +75,8 @@ export interface PeerState {
   peerHardNat?: boolean;
   birthday: BirthdayState;
   events: { atMs: number; text: string }[];
+  /** The last "ping from new address" event and how many addresses it stands for (noteNewAddress). */
+  newAddressBurst?: { event: { atMs: number; text: string }; first: string; count: number };
   /** When the engine next needs to look at this peer (timers, pacing); undefined = only on events. */
   wakeMs?: number;
   /** Extra sockets that won a birthday attempt: kept only while the path in use runs over them. */
@@ -282,6 +284,25 @@ export function lastRtt(c: Candidate): number | undefined {
 export function pushEvent(s: PeerState, atMs: number, text: string): void {
   s.events.push({ atMs, text });
   if (s.events.length > EVENT_HISTORY) s.events.shift();
+}
+
+/** New addresses within this long of the last one's event count into that event. */
+const NEW_ADDRESS_BURST_MS = 1_000;
+
+/**
+ * "ping from new address": a burst of them (a hard peer's birthday sockets reaching an address-dependent
+ * filter, up to 256 within milliseconds) is one event that counts them, so it cannot push the path's
+ * history (the "direct via" that says when the path came) out of the bounded list.
+ */
+export function noteNewAddress(s: PeerState, atMs: number, where: string): void {
+  const b = s.newAddressBurst;
+  if (b && s.events.at(-1) === b.event && atMs - b.event.atMs < NEW_ADDRESS_BURST_MS) {
+    b.count++;
+    b.event.text = `ping from new address ${b.first} and ${b.count - 1} more`;
+    return;
+  }
+  pushEvent(s, atMs, `ping from new address ${where}`);
+  s.newAddressBurst = { event: s.events.at(-1)!, first: where, count: 1 };
 }
 
 export function isActive(s: PeerState, nowMs: number, activeMs: number): boolean {
