@@ -11,7 +11,8 @@ export interface CommandResult {
 /** Runs argv[0] with argv[1..], writing input to stdin. Never throws for a non-zero exit (the caller decides). */
 export type CommandRunner = (argv: string[], input?: string) => Promise<CommandResult>;
 
-export function spawnRunner(timeoutMs = 10_000): CommandRunner {
+/** `installHint`: where the tool comes from, for the message when it is missing. */
+export function spawnRunner(timeoutMs = 10_000, installHint = 'Debian: nftables; FreeBSD: pf is in base'): CommandRunner {
   return (argv, input) =>
     new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -24,7 +25,7 @@ export function spawnRunner(timeoutMs = 10_000): CommandRunner {
         clearTimeout(timer);
         reject(
           err.code === 'ENOENT'
-            ? new ConegateError('CG_PEER_MISSING', `${argv[0]} not found: install it (Debian: nftables; FreeBSD: pf is in base)`, { cause: err })
+            ? new ConegateError('CG_PEER_MISSING', `${argv[0]} not found: install it (${installHint})`, { cause: err })
             : new ConegateError('CG_COMMAND_FAILED', `${argv[0]}: ${err.message}`, { cause: err }),
         );
       });

@@ -31,7 +31,7 @@ export function routeBatch(plan: string[][]): string | undefined {
 }
 
 /** Runs the plan: as one batch on Linux, elsewhere step by step (each on its own, for the same reason). */
-export async function applyRoutes(plan: string[][], onError: (err: Error) => void, runner: CommandRunner = spawnRunner()): Promise<void> {
+export async function applyRoutes(plan: string[][], onError: (err: Error) => void, runner: CommandRunner = spawnRunner(10_000, 'Debian: iproute2')): Promise<void> {
   const batch = routeBatch(plan);
   if (batch === undefined) {
     for (const step of plan) await applyPlan([step]).catch(onError);
