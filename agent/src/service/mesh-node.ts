@@ -266,8 +266,8 @@ export class MeshNode {
     this.routes = wanted;
     if (this.deps.skipIfconfig || !this.tun || (!add.length && !del.length)) return;
     const onError = (err: Error) => this.deps.log.warn({ err: err.message }, 'mesh: route change failed');
-    await applyRoutes(routePlan('del', this.tun.name, del), onError);
-    await applyRoutes(routePlan('add', this.tun.name, add), onError);
+    // Deletes first, then adds, in one batch (one process on Linux).
+    await applyRoutes([...routePlan('del', this.tun.name, del), ...routePlan('add', this.tun.name, add)], onError);
   }
 
   private async onRevoked(): Promise<void> {

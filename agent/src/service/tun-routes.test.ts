@@ -24,19 +24,26 @@ test('route plans per platform; never a default route through the mesh', () => {
   assert.deepEqual(routePlan('del', 'tun0', ['10.2.0.0/24'], 'freebsd'), [['route', '-q', '-n', 'delete', '-inet', '10.2.0.0/24', '-interface', 'tun0']]);
 });
 
-test('Linux route plans go out as one ip -force -batch; a failed line is reported once and the rest still runs', async () => {
+test('Linux route plans go out as one ip -force -batch; after a failed batch every step runs on its own and each failure names its route', async () => {
   const plan = routePlan('add', 'cg0', ['100.64.0.2/32', 'fd7a:115c:a1e0::2/128', '10.2.0.0/24'], 'linux');
   assert.equal(routeBatch(plan), 'route replace 100.64.0.2/32 dev cg0\nroute replace fd7a:115c:a1e0::2/128 dev cg0\nroute replace 10.2.0.0/24 dev cg0\n');
   assert.equal(routeBatch(routePlan('del', 'tun0', ['10.2.0.0/24'], 'freebsd')), undefined);
   assert.equal(routeBatch([]), undefined);
-  const calls: Array<[string[], string | undefined]> = [];
+  const calls: string[][] = [];
   const errors: Error[] = [];
-  await applyRoutes(plan, (e) => errors.push(e), async (argv, input) => {
-    calls.push([argv, input]);
-    return { code: 1, stdout: '', stderr: 'RTNETLINK answers: No such device\nCommand failed -:2\n' };
+  await applyRoutes(plan, (e) => errors.push(e), async (argv) => (calls.push(argv), { code: 0, stdout: '', stderr: '' }));
+  assert.deepEqual(calls, [['ip', '-force', '-batch', '-']], 'one process when the batch goes through');
+  calls.length = 0;
+  await applyRoutes(plan, (e) => errors.push(e), async (argv) => {
+    calls.push(argv);
+    if (argv.includes('-batch')) return { code: 1, stdout: '', stderr: 'Command failed -:2\n' };
+    return argv.includes('fd7a:115c:a1e0::2/128') ? { code: 2, stdout: '', stderr: 'RTNETLINK answers: No such device' } : { code: 0, stdout: '', stderr: '' };
   });
-  assert.deepEqual(calls.map((c) => c[0]), [['ip', '-force', '-batch', '-']]);
-  assert.equal(errors.length, 1);
-  assert.match(errors[0]!.message, /ip -batch \(3 route changes\): RTNETLINK answers: No such device/);
+  assert.equal(calls.length, 4, 'the batch, then the three steps');
+  assert.deepEqual(errors.map((e) => e.message), ['ip -6 route replace fd7a:115c:a1e0::2/128 dev cg0 failed: RTNETLINK answers: No such device']);
   await applyRoutes([], (e) => errors.push(e), async () => assert.fail('nothing to run'));
+  // FreeBSD: step by step, no batch.
+  calls.length = 0;
+  await applyRoutes(routePlan('del', 'tun0', ['10.2.0.0/24'], 'freebsd'), (e) => errors.push(e), async (argv) => (calls.push(argv), { code: 0, stdout: '', stderr: '' }));
+  assert.deepEqual(calls, [['route', '-q', '-n', 'delete', '-inet', '10.2.0.0/24', '-interface', 'tun0']]);
 });
