@@ -43,8 +43,9 @@ export interface LockOptions {
 export const sleep = (clock: Clock, ms: number) => new Promise<void>((r) => clock.setTimer(ms, r));
 
 /**
- * Takes `dir/lock` (our PID and a token, linked into place whole). A lock whose PID is not running, or holds no PID,
- * is stale and removed. Waits up to waitMs for a live holder, then throws CG_BUSY. Returns release().
+ * Takes `dir/lock` (our PID and a token, linked into place whole). A lock whose PID is not running, or
+ * holds no PID, is stale and removed. Waits up to waitMs for a live holder, then throws CG_BUSY.
+ * Returns release().
  */
 export async function acquireLock(dir: string, o: LockOptions): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true });
@@ -58,6 +59,8 @@ export async function acquireLock(dir: string, o: LockOptions): Promise<() => Pr
   // same PID (two appliers in one process).
   const mine = `${o.pid} ${randomBytes(8).toString('hex')}\n`;
   for (;;) {
+    // A fresh private file per attempt, removed right after it: a kill -9 while waiting for a live
+    // holder leaves nothing behind.
     const tmp = `${path}.${o.pid}.${randomBytes(6).toString('hex')}`;
     await writeFile(tmp, mine, { mode: 0o600 });
     try {
@@ -72,7 +75,9 @@ export async function acquireLock(dir: string, o: LockOptions): Promise<() => Pr
     }
     const holder = Number((await readOptional(path))?.trim().split(/\s+/)[0]);
     if (!alive(holder)) {
-      // Stale: the holder died (or wrote nothing). Remove and retry; O_EXCL settles any race.
+      // Stale: the holder died (or wrote nothing). Remove and retry; the link settles who takes it.
+      // Left open: two contenders that read the same stale lock, where the slower one's rm can remove
+      // the lock the faster one has just linked (only after a holder crashed).
       await rm(path, { force: true });
       continue;
     }
