@@ -34,13 +34,19 @@ function opts(host: FleetHost, packages: RolloutOptions['packages'], o: Partial<
 const svcVars = (root: string) => ({ conegate_root: root, conegate_service_start: 'echo start >> svc.log', conegate_service_stop: 'echo stop >> svc.log' });
 const withoutLog = (s: ReturnType<typeof snapshot>) => (delete s['svc.log'], s);
 
+/** A Linux twin host on v1 (installed by a first rollout), and the v2 package to roll out next. */
+async function linuxOnV1(name: string): Promise<{ root: string; host: FleetHost; v2: PackageRef }> {
+  const root = makeRoot(join(work, name), LINUX_MARKERS);
+  const host = twinHost(name, 'linux', svcVars(root));
+  const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
+  const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
+  assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+  return { root, host, v2 };
+}
+
 describe('host transaction', () => {
   it('a connection lost after apply: reported, and the host timer restores the previous files by itself', async () => {
-    const root = makeRoot(join(work, 'lost'), LINUX_MARKERS);
-    const host = twinHost('lost', 'linux', svcVars(root));
-    const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
-    const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
-    assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+    const { root, host, v2 } = await linuxOnV1('lost');
     const before = withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] }));
     let applied = false;
     const connect: RemoteConnector = async (h) => {
@@ -68,11 +74,7 @@ describe('host transaction', () => {
   });
 
   it('a session lost while the apply runs (one carried by the mesh being upgraded): the apply goes on, the controller reconnects and confirms', async () => {
-    const root = makeRoot(join(work, 'lost-apply'), LINUX_MARKERS);
-    const host = twinHost('lost-apply', 'linux', svcVars(root));
-    const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
-    const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
-    assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+    const { root, host, v2 } = await linuxOnV1('lost-apply');
     let first = true;
     let connects = 0;
     const connect: RemoteConnector = async () => {
@@ -100,11 +102,7 @@ describe('host transaction', () => {
   });
 
   it('a session that dies after the apply (the restarted agent carried it) is opened again for the health gate; the change is confirmed', async () => {
-    const root = makeRoot(join(work, 'lost-health'), LINUX_MARKERS);
-    const host = twinHost('lost-health', 'linux', svcVars(root));
-    const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
-    const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
-    assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+    const { root, host, v2 } = await linuxOnV1('lost-health');
     let first = true;
     const connect: RemoteConnector = async () => {
       const r = new LocalRemoteHost({ root });
@@ -128,11 +126,7 @@ describe('host transaction', () => {
   });
 
   it('a session lost before the apply could start: nothing applied, no staged file left', async () => {
-    const root = makeRoot(join(work, 'lost-launch'), LINUX_MARKERS);
-    const host = twinHost('lost-launch', 'linux', svcVars(root));
-    const v1 = makeTarball(work, 'conegate-1.0.0-linux-x64', '1.0.0', { 'bin/conegate': 'v1\n' });
-    const v2 = makeTarball(work, 'conegate-2.0.0-linux-x64', '2.0.0', { 'bin/conegate': 'v2\n' });
-    assert.equal((await runRollout(opts(host, { linux: v1 }))).results[0]!.outcome, 'changed');
+    const { root, host, v2 } = await linuxOnV1('lost-launch');
     const before = withoutLog(snapshot(root, { exclude: ['var/lib/conegate-fleet'] }));
     let first = true;
     const connect: RemoteConnector = async () => {
