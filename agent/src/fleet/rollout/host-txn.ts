@@ -5,7 +5,8 @@
  * samples for the settle time, judge; ok -> confirm over a NEW connection, not ok -> revert at once.
  * The apply runs detached from the session (detached-apply.ts): a session that drops meanwhile (one
  * carried by the mesh being upgraded) is opened again and the apply's end read. A connection that
- * stays lost after apply is left to the host's timer, which restores the previous files by itself. Every failure ends as a HostResult; nothing here throws.
+ * stays lost after apply is left to the host's timer, which restores the previous files by itself.
+ * Every failure ends as a HostResult; nothing here throws.
  */
 import { ConegateError, isConegateError } from '../../errors.ts';
 import { applyScript, confirmScript, PREV_CONFIG_EXIT, previousConfigScript, revertNowScript, TXN_EXIT, type TxnPlan } from '../device-txn.ts';
@@ -63,6 +64,11 @@ export function rootFor(host: FleetHost, opts: RolloutOptions): string {
   return v;
 }
 
+/** A new session to the host, its key checked as opts.trust says (first contact, reconnects, confirm). */
+function connectHost(run: HostRun, host: FleetHost): Promise<RemoteHost> {
+  return run.opts.connect(host, run.opts.trust(host));
+}
+
 function step(run: HostRun, host: FleetHost, s: HostStep, detail?: string): void {
   run.opts.onEvent({ type: 'host-step', host: host.name, step: s, ...(detail ? { detail } : {}) });
 }
@@ -71,7 +77,7 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
   const { opts } = run;
   const root = rootFor(host, opts);
   step(run, host, 'connect');
-  const remote = await opts.connect(host, opts.trust(host));
+  const remote = await connectHost(run, host);
   keep(remote);
   step(run, host, 'probe');
   const probe = await probeHost(remote, run.timeoutMs, root);
@@ -98,7 +104,7 @@ async function hostTxn(host: FleetHost, run: HostRun, res: HostResult, keep: (r:
   let applied: { code: number; stderr: string; remote: RemoteHost };
   try {
     applied = await applyDetached(remote, txn.plan.stateDir, run.runId, applyScript(txn.plan), {
-      reconnect: () => opts.connect(host, opts.trust(host)),
+      reconnect: () => connectHost(run, host),
       sleep: (ms) => run.sleep(ms, opts.signal),
       nowMs: run.nowMs,
       timeoutMs: run.timeoutMs,
@@ -204,7 +210,7 @@ async function applyLost(host: FleetHost, run: HostRun, res: HostResult, txn: St
   const lost = errorOf(err).message;
   let c: RemoteHost | undefined;
   try {
-    c = await run.opts.connect(host, run.opts.trust(host));
+    c = await connectHost(run, host);
     const r = await c.exec('/bin/sh -s', { stdin: revertNowScript(txn.plan.stateDir, run.runId), timeoutMs: run.timeoutMs * 5 });
     await cleanupStaged(c, txn.uploads, txn.madeDirs, run.timeoutMs);
     res.outcome = r.code === 0 ? 'reverted' : 'failed';
@@ -236,7 +242,7 @@ async function healthAndDecide(host: FleetHost, run: HostRun, res: HostResult, r
         // same sample again; the host unreachable after that is a failed gate.
         await closeQuietly(reopened);
         reopened = undefined;
-        const fresh = await opts.connect(host, opts.trust(host)).catch(() => Promise.reject(err));
+        const fresh = await connectHost(run, host).catch(() => Promise.reject(err));
         session = reopened = fresh;
         samples.push(await opts.health.sample(session, platform, host));
       }
@@ -260,7 +266,7 @@ async function confirm(host: FleetHost, run: HostRun, res: HostResult, stateDir:
   let c: RemoteHost | undefined;
   try {
     // A new connection: the one the change was made over may ride on the mesh being upgraded.
-    c = await run.opts.connect(host, run.opts.trust(host));
+    c = await connectHost(run, host);
     const r = await c.exec('/bin/sh -s', { stdin: confirmScript(stateDir, run.runId), timeoutMs: run.timeoutMs });
     if (r.code === 0) return void (res.outcome = 'changed');
     if (r.code === 3) {
@@ -284,7 +290,7 @@ async function revertNow(host: FleetHost, run: HostRun, res: HostResult, remote:
   let c: RemoteHost | undefined;
   try {
     if (!r) {
-      c = await run.opts.connect(host, run.opts.trust(host)).catch(() => undefined);
+      c = await connectHost(run, host).catch(() => undefined);
       r = c ? await c.exec('/bin/sh -s', { stdin: script, timeoutMs: run.timeoutMs * 5 }).catch(() => undefined) : undefined;
     }
   } finally {
