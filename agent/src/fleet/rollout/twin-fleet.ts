@@ -4,11 +4,11 @@
  * every file under a root (sha256, mode, link target, mtime) to prove "exactly the previous files"
  * and "--check touched nothing".
  */
-import { pidAlive } from '../../fw/nat/files.ts';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { pidAlive } from '../../fw/nat/files.ts';
 import type { FleetHost, FleetPlatform, RemoteHost } from '../types.ts';
 import type { HealthGate, HealthSample, PackageRef } from './contract.ts';
 
@@ -92,7 +92,6 @@ export function versionHealthGate(o: { settleMs?: number; intervalMs?: number } 
   };
   return gate;
 }
-
 
 /**
  * What a reboot does to an armed device transaction: its detached timer (its own session: setsid)
