@@ -10,11 +10,11 @@
  * of a session (the device-side revert timer included) inherits that namespace.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import type { FleetPlatform } from '../../agent/src/fleet/types.ts';
+import { snapshot, type SnapshotEntry } from '../../agent/src/fleet/rollout/twin-fleet.ts';
 import { AGENT_BIN, HEALTHY, PLATFORMS, standinPkgTool, statusJson, writeTree, type StandinHealth } from './fleet-standins.ts';
 import { createLab, type Lab } from './lab.ts';
 import { knownHostsFor, makeClientKey, requireSshPeers, SshdHost } from './sshd.ts';
@@ -183,24 +183,11 @@ function requirePeerTar(): void {
 }
 
 /** One entry per file and directory under a root: sha256 (files), mode and mtime. */
-export interface TreeEntry { kind: 'file' | 'dir' | 'link'; sha256?: string; mode: number; mtimeMs: number }
+/** One entry of a tree snapshot (twin-fleet.ts `snapshot`: sha256, mode, link target, mtime). */
+export type TreeEntry = SnapshotEntry;
 
 export function snapshotTree(root: string): Map<string, TreeEntry> {
-  const out = new Map<string, TreeEntry>();
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(root, rel)).sort()) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(root, r), { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isSymbolicLink()) out.set(r, { kind: 'link', sha256: readlinkSync(join(root, r)), mode: 0, mtimeMs: st.mtimeMs });
-      else if (st.isDirectory()) {
-        out.set(r, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
-        walk(r);
-      } else out.set(r, { kind: 'file', sha256: createHash('sha256').update(readFileSync(join(root, r))).digest('hex'), mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
-    }
-  };
-  walk('');
-  return out;
+  return new Map(Object.entries(snapshot(root, { mtimes: true })));
 }
 
 /**
@@ -211,12 +198,12 @@ export function treeChanges(a: Map<string, TreeEntry>, b: Map<string, TreeEntry>
   const skipped = (p: string) => (compare.skip ?? []).some((s) => p === s || p.startsWith(`${s}/`));
   const out: string[] = [];
   for (const [p, x] of a) {
-    if (skipped(p) || (x.kind === 'dir' && !compare.dirs)) continue;
+    if (skipped(p) || (x.type === 'dir' && !compare.dirs)) continue;
     const y = b.get(p);
     if (!y) out.push(`- ${p}`);
-    else if (x.kind !== y.kind || x.sha256 !== y.sha256 || x.mode !== y.mode) out.push(`~ ${p}`);
+    else if (x.type !== y.type || x.sha256 !== y.sha256 || x.target !== y.target || x.mode !== y.mode) out.push(`~ ${p}`);
     else if (compare.mtime && x.mtimeMs !== y.mtimeMs) out.push(`~ ${p} (mtime)`);
   }
-  for (const [p, y] of b) if (!a.has(p) && !skipped(p) && (y.kind !== 'dir' || compare.dirs)) out.push(`+ ${p}`);
+  for (const [p, y] of b) if (!a.has(p) && !skipped(p) && (y.type !== 'dir' || compare.dirs)) out.push(`+ ${p}`);
   return out;
 }

@@ -58,7 +58,9 @@ export function snapshot(root: string, o: { mtimes?: boolean; exclude?: string[]
       const p = join(dir, name);
       const rel = relative(root, p);
       if (skip.some((e) => rel === e || rel.startsWith(e + '/'))) continue;
-      const st = lstatSync(p);
+      // Gone since readdir (a file the host removes while we look): not part of the tree.
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
       const base = { mode: st.mode & 0o7777, ...(o.mtimes ? { mtimeMs: st.mtimeMs } : {}) };
       if (st.isSymbolicLink()) out[rel] = { type: 'link', ...base, target: readlinkSync(p) };
       else if (st.isDirectory()) { out[rel] = { type: 'dir', ...base }; walk(p); }
